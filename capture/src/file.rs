@@ -1,0 +1,589 @@
+//! Capture files: classic pcap and pcapng, streamed from any `Read`.
+//!
+//! File and block *headers* (pcap global header, pcapng section header and
+//! interface description blocks with their options) are parsed with
+//! `pcap-parser`. Per-packet records are read here, by hand, for two reasons:
+//! an impossible record length must be caught *before* we try to buffer it
+//! (so the byte offset we report is exact and memory stays bounded), and
+//! pcap-parser's Enhanced Packet Block parser allocates an options `Vec` for
+//! every packet, which halves throughput on pcapng (see
+//! `shared/reference/engineering-notes.md`). A packet record is a handful of
+//! fixed-offset integers, so the hand-written fast path is small.
+
+use std::io::{self, Read};
+
+use pcap_parser::pcapng::{
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
+    parse_sectionheaderblock,
+};
+
+use crate::{
+    Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp, Truncation,
+};
+
+/// Read buffer size: large reads amortise syscalls; see engineering notes
+/// (streaming `read()` with a large buffer beats mmap here).
+const BUF_SIZE: usize = 1 << 20;
+/// Where the next packet's bytes are in the buffer, and its metadata.
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    start: usize,
+    caplen: usize,
+    wire_len: u32,
+    ts: Timestamp,
+    iface: u32,
+}
+
+/// A classic-pcap record longer than this (and than the file's snaplen) is
+/// impossible: libpcap and Wireshark use the same 256 KiB ceiling.
+const MAX_STANDARD_CAPLEN: usize = 262_144;
+/// Hard ceiling for any record or block, whatever the headers claim.
+const MAX_BLOCK: usize = 64 << 20;
+
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+const PCAPNG_IDB: u32 = 1;
+const PCAPNG_PB: u32 = 2;
+const PCAPNG_SPB: u32 = 3;
+const PCAPNG_EPB: u32 = 6;
+const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+
+/// The container format of a file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileFormat {
+    /// Classic libpcap format (any byte order, µs or ns, or "modified").
+    Pcap,
+    /// pcapng.
+    PcapNg,
+}
+
+/// Per-section state of one pcapng interface.
+#[derive(Clone, Copy, Debug)]
+struct NgIface {
+    global: u32,
+    units_per_sec: u64,
+    offset_secs: i64,
+    snaplen: u32,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Pcap {
+        be: bool,
+        nanos: bool,
+        modified: bool,
+        max_caplen: usize,
+    },
+    Ng {
+        be: bool,
+        section: Vec<NgIface>,
+    },
+}
+
+/// A pcap or pcapng file read as a stream.
+pub struct FileSource<R> {
+    name: String,
+    rd: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Absolute offset of `buf[0]` in the input.
+    base: u64,
+    eof: bool,
+    done: bool,
+    kind: Kind,
+    format: FileFormat,
+    interfaces: Vec<Interface>,
+    /// Name given on the command line (`PATH=NAME`) for unnamed interfaces.
+    default_iface: Option<String>,
+    stats: SourceStats,
+}
+
+impl<R: Read> FileSource<R> {
+    /// Opens a capture from `rd`. `name` labels errors and reports;
+    /// `default_iface` names interfaces the file leaves unnamed.
+    pub fn new(name: &str, rd: R, default_iface: Option<String>) -> Result<Self, Error> {
+        let mut src = FileSource {
+            name: name.to_string(),
+            rd,
+            buf: vec![0; BUF_SIZE],
+            pos: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            done: false,
+            kind: Kind::Ng {
+                be: false,
+                section: Vec::new(),
+            },
+            format: FileFormat::PcapNg,
+            interfaces: Vec::new(),
+            default_iface,
+            stats: SourceStats::default(),
+        };
+        src.open()?;
+        Ok(src)
+    }
+
+    /// The container format.
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    fn bad_header(&self, reason: impl Into<String>) -> Error {
+        Error::BadHeader {
+            source_name: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn open(&mut self) -> Result<(), Error> {
+        let avail = self.fill(24)?;
+        if avail < 4 {
+            return Err(self.bad_header(format!("only {avail} bytes long")));
+        }
+        let head = &self.buf[self.pos..self.pos + avail.min(24)];
+        let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        match magic {
+            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1 => {
+                self.open_pcap(avail)
+            }
+            PCAPNG_SHB => {
+                self.format = FileFormat::PcapNg;
+                if avail < 12 {
+                    return Err(self.bad_header("pcapng section header cut short"));
+                }
+                let bom = u32::from_le_bytes(head[8..12].try_into().unwrap_or_default());
+                if bom != PCAPNG_BOM && bom != PCAPNG_BOM.swap_bytes() {
+                    return Err(self.bad_header(format!(
+                        "pcapng byte-order magic is {bom:#010x}, expected 0x1a2b3c4d"
+                    )));
+                }
+                Ok(())
+            }
+            _ => Err(Error::UnknownFormat {
+                source_name: self.name.clone(),
+                magic: head[..4].iter().map(|b| format!("{b:02x}")).collect(),
+            }),
+        }
+    }
+
+    fn open_pcap(&mut self, avail: usize) -> Result<(), Error> {
+        if avail < 24 {
+            return Err(self.bad_header(format!("pcap file header cut at {avail} of 24 bytes")));
+        }
+        let head: [u8; 24] = self.buf[self.pos..self.pos + 24]
+            .try_into()
+            .map_err(|_| self.bad_header("short header"))?;
+        let (be, nanos, modified, snaplen, network) =
+            match pcap_parser::pcap::parse_pcap_header(&head) {
+                Ok((_, h)) => (
+                    h.is_bigendian(),
+                    h.is_nanosecond_precision(),
+                    h.is_modified_format(),
+                    h.snaplen,
+                    h.network.0 as u32,
+                ),
+                // pcap-parser does not know the byte-swapped "modified" magic.
+                Err(_) => (
+                    true,
+                    false,
+                    true,
+                    u32::from_be_bytes([head[16], head[17], head[18], head[19]]),
+                    u32::from_be_bytes([head[20], head[21], head[22], head[23]]),
+                ),
+            };
+        // The low 16 bits are the link type; the upper bits carry FCS flags.
+        let link = LinkType((network & 0xffff) as u16);
+        self.pos += 24;
+        self.format = FileFormat::Pcap;
+        self.kind = Kind::Pcap {
+            be,
+            nanos,
+            modified,
+            max_caplen: (snaplen as usize).clamp(MAX_STANDARD_CAPLEN, MAX_BLOCK),
+        };
+        self.interfaces.push(Interface {
+            name: self.default_iface.clone(),
+            link,
+            snaplen,
+        });
+        Ok(())
+    }
+
+    /// Ensures `need` unread bytes are buffered if the input has them.
+    /// Returns how many unread bytes are buffered (less than `need` only at
+    /// end of input).
+    fn fill(&mut self, need: usize) -> Result<usize, Error> {
+        if self.end - self.pos >= need || self.eof {
+            return Ok(self.end - self.pos);
+        }
+        if self.buf.len() - self.pos < need {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.buf.len() < need {
+                self.buf.resize(need.next_power_of_two(), 0);
+            }
+        }
+        while self.end - self.pos < need {
+            match self.rd.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::Read {
+                        source_name: self.name.clone(),
+                        offset: self.base + self.end as u64,
+                        source: e,
+                    })
+                }
+            }
+        }
+        Ok(self.end - self.pos)
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn truncate(&mut self, reason: String) {
+        let offset = self.offset();
+        log::debug!("{}: truncated at byte {offset}: {reason}", self.name);
+        self.stats.truncated = Some(Truncation { offset, reason });
+        self.done = true;
+    }
+
+    fn warn(&mut self, msg: String) {
+        log::debug!("{}: {msg}", self.name);
+        if self.stats.warnings.len() < 100 {
+            self.stats.warnings.push(msg);
+        }
+    }
+
+    /// Next classic-pcap record.
+    fn next_pcap(&mut self) -> Result<Option<Record>, Error> {
+        let Kind::Pcap {
+            be,
+            nanos,
+            modified,
+            max_caplen,
+        } = self.kind
+        else {
+            return Ok(None);
+        };
+        let hdr = if modified { 24 } else { 16 };
+        let avail = self.fill(hdr)?;
+        if avail < hdr {
+            if avail > 0 {
+                self.truncate(format!("record header cut after {avail} of {hdr} bytes"));
+            } else {
+                self.done = true;
+            }
+            return Ok(None);
+        }
+        let h = &self.buf[self.pos..self.pos + 16];
+        let word = |i: usize| {
+            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (secs, frac, caplen, wire_len) = (word(0), word(4), word(8) as usize, word(12));
+        if caplen > max_caplen {
+            self.truncate(format!(
+                "impossible record length {caplen} (limit {max_caplen})"
+            ));
+            return Ok(None);
+        }
+        let total = hdr + caplen;
+        let avail = self.fill(total)?;
+        if avail < total {
+            self.truncate(format!(
+                "record cut: {} of {caplen} captured bytes present",
+                avail - hdr
+            ));
+            return Ok(None);
+        }
+        let nanos_part = if nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1000
+        };
+        let start = self.pos + hdr;
+        self.pos += total;
+        Ok(Some(Record {
+            start,
+            caplen,
+            wire_len,
+            ts: Timestamp::from_parts(i64::from(secs), nanos_part),
+            iface: 0,
+        }))
+    }
+
+    /// Next pcapng packet (Enhanced, Simple or obsolete Packet Block).
+    fn next_ng(&mut self) -> Result<Option<Record>, Error> {
+        loop {
+            let avail = self.fill(12)?;
+            if avail < 12 {
+                if avail > 0 {
+                    self.truncate(format!("block header cut after {avail} bytes"));
+                } else {
+                    self.done = true;
+                }
+                return Ok(None);
+            }
+            let p = self.pos;
+            let raw_type = u32::from_le_bytes(self.buf[p..p + 4].try_into().unwrap_or_default());
+            let be = if raw_type == PCAPNG_SHB {
+                let bom =
+                    u32::from_le_bytes(self.buf[p + 8..p + 12].try_into().unwrap_or_default());
+                bom != PCAPNG_BOM
+            } else {
+                matches!(self.kind, Kind::Ng { be: true, .. })
+            };
+            let rd32 = |b: &[u8], i: usize| {
+                let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+                if be {
+                    u32::from_be_bytes(w)
+                } else {
+                    u32::from_le_bytes(w)
+                }
+            };
+            let btype = rd32(&self.buf, p);
+            let blen = rd32(&self.buf, p + 4) as usize;
+            if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
+                self.truncate(format!(
+                    "impossible block length {blen} (block type {btype:#x})"
+                ));
+                return Ok(None);
+            }
+            let avail = self.fill(blen)?;
+            if avail < blen {
+                self.truncate(format!("block cut: {avail} of {blen} bytes present"));
+                return Ok(None);
+            }
+            let p = self.pos;
+            let block = &self.buf[p..p + blen];
+            if rd32(block, blen - 4) as usize != blen {
+                self.truncate(format!(
+                    "block length {blen} does not match its trailing copy {}",
+                    rd32(block, blen - 4)
+                ));
+                return Ok(None);
+            }
+            let packet = match btype {
+                PCAPNG_EPB | PCAPNG_PB if blen >= 32 => {
+                    let (if_id, data_off) = if btype == PCAPNG_EPB {
+                        (rd32(block, 8), 28)
+                    } else {
+                        let w = [block[8], block[9]];
+                        let id = if be {
+                            u16::from_be_bytes(w)
+                        } else {
+                            u16::from_le_bytes(w)
+                        };
+                        (u32::from(id), 28)
+                    };
+                    let ticks = (u64::from(rd32(block, 12)) << 32) | u64::from(rd32(block, 16));
+                    let caplen = rd32(block, 20) as usize;
+                    let wire_len = rd32(block, 24);
+                    if data_off + caplen > blen - 4 {
+                        Err(format!(
+                            "packet block at byte {} claims {caplen} captured bytes in a {blen}-byte block; skipped",
+                            self.offset()
+                        ))
+                    } else {
+                        Ok((if_id, ticks, data_off, caplen, wire_len))
+                    }
+                }
+                PCAPNG_SPB if blen >= 16 => {
+                    let wire_len = rd32(block, 8);
+                    let room = blen - 16;
+                    let snap = match &self.kind {
+                        Kind::Ng { section, .. } => section.first().map_or(0, |i| i.snaplen),
+                        Kind::Pcap { .. } => 0,
+                    };
+                    let mut caplen = room.min(wire_len as usize);
+                    if snap > 0 {
+                        caplen = caplen.min(snap as usize);
+                    }
+                    // Simple Packet Blocks carry no timestamp.
+                    Ok((0, 0, 12, caplen, wire_len))
+                }
+                PCAPNG_SHB => {
+                    self.on_section(be, blen)?;
+                    continue;
+                }
+                PCAPNG_IDB => {
+                    self.on_interface(be, blen);
+                    continue;
+                }
+                _ => {
+                    self.pos += blen;
+                    continue;
+                }
+            };
+            let (if_id, ticks, data_off, caplen, wire_len) = match packet {
+                Ok(v) => v,
+                Err(msg) => {
+                    self.warn(msg);
+                    self.pos += blen;
+                    continue;
+                }
+            };
+            let Kind::Ng { section, .. } = &self.kind else {
+                return Ok(None);
+            };
+            let Some(iface) = section.get(if_id as usize).copied() else {
+                let msg = format!(
+                    "packet at byte {} names interface {if_id}, which its section does not describe; skipped",
+                    self.offset()
+                );
+                self.warn(msg);
+                self.pos += blen;
+                continue;
+            };
+            let ts = if btype == PCAPNG_SPB {
+                Timestamp(0)
+            } else {
+                let ns = u128::from(ticks) * 1_000_000_000 / u128::from(iface.units_per_sec);
+                Timestamp(
+                    (ns.min(i64::MAX as u128) as i64)
+                        .saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)),
+                )
+            };
+            let start = p + data_off;
+            self.pos += blen;
+            return Ok(Some(Record {
+                start,
+                caplen,
+                wire_len,
+                ts,
+                iface: iface.global,
+            }));
+        }
+    }
+
+    fn on_section(&mut self, be: bool, blen: usize) -> Result<(), Error> {
+        let p = self.pos;
+        if let Err(e) = parse_sectionheaderblock(&self.buf[p..p + blen]) {
+            let msg = format!(
+                "section header at byte {} unreadable ({e:?})",
+                self.offset()
+            );
+            self.warn(msg);
+        }
+        self.kind = Kind::Ng {
+            be,
+            section: Vec::new(),
+        };
+        self.pos += blen;
+        Ok(())
+    }
+
+    fn on_interface(&mut self, be: bool, blen: usize) {
+        let p = self.pos;
+        let block = &self.buf[p..p + blen];
+        let parsed = if be {
+            parse_interfacedescriptionblock_be(block)
+        } else {
+            parse_interfacedescriptionblock_le(block)
+        };
+        let (iface, units, offset_secs) = match parsed {
+            Ok((_, idb)) => {
+                let name = match idb.if_name() {
+                    Some(Ok(n)) if !n.is_empty() => Some(n.to_string()),
+                    _ => self.default_iface.clone(),
+                };
+                let units = idb.ts_resolution().filter(|u| *u > 0);
+                (
+                    Interface {
+                        name,
+                        link: LinkType(idb.linktype.0 as u16),
+                        snaplen: idb.snaplen,
+                    },
+                    units,
+                    idb.if_tsoffset,
+                )
+            }
+            Err(e) => {
+                let msg = format!(
+                    "interface description at byte {} unreadable ({e:?}); its packets are skipped",
+                    self.offset()
+                );
+                self.warn(msg);
+                self.pos += blen;
+                return;
+            }
+        };
+        let units_per_sec = units.unwrap_or_else(|| {
+            let msg = format!(
+                "interface at byte {}: invalid if_tsresol, using microseconds",
+                self.offset()
+            );
+            self.warn(msg);
+            1_000_000
+        });
+        let global = self.interfaces.len() as u32;
+        let snaplen = iface.snaplen;
+        self.interfaces.push(iface);
+        if let Kind::Ng { section, .. } = &mut self.kind {
+            section.push(NgIface {
+                global,
+                units_per_sec,
+                offset_secs,
+                snaplen,
+            });
+        }
+        self.pos += blen;
+    }
+}
+
+impl<R: Read> FrameSource for FileSource<R> {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let next = match self.format {
+            FileFormat::Pcap => self.next_pcap()?,
+            FileFormat::PcapNg => self.next_ng()?,
+        };
+        let Some(Record {
+            start,
+            caplen,
+            wire_len,
+            ts,
+            iface,
+        }) = next
+        else {
+            return Ok(None);
+        };
+        self.stats.frames += 1;
+        self.stats.wire_bytes += u64::from(wire_len);
+        let link = self
+            .interfaces
+            .get(iface as usize)
+            .map_or(LinkType::ETHERNET, |i| i.link);
+        Ok(Some(Frame {
+            ts,
+            iface: IfaceId(iface),
+            link,
+            wire_len,
+            data: &self.buf[start..start + caplen],
+        }))
+    }
+
+    fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    fn stats(&self) -> SourceStats {
+        self.stats.clone()
+    }
+}
