@@ -1,0 +1,186 @@
+//! IPv4/IPv6 (etherparse lax slices) and the transport header fields we need.
+//!
+//! Transport fields are read here at fixed offsets rather than through
+//! etherparse's `TcpSlice`: a snaplen-cut TCP header (options cut, as in a
+//! 68-byte capture) is rejected whole by etherparse, yet its ports, which
+//! are all a flow needs, are the first four bytes and tshark shows them.
+
+use etherparse::err::ip::LaxHeaderSliceError;
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+
+use super::{proto, Decoded, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
+
+fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
+    Decoded::Stopped(Stopped { layer, reason })
+}
+
+pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
+    let layer_of = |v: u8| if v == 6 { Layer::Ipv6 } else { Layer::Ipv4 };
+    let Some(first) = net.bytes.first() else {
+        return stop(layer_of(net.version_hint), Stop::HeaderCut);
+    };
+    let version = first >> 4;
+    if version != 4 && version != 6 {
+        return stop(
+            layer_of(net.version_hint),
+            Stop::Malformed("IP version is neither 4 nor 6"),
+        );
+    }
+    let layer = layer_of(version);
+    let (ip, ext_err) = match LaxIpSlice::from_slice(net.bytes) {
+        Ok(v) => v,
+        Err(LaxHeaderSliceError::Len(_)) => return stop(layer, Stop::HeaderCut),
+        Err(LaxHeaderSliceError::Content(_)) => {
+            return stop(layer, Stop::Malformed("impossible IP header field"))
+        }
+    };
+    if ext_err.is_some() {
+        return stop(
+            layer,
+            Stop::Malformed("IPv6 extension header cut or invalid"),
+        );
+    }
+    let fragment = fragment_of(&ip);
+    let payload = ip.payload();
+    let mut meta = PacketMeta {
+        src: ip.source_addr(),
+        dst: ip.destination_addr(),
+        proto: payload.ip_number.0,
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        vlans: net.vlans,
+        vlan_count: net.vlan_count,
+        ifindex: net.ifindex,
+        fragment,
+        icmp_error: false,
+        payload: &[],
+    };
+    if matches!(fragment, Fragment::Later { .. }) {
+        return Decoded::Packet(meta);
+    }
+    match transport(&mut meta, payload.payload) {
+        Ok(()) => Decoded::Packet(meta),
+        Err(s) => Decoded::Stopped(s),
+    }
+}
+
+fn fragment_of(ip: &LaxIpSlice<'_>) -> Fragment {
+    match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let offset = h.fragments_offset().value();
+            let id = u32::from(h.identification());
+            match (offset, h.more_fragments()) {
+                (0, false) => Fragment::None,
+                (0, true) => Fragment::First { id },
+                _ => Fragment::Later { id },
+            }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            for ext in v6.extensions().clone().into_iter() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                    // RFC 8200 §4.5: offset(13 bits) | reserved(2) | M(1).
+                    // Read by hand: etherparse 0.19's `fragment_offset()` and
+                    // `more_fragments()` use the IPv4 bit layout here, which
+                    // turns a first fragment (offset 0, M=1) into offset 1.
+                    let s = f.slice();
+                    let word = u16::from_be_bytes([s[2], s[3]]);
+                    let id = f.identification();
+                    return match (word >> 3, word & 1 == 1) {
+                        (0, false) => Fragment::None,
+                        (0, true) => Fragment::First { id },
+                        _ => Fragment::Later { id },
+                    };
+                }
+            }
+            Fragment::None
+        }
+    }
+}
+
+/// Fills ports, flags and payload from the L4 bytes.
+fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8]) -> Result<(), Stopped> {
+    let cut = |layer| Stopped {
+        layer,
+        reason: Stop::HeaderCut,
+    };
+    let ports = |layer| -> Result<(u16, u16), Stopped> {
+        match l4 {
+            [a, b, c, d, ..] => Ok((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+            _ => Err(cut(layer)),
+        }
+    };
+    match meta.proto {
+        proto::TCP => {
+            (meta.sport, meta.dport) = ports(Layer::Tcp)?;
+            meta.tcp_flags = l4.get(13).copied().unwrap_or(0);
+            let data_offset = usize::from(l4.get(12).copied().unwrap_or(0) >> 4) * 4;
+            if data_offset >= 20 && data_offset <= l4.len() {
+                meta.payload = &l4[data_offset..];
+            }
+        }
+        proto::UDP => {
+            (meta.sport, meta.dport) = ports(Layer::Udp)?;
+            if l4.len() >= 8 {
+                meta.payload = &l4[8..];
+            }
+        }
+        proto::SCTP => (meta.sport, meta.dport) = ports(Layer::Sctp)?,
+        proto::ICMP | proto::ICMPV6 => {
+            let [icmp_type, code, ..] = *l4 else {
+                return Err(cut(Layer::Icmp));
+            };
+            let v6 = meta.proto == proto::ICMPV6;
+            meta.icmp_error = if v6 {
+                icmp_type < 128
+            } else {
+                matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+            };
+            let (sport, dport) = icmp_ports(v6, icmp_type, code);
+            (meta.sport, meta.dport) = (sport, dport);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Community ID v1 maps ICMP type and code onto the port fields: a type
+/// that has a request/response counterpart gets the counterpart's type as
+/// its "destination port", so both directions share one flow; any other
+/// type keeps (type, code).
+/// Spec: <https://github.com/corelight/community-id-spec> (§ ICMP).
+pub(crate) fn icmp_ports(v6: bool, icmp_type: u8, code: u8) -> (u16, u16) {
+    let counterpart = if v6 {
+        match icmp_type {
+            128 => Some(129),
+            129 => Some(128),
+            130 => Some(131),
+            131 => Some(130),
+            133 => Some(134),
+            134 => Some(133),
+            135 => Some(136),
+            136 => Some(135),
+            139 => Some(140),
+            140 => Some(139),
+            144 => Some(145),
+            145 => Some(144),
+            _ => None,
+        }
+    } else {
+        match icmp_type {
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            10 => Some(9),
+            9 => Some(10),
+            17 => Some(18),
+            18 => Some(17),
+            _ => None,
+        }
+    };
+    (u16::from(icmp_type), u16::from(counterpart.unwrap_or(code)))
+}

@@ -1,0 +1,141 @@
+//! Link layers → network-layer bytes.
+//!
+//! Ethernet and 802.1Q/802.1ad tags go through etherparse's checked slices.
+//! Linux SLL/SLL2 and BSD null/loop headers are read here: etherparse has no
+//! SLL2 at all, and its SLL v1 parser rejects ARPHRD types it does not know
+//! (tun devices use 65534) although the protocol field is then still a plain
+//! EtherType. Each is a fixed layout of a few fields.
+
+use capture::LinkType;
+use etherparse::{Ethernet2Slice, SingleVlanSlice};
+
+use super::{Decoded, Layer, NetBytes, Stop, Stopped};
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86DD;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88A8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+/// VLAN tags we follow before giving up (etherparse's own limit is 3).
+const MAX_TAGS: usize = 3;
+
+fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
+    Decoded::Stopped(Stopped { layer, reason })
+}
+
+fn cut() -> Decoded<'static> {
+    stop(Layer::Link, Stop::HeaderCut)
+}
+
+pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+    match link {
+        LinkType::ETHERNET => ethernet(data),
+        LinkType::LINUX_SLL => sll(data),
+        LinkType::LINUX_SLL2 => sll2(data),
+        LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => Ok(raw(data, 0)),
+        LinkType::IPV4 => Ok(raw(data, 4)),
+        LinkType::IPV6 => Ok(raw(data, 6)),
+        LinkType::NULL => null(data, false),
+        LinkType::LOOP => null(data, true),
+        other => Err(stop(Layer::Link, Stop::UnsupportedLink(other.0))),
+    }
+}
+
+fn raw(bytes: &[u8], version_hint: u8) -> NetBytes<'_> {
+    NetBytes {
+        bytes,
+        version_hint,
+        vlans: [0; 3],
+        vlan_count: 0,
+        ifindex: None,
+    }
+}
+
+fn ethernet(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(data).map_err(|_| cut())?;
+    let rest = &data[eth.header_slice().len()..];
+    ether_payload(eth.ether_type().0, rest, None)
+}
+
+/// Follows VLAN tags from `ether_type`, then hands IP to the next layer.
+fn ether_payload(
+    mut ether_type: u16,
+    mut rest: &[u8],
+    ifindex: Option<u32>,
+) -> Result<NetBytes<'_>, Decoded<'_>> {
+    let mut vlans = [0u16; 3];
+    let mut vlan_count = 0u8;
+    while matches!(ether_type, ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD) {
+        if usize::from(vlan_count) == MAX_TAGS {
+            return Err(stop(Layer::Link, Stop::Malformed("more than 3 VLAN tags")));
+        }
+        let tag = SingleVlanSlice::from_slice(rest).map_err(|_| cut())?;
+        vlans[usize::from(vlan_count)] = tag.vlan_identifier().value();
+        vlan_count += 1;
+        ether_type = tag.ether_type().0;
+        rest = tag.payload_slice();
+    }
+    let version_hint = match ether_type {
+        ETH_IPV4 => 4,
+        ETH_IPV6 => 6,
+        // 802.3 length field (LLC/SNAP, STP) or any other EtherType (ARP, LLDP…).
+        other => {
+            let ether_type = if other < 0x0600 { 0 } else { other };
+            return Err(Decoded::NonIp { ether_type });
+        }
+    };
+    Ok(NetBytes {
+        bytes: rest,
+        version_hint,
+        vlans,
+        vlan_count,
+        ifindex,
+    })
+}
+
+/// Linux cooked v1: type(2) ARPHRD(2) addr_len(2) addr(8) protocol(2).
+fn sll(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+    if data.len() < 16 {
+        return Err(cut());
+    }
+    let protocol = u16::from_be_bytes([data[14], data[15]]);
+    ether_payload(protocol, &data[16..], None)
+}
+
+/// Linux cooked v2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) type(1)
+/// addr_len(1) addr(8). See <https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL2.html>.
+fn sll2(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+    if data.len() < 20 {
+        return Err(cut());
+    }
+    let protocol = u16::from_be_bytes([data[0], data[1]]);
+    let ifindex = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+    ether_payload(protocol, &data[20..], Some(ifindex))
+}
+
+/// BSD null (host byte order family) and OpenBSD loop (network byte order).
+fn null(data: &[u8], network_order: bool) -> Result<NetBytes<'_>, Decoded<'_>> {
+    if data.len() < 4 {
+        return Err(cut());
+    }
+    let b = [data[0], data[1], data[2], data[3]];
+    let family = if network_order {
+        u32::from_be_bytes(b)
+    } else {
+        // The writer's byte order is unknown: families are small numbers, so
+        // whichever reading is small is the right one.
+        let le = u32::from_le_bytes(b);
+        if le <= 0xffff {
+            le
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let version_hint = match family {
+        2 => 4,
+        // AF_INET6 differs per BSD: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux).
+        10 | 24 | 28 | 30 => 6,
+        other => return Err(stop(Layer::Link, Stop::UnsupportedFamily(other))),
+    };
+    Ok(raw(&data[4..], version_hint))
+}

@@ -1,0 +1,308 @@
+//! Decoding: one entry point, dispatch on link type, one file per layer.
+//!
+//! [`decode`] turns a [`Frame`] into a [`PacketMeta`] (addresses, protocol,
+//! ports, TCP flags, VLANs, fragment info, L4 payload) or says where and why
+//! it stopped. Bounds are checked here only; callers never see etherparse
+//! types. A snaplen-cut packet decodes as far as its bytes go: ports are
+//! taken as soon as the first four bytes of the L4 header are present.
+//!
+//! **Invariant:** total over all byte sequences and link types: never panics,
+//! never allocates.
+
+mod ip;
+mod link;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use capture::Frame;
+
+/// The layer a decode stopped at (used as the first part of the reason key).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Layer {
+    /// Link layer (Ethernet, VLAN, SLL, SLL2, BSD null).
+    Link,
+    /// IPv4 header or options.
+    Ipv4,
+    /// IPv6 header or extension headers.
+    Ipv6,
+    /// TCP header.
+    Tcp,
+    /// UDP header.
+    Udp,
+    /// ICMP / ICMPv6 header.
+    Icmp,
+    /// SCTP common header.
+    Sctp,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layer::Link => "link",
+            Layer::Ipv4 => "ipv4",
+            Layer::Ipv6 => "ipv6",
+            Layer::Tcp => "tcp",
+            Layer::Udp => "udp",
+            Layer::Icmp => "icmp",
+            Layer::Sctp => "sctp",
+        })
+    }
+}
+
+/// Why a decode stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Stop {
+    /// The captured bytes end inside this layer's header.
+    HeaderCut,
+    /// The link type is not one lanecheck decodes.
+    UnsupportedLink(u16),
+    /// BSD null/loopback address family that is not IP.
+    UnsupportedFamily(u32),
+    /// A header field is impossible (e.g. IPv4 IHL < 5, IP version not 4/6).
+    Malformed(&'static str),
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::HeaderCut => f.write_str("header cut by snaplen"),
+            Stop::UnsupportedLink(l) => write!(f, "unsupported link type {l}"),
+            Stop::UnsupportedFamily(v) => write!(f, "unsupported address family {v}"),
+            Stop::Malformed(why) => write!(f, "malformed ({why})"),
+        }
+    }
+}
+
+/// Where a decode stopped: counted by the analyzer, shown in every report.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Stopped {
+    /// Layer of the stop.
+    pub layer: Layer,
+    /// Reason of the stop.
+    pub reason: Stop,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.layer, self.reason)
+    }
+}
+
+/// IP fragmentation of a packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Fragment {
+    /// Not a fragment.
+    #[default]
+    None,
+    /// First fragment (offset 0, more to come): carries the L4 header.
+    First {
+        /// IP identification (IPv4: 16 bits; IPv6: 32 bits).
+        id: u32,
+    },
+    /// A later fragment: no L4 header.
+    Later {
+        /// IP identification.
+        id: u32,
+    },
+}
+
+/// TCP flag bits this crate cares about.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// IP protocol numbers used here.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// SCTP.
+    pub const SCTP: u8 = 132;
+}
+
+/// What the analyzer needs of one IP packet.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketMeta<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number of the payload (after extension headers).
+    pub proto: u8,
+    /// Source port (TCP/UDP/SCTP); ICMP type.
+    pub sport: u16,
+    /// Destination port; ICMP code (see `flow::key` for the Community ID mapping).
+    pub dport: u16,
+    /// TCP flags (0 for other protocols).
+    pub tcp_flags: u8,
+    /// VLAN ids, outermost first; `vlan_count` are valid.
+    pub vlans: [u16; 3],
+    /// How many entries of `vlans` are set.
+    pub vlan_count: u8,
+    /// Interface index from a Linux SLL2 header.
+    pub ifindex: Option<u32>,
+    /// Fragmentation.
+    pub fragment: Fragment,
+    /// True for ICMP error messages (they quote another packet).
+    pub icmp_error: bool,
+    /// Captured L4 payload bytes (empty when unknown or fragmented).
+    pub payload: &'a [u8],
+}
+
+/// The result of decoding one frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    /// An IP packet.
+    Packet(PacketMeta<'a>),
+    /// A non-IP frame (ARP, LLDP, STP...): counted per interface, never classified.
+    NonIp {
+        /// Its EtherType (or 0 for 802.3/LLC frames).
+        ether_type: u16,
+    },
+    /// Decoding stopped; the frame is counted under this reason.
+    Stopped(Stopped),
+}
+
+/// Decodes one frame.
+pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
+    let net = match link::decode(frame.link, frame.data) {
+        Ok(n) => n,
+        Err(d) => return d,
+    };
+    ip::decode(net)
+}
+
+/// What the link layer hands to the IP layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NetBytes<'a> {
+    pub(crate) bytes: &'a [u8],
+    /// 4, 6, or 0 when the version nibble decides.
+    pub(crate) version_hint: u8,
+    pub(crate) vlans: [u16; 3],
+    pub(crate) vlan_count: u8,
+    pub(crate) ifindex: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capture::LinkType;
+
+    /// IPv4 (20 bytes, no options) + UDP 1234 → 53, 4 payload bytes.
+    const IPV4_UDP: [u8; 32] = [
+        0x45, 0, 0, 32, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, //
+        0x04, 0xd2, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd',
+    ];
+
+    fn packet(link: LinkType, bytes: &[u8]) -> PacketMeta<'_> {
+        match decode(&Frame::test(link, bytes)) {
+            Decoded::Packet(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn with_prefix(prefix: &[u8]) -> Vec<u8> {
+        let mut v = prefix.to_vec();
+        v.extend_from_slice(&IPV4_UDP);
+        v
+    }
+
+    #[test]
+    fn raw_null_loop_sll_sll2() {
+        let cases: Vec<(LinkType, Vec<u8>)> = vec![
+            (LinkType::RAW, with_prefix(&[])),
+            (LinkType::IPV4, with_prefix(&[])),
+            (LinkType::RAW_BSD12, with_prefix(&[])),
+            (LinkType::NULL, with_prefix(&[2, 0, 0, 0])),
+            (LinkType::NULL, with_prefix(&[0, 0, 0, 2])),
+            (LinkType::LOOP, with_prefix(&[0, 0, 0, 2])),
+            (
+                LinkType::LINUX_SLL,
+                with_prefix(&[0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00]),
+            ),
+            (
+                LinkType::LINUX_SLL2,
+                with_prefix(&[
+                    0x08, 0x00, 0, 0, 0, 0, 0, 7, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+                ]),
+            ),
+        ];
+        for (link, bytes) in cases {
+            let m = packet(link, &bytes);
+            assert_eq!((m.proto, m.sport, m.dport), (17, 1234, 53), "{link}");
+            assert_eq!(m.payload, b"abcd", "{link}");
+            let want_ifindex = (link == LinkType::LINUX_SLL2).then_some(7);
+            assert_eq!(m.ifindex, want_ifindex);
+        }
+    }
+
+    #[test]
+    fn qinq_tags_are_recorded_outer_first() {
+        let mut eth = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        eth.extend([0x88, 0xa8, 0x05, 0xf5, 0x81, 0x00, 0x00, 0x1e, 0x08, 0x00]);
+        eth.extend_from_slice(&IPV4_UDP);
+        let m = packet(LinkType::ETHERNET, &eth);
+        assert_eq!(&m.vlans[..usize::from(m.vlan_count)], &[1525, 30]);
+    }
+
+    #[test]
+    fn cut_headers_decode_as_far_as_bytes_go() {
+        // 4 bytes of UDP header: ports known, no payload.
+        let m = packet(LinkType::RAW, &IPV4_UDP[..24]);
+        assert_eq!((m.sport, m.dport), (1234, 53));
+        assert!(m.payload.is_empty());
+        // 2 bytes of UDP header: stop at udp.
+        let Decoded::Stopped(s) = decode(&Frame::test(LinkType::RAW, &IPV4_UDP[..22])) else {
+            panic!()
+        };
+        assert_eq!(s.to_string(), "udp: header cut by snaplen");
+        let Decoded::Stopped(s) = decode(&Frame::test(LinkType::RAW, &IPV4_UDP[..10])) else {
+            panic!()
+        };
+        assert_eq!(s.to_string(), "ipv4: header cut by snaplen");
+        let Decoded::Stopped(s) = decode(&Frame::test(LinkType(274), &IPV4_UDP)) else {
+            panic!()
+        };
+        assert_eq!(s.to_string(), "link: unsupported link type 274");
+    }
+
+    #[test]
+    fn ipv4_fragments() {
+        let mut first = IPV4_UDP;
+        first[6] = 0x20; // MF, offset 0
+        assert_eq!(
+            packet(LinkType::RAW, &first).fragment,
+            Fragment::First { id: 0x1234 }
+        );
+        let mut later = IPV4_UDP;
+        later[6] = 0x00;
+        later[7] = 0x03; // offset 3 (24 bytes), last
+        let m = packet(LinkType::RAW, &later);
+        assert_eq!(m.fragment, Fragment::Later { id: 0x1234 });
+        assert_eq!((m.sport, m.dport), (0, 0));
+    }
+
+    #[test]
+    fn non_ip_frames() {
+        let mut arp = vec![0xff; 12];
+        arp.extend([0x08, 0x06]);
+        arp.extend([0u8; 28]);
+        assert!(matches!(
+            decode(&Frame::test(LinkType::ETHERNET, &arp)),
+            Decoded::NonIp { ether_type: 0x0806 }
+        ));
+    }
+}

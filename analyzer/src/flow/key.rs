@@ -1,0 +1,93 @@
+//! The canonical flow key.
+
+use std::net::IpAddr;
+
+/// Which way a packet goes relative to the canonical key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Direction {
+    /// From `lo` to `hi`.
+    LoToHi = 0,
+    /// From `hi` to `lo`.
+    HiToLo = 1,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Direction::LoToHi => Direction::HiToLo,
+            Direction::HiToLo => Direction::LoToHi,
+        }
+    }
+    /// Array index of this direction.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A bidirectional 5-tuple: the (address, port) pair that sorts first is
+/// `lo`, so both directions of a conversation share one key. For ICMP the
+/// ports hold the Community ID type/code mapping (see `decode`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// IP protocol number.
+    pub proto: u8,
+    /// Lower endpoint address.
+    pub lo: IpAddr,
+    /// Lower endpoint port.
+    pub lo_port: u16,
+    /// Higher endpoint address.
+    pub hi: IpAddr,
+    /// Higher endpoint port.
+    pub hi_port: u16,
+}
+
+impl FlowKey {
+    /// The key of a packet from `(src, sport)` to `(dst, dport)` and the
+    /// packet's direction relative to it.
+    pub fn new(proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (Self, Direction) {
+        if (src, sport) <= (dst, dport) {
+            let key = FlowKey {
+                proto,
+                lo: src,
+                lo_port: sport,
+                hi: dst,
+                hi_port: dport,
+            };
+            (key, Direction::LoToHi)
+        } else {
+            let key = FlowKey {
+                proto,
+                lo: dst,
+                lo_port: dport,
+                hi: src,
+                hi_port: sport,
+            };
+            (key, Direction::HiToLo)
+        }
+    }
+
+    /// The sending endpoint of a packet going `dir`.
+    pub fn sender(&self, dir: Direction) -> (IpAddr, u16) {
+        match dir {
+            Direction::LoToHi => (self.lo, self.lo_port),
+            Direction::HiToLo => (self.hi, self.hi_port),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_share_a_key() {
+        let a: IpAddr = "10.10.12.89".parse().unwrap();
+        let b: IpAddr = "10.10.12.90".parse().unwrap();
+        let (k1, d1) = FlowKey::new(6, b, 5719, a, 50000);
+        let (k2, d2) = FlowKey::new(6, a, 50000, b, 5719);
+        assert_eq!(k1, k2);
+        assert_eq!(d1, d2.reverse());
+        assert_eq!(k1.sender(d2), (a, 50000));
+    }
+}

@@ -1,0 +1,11 @@
+//! Flows: bidirectional, keyed by the canonical 5-tuple.
+//!
+//! **Invariant:** packet time is the only clock: idle expiry and eviction
+//! order depend on frame timestamps, never on the wall clock, so the same
+//! capture always yields the same flows.
+
+mod key;
+mod table;
+
+pub use key::{Direction, FlowKey};
+pub use table::{Flow, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate};

@@ -1,0 +1,385 @@
+//! The bounded flow table.
+
+use rustc_hash::FxHashMap;
+
+use capture::Timestamp;
+
+use super::{Direction, FlowKey};
+use crate::decode::{proto, tcp_flags};
+use crate::IfaceRef;
+
+/// Limits of the flow table.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowTableConfig {
+    /// Most flows held at once; reaching it evicts the least recently seen.
+    pub max_flows: usize,
+    /// A flow idle this long (packet time) is expired.
+    pub idle_timeout_ns: i64,
+    /// First payload bytes kept per direction for protocol inspection.
+    pub payload_keep: usize,
+}
+
+impl Default for FlowTableConfig {
+    fn default() -> Self {
+        FlowTableConfig {
+            max_flows: 1_000_000,
+            idle_timeout_ns: 15 * 60 * 1_000_000_000,
+            payload_keep: 512,
+        }
+    }
+}
+
+/// One bidirectional flow.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// Canonical key.
+    pub key: FlowKey,
+    /// The initiator is `key.lo` (else `key.hi`): the SYN sender for TCP,
+    /// else the first packet's source.
+    pub initiator_lo: bool,
+    /// A SYN fixed the initiator.
+    pub syn_seen: bool,
+    /// Packets by canonical direction (`Direction::index`).
+    pub packets: [u64; 2],
+    /// Wire bytes by canonical direction.
+    pub bytes: [u64; 2],
+    /// Earliest packet time.
+    pub first_seen: Timestamp,
+    /// Latest packet time.
+    pub last_seen: Timestamp,
+    /// Capture interfaces seen on, in order of first appearance.
+    pub ifaces: Vec<IfaceRef>,
+    /// VLAN ids seen, in order of first appearance.
+    pub vlans: Vec<u16>,
+    /// First payload bytes by canonical direction (bounded).
+    pub payload: [Vec<u8>; 2],
+}
+
+impl Flow {
+    fn new(key: FlowKey, dir: Direction, ts: Timestamp) -> Self {
+        Flow {
+            key,
+            initiator_lo: dir == Direction::LoToHi,
+            syn_seen: false,
+            packets: [0; 2],
+            bytes: [0; 2],
+            first_seen: ts,
+            last_seen: ts,
+            ifaces: Vec::new(),
+            vlans: Vec::new(),
+            payload: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Direction from initiator to responder.
+    pub fn forward(&self) -> Direction {
+        if self.initiator_lo {
+            Direction::LoToHi
+        } else {
+            Direction::HiToLo
+        }
+    }
+    /// Initiator (address, port).
+    pub fn src(&self) -> (std::net::IpAddr, u16) {
+        self.key.sender(self.forward())
+    }
+    /// Responder (address, port).
+    pub fn dst(&self) -> (std::net::IpAddr, u16) {
+        self.key.sender(self.forward().reverse())
+    }
+    /// Packets both ways.
+    pub fn total_packets(&self) -> u64 {
+        self.packets[0] + self.packets[1]
+    }
+    /// Wire bytes both ways.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes[0] + self.bytes[1]
+    }
+    /// Packets from initiator to responder.
+    pub fn packets_forward(&self) -> u64 {
+        self.packets[self.forward().index()]
+    }
+    /// Bytes from initiator to responder.
+    pub fn bytes_forward(&self) -> u64 {
+        self.bytes[self.forward().index()]
+    }
+    /// Payload bytes kept from the initiator (index 0) and responder (1).
+    pub fn payload_by_role(&self) -> (&[u8], &[u8]) {
+        let f = self.forward().index();
+        (&self.payload[f], &self.payload[1 - f])
+    }
+    /// Community ID v1 (seed 0) of this flow, with the initiator as source.
+    pub fn community_id(&self) -> String {
+        let (src, sport) = self.src();
+        let (dst, dport) = self.dst();
+        let ports = matches!(
+            self.key.proto,
+            proto::TCP | proto::UDP | proto::SCTP | proto::ICMP | proto::ICMPV6
+        );
+        let (sp, dp) = if ports {
+            (Some(sport), Some(dport))
+        } else {
+            (None, None)
+        };
+        community_id::calculate_community_id(0, src, dst, sp, dp, self.key.proto, false)
+            .unwrap_or_default()
+    }
+}
+
+/// What one packet contributes to its flow.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketUpdate<'a> {
+    /// Packet time.
+    pub ts: Timestamp,
+    /// Direction relative to the key.
+    pub dir: Direction,
+    /// Original wire length.
+    pub wire_len: u32,
+    /// TCP flags (0 otherwise).
+    pub tcp_flags: u8,
+    /// Capture interface, when named.
+    pub iface: Option<IfaceRef>,
+    /// VLAN ids on the packet.
+    pub vlans: &'a [u16],
+    /// L4 payload bytes.
+    pub payload: &'a [u8],
+}
+
+/// Counters of the table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowTableStats {
+    /// Flows in the table now.
+    pub active: u64,
+    /// Flows removed because the table was full.
+    pub evicted: u64,
+    /// Flows removed after the idle timeout.
+    pub expired: u64,
+}
+
+/// Flows by key, bounded by count and idle time. Removed flows are handed
+/// over in [`FlowTable::take_finished`]; their packets still count.
+#[derive(Debug)]
+pub struct FlowTable {
+    map: FxHashMap<FlowKey, Flow>,
+    cfg: FlowTableConfig,
+    now: Timestamp,
+    next_sweep: Option<Timestamp>,
+    finished: Vec<Flow>,
+    stats: FlowTableStats,
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: FlowTableConfig) -> Self {
+        FlowTable {
+            map: FxHashMap::default(),
+            cfg: FlowTableConfig {
+                max_flows: cfg.max_flows.max(1),
+                ..cfg
+            },
+            now: Timestamp(i64::MIN),
+            next_sweep: None,
+            finished: Vec::new(),
+            stats: FlowTableStats::default(),
+        }
+    }
+
+    /// Adds one packet to the flow of `key`, creating it if needed.
+    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> &Flow {
+        if p.ts > self.now {
+            self.now = p.ts;
+            match self.next_sweep {
+                None => self.next_sweep = Some(self.sweep_after(p.ts)),
+                Some(t) if p.ts >= t => self.sweep(),
+                Some(_) => {}
+            }
+        }
+        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
+            self.evict_oldest();
+        }
+        let keep = self.cfg.payload_keep;
+        let flow = self
+            .map
+            .entry(key)
+            .or_insert_with(|| Flow::new(key, p.dir, p.ts));
+        let d = p.dir.index();
+        flow.packets[d] += 1;
+        flow.bytes[d] += u64::from(p.wire_len);
+        if p.ts < flow.first_seen {
+            flow.first_seen = p.ts;
+        }
+        if p.ts > flow.last_seen {
+            flow.last_seen = p.ts;
+        }
+        if key.proto == proto::TCP && p.tcp_flags & tcp_flags::SYN != 0 && !flow.syn_seen {
+            flow.syn_seen = true;
+            let sender_lo = p.dir == Direction::LoToHi;
+            // A SYN-ACK's receiver is the initiator.
+            flow.initiator_lo = if p.tcp_flags & tcp_flags::ACK != 0 {
+                !sender_lo
+            } else {
+                sender_lo
+            };
+        }
+        if let Some(i) = p.iface {
+            if !flow.ifaces.contains(&i) {
+                flow.ifaces.push(i);
+            }
+        }
+        for v in p.vlans {
+            if !flow.vlans.contains(v) {
+                flow.vlans.push(*v);
+            }
+        }
+        let kept = &mut flow.payload[d];
+        if kept.len() < keep && !p.payload.is_empty() {
+            let take = (keep - kept.len()).min(p.payload.len());
+            kept.extend_from_slice(&p.payload[..take]);
+        }
+        flow
+    }
+
+    fn sweep_after(&self, t: Timestamp) -> Timestamp {
+        let every = (self.cfg.idle_timeout_ns / 4).clamp(1_000_000_000, 60_000_000_000);
+        Timestamp(t.0.saturating_add(every))
+    }
+
+    /// Expires every flow idle for longer than the timeout at the current packet time.
+    pub fn sweep(&mut self) {
+        let deadline = self.now.0.saturating_sub(self.cfg.idle_timeout_ns);
+        let finished = &mut self.finished;
+        let mut expired = 0;
+        self.map.retain(|_, f| {
+            if f.last_seen.0 < deadline {
+                finished.push(std::mem::replace(
+                    f,
+                    Flow::new(f.key, Direction::LoToHi, f.first_seen),
+                ));
+                expired += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.stats.expired += expired;
+        self.next_sweep = Some(self.sweep_after(self.now));
+    }
+
+    /// Evicts the least recently seen sixteenth of the table (at least one
+    /// flow): amortised O(1) per new flow under a flood.
+    fn evict_oldest(&mut self) {
+        let n = (self.map.len() / 16).max(1);
+        let mut ages: Vec<(Timestamp, FlowKey)> =
+            self.map.values().map(|f| (f.last_seen, f.key)).collect();
+        if n < ages.len() {
+            ages.select_nth_unstable(n - 1);
+            ages.truncate(n);
+        }
+        for (_, key) in ages {
+            if let Some(f) = self.map.remove(&key) {
+                self.finished.push(f);
+                self.stats.evicted += 1;
+            }
+        }
+    }
+
+    /// Flows removed (expired or evicted) since the last call.
+    pub fn take_finished(&mut self) -> Vec<Flow> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Flows still in the table.
+    pub fn active(&self) -> impl Iterator<Item = &Flow> {
+        self.map.values()
+    }
+
+    /// Flows removed but not yet taken.
+    pub fn finished(&self) -> &[Flow] {
+        &self.finished
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> FlowTableStats {
+        FlowTableStats {
+            active: self.map.len() as u64,
+            ..self.stats
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(ts: i64, dir: Direction, flags: u8) -> PacketUpdate<'static> {
+        PacketUpdate {
+            ts: Timestamp(ts),
+            dir,
+            wire_len: 100,
+            tcp_flags: flags,
+            iface: None,
+            vlans: &[],
+            payload: b"",
+        }
+    }
+
+    fn key(sport: u16, dport: u16) -> (FlowKey, Direction) {
+        FlowKey::new(
+            6,
+            "1.2.3.4".parse().unwrap(),
+            sport,
+            "5.6.7.8".parse().unwrap(),
+            dport,
+        )
+    }
+
+    #[test]
+    fn community_id_spec_example() {
+        // The Community ID spec's README example: TCP 1.2.3.4:1122 → 5.6.7.8:3344.
+        let mut t = FlowTable::new(FlowTableConfig::default());
+        let (k, d) = key(1122, 3344);
+        let f = t.update(k, &update(0, d, tcp_flags::SYN));
+        assert_eq!(f.community_id(), "1:wCb3OG7yAFWelaUydu0D+125CLM=");
+    }
+
+    #[test]
+    fn syn_ack_first_still_names_the_client() {
+        let mut t = FlowTable::new(FlowTableConfig::default());
+        let (k, d) = key(50000, 5719);
+        t.update(k, &update(0, d.reverse(), tcp_flags::SYN | tcp_flags::ACK));
+        let f = t.update(k, &update(1, d, tcp_flags::ACK));
+        assert_eq!(f.src().1, 50000);
+        assert_eq!((f.packets_forward(), f.total_packets()), (1, 2));
+    }
+
+    #[test]
+    fn idle_expiry_and_cap_eviction_keep_counts() {
+        let cfg = FlowTableConfig {
+            max_flows: 32,
+            idle_timeout_ns: 10_000_000_000,
+            payload_keep: 4,
+        };
+        let mut t = FlowTable::new(cfg);
+        for i in 0..100u16 {
+            let (k, d) = key(1000 + i, 80);
+            t.update(k, &update(i64::from(i) * 1_000_000, d, 0));
+        }
+        let s = t.stats();
+        assert!(s.active <= 32);
+        assert_eq!(s.active + s.evicted, 100);
+        // 20 s later every flow is idle beyond the 10 s timeout.
+        let (k, d) = key(9, 9);
+        t.update(k, &update(20_000_000_000, d, 0));
+        t.sweep();
+        let s = t.stats();
+        assert_eq!(s.active, 1);
+        assert_eq!(s.evicted + s.expired + 1, 101);
+        let all: u64 = t
+            .finished()
+            .iter()
+            .chain(t.active())
+            .map(Flow::total_packets)
+            .sum();
+        assert_eq!(all, 101);
+    }
+}

@@ -1,0 +1,32 @@
+//! # analyzer: what the traffic means
+//!
+//! The pipeline: [`decode`] (link → IP → transport fields) → [`flow`]
+//! (bidirectional, bounded flow table) → classification, policy and
+//! statistics (later layers) → plain-data reports.
+//!
+//! **Invariants**
+//! - Pure: no I/O, no wall clock. Packet time drives expiry, so the same
+//!   frames in the same order always give the same result.
+//! - Every frame is accounted for: it is in a flow, counted as non-IP, or
+//!   counted as undecoded under a `layer: reason` key.
+//! - Byte counts are original wire lengths, whatever the snaplen.
+//!
+//! ```
+//! use analyzer::{Analyzer, AnalyzerConfig};
+//! use capture::{FileSource, FrameSource};
+//! let bytes = include_bytes!("../../fixtures/vlan_dpm.pcap");
+//! let mut src = FileSource::new("vlan_dpm.pcap", &bytes[..], None).unwrap();
+//! let mut an = Analyzer::new(AnalyzerConfig::default());
+//! let cap = an.add_capture("vlan_dpm.pcap");
+//! while let Some(frame) = src.next_frame().unwrap() {
+//!     an.observe(&frame, cap, None);
+//! }
+//! let flows: u64 = an.flows().map(|f| f.total_packets()).sum();
+//! assert!(flows <= src.stats().frames);
+//! ```
+
+mod analyzer;
+pub mod decode;
+pub mod flow;
+
+pub use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef};

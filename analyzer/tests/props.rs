@@ -1,0 +1,67 @@
+//! Property tests: decoding and analysis are total over arbitrary bytes and
+//! every link type we know (and some we do not). Run in `make test`.
+
+use analyzer::decode::{decode, Decoded};
+use analyzer::{Analyzer, AnalyzerConfig};
+use capture::{Frame, LinkType, Timestamp};
+use proptest::prelude::*;
+
+fn link_any() -> impl Strategy<Value = LinkType> {
+    prop_oneof![
+        prop::sample::select(vec![0u16, 1, 12, 14, 101, 108, 113, 228, 229, 276]),
+        any::<u16>(),
+    ]
+    .prop_map(LinkType)
+}
+
+/// Ethernet + IPv4/IPv6 headers followed by random bytes, to reach deeper layers.
+fn ethernet_ip() -> impl Strategy<Value = Vec<u8>> {
+    (any::<bool>(), prop::collection::vec(any::<u8>(), 0..256)).prop_map(|(v6, tail)| {
+        let mut p = vec![0u8; 12];
+        if v6 {
+            p.extend([0x86, 0xdd, 0x60, 0, 0, 0]);
+        } else {
+            p.extend([0x08, 0x00, 0x45, 0]);
+        }
+        p.extend(tail);
+        p
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn decode_total(bytes in prop::collection::vec(any::<u8>(), 0..2048), link in link_any()) {
+        let _ = decode(&Frame::test(link, &bytes));
+    }
+
+    #[test]
+    fn decode_deep_total(bytes in ethernet_ip()) {
+        if let Decoded::Packet(m) = decode(&Frame::test(LinkType::ETHERNET, &bytes)) {
+            prop_assert!(m.payload.len() <= bytes.len());
+            prop_assert!(usize::from(m.vlan_count) <= 3);
+        }
+    }
+
+    #[test]
+    fn every_frame_is_accounted(frames in prop::collection::vec((ethernet_ip(), 0u32..4000, any::<i32>()), 1..64)) {
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let cap = an.add_capture("prop");
+        for (data, extra, t) in &frames {
+            let f = Frame {
+                ts: Timestamp(i64::from(*t) * 1000),
+                wire_len: data.len() as u32 + extra,
+                ..Frame::test(LinkType::ETHERNET, data)
+            };
+            an.observe(&f, cap, None);
+        }
+        let c = &an.captures()[0];
+        let in_flows: u64 = an.flows().map(|f| f.total_packets()).sum();
+        let undecoded: u64 = c.undecoded.values().sum();
+        prop_assert_eq!(c.packets, frames.len() as u64);
+        prop_assert_eq!(in_flows + undecoded + c.non_ip, c.packets);
+        let flow_bytes: u64 = an.flows().map(|f| f.total_bytes()).sum();
+        prop_assert!(flow_bytes <= c.bytes);
+    }
+}
