@@ -1,0 +1,481 @@
+//! A scenario under construction: frames with timestamps and flow membership, written out in
+//! one go (sorted by time) while the bookkeeping is computed from exactly what was written.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::Path;
+use std::time::Duration;
+
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter, RawPcapPacket};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
+
+use crate::wire::{self, Host, IpFrame, LinkKind, L4, SLL_HOST, SLL_OUTGOING};
+use crate::{CaptureTruth, FlowTruth};
+
+/// 2023-11-14T22:13:20Z: every scenario's clock starts here.
+pub(crate) const EPOCH_NS: i64 = 1_700_000_000 * NS_PER_SEC;
+pub(crate) const NS_PER_SEC: i64 = 1_000_000_000;
+/// Every timestamp in a scenario is `EPOCH_NS + k * GRID_NS + phase`, with a phase (whole
+/// microseconds, below the grid) unique to each flow: two flows can never share a timestamp,
+/// so the merged capture is strictly increasing even at microsecond resolution.
+pub(crate) const GRID_NS: i64 = 100_000;
+
+/// Milliseconds after the epoch, as a relative time for the scenario builders.
+pub(crate) const fn ms(v: i64) -> i64 {
+    v * 1_000_000
+}
+
+pub(crate) enum Layout {
+    /// pcapng, Ethernet, one IDB per named interface (index = position).
+    PcapNg { ifaces: Vec<&'static str> },
+    /// Classic pcap.
+    Pcap {
+        link: LinkKind,
+        endianness: Endianness,
+        nanos: bool,
+        snaplen: u32,
+    },
+}
+
+/// Where a flow's frames are seen: which interface and which VLAN tags.
+#[derive(Clone, Debug)]
+pub(crate) struct Seen {
+    /// pcapng: interface index; SLL2: Linux ifindex; plain Ethernet pcap: ignored.
+    pub iface: u32,
+    /// Outermost first.
+    pub vlans: Vec<u16>,
+}
+
+impl Seen {
+    pub fn on(iface: u32) -> Seen {
+        Seen {
+            iface,
+            vlans: Vec::new(),
+        }
+    }
+    pub fn vlan(vlans: &[u16]) -> Seen {
+        Seen {
+            iface: 0,
+            vlans: vlans.to_vec(),
+        }
+    }
+}
+
+struct Frame {
+    ts: i64,
+    iface: u32,
+    data: Vec<u8>,
+    /// (flow index, travelling from the flow's src to its dst)
+    flow: Option<(usize, bool)>,
+}
+
+/// What a flow is: its endpoints (src = initiator), where it is seen, what it is meant to be.
+pub(crate) struct Spec {
+    pub src: Host,
+    pub sport: u16,
+    pub dst: Host,
+    pub dport: u16,
+    pub seen: Seen,
+    pub network: &'static str,
+    pub class: &'static str,
+}
+
+impl Spec {
+    pub fn new(
+        src: Host,
+        sport: u16,
+        dst: Host,
+        dport: u16,
+        seen: Seen,
+        network: &'static str,
+        class: &'static str,
+    ) -> Spec {
+        Spec {
+            src,
+            sport,
+            dst,
+            dport,
+            seen,
+            network,
+            class,
+        }
+    }
+}
+
+struct FlowMeta {
+    proto: &'static str,
+    spec: Spec,
+}
+
+/// Identifies a registered flow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlowId(usize);
+
+pub(crate) struct Capture {
+    name: &'static str,
+    layout: Layout,
+    frames: Vec<Frame>,
+    flows: Vec<FlowMeta>,
+    next_phase: i64,
+    ip_id: u16,
+    /// SLL2: addresses of the capturing host (frames from them are "outgoing").
+    local: Vec<std::net::IpAddr>,
+    /// Write the last frame as a record cut in half (the `truncated` fixture).
+    truncate_last: bool,
+    /// Added to every timestamp (below 1 µs): exercises nanosecond resolution.
+    sub_us_ns: i64,
+}
+
+impl Capture {
+    pub fn new(name: &'static str, layout: Layout) -> Capture {
+        Capture {
+            name,
+            layout,
+            frames: Vec::new(),
+            flows: Vec::new(),
+            next_phase: 1,
+            ip_id: 0x1000,
+            local: Vec::new(),
+            truncate_last: false,
+            sub_us_ns: 0,
+        }
+    }
+
+    pub fn pcapng(name: &'static str, ifaces: &[&'static str]) -> Capture {
+        Capture::new(
+            name,
+            Layout::PcapNg {
+                ifaces: ifaces.to_vec(),
+            },
+        )
+    }
+
+    pub fn pcap(name: &'static str) -> Capture {
+        Capture::new(
+            name,
+            Layout::Pcap {
+                link: LinkKind::Ethernet,
+                endianness: Endianness::Little,
+                nanos: false,
+                snaplen: 65535,
+            },
+        )
+    }
+
+    pub fn set_local(&mut self, ips: &[Host]) {
+        self.local = ips.iter().map(|h| h.ip).collect();
+    }
+
+    pub fn set_sub_us_ns(&mut self, ns: i64) {
+        assert!((0..1000).contains(&ns) && self.frames.is_empty());
+        self.sub_us_ns = ns;
+    }
+
+    pub fn set_truncate_last(&mut self) {
+        self.truncate_last = true;
+    }
+
+    /// A fresh timing phase (1..=99 µs) for one flow or one sequence of non-flow frames.
+    pub fn phase(&mut self) -> i64 {
+        let p = self.next_phase;
+        assert!(p * 1000 < GRID_NS, "too many flows in one scenario");
+        self.next_phase += 1;
+        p * 1000
+    }
+
+    pub fn flow(&mut self, proto: &'static str, spec: Spec) -> FlowId {
+        self.flows.push(FlowMeta { proto, spec });
+        FlowId(self.flows.len() - 1)
+    }
+
+    fn link(&self) -> LinkKind {
+        match self.layout {
+            Layout::PcapNg { .. } => LinkKind::Ethernet,
+            Layout::Pcap { link, .. } => link,
+        }
+    }
+
+    /// Encodes and stores one IP frame of flow `id`, sent by `from` to `to`.
+    pub fn ip_frame(
+        &mut self,
+        id: FlowId,
+        ts: i64,
+        from: Host,
+        to: Host,
+        ipv6_dest_opts: bool,
+        l4: L4<'_>,
+    ) {
+        let meta = &self.flows[id.0].spec;
+        let forward = from == meta.src;
+        debug_assert!(forward || from == meta.dst);
+        let pkttype = if self.local.contains(&from.ip) {
+            SLL_OUTGOING
+        } else {
+            SLL_HOST
+        };
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let data = wire::encode(&IpFrame {
+            link: self.link(),
+            vlans: &meta.seen.vlans,
+            ifindex: meta.seen.iface,
+            pkttype,
+            src: from,
+            dst: to,
+            ip_id: self.ip_id,
+            ipv6_dest_opts,
+            l4,
+        });
+        let iface = meta.seen.iface;
+        self.frames.push(Frame {
+            ts: ts + self.sub_us_ns,
+            iface,
+            data,
+            flow: Some((id.0, forward)),
+        });
+    }
+
+    /// Stores a frame that belongs to no flow (ARP).
+    pub fn other_frame(&mut self, ts: i64, iface: u32, data: Vec<u8>) {
+        assert_eq!(self.link(), LinkKind::Ethernet);
+        self.frames.push(Frame {
+            ts: ts + self.sub_us_ns,
+            iface,
+            data,
+            flow: None,
+        });
+    }
+
+    fn iface_name(&self, iface: u32) -> Option<String> {
+        match (&self.layout, self.link()) {
+            (Layout::PcapNg { ifaces }, _) => Some(ifaces[iface as usize].to_string()),
+            (_, LinkKind::Sll2) => Some(format!("ifindex:{iface}")),
+            _ => None,
+        }
+    }
+
+    /// Writes `<dir>/<name>.<ext>` and returns what was written.
+    pub fn finish(mut self, dir: &Path) -> io::Result<CaptureTruth> {
+        self.frames.sort_by_key(|f| f.ts);
+        for w in self.frames.windows(2) {
+            if w[0].ts >= w[1].ts {
+                return Err(invalid(format!(
+                    "{}: timestamps not strictly increasing at {}",
+                    self.name, w[1].ts
+                )));
+            }
+        }
+        let (ext, format) = match self.layout {
+            Layout::PcapNg { .. } => ("pcapng", "pcapng"),
+            Layout::Pcap { .. } => ("pcap", "pcap"),
+        };
+        let file = dir.join(format!("{}.{}", self.name, ext));
+        let out = BufWriter::with_capacity(1 << 16, File::create(&file)?);
+        let complete = if self.truncate_last {
+            self.frames.len() - 1
+        } else {
+            self.frames.len()
+        };
+        let mut truncated_at = None;
+
+        match &self.layout {
+            Layout::PcapNg { ifaces } => {
+                let mut w =
+                    PcapNgWriter::with_endianness(out, Endianness::Little).map_err(io_err)?;
+                for name in ifaces {
+                    w.write_pcapng_block(ethernet_idb(name)).map_err(io_err)?;
+                }
+                for f in &self.frames[..complete] {
+                    w.write_pcapng_block(epb(f.iface, f.ts, &f.data, f.data.len()))
+                        .map_err(io_err)?;
+                }
+                w.into_inner()
+                    .into_inner()
+                    .map_err(|e| e.into_error())?
+                    .sync_all()?;
+            }
+            Layout::Pcap {
+                link,
+                endianness,
+                nanos,
+                snaplen,
+            } => {
+                let header = PcapHeader {
+                    datalink: match link {
+                        LinkKind::Ethernet => DataLink::ETHERNET,
+                        LinkKind::Sll2 => DataLink::LINUX_SLL2,
+                    },
+                    snaplen: *snaplen,
+                    endianness: *endianness,
+                    ts_resolution: if *nanos {
+                        TsResolution::NanoSecond
+                    } else {
+                        TsResolution::MicroSecond
+                    },
+                    ..PcapHeader::default()
+                };
+                let mut w = PcapWriter::with_header(out, header).map_err(io_err)?;
+                let mut offset = 24u64;
+                for f in &self.frames[..complete] {
+                    let incl = f.data.len().min(*snaplen as usize);
+                    let pkt = PcapPacket::new(ts_dur(f.ts), f.data.len() as u32, &f.data[..incl]);
+                    offset += w.write_packet(&pkt).map_err(io_err)? as u64;
+                }
+                if complete < self.frames.len() {
+                    // The cut record: a header that promises the whole frame, followed by only
+                    // its first half. RawPcapPacket writes the fields as given, unvalidated.
+                    let f = &self.frames[complete];
+                    let ts = ts_dur(f.ts);
+                    let frac = if *nanos {
+                        ts.subsec_nanos()
+                    } else {
+                        ts.subsec_micros()
+                    };
+                    let raw = RawPcapPacket {
+                        ts_sec: ts.as_secs() as u32,
+                        ts_frac: frac,
+                        incl_len: f.data.len() as u32,
+                        orig_len: f.data.len() as u32,
+                        data: Cow::Borrowed(&f.data[..f.data.len() / 2]),
+                    };
+                    w.write_raw_packet(&raw).map_err(io_err)?;
+                    truncated_at = Some(offset);
+                }
+                w.into_writer()
+                    .into_inner()
+                    .map_err(|e| e.into_error())?
+                    .sync_all()?;
+            }
+        }
+
+        Ok(self.truth(file, format, complete, truncated_at))
+    }
+
+    fn truth(
+        &self,
+        file: std::path::PathBuf,
+        format: &'static str,
+        complete: usize,
+        truncated_at: Option<u64>,
+    ) -> CaptureTruth {
+        let mut flows: Vec<FlowTruth> = self
+            .flows
+            .iter()
+            .map(|FlowMeta { proto, spec: m }| FlowTruth {
+                proto,
+                src: m.src.ip,
+                sport: m.sport,
+                dst: m.dst.ip,
+                dport: m.dport,
+                packets: 0,
+                bytes: 0,
+                packets_src_to_dst: 0,
+                bytes_src_to_dst: 0,
+                interfaces: self.iface_name(m.seen.iface).into_iter().collect(),
+                vlans: {
+                    let mut v = m.seen.vlans.clone();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                },
+                first_seen_ns: i64::MAX,
+                last_seen_ns: i64::MIN,
+                network: m.network,
+                class: m.class,
+                bins: Vec::new(),
+            })
+            .collect();
+        let mut bins: Vec<BTreeMap<i64, u64>> = vec![BTreeMap::new(); flows.len()];
+        let mut ifaces = Vec::new();
+        let (mut packets, mut bytes, mut non_ip) = (0u64, 0u64, 0u64);
+        for f in &self.frames[..complete] {
+            let len = f.data.len() as u64;
+            packets += 1;
+            bytes += len;
+            if let Some(name) = self.iface_name(f.iface) {
+                ifaces.push(name);
+            }
+            let Some((i, forward)) = f.flow else {
+                non_ip += 1;
+                continue;
+            };
+            let t = &mut flows[i];
+            t.packets += 1;
+            t.bytes += len;
+            if forward {
+                t.packets_src_to_dst += 1;
+                t.bytes_src_to_dst += len;
+            }
+            t.first_seen_ns = t.first_seen_ns.min(f.ts);
+            t.last_seen_ns = t.last_seen_ns.max(f.ts);
+            *bins[i].entry(f.ts.div_euclid(NS_PER_SEC)).or_default() += len;
+        }
+        for (t, b) in flows.iter_mut().zip(bins) {
+            t.bins = b.into_iter().collect();
+        }
+        // A flow whose frames were all cut off would have no truth to tell.
+        flows.retain(|t| t.packets > 0);
+        if let Layout::PcapNg { ifaces: all } = &self.layout {
+            ifaces.extend(all.iter().map(|s| s.to_string()));
+        }
+        ifaces.sort();
+        ifaces.dedup();
+        CaptureTruth {
+            file,
+            format,
+            packets,
+            bytes,
+            interfaces: ifaces,
+            truncated_at,
+            non_ip_frames: non_ip,
+            flows,
+        }
+    }
+}
+
+/// An Ethernet interface description with a name and nanosecond timestamps.
+///
+/// pcap-file 2.0 always writes Enhanced Packet Block timestamps as nanoseconds since the epoch
+/// (it ignores `if_tsresol`), so every IDB must declare `if_tsresol = 9`; without it, readers
+/// apply the pcapng default of microseconds and land 1000x too far in the future.
+pub(crate) fn ethernet_idb(name: &str) -> InterfaceDescriptionBlock<'static> {
+    InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0,
+        options: vec![
+            InterfaceDescriptionOption::IfName(Cow::Owned(name.to_string())),
+            InterfaceDescriptionOption::IfTsResol(9),
+        ],
+    }
+}
+
+pub(crate) fn epb(iface: u32, ts: i64, data: &[u8], orig_len: usize) -> EnhancedPacketBlock<'_> {
+    EnhancedPacketBlock {
+        interface_id: iface,
+        timestamp: ts_dur(ts),
+        original_len: orig_len as u32,
+        data: Cow::Borrowed(data),
+        options: vec![],
+    }
+}
+
+pub(crate) fn ts_dur(ts: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(ts).expect("timestamps after 1970"))
+}
+
+pub(crate) fn io_err(e: PcapError) -> io::Error {
+    match e {
+        PcapError::IoError(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
+pub(crate) fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}

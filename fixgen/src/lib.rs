@@ -1,0 +1,215 @@
+//! `fixgen`: writes synthetic captures (classic pcap, pcapng, Linux SLL2) of the datacenter
+//! scenarios lanecheck must judge, and returns exact bookkeeping of what it wrote, so tests
+//! can assert numbers that do not come from the program under test.
+//!
+//! Packets are built with `etherparse` (correct lengths and checksums) and written with
+//! `pcap-file`. Output is deterministic: no randomness without a fixed seed, no wall clock;
+//! every scenario starts at 2023-11-14T22:13:20Z (Unix 1 700 000 000 s) and its frames have
+//! strictly increasing timestamps. TCP conversations are consistent (handshake, sequence and
+//! acknowledgement numbers, FIN close) so that Wireshark's TCP analysis reports nothing.
+//!
+//! Byte counts are always ORIGINAL wire lengths: Ethernet (or SLL2) header included, no FCS,
+//! regardless of snaplen.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+mod bench;
+mod capture;
+mod conv;
+mod payload;
+mod scenarios;
+mod wire;
+
+pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
+
+/// One flow as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowTruth {
+    /// "tcp" | "udp" | "icmp"
+    pub proto: &'static str,
+    /// Initiator: SYN sender for TCP, first packet's source otherwise.
+    pub src: IpAddr,
+    /// 0 for ICMP.
+    pub sport: u16,
+    pub dst: IpAddr,
+    /// 0 for ICMP.
+    pub dport: u16,
+    /// Both directions.
+    pub packets: u64,
+    /// Both directions; sum of original wire lengths (link header included, no FCS).
+    pub bytes: u64,
+    pub packets_src_to_dst: u64,
+    pub bytes_src_to_dst: u64,
+    /// Interface names the frames were captured on (sorted, dedup); empty if unnamed.
+    pub interfaces: Vec<String>,
+    /// VLAN ids seen (sorted, dedup; outer and inner for QinQ).
+    pub vlans: Vec<u16>,
+    /// Unix ns.
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
+    /// The scenario's name for the network/link the frames travelled on
+    /// ("primary", "backup", "csv", "heartbeat", ...).
+    pub network: &'static str,
+    /// Intended lanecheck class ("dpm", "dpm-control", "smb-redirected", "live-migration",
+    /// "cluster", "iscsi", "dns", "client").
+    pub class: &'static str,
+    /// Wire bytes (both directions) per one-second bin: (Unix second, bytes), ascending,
+    /// only bins with traffic.
+    pub bins: Vec<(i64, u64)>,
+}
+
+/// One capture file as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureTruth {
+    /// Path written.
+    pub file: PathBuf,
+    /// "pcap" | "pcapng"
+    pub format: &'static str,
+    /// Frames fully written (records).
+    pub packets: u64,
+    /// Sum of original wire lengths of those frames.
+    pub bytes: u64,
+    /// Interface names present (pcapng if_name, or SLL2 "ifindex:N"), sorted; empty when
+    /// unnamed. For pcapng this lists every interface description, even an idle one.
+    pub interfaces: Vec<String>,
+    /// For the truncated fixture: byte offset where the last complete record ends (= where
+    /// the partial one starts).
+    pub truncated_at: Option<u64>,
+    /// Frames that belong to no flow (ARP).
+    pub non_ip_frames: u64,
+    /// In the order the scenario set them up.
+    pub flows: Vec<FlowTruth>,
+}
+
+/// A named scenario; `write(name, dir)` produces it.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+type Builder = fn() -> capture::Capture;
+
+const SCENARIOS: &[(Scenario, Builder)] = &[
+    (
+        Scenario {
+            name: "dpm_backup_lan",
+            description: "pcapng eth0=primary eth1=backup: DPM 5719 data and 5718 on the backup LAN (eth1), DCOM 135 and DNS on primary (eth0), ARP on eth1",
+        },
+        scenarios::dpm_backup_lan,
+    ),
+    (
+        Scenario {
+            name: "dpm_primary_lan",
+            description: "pcapng eth0/eth1: the same DPM data and 5718 on the primary addresses and eth0 (the leak)",
+        },
+        scenarios::dpm_primary_lan,
+    ),
+    (
+        Scenario {
+            name: "dpm_backup_addr_on_primary_nic",
+            description: "pcapng eth0/eth1: DPM 5719 between backup addresses, captured on eth0 (weak host model)",
+        },
+        scenarios::dpm_backup_addr_on_primary_nic,
+    ),
+    (
+        Scenario {
+            name: "dpm_fallback",
+            description: "pcapng eth0/eth1: DPM 5719 on backup (eth1), then a later 5719 flow on primary (eth0)",
+        },
+        scenarios::dpm_fallback,
+    ),
+    (
+        Scenario {
+            name: "cluster_good",
+            description: "pcapng, one interface per cluster network: SMB 445 on csv, 6600 on lm, iSCSI on iscsi, heartbeats UDP 3343, clients on hostaccess",
+        },
+        scenarios::cluster_good,
+    ),
+    (
+        Scenario {
+            name: "cluster_bad",
+            description: "pcapng iscsi/heartbeat/hostaccess only: CSV redirected SMB on heartbeat, live migration on hostaccess",
+        },
+        scenarios::cluster_bad,
+    ),
+    (
+        Scenario {
+            name: "sll2_dpm",
+            description: "classic pcap LINUX_SLL2: DPM 5719 on ifindex 3 (backup), client 443 on ifindex 2 (primary)",
+        },
+        scenarios::sll2_dpm,
+    ),
+    (
+        Scenario {
+            name: "vlan_dpm",
+            description: "classic pcap Ethernet: VLAN 20 primary, VLAN 30 backup, QinQ 100/30 for 5718",
+        },
+        scenarios::vlan_dpm,
+    ),
+    (
+        Scenario {
+            name: "ipv6_dpm",
+            description: "pcapng eth0/eth1: DPM 5719 on fd00:b::/64 (one segment with a Destination Options header), client 443 on fd00:a::/64",
+        },
+        scenarios::ipv6_dpm,
+    ),
+    (
+        Scenario {
+            name: "truncated",
+            description: "classic pcap whose last record is cut in half",
+        },
+        scenarios::truncated,
+    ),
+    (
+        Scenario {
+            name: "bigendian",
+            description: "classic pcap, big-endian, nanosecond magic 0xa1b23c4d",
+        },
+        scenarios::bigendian,
+    ),
+    (
+        Scenario {
+            name: "snaplen",
+            description: "classic pcap with snaplen 96: DPM bulk flow, frames cut to 96 captured bytes",
+        },
+        scenarios::snaplen,
+    ),
+];
+
+/// Every scenario, in a fixed order.
+pub fn scenarios() -> &'static [Scenario] {
+    const LIST: [Scenario; SCENARIOS.len()] = {
+        let mut out = [Scenario {
+            name: "",
+            description: "",
+        }; SCENARIOS.len()];
+        let mut i = 0;
+        while i < SCENARIOS.len() {
+            out[i] = SCENARIOS[i].0;
+            i += 1;
+        }
+        out
+    };
+    &LIST
+}
+
+/// Writes scenario `name` to `<dir>/<name>.pcap` or `.pcapng`.
+pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
+    let (_, build) = SCENARIOS
+        .iter()
+        .find(|(s, _)| s.name == name)
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no scenario named {name:?}"),
+            )
+        })?;
+    build().finish(dir)
+}
+
+/// Writes every scenario into `dir`.
+pub fn write_all(dir: &Path) -> std::io::Result<Vec<CaptureTruth>> {
+    scenarios().iter().map(|s| write(s.name, dir)).collect()
+}

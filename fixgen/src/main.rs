@@ -1,0 +1,110 @@
+//! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen bench PCAP PCAPNG BYTES` |
+//! `fixgen list`
+//!
+//! `flows` writes every scenario like `all` and prints one tab-separated line per flow:
+//! file, proto, src, sport, dst, dport, packets, bytes, packets src->dst, bytes src->dst,
+//! network, class, interfaces, vlans, bins (second:bytes).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen bench PCAP PCAPNG BYTES | fixgen list";
+
+fn line(t: &fixgen::CaptureTruth) -> String {
+    format!(
+        "{}\t{} packets\t{} bytes\t{} flows",
+        t.file.display(),
+        t.packets,
+        t.bytes,
+        t.flows.len()
+    )
+}
+
+fn flow_lines(t: &fixgen::CaptureTruth) -> Vec<String> {
+    let name = t.file.file_name().unwrap_or_default().to_string_lossy();
+    t.flows
+        .iter()
+        .map(|f| {
+            let bins: Vec<String> = f.bins.iter().map(|(s, b)| format!("{s}:{b}")).collect();
+            let vlans: Vec<String> = f.vlans.iter().map(u16::to_string).collect();
+            format!(
+                "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                f.proto,
+                f.src,
+                f.sport,
+                f.dst,
+                f.dport,
+                f.packets,
+                f.bytes,
+                f.packets_src_to_dst,
+                f.bytes_src_to_dst,
+                f.network,
+                f.class,
+                f.interfaces.join(","),
+                vlans.join(","),
+                bins.join(",")
+            )
+        })
+        .collect()
+}
+
+fn run(args: &[String]) -> Result<Vec<String>, String> {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs.as_slice() {
+        ["all", dir] => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+            let all = fixgen::write_all(Path::new(dir)).map_err(|e| e.to_string())?;
+            Ok(all.iter().map(line).collect())
+        }
+        ["one", name, dir] => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+            let t = fixgen::write(name, Path::new(dir)).map_err(|e| e.to_string())?;
+            Ok(vec![line(&t)])
+        }
+        ["bench", pcap, pcapng, bytes] => {
+            let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
+            let t = fixgen::write_bench(Path::new(pcap), Path::new(pcapng), target)
+                .map_err(|e| e.to_string())?;
+            Ok(vec![
+                format!(
+                    "{pcap}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
+                    t.packets, t.bytes, t.flows, t.pcap_file_bytes
+                ),
+                format!(
+                    "{pcapng}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
+                    t.packets, t.bytes, t.flows, t.pcapng_file_bytes
+                ),
+            ])
+        }
+        ["flows", dir] => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+            let all = fixgen::write_all(Path::new(dir)).map_err(|e| e.to_string())?;
+            Ok(all.iter().flat_map(flow_lines).collect())
+        }
+        ["list"] => Ok(fixgen::scenarios()
+            .iter()
+            .map(|s| format!("{}\t{}", s.name, s.description))
+            .collect()),
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(lines) => {
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                if writeln!(out, "{l}").is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "fixgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Re-reads every written file with pcap-file's readers (and etherparse for the headers) and
+//! recomputes the bookkeeping independently of the writer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::BufReader;
+use std::net::IpAddr;
+use std::path::Path;
+
+use etherparse::{LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use fixgen::{CaptureTruth, FlowTruth};
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::{DataLink, PcapError, TsResolution};
+
+/// One record as read back.
+struct Rec {
+    ts: i64,
+    iface: Option<String>,
+    orig_len: u64,
+    data: Vec<u8>,
+    sll2: bool,
+}
+
+struct ReadBack {
+    recs: Vec<Rec>,
+    /// pcapng interface names, in IDB order.
+    idb_names: Vec<String>,
+    /// Error that ended reading, if any.
+    end_err: Option<PcapError>,
+    /// Offset after the last complete record (classic pcap).
+    end_offset: u64,
+}
+
+fn read_back(path: &Path) -> ReadBack {
+    let mut out = ReadBack {
+        recs: Vec::new(),
+        idb_names: Vec::new(),
+        end_err: None,
+        end_offset: 0,
+    };
+    if path.extension().unwrap() == "pcapng" {
+        let mut r = PcapNgReader::new(BufReader::new(File::open(path).unwrap())).unwrap();
+        while let Some(b) = r.next_block() {
+            match b.unwrap() {
+                Block::InterfaceDescription(idb) => {
+                    assert_eq!(idb.linktype, DataLink::ETHERNET);
+                    let name = idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    });
+                    assert!(idb
+                        .options
+                        .contains(&InterfaceDescriptionOption::IfTsResol(9)));
+                    out.idb_names.push(name.expect("every IDB is named"));
+                }
+                Block::EnhancedPacket(p) => out.recs.push(Rec {
+                    ts: p.timestamp.as_nanos() as i64,
+                    iface: Some(out.idb_names[p.interface_id as usize].clone()),
+                    orig_len: u64::from(p.original_len),
+                    data: p.data.to_vec(),
+                    sll2: false,
+                }),
+                other => panic!("unexpected block {other:?}"),
+            }
+        }
+    } else {
+        let mut r = PcapReader::new(BufReader::new(File::open(path).unwrap())).unwrap();
+        let h = r.header();
+        let sll2 = h.datalink == DataLink::LINUX_SLL2;
+        out.end_offset = 24;
+        // Raw records: pcap-file's checked reader rejects orig_len > snaplen, which is
+        // exactly what a snaplen-limited capture contains.
+        while let Some(p) = r.next_raw_packet() {
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => {
+                    out.end_err = Some(e);
+                    break;
+                }
+            };
+            assert!(p.incl_len <= h.snaplen && p.incl_len <= p.orig_len);
+            out.end_offset += 16 + u64::from(p.incl_len);
+            let frac = match h.ts_resolution {
+                TsResolution::MicroSecond => i64::from(p.ts_frac) * 1000,
+                TsResolution::NanoSecond => i64::from(p.ts_frac),
+            };
+            let iface = if sll2 {
+                Some(format!(
+                    "ifindex:{}",
+                    u32::from_be_bytes(p.data[4..8].try_into().unwrap())
+                ))
+            } else {
+                None
+            };
+            out.recs.push(Rec {
+                ts: i64::from(p.ts_sec) * 1_000_000_000 + frac,
+                iface,
+                orig_len: u64::from(p.orig_len),
+                data: p.data.to_vec(),
+                sll2,
+            });
+        }
+    }
+    out
+}
+
+type Key = (&'static str, BTreeSet<(IpAddr, u16)>);
+
+/// Decoded essentials of one frame.
+struct Pkt {
+    key: Option<Key>,
+    src: (IpAddr, u16),
+    vlans: Vec<u16>,
+    tcp: Option<TcpInfo>,
+}
+
+struct TcpInfo {
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    fin: bool,
+    len: u32,
+}
+
+fn decode(rec: &Rec) -> Pkt {
+    let p = if rec.sll2 {
+        assert_eq!(&rec.data[8..10], &[0, 1], "ARPHRD_ETHER");
+        assert_eq!(rec.data[11], 6, "address length");
+        LaxSlicedPacket::from_ip(&rec.data[20..]).unwrap()
+    } else {
+        LaxSlicedPacket::from_ethernet(&rec.data).unwrap()
+    };
+    let vlans: Vec<u16> = p
+        .link_exts
+        .iter()
+        .filter_map(|e| match e {
+            LaxLinkExtSlice::Vlan(v) => Some(v.vlan_identifier().value()),
+            _ => None,
+        })
+        .collect();
+    let (src, dst, ip_payload_len) = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                u32::from(h.total_len()) - u32::from(h.ihl()) * 4,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                u32::from(h.payload_length()) - v6.extensions().slice().len() as u32,
+            )
+        }
+        _ => {
+            return Pkt {
+                key: None,
+                src: (IpAddr::from([0, 0, 0, 0]), 0),
+                vlans,
+                tcp: None,
+            }
+        }
+    };
+    let (proto, sp, dp, tcp) = match p.transport.as_ref().expect("transport decoded") {
+        TransportSlice::Tcp(t) => (
+            "tcp",
+            t.source_port(),
+            t.destination_port(),
+            Some(TcpInfo {
+                seq: t.sequence_number(),
+                ack: t.ack().then(|| t.acknowledgment_number()),
+                syn: t.syn(),
+                fin: t.fin(),
+                // IP payload minus TCP header: the captured slice may be cut by the snaplen.
+                len: ip_payload_len - u32::from(t.data_offset()) * 4,
+            }),
+        ),
+        TransportSlice::Udp(u) => ("udp", u.source_port(), u.destination_port(), None),
+        TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_) => ("icmp", 0, 0, None),
+    };
+    Pkt {
+        key: Some((proto, [(src, sp), (dst, dp)].into_iter().collect())),
+        src: (src, sp),
+        vlans,
+        tcp,
+    }
+}
+
+fn key_of(f: &FlowTruth) -> Key {
+    (
+        f.proto,
+        [(f.src, f.sport), (f.dst, f.dport)].into_iter().collect(),
+    )
+}
+
+/// Recomputes the flow table from the records and compares everything with the truth.
+fn check_capture(t: &CaptureTruth) {
+    let rb = read_back(&t.file);
+    let name = t.file.display().to_string();
+    assert_eq!(rb.recs.len() as u64, t.packets, "{name}: packets");
+    assert_eq!(
+        rb.recs.iter().map(|r| r.orig_len).sum::<u64>(),
+        t.bytes,
+        "{name}: bytes"
+    );
+    for w in rb.recs.windows(2) {
+        assert!(w[0].ts < w[1].ts, "{name}: timestamps strictly increase");
+    }
+    let mut ifaces: Vec<String> = rb.recs.iter().filter_map(|r| r.iface.clone()).collect();
+    ifaces.extend(rb.idb_names.iter().cloned());
+    ifaces.sort();
+    ifaces.dedup();
+    assert_eq!(ifaces, t.interfaces, "{name}: interfaces");
+    assert_eq!(
+        t.format,
+        t.file.extension().unwrap().to_str().unwrap(),
+        "{name}: format"
+    );
+
+    let truth: HashMap<Key, &FlowTruth> = t.flows.iter().map(|f| (key_of(f), f)).collect();
+    assert_eq!(truth.len(), t.flows.len(), "{name}: flow keys unique");
+    let mut got: HashMap<Key, FlowTruth> = HashMap::new();
+    let mut bins: HashMap<Key, BTreeMap<i64, u64>> = HashMap::new();
+    let mut non_ip = 0;
+    // TCP: next expected sequence number per (flow, sender).
+    let mut next_seq: HashMap<(Key, (IpAddr, u16)), u32> = HashMap::new();
+    for r in &rb.recs {
+        let p = decode(r);
+        let Some(key) = p.key else {
+            non_ip += 1;
+            continue;
+        };
+        let want = truth
+            .get(&key)
+            .unwrap_or_else(|| panic!("{name}: frame of unknown flow {key:?}"));
+        let g = got.entry(key.clone()).or_insert_with(|| FlowTruth {
+            packets: 0,
+            bytes: 0,
+            packets_src_to_dst: 0,
+            bytes_src_to_dst: 0,
+            interfaces: Vec::new(),
+            vlans: Vec::new(),
+            first_seen_ns: r.ts,
+            last_seen_ns: r.ts,
+            bins: Vec::new(),
+            ..(*want).clone()
+        });
+        g.packets += 1;
+        g.bytes += r.orig_len;
+        if p.src == (want.src, want.sport) {
+            g.packets_src_to_dst += 1;
+            g.bytes_src_to_dst += r.orig_len;
+        }
+        g.last_seen_ns = r.ts;
+        g.interfaces.extend(r.iface.clone());
+        g.interfaces.sort();
+        g.interfaces.dedup();
+        g.vlans.extend(p.vlans.iter().copied());
+        g.vlans.sort_unstable();
+        g.vlans.dedup();
+        *bins
+            .entry(key.clone())
+            .or_default()
+            .entry(r.ts.div_euclid(1_000_000_000))
+            .or_default() += r.orig_len;
+
+        if let Some(tcp) = p.tcp {
+            let dir = (key.clone(), p.src);
+            let peer = want_peer(want, p.src);
+            if tcp.syn {
+                assert!(!next_seq.contains_key(&dir), "{name}: one SYN per side");
+                next_seq.insert(dir.clone(), tcp.seq.wrapping_add(1));
+            } else {
+                let expect = *next_seq.entry(dir.clone()).or_insert(tcp.seq);
+                assert_eq!(tcp.seq, expect, "{name}: {key:?} seq continuity");
+                let adv = tcp.len + u32::from(tcp.fin);
+                next_seq.insert(dir.clone(), tcp.seq.wrapping_add(adv));
+            }
+            if let Some(ack) = tcp.ack {
+                // Never acknowledge data the peer has not sent yet.
+                let peer_next = next_seq[&(key.clone(), peer)];
+                assert_eq!(
+                    ack, peer_next,
+                    "{name}: {key:?} ack is cumulative and current"
+                );
+            }
+        }
+    }
+    assert_eq!(non_ip, t.non_ip_frames, "{name}: non-IP frames");
+    assert_eq!(got.len(), t.flows.len(), "{name}: every flow has frames");
+    for (key, mut g) in got {
+        g.bins = bins.remove(&key).unwrap().into_iter().collect();
+        let want = truth[&key];
+        assert_eq!(&g, want, "{name}: flow {key:?}");
+        assert_eq!(
+            want.bins.iter().map(|b| b.1).sum::<u64>(),
+            want.bytes,
+            "{name}: bins add up"
+        );
+    }
+}
+
+fn want_peer(f: &FlowTruth, from: (IpAddr, u16)) -> (IpAddr, u16) {
+    if from == (f.src, f.sport) {
+        (f.dst, f.dport)
+    } else {
+        (f.src, f.sport)
+    }
+}
+
+#[test]
+fn every_scenario_reads_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = fixgen::write_all(dir.path()).unwrap();
+    assert_eq!(all.len(), fixgen::scenarios().len());
+    for t in &all {
+        check_capture(t);
+        let size = std::fs::metadata(&t.file).unwrap().len();
+        assert!(size < 512 * 1024, "{}: small fixture", t.file.display());
+    }
+}
+
+#[test]
+fn output_is_deterministic() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ta = fixgen::write_all(a.path()).unwrap();
+    let tb = fixgen::write_all(b.path()).unwrap();
+    for (x, y) in ta.iter().zip(&tb) {
+        assert_eq!(
+            std::fs::read(&x.file).unwrap(),
+            std::fs::read(&y.file).unwrap()
+        );
+        assert_eq!(x.flows, y.flows);
+    }
+}
+
+#[test]
+fn unknown_scenario_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = fixgen::write("nope", dir.path()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn truncated_file_ends_inside_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = fixgen::write("truncated", dir.path()).unwrap();
+    let rb = read_back(&t.file);
+    let at = t.truncated_at.expect("truncated_at is set");
+    assert_eq!(rb.end_offset, at);
+    let len = std::fs::metadata(&t.file).unwrap().len();
+    assert!(len > at + 16, "a partial record follows");
+    match rb.end_err {
+        Some(PcapError::IoError(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof),
+        other => panic!("expected EOF inside a record, got {other:?}"),
+    }
+    // Only one fixture is truncated.
+    let all = fixgen::write_all(dir.path()).unwrap();
+    assert_eq!(all.iter().filter(|t| t.truncated_at.is_some()).count(), 1);
+}
+
+#[test]
+fn special_formats_are_what_they_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = fixgen::write("bigendian", dir.path()).unwrap();
+    let bytes = std::fs::read(&be.file).unwrap();
+    assert_eq!(
+        &bytes[..4],
+        &[0xa1, 0xb2, 0x3c, 0x4d],
+        "big-endian nanosecond magic"
+    );
+    assert!(read_back(&be.file).recs.iter().all(|r| r.ts % 1000 == 789));
+
+    let sl = fixgen::write("snaplen", dir.path()).unwrap();
+    let rb = read_back(&sl.file);
+    assert!(rb.recs.iter().all(|r| r.data.len() <= 96));
+    assert!(rb
+        .recs
+        .iter()
+        .any(|r| r.orig_len == 1514 && r.data.len() == 96));
+
+    let sll = fixgen::write("sll2_dpm", dir.path()).unwrap();
+    assert_eq!(sll.interfaces, ["ifindex:2", "ifindex:3"]);
+    let bytes = std::fs::read(&sll.file).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 276);
+    let types: BTreeSet<u8> = read_back(&sll.file)
+        .recs
+        .iter()
+        .map(|r| r.data[10])
+        .collect();
+    assert_eq!(types, [0u8, 4].into_iter().collect(), "host and outgoing");
+
+    let v = fixgen::write("vlan_dpm", dir.path()).unwrap();
+    let vl: BTreeSet<Vec<u16>> = v.flows.iter().map(|f| f.vlans.clone()).collect();
+    assert!(vl.contains(&vec![20]) && vl.contains(&vec![30]) && vl.contains(&vec![30, 100]));
+    let qinq = read_back(&v.file)
+        .recs
+        .iter()
+        .filter(|r| r.data[12..14] == [0x88, 0xa8])
+        .count();
+    assert!(qinq > 0, "802.1ad outer tag present");
+
+    let v6 = fixgen::write("ipv6_dpm", dir.path()).unwrap();
+    let with_ext = read_back(&v6.file)
+        .recs
+        .iter()
+        .filter(|r| r.data[12..14] == [0x86, 0xdd] && r.data[14 + 6] == 60)
+        .count();
+    assert_eq!(
+        with_ext, 1,
+        "exactly one packet with a Destination Options header"
+    );
+}
+
+#[test]
+fn dpm_bulk_flows_have_per_second_bins() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = fixgen::write("dpm_backup_lan", dir.path()).unwrap();
+    let f = t.flows.iter().find(|f| f.dport == 5719).expect("5719 flow");
+    assert_eq!(f.network, "backup");
+    assert_eq!(f.class, "dpm");
+    assert_eq!(f.interfaces, ["eth1"]);
+    assert_eq!(f.bins.len(), 5);
+    assert_eq!(f.bins[0].0, 1_700_000_001);
+    assert!(f.last_seen_ns - f.first_seen_ns > 4_000_000_000);
+    // Bins differ from each other: percentiles are meaningful.
+    let distinct: BTreeSet<u64> = f.bins.iter().map(|b| b.1).collect();
+    assert_eq!(distinct.len(), 5);
+}
+
+#[test]
+fn bench_files_hold_identical_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("b.pcap"), dir.path().join("b.pcapng"));
+    let t = fixgen::write_bench(&a, &b, 4 << 20).unwrap();
+    assert!(t.pcap_file_bytes >= 4 << 20);
+    assert_eq!(std::fs::metadata(&a).unwrap().len(), t.pcap_file_bytes);
+    assert_eq!(std::fs::metadata(&b).unwrap().len(), t.pcapng_file_bytes);
+    assert_eq!(t.flows, fixgen::BENCH_FLOWS as u64);
+    let (ra, rb) = (read_back(&a), read_back(&b));
+    assert!(ra.end_err.is_none());
+    assert_eq!(ra.recs.len() as u64, t.packets);
+    assert_eq!(rb.recs.len() as u64, t.packets);
+    assert_eq!(rb.idb_names, ["eth0"]);
+    let mut flows = BTreeSet::new();
+    let mut ports = BTreeMap::<u16, u64>::new();
+    for (x, y) in ra.recs.iter().zip(&rb.recs) {
+        assert_eq!((x.ts, &x.data, x.orig_len), (y.ts, &y.data, y.orig_len));
+        let p = decode(x);
+        let key = p.key.unwrap();
+        let server_port = key.1.iter().map(|e| e.1).min().unwrap();
+        *ports.entry(server_port).or_default() += 1;
+        flows.insert(key);
+    }
+    assert_eq!(ra.recs.iter().map(|r| r.orig_len).sum::<u64>(), t.bytes);
+    let avg = t.bytes / t.packets;
+    assert!((600..=720).contains(&avg), "average frame {avg}");
+    assert!(flows.len() as u64 <= t.flows && flows.len() > 900);
+    assert!(ports[&5719] > ports[&443] && ports[&445] > ports[&443]);
+}
