@@ -1,0 +1,67 @@
+//! lanecheck: proves from the packets that each class of datacenter traffic
+//! travels on the network it was meant to.
+//!
+//! This binary is the only place with anyhow, clap, serde_json and the
+//! logger. It parses flags, runs a subcommand and maps its outcome to the
+//! exit codes of `docs/ARCHITECTURE.md`: 0 pass, 1 fail, 2 error,
+//! 3 inconclusive.
+
+mod flags;
+mod flows;
+mod logging;
+mod output;
+mod pipeline;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a run ended; mapped to the process exit code.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Exit 0: no violation.
+    Pass,
+    /// Exit 1: at least one violation.
+    Fail,
+    /// Exit 2: bad flags, unreadable policy, or an input that is not a capture.
+    Error,
+    /// Exit 3: not enough evidence.
+    Inconclusive,
+}
+
+impl Outcome {
+    fn code(self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::Error => 2,
+            Outcome::Inconclusive => 3,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = flags::Cli::parse();
+    logging::init(cli.log_level.as_deref());
+    let result = match cli.command {
+        flags::Command::Flows(args) => flows::run(&args),
+    };
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(0),
+        Err(e) => {
+            eprintln!("lanecheck: {e:#}");
+            ExitCode::from(Outcome::Error.code())
+        }
+    }
+}
+
+/// A reader that closed our output pipe (`lanecheck … | head`) is not an
+/// error: ripgrep does the same (crates/core/main.rs).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

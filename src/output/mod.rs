@@ -1,0 +1,155 @@
+//! Rendering: the flows listing (and later, reports) as text or JSON.
+
+pub mod json;
+pub mod text;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use analyzer::flow::Flow;
+use analyzer::Analyzer;
+use anyhow::{Context, Result};
+use capture::Timestamp;
+
+use crate::pipeline::CaptureOutcome;
+
+/// Where output goes: a file (`--output`) or standard output.
+pub struct Out {
+    inner: BufWriter<Box<dyn Write>>,
+}
+
+impl Out {
+    /// Flushes everything written.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Opens the output sink.
+pub fn open(path: Option<&Path>) -> Result<Out> {
+    let w: Box<dyn Write> = match path {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
+        None => Box::new(io::stdout()),
+    };
+    Ok(Out {
+        inner: BufWriter::with_capacity(1 << 16, w),
+    })
+}
+
+/// One capture's line in any report.
+pub struct CaptureView {
+    pub source: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub orphan_fragments: u64,
+    pub truncated_at: Option<u64>,
+    pub truncation_reason: Option<String>,
+    pub undecoded: Vec<(String, u64)>,
+    pub interfaces: Vec<String>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Everything the flows listing shows, resolved to names and sorted.
+pub struct FlowsView<'a> {
+    pub captures: Vec<CaptureView>,
+    pub flows: Vec<&'a Flow>,
+    pub an: &'a Analyzer,
+}
+
+impl<'a> FlowsView<'a> {
+    /// Resolves names and sorts flows by bytes (largest first), then time.
+    pub fn new(an: &'a Analyzer, outcomes: &[CaptureOutcome]) -> Self {
+        let captures = outcomes.iter().map(|o| capture_view(an, o)).collect();
+        let mut flows: Vec<&Flow> = an.flows().collect();
+        flows.sort_by(|a, b| {
+            b.total_bytes()
+                .cmp(&a.total_bytes())
+                .then(a.first_seen.cmp(&b.first_seen))
+                .then(a.key.cmp(&b.key))
+        });
+        FlowsView {
+            captures,
+            flows,
+            an,
+        }
+    }
+
+    /// Interface names of a flow.
+    pub fn iface_names(&self, f: &Flow) -> Vec<String> {
+        f.ifaces
+            .iter()
+            .map(|r| self.an.iface_name(*r).to_string())
+            .collect()
+    }
+}
+
+fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
+    let counters = o.id.and_then(|id| an.captures().get(id.0 as usize));
+    let (packets, bytes, non_ip, orphans, undecoded, interfaces) = match counters {
+        Some(c) => (
+            c.packets,
+            c.bytes,
+            c.non_ip,
+            c.orphan_fragments,
+            c.undecoded
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            c.interfaces
+                .iter()
+                .map(|r| an.iface_name(*r).to_string())
+                .collect(),
+        ),
+        None => (0, 0, 0, 0, Vec::new(), Vec::new()),
+    };
+    CaptureView {
+        source: o.source.clone(),
+        packets,
+        bytes,
+        non_ip,
+        orphan_fragments: orphans,
+        truncated_at: o.truncated.as_ref().map(|t| t.offset),
+        truncation_reason: o.truncated.as_ref().map(|t| t.reason.clone()),
+        undecoded,
+        interfaces,
+        error: o.error.clone(),
+        warnings: o.warnings.clone(),
+    }
+}
+
+/// Protocol name as tshark and Zeek spell it.
+pub fn proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        132 => "sctp".into(),
+        n => format!("ip{n}"),
+    }
+}
+
+/// RFC 3339 in UTC, with as many fractional digits as needed.
+pub fn rfc3339(ts: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.0))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("@{}ns", ts.0))
+}

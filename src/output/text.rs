@@ -1,0 +1,144 @@
+//! Human-readable tables.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::{proto_name, rfc3339, FlowsView};
+
+/// Bytes in human units (KiB, MiB, GiB), exact below 10 KiB.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 10 * 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> String {
+    match (addr, with_port) {
+        (std::net::IpAddr::V6(a), true) => format!("[{a}]:{port}"),
+        (a, true) => format!("{a}:{port}"),
+        (a, false) => a.to_string(),
+    }
+}
+
+/// Writes the `flows` table, largest first, then one line per capture.
+pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
+    let rows: Vec<[String; 10]> = v
+        .flows
+        .iter()
+        .map(|f| {
+            let ports = matches!(f.key.proto, 6 | 17 | 132);
+            let (src, sport) = f.src();
+            let (dst, dport) = f.dst();
+            let vlans: Vec<String> = f.vlans.iter().map(u16::to_string).collect();
+            let ifaces = v.iface_names(f).join(",");
+            [
+                proto_name(f.key.proto),
+                endpoint(src, sport, ports),
+                endpoint(dst, dport, ports),
+                f.total_packets().to_string(),
+                f.total_bytes().to_string(),
+                f.packets_forward().to_string(),
+                f.bytes_forward().to_string(),
+                if ifaces.is_empty() { "-".into() } else { ifaces },
+                if vlans.is_empty() { "-".into() } else { vlans.join(",") },
+                rfc3339(f.first_seen),
+            ]
+        })
+        .collect();
+    let header = [
+        "proto", "src (initiator)", "dst", "packets", "bytes", "pkts→", "bytes→", "interfaces",
+        "vlans", "first seen",
+    ];
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
+            let pad = w.saturating_sub(c.chars().count());
+            // Numbers right-aligned, text left-aligned.
+            if (3..=6).contains(&i) {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+            if i + 1 < cells.len() {
+                s.push_str("  ");
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(&header))?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        writeln!(out, "{}", line(&cells))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{} flows", v.flows.len())?;
+    for c in &v.captures {
+        if let Some(e) = &c.error {
+            writeln!(out, "capture {}: ERROR {e}", c.source)?;
+            continue;
+        }
+        write!(
+            out,
+            "capture {}: {} packets, {} ({} bytes), {} non-IP",
+            c.source,
+            c.packets,
+            human_bytes(c.bytes),
+            c.bytes,
+            c.non_ip
+        )?;
+        if !c.interfaces.is_empty() {
+            write!(out, ", interfaces {}", c.interfaces.join(","))?;
+        }
+        writeln!(out)?;
+        if let (Some(at), Some(why)) = (c.truncated_at, &c.truncation_reason) {
+            writeln!(
+                out,
+                "  TRUNCATED at byte {at}: {why} (everything before it is counted)"
+            )?;
+        }
+        for (reason, n) in &c.undecoded {
+            writeln!(out, "  undecoded: {n} × {reason}")?;
+        }
+        if c.orphan_fragments > 0 {
+            writeln!(
+                out,
+                "  {} later IP fragments without their first fragment",
+                c.orphan_fragments
+            )?;
+        }
+        for w in &c.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
+    }
+    let s = v.an.flow_stats();
+    if s.evicted > 0 {
+        writeln!(
+            out,
+            "flow table: {} flows evicted at the --max-flows cap (still counted)",
+            s.evicted
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Reading capture files into the analyzer: one pipeline for every
+//! file-based command.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
+use anyhow::{bail, Context, Result};
+use capture::{FileSource, FrameSource, Truncation};
+
+use crate::flags::CaptureArgs;
+
+/// One capture argument: a path (or `-`) and the name of its interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureSpec {
+    /// Path, or `-` for standard input.
+    pub path: String,
+    /// `PATH=NAME`: names the file's unnamed interfaces.
+    pub iface: Option<String>,
+}
+
+impl CaptureSpec {
+    /// Parses `PATH` or `PATH=NAME`. A path that exists as written wins over
+    /// the split, so file names containing `=` still work.
+    pub fn parse(arg: &str) -> Self {
+        if let Some((path, name)) = arg.rsplit_once('=') {
+            if !name.is_empty() && !path.is_empty() && !std::path::Path::new(arg).exists() {
+                return CaptureSpec {
+                    path: path.to_string(),
+                    iface: Some(name.to_string()),
+                };
+            }
+        }
+        CaptureSpec {
+            path: arg.to_string(),
+            iface: None,
+        }
+    }
+}
+
+/// What reading one capture gave.
+#[derive(Debug)]
+pub struct CaptureOutcome {
+    /// The analyzer's id for it (absent when it could not be opened).
+    pub id: Option<CaptureId>,
+    /// Its label.
+    pub source: String,
+    /// Why it is not (fully) a capture: not a capture at all, or a read error.
+    pub error: Option<String>,
+    /// Where a cut or corrupt tail stopped reading.
+    pub truncated: Option<Truncation>,
+    /// Oddities that did not stop reading.
+    pub warnings: Vec<String>,
+}
+
+/// Parses a duration: `500ms`, `60s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(std::time::Duration::from_secs_f64(secs));
+        }
+        bail!("invalid duration {s:?}: must be a non-negative number of seconds");
+    }
+    humantime::parse_duration(t)
+        .with_context(|| format!("invalid duration {s:?} (examples: 500ms, 60s, 2m, 1h)"))
+}
+
+/// The analyzer settings the capture flags ask for.
+pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
+    let idle = parse_duration(&args.idle_timeout).context("--idle-timeout")?;
+    if args.max_flows == 0 {
+        bail!("--max-flows must be at least 1");
+    }
+    let mut cfg = AnalyzerConfig::default();
+    cfg.flows.max_flows = args.max_flows;
+    cfg.flows.idle_timeout_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
+    Ok(cfg)
+}
+
+/// Reads every capture into `an`, in order. A capture that cannot be read
+/// is reported in its outcome and does not stop the others.
+pub fn read_all(specs: &[CaptureSpec], an: &mut Analyzer) -> Vec<CaptureOutcome> {
+    specs.iter().map(|s| read_one(s, an)).collect()
+}
+
+fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read>> {
+    if spec.path == "-" {
+        Ok(Box::new(io::stdin().lock()))
+    } else {
+        Ok(Box::new(File::open(&spec.path)?))
+    }
+}
+
+fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
+    let label = spec.path.clone();
+    let mut outcome = CaptureOutcome {
+        id: None,
+        source: label.clone(),
+        error: None,
+        truncated: None,
+        warnings: Vec::new(),
+    };
+    let rd = match open(spec) {
+        Ok(r) => r,
+        Err(e) => {
+            outcome.error = Some(format!("{label}: cannot open: {e}"));
+            return outcome;
+        }
+    };
+    let mut src = match FileSource::new(&label, rd, spec.iface.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
+    };
+    let id = an.add_capture(&label);
+    outcome.id = Some(id);
+    if let Err(e) = feed(&mut src, an, id) {
+        outcome.error = Some(format!("{e:#}"));
+    }
+    register_ifaces(&src, an, id, &mut Vec::new());
+    let stats = src.stats();
+    outcome.truncated = stats.truncated;
+    outcome.warnings = stats.warnings;
+    outcome
+}
+
+/// Maps the source's interface table onto interned names.
+fn register_ifaces<R: Read>(
+    src: &FileSource<R>,
+    an: &mut Analyzer,
+    id: CaptureId,
+    map: &mut Vec<Option<IfaceRef>>,
+) {
+    for iface in src.interfaces().iter().skip(map.len()) {
+        let r = iface.name.as_deref().map(|n| an.intern_iface(n));
+        if let Some(r) = r {
+            an.capture_has_iface(id, r);
+        }
+        map.push(r);
+    }
+}
+
+/// The hot loop: frames from the source straight into the analyzer.
+fn feed<R: Read>(src: &mut FileSource<R>, an: &mut Analyzer, id: CaptureId) -> Result<()> {
+    let mut map: Vec<Option<IfaceRef>> = Vec::new();
+    loop {
+        let frame = match src.next_frame()? {
+            Some(f) => f,
+            None => return Ok(()),
+        };
+        let ix = frame.iface.0 as usize;
+        if let Some(r) = map.get(ix) {
+            an.observe(&frame, id, *r);
+            continue;
+        }
+        // First frame on an interface we have not mapped yet (rare): copy
+        // it, since it borrows the source whose table we must read.
+        let owned = frame.to_owned();
+        register_ifaces(src, an, id, &mut map);
+        let r = map.get(ix).copied().flatten();
+        an.observe(&owned.as_frame(), id, r);
+    }
+}
+
+/// Builds an analyzer for `args`.
+pub fn new_analyzer(args: &CaptureArgs) -> Result<Analyzer> {
+    Ok(Analyzer::new(analyzer_config(args)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_spec_splits_name() {
+        assert_eq!(
+            CaptureSpec::parse("no/such/eth1.pcap=eth1"),
+            CaptureSpec {
+                path: "no/such/eth1.pcap".into(),
+                iface: Some("eth1".into())
+            }
+        );
+        assert_eq!(CaptureSpec::parse("-").iface, None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
+        assert_eq!(parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("7").unwrap().as_secs(), 7);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+}

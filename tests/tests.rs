@@ -1,0 +1,7 @@
+//! All integration tests build into this one binary (ripgrep's layout):
+//! they run the real `lanecheck` executable.
+
+mod util;
+
+mod conformance;
+mod flows;
