@@ -1,0 +1,41 @@
+# lanecheck: the two commands of the README, plus bench.
+#   make demo   installs what is missing, builds release, audits a bundled capture
+#   make test   installs what the tests need, runs every test (conformance included)
+#   make bench  throughput table (needs ~2.5 GiB free disk for bench-data/)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# libpcap-dev: live capture (pcap crate); iproute2: namespace tests; tcpdump: bench baseline.
+DEPS_BUILD := libpcap-dev pkg-config
+DEPS_TEST := $(DEPS_BUILD) iproute2
+DEPS_BENCH := $(DEPS_BUILD) tcpdump time
+
+.PHONY: demo test bench deps-build deps-test deps-bench lint fmt
+
+deps-build:
+	@scripts/deps.sh $(DEPS_BUILD)
+
+deps-test:
+	@scripts/deps.sh $(DEPS_TEST)
+
+deps-bench:
+	@scripts/deps.sh $(DEPS_BENCH)
+
+demo: deps-build
+	$(CARGO) build --release --locked
+	@echo
+	@echo '$$ lanecheck flows fixtures/dpm_backup_lan.pcapng'
+	@./target/release/lanecheck flows fixtures/dpm_backup_lan.pcapng
+
+test: deps-test
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: deps-bench
+	scripts/bench.sh

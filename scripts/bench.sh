@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make bench`: read throughput of lanecheck vs tcpdump vs a bare read loop,
+# side by side in one run, medians of $RUNS runs (default 5). The machines
+# are shared and noisy: compare the ratios, not the absolute times.
+#
+# Memory: peak RSS from /usr/bin/time. lanecheck reads files with read()
+# into one buffer (no mmap), so its RSS is anonymous memory plus its own
+# code pages: an upper bound of the anonymous memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+DATA=${BENCH_DATA:-bench-data}
+SIZE=${BENCH_BYTES:-1073741824}
+
+cargo build --release --locked -q -p lanecheck -p fixgen --bins
+cargo build --release --locked -q -p capture --example readloop
+BIN=target/release
+mkdir -p "$DATA"
+if [ ! -s "$DATA/bench.pcap" ] || [ ! -s "$DATA/bench.pcapng" ]; then
+    echo "generating $SIZE-byte captures in $DATA/ ..."
+    "$BIN/fixgen" bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
+fi
+cat "$DATA/bench.pcap" "$DATA/bench.pcapng" > /dev/null   # warm the page cache
+
+read -r PACKETS _ < <("$BIN/examples/readloop" "$DATA/bench.pcap")
+echo "captures: $DATA/bench.pcap and $DATA/bench.pcapng, $PACKETS packets each, $(du -h "$DATA/bench.pcap" | cut -f1)"
+echo "runs per cell: $RUNS (median)"
+echo
+
+# measure LABEL CMD... → prints "median_seconds max_rss_kib"
+measure() {
+    local times=() rss=()
+    for _ in $(seq "$RUNS"); do
+        local out
+        out=$( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 )
+        times+=("${out% *}")
+        rss+=("${out#* }")
+    done
+    local med max
+    med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    max=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
+    echo "$med $max"
+}
+
+printf '%-10s %-34s %9s %9s %10s %12s\n' format reader "median s" "Mpps" "vs tcpdump" "peak RSS MiB"
+for f in pcap pcapng; do
+    file="$DATA/bench.$f"
+    read -r t_tcpdump m_tcpdump < <(measure tcpdump -nr "$file" -w /dev/null)
+    read -r t_lc m_lc < <(measure "$BIN/lanecheck" flows --format json --output /dev/null "$file")
+    read -r t_loop m_loop < <(measure "$BIN/examples/readloop" "$file")
+    for row in "lanecheck flows|$t_lc|$m_lc" "tcpdump -nr F -w /dev/null|$t_tcpdump|$m_tcpdump" "bare read loop (frames only)|$t_loop|$m_loop"; do
+        IFS='|' read -r name t m <<< "$row"
+        awk -v f="$f" -v n="$name" -v t="$t" -v m="$m" -v p="$PACKETS" -v base="$t_tcpdump" 'BEGIN {
+            printf "%-10s %-34s %9.3f %9.2f %9.2fx %12.1f\n", f, n, t, p / t / 1e6, base / t, m / 1024 }'
+    done
+done
