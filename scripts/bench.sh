@@ -29,13 +29,17 @@ echo
 
 # measure LABEL CMD... → prints "median_seconds max_rss_kib"
 measure() {
-    local times=() rss=()
+    local times=() rss=() tmp
+    tmp=$(mktemp)
     for _ in $(seq "$RUNS"); do
-        local out
-        out=$( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 )
-        times+=("${out% *}")
-        rss+=("${out#* }")
+        local t0=$EPOCHREALTIME
+        /usr/bin/time -f "%M" -o "$tmp" "$@" > /dev/null 2>&1
+        local t1=$EPOCHREALTIME
+        read -r m < "$tmp"
+        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
+        rss+=("$m")
     done
+    rm -f "$tmp"
     local med max
     med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     max=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)

@@ -54,6 +54,64 @@ fn addrs(p: &HashMap<String, String>) -> (String, String) {
     }
 }
 
+/// tshark's `frame.time_epoch` ("1056991896.686396000") as RFC 3339.
+fn epoch_to_rfc3339(epoch: &str) -> String {
+    let (secs, frac) = epoch.split_once('.').unwrap_or((epoch, "0"));
+    let frac = format!("{frac:0<9}");
+    let ns = i128::from(secs.parse::<i64>().unwrap()) * 1_000_000_000
+        + frac[..9].parse::<i128>().unwrap();
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap();
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// First and last frame time of every TCP/UDP conversation in packets.tsv.
+fn tshark_times(packets: &[HashMap<String, String>]) -> HashMap<ConvKey, (String, String)> {
+    let mut out: HashMap<ConvKey, (String, String)> = HashMap::new();
+    for p in packets {
+        let (s, d) = addrs(p);
+        for proto in ["tcp", "udp"] {
+            let port = |k: &str| {
+                p.get(&format!("{proto}.{k}"))
+                    .and_then(|v| v.parse::<u16>().ok())
+            };
+            let (Some(sp), Some(dp)) = (port("srcport"), port("dstport")) else {
+                continue;
+            };
+            let t = epoch_to_rfc3339(&p["frame.time_epoch"]);
+            let e = out
+                .entry(conv_key(proto, (s.clone(), sp), (d.clone(), dp)))
+                .or_insert((t.clone(), t.clone()));
+            e.1 = t;
+        }
+    }
+    out
+}
+
+fn lanecheck_times(capture: &Path) -> HashMap<ConvKey, (String, String)> {
+    let doc = run_json(&["flows", capture.to_str().unwrap()], 0);
+    doc["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let ep = |a: &str, p: &str| {
+                (
+                    f[a].as_str().unwrap().to_string(),
+                    f[p].as_u64().unwrap() as u16,
+                )
+            };
+            let key = conv_key(
+                f["proto"].as_str().unwrap(),
+                ep("src", "sport"),
+                ep("dst", "dport"),
+            );
+            let t = |k: &str| f[k].as_str().unwrap().to_string();
+            (key, (t("first_seen"), t("last_seen")))
+        })
+        .collect()
+}
+
 fn lanecheck_convs(capture: &Path) -> HashMap<ConvKey, (u64, u64)> {
     let doc = run_json(&["flows", capture.to_str().unwrap()], 0);
     let mut out: HashMap<ConvKey, (u64, u64)> = HashMap::new();
@@ -93,8 +151,12 @@ fn flows_match_tshark_exactly() {
     for set in sets {
         let source = std::fs::read_to_string(set.join("SOURCE.txt")).unwrap();
         let capture = corpus.join(source.trim());
-        let frag = fragment_convs(&read_tsv(&set.join("packets.tsv")));
+        let packets = read_tsv(&set.join("packets.tsv"));
+        let frag = fragment_convs(&packets);
         let mine = lanecheck_convs(&capture);
+        // Timestamps too (µs, ns and mixed-resolution pcapng interfaces).
+        let want_times = tshark_times(&packets);
+        let got_times = lanecheck_times(&capture);
         for row in read_tsv(&set.join("flows_exact.tsv")) {
             let proto = row["proto"].as_str();
             if proto != "tcp" && proto != "udp" {
@@ -118,6 +180,13 @@ fn flows_match_tshark_exactly() {
             if got != Some(want) && !KNOWN_DIFFERENCES.iter().any(|(n, _)| *n == name) {
                 failures.push(format!(
                     "{name}: {key:?}: tshark {want:?}, lanecheck {got:?}"
+                ));
+            }
+            if want_times.get(&key) != got_times.get(&key) {
+                failures.push(format!(
+                    "{name}: {key:?}: times tshark {:?}, lanecheck {:?}",
+                    want_times.get(&key),
+                    got_times.get(&key)
                 ));
             }
         }

@@ -501,7 +501,7 @@ impl<R: Read> FileSource<R> {
                     Some(Ok(n)) if !n.is_empty() => Some(n.to_string()),
                     _ => self.default_iface.clone(),
                 };
-                let units = idb.ts_resolution().filter(|u| *u > 0);
+                let units = ts_units_per_sec(idb.if_tsresol);
                 (
                     Interface {
                         name,
@@ -542,6 +542,19 @@ impl<R: Read> FileSource<R> {
             });
         }
         self.pos += blen;
+    }
+}
+
+/// Timestamp units per second for an `if_tsresol` value: bit 7 clear =
+/// 10^-n s, set = 2^-n s. Computed here because pcap-parser 0.17's
+/// `ts_resolution()` compares the unmasked byte against 63 and so rejects
+/// every binary resolution.
+fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
     }
 }
 

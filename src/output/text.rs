@@ -51,15 +51,31 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
                 f.total_bytes().to_string(),
                 f.packets_forward().to_string(),
                 f.bytes_forward().to_string(),
-                if ifaces.is_empty() { "-".into() } else { ifaces },
-                if vlans.is_empty() { "-".into() } else { vlans.join(",") },
+                if ifaces.is_empty() {
+                    "-".into()
+                } else {
+                    ifaces
+                },
+                if vlans.is_empty() {
+                    "-".into()
+                } else {
+                    vlans.join(",")
+                },
                 rfc3339(f.first_seen),
             ]
         })
         .collect();
     let header = [
-        "proto", "src (initiator)", "dst", "packets", "bytes", "pkts→", "bytes→", "interfaces",
-        "vlans", "first seen",
+        "proto",
+        "src (initiator)",
+        "dst",
+        "packets",
+        "bytes",
+        "pkts→",
+        "bytes→",
+        "interfaces",
+        "vlans",
+        "first seen",
     ];
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
