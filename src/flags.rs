@@ -24,6 +24,46 @@ pub enum Command {
     /// conversation table, but exact: wire bytes, per direction, with
     /// interfaces, VLANs and Community IDs).
     Flows(FlowsArgs),
+    /// Audit capture files against a policy: classes, networks, NICs,
+    /// throughput percentiles, violations with evidence. Exit 0 pass,
+    /// 1 violation, 2 error.
+    Audit(AuditArgs),
+    /// Write and check policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `lanecheck policy …`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file: print a summary (networks, classes and where
+    /// each may travel) or every error with file:line:column (exit 2).
+    Check {
+        /// The policy file (TOML).
+        file: PathBuf,
+    },
+}
+
+/// `lanecheck audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The policy file (TOML; see docs/policy.md).
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub input: CaptureArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Throughput bin length: 500ms, 1s, 2m…; bins are aligned to the Unix epoch.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub bin: String,
+    /// Also list every flow with its class, reason, networks and status.
+    #[arg(long)]
+    pub flows: bool,
 }
 
 /// Output format.

@@ -6,11 +6,14 @@
 //! exit codes of `docs/ARCHITECTURE.md`: 0 pass, 1 fail, 2 error,
 //! 3 inconclusive.
 
+mod audit;
+mod config;
 mod flags;
 mod flows;
 mod logging;
 mod output;
 mod pipeline;
+mod policy_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -46,6 +49,8 @@ fn main() -> ExitCode {
     logging::init(cli.log_level.as_deref());
     let result = match cli.command {
         flags::Command::Flows(args) => flows::run(&args),
+        flags::Command::Audit(args) => audit::run(&args),
+        flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

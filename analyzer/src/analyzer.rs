@@ -8,7 +8,10 @@ use rustc_hash::FxHashMap;
 
 use capture::{Frame, Timestamp};
 
+use crate::classify::{ClassId, Classifier, FlowTuple};
 use crate::decode::{decode, Decoded, Fragment, Stopped};
+use crate::policy::{NetId, Policy};
+use crate::stats::Series;
 use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate,
 };
@@ -22,10 +25,32 @@ pub struct IfaceRef(pub u32);
 pub struct CaptureId(pub u32);
 
 /// Settings of an [`Analyzer`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct AnalyzerConfig {
     /// Flow table limits.
     pub flows: FlowTableConfig,
+    /// Throughput bin length in nanoseconds (default 1 s).
+    pub bin_ns: i64,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            flows: FlowTableConfig::default(),
+            bin_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// What a throughput series aggregates, within one class.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Scope {
+    /// The whole class.
+    Class,
+    /// One network of the class (`None` = `unknown`).
+    Network(Option<NetId>),
+    /// One capture interface of the class (`None` = unnamed).
+    Interface(Option<IfaceRef>),
 }
 
 /// Per-capture accounting: every frame lands in exactly one of flows,
@@ -40,6 +65,8 @@ pub struct CaptureCounters {
     pub bytes: u64,
     /// Non-IP frames (ARP, LLDP, STP…).
     pub non_ip: u64,
+    /// Non-IP frames by capture interface (`None` = unnamed).
+    pub non_ip_by_iface: BTreeMap<Option<IfaceRef>, u64>,
     /// Frames whose decoding stopped, by `layer: reason`.
     pub undecoded: BTreeMap<Stopped, u64>,
     /// Later IP fragments whose first fragment was not seen (own flow, no ports).
@@ -65,12 +92,25 @@ pub struct Analyzer {
     ifindex_cache: FxHashMap<u32, IfaceRef>,
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
+    policy: Policy,
+    bin_ns: i64,
+    series: Vec<Series>,
+    series_index: FxHashMap<(ClassId, Scope), u32>,
 }
 
 impl Analyzer {
-    /// An empty analyzer.
+    /// An empty analyzer with the empty policy (classes, no restrictions).
     pub fn new(cfg: AnalyzerConfig) -> Self {
+        Self::with_policy(cfg, Policy::default())
+    }
+
+    /// An empty analyzer checking `policy`.
+    pub fn with_policy(cfg: AnalyzerConfig, policy: Policy) -> Self {
         Analyzer {
+            policy,
+            bin_ns: cfg.bin_ns.max(1),
+            series: Vec::new(),
+            series_index: FxHashMap::default(),
             table: FlowTable::new(cfg.flows),
             captures: Vec::new(),
             iface_names: Vec::new(),
@@ -130,7 +170,9 @@ impl Analyzer {
         let meta = match decode(frame) {
             Decoded::Packet(m) => m,
             Decoded::NonIp { .. } => {
-                self.captures[ci].non_ip += 1;
+                let c = &mut self.captures[ci];
+                c.non_ip += 1;
+                *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
                 return;
             }
             Decoded::Stopped(s) => {
@@ -167,7 +209,23 @@ impl Analyzer {
             vlans: &meta.vlans[..usize::from(meta.vlan_count)],
             payload: meta.payload,
         };
-        self.table.update(key, &update);
+        let flow = self.table.update(key, &update);
+        if flow.tags.class.is_none() {
+            tag_flow(flow, &self.policy, &mut self.series, &mut self.series_index, self.bin_ns);
+        }
+        for &s in &flow.tags.series {
+            self.series[s as usize].add(frame.ts, frame.wire_len);
+        }
+        let slot = match flow.tags.iface_series.iter().find(|(i, _)| *i == iface) {
+            Some((_, s)) => *s,
+            None => {
+                let class = flow.tags.class.unwrap_or(crate::classify::class::CLIENT);
+                let s = series_for(&mut self.series, &mut self.series_index, self.bin_ns, class, Scope::Interface(iface));
+                flow.tags.iface_series.push((iface, s));
+                s
+            }
+        };
+        self.series[slot as usize].add(frame.ts, frame.wire_len);
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
@@ -207,4 +265,73 @@ impl Analyzer {
     pub fn flow_stats(&self) -> FlowTableStats {
         self.table.stats()
     }
+
+    /// The policy being checked.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The throughput series of a (class, scope), if any packet fed it.
+    pub fn series(&self, class: ClassId, scope: Scope) -> Option<&Series> {
+        self.series_index
+            .get(&(class, scope))
+            .and_then(|i| self.series.get(*i as usize))
+    }
+
+    /// Every (class, scope) with a series.
+    pub fn series_keys(&self) -> impl Iterator<Item = &(ClassId, Scope)> {
+        self.series_index.keys()
+    }
+}
+
+fn series_for(
+    series: &mut Vec<Series>,
+    index: &mut FxHashMap<(ClassId, Scope), u32>,
+    bin_ns: i64,
+    class: ClassId,
+    scope: Scope,
+) -> u32 {
+    *index.entry((class, scope)).or_insert_with(|| {
+        series.push(Series::new(bin_ns));
+        series.len() as u32 - 1
+    })
+}
+
+/// Classifies a new flow and hooks it to its class and network series.
+fn tag_flow(
+    flow: &mut Flow,
+    policy: &Policy,
+    series: &mut Vec<Series>,
+    index: &mut FxHashMap<(ClassId, Scope), u32>,
+    bin_ns: i64,
+) {
+    let (src, sport) = flow.src();
+    let (dst, dport) = flow.dst();
+    let tuple = FlowTuple {
+        proto: flow.key.proto,
+        src,
+        sport,
+        dst,
+        dport,
+    };
+    let c = Classifier::new(policy).classify(&tuple);
+    let mut nets: Vec<Option<NetId>> = Vec::with_capacity(2);
+    for a in [src, dst] {
+        if let Some(n) = policy.network_of(a) {
+            if !nets.contains(&Some(n)) {
+                nets.push(Some(n));
+            }
+        }
+    }
+    if nets.is_empty() {
+        nets.push(None);
+    }
+    let mut hooks = vec![series_for(series, index, bin_ns, c.class, Scope::Class)];
+    for n in &nets {
+        hooks.push(series_for(series, index, bin_ns, c.class, Scope::Network(*n)));
+    }
+    flow.tags.class = Some(c.class);
+    flow.tags.reason = c.reason;
+    flow.tags.nets = nets;
+    flow.tags.series = hooks;
 }

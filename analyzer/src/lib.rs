@@ -26,7 +26,12 @@
 //! ```
 
 mod analyzer;
+pub mod classify;
 pub mod decode;
 pub mod flow;
+pub mod policy;
+pub mod report;
+pub mod stats;
 
-pub use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef};
+pub use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Scope};
+pub use report::Report;

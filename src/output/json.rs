@@ -5,7 +5,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{proto_name, rfc3339, CaptureView, FlowsView};
+use analyzer::stats::Throughput;
+
+use super::{proto_name, rfc3339, CaptureView, FlowsView, ReportView};
 
 /// Schema number of every JSON document; bumped on a breaking change.
 pub const SCHEMA: u32 = 1;
@@ -22,6 +24,7 @@ struct JsonCapture<'a> {
     non_ip: u64,
     orphan_fragments: u64,
     interfaces: &'a [String],
+    drops: u64,
     error: Option<&'a str>,
     warnings: &'a [String],
 }
@@ -43,6 +46,7 @@ fn capture(c: &CaptureView) -> JsonCapture<'_> {
         non_ip: c.non_ip,
         orphan_fragments: c.orphan_fragments,
         interfaces: &c.interfaces,
+        drops: 0,
         error: c.error.as_deref(),
         warnings: &c.warnings,
     }
@@ -64,6 +68,12 @@ struct JsonFlow {
     first_seen: String,
     last_seen: String,
     community_id: String,
+    class: String,
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    networks: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -80,12 +90,29 @@ struct FlowsDoc<'a> {
     flow_table: FlowTableJson,
 }
 
-/// Writes the `flows` document.
-pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
-    let flows = v
-        .flows
+fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
+    let policy = v.an.policy();
+    v.flows
         .iter()
         .map(|f| {
+            let class = f.tags.class.map_or("?", |c| policy.class_name(c)).to_string();
+            let (networks, status) = if with_status {
+                let names: Vec<&str> = f.ifaces.iter().map(|s| v.an.iface_name(s.iface)).collect();
+                let check = f.tags.class.map(|c| policy.check(c, &f.tags.nets, &names));
+                let status = check.map(|c| {
+                    c.net_status
+                        .iter()
+                        .map(|(_, s)| *s)
+                        .chain(c.iface_status.iter().map(|(_, s)| *s))
+                        .max()
+                        .unwrap_or(analyzer::policy::Status::Preferred)
+                        .as_str()
+                });
+                let nets = f.tags.nets.iter().map(|n| v.an.net_name(*n).to_string()).collect();
+                (Some(nets), status)
+            } else {
+                (None, None)
+            };
             let (src, sport) = f.src();
             let (dst, dport) = f.dst();
             JsonFlow {
@@ -103,9 +130,18 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
                 first_seen: rfc3339(f.first_seen),
                 last_seen: rfc3339(f.last_seen),
                 community_id: f.community_id(),
+                class,
+                reason: f.tags.reason.clone(),
+                networks,
+                status,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Writes the `flows` document.
+pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
+    let flows = flows_json(v, false);
     let stats = v.an.flow_stats();
     let doc = FlowsDoc {
         schema: SCHEMA,
@@ -115,6 +151,164 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             evicted: stats.evicted,
             expired: stats.expired,
         },
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonThroughput {
+    bin_ms: u64,
+    bins: u64,
+    p50: u64,
+    p90: u64,
+    p95: u64,
+    p99: u64,
+    max: u64,
+}
+
+fn throughput(t: &Throughput) -> JsonThroughput {
+    JsonThroughput {
+        bin_ms: t.bin_ms,
+        bins: t.bins,
+        p50: t.p50,
+        p90: t.p90,
+        p95: t.p95,
+        p99: t.p99,
+        max: t.max,
+    }
+}
+
+#[derive(Serialize)]
+struct JsonShare<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interface: Option<&'a str>,
+    bytes: u64,
+    packets: u64,
+    status: &'static str,
+    throughput_bps: JsonThroughput,
+}
+
+#[derive(Serialize)]
+struct JsonClass<'a> {
+    class: &'a str,
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+    networks: Vec<JsonShare<'a>>,
+    interfaces: Vec<JsonShare<'a>>,
+    throughput_bps: JsonThroughput,
+}
+
+#[derive(Serialize)]
+struct JsonViolation<'a> {
+    class: &'a str,
+    reason: String,
+    reasons: &'a [String],
+    network: &'a str,
+    interface: Option<&'a str>,
+    proto: String,
+    src: String,
+    sport: u16,
+    dst: String,
+    dport: u16,
+    bytes: u64,
+    packets: u64,
+    first_seen: String,
+    last_seen: String,
+    community_id: &'a str,
+    class_reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReportDoc<'a> {
+    schema: u32,
+    verdict: &'static str,
+    captures: Vec<JsonCapture<'a>>,
+    classes: Vec<JsonClass<'a>>,
+    violations: Vec<JsonViolation<'a>>,
+    warnings: &'a [String],
+    flow_table: FlowTableJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flows: Option<Vec<JsonFlow>>,
+}
+
+/// Writes the audit report document (docs/json.md).
+pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
+    let r = v.report;
+    let classes = r
+        .classes
+        .iter()
+        .map(|c| JsonClass {
+            class: &c.class,
+            flows: c.flows,
+            packets: c.packets,
+            bytes: c.bytes,
+            networks: c
+                .networks
+                .iter()
+                .map(|s| JsonShare {
+                    network: Some(&s.name),
+                    interface: None,
+                    bytes: s.bytes,
+                    packets: s.packets,
+                    status: s.status.as_str(),
+                    throughput_bps: throughput(&s.throughput),
+                })
+                .collect(),
+            interfaces: c
+                .interfaces
+                .iter()
+                .map(|s| JsonShare {
+                    network: None,
+                    interface: Some(&s.name),
+                    bytes: s.bytes,
+                    packets: s.packets,
+                    status: s.status.as_str(),
+                    throughput_bps: throughput(&s.throughput),
+                })
+                .collect(),
+            throughput_bps: throughput(&c.throughput),
+        })
+        .collect();
+    let violations = r
+        .violations
+        .iter()
+        .map(|x| JsonViolation {
+            class: &x.class,
+            reason: x.reasons.join("; "),
+            reasons: &x.reasons,
+            network: &x.network,
+            interface: x.interface.as_deref(),
+            proto: proto_name(x.proto),
+            src: x.src.to_string(),
+            sport: x.sport,
+            dst: x.dst.to_string(),
+            dport: x.dport,
+            bytes: x.bytes,
+            packets: x.packets,
+            first_seen: rfc3339(x.first_seen),
+            last_seen: rfc3339(x.last_seen),
+            community_id: &x.community_id,
+            class_reason: &x.class_reason,
+        })
+        .collect();
+    let stats = v.an.flow_stats();
+    let doc = ReportDoc {
+        schema: SCHEMA,
+        verdict: r.verdict.as_str(),
+        captures: v.captures.iter().map(capture).collect(),
+        classes,
+        violations,
+        warnings: &v.warnings,
+        flow_table: FlowTableJson {
+            evicted: stats.evicted,
+            expired: stats.expired,
+        },
+        flows: v.flows.as_ref().map(|f| flows_json(f, true)),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)?;

@@ -92,7 +92,7 @@ impl<'a> FlowsView<'a> {
     pub fn iface_names(&self, f: &Flow) -> Vec<String> {
         f.ifaces
             .iter()
-            .map(|r| self.an.iface_name(*r).to_string())
+            .map(|s| self.an.iface_name(s.iface).to_string())
             .collect()
     }
 }
@@ -128,6 +128,77 @@ fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
         interfaces,
         error: o.error.clone(),
         warnings: o.warnings.clone(),
+    }
+}
+
+/// Everything an audit report shows, resolved to names.
+pub struct ReportView<'a> {
+    pub an: &'a Analyzer,
+    pub report: &'a analyzer::Report,
+    pub captures: Vec<CaptureView>,
+    pub warnings: Vec<String>,
+    pub flows: Option<FlowsView<'a>>,
+}
+
+impl<'a> ReportView<'a> {
+    /// Gathers captures and warnings (fallbacks, truncation, evictions).
+    pub fn new(
+        an: &'a Analyzer,
+        report: &'a analyzer::Report,
+        outcomes: &[CaptureOutcome],
+        with_flows: bool,
+    ) -> Self {
+        let captures: Vec<CaptureView> = outcomes.iter().map(|o| capture_view(an, o)).collect();
+        let mut warnings = report.warnings.clone();
+        for c in &captures {
+            if let (Some(at), Some(why)) = (c.truncated_at, &c.truncation_reason) {
+                warnings.push(format!(
+                    "{} truncated at byte {at}: {why}; everything before it is counted",
+                    c.source
+                ));
+            }
+            if let Some(e) = &c.error {
+                warnings.push(format!("not read: {e}"));
+            }
+        }
+        let evicted = an.flow_stats().evicted;
+        if evicted > 0 {
+            warnings.push(format!(
+                "{evicted} flows were evicted at the --max-flows cap; their packets are still counted"
+            ));
+        }
+        let flows = with_flows.then(|| FlowsView::new(an, outcomes));
+        ReportView {
+            an,
+            report,
+            captures,
+            warnings,
+            flows,
+        }
+    }
+
+    /// An address with its policy host name: `dpm (10.10.12.89)`.
+    pub fn host(&self, addr: std::net::IpAddr) -> String {
+        match self.an.policy().host_name(addr) {
+            Some(h) => format!("{h} ({addr})"),
+            None => addr.to_string(),
+        }
+    }
+}
+
+/// Bits per second in SI units: `812 Mbit/s`.
+pub fn human_bps(bps: u64) -> String {
+    const UNITS: [&str; 5] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+    let mut v = bps as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 || v >= 100.0 {
+        format!("{v:.0} {}", UNITS[i])
+    } else {
+        format!("{v:.1} {}", UNITS[i])
     }
 }
 

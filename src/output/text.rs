@@ -158,3 +158,162 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+fn throughput_line(t: &analyzer::stats::Throughput) -> String {
+    use super::human_bps;
+    if t.bins == 0 {
+        return "no traffic".into();
+    }
+    format!(
+        "p50 {}  p90 {}  p99 {}  max {}  ({} bins of {} ms)",
+        human_bps(t.p50),
+        human_bps(t.p90),
+        human_bps(t.p99),
+        human_bps(t.max),
+        t.bins,
+        t.bin_ms
+    )
+}
+
+fn status_word(s: analyzer::policy::Status) -> &'static str {
+    match s {
+        analyzer::policy::Status::Preferred => "preferred",
+        analyzer::policy::Status::Fallback => "FALLBACK",
+        analyzer::policy::Status::Violation => "VIOLATION",
+    }
+}
+
+/// Writes the audit report: verdict first, then classes, violations with
+/// evidence, warnings, and capture integrity.
+pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<()> {
+    use analyzer::report::Verdict;
+    let r = v.report;
+    let n = r.violations.len();
+    match r.verdict {
+        Verdict::Fail => {
+            let mut what: Vec<String> = r
+                .violations
+                .iter()
+                .map(|x| match (&x.interface, x.by_address) {
+                    (Some(i), false) => format!("{} on interface {i}", x.class),
+                    _ => format!("{} on {}", x.class, x.network),
+                })
+                .collect();
+            what.dedup();
+            writeln!(
+                out,
+                "FAIL: {n} violation{} ({})",
+                if n == 1 { "" } else { "s" },
+                what.join(", ")
+            )?;
+        }
+        Verdict::Inconclusive => writeln!(out, "INCONCLUSIVE")?,
+        Verdict::Pass if v.warnings.is_empty() => writeln!(out, "PASS: every class stayed on its allowed networks")?,
+        Verdict::Pass => writeln!(
+            out,
+            "PASS with {} warning{}: no violation",
+            v.warnings.len(),
+            if v.warnings.len() == 1 { "" } else { "s" }
+        )?,
+    }
+    for c in &r.classes {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}: {} flow{}, {} packets, {} ({} bytes)",
+            c.class,
+            c.flows,
+            if c.flows == 1 { "" } else { "s" },
+            c.packets,
+            human_bytes(c.bytes),
+            c.bytes
+        )?;
+        writeln!(out, "  throughput   {}", throughput_line(&c.throughput))?;
+        let width = c
+            .networks
+            .iter()
+            .chain(&c.interfaces)
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (kind, shares) in [("network", &c.networks), ("interface", &c.interfaces)] {
+            for s in shares.iter() {
+                writeln!(
+                    out,
+                    "  {kind:<9} {:<width$}  {:>10}  {:<9}  {}",
+                    s.name,
+                    human_bytes(s.bytes),
+                    status_word(s.status),
+                    throughput_line(&s.throughput),
+                )?;
+            }
+        }
+    }
+    if !r.violations.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "violations:")?;
+        for x in &r.violations {
+            let ports = matches!(x.proto, 6 | 17 | 132);
+            let ep = |a, p| {
+                if ports {
+                    format!("{}:{p}", v.host(a))
+                } else {
+                    v.host(a)
+                }
+            };
+            writeln!(
+                out,
+                "  {} {} {} → {} on network {}{}: {} bytes, {} packets, {} → {}",
+                x.class,
+                proto_name(x.proto),
+                ep(x.src, x.sport),
+                ep(x.dst, x.dport),
+                x.network,
+                x.interface.as_deref().map(|i| format!(", interface {i}")).unwrap_or_default(),
+                x.bytes,
+                x.packets,
+                rfc3339(x.first_seen),
+                rfc3339(x.last_seen),
+            )?;
+            for why in &x.reasons {
+                writeln!(out, "    why: {why}")?;
+            }
+            writeln!(out, "    class: {}; community id {}", x.class_reason, x.community_id)?;
+        }
+    }
+    if !v.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "warnings:")?;
+        for w in &v.warnings {
+            writeln!(out, "  - {w}")?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "captures:")?;
+    for c in &v.captures {
+        if let Some(e) = &c.error {
+            writeln!(out, "  {}: NOT READ: {e}", c.source)?;
+            continue;
+        }
+        write!(
+            out,
+            "  {}: {} packets, {} bytes, {} non-IP",
+            c.source, c.packets, c.bytes, c.non_ip
+        )?;
+        if !c.interfaces.is_empty() {
+            write!(out, ", interfaces {}", c.interfaces.join(","))?;
+        }
+        writeln!(out)?;
+        if let Some(at) = c.truncated_at {
+            writeln!(out, "    truncated at byte {at}")?;
+        }
+        for (reason, n) in &c.undecoded {
+            writeln!(out, "    undecoded: {n} × {reason}")?;
+        }
+    }
+    if let Some(f) = &v.flows {
+        writeln!(out)?;
+        write_flows(out, f)?;
+    }
+    Ok(())
+}

@@ -8,4 +8,4 @@ mod key;
 mod table;
 
 pub use key::{Direction, FlowKey};
-pub use table::{Flow, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate};
+pub use table::{Flow, FlowTable, FlowTableConfig, FlowTableStats, FlowTags, IfaceStat, PacketUpdate};

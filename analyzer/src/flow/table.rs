@@ -5,8 +5,36 @@ use rustc_hash::FxHashMap;
 use capture::Timestamp;
 
 use super::{Direction, FlowKey};
+use crate::classify::ClassId;
 use crate::decode::{proto, tcp_flags};
+use crate::policy::NetId;
 use crate::IfaceRef;
+
+/// Packets and bytes of a flow on one capture interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfaceStat {
+    /// The interface.
+    pub iface: IfaceRef,
+    /// Packets seen there (both directions).
+    pub packets: u64,
+    /// Wire bytes seen there.
+    pub bytes: u64,
+}
+
+/// What the analyzer attaches to a flow at its first packet.
+#[derive(Clone, Debug, Default)]
+pub struct FlowTags {
+    /// Class (set once classified).
+    pub class: Option<ClassId>,
+    /// Why it got its class.
+    pub reason: String,
+    /// Networks of its endpoints (`None` = `unknown`), deduplicated.
+    pub nets: Vec<Option<NetId>>,
+    /// Throughput series it feeds: its class, then one per network.
+    pub series: Vec<u32>,
+    /// Series per capture interface (`None` = unnamed).
+    pub iface_series: Vec<(Option<IfaceRef>, u32)>,
+}
 
 /// Limits of the flow table.
 #[derive(Clone, Copy, Debug)]
@@ -48,11 +76,13 @@ pub struct Flow {
     /// Latest packet time.
     pub last_seen: Timestamp,
     /// Capture interfaces seen on, in order of first appearance.
-    pub ifaces: Vec<IfaceRef>,
+    pub ifaces: Vec<IfaceStat>,
     /// VLAN ids seen, in order of first appearance.
     pub vlans: Vec<u16>,
     /// First payload bytes by canonical direction (bounded).
     pub payload: [Vec<u8>; 2],
+    /// Class, networks and statistics hooks.
+    pub tags: FlowTags,
 }
 
 impl Flow {
@@ -68,6 +98,7 @@ impl Flow {
             ifaces: Vec::new(),
             vlans: Vec::new(),
             payload: [Vec::new(), Vec::new()],
+            tags: FlowTags::default(),
         }
     }
 
@@ -185,7 +216,7 @@ impl FlowTable {
     }
 
     /// Adds one packet to the flow of `key`, creating it if needed.
-    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> &Flow {
+    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> &mut Flow {
         if p.ts > self.now {
             self.now = p.ts;
             match self.next_sweep {
@@ -222,8 +253,16 @@ impl FlowTable {
             };
         }
         if let Some(i) = p.iface {
-            if !flow.ifaces.contains(&i) {
-                flow.ifaces.push(i);
+            match flow.ifaces.iter_mut().find(|s| s.iface == i) {
+                Some(s) => {
+                    s.packets += 1;
+                    s.bytes += u64::from(p.wire_len);
+                }
+                None => flow.ifaces.push(IfaceStat {
+                    iface: i,
+                    packets: 1,
+                    bytes: u64::from(p.wire_len),
+                }),
             }
         }
         for v in p.vlans {

@@ -1,0 +1,358 @@
+//! The policy: named networks, interface mapping, hosts and roles, where
+//! each class may travel, and user classification rules; plus the check of
+//! one flow against it.
+//!
+//! Construction is infallible here: the binary's `config` module validates
+//! the file (with line and column for every error) before building it.
+
+mod subnet;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub use subnet::Subnets;
+
+use crate::classify::{ClassId, BUILTIN_CLASSES};
+
+/// Index of a named network in [`Policy::networks`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct NetId(pub u16);
+
+/// A named network: several prefixes, v4 and v6.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// Name (`backup`).
+    pub name: String,
+    /// Its prefixes.
+    pub prefixes: Vec<IpNet>,
+}
+
+/// What a class's use of a later (non-preferred) network means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnFallback {
+    /// A warning; the verdict stays pass.
+    #[default]
+    Warn,
+    /// A violation.
+    Fail,
+    /// Fine: every listed network is equally allowed (cluster heartbeats
+    /// run on every cluster network). The order is then informational.
+    Allow,
+}
+
+/// Where one class may travel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassPolicy {
+    /// Class name (`dpm`).
+    pub name: String,
+    /// Allowed networks, most preferred first; `None` allows anything.
+    pub networks: Option<Vec<NetId>>,
+    /// Meaning of a fallback.
+    pub on_fallback: OnFallback,
+}
+
+/// Which endpoint a rule's ports and hosts must be on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Side {
+    /// Either endpoint.
+    #[default]
+    Any,
+    /// The responder (server) only.
+    Server,
+}
+
+/// A user classification rule, checked before the built-in ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// 1-based position in the file, for reasons.
+    pub index: usize,
+    /// Class it assigns.
+    pub class: ClassId,
+    /// IP protocol number, or any.
+    pub proto: Option<u8>,
+    /// Port ranges (inclusive); empty = any port.
+    pub ports: Vec<(u16, u16)>,
+    /// Addresses (hosts, roles, prefixes resolved); empty = any host.
+    pub hosts: Vec<IpNet>,
+    /// Where ports and hosts must be.
+    pub side: Side,
+    /// Human description for reasons (`tcp 2500,2501,49152-65535`).
+    pub description: String,
+}
+
+/// The built-in roles the class rules use (resolved addresses).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// DPM servers (`dpm-control` needs one end here).
+    pub dpm_servers: Vec<IpAddr>,
+    /// Failover-cluster nodes (`smb-redirected` needs both ends here).
+    pub cluster_nodes: Vec<IpAddr>,
+    /// Hyper-V Replica servers (`replication` on 80/443 needs both ends here).
+    pub replica_servers: Vec<IpAddr>,
+}
+
+/// A validated policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Named networks, indexed by [`NetId`].
+    pub networks: Vec<Network>,
+    /// Capture interface → its network.
+    pub interfaces: BTreeMap<String, NetId>,
+    /// Named hosts, for roles and readable reports.
+    pub hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Roles.
+    pub roles: Roles,
+    /// Every class (built-in first, then user classes), indexed by [`ClassId`].
+    pub classes: Vec<ClassPolicy>,
+    /// User rules in file order.
+    pub rules: Vec<Rule>,
+    subnets: Subnets,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::new(Vec::new(), BTreeMap::new(), BTreeMap::new(), Roles::default(), Vec::new(), Vec::new())
+    }
+}
+
+impl Policy {
+    /// Builds a policy. `classes` overrides or extends the built-in classes
+    /// by name; built-ins keep their ids.
+    pub fn new(
+        networks: Vec<Network>,
+        interfaces: BTreeMap<String, NetId>,
+        hosts: BTreeMap<String, Vec<IpAddr>>,
+        roles: Roles,
+        classes: Vec<ClassPolicy>,
+        rules: Vec<Rule>,
+    ) -> Self {
+        let mut all: Vec<ClassPolicy> = BUILTIN_CLASSES
+            .iter()
+            .map(|name| ClassPolicy {
+                name: (*name).to_string(),
+                networks: None,
+                on_fallback: OnFallback::Warn,
+            })
+            .collect();
+        for c in classes {
+            match all.iter_mut().find(|a| a.name == c.name) {
+                Some(slot) => *slot = c,
+                None => all.push(c),
+            }
+        }
+        let subnets = Subnets::new(
+            networks
+                .iter()
+                .enumerate()
+                .flat_map(|(i, n)| n.prefixes.iter().map(move |p| (*p, NetId(i as u16))))
+                .collect(),
+        );
+        Policy {
+            networks,
+            interfaces,
+            hosts,
+            roles,
+            classes: all,
+            rules,
+            subnets,
+        }
+    }
+
+    /// The id of a class by name.
+    pub fn class_id(&self, name: &str) -> Option<ClassId> {
+        self.classes
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| ClassId(i as u16))
+    }
+
+    /// A class's name.
+    pub fn class_name(&self, id: ClassId) -> &str {
+        self.classes.get(usize::from(id.0)).map_or("?", |c| c.name.as_str())
+    }
+
+    /// A network's name.
+    pub fn network_name(&self, id: NetId) -> &str {
+        self.networks.get(usize::from(id.0)).map_or("?", |n| n.name.as_str())
+    }
+
+    /// The network holding an address.
+    pub fn network_of(&self, addr: IpAddr) -> Option<NetId> {
+        self.subnets.lookup(addr)
+    }
+
+    /// The network an interface is attached to.
+    pub fn interface_network(&self, iface: &str) -> Option<NetId> {
+        self.interfaces.get(iface).copied()
+    }
+
+    /// The host name of an address, if the policy names it.
+    pub fn host_name(&self, addr: IpAddr) -> Option<&str> {
+        self.hosts
+            .iter()
+            .find(|(_, addrs)| addrs.contains(&addr))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// How a class may use a network.
+    pub fn judge(&self, class: ClassId, net: Option<NetId>) -> Use {
+        let Some(cp) = self.classes.get(usize::from(class.0)) else {
+            return Use::Preferred;
+        };
+        let Some(allowed) = &cp.networks else {
+            return Use::Preferred;
+        };
+        match net.and_then(|n| allowed.iter().position(|a| *a == n)) {
+            Some(0) => Use::Preferred,
+            Some(_) if cp.on_fallback == OnFallback::Allow => Use::Preferred,
+            Some(_) if cp.on_fallback == OnFallback::Fail => Use::FallbackFail,
+            Some(_) => Use::Fallback,
+            None => Use::NotAllowed,
+        }
+    }
+}
+
+/// How a class uses one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Use {
+    /// The first allowed network (or the class is unrestricted).
+    Preferred,
+    /// An allowed network other than the first, `on_fallback = "warn"`.
+    Fallback,
+    /// An allowed network other than the first, `on_fallback = "fail"`.
+    FallbackFail,
+    /// Not allowed.
+    NotAllowed,
+}
+
+/// Status of a (class, network) or (class, interface) aggregate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Only the preferred network.
+    Preferred,
+    /// An allowed fallback network.
+    Fallback,
+    /// At least one flow there violated the policy.
+    Violation,
+}
+
+impl Status {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Preferred => "preferred",
+            Status::Fallback => "fallback",
+            Status::Violation => "violation",
+        }
+    }
+}
+
+/// What checking one flow found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowCheck {
+    /// Every reason the flow breaks the policy (empty = no violation).
+    pub reasons: Vec<String>,
+    /// One of the reasons is a network of its addresses.
+    pub by_address: bool,
+    /// The network named in the violation (first offending one).
+    pub network: Option<Option<NetId>>,
+    /// The interface named in the violation (first offending one).
+    pub interface: Option<String>,
+    /// Fallback networks used with `on_fallback = "warn"`.
+    pub fallbacks: Vec<NetId>,
+    /// Status per address network of the flow.
+    pub net_status: Vec<(Option<NetId>, Status)>,
+    /// Status per named capture interface of the flow.
+    pub iface_status: Vec<(String, Status)>,
+}
+
+impl FlowCheck {
+    /// True when the flow breaks the policy.
+    pub fn violates(&self) -> bool {
+        !self.reasons.is_empty()
+    }
+}
+
+impl Policy {
+    /// Checks one flow of `class` whose endpoints lie in `nets` (`None` =
+    /// `unknown`) and that was seen on `ifaces`.
+    pub fn check(&self, class: ClassId, nets: &[Option<NetId>], ifaces: &[&str]) -> FlowCheck {
+        let mut c = FlowCheck::default();
+        let cname = self.class_name(class);
+        let allowed = self.allowed_list(class);
+        for &net in nets {
+            let name = net.map_or("unknown", |n| self.network_name(n));
+            let status = match self.judge(class, net) {
+                Use::Preferred => Status::Preferred,
+                Use::Fallback => {
+                    if let Some(n) = net {
+                        c.fallbacks.push(n);
+                    }
+                    Status::Fallback
+                }
+                Use::FallbackFail => {
+                    c.reasons.push(format!(
+                        "network {name} is a fallback for {cname} and on_fallback = \"fail\""
+                    ));
+                    c.by_address = true;
+                    c.network.get_or_insert(net);
+                    Status::Violation
+                }
+                Use::NotAllowed => {
+                    c.reasons.push(format!("network {name} not allowed for {cname} (allowed: {allowed})"));
+                    c.by_address = true;
+                    c.network.get_or_insert(net);
+                    Status::Violation
+                }
+            };
+            c.net_status.push((net, status));
+        }
+        for &iface in ifaces {
+            let Some(net) = self.interface_network(iface) else {
+                continue;
+            };
+            let name = self.network_name(net);
+            let status = match self.judge(class, Some(net)) {
+                Use::Preferred => Status::Preferred,
+                Use::Fallback => Status::Fallback,
+                Use::FallbackFail => {
+                    c.reasons.push(format!(
+                        "seen on {iface} (network {name}), a fallback for {cname} with on_fallback = \"fail\""
+                    ));
+                    c.interface.get_or_insert_with(|| iface.to_string());
+                    Status::Violation
+                }
+                Use::NotAllowed => {
+                    c.reasons.push(format!(
+                        "seen on {iface} (network {name}), not allowed for {cname} (allowed: {allowed})"
+                    ));
+                    c.interface.get_or_insert_with(|| iface.to_string());
+                    Status::Violation
+                }
+            };
+            c.iface_status.push((iface.to_string(), status));
+        }
+        if c.violates() {
+            // One violation per flow: every aggregate it touches is marked.
+            for s in c.net_status.iter_mut().map(|(_, s)| s).chain(c.iface_status.iter_mut().map(|(_, s)| s)) {
+                *s = Status::Violation;
+            }
+            if c.network.is_none() {
+                c.network = nets.first().copied();
+            }
+            if c.interface.is_none() {
+                c.interface = ifaces.first().map(|s| s.to_string());
+            }
+        }
+        c
+    }
+
+    fn allowed_list(&self, class: ClassId) -> String {
+        match self.classes.get(usize::from(class.0)).and_then(|c| c.networks.as_ref()) {
+            Some(nets) => nets.iter().map(|n| self.network_name(*n)).collect::<Vec<_>>().join(", "),
+            None => "any".into(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `lanecheck audit`: capture files against a policy.
+
+use anyhow::{bail, Context, Result};
+
+use crate::flags::{AuditArgs, Format};
+use crate::output::{self, ReportView};
+use crate::pipeline::{self, CaptureSpec};
+use crate::{config, Outcome};
+
+/// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
+/// if an argument was not a readable capture, else 0.
+pub fn run(args: &AuditArgs) -> Result<Outcome> {
+    let policy = config::load(&args.policy)?;
+    let mut cfg = pipeline::analyzer_config(&args.input)?;
+    let bin = pipeline::parse_duration(&args.bin).context("--bin")?;
+    if bin.as_nanos() < 1_000_000 {
+        bail!("--bin must be at least 1ms");
+    }
+    cfg.bin_ns = i64::try_from(bin.as_nanos()).unwrap_or(i64::MAX);
+    let mut an = analyzer::Analyzer::with_policy(cfg, policy);
+    let specs: Vec<CaptureSpec> = args.input.captures.iter().map(|a| CaptureSpec::parse(a)).collect();
+    let outcomes = pipeline::read_all(&specs, &mut an);
+    for o in &outcomes {
+        if let Some(e) = &o.error {
+            eprintln!("lanecheck: {e}");
+        }
+    }
+    let report = an.report();
+    let view = ReportView::new(&an, &report, &outcomes, args.flows);
+    let mut out = output::open(args.output.as_deref())?;
+    match args.format {
+        Format::Json => output::json::write_report(&mut out, &view)?,
+        Format::Text => output::text::write_report(&mut out, &view)?,
+    }
+    out.flush()?;
+    Ok(if report.verdict == analyzer::report::Verdict::Fail {
+        Outcome::Fail
+    } else if outcomes.iter().any(|o| o.error.is_some()) {
+        Outcome::Error
+    } else {
+        Outcome::Pass
+    })
+}

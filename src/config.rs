@@ -1,0 +1,558 @@
+//! The policy file: TOML → raw serde structs (with spans) → validated
+//! `analyzer::policy::Policy`. Every error names the file, line and column
+//! and quotes the offending line; all errors of a file are reported at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+
+use analyzer::classify::BUILTIN_CLASSES;
+use analyzer::policy::{ClassPolicy, NetId, Network, OnFallback, Policy, Roles, Rule, Side};
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+type SList = Spanned<Vec<Spanned<String>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    networks: BTreeMap<Spanned<String>, SList>,
+    #[serde(default)]
+    interfaces: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    hosts: BTreeMap<Spanned<String>, SList>,
+    #[serde(default)]
+    roles: Option<RawRoles>,
+    #[serde(default)]
+    classes: BTreeMap<Spanned<String>, Spanned<RawClass>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoles {
+    dpm_servers: Option<SList>,
+    cluster_nodes: Option<SList>,
+    replica_servers: Option<SList>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClass {
+    networks: Option<SList>,
+    on_fallback: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPort {
+    Number(i64),
+    Range(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    class: Spanned<String>,
+    proto: Option<Spanned<String>>,
+    ports: Option<Spanned<Vec<Spanned<RawPort>>>>,
+    hosts: Option<SList>,
+    side: Option<Spanned<String>>,
+    networks: Option<SList>,
+}
+
+/// One problem in a policy file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The offending line's text.
+    pub text: String,
+}
+
+/// Every problem found in a policy file.
+#[derive(Debug)]
+pub struct PolicyError {
+    /// The file.
+    pub path: String,
+    /// Problems in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "{}:{}:{}: {}", self.path, p.line, p.column, p.message)?;
+            writeln!(f, "  | {}", p.text)?;
+            write!(f, "  | {}^", " ".repeat(p.column.saturating_sub(1)))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// Reads and validates a policy file.
+pub fn load(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read policy: {e}", path.display()))?;
+    parse(&text, &path.display().to_string()).map_err(anyhow::Error::from)
+}
+
+/// Parses and validates policy text; `path` labels errors.
+pub fn parse(text: &str, path: &str) -> Result<Policy, PolicyError> {
+    let mut v = Validator {
+        text,
+        problems: Vec::new(),
+    };
+    let raw: RawPolicy = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            v.problem(span, e.message().trim_end().to_string());
+            return Err(v.into_error(path));
+        }
+    };
+    let policy = v.build(raw);
+    if v.problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(v.into_error(path))
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+fn known(names: impl Iterator<Item = impl AsRef<str>>) -> String {
+    let v: Vec<String> = names.map(|n| n.as_ref().to_string()).collect();
+    if v.is_empty() {
+        "none defined".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, span: Range<usize>, message: String) {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = self.text[line_start..start].chars().count() + 1;
+        let text = self.text[line_start..].lines().next().unwrap_or("").to_string();
+        self.problems.push(Problem {
+            line,
+            column,
+            message,
+            text,
+        });
+    }
+
+    fn into_error(mut self, path: &str) -> PolicyError {
+        self.problems.sort_by_key(|p| (p.line, p.column));
+        PolicyError {
+            path: path.to_string(),
+            problems: self.problems,
+        }
+    }
+
+    /// A non-empty list, or a problem.
+    fn nonempty<'l>(&mut self, list: &'l SList, what: &str) -> &'l [Spanned<String>] {
+        if list.get_ref().is_empty() {
+            self.problem(list.span(), format!("{what} is an empty list"));
+        }
+        list.get_ref()
+    }
+
+    fn build(&mut self, raw: RawPolicy) -> Policy {
+        let networks = self.networks(&raw.networks);
+        let net_ids: BTreeMap<&str, NetId> = networks
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), NetId(i as u16)))
+            .collect();
+        let interfaces = self.interfaces(&raw.interfaces, &net_ids);
+        let hosts = self.hosts(&raw.hosts);
+        let roles = raw.roles.as_ref().map(|r| self.roles(r, &hosts)).unwrap_or_default();
+        let rule_classes: BTreeSet<&str> = raw.rules.iter().map(|r| r.get_ref().class.get_ref().as_str()).collect();
+        let mut classes = self.classes(&raw.classes, &net_ids, &rule_classes);
+        let mut class_names: Vec<String> = BUILTIN_CLASSES.iter().map(|s| s.to_string()).collect();
+        for c in &classes {
+            if !class_names.contains(&c.name) {
+                class_names.push(c.name.clone());
+            }
+        }
+        let mut rules = Vec::new();
+        let mut rule_class = Vec::new();
+        let role_addrs = roles_by_name(&raw, &hosts);
+        for (i, r) in raw.rules.iter().enumerate() {
+            let ctx = RuleCtx {
+                hosts: &hosts,
+                roles: &role_addrs,
+                nets: &net_ids,
+            };
+            if let Some(rule) = self.rule(i + 1, r, &ctx, &mut classes, &mut class_names) {
+                rule_class.push(r.get_ref().class.get_ref().trim().to_string());
+                rules.push(rule);
+            }
+        }
+        let mut policy = Policy::new(networks, interfaces, hosts, roles, classes, rules);
+        // Class ids exist only once the policy has ordered its classes.
+        for (rule, name) in policy.rules.iter_mut().zip(&rule_class) {
+            rule.class = policy.classes.iter().position(|c| &c.name == name).map_or(rule.class, |i| {
+                analyzer::classify::ClassId(i as u16)
+            });
+        }
+        policy
+    }
+
+    fn networks(&mut self, raw: &BTreeMap<Spanned<String>, SList>) -> Vec<Network> {
+        let mut out = Vec::new();
+        let mut seen: BTreeMap<IpNet, String> = BTreeMap::new();
+        // File order, so a duplicate is reported where it is repeated.
+        let mut entries: Vec<_> = raw.iter().collect();
+        entries.sort_by_key(|(name, _)| name.span().start);
+        for (name, list) in entries {
+            if name.get_ref() == "unknown" {
+                self.problem(name.span(), "\"unknown\" is reserved for addresses outside every network".into());
+            }
+            let mut prefixes = Vec::new();
+            for p in self.nonempty(list, &format!("network {}", name.get_ref())) {
+                let Some(net) = self.prefix(p) else { continue };
+                if let Some(other) = seen.get(&net) {
+                    let msg = if other == name.get_ref() {
+                        format!("prefix {net} is listed twice in network {other}")
+                    } else {
+                        format!("prefix {net} is already in network {other}: a prefix belongs to one network")
+                    };
+                    self.problem(p.span(), msg);
+                    continue;
+                }
+                seen.insert(net, name.get_ref().clone());
+                prefixes.push(net);
+            }
+            out.push(Network {
+                name: name.get_ref().clone(),
+                prefixes,
+            });
+        }
+        out
+    }
+
+    /// A CIDR prefix (a bare address is a host prefix).
+    fn prefix(&mut self, p: &Spanned<String>) -> Option<IpNet> {
+        let s = p.get_ref().trim();
+        if let Ok(addr) = s.parse::<IpAddr>() {
+            return Some(IpNet::from(addr));
+        }
+        match s.parse::<IpNet>() {
+            Ok(net) if net.trunc() != net => {
+                self.problem(p.span(), format!("prefix {s} has host bits set (did you mean {}?)", net.trunc()));
+                None
+            }
+            Ok(net) => Some(net),
+            Err(_) => {
+                self.problem(p.span(), format!("{s:?} is not an IPv4/IPv6 prefix (like \"192.168.1.0/24\" or \"fd00:b::/64\")"));
+                None
+            }
+        }
+    }
+
+    fn interfaces(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, Spanned<String>>,
+        nets: &BTreeMap<&str, NetId>,
+    ) -> BTreeMap<String, NetId> {
+        let mut out = BTreeMap::new();
+        for (iface, net) in raw {
+            match nets.get(net.get_ref().as_str()) {
+                Some(id) => {
+                    out.insert(iface.get_ref().clone(), *id);
+                }
+                None => self.problem(
+                    net.span(),
+                    format!("unknown network {:?} (networks: {})", net.get_ref(), known(nets.keys())),
+                ),
+            }
+        }
+        out
+    }
+
+    fn hosts(&mut self, raw: &BTreeMap<Spanned<String>, SList>) -> BTreeMap<String, Vec<IpAddr>> {
+        let mut out = BTreeMap::new();
+        for (name, list) in raw {
+            let mut addrs = Vec::new();
+            for a in self.nonempty(list, &format!("host {}", name.get_ref())) {
+                match a.get_ref().trim().parse::<IpAddr>() {
+                    Ok(ip) => addrs.push(ip),
+                    Err(_) => self.problem(a.span(), format!("{:?} is not an IP address", a.get_ref())),
+                }
+            }
+            out.insert(name.get_ref().clone(), addrs);
+        }
+        out
+    }
+
+    /// Host names or literal addresses → addresses.
+    fn resolve_hosts(&mut self, list: &SList, what: &str, hosts: &BTreeMap<String, Vec<IpAddr>>) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for h in self.nonempty(list, what) {
+            if let Some(addrs) = hosts.get(h.get_ref()) {
+                out.extend(addrs);
+            } else if let Ok(ip) = h.get_ref().parse::<IpAddr>() {
+                out.push(ip);
+            } else {
+                self.problem(h.span(), format!("unknown host {:?} (hosts: {})", h.get_ref(), known(hosts.keys())));
+            }
+        }
+        out
+    }
+
+    fn roles(&mut self, raw: &RawRoles, hosts: &BTreeMap<String, Vec<IpAddr>>) -> Roles {
+        let mut get = |l: &Option<SList>, what: &str| {
+            l.as_ref().map(|l| self.resolve_hosts(l, what, hosts)).unwrap_or_default()
+        };
+        Roles {
+            dpm_servers: get(&raw.dpm_servers, "roles.dpm_servers"),
+            cluster_nodes: get(&raw.cluster_nodes, "roles.cluster_nodes"),
+            replica_servers: get(&raw.replica_servers, "roles.replica_servers"),
+        }
+    }
+
+    fn net_list(&mut self, list: &SList, what: &str, nets: &BTreeMap<&str, NetId>) -> Vec<NetId> {
+        let mut out = Vec::new();
+        for n in self.nonempty(list, what) {
+            match nets.get(n.get_ref().as_str()) {
+                Some(id) if out.contains(id) => self.problem(n.span(), format!("network {} is listed twice", n.get_ref())),
+                Some(id) => out.push(*id),
+                None => self.problem(
+                    n.span(),
+                    format!("unknown network {:?} (networks: {})", n.get_ref(), known(nets.keys())),
+                ),
+            }
+        }
+        out
+    }
+
+    fn on_fallback(&mut self, v: &Option<Spanned<String>>) -> OnFallback {
+        match v.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("warn", _)) => OnFallback::Warn,
+            Some(("fail", _)) => OnFallback::Fail,
+            Some(("allow", _)) => OnFallback::Allow,
+            Some((other, span)) => {
+                self.problem(span, format!("on_fallback must be \"warn\", \"fail\" or \"allow\", not {other:?}"));
+                OnFallback::Warn
+            }
+        }
+    }
+
+    fn classes(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, Spanned<RawClass>>,
+        nets: &BTreeMap<&str, NetId>,
+        rule_classes: &BTreeSet<&str>,
+    ) -> Vec<ClassPolicy> {
+        let mut out = Vec::new();
+        for (name, class) in raw {
+            let n = name.get_ref().as_str();
+            if !BUILTIN_CLASSES.contains(&n) && !rule_classes.contains(n) {
+                self.problem(
+                    name.span(),
+                    format!("unknown class {n:?} (built-in: {}; or define it with a [[rules]] entry)", BUILTIN_CLASSES.join(", ")),
+                );
+                continue;
+            }
+            let c = class.get_ref();
+            let networks = c.networks.as_ref().map(|l| self.net_list(l, &format!("classes.{n}.networks"), nets));
+            let on_fallback = self.on_fallback(&c.on_fallback);
+            out.push(ClassPolicy {
+                name: n.to_string(),
+                networks,
+                on_fallback,
+            });
+        }
+        out
+    }
+
+    fn rule(
+        &mut self,
+        index: usize,
+        raw: &Spanned<RawRule>,
+        ctx: &RuleCtx<'_>,
+        classes: &mut Vec<ClassPolicy>,
+        class_names: &mut Vec<String>,
+    ) -> Option<Rule> {
+        let (hosts, roles, nets) = (ctx.hosts, ctx.roles, ctx.nets);
+        let r = raw.get_ref();
+        let class_name = r.class.get_ref().trim();
+        if class_name.is_empty() {
+            self.problem(r.class.span(), "rule class is empty".into());
+            return None;
+        }
+        let proto = match r.proto.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+            None | Some(("any", _)) => None,
+            Some(("tcp", _)) => Some(6),
+            Some(("udp", _)) => Some(17),
+            Some(("sctp", _)) => Some(132),
+            Some((other, span)) => {
+                self.problem(span, format!("proto must be \"tcp\", \"udp\", \"sctp\" or \"any\", not {other:?}"));
+                None
+            }
+        };
+        let ports = r.ports.as_ref().map(|p| self.ports(p)).unwrap_or_default();
+        let mut addrs = Vec::new();
+        if let Some(list) = &r.hosts {
+            for h in self.nonempty(list, "rule hosts") {
+                let s = h.get_ref().as_str();
+                if let Some(a) = hosts.get(s).or_else(|| roles.get(s)) {
+                    addrs.extend(a.iter().map(|ip| IpNet::from(*ip)));
+                } else if let Ok(net) = s.parse::<IpNet>() {
+                    addrs.push(net);
+                } else if let Ok(ip) = s.parse::<IpAddr>() {
+                    addrs.push(IpNet::from(ip));
+                } else {
+                    self.problem(
+                        h.span(),
+                        format!("unknown host or role {s:?} (hosts: {}; roles: dpm_servers, cluster_nodes, replica_servers)", known(hosts.keys())),
+                    );
+                }
+            }
+        }
+        let side = match r.side.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("any", _)) => Side::Any,
+            Some(("server", _)) => Side::Server,
+            Some((other, span)) => {
+                self.problem(span, format!("side must be \"any\" or \"server\", not {other:?}"));
+                Side::Any
+            }
+        };
+        if r.proto.is_none() && r.ports.is_none() && r.hosts.is_none() {
+            self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports or hosts): it would match every flow"));
+        }
+        if let Some(list) = &r.networks {
+            let ids = self.net_list(list, "rule networks", nets);
+            match classes.iter_mut().find(|c| c.name == class_name) {
+                Some(c) if c.networks.is_some() => self.problem(
+                    list.span(),
+                    format!("class {class_name} already has networks in [classes.{class_name}]"),
+                ),
+                Some(c) => c.networks = Some(ids),
+                None => classes.push(ClassPolicy {
+                    name: class_name.to_string(),
+                    networks: Some(ids),
+                    on_fallback: OnFallback::Warn,
+                }),
+            }
+        }
+        if !class_names.iter().any(|c| c == class_name) {
+            class_names.push(class_name.to_string());
+        }
+        // Ids are assigned by Policy::new: built-ins first, then classes in
+        // order; a rule's class must exist there, so register it.
+        if !BUILTIN_CLASSES.contains(&class_name) && !classes.iter().any(|c| c.name == class_name) {
+            classes.push(ClassPolicy {
+                name: class_name.to_string(),
+                networks: None,
+                on_fallback: OnFallback::Warn,
+            });
+        }
+        // Fixed up once the policy has ordered its classes (see `build`).
+        let class = analyzer::classify::ClassId(0);
+        let mut desc = Vec::new();
+        desc.push(r.proto.as_ref().map_or("any".to_string(), |p| p.get_ref().clone()));
+        if !ports.is_empty() {
+            let p: Vec<String> = ports
+                .iter()
+                .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .collect();
+            desc.push(format!("port {}", p.join(",")));
+        }
+        if let Some(list) = &r.hosts {
+            let h: Vec<&str> = list.get_ref().iter().map(|s| s.get_ref().as_str()).collect();
+            desc.push(format!("hosts {}", h.join(",")));
+        }
+        if side == Side::Server {
+            desc.push("server side".into());
+        }
+        Some(Rule {
+            index,
+            class,
+            proto,
+            ports,
+            hosts: addrs,
+            side,
+            description: desc.join(" "),
+        })
+    }
+
+    fn ports(&mut self, list: &Spanned<Vec<Spanned<RawPort>>>) -> Vec<(u16, u16)> {
+        if list.get_ref().is_empty() {
+            self.problem(list.span(), "rule ports is an empty list".into());
+        }
+        let mut out = Vec::new();
+        for p in list.get_ref() {
+            let parsed = match p.get_ref() {
+                RawPort::Number(n) => u16::try_from(*n).ok().map(|n| (n, n)),
+                RawPort::Range(s) => s.split_once('-').and_then(|(a, b)| {
+                    let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
+                    (a <= b).then_some((a, b))
+                }).or_else(|| s.trim().parse::<u16>().ok().map(|n| (n, n))),
+            };
+            match parsed {
+                Some(r) => out.push(r),
+                None => self.problem(
+                    p.span(),
+                    "a port is a number 0-65535 or a range \"low-high\" with low <= high".into(),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// What a rule may refer to.
+struct RuleCtx<'a> {
+    hosts: &'a BTreeMap<String, Vec<IpAddr>>,
+    roles: &'a BTreeMap<&'static str, Vec<IpAddr>>,
+    nets: &'a BTreeMap<&'a str, NetId>,
+}
+
+fn roles_by_name(raw: &RawPolicy, hosts: &BTreeMap<String, Vec<IpAddr>>) -> BTreeMap<&'static str, Vec<IpAddr>> {
+    let mut out = BTreeMap::new();
+    let Some(r) = &raw.roles else { return out };
+    let resolve = |l: &Option<SList>| -> Vec<IpAddr> {
+        l.as_ref()
+            .map(|l| {
+                l.get_ref()
+                    .iter()
+                    .flat_map(|h| {
+                        hosts
+                            .get(h.get_ref())
+                            .cloned()
+                            .or_else(|| h.get_ref().parse().ok().map(|ip| vec![ip]))
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    out.insert("dpm_servers", resolve(&r.dpm_servers));
+    out.insert("cluster_nodes", resolve(&r.cluster_nodes));
+    out.insert("replica_servers", resolve(&r.replica_servers));
+    out
+}
