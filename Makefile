@@ -24,8 +24,13 @@ deps-bench:
 demo: deps-build
 	$(CARGO) build --release --locked
 	@echo
-	@echo '$$ lanecheck flows fixtures/dpm_backup_lan.pcapng'
-	@./target/release/lanecheck flows fixtures/dpm_backup_lan.pcapng
+	@echo '$$ lanecheck audit --policy policies/dpm.toml fixtures/dpm_backup_lan.pcapng'
+	@./target/release/lanecheck audit --policy policies/dpm.toml fixtures/dpm_backup_lan.pcapng
+	@echo
+	@echo '$$ lanecheck audit --policy policies/dpm.toml fixtures/dpm_primary_lan.pcapng'
+	@./target/release/lanecheck audit --policy policies/dpm.toml fixtures/dpm_primary_lan.pcapng; \
+	  code=$$?; echo; echo "exit code $$code (1 = a violation was proven: backup data on the primary LAN)"; \
+	  [ $$code -eq 1 ]
 
 test: deps-test
 	$(CARGO) test --workspace --locked

@@ -18,7 +18,12 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     }
     cfg.bin_ns = i64::try_from(bin.as_nanos()).unwrap_or(i64::MAX);
     let mut an = analyzer::Analyzer::with_policy(cfg, policy);
-    let specs: Vec<CaptureSpec> = args.input.captures.iter().map(|a| CaptureSpec::parse(a)).collect();
+    let specs: Vec<CaptureSpec> = args
+        .input
+        .captures
+        .iter()
+        .map(|a| CaptureSpec::parse(a))
+        .collect();
     let outcomes = pipeline::read_all(&specs, &mut an);
     for o in &outcomes {
         if let Some(e) = &o.error {

@@ -154,7 +154,11 @@ impl Validator<'_> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = self.text[line_start..start].chars().count() + 1;
-        let text = self.text[line_start..].lines().next().unwrap_or("").to_string();
+        let text = self.text[line_start..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
         self.problems.push(Problem {
             line,
             column,
@@ -188,8 +192,16 @@ impl Validator<'_> {
             .collect();
         let interfaces = self.interfaces(&raw.interfaces, &net_ids);
         let hosts = self.hosts(&raw.hosts);
-        let roles = raw.roles.as_ref().map(|r| self.roles(r, &hosts)).unwrap_or_default();
-        let rule_classes: BTreeSet<&str> = raw.rules.iter().map(|r| r.get_ref().class.get_ref().as_str()).collect();
+        let roles = raw
+            .roles
+            .as_ref()
+            .map(|r| self.roles(r, &hosts))
+            .unwrap_or_default();
+        let rule_classes: BTreeSet<&str> = raw
+            .rules
+            .iter()
+            .map(|r| r.get_ref().class.get_ref().as_str())
+            .collect();
         let mut classes = self.classes(&raw.classes, &net_ids, &rule_classes);
         let mut class_names: Vec<String> = BUILTIN_CLASSES.iter().map(|s| s.to_string()).collect();
         for c in &classes {
@@ -214,9 +226,11 @@ impl Validator<'_> {
         let mut policy = Policy::new(networks, interfaces, hosts, roles, classes, rules);
         // Class ids exist only once the policy has ordered its classes.
         for (rule, name) in policy.rules.iter_mut().zip(&rule_class) {
-            rule.class = policy.classes.iter().position(|c| &c.name == name).map_or(rule.class, |i| {
-                analyzer::classify::ClassId(i as u16)
-            });
+            rule.class = policy
+                .classes
+                .iter()
+                .position(|c| &c.name == name)
+                .map_or(rule.class, |i| analyzer::classify::ClassId(i as u16));
         }
         policy
     }
@@ -229,7 +243,10 @@ impl Validator<'_> {
         entries.sort_by_key(|(name, _)| name.span().start);
         for (name, list) in entries {
             if name.get_ref() == "unknown" {
-                self.problem(name.span(), "\"unknown\" is reserved for addresses outside every network".into());
+                self.problem(
+                    name.span(),
+                    "\"unknown\" is reserved for addresses outside every network".into(),
+                );
             }
             let mut prefixes = Vec::new();
             for p in self.nonempty(list, &format!("network {}", name.get_ref())) {
@@ -262,7 +279,13 @@ impl Validator<'_> {
         }
         match s.parse::<IpNet>() {
             Ok(net) if net.trunc() != net => {
-                self.problem(p.span(), format!("prefix {s} has host bits set (did you mean {}?)", net.trunc()));
+                self.problem(
+                    p.span(),
+                    format!(
+                        "prefix {s} has host bits set (did you mean {}?)",
+                        net.trunc()
+                    ),
+                );
                 None
             }
             Ok(net) => Some(net),
@@ -286,7 +309,11 @@ impl Validator<'_> {
                 }
                 None => self.problem(
                     net.span(),
-                    format!("unknown network {:?} (networks: {})", net.get_ref(), known(nets.keys())),
+                    format!(
+                        "unknown network {:?} (networks: {})",
+                        net.get_ref(),
+                        known(nets.keys())
+                    ),
                 ),
             }
         }
@@ -300,7 +327,9 @@ impl Validator<'_> {
             for a in self.nonempty(list, &format!("host {}", name.get_ref())) {
                 match a.get_ref().trim().parse::<IpAddr>() {
                     Ok(ip) => addrs.push(ip),
-                    Err(_) => self.problem(a.span(), format!("{:?} is not an IP address", a.get_ref())),
+                    Err(_) => {
+                        self.problem(a.span(), format!("{:?} is not an IP address", a.get_ref()))
+                    }
                 }
             }
             out.insert(name.get_ref().clone(), addrs);
@@ -309,7 +338,12 @@ impl Validator<'_> {
     }
 
     /// Host names or literal addresses → addresses.
-    fn resolve_hosts(&mut self, list: &SList, what: &str, hosts: &BTreeMap<String, Vec<IpAddr>>) -> Vec<IpAddr> {
+    fn resolve_hosts(
+        &mut self,
+        list: &SList,
+        what: &str,
+        hosts: &BTreeMap<String, Vec<IpAddr>>,
+    ) -> Vec<IpAddr> {
         let mut out = Vec::new();
         for h in self.nonempty(list, what) {
             if let Some(addrs) = hosts.get(h.get_ref()) {
@@ -317,7 +351,14 @@ impl Validator<'_> {
             } else if let Ok(ip) = h.get_ref().parse::<IpAddr>() {
                 out.push(ip);
             } else {
-                self.problem(h.span(), format!("unknown host {:?} (hosts: {})", h.get_ref(), known(hosts.keys())));
+                self.problem(
+                    h.span(),
+                    format!(
+                        "unknown host {:?} (hosts: {})",
+                        h.get_ref(),
+                        known(hosts.keys())
+                    ),
+                );
             }
         }
         out
@@ -325,7 +366,9 @@ impl Validator<'_> {
 
     fn roles(&mut self, raw: &RawRoles, hosts: &BTreeMap<String, Vec<IpAddr>>) -> Roles {
         let mut get = |l: &Option<SList>, what: &str| {
-            l.as_ref().map(|l| self.resolve_hosts(l, what, hosts)).unwrap_or_default()
+            l.as_ref()
+                .map(|l| self.resolve_hosts(l, what, hosts))
+                .unwrap_or_default()
         };
         Roles {
             dpm_servers: get(&raw.dpm_servers, "roles.dpm_servers"),
@@ -338,11 +381,17 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for n in self.nonempty(list, what) {
             match nets.get(n.get_ref().as_str()) {
-                Some(id) if out.contains(id) => self.problem(n.span(), format!("network {} is listed twice", n.get_ref())),
+                Some(id) if out.contains(id) => {
+                    self.problem(n.span(), format!("network {} is listed twice", n.get_ref()))
+                }
                 Some(id) => out.push(*id),
                 None => self.problem(
                     n.span(),
-                    format!("unknown network {:?} (networks: {})", n.get_ref(), known(nets.keys())),
+                    format!(
+                        "unknown network {:?} (networks: {})",
+                        n.get_ref(),
+                        known(nets.keys())
+                    ),
                 ),
             }
         }
@@ -355,7 +404,10 @@ impl Validator<'_> {
             Some(("fail", _)) => OnFallback::Fail,
             Some(("allow", _)) => OnFallback::Allow,
             Some((other, span)) => {
-                self.problem(span, format!("on_fallback must be \"warn\", \"fail\" or \"allow\", not {other:?}"));
+                self.problem(
+                    span,
+                    format!("on_fallback must be \"warn\", \"fail\" or \"allow\", not {other:?}"),
+                );
                 OnFallback::Warn
             }
         }
@@ -373,12 +425,18 @@ impl Validator<'_> {
             if !BUILTIN_CLASSES.contains(&n) && !rule_classes.contains(n) {
                 self.problem(
                     name.span(),
-                    format!("unknown class {n:?} (built-in: {}; or define it with a [[rules]] entry)", BUILTIN_CLASSES.join(", ")),
+                    format!(
+                        "unknown class {n:?} (built-in: {}; or define it with a [[rules]] entry)",
+                        BUILTIN_CLASSES.join(", ")
+                    ),
                 );
                 continue;
             }
             let c = class.get_ref();
-            let networks = c.networks.as_ref().map(|l| self.net_list(l, &format!("classes.{n}.networks"), nets));
+            let networks = c
+                .networks
+                .as_ref()
+                .map(|l| self.net_list(l, &format!("classes.{n}.networks"), nets));
             let on_fallback = self.on_fallback(&c.on_fallback);
             out.push(ClassPolicy {
                 name: n.to_string(),
@@ -410,7 +468,10 @@ impl Validator<'_> {
             Some(("udp", _)) => Some(17),
             Some(("sctp", _)) => Some(132),
             Some((other, span)) => {
-                self.problem(span, format!("proto must be \"tcp\", \"udp\", \"sctp\" or \"any\", not {other:?}"));
+                self.problem(
+                    span,
+                    format!("proto must be \"tcp\", \"udp\", \"sctp\" or \"any\", not {other:?}"),
+                );
                 None
             }
         };
@@ -437,7 +498,10 @@ impl Validator<'_> {
             None | Some(("any", _)) => Side::Any,
             Some(("server", _)) => Side::Server,
             Some((other, span)) => {
-                self.problem(span, format!("side must be \"any\" or \"server\", not {other:?}"));
+                self.problem(
+                    span,
+                    format!("side must be \"any\" or \"server\", not {other:?}"),
+                );
                 Side::Any
             }
         };
@@ -474,16 +538,30 @@ impl Validator<'_> {
         // Fixed up once the policy has ordered its classes (see `build`).
         let class = analyzer::classify::ClassId(0);
         let mut desc = Vec::new();
-        desc.push(r.proto.as_ref().map_or("any".to_string(), |p| p.get_ref().clone()));
+        desc.push(
+            r.proto
+                .as_ref()
+                .map_or("any".to_string(), |p| p.get_ref().clone()),
+        );
         if !ports.is_empty() {
             let p: Vec<String> = ports
                 .iter()
-                .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
                 .collect();
             desc.push(format!("port {}", p.join(",")));
         }
         if let Some(list) = &r.hosts {
-            let h: Vec<&str> = list.get_ref().iter().map(|s| s.get_ref().as_str()).collect();
+            let h: Vec<&str> = list
+                .get_ref()
+                .iter()
+                .map(|s| s.get_ref().as_str())
+                .collect();
             desc.push(format!("hosts {}", h.join(",")));
         }
         if side == Side::Server {
@@ -508,10 +586,13 @@ impl Validator<'_> {
         for p in list.get_ref() {
             let parsed = match p.get_ref() {
                 RawPort::Number(n) => u16::try_from(*n).ok().map(|n| (n, n)),
-                RawPort::Range(s) => s.split_once('-').and_then(|(a, b)| {
-                    let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
-                    (a <= b).then_some((a, b))
-                }).or_else(|| s.trim().parse::<u16>().ok().map(|n| (n, n))),
+                RawPort::Range(s) => s
+                    .split_once('-')
+                    .and_then(|(a, b)| {
+                        let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
+                        (a <= b).then_some((a, b))
+                    })
+                    .or_else(|| s.trim().parse::<u16>().ok().map(|n| (n, n))),
             };
             match parsed {
                 Some(r) => out.push(r),
@@ -532,7 +613,10 @@ struct RuleCtx<'a> {
     nets: &'a BTreeMap<&'a str, NetId>,
 }
 
-fn roles_by_name(raw: &RawPolicy, hosts: &BTreeMap<String, Vec<IpAddr>>) -> BTreeMap<&'static str, Vec<IpAddr>> {
+fn roles_by_name(
+    raw: &RawPolicy,
+    hosts: &BTreeMap<String, Vec<IpAddr>>,
+) -> BTreeMap<&'static str, Vec<IpAddr>> {
     let mut out = BTreeMap::new();
     let Some(r) = &raw.roles else { return out };
     let resolve = |l: &Option<SList>| -> Vec<IpAddr> {

@@ -40,7 +40,10 @@ pub fn check(path: &Path) -> Result<Outcome> {
         let a: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         writeln!(out, "role {name}: {}", a.join(", "))?;
     }
-    writeln!(out, "classes (where each may travel, most preferred first):")?;
+    writeln!(
+        out,
+        "classes (where each may travel, most preferred first):"
+    )?;
     for c in &p.classes {
         let where_ = match &c.networks {
             None => "anywhere (no restriction)".to_string(),
@@ -58,7 +61,13 @@ pub fn check(path: &Path) -> Result<Outcome> {
         writeln!(out, "  {:<16} {where_}", c.name)?;
     }
     for r in &p.rules {
-        writeln!(out, "rule {}: {} → class {}", r.index, r.description, p.class_name(r.class))?;
+        writeln!(
+            out,
+            "rule {}: {} → class {}",
+            r.index,
+            r.description,
+            p.class_name(r.class)
+        )?;
     }
     out.flush()?;
     Ok(Outcome::Pass)

@@ -3,5 +3,7 @@
 
 mod util;
 
+mod audit;
 mod conformance;
 mod flows;
+mod policy;

@@ -10,11 +10,11 @@ use capture::{Frame, Timestamp};
 
 use crate::classify::{ClassId, Classifier, FlowTuple};
 use crate::decode::{decode, Decoded, Fragment, Stopped};
-use crate::policy::{NetId, Policy};
-use crate::stats::Series;
 use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate,
 };
+use crate::policy::{NetId, Policy};
+use crate::stats::Series;
 
 /// An interned capture-interface name (index into [`Analyzer::iface_name`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -211,7 +211,13 @@ impl Analyzer {
         };
         let flow = self.table.update(key, &update);
         if flow.tags.class.is_none() {
-            tag_flow(flow, &self.policy, &mut self.series, &mut self.series_index, self.bin_ns);
+            tag_flow(
+                flow,
+                &self.policy,
+                &mut self.series,
+                &mut self.series_index,
+                self.bin_ns,
+            );
         }
         for &s in &flow.tags.series {
             self.series[s as usize].add(frame.ts, frame.wire_len);
@@ -220,7 +226,13 @@ impl Analyzer {
             Some((_, s)) => *s,
             None => {
                 let class = flow.tags.class.unwrap_or(crate::classify::class::CLIENT);
-                let s = series_for(&mut self.series, &mut self.series_index, self.bin_ns, class, Scope::Interface(iface));
+                let s = series_for(
+                    &mut self.series,
+                    &mut self.series_index,
+                    self.bin_ns,
+                    class,
+                    Scope::Interface(iface),
+                );
                 flow.tags.iface_series.push((iface, s));
                 s
             }
@@ -328,7 +340,13 @@ fn tag_flow(
     }
     let mut hooks = vec![series_for(series, index, bin_ns, c.class, Scope::Class)];
     for n in &nets {
-        hooks.push(series_for(series, index, bin_ns, c.class, Scope::Network(*n)));
+        hooks.push(series_for(
+            series,
+            index,
+            bin_ns,
+            c.class,
+            Scope::Network(*n),
+        ));
     }
     flow.tags.class = Some(c.class);
     flow.tags.reason = c.reason;

@@ -124,15 +124,18 @@ impl<'p> Classifier<'p> {
         }
         let in_ports = |p: u16| r.ports.iter().any(|(lo, hi)| (*lo..=*hi).contains(&p));
         let in_hosts = |a: IpAddr| r.hosts.iter().any(|n: &IpNet| n.contains(&a));
-        let port_ok = r.ports.is_empty()
-            || in_ports(t.dport)
-            || (r.side == Side::Any && in_ports(t.sport));
-        let host_ok = r.hosts.is_empty()
-            || in_hosts(t.dst)
-            || (r.side == Side::Any && in_hosts(t.src));
+        let port_ok =
+            r.ports.is_empty() || in_ports(t.dport) || (r.side == Side::Any && in_ports(t.sport));
+        let host_ok =
+            r.hosts.is_empty() || in_hosts(t.dst) || (r.side == Side::Any && in_hosts(t.src));
         (port_ok && host_ok).then(|| Classification {
             class: r.class,
-            reason: format!("rule {}: {} ({})", r.index, r.description, self.policy.class_name(r.class)),
+            reason: format!(
+                "rule {}: {} ({})",
+                r.index,
+                r.description,
+                self.policy.class_name(r.class)
+            ),
         })
     }
 
@@ -158,7 +161,11 @@ impl<'p> Classifier<'p> {
         let hit = |class, reason: String| Classification { class, reason };
         if tcp {
             if let Some(port) = port_in(&[5718, 5719]) {
-                let what = if port == 5718 { "DPM agent coordinator" } else { "DPM protection agent" };
+                let what = if port == 5718 {
+                    "DPM agent coordinator"
+                } else {
+                    "DPM protection agent"
+                };
                 return hit(class::DPM, format!("tcp/{port} ({what})"));
             }
             if t.dport == 135 {
@@ -176,7 +183,10 @@ impl<'p> Classifier<'p> {
                 );
             }
             if port_in(&[6600]).is_some() {
-                return hit(class::LIVE_MIGRATION, "tcp/6600 (Hyper-V live migration)".into());
+                return hit(
+                    class::LIVE_MIGRATION,
+                    "tcp/6600 (Hyper-V live migration)".into(),
+                );
             }
         }
         if (tcp || udp) && port_in(&[3343]).is_some() {
@@ -195,7 +205,10 @@ impl<'p> Classifier<'p> {
                 }
             }
             if port_in(&[9443]).is_some() {
-                return hit(class::REPLICATION, "tcp/9443 (Site Recovery process server)".into());
+                return hit(
+                    class::REPLICATION,
+                    "tcp/9443 (Site Recovery process server)".into(),
+                );
             }
         }
         if (tcp || udp) && port_in(&[53]).is_some() {
@@ -220,7 +233,9 @@ fn housekeeping(t: &FlowTuple) -> Option<String> {
     };
     for a in [t.dst, t.src] {
         if multicast(a) {
-            return Some(format!("multicast/broadcast destination {a} (housekeeping)"));
+            return Some(format!(
+                "multicast/broadcast destination {a} (housekeeping)"
+            ));
         }
     }
     // A directed broadcast cannot be told from a host without the prefix
@@ -249,29 +264,95 @@ mod tests {
     fn builtin_rules_in_order() {
         let roles = Roles {
             dpm_servers: vec!["10.10.12.89".parse().unwrap()],
-            cluster_nodes: vec!["172.16.30.1".parse().unwrap(), "172.16.30.2".parse().unwrap()],
+            cluster_nodes: vec![
+                "172.16.30.1".parse().unwrap(),
+                "172.16.30.2".parse().unwrap(),
+            ],
             replica_servers: vec![],
         };
-        let p = Policy::new(vec![], BTreeMap::new(), BTreeMap::new(), roles, vec![], vec![]);
+        let p = Policy::new(
+            vec![],
+            BTreeMap::new(),
+            BTreeMap::new(),
+            roles,
+            vec![],
+            vec![],
+        );
         let c = Classifier::new(&p);
         let cases = [
-            (tuple(6, "10.10.12.89", 49703, "10.10.12.90", 5719), "dpm", "tcp/5719 (DPM protection agent)"),
-            (tuple(6, "10.10.12.90", 5718, "10.10.12.89", 50000), "dpm", "tcp/5718 (DPM agent coordinator)"),
-            (tuple(6, "10.10.12.89", 49701, "10.10.12.90", 135), "dpm-control", "tcp/135 with DPM server 10.10.12.89 (DCOM control)"),
-            (tuple(6, "10.10.12.70", 49701, "10.10.12.90", 135), "client", "no other rule matched"),
-            (tuple(6, "172.16.30.1", 50000, "172.16.30.2", 445), "smb-redirected", "tcp/445 between cluster nodes (CSV redirected I/O)"),
-            (tuple(6, "172.16.30.9", 50000, "172.16.30.2", 445), "client", "no other rule matched"),
-            (tuple(6, "172.16.40.1", 50000, "172.16.40.2", 6600), "live-migration", "tcp/6600 (Hyper-V live migration)"),
-            (tuple(17, "172.16.20.1", 3343, "172.16.20.2", 3343), "cluster", "udp/3343 (failover cluster)"),
-            (tuple(6, "172.16.10.1", 50000, "172.16.10.100", 3260), "iscsi", "tcp/3260 (iSCSI)"),
-            (tuple(6, "10.0.0.1", 50000, "10.0.0.2", 9443), "replication", "tcp/9443 (Site Recovery process server)"),
-            (tuple(17, "10.0.0.1", 5353, "224.0.0.251", 5353), "link-local", "multicast/broadcast destination 224.0.0.251 (housekeeping)"),
-            (tuple(17, "fe80::1", 546, "fe80::2", 547), "link-local", "link-local addresses at both ends (housekeeping)"),
-            (tuple(17, "10.0.0.1", 40000, "10.0.0.2", 53), "dns", "udp/53 (DNS)"),
+            (
+                tuple(6, "10.10.12.89", 49703, "10.10.12.90", 5719),
+                "dpm",
+                "tcp/5719 (DPM protection agent)",
+            ),
+            (
+                tuple(6, "10.10.12.90", 5718, "10.10.12.89", 50000),
+                "dpm",
+                "tcp/5718 (DPM agent coordinator)",
+            ),
+            (
+                tuple(6, "10.10.12.89", 49701, "10.10.12.90", 135),
+                "dpm-control",
+                "tcp/135 with DPM server 10.10.12.89 (DCOM control)",
+            ),
+            (
+                tuple(6, "10.10.12.70", 49701, "10.10.12.90", 135),
+                "client",
+                "no other rule matched",
+            ),
+            (
+                tuple(6, "172.16.30.1", 50000, "172.16.30.2", 445),
+                "smb-redirected",
+                "tcp/445 between cluster nodes (CSV redirected I/O)",
+            ),
+            (
+                tuple(6, "172.16.30.9", 50000, "172.16.30.2", 445),
+                "client",
+                "no other rule matched",
+            ),
+            (
+                tuple(6, "172.16.40.1", 50000, "172.16.40.2", 6600),
+                "live-migration",
+                "tcp/6600 (Hyper-V live migration)",
+            ),
+            (
+                tuple(17, "172.16.20.1", 3343, "172.16.20.2", 3343),
+                "cluster",
+                "udp/3343 (failover cluster)",
+            ),
+            (
+                tuple(6, "172.16.10.1", 50000, "172.16.10.100", 3260),
+                "iscsi",
+                "tcp/3260 (iSCSI)",
+            ),
+            (
+                tuple(6, "10.0.0.1", 50000, "10.0.0.2", 9443),
+                "replication",
+                "tcp/9443 (Site Recovery process server)",
+            ),
+            (
+                tuple(17, "10.0.0.1", 5353, "224.0.0.251", 5353),
+                "link-local",
+                "multicast/broadcast destination 224.0.0.251 (housekeeping)",
+            ),
+            (
+                tuple(17, "fe80::1", 546, "fe80::2", 547),
+                "link-local",
+                "link-local addresses at both ends (housekeeping)",
+            ),
+            (
+                tuple(17, "10.0.0.1", 40000, "10.0.0.2", 53),
+                "dns",
+                "udp/53 (DNS)",
+            ),
         ];
         for (t, class, reason) in cases {
             let got = c.classify(&t);
-            assert_eq!((p.class_name(got.class), got.reason.as_str()), (class, reason), "{t:?}");
+            assert_eq!(
+                (p.class_name(got.class), got.reason.as_str()),
+                (class, reason),
+                "{t:?}"
+            );
         }
     }
 }

@@ -150,22 +150,34 @@ impl Analyzer {
         let mut violations = Vec::new();
         let mut fallbacks: BTreeMap<(ClassId, NetId), (u64, u64)> = BTreeMap::new();
         for (flow, check) in self.checked_flows() {
-            let Some(class) = flow.tags.class else { continue };
+            let Some(class) = flow.tags.class else {
+                continue;
+            };
             let acc = classes.entry(class).or_default();
             acc.flows += 1;
             acc.packets += flow.total_packets();
             acc.bytes += flow.total_bytes();
             for (net, status) in &check.net_status {
-                acc.nets.entry(*net).or_default().add(flow.total_packets(), flow.total_bytes(), *status);
+                acc.nets.entry(*net).or_default().add(
+                    flow.total_packets(),
+                    flow.total_bytes(),
+                    *status,
+                );
             }
             for st in &flow.ifaces {
                 let name = self.iface_name(st.iface);
-                let status = check
-                    .iface_status
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(if check.violates() { Status::Violation } else { Status::Preferred }, |(_, s)| *s);
-                acc.ifaces.entry(st.iface).or_default().add(st.packets, st.bytes, status);
+                let status = check.iface_status.iter().find(|(n, _)| n == name).map_or(
+                    if check.violates() {
+                        Status::Violation
+                    } else {
+                        Status::Preferred
+                    },
+                    |(_, s)| *s,
+                );
+                acc.ifaces
+                    .entry(st.iface)
+                    .or_default()
+                    .add(st.packets, st.bytes, status);
             }
             for n in &check.fallbacks {
                 let e = fallbacks.entry((class, *n)).or_default();
@@ -177,8 +189,10 @@ impl Analyzer {
             }
         }
         violations.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.first_seen.cmp(&b.first_seen)));
-        let mut summaries: Vec<ClassSummary> =
-            classes.into_iter().map(|(c, acc)| self.summary(c, acc)).collect();
+        let mut summaries: Vec<ClassSummary> = classes
+            .into_iter()
+            .map(|(c, acc)| self.summary(c, acc))
+            .collect();
         summaries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
         let warnings = fallbacks
             .into_iter()
@@ -192,7 +206,11 @@ impl Analyzer {
             })
             .collect();
         Report {
-            verdict: if violations.is_empty() { Verdict::Pass } else { Verdict::Fail },
+            verdict: if violations.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
             classes: summaries,
             violations,
             warnings,
@@ -215,7 +233,9 @@ impl Analyzer {
     }
 
     fn throughput(&self, class: ClassId, scope: Scope) -> Throughput {
-        self.series(class, scope).map(|s| s.throughput()).unwrap_or_default()
+        self.series(class, scope)
+            .map(|s| s.throughput())
+            .unwrap_or_default()
     }
 
     fn summary(&self, class: ClassId, acc: ClassAcc) -> ClassSummary {
@@ -229,13 +249,25 @@ impl Analyzer {
         let mut networks: Vec<Share> = acc
             .nets
             .into_iter()
-            .map(|(n, a)| share(self.net_name(n).to_string(), a, self.throughput(class, Scope::Network(n))))
+            .map(|(n, a)| {
+                share(
+                    self.net_name(n).to_string(),
+                    a,
+                    self.throughput(class, Scope::Network(n)),
+                )
+            })
             .collect();
         networks.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
         let mut interfaces: Vec<Share> = acc
             .ifaces
             .into_iter()
-            .map(|(i, a)| share(self.iface_name(i).to_string(), a, self.throughput(class, Scope::Interface(Some(i)))))
+            .map(|(i, a)| {
+                share(
+                    self.iface_name(i).to_string(),
+                    a,
+                    self.throughput(class, Scope::Interface(Some(i))),
+                )
+            })
             .collect();
         interfaces.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
         ClassSummary {

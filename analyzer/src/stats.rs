@@ -82,7 +82,8 @@ impl Series {
     pub fn throughput(&self) -> Throughput {
         let bins = self.bins();
         let bin_ms = (self.bin_ns / 1_000_000).max(0) as u64;
-        let (Some((&first, _)), Some((&last, _))) = (bins.first_key_value(), bins.last_key_value()) else {
+        let (Some((&first, _)), Some((&last, _))) = (bins.first_key_value(), bins.last_key_value())
+        else {
             return Throughput {
                 bin_ms,
                 ..Throughput::default()
@@ -90,7 +91,8 @@ impl Series {
         };
         let span = (last - first + 1) as u64;
         let bps = |bytes: u64| -> u64 {
-            (u128::from(bytes) * 8 * 1_000_000_000 / self.bin_ns as u128).min(u128::from(u64::MAX)) as u64
+            (u128::from(bytes) * 8 * 1_000_000_000 / self.bin_ns as u128).min(u128::from(u64::MAX))
+                as u64
         };
         let mut h = match Histogram::<u64>::new(3) {
             Ok(h) => h,

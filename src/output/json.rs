@@ -95,7 +95,11 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
     v.flows
         .iter()
         .map(|f| {
-            let class = f.tags.class.map_or("?", |c| policy.class_name(c)).to_string();
+            let class = f
+                .tags
+                .class
+                .map_or("?", |c| policy.class_name(c))
+                .to_string();
             let (networks, status) = if with_status {
                 let names: Vec<&str> = f.ifaces.iter().map(|s| v.an.iface_name(s.iface)).collect();
                 let check = f.tags.class.map(|c| policy.check(c, &f.tags.nets, &names));
@@ -108,7 +112,12 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
                         .unwrap_or(analyzer::policy::Status::Preferred)
                         .as_str()
                 });
-                let nets = f.tags.nets.iter().map(|n| v.an.net_name(*n).to_string()).collect();
+                let nets = f
+                    .tags
+                    .nets
+                    .iter()
+                    .map(|n| v.an.net_name(*n).to_string())
+                    .collect();
                 (Some(nets), status)
             } else {
                 (None, None)

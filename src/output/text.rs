@@ -208,7 +208,9 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
             )?;
         }
         Verdict::Inconclusive => writeln!(out, "INCONCLUSIVE")?,
-        Verdict::Pass if v.warnings.is_empty() => writeln!(out, "PASS: every class stayed on its allowed networks")?,
+        Verdict::Pass if v.warnings.is_empty() => {
+            writeln!(out, "PASS: every class stayed on its allowed networks")?
+        }
         Verdict::Pass => writeln!(
             out,
             "PASS with {} warning{}: no violation",
@@ -251,8 +253,9 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
     }
     if !r.violations.is_empty() {
         writeln!(out)?;
-        writeln!(out, "violations:")?;
-        for x in &r.violations {
+        writeln!(out, "violations (largest first):")?;
+        const SHOWN: usize = 50;
+        for x in r.violations.iter().take(SHOWN) {
             let ports = matches!(x.proto, 6 | 17 | 132);
             let ep = |a, p| {
                 if ports {
@@ -269,7 +272,10 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
                 ep(x.src, x.sport),
                 ep(x.dst, x.dport),
                 x.network,
-                x.interface.as_deref().map(|i| format!(", interface {i}")).unwrap_or_default(),
+                x.interface
+                    .as_deref()
+                    .map(|i| format!(", interface {i}"))
+                    .unwrap_or_default(),
                 x.bytes,
                 x.packets,
                 rfc3339(x.first_seen),
@@ -278,7 +284,11 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
             for why in &x.reasons {
                 writeln!(out, "    why: {why}")?;
             }
-            writeln!(out, "    class: {}; community id {}", x.class_reason, x.community_id)?;
+            writeln!(
+                out,
+                "    class: {}; community id {}",
+                x.class_reason, x.community_id
+            )?;
         }
     }
     if !v.warnings.is_empty() {

@@ -8,4 +8,6 @@ mod key;
 mod table;
 
 pub use key::{Direction, FlowKey};
-pub use table::{Flow, FlowTable, FlowTableConfig, FlowTableStats, FlowTags, IfaceStat, PacketUpdate};
+pub use table::{
+    Flow, FlowTable, FlowTableConfig, FlowTableStats, FlowTags, IfaceStat, PacketUpdate,
+};

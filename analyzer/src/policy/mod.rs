@@ -113,7 +113,14 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy::new(Vec::new(), BTreeMap::new(), BTreeMap::new(), Roles::default(), Vec::new(), Vec::new())
+        Policy::new(
+            Vec::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            Roles::default(),
+            Vec::new(),
+            Vec::new(),
+        )
     }
 }
 
@@ -170,12 +177,16 @@ impl Policy {
 
     /// A class's name.
     pub fn class_name(&self, id: ClassId) -> &str {
-        self.classes.get(usize::from(id.0)).map_or("?", |c| c.name.as_str())
+        self.classes
+            .get(usize::from(id.0))
+            .map_or("?", |c| c.name.as_str())
     }
 
     /// A network's name.
     pub fn network_name(&self, id: NetId) -> &str {
-        self.networks.get(usize::from(id.0)).map_or("?", |n| n.name.as_str())
+        self.networks
+            .get(usize::from(id.0))
+            .map_or("?", |n| n.name.as_str())
     }
 
     /// The network holding an address.
@@ -301,7 +312,9 @@ impl Policy {
                     Status::Violation
                 }
                 Use::NotAllowed => {
-                    c.reasons.push(format!("network {name} not allowed for {cname} (allowed: {allowed})"));
+                    c.reasons.push(format!(
+                        "network {name} not allowed for {cname} (allowed: {allowed})"
+                    ));
                     c.by_address = true;
                     c.network.get_or_insert(net);
                     Status::Violation
@@ -336,7 +349,12 @@ impl Policy {
         }
         if c.violates() {
             // One violation per flow: every aggregate it touches is marked.
-            for s in c.net_status.iter_mut().map(|(_, s)| s).chain(c.iface_status.iter_mut().map(|(_, s)| s)) {
+            for s in c
+                .net_status
+                .iter_mut()
+                .map(|(_, s)| s)
+                .chain(c.iface_status.iter_mut().map(|(_, s)| s))
+            {
                 *s = Status::Violation;
             }
             if c.network.is_none() {
@@ -350,8 +368,16 @@ impl Policy {
     }
 
     fn allowed_list(&self, class: ClassId) -> String {
-        match self.classes.get(usize::from(class.0)).and_then(|c| c.networks.as_ref()) {
-            Some(nets) => nets.iter().map(|n| self.network_name(*n)).collect::<Vec<_>>().join(", "),
+        match self
+            .classes
+            .get(usize::from(class.0))
+            .and_then(|c| c.networks.as_ref())
+        {
+            Some(nets) => nets
+                .iter()
+                .map(|n| self.network_name(*n))
+                .collect::<Vec<_>>()
+                .join(", "),
             None => "any".into(),
         }
     }

@@ -46,7 +46,10 @@ mod tests {
         ]);
         assert_eq!(s.lookup("10.10.12.7".parse().unwrap()), Some(NetId(1)));
         assert_eq!(s.lookup("10.9.0.1".parse().unwrap()), Some(NetId(0)));
-        assert_eq!(s.lookup("::ffff:10.10.12.7".parse().unwrap()), Some(NetId(1)));
+        assert_eq!(
+            s.lookup("::ffff:10.10.12.7".parse().unwrap()),
+            Some(NetId(1))
+        );
         assert_eq!(s.lookup("fd00:b::24".parse().unwrap()), Some(NetId(2)));
         assert_eq!(s.lookup("192.0.2.1".parse().unwrap()), None);
     }

@@ -1,0 +1,512 @@
+//! `lanecheck audit` on the generated scenarios with the bundled policies.
+//! Expected verdicts come from the scenario's purpose; every byte count and
+//! percentile comes from fixgen's bookkeeping.
+
+use std::collections::BTreeMap;
+
+use fixgen::{CaptureTruth, FlowTruth};
+use serde_json::Value;
+
+use crate::util::{root, run, run_json};
+
+fn generate(name: &str) -> (tempfile::TempDir, CaptureTruth) {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = fixgen::write(name, dir.path()).unwrap();
+    (dir, truth)
+}
+
+fn policy(name: &str) -> String {
+    root()
+        .join("policies")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn audit(policy_file: &str, truth: &CaptureTruth, code: i32, extra: &[&str]) -> Value {
+    let p = policy(policy_file);
+    let mut args = vec!["audit", "--policy", p.as_str()];
+    args.extend_from_slice(extra);
+    args.push(truth.file.to_str().unwrap());
+    run_json(&args, code)
+}
+
+fn class<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == name)
+        .unwrap_or_else(|| panic!("class {name} missing: {}", doc["classes"]))
+}
+
+fn share<'a>(c: &'a Value, kind: &str, name: &str) -> &'a Value {
+    let key = if kind == "networks" {
+        "network"
+    } else {
+        "interface"
+    };
+    c[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s[key] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} missing in {c}"))
+}
+
+/// (packets, bytes) of the truth flows of `class`, optionally only on `network`.
+fn truth_sum(t: &CaptureTruth, class: &str, network: Option<&str>) -> (u64, u64) {
+    t.flows
+        .iter()
+        .filter(|f| f.class == class && network.is_none_or(|n| f.network == n))
+        .fold((0, 0), |(p, b), f| (p + f.packets, b + f.bytes))
+}
+
+fn pb(v: &Value) -> (u64, u64) {
+    (v["packets"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
+}
+
+/// Every class's totals equal the generator's, and (where address and
+/// link network agree) every network and interface share too.
+fn assert_classes_match(doc: &Value, t: &CaptureTruth) {
+    let classes: BTreeMap<&str, ()> = t.flows.iter().map(|f| (f.class, ())).collect();
+    assert_eq!(
+        doc["classes"].as_array().unwrap().len(),
+        classes.len(),
+        "{}",
+        doc["classes"]
+    );
+    for c in classes.keys() {
+        let got = class(doc, c);
+        assert_eq!(pb(got), truth_sum(t, c, None), "class {c}");
+        let nets: BTreeMap<&str, ()> = t
+            .flows
+            .iter()
+            .filter(|f| f.class == *c)
+            .map(|f| (f.network, ()))
+            .collect();
+        for n in nets.keys() {
+            assert_eq!(
+                pb(share(got, "networks", n)),
+                truth_sum(t, c, Some(n)),
+                "class {c} network {n}"
+            );
+            // In these scenarios each interface is named after its network.
+            let iface = match *n {
+                "primary" => "eth0",
+                "backup" => "eth1",
+                other => other,
+            };
+            if t.interfaces.is_empty() {
+                // Unnamed interfaces (classic pcap): judged by address only.
+                assert_eq!(got["interfaces"], serde_json::json!([]));
+            } else {
+                assert_eq!(
+                    pb(share(got, "interfaces", iface)),
+                    truth_sum(t, c, Some(n)),
+                    "class {c} iface {iface}"
+                );
+            }
+        }
+    }
+}
+
+fn violation_for<'a>(doc: &'a Value, f: &FlowTruth) -> &'a Value {
+    doc["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["src"] == f.src.to_string() && v["sport"] == f.sport && v["dport"] == f.dport)
+        .unwrap_or_else(|| panic!("no violation for {f:?}"))
+}
+
+#[test]
+fn backup_on_the_backup_lan_passes() {
+    let (_d, t) = generate("dpm_backup_lan");
+    let doc = audit("dpm.toml", &t, 0, &[]);
+    assert_eq!(doc["verdict"], "pass");
+    assert_eq!(doc["violations"], serde_json::json!([]));
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+    assert_classes_match(&doc, &t);
+    assert_eq!(
+        share(class(&doc, "dpm"), "networks", "backup")["status"],
+        "preferred"
+    );
+}
+
+#[test]
+fn backup_on_the_primary_lan_fails_with_evidence() {
+    let (_d, t) = generate("dpm_primary_lan");
+    let doc = audit("dpm.toml", &t, 1, &[]);
+    assert_eq!(doc["verdict"], "fail");
+    assert_classes_match(&doc, &t);
+    let dpm: Vec<&FlowTruth> = t.flows.iter().filter(|f| f.class == "dpm").collect();
+    assert_eq!(doc["violations"].as_array().unwrap().len(), dpm.len());
+    for f in dpm {
+        let v = violation_for(&doc, f);
+        assert_eq!(v["class"], "dpm");
+        assert_eq!(v["network"], "primary");
+        assert_eq!(v["interface"], "eth0");
+        assert_eq!(v["dst"], f.dst.to_string());
+        assert_eq!(
+            (v["packets"].as_u64().unwrap(), v["bytes"].as_u64().unwrap()),
+            (f.packets, f.bytes)
+        );
+        let reason = v["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("network primary not allowed for dpm"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("seen on eth0 (network primary)"),
+            "{reason}"
+        );
+        assert!(v["community_id"].as_str().unwrap().starts_with("1:"));
+    }
+    assert_eq!(
+        share(class(&doc, "dpm"), "networks", "primary")["status"],
+        "violation"
+    );
+    // DCOM control on the primary is allowed.
+    assert_eq!(
+        share(class(&doc, "dpm-control"), "networks", "primary")["status"],
+        "preferred"
+    );
+}
+
+#[test]
+fn primary_as_second_backup_network_passes_with_a_fallback_warning() {
+    let (_d, t) = generate("dpm_fallback");
+    let doc = audit("dpm-fallback.toml", &t, 0, &[]);
+    assert_eq!(doc["verdict"], "pass");
+    assert_classes_match(&doc, &t);
+    let dpm = class(&doc, "dpm");
+    assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
+    assert_eq!(share(dpm, "networks", "primary")["status"], "fallback");
+    assert_eq!(share(dpm, "interfaces", "eth0")["status"], "fallback");
+    let (_, fb_bytes) = truth_sum(&t, "dpm", Some("primary"));
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "dpm used fallback network primary (1 flow, {fb_bytes} bytes)"
+        )]
+    );
+}
+
+#[test]
+fn fallback_fails_when_the_policy_says_so() {
+    let (d, t) = generate("dpm_fallback");
+    let text = std::fs::read_to_string(policy("dpm-fallback.toml")).unwrap();
+    let strict = d.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        text.replace("on_fallback = \"warn\"", "on_fallback = \"fail\""),
+    )
+    .unwrap();
+    let doc = run_json(
+        &[
+            "audit",
+            "-p",
+            strict.to_str().unwrap(),
+            t.file.to_str().unwrap(),
+        ],
+        1,
+    );
+    let fallback = t
+        .flows
+        .iter()
+        .find(|f| f.class == "dpm" && f.network == "primary")
+        .unwrap();
+    let v = violation_for(&doc, fallback);
+    assert!(v["reason"]
+        .as_str()
+        .unwrap()
+        .contains("on_fallback = \"fail\""));
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn backup_addresses_on_the_primary_nic_fail() {
+    let (_d, t) = generate("dpm_backup_addr_on_primary_nic");
+    let doc = audit("dpm.toml", &t, 1, &[]);
+    let f = t.flows.iter().find(|f| f.class == "dpm").unwrap();
+    let v = violation_for(&doc, f);
+    // Right addresses (backup), wrong NIC (eth0 = primary).
+    assert_eq!(v["network"], "backup");
+    assert_eq!(v["interface"], "eth0");
+    assert_eq!(
+        v["reasons"],
+        serde_json::json!([
+            "seen on eth0 (network primary), not allowed for dpm (allowed: backup)"
+        ])
+    );
+    let dpm = class(&doc, "dpm");
+    assert_eq!(pb(share(dpm, "networks", "backup")), (f.packets, f.bytes));
+    assert_eq!(share(dpm, "networks", "backup")["status"], "violation");
+    assert_eq!(pb(share(dpm, "interfaces", "eth0")), (f.packets, f.bytes));
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn cluster_on_its_networks_passes() {
+    let (_d, t) = generate("cluster_good");
+    let doc = audit("cluster.toml", &t, 0, &[]);
+    assert_eq!(doc["verdict"], "pass");
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+    assert_classes_match(&doc, &t);
+}
+
+#[test]
+fn csv_on_heartbeat_and_migration_on_host_access_fail() {
+    let (_d, t) = generate("cluster_bad");
+    let doc = audit("cluster.toml", &t, 1, &[]);
+    assert_classes_match(&doc, &t);
+    let bad: Vec<&FlowTruth> = t
+        .flows
+        .iter()
+        .filter(|f| matches!(f.class, "smb-redirected" | "live-migration"))
+        .collect();
+    assert_eq!(bad.len(), 2);
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 2);
+    for f in bad {
+        let v = violation_for(&doc, f);
+        assert_eq!(v["class"], f.class);
+        assert_eq!(v["network"], f.network);
+        assert_eq!(v["interface"], f.network);
+        assert_eq!(v["bytes"], f.bytes);
+    }
+}
+
+/// Nearest-rank percentile over the bins from first to last active, idle
+/// bins included: the DESIGN definition, computed independently.
+fn expected_percentiles(bins: &BTreeMap<i64, u64>, bin_s: u64) -> (u64, [u64; 4], u64) {
+    let (first, last) = (*bins.keys().next().unwrap(), *bins.keys().last().unwrap());
+    let mut bps: Vec<u64> = (first..=last)
+        .map(|b| bins.get(&b).copied().unwrap_or(0) * 8 / bin_s)
+        .collect();
+    bps.sort_unstable();
+    let n = bps.len();
+    let rank = |q: f64| bps[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+    (
+        n as u64,
+        [rank(0.5), rank(0.9), rank(0.95), rank(0.99)],
+        *bps.last().unwrap(),
+    )
+}
+
+fn assert_throughput(t: &Value, bins: &BTreeMap<i64, u64>) {
+    let (n, ps, max) = expected_percentiles(bins, 1);
+    assert_eq!(t["bin_ms"], 1000);
+    assert_eq!(t["bins"], n);
+    assert_eq!(t["max"], max);
+    for (k, want) in ["p50", "p90", "p95", "p99"].iter().zip(ps) {
+        let got = t[k].as_u64().unwrap();
+        // HdrHistogram at 3 significant digits reports the highest value
+        // equivalent to the true one: never below it, within 0.1% above.
+        assert!(
+            got >= want && got <= want + want / 1000 + 1,
+            "{k}: got {got}, want {want} ({t})"
+        );
+    }
+}
+
+#[test]
+fn throughput_percentiles_follow_the_generated_profile() {
+    let (_d, t) = generate("dpm_fallback");
+    let doc = audit("dpm-fallback.toml", &t, 0, &[]);
+    let mut all: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut by_net: BTreeMap<&str, BTreeMap<i64, u64>> = BTreeMap::new();
+    for f in t.flows.iter().filter(|f| f.class == "dpm") {
+        for (sec, bytes) in &f.bins {
+            *all.entry(*sec).or_default() += bytes;
+            *by_net
+                .entry(f.network)
+                .or_default()
+                .entry(*sec)
+                .or_default() += bytes;
+        }
+    }
+    // The profile has distinct rates and idle seconds inside the span.
+    assert!(all.len() >= 5);
+    let dpm = class(&doc, "dpm");
+    assert_throughput(&dpm["throughput_bps"], &all);
+    for (net, bins) in &by_net {
+        assert_throughput(&share(dpm, "networks", net)["throughput_bps"], bins);
+        let iface = if *net == "primary" { "eth0" } else { "eth1" };
+        assert_throughput(&share(dpm, "interfaces", iface)["throughput_bps"], bins);
+    }
+}
+
+#[test]
+fn bin_length_is_a_flag() {
+    let (_d, t) = generate("dpm_backup_lan");
+    let doc = audit("dpm.toml", &t, 0, &["--bin", "500ms"]);
+    let dpm: Vec<&FlowTruth> = t.flows.iter().filter(|f| f.class == "dpm").collect();
+    let first = dpm.iter().map(|f| f.first_seen_ns).min().unwrap() / 500_000_000;
+    let last = dpm.iter().map(|f| f.last_seen_ns).max().unwrap() / 500_000_000;
+    let tp = &class(&doc, "dpm")["throughput_bps"];
+    assert_eq!(tp["bin_ms"], 500);
+    assert_eq!(tp["bins"], last - first + 1);
+}
+
+#[test]
+fn json_report_has_every_design_field() {
+    let (_d, t) = generate("dpm_primary_lan");
+    let doc = audit("dpm.toml", &t, 1, &["--flows"]);
+    assert_eq!(doc["schema"], 1);
+    for k in [
+        "source",
+        "packets",
+        "bytes",
+        "truncated",
+        "truncated_at",
+        "undecoded",
+        "drops",
+        "interfaces",
+    ] {
+        assert!(doc["captures"][0].get(k).is_some(), "captures[].{k}");
+    }
+    for k in [
+        "class",
+        "packets",
+        "bytes",
+        "networks",
+        "interfaces",
+        "throughput_bps",
+    ] {
+        assert!(doc["classes"][0].get(k).is_some(), "classes[].{k}");
+    }
+    for k in ["bin_ms", "bins", "p50", "p90", "p95", "p99", "max"] {
+        assert!(
+            doc["classes"][0]["throughput_bps"].get(k).is_some(),
+            "throughput_bps.{k}"
+        );
+    }
+    for k in ["network", "bytes", "packets", "status"] {
+        assert!(
+            doc["classes"][0]["networks"][0].get(k).is_some(),
+            "networks[].{k}"
+        );
+    }
+    for k in [
+        "class",
+        "reason",
+        "network",
+        "interface",
+        "proto",
+        "src",
+        "sport",
+        "dst",
+        "dport",
+        "bytes",
+        "packets",
+        "first_seen",
+        "last_seen",
+        "community_id",
+    ] {
+        assert!(doc["violations"][0].get(k).is_some(), "violations[].{k}");
+    }
+    assert!(doc["warnings"].is_array());
+    // --flows: every flow with class, reason, networks and status.
+    let flows = doc["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), t.flows.len());
+    for f in flows {
+        let truth = t
+            .flows
+            .iter()
+            .find(|x| {
+                x.src.to_string() == f["src"] && x.sport == f["sport"] && x.dport == f["dport"]
+            })
+            .unwrap();
+        assert_eq!(f["class"], truth.class, "{f}");
+        assert_eq!(f["networks"], serde_json::json!([truth.network]));
+        assert!(!f["reason"].as_str().unwrap().is_empty());
+        let want = if truth.class == "dpm" {
+            "violation"
+        } else {
+            "preferred"
+        };
+        assert_eq!(f["status"], want, "{f}");
+    }
+}
+
+#[test]
+fn several_captures_one_report_and_exit_codes() {
+    let (d, good) = generate("dpm_backup_lan");
+    let (_d2, bad) = generate("dpm_primary_lan");
+    let junk = d.path().join("junk.pcap");
+    std::fs::write(&junk, b"nope").unwrap();
+    let p = policy("dpm.toml");
+    // A violation wins over an unreadable argument.
+    let doc = run_json(
+        &[
+            "audit",
+            "-p",
+            &p,
+            good.file.to_str().unwrap(),
+            bad.file.to_str().unwrap(),
+            junk.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert_eq!(doc["captures"].as_array().unwrap().len(), 3);
+    let (gp, gb) = truth_sum(&good, "dpm", None);
+    let (bp, bb) = truth_sum(&bad, "dpm", None);
+    let dpm = class(&doc, "dpm");
+    assert_eq!(pb(dpm), (gp + bp, gb + bb));
+    assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
+    assert_eq!(share(dpm, "networks", "primary")["status"], "violation");
+    // Without a violation, the unreadable argument makes it 2.
+    run_json(
+        &[
+            "audit",
+            "-p",
+            &p,
+            good.file.to_str().unwrap(),
+            junk.to_str().unwrap(),
+        ],
+        2,
+    );
+}
+
+#[test]
+fn truncated_capture_is_a_warning_not_an_error() {
+    let (_d, t) = generate("truncated");
+    let doc = audit("dpm.toml", &t, 0, &[]);
+    let at = t.truncated_at.unwrap();
+    assert_eq!(doc["captures"][0]["truncated_at"], at);
+    let w = doc["warnings"][0].as_str().unwrap();
+    assert!(w.contains(&format!("truncated at byte {at}")), "{w}");
+    assert_classes_match(&doc, &t);
+}
+
+#[test]
+fn text_report_starts_with_the_verdict() {
+    let (_d, t) = generate("dpm_primary_lan");
+    let out = run(&["audit", "-p", &policy("dpm.toml"), t.file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("FAIL: 2 violations (dpm on primary)"),
+        "{text}"
+    );
+    let f = t.flows.iter().find(|f| f.dport == 5719).unwrap();
+    assert!(
+        text.contains(&format!(
+            "dpm ({}):{} → ps ({}):5719",
+            f.src, f.sport, f.dst
+        )),
+        "{text}"
+    );
+    assert!(text.contains("why: network primary not allowed for dpm (allowed: backup)"));
+    let (_d, t) = generate("dpm_backup_lan");
+    let out = run(&["audit", "-p", &policy("dpm.toml"), t.file.to_str().unwrap()]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("PASS"));
+}

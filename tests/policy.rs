@@ -1,0 +1,157 @@
+//! Policy files: the bundled ones are valid; broken ones give every error
+//! with file, line and column.
+
+use crate::util::{root, run};
+
+fn check(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["policy", "check", path.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr)
+        .unwrap()
+        .replace(path.to_str().unwrap(), "p.toml");
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        err,
+    )
+}
+
+#[test]
+fn bundled_policies_are_valid() {
+    for p in ["dpm.toml", "dpm-fallback.toml", "cluster.toml"] {
+        let out = run(&[
+            "policy",
+            "check",
+            root().join("policies").join(p).to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&[
+        "policy",
+        "check",
+        root().join("policies/dpm-fallback.toml").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("dpm              backup → primary; later networks are fallbacks (warning)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_error_is_located() {
+    let text = "\
+[networks]
+primary = [\"10.10.12.0/24\"]
+backup = [\"192.168.1.5/24\", \"10.10.12.0/24\"]
+empty = []
+
+[interfaces]
+eth0 = \"primray\"
+
+[classes.dpm]
+networks = [\"backup\", \"nowhere\"]
+on_fallback = \"maybe\"
+
+[classes.veeam]
+networks = [\"backup\"]
+
+[[rules]]
+class = \"x\"
+";
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2);
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("p.toml:") || l.starts_with("lanecheck: p.toml:"))
+        .map(|l| l.trim_start_matches("lanecheck: "))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "p.toml:3:11: prefix 192.168.1.5/24 has host bits set (did you mean 192.168.1.0/24?)",
+            "p.toml:3:29: prefix 10.10.12.0/24 is already in network primary: a prefix belongs to one network",
+            "p.toml:4:9: network empty is an empty list",
+            "p.toml:7:8: unknown network \"primray\" (networks: backup, empty, primary)",
+            "p.toml:10:23: unknown network \"nowhere\" (networks: backup, empty, primary)",
+            "p.toml:11:15: on_fallback must be \"warn\", \"fail\" or \"allow\", not \"maybe\"",
+            "p.toml:13:10: unknown class \"veeam\" (built-in: dpm, dpm-control, smb-redirected, live-migration, cluster, iscsi, replication, dns, link-local, client; or define it with a [[rules]] entry)",
+            "p.toml:16:1: rule 1 names nothing (give proto, ports or hosts): it would match every flow",
+        ]
+    );
+    // The offending line is quoted with a caret under the column.
+    assert!(
+        err.contains("  | eth0 = \"primray\"\n  |        ^"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_and_unknown_keys() {
+    let (code, _, err) = check("[networks]\nprimary = [\"10.0.0.0/8\"]\n\n[networkz]\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("lanecheck: p.toml:4:2: unknown field `networkz`"),
+        "{err}"
+    );
+    let (_, _, err) = check("[classes.dpm]\nnetwork = [\"a\"]\n");
+    assert!(
+        err.starts_with(
+            "lanecheck: p.toml:2:1: unknown field `network`, expected `networks` or `on_fallback`"
+        ),
+        "{err}"
+    );
+    let (_, _, err) = check("[networks\n");
+    assert!(err.starts_with("lanecheck: p.toml:1:10: "), "{err}");
+    let (_, _, err) = check(
+        "[[rules]]\nclass = \"veeam\"\nproto = \"tcp\"\nports = [2500, \"49152-40000\", 70000]\n",
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("p.toml:")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].ends_with(
+            "p.toml:4:16: a port is a number 0-65535 or a range \"low-high\" with low <= high"
+        ),
+        "{err}"
+    );
+    assert!(lines[1].starts_with("p.toml:4:31: "), "{err}");
+}
+
+#[test]
+fn user_rules_classify_before_built_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = fixgen::write("dpm_backup_lan", dir.path()).unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "[networks]\nprimary = [\"10.10.12.0/24\"]\nbackup = [\"192.168.1.0/24\"]\n\n\
+         [[rules]]\nclass = \"agent-coordinator\"\nproto = \"tcp\"\nports = [5718]\nside = \"server\"\nnetworks = [\"primary\"]\n",
+    )
+    .unwrap();
+    let doc = crate::util::run_json(
+        &[
+            "audit",
+            "-p",
+            policy.to_str().unwrap(),
+            "--flows",
+            truth.file.to_str().unwrap(),
+        ],
+        1,
+    );
+    let f = truth.flows.iter().find(|f| f.dport == 5718).unwrap();
+    let v = &doc["violations"][0];
+    assert_eq!(v["class"], "agent-coordinator");
+    assert_eq!(v["bytes"], f.bytes);
+    assert_eq!(
+        v["class_reason"],
+        "rule 1: tcp port 5718 server side (agent-coordinator)"
+    );
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
+}
