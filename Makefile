@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # libpcap-dev: live capture (pcap crate); iproute2: namespace tests; tcpdump: bench baseline.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time
 
 .PHONY: demo test bench deps-build deps-test deps-bench lint fmt

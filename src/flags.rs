@@ -28,9 +28,98 @@ pub enum Command {
     /// throughput percentiles, violations with evidence. Exit 0 pass,
     /// 1 violation, 2 error.
     Audit(AuditArgs),
+    /// Prove a triggered job used the right NIC: capture on every NIC while
+    /// COMMAND runs (plus --settle), then report like audit. Exit 0 pass,
+    /// 1 violation, 2 error, 3 inconclusive (drops, an expected class not
+    /// seen, or COMMAND failed).
+    Verify(Box<VerifyArgs>),
+    /// List network interfaces with their addresses, state and the policy
+    /// network each maps to.
+    Ifaces(IfacesArgs),
     /// Write and check policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+/// Options of every live capture.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Capture on this NIC (repeatable). Default: the policy's [interfaces];
+    /// if it has none, every interface that is up and not loopback.
+    #[arg(long = "iface", short = 'i', value_name = "NAME")]
+    pub ifaces: Vec<String>,
+    /// Bytes kept per packet: headers plus the first payload bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256)]
+    pub snaplen: u32,
+    /// Kernel capture buffer per NIC, in bytes (suffixes k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "32M")]
+    pub buffer_size: String,
+    /// BPF filter applied on every NIC (tcpdump syntax).
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Put the NICs in promiscuous mode (to see a SPAN/TAP port's traffic).
+    #[arg(long)]
+    pub promisc: bool,
+}
+
+/// `lanecheck verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The policy file (TOML; see docs/policy.md).
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// A class that must be seen with at least --min-bytes (repeatable);
+    /// otherwise the verdict is inconclusive.
+    #[arg(long, value_name = "CLASS")]
+    pub expect: Vec<String>,
+    /// Bytes an expected class must reach (suffixes k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "1M")]
+    pub min_bytes: String,
+    /// Capture for this long (instead of until COMMAND exits).
+    #[arg(long, value_name = "DURATION", conflicts_with = "until_idle")]
+    pub duration: Option<String>,
+    /// Capture until every --expect class was seen and has been idle this long.
+    #[arg(long, value_name = "DURATION", requires = "expect")]
+    pub until_idle: Option<String>,
+    /// Keep capturing this long after COMMAND exits.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub settle: String,
+    /// Upper bound on the whole capture; a COMMAND still running then is killed.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Save everything captured as one pcapng (one interface block per NIC).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Throughput bin length.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub bin: String,
+    /// Also list every flow with its class, reason, networks and status.
+    #[arg(long)]
+    pub flows: bool,
+    /// Most flows held in memory at once.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_flows: usize,
+    /// The command that triggers the traffic (stdin inherited; its stdout and
+    /// stderr go to lanecheck's stderr).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `lanecheck ifaces`.
+#[derive(Args, Debug)]
+pub struct IfacesArgs {
+    /// Show the network each interface maps to in this policy, and warn
+    /// when its addresses are outside that network.
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// `lanecheck policy …`.

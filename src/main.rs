@@ -10,10 +10,12 @@ mod audit;
 mod config;
 mod flags;
 mod flows;
+mod ifaces;
 mod logging;
 mod output;
 mod pipeline;
 mod policy_cmd;
+mod verify;
 
 use std::io;
 use std::process::ExitCode;
@@ -50,6 +52,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         flags::Command::Flows(args) => flows::run(&args),
         flags::Command::Audit(args) => audit::run(&args),
+        flags::Command::Verify(args) => verify::run(&args),
+        flags::Command::Ifaces(args) => ifaces::run(&args),
         flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
     };
     match result {

@@ -66,6 +66,25 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
         .with_context(|| format!("invalid duration {s:?} (examples: 500ms, 60s, 2m, 1h)"))
 }
 
+/// Parses a size: `1048576`, `64k`, `32M`, `1G` (powers of 1024), also `MiB`-style.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("invalid size {s:?} (examples: 1048576, 64k, 32M)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => bail!("invalid size unit {other:?} in {s:?} (use k, M or G)"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("size {s:?} is too large"))
+}
+
 /// The analyzer settings the capture flags ask for.
 pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     let idle = parse_duration(&args.idle_timeout).context("--idle-timeout")?;
@@ -194,5 +213,15 @@ mod tests {
         assert_eq!(parse_duration("7").unwrap().as_secs(), 7);
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32M").unwrap(), 32 << 20);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3X").is_err());
     }
 }

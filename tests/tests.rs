@@ -1,9 +1,11 @@
 //! All integration tests build into this one binary (ripgrep's layout):
 //! they run the real `lanecheck` executable.
 
+mod netns;
 mod util;
 
 mod audit;
 mod conformance;
 mod flows;
 mod policy;
+mod verify;

@@ -157,10 +157,17 @@ impl Analyzer {
     }
 
     /// Accounts one frame of `capture`, seen on `iface` (if named).
-    pub fn observe(&mut self, frame: &Frame<'_>, capture: CaptureId, iface: Option<IfaceRef>) {
+    /// Returns the class of the flow it joined (none for non-IP or
+    /// undecoded frames).
+    pub fn observe(
+        &mut self,
+        frame: &Frame<'_>,
+        capture: CaptureId,
+        iface: Option<IfaceRef>,
+    ) -> Option<ClassId> {
         let ci = capture.0 as usize;
         if ci >= self.captures.len() {
-            return;
+            return None;
         }
         {
             let c = &mut self.captures[ci];
@@ -173,11 +180,11 @@ impl Analyzer {
                 let c = &mut self.captures[ci];
                 c.non_ip += 1;
                 *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
-                return;
+                return None;
             }
             Decoded::Stopped(s) => {
                 *self.captures[ci].undecoded.entry(s).or_insert(0) += 1;
-                return;
+                return None;
             }
         };
         let iface = match meta.ifindex {
@@ -238,6 +245,7 @@ impl Analyzer {
             }
         };
         self.series[slot as usize].add(frame.ts, frame.wire_len);
+        flow.tags.class
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {

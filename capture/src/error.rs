@@ -21,6 +21,28 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Opening a live interface was refused for lack of privileges.
+    #[error("{device}: permission denied: live capture needs CAP_NET_RAW and CAP_NET_ADMIN; run as root or grant them once with `sudo setcap cap_net_raw,cap_net_admin=eip $(command -v lanecheck)`")]
+    Permission {
+        /// The interface.
+        device: String,
+    },
+    /// A live interface could not be opened or read.
+    #[error("{device}: {message}")]
+    Live {
+        /// The interface.
+        device: String,
+        /// libpcap's message.
+        message: String,
+    },
+    /// Writing a capture file failed.
+    #[error("{path}: write failed: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// Reading failed.
     #[error("{source_name}: read failed at byte {offset}")]
     Read {

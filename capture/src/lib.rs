@@ -31,11 +31,15 @@
 mod error;
 mod file;
 mod frame;
+mod live;
 mod memory;
 mod source;
+mod writer;
 
 pub use error::Error;
 pub use file::{FileFormat, FileSource};
 pub use frame::{Frame, IfaceId, Interface, LinkType, OwnedFrame, Timestamp};
+pub use live::{system_ifaces, LiveConfig, LiveNic, LiveSource, NicCounters, Poll, SystemIface};
 pub use memory::MemorySource;
 pub use source::{FrameSource, SourceStats, Truncation};
+pub use writer::PcapNgOut;

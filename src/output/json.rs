@@ -243,6 +243,36 @@ struct ReportDoc<'a> {
     flow_table: FlowTableJson,
     #[serde(skip_serializing_if = "Option::is_none")]
     flows: Option<Vec<JsonFlow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nics: Option<Vec<JsonNic<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Option<JsonCommand<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct JsonNic<'a> {
+    interface: &'a str,
+    packets: u64,
+    bytes: u64,
+    kernel_drops: u64,
+    iface_drops: u64,
+    queue_drops: u64,
+    failed: bool,
+}
+
+#[derive(Serialize)]
+struct JsonCommand<'a> {
+    argv: &'a [String],
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    success: bool,
+    duration_ms: u64,
 }
 
 /// Writes the audit report document (docs/json.md).
@@ -308,7 +338,7 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     let stats = v.an.flow_stats();
     let doc = ReportDoc {
         schema: SCHEMA,
-        verdict: r.verdict.as_str(),
+        verdict: v.verdict.as_str(),
         captures: v.captures.iter().map(capture).collect(),
         classes,
         violations,
@@ -318,6 +348,32 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             expired: stats.expired,
         },
         flows: v.flows.as_ref().map(|f| flows_json(f, true)),
+        nics: v.live.as_ref().map(|l| {
+            l.nics
+                .iter()
+                .map(|n| JsonNic {
+                    interface: &n.name,
+                    packets: n.packets,
+                    bytes: n.bytes,
+                    kernel_drops: n.kernel_drops,
+                    iface_drops: n.iface_drops,
+                    queue_drops: n.queue_drops,
+                    failed: n.failed,
+                })
+                .collect()
+        }),
+        command: v.live.as_ref().map(|l| {
+            l.command.as_ref().map(|c| JsonCommand {
+                argv: &c.argv,
+                exit_code: c.exit_code,
+                signal: c.signal,
+                success: c.success,
+                duration_ms: c.duration.as_millis() as u64,
+            })
+        }),
+        reasons: v.live.as_ref().map(|l| l.reasons.as_slice()),
+        ended_by: v.live.as_ref().map(|l| l.ended_by.as_str()),
+        duration_ms: v.live.as_ref().map(|l| l.duration.as_millis() as u64),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)?;

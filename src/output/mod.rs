@@ -131,13 +131,106 @@ fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
     }
 }
 
+/// One NIC's capture health in a live report.
+pub struct NicReport {
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub kernel_drops: u64,
+    pub iface_drops: u64,
+    pub queue_drops: u64,
+    pub failed: bool,
+}
+
+impl NicReport {
+    /// Reads a NIC's counters.
+    pub fn from_counters(name: &str, c: &capture::NicCounters) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        NicReport {
+            name: name.to_string(),
+            packets: c.packets.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+            kernel_drops: c.kernel_drops.load(Relaxed),
+            iface_drops: c.iface_drops.load(Relaxed),
+            queue_drops: c.queue_drops.load(Relaxed),
+            failed: c.failed.load(Relaxed),
+        }
+    }
+
+    /// Why this NIC makes the verdict inconclusive, if it does.
+    pub fn problem(&self) -> Option<String> {
+        let lost = self.kernel_drops + self.iface_drops + self.queue_drops;
+        if self.failed {
+            Some(format!(
+                "{}: capture failed (interface gone or down)",
+                self.name
+            ))
+        } else if lost > 0 {
+            Some(format!(
+                "{}: {lost} packets dropped (kernel {}, interface {}, queue {})",
+                self.name, self.kernel_drops, self.iface_drops, self.queue_drops
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// The verified command's outcome.
+pub struct CommandReport {
+    pub argv: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub success: bool,
+    pub duration: std::time::Duration,
+}
+
+impl CommandReport {
+    /// From an exit status.
+    pub fn new(
+        argv: &[String],
+        code: Option<i32>,
+        signal: Option<i32>,
+        duration: std::time::Duration,
+    ) -> Self {
+        CommandReport {
+            argv: argv.to_vec(),
+            exit_code: code,
+            signal,
+            success: code == Some(0),
+            duration,
+        }
+    }
+
+    /// `exited with status 3` / `was killed by signal 9`.
+    pub fn describe(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(c), _) => format!("exited with status {c}"),
+            (None, Some(s)) => format!("was killed by signal {s}"),
+            (None, None) => "ended abnormally".into(),
+        }
+    }
+}
+
+/// What a live run adds to the report.
+pub struct LiveInfo {
+    pub nics: Vec<NicReport>,
+    pub command: Option<CommandReport>,
+    /// Why the verdict is inconclusive (empty otherwise).
+    pub reasons: Vec<String>,
+    pub ended_by: String,
+    pub duration: std::time::Duration,
+}
+
 /// Everything an audit report shows, resolved to names.
 pub struct ReportView<'a> {
     pub an: &'a Analyzer,
     pub report: &'a analyzer::Report,
+    pub verdict: analyzer::report::Verdict,
     pub captures: Vec<CaptureView>,
     pub warnings: Vec<String>,
     pub flows: Option<FlowsView<'a>>,
+    pub live: Option<LiveInfo>,
 }
 
 impl<'a> ReportView<'a> {
@@ -171,10 +264,19 @@ impl<'a> ReportView<'a> {
         ReportView {
             an,
             report,
+            verdict: report.verdict,
             captures,
             warnings,
             flows,
+            live: None,
         }
+    }
+
+    /// Adds the live-capture part and the final verdict.
+    pub fn with_live(mut self, verdict: analyzer::report::Verdict, live: LiveInfo) -> Self {
+        self.verdict = verdict;
+        self.live = Some(live);
+        self
     }
 
     /// An address with its policy host name: `dpm (10.10.12.89)`.

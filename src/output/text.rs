@@ -189,7 +189,7 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
     use analyzer::report::Verdict;
     let r = v.report;
     let n = r.violations.len();
-    match r.verdict {
+    match v.verdict {
         Verdict::Fail => {
             let mut what: Vec<String> = r
                 .violations
@@ -207,7 +207,14 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
                 what.join(", ")
             )?;
         }
-        Verdict::Inconclusive => writeln!(out, "INCONCLUSIVE")?,
+        Verdict::Inconclusive => {
+            let reasons = v
+                .live
+                .as_ref()
+                .map(|l| l.reasons.join("; "))
+                .unwrap_or_default();
+            writeln!(out, "INCONCLUSIVE: {reasons}")?;
+        }
         Verdict::Pass if v.warnings.is_empty() => {
             writeln!(out, "PASS: every class stayed on its allowed networks")?
         }
@@ -296,6 +303,37 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
         writeln!(out, "warnings:")?;
         for w in &v.warnings {
             writeln!(out, "  - {w}")?;
+        }
+    }
+    if let Some(l) = &v.live {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "capture: {:.1} s, ended: {}",
+            l.duration.as_secs_f64(),
+            l.ended_by
+        )?;
+        for nic in &l.nics {
+            writeln!(
+                out,
+                "  {}: {} packets, {} bytes, drops: kernel {}, interface {}, queue {}{}",
+                nic.name,
+                nic.packets,
+                nic.bytes,
+                nic.kernel_drops,
+                nic.iface_drops,
+                nic.queue_drops,
+                if nic.failed { ", FAILED" } else { "" }
+            )?;
+        }
+        if let Some(c) = &l.command {
+            writeln!(
+                out,
+                "command: {:?} {} after {:.1} s",
+                c.argv.join(" "),
+                c.describe(),
+                c.duration.as_secs_f64()
+            )?;
         }
     }
     writeln!(out)?;

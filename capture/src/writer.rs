@@ -1,0 +1,152 @@
+//! Writing what was captured: one pcapng, one interface block per NIC.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::time::Duration;
+
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::{DataLink, Endianness};
+
+use crate::{Error, Frame, Interface};
+
+/// A pcapng writer whose interface ids are the source's interface indexes.
+pub struct PcapNgOut<W: Write> {
+    path: String,
+    w: PcapNgWriter<W>,
+    declared: usize,
+}
+
+impl<W: Write> PcapNgOut<W> {
+    /// Starts a pcapng (section header) on `out`; `path` labels errors.
+    pub fn new(path: &str, out: W) -> Result<Self, Error> {
+        let w =
+            PcapNgWriter::with_endianness(out, Endianness::Little).map_err(|e| Error::Write {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(PcapNgOut {
+            path: path.to_string(),
+            w,
+            declared: 0,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Declares interfaces up to the source's table (names kept). pcap-file
+    /// writes timestamps in nanoseconds whatever `if_tsresol` says, so every
+    /// interface declares `if_tsresol = 9`.
+    pub fn declare(&mut self, ifaces: &[Interface]) -> Result<(), Error> {
+        while self.declared < ifaces.len() {
+            let i = &ifaces[self.declared];
+            let mut options = vec![InterfaceDescriptionOption::IfTsResol(9)];
+            if let Some(n) = &i.name {
+                options.insert(0, InterfaceDescriptionOption::IfName(Cow::Owned(n.clone())));
+            }
+            let idb = InterfaceDescriptionBlock {
+                linktype: DataLink::from(u32::from(i.link.0)),
+                snaplen: i.snaplen,
+                options,
+            };
+            self.w.write_pcapng_block(idb).map_err(|e| self.err(e))?;
+            self.declared += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes one frame (its interface must be declared).
+    pub fn write(&mut self, f: &Frame<'_>) -> Result<(), Error> {
+        let epb = EnhancedPacketBlock {
+            interface_id: f.iface.0,
+            timestamp: Duration::from_nanos(u64::try_from(f.ts.0).unwrap_or(0)),
+            original_len: f.wire_len,
+            data: Cow::Borrowed(f.data),
+            options: vec![],
+        };
+        self.w.write_pcapng_block(epb).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> Result<W, Error> {
+        let path = self.path.clone();
+        let mut w = self.w.into_inner();
+        w.flush().map_err(|e| Error::Write {
+            path,
+            message: e.to_string(),
+        })?;
+        Ok(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FileSource, FrameSource, IfaceId, LinkType, Timestamp};
+
+    #[test]
+    fn round_trip_keeps_names_times_and_lengths() {
+        let ifaces = vec![
+            Interface {
+                name: Some("eth0".into()),
+                link: LinkType::ETHERNET,
+                snaplen: 256,
+            },
+            Interface {
+                name: Some("eth1".into()),
+                link: LinkType::ETHERNET,
+                snaplen: 256,
+            },
+        ];
+        let mut out = PcapNgOut::new("mem", Vec::new()).unwrap();
+        out.declare(&ifaces).unwrap();
+        let data = [7u8; 60];
+        let frames = [
+            Frame {
+                ts: Timestamp(1_700_000_000_123_456_789),
+                iface: IfaceId(1),
+                link: LinkType::ETHERNET,
+                wire_len: 1514,
+                data: &data,
+            },
+            Frame {
+                ts: Timestamp(1_700_000_001_000_000_001),
+                iface: IfaceId(0),
+                link: LinkType::ETHERNET,
+                wire_len: 60,
+                data: &data,
+            },
+        ];
+        for f in &frames {
+            out.write(f).unwrap();
+        }
+        let bytes = out.finish().unwrap();
+        let mut src = FileSource::new("mem", &bytes[..], None).unwrap();
+        let mut got = Vec::new();
+        while let Some(f) = src.next_frame().unwrap() {
+            got.push((f.ts, f.iface, f.wire_len, f.data.len()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (frames[0].ts, IfaceId(1), 1514, 60),
+                (frames[1].ts, IfaceId(0), 60, 60)
+            ]
+        );
+        let names: Vec<_> = src
+            .interfaces()
+            .iter()
+            .map(|i| i.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["eth0", "eth1"]);
+    }
+}

@@ -1,0 +1,334 @@
+//! `lanecheck verify`: live capture on every NIC around a command, then the
+//! audit report plus per-NIC capture health and the command's outcome.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analyzer::classify::ClassId;
+use analyzer::policy::Policy;
+use analyzer::report::Verdict;
+use analyzer::{Analyzer, CaptureId, IfaceRef};
+use anyhow::{bail, Context, Result};
+use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
+
+use crate::flags::{Format, LiveArgs, VerifyArgs};
+use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
+use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
+use crate::{config, Outcome};
+
+/// Which NICs to capture on: `--iface`, else the policy's interfaces, else
+/// every interface that is up and not loopback.
+pub fn select_nics(args: &LiveArgs, policy: &Policy) -> Result<Vec<String>> {
+    if !args.ifaces.is_empty() {
+        return Ok(args.ifaces.clone());
+    }
+    if !policy.interfaces.is_empty() {
+        return Ok(policy.interfaces.keys().cloned().collect());
+    }
+    let all: Vec<String> = capture::system_ifaces()?
+        .into_iter()
+        .filter(|i| i.up && !i.loopback)
+        .map(|i| i.name)
+        .collect();
+    if all.is_empty() {
+        bail!("no interface to capture on: none is up (name some with --iface)");
+    }
+    Ok(all)
+}
+
+/// The libpcap settings the flags ask for.
+pub fn live_config(args: &LiveArgs) -> Result<LiveConfig> {
+    let buffer = parse_size(&args.buffer_size).context("--buffer-size")?;
+    if args.snaplen < 64 {
+        bail!("--snaplen must be at least 64 bytes (Ethernet, IP and TCP headers)");
+    }
+    Ok(LiveConfig {
+        snaplen: args.snaplen,
+        buffer_size: u32::try_from(buffer).context("--buffer-size must be under 4 GiB")?,
+        promisc: args.promisc,
+        filter: args.filter.clone(),
+    })
+}
+
+/// When capture ends.
+struct Plan {
+    start: Instant,
+    duration: Option<Duration>,
+    until_idle: Option<Duration>,
+    settle: Duration,
+    timeout: Option<Duration>,
+}
+
+/// Runs a command with its output on our stderr.
+fn spawn(argv: &[String]) -> Result<Child> {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::from(std::io::stderr()))
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", argv[0]))
+}
+
+/// Runs `verify`.
+pub fn run(args: &VerifyArgs) -> Result<Outcome> {
+    let policy = config::load(&args.policy)?;
+    let expect: Vec<ClassId> = args
+        .expect
+        .iter()
+        .map(|c| {
+            policy.class_id(c).with_context(|| {
+                let names: Vec<&str> = policy.classes.iter().map(|c| c.name.as_str()).collect();
+                format!(
+                    "--expect {c}: no such class (classes: {})",
+                    names.join(", ")
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    let min_bytes = parse_size(&args.min_bytes).context("--min-bytes")?;
+    let plan = Plan {
+        start: Instant::now(),
+        duration: args
+            .duration
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--duration")?,
+        until_idle: args
+            .until_idle
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--until-idle")?,
+        settle: parse_duration(&args.settle).context("--settle")?,
+        timeout: args
+            .timeout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--timeout")?,
+    };
+    let bin = parse_duration(&args.bin).context("--bin")?;
+    let nics = select_nics(&args.live, &policy)?;
+    let cfg = live_config(&args.live)?;
+    let opened: Vec<LiveNic> = nics
+        .iter()
+        .map(|n| LiveNic::open(n, &cfg))
+        .collect::<Result<_, _>>()?;
+
+    let mut acfg = analyzer::AnalyzerConfig::default();
+    acfg.flows.max_flows = args.max_flows.max(1);
+    acfg.bin_ns = i64::try_from(bin.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(1_000_000);
+    let mut an = Analyzer::with_policy(acfg, policy);
+    let ids: Vec<(CaptureId, IfaceRef)> = nics
+        .iter()
+        .map(|n| {
+            let c = an.add_capture(n);
+            let r = an.intern_iface(n);
+            an.capture_has_iface(c, r);
+            (c, r)
+        })
+        .collect();
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .context("installing signal handlers")?;
+    }
+    let mut src = LiveSource::start(opened);
+    let mut writer = match &args.write {
+        Some(p) => {
+            let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+            let mut w = PcapNgOut::new(
+                &p.display().to_string(),
+                BufWriter::with_capacity(1 << 20, f),
+            )?;
+            w.declare(capture::FrameSource::interfaces(&src))?;
+            Some(w)
+        }
+        None => None,
+    };
+    log::info!("capturing on {}", nics.join(", "));
+
+    // Capture is running on every NIC: now start the command.
+    let mut child = if args.command.is_empty() {
+        None
+    } else {
+        Some(spawn(&args.command)?)
+    };
+    let mut command: Option<CommandReport> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut last_expected: Option<Instant> = None;
+    let mut expected_seen: BTreeMap<ClassId, ()> = BTreeMap::new();
+    let ended_by: String;
+    let mut since_check = 0u32;
+    loop {
+        match src.poll_frame(Duration::from_millis(50)) {
+            Poll::Frame(f) => {
+                if let Some(w) = writer.as_mut() {
+                    w.write(&f)?;
+                }
+                let (cap, iface) = ids[f.iface.0 as usize];
+                if let Some(class) = an.observe(&f, cap, Some(iface)) {
+                    if expect.contains(&class) {
+                        last_expected = Some(Instant::now());
+                        expected_seen.insert(class, ());
+                    }
+                }
+                since_check += 1;
+                if since_check < 4096 {
+                    continue;
+                }
+            }
+            Poll::Idle => {}
+            Poll::Ended => {
+                ended_by = "every capture thread ended".into();
+                break;
+            }
+        }
+        since_check = 0;
+        if let Some(c) = child.as_mut() {
+            if let Some(status) = c.try_wait().context("waiting for the command")? {
+                exited_at = Some(Instant::now());
+                command = Some(CommandReport::new(
+                    &args.command,
+                    status.code(),
+                    status.signal(),
+                    plan.start.elapsed(),
+                ));
+                child = None;
+            }
+        }
+        let now = Instant::now();
+        if interrupted.load(Ordering::SeqCst) {
+            ended_by = "interrupted".into();
+            break;
+        }
+        if plan.timeout.is_some_and(|t| now - plan.start >= t) {
+            ended_by = "--timeout reached".into();
+            break;
+        }
+        if plan.duration.is_some_and(|d| now - plan.start >= d) {
+            ended_by = "--duration reached".into();
+            break;
+        }
+        if let (Some(idle), Some(last)) = (plan.until_idle, last_expected) {
+            // The trigger has finished and the traffic it caused went quiet.
+            if child.is_none() && expected_seen.len() == expect.len() && now - last >= idle {
+                ended_by = "every expected class seen and idle".into();
+                break;
+            }
+        }
+        let waits_for_other = plan.duration.is_some() || plan.until_idle.is_some();
+        if let Some(at) = exited_at {
+            if !waits_for_other && now - at >= plan.settle {
+                ended_by = "command exited and --settle elapsed".into();
+                break;
+            }
+        }
+    }
+    src.stop();
+    // Frames the threads still hand over after the stop.
+    loop {
+        match src.poll_frame(Duration::from_millis(200)) {
+            Poll::Frame(f) => {
+                if let Some(w) = writer.as_mut() {
+                    w.write(&f)?;
+                }
+                let (cap, iface) = ids[f.iface.0 as usize];
+                an.observe(&f, cap, Some(iface));
+            }
+            Poll::Idle => {}
+            Poll::Ended => break,
+        }
+    }
+    if let Some(mut c) = child.take() {
+        // Still running when capture ended (--timeout, --duration, Ctrl-C).
+        let _ = c.kill();
+        let status = c.wait().context("waiting for the command")?;
+        command = Some(CommandReport::new(
+            &args.command,
+            status.code(),
+            status.signal(),
+            plan.start.elapsed(),
+        ));
+    }
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+
+    let nic_reports: Vec<NicReport> = nics
+        .iter()
+        .zip(src.counters())
+        .map(|(n, c)| NicReport::from_counters(n, c))
+        .collect();
+    let report = an.report();
+    let mut reasons = Vec::new();
+    for (name, class) in args.expect.iter().zip(&expect) {
+        let seen = report
+            .classes
+            .iter()
+            .find(|c| &c.class == name)
+            .map_or(0, |c| c.bytes);
+        if seen < min_bytes {
+            reasons.push(format!(
+                "expected class {name} was not seen with at least {min_bytes} bytes (saw {seen})"
+            ));
+        }
+        let _ = class;
+    }
+    for n in &nic_reports {
+        if let Some(r) = n.problem() {
+            reasons.push(r);
+        }
+    }
+    if let Some(c) = &command {
+        if !c.success {
+            reasons.push(format!("the command {}", c.describe()));
+        }
+    }
+    let verdict = match (report.verdict, reasons.is_empty()) {
+        (Verdict::Fail, _) => Verdict::Fail,
+        (_, false) => Verdict::Inconclusive,
+        _ => Verdict::Pass,
+    };
+    let outcomes: Vec<CaptureOutcome> = nics
+        .iter()
+        .zip(&ids)
+        .map(|(n, (c, _))| CaptureOutcome {
+            id: Some(*c),
+            source: n.clone(),
+            error: None,
+            truncated: None,
+            warnings: Vec::new(),
+        })
+        .collect();
+    let live = LiveInfo {
+        nics: nic_reports,
+        command,
+        reasons,
+        ended_by,
+        duration: plan.start.elapsed(),
+    };
+    let view = ReportView::new(&an, &report, &outcomes, args.flows).with_live(verdict, live);
+    let mut out = output::open(args.output.as_deref())?;
+    match args.format {
+        Format::Json => output::json::write_report(&mut out, &view)?,
+        Format::Text => output::text::write_report(&mut out, &view)?,
+    }
+    out.flush()?;
+    Ok(match verdict {
+        Verdict::Fail => Outcome::Fail,
+        Verdict::Inconclusive => Outcome::Inconclusive,
+        Verdict::Pass => Outcome::Pass,
+    })
+}

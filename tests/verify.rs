@@ -1,0 +1,334 @@
+//! `lanecheck verify` on real interfaces: namespaces, veth pairs and real
+//! TCP between them. Byte and packet counts are checked against the
+//! kernel's own interface counters.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::netns::{root_or_skip, Lab};
+use crate::util::root;
+
+const BULK: u64 = 3_000_000;
+
+fn policy() -> String {
+    root()
+        .join("policies/dpm.toml")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `lanecheck verify ARGS -- COMMAND` inside the dpm namespace.
+fn verify(lab: &Lab, args: &[&str], command: &[String]) -> (Option<i32>, Value, String) {
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let mut c: Command = lab.exec(
+        &lab.dpm,
+        &[bin, "verify", "--policy", &policy(), "--format", "json"],
+    );
+    c.args(args);
+    if !command.is_empty() {
+        c.arg("--").args(command);
+    }
+    c.env_remove("RUST_LOG");
+    let out: Output = c.output().expect("run verify");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {:?} stderr {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code(), doc, stderr)
+}
+
+fn nic<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["nics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["interface"] == name)
+        .unwrap()
+}
+
+fn class_bytes(doc: &Value, class: &str) -> u64 {
+    doc["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == class)
+        .map_or(0, |c| c["bytes"].as_u64().unwrap())
+}
+
+#[test]
+fn backup_over_the_backup_link_passes_with_exact_counts() {
+    if !root_or_skip("backup_over_the_backup_link_passes_with_exact_counts") {
+        return;
+    }
+    let lab = Lab::new();
+    let before = [
+        lab.counters(&lab.dpm, "eth0"),
+        lab.counters(&lab.dpm, "eth1"),
+    ];
+    let (code, doc, stderr) = verify(
+        &lab,
+        &["--settle", "500ms", "--expect", "dpm"],
+        &Lab::send_argv("192.168.1.24", 5719, BULK),
+    );
+    let after = [
+        lab.counters(&lab.dpm, "eth0"),
+        lab.counters(&lab.dpm, "eth1"),
+    ];
+    assert_eq!(code, Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["verdict"], "pass");
+    for (i, dev) in ["eth0", "eth1"].iter().enumerate() {
+        let n = nic(&doc, dev);
+        // Everything the kernel passed through the NIC, and nothing else.
+        assert_eq!(n["bytes"], after[i].0 - before[i].0, "{dev}: {n}");
+        assert_eq!(n["packets"], after[i].1 - before[i].1, "{dev}: {n}");
+        assert_eq!(n["kernel_drops"], 0);
+    }
+    let dpm = class_bytes(&doc, "dpm");
+    assert!(
+        dpm > BULK,
+        "dpm carried {dpm} bytes for a {BULK}-byte transfer"
+    );
+    assert_eq!(doc["command"]["exit_code"], 0);
+    assert_eq!(doc["ended_by"], "command exited and --settle elapsed");
+}
+
+#[test]
+fn backup_over_the_primary_link_fails_naming_the_primary_nic() {
+    if !root_or_skip("backup_over_the_primary_link_fails_naming_the_primary_nic") {
+        return;
+    }
+    let lab = Lab::new();
+    let (code, doc, stderr) = verify(
+        &lab,
+        &["--settle", "300ms"],
+        &Lab::send_argv("10.10.12.90", 5719, BULK),
+    );
+    assert_eq!(code, Some(1), "{doc}\n{stderr}");
+    assert_eq!(doc["verdict"], "fail");
+    let v = &doc["violations"].as_array().unwrap()[0];
+    assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
+    assert_eq!(v["class"], "dpm");
+    assert_eq!(v["interface"], "eth0");
+    assert_eq!(v["network"], "primary");
+    assert_eq!(
+        (v["src"].as_str(), v["dst"].as_str(), v["dport"].as_u64()),
+        (Some("10.10.12.89"), Some("10.10.12.90"), Some(5719))
+    );
+    assert_eq!(v["bytes"], class_bytes(&doc, "dpm"));
+    assert_eq!(
+        v["bytes"],
+        nic(&doc, "eth0")["bytes"].as_u64().unwrap() - arp_bytes(&doc, "eth0")
+    );
+}
+
+/// Bytes of non-IP frames (ARP) on a NIC: the NIC total minus every flow there.
+fn arp_bytes(doc: &Value, dev: &str) -> u64 {
+    let cap = doc["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == dev)
+        .unwrap();
+    // 42-byte ARP frames on veth (no padding): who-has and reply.
+    cap["non_ip"].as_u64().unwrap() * 42
+}
+
+#[test]
+fn expected_class_missing_is_inconclusive() {
+    if !root_or_skip("expected_class_missing_is_inconclusive") {
+        return;
+    }
+    let lab = Lab::new();
+    // Client traffic only (HTTPS on the primary); no backup at all.
+    let (code, doc, _) = verify(
+        &lab,
+        &["--settle", "300ms", "--expect", "dpm"],
+        &Lab::send_argv("10.10.12.90", 443, 200_000),
+    );
+    assert_eq!(code, Some(3), "{doc}");
+    assert_eq!(doc["verdict"], "inconclusive");
+    assert_eq!(
+        doc["reasons"],
+        serde_json::json!(["expected class dpm was not seen with at least 1048576 bytes (saw 0)"])
+    );
+    assert!(class_bytes(&doc, "client") > 200_000);
+}
+
+#[test]
+fn a_failing_command_is_inconclusive() {
+    if !root_or_skip("a_failing_command_is_inconclusive") {
+        return;
+    }
+    let lab = Lab::new();
+    let cmd: Vec<String> = ["sh", "-c", "echo to-stderr; exit 3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (code, doc, stderr) = verify(&lab, &["--settle", "100ms"], &cmd);
+    assert_eq!(code, Some(3));
+    assert_eq!(
+        doc["reasons"],
+        serde_json::json!(["the command exited with status 3"])
+    );
+    // The command's output goes to lanecheck's stderr, never into the report.
+    assert!(stderr.contains("to-stderr"), "{stderr}");
+}
+
+#[test]
+fn write_then_audit_gives_the_same_report() {
+    if !root_or_skip("write_then_audit_gives_the_same_report") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("verify.pcapng");
+    // Backup on the backup link and client traffic on the primary, together.
+    let both = format!(
+        "python3 -c \"$0\" 192.168.1.24 5719 {BULK} & python3 -c \"$0\" 10.10.12.90 443 500000; wait",
+    );
+    let cmd: Vec<String> = vec!["sh".into(), "-c".into(), both, crate::netns::SEND.into()];
+    let (code, live, _) = verify(
+        &lab,
+        &["--settle", "500ms", "--write", file.to_str().unwrap()],
+        &cmd,
+    );
+    assert_eq!(code, Some(0), "{live}");
+    assert!(class_bytes(&live, "dpm") > BULK);
+    assert!(class_bytes(&live, "client") > 500_000);
+    let audit = crate::util::run_json(&["audit", "--policy", &policy(), file.to_str().unwrap()], 0);
+    assert_eq!(audit["classes"], live["classes"]);
+    assert_eq!(audit["verdict"], live["verdict"]);
+    let mut names: Vec<String> =
+        serde_json::from_value(audit["captures"][0]["interfaces"].clone()).unwrap();
+    names.sort();
+    assert_eq!(names, ["eth0", "eth1"]);
+}
+
+#[test]
+fn until_idle_stops_by_itself() {
+    if !root_or_skip("until_idle_stops_by_itself") {
+        return;
+    }
+    let lab = Lab::new();
+    // The trigger returns at once; the backup it starts runs on afterwards.
+    let cmd: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        format!("(sleep 0.3; python3 -c \"$0\" 192.168.1.24 5719 {BULK}) >/dev/null 2>&1 &"),
+        crate::netns::SEND.into(),
+    ];
+    let start = std::time::Instant::now();
+    let (code, doc, _) = verify(
+        &lab,
+        &["--expect", "dpm", "--until-idle", "1s", "--timeout", "60s"],
+        &cmd,
+    );
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["ended_by"], "every expected class seen and idle");
+    assert!(class_bytes(&doc, "dpm") > BULK);
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn ctrl_c_ends_capture_and_still_reports() {
+    use std::io::BufRead;
+    if !root_or_skip("ctrl_c_ends_capture_and_still_reports") {
+        return;
+    }
+    let lab = Lab::new();
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let mut child = lab
+        .exec(
+            &lab.dpm,
+            &[
+                bin,
+                "verify",
+                "--policy",
+                &policy(),
+                "--format",
+                "json",
+                "--log-level",
+                "info",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `ip netns exec` execs lanecheck in place: same pid. Wait for "capturing on".
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("capturing on") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "lanecheck ended early"
+        );
+    }
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[
+                "python3",
+                "-c",
+                crate::netns::SEND,
+                "192.168.1.24",
+                "5719",
+                "400000",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ended_by"], "interrupted");
+    assert!(class_bytes(&doc, "dpm") > 400_000);
+    assert_eq!(doc["command"], Value::Null);
+}
+
+#[test]
+fn without_privileges_the_error_says_how_to_grant_them() {
+    if !root_or_skip("without_privileges_the_error_says_how_to_grant_them") {
+        return;
+    }
+    let lab = Lab::new();
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    // As nobody inside the lab namespace: libpcap is refused.
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                bin,
+                "verify",
+                "--policy",
+                &policy(),
+                "--duration",
+                "1s",
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("CAP_NET_RAW") && stderr.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{stderr}"
+    );
+}
