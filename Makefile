@@ -8,7 +8,7 @@ CARGO ?= cargo
 # libpcap-dev: live capture (pcap crate); iproute2: namespace tests; tcpdump: bench baseline.
 DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux
-DEPS_BENCH := $(DEPS_BUILD) tcpdump time
+DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3
 
 .PHONY: demo test bench deps-build deps-test deps-bench lint fmt
 

@@ -59,3 +59,4 @@ for f in pcap pcapng; do
             printf "%-10s %-36s %9.3f %9.2f %9.2fx %12.1f\n", f, n, t, p / t / 1e6, base / t, m / 1024 }'
     done
 done
+echo; echo "live capture (scripts/bench-live.sh):"; scripts/bench-live.sh
