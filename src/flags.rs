@@ -33,6 +33,11 @@ pub enum Command {
     /// 1 violation, 2 error, 3 inconclusive (drops, an expected class not
     /// seen, or COMMAND failed).
     Verify(Box<VerifyArgs>),
+    /// The daemon: capture every NIC continuously and raise an alert the
+    /// moment a class leaks off its network (JSON lines, webhooks, syslog),
+    /// with Prometheus metrics. SIGHUP reloads the policy and reopens the
+    /// alert file; SIGTERM/SIGINT stop it.
+    Watch(Box<WatchArgs>),
     /// List network interfaces with their addresses, state and the policy
     /// network each maps to.
     Ifaces(IfacesArgs),
@@ -111,6 +116,43 @@ pub struct VerifyArgs {
     /// stderr go to lanecheck's stderr).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `lanecheck watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The policy file (TOML; see docs/policy.md). SIGHUP reloads it.
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// Append alert events as JSON lines to PATH (`-` for standard output).
+    #[arg(long, value_name = "PATH|-")]
+    pub alerts: Option<String>,
+    /// Serve Prometheus metrics on ADDR:PORT (/metrics, /healthz).
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9750")]
+    pub metrics: Option<String>,
+    /// POST every event as JSON to URL (repeatable; retried with backoff).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Send events to the local syslog (RFC 5424 on /dev/log).
+    #[arg(long)]
+    pub syslog: bool,
+    /// Remind about a continuing leak at most this often.
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    pub realert: String,
+    /// A leak silent this long has ended.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub quiet: String,
+    /// Run as this user after opening the NICs (default when started as root: nobody).
+    #[arg(long, value_name = "NAME", default_value = "nobody")]
+    pub user: String,
+    /// Most flows held in memory at once (least recently seen are evicted).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_flows: usize,
+    /// New-leak alerts allowed per second before the excess is folded into one summary.
+    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    pub alert_rate: f64,
 }
 
 /// `lanecheck ifaces`.

@@ -16,6 +16,7 @@ mod output;
 mod pipeline;
 mod policy_cmd;
 mod verify;
+mod watch;
 
 use std::io;
 use std::process::ExitCode;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         flags::Command::Audit(args) => audit::run(&args),
         flags::Command::Verify(args) => verify::run(&args),
         flags::Command::Ifaces(args) => ifaces::run(&args),
+        flags::Command::Watch(args) => watch::run(&args),
         flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
     };
     match result {

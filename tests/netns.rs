@@ -157,6 +157,24 @@ impl Lab {
         lab
     }
 
+    /// Starts `python3 -c SCRIPT ARGS…` in `ns`, waits for it to print
+    /// `ready`, and stops it with the lab.
+    pub fn serve(&mut self, ns: &str, script: &str, args: &[&str]) {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", script])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start helper server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "helper server did not start");
+        self.servers.push(child);
+    }
+
     fn sink(&mut self, port: &str) {
         use std::io::BufRead;
         let mut child = Command::new("ip")
@@ -170,6 +188,41 @@ impl Lab {
             .unwrap();
         assert_eq!(line.trim(), "ready");
         self.servers.push(child);
+    }
+
+    /// Deletes the backup veth pair and creates it again (same names and
+    /// addresses), as when a NIC vanishes and comes back.
+    pub fn recreate_backup_link(&self, between: impl FnOnce()) {
+        ip(&["-n", &self.dpm, "link", "del", "eth1"]);
+        between();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let (x, y) = (format!("l{tag}r0"), format!("l{tag}r1"));
+        ip(&["link", "add", &x, "type", "veth", "peer", "name", &y]);
+        ip(&["link", "set", &x, "netns", &self.dpm]);
+        ip(&["link", "set", &y, "netns", &self.ps]);
+        ip(&["-n", &self.dpm, "link", "set", &x, "name", "eth1"]);
+        ip(&["-n", &self.ps, "link", "set", &y, "name", "eth1"]);
+        ip(&[
+            "-n",
+            &self.dpm,
+            "addr",
+            "add",
+            "192.168.1.23/24",
+            "dev",
+            "eth1",
+        ]);
+        ip(&[
+            "-n",
+            &self.ps,
+            "addr",
+            "add",
+            "192.168.1.24/24",
+            "dev",
+            "eth1",
+        ]);
+        ip(&["-n", &self.dpm, "link", "set", "eth1", "up"]);
+        ip(&["-n", &self.ps, "link", "set", "eth1", "up"]);
     }
 
     /// A command run inside a namespace.

@@ -165,6 +165,19 @@ impl Analyzer {
         capture: CaptureId,
         iface: Option<IfaceRef>,
     ) -> Option<ClassId> {
+        self.observe_flow(frame, capture, iface)
+            .and_then(|f| f.tags.class)
+    }
+
+    /// Like [`Analyzer::observe`], returning the flow the frame joined so a
+    /// live caller (the daemon) can judge it at once. The caller may update
+    /// `tags.watch`, and nothing else.
+    pub fn observe_flow(
+        &mut self,
+        frame: &Frame<'_>,
+        capture: CaptureId,
+        iface: Option<IfaceRef>,
+    ) -> Option<&mut Flow> {
         let ci = capture.0 as usize;
         if ci >= self.captures.len() {
             return None;
@@ -245,7 +258,7 @@ impl Analyzer {
             }
         };
         self.series[slot as usize].add(frame.ts, frame.wire_len);
-        flow.tags.class
+        Some(flow)
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {

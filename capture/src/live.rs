@@ -146,6 +146,8 @@ impl LiveNic {
 /// Every NIC's frames as one [`FrameSource`]; stops when told to.
 pub struct LiveSource {
     rx: Receiver<Batch>,
+    /// Kept to start replacement threads; dropped on stop so the queue ends.
+    tx: Option<SyncSender<Batch>>,
     interfaces: Vec<Interface>,
     counters: Vec<Arc<NicCounters>>,
     threads: Vec<JoinHandle<()>>,
@@ -189,18 +191,13 @@ impl LiveSource {
             });
             let c = Arc::new(NicCounters::default());
             counters.push(Arc::clone(&c));
-            let (tx, stop) = (tx.clone(), Arc::clone(&stop));
-            let name = format!("capture-{}", nic.name);
-            let spawned = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || capture_loop(nic, i as u32, &tx, &stop, &c));
-            match spawned {
-                Ok(h) => threads.push(h),
-                Err(e) => log::error!("cannot start a capture thread: {e}"),
+            if let Some(h) = spawn_capture(nic, i as u32, &tx, &stop, c) {
+                threads.push(h);
             }
         }
         LiveSource {
             rx,
+            tx: Some(tx),
             interfaces,
             counters,
             threads,
@@ -217,8 +214,21 @@ impl LiveSource {
 
     /// Asks every capture thread to finish; frames already queued are still
     /// delivered, then [`Poll::Ended`].
-    pub fn stop(&self) {
+    pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.tx = None;
+    }
+
+    /// Replaces the capture of interface `index` (after it failed) with a
+    /// freshly opened handle; its counters carry on.
+    pub fn restart(&mut self, index: usize, nic: LiveNic) {
+        let (Some(tx), Some(c)) = (self.tx.as_ref(), self.counters.get(index)) else {
+            return;
+        };
+        c.failed.store(false, Ordering::SeqCst);
+        if let Some(h) = spawn_capture(nic, index as u32, tx, &self.stop, Arc::clone(c)) {
+            self.threads.push(h);
+        }
     }
 
     /// Per-NIC counters, in interface order.
@@ -304,6 +314,26 @@ impl FrameSource for LiveSource {
     }
 }
 
+fn spawn_capture(
+    nic: LiveNic,
+    index: u32,
+    tx: &SyncSender<Batch>,
+    stop: &Arc<AtomicBool>,
+    c: Arc<NicCounters>,
+) -> Option<JoinHandle<()>> {
+    let (tx, stop) = (tx.clone(), Arc::clone(stop));
+    let spawned = std::thread::Builder::new()
+        .name(format!("capture-{}", nic.name))
+        .spawn(move || capture_loop(nic, index, &tx, &stop, &c));
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::error!("cannot start a capture thread: {e}");
+            None
+        }
+    }
+}
+
 fn send(tx: &SyncSender<Batch>, batch: &mut Batch, iface: u32, c: &NicCounters) {
     if batch.frames.is_empty() {
         return;
@@ -325,12 +355,14 @@ fn send(tx: &SyncSender<Batch>, batch: &mut Batch, iface: u32, c: &NicCounters) 
     }
 }
 
-fn update_stats(cap: &mut pcap::Capture<pcap::Active>, c: &NicCounters) {
+/// libpcap's counters start at zero for each handle; a restarted NIC adds
+/// its new handle's counts to what the old ones lost.
+fn update_stats(cap: &mut pcap::Capture<pcap::Active>, c: &NicCounters, base: (u64, u64)) {
     if let Ok(s) = cap.stats() {
         c.kernel_drops
-            .store(u64::from(s.dropped), Ordering::Relaxed);
+            .store(base.0 + u64::from(s.dropped), Ordering::Relaxed);
         c.iface_drops
-            .store(u64::from(s.if_dropped), Ordering::Relaxed);
+            .store(base.1 + u64::from(s.if_dropped), Ordering::Relaxed);
     }
 }
 
@@ -346,6 +378,10 @@ fn capture_loop(
         ..Batch::default()
     };
     let mut since_stats = 0u32;
+    let base = (
+        c.kernel_drops.load(Ordering::Relaxed),
+        c.iface_drops.load(Ordering::Relaxed),
+    );
     loop {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -368,7 +404,7 @@ fn capture_loop(
                 send(tx, &mut batch, iface, c);
                 since_stats += 1;
                 if since_stats >= 10 {
-                    update_stats(&mut nic.cap, c);
+                    update_stats(&mut nic.cap, c, base);
                     since_stats = 0;
                 }
                 let mut fds = [PollFd::new(nic.cap.as_fd(), PollFlags::POLLIN)];
@@ -395,7 +431,7 @@ fn capture_loop(
         }
     }
     send(tx, &mut batch, iface, c);
-    update_stats(&mut nic.cap, c);
+    update_stats(&mut nic.cap, c, base);
 }
 
 /// A network interface as the system lists it.

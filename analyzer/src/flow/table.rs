@@ -34,6 +34,22 @@ pub struct FlowTags {
     pub series: Vec<u32>,
     /// Series per capture interface (`None` = unnamed).
     pub iface_series: Vec<(Option<IfaceRef>, u32)>,
+    /// State a live caller keeps per flow (the daemon's cached check).
+    pub watch: WatchTag,
+}
+
+/// What the daemon caches per flow: its policy status, judged again only
+/// when the flow shows up on a new interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchTag {
+    /// Interfaces the cached judgement covered (`Flow::ifaces.len()`).
+    pub checked_ifaces: usize,
+    /// The flow has been judged at least once.
+    pub checked: bool,
+    /// It violates the policy.
+    pub violates: bool,
+    /// It uses an allowed fallback network (`on_fallback = "warn"`).
+    pub fallback: bool,
 }
 
 /// Limits of the flow table.

@@ -1,0 +1,464 @@
+//! `lanecheck watch`: the daemon. One loop owns the analyzer, the alert
+//! engine and the metrics; capture threads feed it frames, a tick (1 s of
+//! wall time) drives reminders, expiry, capture health and the metrics page.
+//! Signals only set flags the loop reads.
+
+mod alerts;
+mod metrics;
+mod privileges;
+mod sinks;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analyzer::flow::Flow;
+use analyzer::policy::{Policy, Status};
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
+use anyhow::{Context, Result};
+use capture::{LiveConfig, LiveNic, LiveSource, NicCounters, Poll};
+
+use self::alerts::{Engine, Event, Evidence, LeakKey, Timing};
+use self::metrics::{Metrics, TrafficLabels};
+use self::sinks::Sinks;
+use crate::flags::WatchArgs;
+use crate::output::proto_name;
+use crate::pipeline::parse_duration;
+use crate::{config, verify, Outcome};
+
+const TICK: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to reopen a lost interface.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Health of one NIC as the daemon reports it.
+struct NicState {
+    name: String,
+    lost: bool,
+    retry_at: Instant,
+    backoff: Duration,
+    last_drops: u64,
+    dropping: bool,
+}
+
+/// Everything the loop owns.
+struct Daemon {
+    policy: Policy,
+    policy_path: std::path::PathBuf,
+    an: Analyzer,
+    acfg: AnalyzerConfig,
+    ids: Vec<(CaptureId, IfaceRef)>,
+    names: Vec<String>,
+    engine: Engine,
+    sinks: Sinks,
+    metrics: Metrics,
+    second: HashMap<String, u64>,
+    events: Vec<Event>,
+    nics: Vec<NicState>,
+    live_cfg: LiveConfig,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(args: &WatchArgs) -> Result<Outcome> {
+    let policy = config::load(&args.policy)?;
+    let nics = verify::select_nics(&args.live, &policy)?;
+    let live_cfg = verify::live_config(&args.live)?;
+    let opened: Vec<LiveNic> = nics
+        .iter()
+        .map(|n| LiveNic::open(n, &live_cfg))
+        .collect::<Result<_, _>>()?;
+    let timing = Timing {
+        realert: parse_duration(&args.realert).context("--realert")?,
+        quiet: parse_duration(&args.quiet).context("--quiet")?,
+        burst: (args.alert_rate * 5.0).max(1.0),
+        per_sec: args.alert_rate.max(0.01),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("signal handlers")?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("signal handlers")?;
+    // Open every file and socket while still privileged, then drop root
+    // before any thread starts (capabilities are per thread).
+    let metrics_addr = args.metrics.clone();
+    let listener = metrics_addr
+        .as_deref()
+        .map(metrics::Server::bind)
+        .transpose()?;
+    let alert_file = args
+        .alerts
+        .as_deref()
+        .map(sinks::LineSink::open)
+        .transpose()?;
+    privileges::drop_to(&args.user)?;
+    let server = listener.map(metrics::Server::serve).transpose()?;
+    let sinks = Sinks::new(alert_file, &args.webhook, args.syslog)?;
+
+    let mut acfg = AnalyzerConfig::default();
+    acfg.flows.max_flows = args.max_flows.max(1);
+    acfg.flows.idle_timeout_ns = i64::try_from(timing.quiet.as_nanos())
+        .unwrap_or(i64::MAX)
+        .max(60_000_000_000);
+    let now = Instant::now();
+    let mut d = Daemon {
+        an: Analyzer::with_policy(acfg, policy.clone()),
+        policy,
+        policy_path: args.policy.clone(),
+        acfg,
+        ids: Vec::new(),
+        names: nics.clone(),
+        engine: Engine::new(timing, now),
+        sinks,
+        metrics: Metrics::default(),
+        second: HashMap::new(),
+        events: Vec::new(),
+        nics: nics
+            .iter()
+            .map(|n| NicState {
+                name: n.clone(),
+                lost: false,
+                retry_at: now,
+                backoff: Duration::from_secs(1),
+                last_drops: 0,
+                dropping: false,
+            })
+            .collect(),
+        live_cfg,
+    };
+    d.register_nics();
+    let mut src = LiveSource::start(opened);
+    log::info!("watching {}", nics.join(", "));
+    let mut next_tick = Instant::now() + TICK;
+    let mut packets = 0u64;
+    loop {
+        if let Poll::Frame(f) = src.poll_frame(Duration::from_millis(100)) {
+            packets += 1;
+            d.on_frame(&f);
+            if !d.events.is_empty() {
+                d.flush_events();
+            }
+            if packets % 1024 != 0 && Instant::now() < next_tick {
+                continue;
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if hup.swap(false, Ordering::SeqCst) {
+            d.reload();
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            next_tick = now + TICK;
+            d.tick(&mut src, now);
+            if let Some(s) = &server {
+                if let Ok(mut page) = s.page.lock() {
+                    *page = d.metrics.render();
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(4);
+    src.stop();
+    while let Poll::Frame(f) = src.poll_frame(Duration::from_millis(100)) {
+        d.on_frame(&f);
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    d.flush_events();
+    let alerts: u64 = d.metrics.alerts.values().sum();
+    let leaks = d.metrics.alerts.get("leak").copied().unwrap_or(0);
+    d.sinks.close(deadline);
+    if let Some(s) = server {
+        s.stop();
+    }
+    eprintln!(
+        "lanecheck watch: stopped after {packets} packets; {alerts} alert events ({leaks} leaks)"
+    );
+    Ok(Outcome::Pass)
+}
+
+impl Daemon {
+    fn register_nics(&mut self) {
+        self.ids = self
+            .names
+            .iter()
+            .map(|n| {
+                let c = self.an.add_capture(n);
+                let r = self.an.intern_iface(n);
+                (c, r)
+            })
+            .collect();
+    }
+
+    fn on_frame(&mut self, f: &capture::Frame<'_>) {
+        let Some(&(cap, iface)) = self.ids.get(f.iface.0 as usize) else {
+            return;
+        };
+        let Some(flow) = self.an.observe_flow(f, cap, Some(iface)) else {
+            return;
+        };
+        let Some(class) = flow.tags.class else { return };
+        let names: Vec<&str> = flow
+            .ifaces
+            .iter()
+            .map(|s| {
+                self.names
+                    .get(s.iface.0 as usize)
+                    .map_or("?", String::as_str)
+            })
+            .collect();
+        let tag = &mut flow.tags.watch;
+        let mut newly_violating = false;
+        if !tag.checked || tag.checked_ifaces != flow.ifaces.len() {
+            let check = self.policy.check(class, &flow.tags.nets, &names);
+            newly_violating = check.violates() && !tag.violates;
+            tag.checked = true;
+            tag.checked_ifaces = flow.ifaces.len();
+            tag.violates = check.violates();
+            tag.fallback = !check.fallbacks.is_empty();
+        }
+        let (violates, fallback) = (tag.violates, tag.fallback);
+        let status = if violates {
+            Status::Violation
+        } else if fallback {
+            Status::Fallback
+        } else {
+            Status::Preferred
+        };
+        let class_name = self.policy.class_name(class).to_string();
+        let iname = self
+            .names
+            .get(iface.0 as usize)
+            .cloned()
+            .unwrap_or_default();
+        for net in &flow.tags.nets {
+            let network = net
+                .map_or("unknown", |n| self.policy.network_name(n))
+                .to_string();
+            if newly_violating {
+                *self
+                    .metrics
+                    .violations
+                    .entry((class_name.clone(), network.clone()))
+                    .or_insert(0) += 1;
+            }
+            let e = self
+                .metrics
+                .traffic
+                .entry(TrafficLabels {
+                    class: class_name.clone(),
+                    network,
+                    interface: iname.clone(),
+                    status: status.as_str(),
+                })
+                .or_insert((0, 0));
+            e.0 += 1;
+            e.1 += u64::from(f.wire_len);
+        }
+        *self.second.entry(class_name.clone()).or_insert(0) += u64::from(f.wire_len);
+        if !violates && !fallback {
+            return;
+        }
+        let (client, _) = flow.src();
+        let (server, server_port) = flow.dst();
+        let key = LeakKey {
+            class: class_name,
+            client,
+            server,
+            server_port,
+        };
+        let now = Instant::now();
+        let policy = &self.policy;
+        let flow_ref: &Flow = flow;
+        let evidence = || evidence(policy, flow_ref, class, &names, &iname);
+        if violates {
+            self.engine
+                .violation(key, u64::from(f.wire_len), now, evidence, &mut self.events);
+        } else {
+            self.engine
+                .fallback(key, u64::from(f.wire_len), now, evidence, &mut self.events);
+        }
+    }
+
+    fn flush_events(&mut self) {
+        for e in std::mem::take(&mut self.events) {
+            *self.metrics.alerts.entry(e.kind).or_insert(0) += 1;
+            self.sinks.emit(&e);
+        }
+    }
+
+    fn tick(&mut self, src: &mut LiveSource, now: Instant) {
+        self.engine.tick(now, &mut self.events);
+        self.health(src, now);
+        self.flush_events();
+        let second = std::mem::take(&mut self.second);
+        self.metrics.push_second(&second);
+        self.metrics.active_leaks = self.engine.active().into_iter().collect();
+        for (i, c) in src.counters().iter().enumerate() {
+            let name = self
+                .nics
+                .get(i)
+                .map_or("?", |n| n.name.as_str())
+                .to_string();
+            let up = !self.nics.get(i).is_some_and(|n| n.lost);
+            self.metrics.capture.insert(name, snapshot(c, up));
+        }
+        let fs = self.an.flow_stats();
+        self.metrics.flows_tracked = fs.active;
+        self.metrics.flows_evicted += fs.evicted - self.metrics.flows_evicted.min(fs.evicted);
+        self.metrics.sinks = self
+            .sinks
+            .counters
+            .iter()
+            .map(|(n, c)| {
+                (
+                    *n,
+                    (
+                        c.delivered.load(Ordering::Relaxed),
+                        c.dropped.load(Ordering::Relaxed),
+                    ),
+                )
+            })
+            .collect();
+    }
+
+    /// Interfaces gone, down or dropping packets → `capture-lost`; back → `capture-restored`.
+    fn health(&mut self, src: &mut LiveSource, now: Instant) {
+        for i in 0..self.nics.len() {
+            let Some(c) = src.counters().get(i).cloned() else {
+                continue;
+            };
+            let nic = &mut self.nics[i];
+            if c.failed.load(Ordering::SeqCst) && !nic.lost {
+                nic.lost = true;
+                nic.backoff = Duration::from_secs(1);
+                nic.retry_at = now + nic.backoff;
+                self.events.push(Event::plain(
+                    "capture-lost",
+                    Some(nic.name.clone()),
+                    "interface gone or down".into(),
+                ));
+            }
+            if nic.lost && now >= nic.retry_at {
+                match LiveNic::open(&nic.name, &self.live_cfg) {
+                    Ok(h) => {
+                        src.restart(i, h);
+                        nic.lost = false;
+                        self.events.push(Event::plain(
+                            "capture-restored",
+                            Some(nic.name.clone()),
+                            "capturing again".into(),
+                        ));
+                    }
+                    Err(e) => {
+                        log::debug!("{}: still lost: {e}", nic.name);
+                        nic.backoff = (nic.backoff * 2).min(MAX_BACKOFF);
+                        nic.retry_at = now + nic.backoff;
+                    }
+                }
+            }
+            let drops = c.kernel_drops.load(Ordering::Relaxed)
+                + c.iface_drops.load(Ordering::Relaxed)
+                + c.queue_drops.load(Ordering::Relaxed);
+            if drops > nic.last_drops && !nic.dropping {
+                nic.dropping = true;
+                self.events.push(Event::plain(
+                    "capture-lost",
+                    Some(nic.name.clone()),
+                    format!(
+                        "dropping packets ({} in the last second)",
+                        drops - nic.last_drops
+                    ),
+                ));
+            } else if drops == nic.last_drops && nic.dropping {
+                nic.dropping = false;
+                self.events.push(Event::plain(
+                    "capture-restored",
+                    Some(nic.name.clone()),
+                    "no more drops".into(),
+                ));
+            }
+            nic.last_drops = drops;
+        }
+    }
+
+    /// SIGHUP: reload the policy (keep the old one if the new is invalid)
+    /// and reopen the alert file.
+    fn reload(&mut self) {
+        self.sinks.reopen();
+        match config::load(&self.policy_path) {
+            Ok(p) => {
+                // Flows are tracked afresh under the new policy; metrics and
+                // open leaks carry on.
+                self.policy = p.clone();
+                self.an = Analyzer::with_policy(self.acfg, p);
+                self.register_nics();
+                *self.metrics.reloads.entry("ok").or_insert(0) += 1;
+                self.events.push(Event::plain(
+                    "policy-reloaded",
+                    None,
+                    format!("{} loaded", self.policy_path.display()),
+                ));
+            }
+            Err(e) => {
+                *self.metrics.reloads.entry("rejected").or_insert(0) += 1;
+                log::error!("policy reload rejected, keeping the previous one: {e:#}");
+                self.events
+                    .push(Event::plain("policy-rejected", None, format!("{e:#}")));
+            }
+        }
+        self.flush_events();
+    }
+}
+
+fn snapshot(c: &NicCounters, up: bool) -> metrics::CaptureStat {
+    metrics::CaptureStat {
+        packets: c.packets.load(Ordering::Relaxed),
+        kernel_drops: c.kernel_drops.load(Ordering::Relaxed),
+        iface_drops: c.iface_drops.load(Ordering::Relaxed),
+        queue_drops: c.queue_drops.load(Ordering::Relaxed),
+        up,
+    }
+}
+
+fn evidence(
+    policy: &Policy,
+    flow: &Flow,
+    class: analyzer::classify::ClassId,
+    ifaces: &[&str],
+    iface: &str,
+) -> Evidence {
+    let check = policy.check(class, &flow.tags.nets, ifaces);
+    let network = check
+        .network
+        .flatten()
+        .or_else(|| flow.tags.nets.first().copied().flatten())
+        .map_or("unknown", |n| policy.network_name(n))
+        .to_string();
+    let reason = if check.violates() {
+        check.reasons.join("; ")
+    } else {
+        let fb: Vec<&str> = check
+            .fallbacks
+            .iter()
+            .map(|n| policy.network_name(*n))
+            .collect();
+        format!(
+            "{} used fallback network {}",
+            policy.class_name(class),
+            fb.join(", ")
+        )
+    };
+    Evidence {
+        network,
+        interface: check.interface.or_else(|| Some(iface.to_string())),
+        proto: proto_name(flow.key.proto),
+        client_port: flow.src().1,
+        community_id: flow.community_id(),
+        reason,
+    }
+}

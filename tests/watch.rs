@@ -1,0 +1,384 @@
+//! `lanecheck watch` on real interfaces: alerts arrive in a JSON-lines
+//! file and at a webhook (a real HTTP server in the namespace), metrics are
+//! scraped over HTTP, signals reload and stop it, a vanished NIC is
+//! reported and recovered.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::netns::{root_or_skip, Lab, SEND};
+use crate::util::root;
+
+/// Appends every POST body to the file in argv[2], answers 200.
+const HOOK: &str = "
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        with open(sys.argv[2], 'ab') as f:
+            f.write(body + b'\\n')
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)
+print('ready', flush=True)
+s.serve_forever()
+";
+
+/// Accepts connections and never answers (a dead webhook).
+const DEAD: &str = "
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(100)
+print('ready', flush=True)
+conns = []
+while True:
+    c, _ = s.accept()
+    conns.append(c)
+";
+
+const GET: &str = "import urllib.request, sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())";
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn of_type(evs: &[Value], t: &str) -> usize {
+    evs.iter().filter(|e| e["type"] == t).count()
+}
+
+/// Polls `path` until `pred` holds or `within` passes; returns the events.
+fn wait_for(path: &Path, within: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let evs = events(path);
+        if pred(&evs) || start.elapsed() >= within {
+            return evs;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn start_watch(lab: &Lab, policy: &Path, alerts: &Path, extra: &[&str]) -> Child {
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let mut args = vec![
+        bin,
+        "watch",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--alerts",
+        alerts.to_str().unwrap(),
+        "--log-level",
+        "info",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = lab
+        .exec(&lab.dpm, &args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready once it says so on stderr (capture handles open, root dropped).
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "watch ended early");
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+fn send(lab: &Lab, addr: &str, bytes: u64) {
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &["python3", "-c", SEND, addr, "5719", &bytes.to_string()],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scrape(lab: &Lab, url: &str) -> String {
+    let out = lab
+        .exec(&lab.dpm, &["python3", "-c", GET, url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scrape {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn policy_copy(dir: &Path) -> PathBuf {
+    let p = dir.join("policy.toml");
+    std::fs::copy(root().join("policies/dpm.toml"), &p).unwrap();
+    p
+}
+
+#[test]
+fn leak_alerts_metrics_reload_and_stop() {
+    if !root_or_skip("leak_alerts_metrics_reload_and_stop") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    // The daemon drops root to `nobody`: let it write here.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let hooked = dir.path().join("webhook.jsonl");
+    let dpm = lab.dpm.clone();
+    lab.serve(&dpm, HOOK, &["18080", hooked.to_str().unwrap()]);
+    lab.serve(&dpm, DEAD, &["18081"]);
+    let policy = policy_copy(dir.path());
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = start_watch(
+        &lab,
+        &policy,
+        &alerts,
+        &[
+            "--metrics",
+            "127.0.0.1:19750",
+            "--webhook",
+            "http://127.0.0.1:18081/dead",
+            "--webhook",
+            "http://127.0.0.1:18080/hook",
+        ],
+    );
+
+    // A backup over the primary link: one leak, in the file and at the
+    // webhook, within 2 s, although the other webhook never answers.
+    let t0 = Instant::now();
+    send(&lab, "10.10.12.90", 500_000);
+    let evs = wait_for(&alerts, Duration::from_secs(2), |e| of_type(e, "leak") >= 1);
+    assert_eq!(of_type(&evs, "leak"), 1, "{evs:?}");
+    let leak = evs.iter().find(|e| e["type"] == "leak").unwrap();
+    assert_eq!(
+        (
+            leak["class"].as_str(),
+            leak["network"].as_str(),
+            leak["interface"].as_str()
+        ),
+        (Some("dpm"), Some("primary"), Some("eth0"))
+    );
+    assert_eq!(
+        (
+            leak["client"].as_str(),
+            leak["server"].as_str(),
+            leak["server_port"].as_u64()
+        ),
+        (Some("10.10.12.89"), Some("10.10.12.90"), Some(5719))
+    );
+    assert!(leak["community_id"].as_str().unwrap().starts_with("1:"));
+    let hooks = wait_for(
+        &hooked,
+        Duration::from_secs(2).saturating_sub(t0.elapsed()),
+        |e| of_type(e, "leak") >= 1,
+    );
+    assert_eq!(
+        of_type(&hooks, "leak"),
+        1,
+        "webhook got {hooks:?} within 2 s"
+    );
+
+    // More leaking connections between the same hosts: no new leak.
+    send(&lab, "10.10.12.90", 500_000);
+    send(&lab, "10.10.12.90", 500_000);
+    // The metrics page is rendered once a second: poll until it shows all three flows.
+    let series = "lanecheck_violations_total{class=\"dpm\",network=\"primary\"}";
+    let start = Instant::now();
+    let m = loop {
+        let m = scrape(&lab, "http://127.0.0.1:19750/metrics");
+        if metric(&m, series) == Some(3) || start.elapsed() > Duration::from_secs(5) {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(of_type(&events(&alerts), "leak"), 1);
+    let bytes = metric(&m, "lanecheck_bytes_total{class=\"dpm\",network=\"primary\",interface=\"eth0\",status=\"violation\"}").expect(&m);
+    assert!(bytes > 1_500_000, "violation bytes {bytes}");
+    assert_eq!(metric(&m, series), Some(3));
+    assert_eq!(
+        metric(
+            &m,
+            "lanecheck_active_leaks{class=\"dpm\",network=\"primary\"}"
+        ),
+        Some(1)
+    );
+    assert_eq!(metric(&m, "lanecheck_alerts_total{type=\"leak\"}"), Some(1));
+    assert_eq!(scrape(&lab, "http://127.0.0.1:19750/healthz").trim(), "ok");
+    promtool_check_metrics(&m);
+
+    // SIGHUP with a broken policy: rejected, still running, old policy kept.
+    let good = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        good.replace("networks = [\"backup\"]", "networks = [\"bakcup\"]"),
+    )
+    .unwrap();
+    signal(&watch, "-HUP");
+    let evs = wait_for(&alerts, Duration::from_secs(3), |e| {
+        of_type(e, "policy-rejected") == 1
+    });
+    let rejected = evs
+        .iter()
+        .find(|e| e["type"] == "policy-rejected")
+        .expect("policy-rejected");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown network \"bakcup\""),
+        "{rejected}"
+    );
+    assert!(
+        watch.try_wait().unwrap().is_none(),
+        "watch died on a bad policy"
+    );
+    // A fixed policy that now allows the primary as a fallback is applied.
+    std::fs::write(
+        &policy,
+        good.replace(
+            "networks = [\"backup\"]",
+            "networks = [\"backup\", \"primary\"]",
+        ),
+    )
+    .unwrap();
+    signal(&watch, "-HUP");
+    wait_for(&alerts, Duration::from_secs(3), |e| {
+        of_type(e, "policy-reloaded") == 1
+    });
+    send(&lab, "10.10.12.90", 100_000);
+    let evs = wait_for(&alerts, Duration::from_secs(2), |e| {
+        of_type(e, "fallback") == 1
+    });
+    assert_eq!(of_type(&evs, "fallback"), 1, "{evs:?}");
+    assert_eq!(
+        of_type(&evs, "leak"),
+        1,
+        "the new policy allows it: no new leak"
+    );
+
+    // SIGTERM: exits 0 quickly, every event flushed to the file and webhook.
+    let t = Instant::now();
+    signal(&watch, "-TERM");
+    let status = watch.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        t.elapsed()
+    );
+    let file = events(&alerts);
+    let hooks = events(&hooked);
+    let kinds = |v: &[Value]| {
+        v.iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&file),
+        ["leak", "policy-rejected", "policy-reloaded", "fallback"]
+    );
+    assert_eq!(kinds(&hooks), kinds(&file));
+}
+
+fn promtool_check_metrics(text: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("promtool missing (CI=true): `make test` installs the prometheus package");
+        }
+        eprintln!("\n*** SKIPPED promtool check metrics: promtool not installed ***\n");
+        return;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_vanished_nic_is_lost_then_restored() {
+    if !root_or_skip("a_vanished_nic_is_lost_then_restored") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_copy(dir.path());
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = start_watch(&lab, &policy, &alerts, &[]);
+    lab.recreate_backup_link(|| {
+        let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
+            of_type(e, "capture-lost") == 1
+        });
+        let lost = evs
+            .iter()
+            .find(|e| e["type"] == "capture-lost")
+            .expect("capture-lost");
+        assert_eq!(lost["interface"], "eth1");
+    });
+    let evs = wait_for(&alerts, Duration::from_secs(20), |e| {
+        of_type(e, "capture-restored") == 1
+    });
+    let restored = evs
+        .iter()
+        .find(|e| e["type"] == "capture-restored")
+        .expect("capture-restored");
+    assert_eq!(restored["interface"], "eth1");
+    // And it captures again: backup traffic on the new eth1 is allowed, no leak.
+    send(&lab, "192.168.1.24", 200_000);
+    signal(&watch, "-TERM");
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    assert_eq!(of_type(&events(&alerts), "leak"), 0);
+}
