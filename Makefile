@@ -5,10 +5,12 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# libpcap-dev: live capture (pcap crate); iproute2: namespace tests; tcpdump: bench baseline.
+# libpcap-dev: live capture (pcap crate); iproute2, python3, util-linux (setpriv): namespace tests;
+# prometheus: promtool for metrics/rules checks; systemd: systemd-analyze verify of the unit;
+# tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux
-DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd
+DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 
 .PHONY: demo test bench deps-build deps-test deps-bench lint fmt
 

@@ -60,3 +60,4 @@ for f in pcap pcapng; do
     done
 done
 echo; echo "live capture (scripts/bench-live.sh):"; scripts/bench-live.sh
+echo; echo "daemon (scripts/bench-watch.sh):"; scripts/bench-watch.sh

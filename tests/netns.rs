@@ -8,6 +8,8 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::util::loud;
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// True when running as root; otherwise prints a loud notice, and under
@@ -28,7 +30,7 @@ pub fn root_or_skip(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{msg} (CI=true: a skip is a failure)");
     }
-    eprintln!("\n*** {msg} ***\n");
+    loud(&msg);
     false
 }
 

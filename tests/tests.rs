@@ -7,5 +7,7 @@ mod util;
 mod audit;
 mod conformance;
 mod flows;
+mod packaging;
 mod policy;
 mod verify;
+mod watch;

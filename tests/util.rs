@@ -51,7 +51,7 @@ pub fn shared_corpus() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{msg} (CI=true: a skip is a failure)");
     }
-    eprintln!("\n*** {msg} ***\n");
+    loud(&msg);
     None
 }
 
@@ -70,4 +70,11 @@ pub fn read_tsv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
                 .collect()
         })
         .collect()
+}
+
+/// Prints a skip notice straight to stderr: libtest captures `eprintln!`
+/// of passing tests, which would hide it.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
 }

@@ -329,7 +329,7 @@ fn promtool_check_metrics(text: &str) {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("promtool missing (CI=true): `make test` installs the prometheus package");
         }
-        eprintln!("\n*** SKIPPED promtool check metrics: promtool not installed ***\n");
+        crate::util::loud("SKIPPED promtool check metrics: promtool not installed");
         return;
     };
     use std::io::Write;

@@ -289,6 +289,12 @@ impl Analyzer {
         self.table.finished().iter().chain(self.table.active())
     }
 
+    /// Hands over (and forgets) the flows expired or evicted so far; a
+    /// long-running caller calls this to keep memory bounded.
+    pub fn take_finished(&mut self) -> Vec<Flow> {
+        self.table.take_finished()
+    }
+
     /// Per-capture accounting.
     pub fn captures(&self) -> &[CaptureCounters] {
         &self.captures

@@ -28,7 +28,13 @@ pub struct Evidence {
     pub client_port: u16,
     pub community_id: String,
     pub reason: String,
+    /// Capture time of the flow's first packet (RFC 3339).
+    pub first_seen: String,
 }
+
+/// Most leak keys tracked at once; beyond it new leaks are only counted in
+/// the summary, so a flood cannot grow memory.
+const MAX_KEYS: usize = 100_000;
 
 /// One alert event (a JSON line, a webhook body, a syslog message).
 #[derive(Clone, Debug, Serialize)]
@@ -58,6 +64,9 @@ pub struct Event {
     pub packets: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub community_id: Option<String>,
+    /// Capture time of the flow's first packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
     pub reason: String,
 }
 
@@ -85,6 +94,7 @@ impl Event {
             bytes: None,
             packets: None,
             community_id: None,
+            first_seen: None,
             reason,
         }
     }
@@ -104,6 +114,7 @@ impl Event {
             bytes: Some(bytes),
             packets: Some(packets),
             community_id: Some(ev.community_id.clone()),
+            first_seen: Some(ev.first_seen.clone()),
             reason: ev.reason.clone(),
         }
     }
@@ -191,6 +202,11 @@ impl Engine {
             l.packets_since += 1;
             return;
         }
+        if self.leaks.len() >= MAX_KEYS {
+            self.folded_new += 1;
+            self.folded_bytes += wire_len;
+            return;
+        }
         let ev = evidence();
         let folded = !self.take_token(now);
         if folded {
@@ -222,8 +238,10 @@ impl Engine {
         out: &mut Vec<Event>,
     ) {
         let quiet = self.timing.quiet;
+        let full = self.fallbacks.len() >= MAX_KEYS;
         match self.fallbacks.get_mut(&key) {
             Some(last) if now.duration_since(*last) < quiet => *last = now,
+            None if full => {}
             _ => {
                 let ev = evidence();
                 out.push(Event::about("fallback", &key, &ev, wire_len, 1));

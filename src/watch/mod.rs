@@ -98,6 +98,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
 
     let mut acfg = AnalyzerConfig::default();
     acfg.flows.max_flows = args.max_flows.max(1);
+    acfg.flows.keep_finished = false;
     acfg.flows.idle_timeout_ns = i64::try_from(timing.quiet.as_nanos())
         .unwrap_or(i64::MAX)
         .max(60_000_000_000);
@@ -460,5 +461,6 @@ fn evidence(
         client_port: flow.src().1,
         community_id: flow.community_id(),
         reason,
+        first_seen: crate::output::rfc3339(flow.first_seen),
     }
 }

@@ -61,6 +61,9 @@ pub struct FlowTableConfig {
     pub idle_timeout_ns: i64,
     /// First payload bytes kept per direction for protocol inspection.
     pub payload_keep: usize,
+    /// Keep expired and evicted flows for reports (`flows`, `audit`); a
+    /// daemon turns this off so memory is bounded by `max_flows`.
+    pub keep_finished: bool,
 }
 
 impl Default for FlowTableConfig {
@@ -69,6 +72,7 @@ impl Default for FlowTableConfig {
             max_flows: 1_000_000,
             idle_timeout_ns: 15 * 60 * 1_000_000_000,
             payload_keep: 512,
+            keep_finished: true,
         }
     }
 }
@@ -207,7 +211,9 @@ pub struct FlowTableStats {
 /// over in [`FlowTable::take_finished`]; their packets still count.
 #[derive(Debug)]
 pub struct FlowTable {
-    map: FxHashMap<FlowKey, Flow>,
+    /// Boxed: a hash table's empty buckets then cost a pointer, not a whole
+    /// `Flow` (the table runs up to half empty after it doubles).
+    map: FxHashMap<FlowKey, Box<Flow>>,
     cfg: FlowTableConfig,
     now: Timestamp,
     next_sweep: Option<Timestamp>,
@@ -248,7 +254,7 @@ impl FlowTable {
         let flow = self
             .map
             .entry(key)
-            .or_insert_with(|| Flow::new(key, p.dir, p.ts));
+            .or_insert_with(|| Box::new(Flow::new(key, p.dir, p.ts)));
         let d = p.dir.index();
         flow.packets[d] += 1;
         flow.bytes[d] += u64::from(p.wire_len);
@@ -332,7 +338,9 @@ impl FlowTable {
         }
         for (_, key) in ages {
             if let Some(f) = self.map.remove(&key) {
-                self.finished.push(f);
+                if self.cfg.keep_finished {
+                    self.finished.push(*f);
+                }
                 self.stats.evicted += 1;
             }
         }
@@ -345,7 +353,7 @@ impl FlowTable {
 
     /// Flows still in the table.
     pub fn active(&self) -> impl Iterator<Item = &Flow> {
-        self.map.values()
+        self.map.values().map(|b| b.as_ref())
     }
 
     /// Flows removed but not yet taken.
@@ -413,6 +421,7 @@ mod tests {
             max_flows: 32,
             idle_timeout_ns: 10_000_000_000,
             payload_keep: 4,
+            keep_finished: true,
         };
         let mut t = FlowTable::new(cfg);
         for i in 0..100u16 {
