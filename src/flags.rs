@@ -135,9 +135,12 @@ pub struct WatchArgs {
     /// POST every event as JSON to URL (repeatable; retried with backoff).
     #[arg(long, value_name = "URL")]
     pub webhook: Vec<String>,
-    /// Send events to the local syslog (RFC 5424 on /dev/log).
+    /// Send events to the local syslog (RFC 5424 datagrams).
     #[arg(long)]
     pub syslog: bool,
+    /// The syslog socket.
+    #[arg(long, value_name = "PATH", default_value = "/dev/log")]
+    pub syslog_socket: PathBuf,
     /// Remind about a continuing leak at most this often.
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     pub realert: String,

@@ -71,6 +71,16 @@ fn wait_for(path: &Path, within: Duration, pred: impl Fn(&[Value]) -> bool) -> V
 }
 
 fn start_watch(lab: &Lab, policy: &Path, alerts: &Path, extra: &[&str]) -> Child {
+    start_watch_logged(lab, policy, alerts, extra).0
+}
+
+/// Starts watch; returns it and its stderr lines up to "watching".
+fn start_watch_logged(
+    lab: &Lab,
+    policy: &Path,
+    alerts: &Path,
+    extra: &[&str],
+) -> (Child, Vec<String>) {
     let bin = env!("CARGO_BIN_EXE_lanecheck");
     let mut args = vec![
         bin,
@@ -93,12 +103,17 @@ fn start_watch(lab: &Lab, policy: &Path, alerts: &Path, extra: &[&str]) -> Child
     use std::io::BufRead;
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
+    let mut log = Vec::new();
     while !line.contains("watching") {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "watch ended early");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "watch ended early: {log:?}"
+        );
+        log.push(line.clone());
     }
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    child
+    (child, log)
 }
 
 fn send(lab: &Lab, addr: &str, bytes: u64) {

@@ -94,7 +94,11 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         .transpose()?;
     privileges::drop_to(&args.user)?;
     let server = listener.map(metrics::Server::serve).transpose()?;
-    let sinks = Sinks::new(alert_file, &args.webhook, args.syslog)?;
+    let sinks = Sinks::new(
+        alert_file,
+        &args.webhook,
+        args.syslog.then_some(args.syslog_socket.as_path()),
+    )?;
 
     let mut acfg = AnalyzerConfig::default();
     acfg.flows.max_flows = args.max_flows.max(1);

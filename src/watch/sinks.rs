@@ -82,7 +82,11 @@ fn open_append(path: &PathBuf) -> Result<File> {
 
 impl Sinks {
     /// Opens the sinks (before privileges are dropped).
-    pub fn new(lines: Option<LineSink>, webhooks: &[String], syslog: bool) -> Result<Self> {
+    pub fn new(
+        lines: Option<LineSink>,
+        webhooks: &[String],
+        syslog: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let mut list = Vec::new();
         match &lines {
             Some(LineSink::Stdout) => {
@@ -115,18 +119,22 @@ impl Sinks {
                 thread: Some(thread),
             });
         }
-        let syslog = if syslog {
-            counters(&mut list, "syslog");
-            let s = UnixDatagram::unbound().context("syslog socket")?;
-            match s.connect("/dev/log") {
-                Ok(()) => Some(s),
-                Err(e) => {
-                    log::warn!("syslog: cannot reach /dev/log ({e}); syslog events will be counted as dropped");
-                    None
+        let syslog = match syslog {
+            Some(path) => {
+                counters(&mut list, "syslog");
+                let s = UnixDatagram::unbound().context("syslog socket")?;
+                match s.connect(path) {
+                    Ok(()) => Some(s),
+                    Err(e) => {
+                        log::warn!(
+                            "syslog: cannot reach {} ({e}); syslog events will be counted as dropped",
+                            path.display()
+                        );
+                        None
+                    }
                 }
             }
-        } else {
-            None
+            None => None,
         };
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
