@@ -41,7 +41,7 @@ pub enum Command {
     /// List network interfaces with their addresses, state and the policy
     /// network each maps to.
     Ifaces(IfacesArgs),
-    /// Write and check policies.
+    /// Check policies (`lanecheck policy check FILE`).
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
@@ -129,7 +129,8 @@ pub struct WatchArgs {
     /// Append alert events as JSON lines to PATH (`-` for standard output).
     #[arg(long, value_name = "PATH|-")]
     pub alerts: Option<String>,
-    /// Serve Prometheus metrics on ADDR:PORT (/metrics, /healthz).
+    /// Serve Prometheus metrics on ADDR:PORT (/metrics, /healthz);
+    /// `--metrics` alone serves on 127.0.0.1:9750 (loopback only).
     #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9750")]
     pub metrics: Option<String>,
     /// POST every event as JSON to URL (repeatable; retried with backoff).
