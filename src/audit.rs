@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::flags::{AuditArgs, Format};
 use crate::output::{self, ReportView};
-use crate::pipeline::{self, CaptureSpec};
+use crate::pipeline;
 use crate::{config, Outcome};
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
@@ -18,18 +18,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     }
     cfg.bin_ns = i64::try_from(bin.as_nanos()).unwrap_or(i64::MAX);
     let mut an = analyzer::Analyzer::with_policy(cfg, policy);
-    let specs: Vec<CaptureSpec> = args
-        .input
-        .captures
-        .iter()
-        .map(|a| CaptureSpec::parse(a))
-        .collect();
-    let outcomes = pipeline::read_all(&specs, &mut an);
-    for o in &outcomes {
-        if let Some(e) = &o.error {
-            eprintln!("lanecheck: {e}");
-        }
-    }
+    let outcomes = pipeline::read_args(&args.input, &mut an);
     let report = an.report();
     let view = ReportView::new(&an, &report, &outcomes, args.flows);
     let mut out = output::open(args.output.as_deref())?;

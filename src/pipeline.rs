@@ -97,6 +97,26 @@ pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     Ok(cfg)
 }
 
+/// Reads the capture arguments into `an`, reporting each unreadable one on
+/// stderr (the run goes on with the others).
+pub fn read_args(args: &CaptureArgs, an: &mut Analyzer) -> Vec<CaptureOutcome> {
+    let specs: Vec<CaptureSpec> = args
+        .captures
+        .iter()
+        .map(|a| CaptureSpec::parse(a))
+        .collect();
+    let outcomes = read_all(&specs, an);
+    for o in &outcomes {
+        if let Some(e) = &o.error {
+            eprintln!("lanecheck: {e}");
+        }
+        if let Some(t) = &o.truncated {
+            log::info!("{}: truncated at byte {}: {}", o.source, t.offset, t.reason);
+        }
+    }
+    outcomes
+}
+
 /// Reads every capture into `an`, in order. A capture that cannot be read
 /// is reported in its outcome and does not stop the others.
 pub fn read_all(specs: &[CaptureSpec], an: &mut Analyzer) -> Vec<CaptureOutcome> {

@@ -366,6 +366,19 @@ fn update_stats(cap: &mut pcap::Capture<pcap::Active>, c: &NicCounters, base: (u
     }
 }
 
+/// Appends a packet to the batch and counts it; true when the batch is full.
+fn push(batch: &mut Batch, p: &pcap::Packet<'_>, c: &NicCounters) -> bool {
+    let h = p.header;
+    // Precision::Nano: tv_usec holds nanoseconds.
+    let ts = Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec);
+    let start = batch.data.len();
+    batch.data.extend_from_slice(p.data);
+    batch.frames.push((ts, start, p.data.len() as u32, h.len));
+    c.packets.fetch_add(1, Ordering::Relaxed);
+    c.bytes.fetch_add(u64::from(h.len), Ordering::Relaxed);
+    batch.frames.len() >= BATCH_FRAMES
+}
+
 fn capture_loop(
     mut nic: LiveNic,
     iface: u32,
@@ -388,15 +401,7 @@ fn capture_loop(
         }
         match nic.cap.next_packet() {
             Ok(p) => {
-                let h = p.header;
-                // Precision::Nano: tv_usec holds nanoseconds.
-                let ts = Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec);
-                let start = batch.data.len();
-                batch.data.extend_from_slice(p.data);
-                batch.frames.push((ts, start, p.data.len() as u32, h.len));
-                c.packets.fetch_add(1, Ordering::Relaxed);
-                c.bytes.fetch_add(u64::from(h.len), Ordering::Relaxed);
-                if batch.frames.len() >= BATCH_FRAMES {
+                if push(&mut batch, &p, c) {
                     send(tx, &mut batch, iface, c);
                 }
             }
@@ -419,14 +424,7 @@ fn capture_loop(
     }
     // Whatever the kernel still holds, then the final counters.
     while let Ok(p) = nic.cap.next_packet() {
-        let h = p.header;
-        let ts = Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec);
-        let start = batch.data.len();
-        batch.data.extend_from_slice(p.data);
-        batch.frames.push((ts, start, p.data.len() as u32, h.len));
-        c.packets.fetch_add(1, Ordering::Relaxed);
-        c.bytes.fetch_add(u64::from(h.len), Ordering::Relaxed);
-        if batch.frames.len() >= BATCH_FRAMES {
+        if push(&mut batch, &p, c) {
             send(tx, &mut batch, iface, c);
         }
     }
