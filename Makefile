@@ -35,7 +35,7 @@ demo: deps-build
 	  [ $$code -eq 1 ]
 
 test: deps-test
-	$(CARGO) test --workspace --locked
+	scripts/test-summary.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
