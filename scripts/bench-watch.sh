@@ -106,6 +106,5 @@ for cap in 1000000 100000; do
     drops=$(echo "$M" | awk '/^lanecheck_capture_(kernel|queue)_drops_total/ {s+=$2} END {print s}')
     leaks=$(grep -c '"type":"leak"' "$WORK/alerts.jsonl" || true)
     summaries=$(grep -c '"type":"leak-summary"' "$WORK/alerts.jsonl" || true)
-    rate=$(grep -o 'Rated: [0-9.]* pps' "$WORK/replay.log" | head -1 || true)
-    echo "flood of $FLOWS distinct flows, --max-flows $cap: peak RSS $((HWM / 1024)) MiB; captured $captured packets, drops $drops; flows tracked $tracked, evicted $evicted; $leaks leak events + $summaries summaries; replay $rate"
+    echo "flood of $FLOWS distinct flows, --max-flows $cap: peak RSS $((HWM / 1024)) MiB; captured $captured packets, drops $drops; flows tracked $tracked, evicted $evicted; $leaks leak events + $summaries summaries"
 done

@@ -332,3 +332,57 @@ fn without_privileges_the_error_says_how_to_grant_them() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ifaces_lists_nics_with_their_policy_networks() {
+    if !root_or_skip("ifaces_lists_nics_with_their_policy_networks") {
+        return;
+    }
+    let lab = Lab::new();
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let out = lab
+        .exec(&lab.dpm, &[bin, "ifaces", "--policy", &policy()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(row("eth0"), ["eth0", "up", "primary", "10.10.12.89"]);
+    assert_eq!(row("eth1"), ["eth1", "up", "backup", "192.168.1.23"]);
+    assert!(!text.contains("warning"), "{text}");
+    // A policy that maps the NICs the wrong way round is flagged.
+    let dir = tempfile::tempdir().unwrap();
+    let swapped = dir.path().join("swapped.toml");
+    let p = std::fs::read_to_string(policy()).unwrap();
+    std::fs::write(
+        &swapped,
+        p.replace(
+            "eth0 = \"primary\"\neth1 = \"backup\"",
+            "eth0 = \"backup\"\neth1 = \"primary\"\neth9 = \"backup\"",
+        ),
+    )
+    .unwrap();
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[bin, "ifaces", "--policy", swapped.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: eth0: address 10.10.12.89 is outside its policy network backup",
+            "warning: eth1: address 192.168.1.23 is outside its policy network primary",
+            "warning: eth9: named in the policy but not present on this host",
+        ]
+    );
+}
