@@ -21,12 +21,10 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let outcomes = pipeline::read_args(&args.input, &mut an);
     let report = an.report();
     let view = ReportView::new(&an, &report, &outcomes, args.flows);
-    let mut out = output::open(args.output.as_deref())?;
-    match args.format {
-        Format::Json => output::json::write_report(&mut out, &view)?,
-        Format::Text => output::text::write_report(&mut out, &view)?,
-    }
-    out.flush()?;
+    output::write_all(args.output.as_deref(), |out| match args.format {
+        Format::Json => output::json::write_report(out, &view),
+        Format::Text => output::text::write_report(out, &view),
+    })?;
     Ok(if report.verdict == analyzer::report::Verdict::Fail {
         Outcome::Fail
     } else if outcomes.iter().any(|o| o.error.is_some()) {

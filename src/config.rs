@@ -493,6 +493,13 @@ impl Validator<'_> {
                     );
                 }
             }
+            if addrs.is_empty() && !list.get_ref().is_empty() {
+                // An empty role would otherwise read as "any host".
+                self.problem(
+                    list.span(),
+                    "rule hosts resolve to no address (an empty role?)".into(),
+                );
+            }
         }
         let side = match r.side.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
             None | Some(("any", _)) => Side::Any,
@@ -505,7 +512,8 @@ impl Validator<'_> {
                 Side::Any
             }
         };
-        if r.proto.is_none() && r.ports.is_none() && r.hosts.is_none() {
+        let any_proto = r.proto.as_ref().is_none_or(|p| p.get_ref() == "any");
+        if any_proto && r.ports.is_none() && r.hosts.is_none() {
             self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports or hosts): it would match every flow"));
         }
         if let Some(list) = &r.networks {

@@ -13,12 +13,10 @@ pub fn run(args: &FlowsArgs) -> Result<Outcome> {
     let mut an = pipeline::new_analyzer(&args.input)?;
     let outcomes = pipeline::read_args(&args.input, &mut an);
     let view = FlowsView::new(&an, &outcomes);
-    let mut out = output::open(args.output.as_deref())?;
-    match args.format {
-        Format::Json => output::json::write_flows(&mut out, &view)?,
-        Format::Text => output::text::write_flows(&mut out, &view)?,
-    }
-    out.flush()?;
+    output::write_all(args.output.as_deref(), |out| match args.format {
+        Format::Json => output::json::write_flows(out, &view),
+        Format::Text => output::text::write_flows(out, &view),
+    })?;
     let failed = outcomes.iter().any(|o| o.error.is_some());
     Ok(if failed {
         Outcome::Error

@@ -92,6 +92,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             })
         })
         .collect::<Result<_>>()?;
+    let mut expect = expect;
+    expect.sort();
+    expect.dedup();
     let min_bytes = parse_size(&args.min_bytes).context("--min-bytes")?;
     let plan = Plan {
         start: Instant::now(),
@@ -221,10 +224,21 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             ended_by = "--duration reached".into();
             break;
         }
-        if let (Some(idle), Some(last)) = (plan.until_idle, last_expected) {
+        if let (Some(idle), None) = (plan.until_idle, child.as_ref()) {
             // The trigger has finished and the traffic it caused went quiet.
-            if child.is_none() && expected_seen.len() == expect.len() && now - last >= idle {
-                ended_by = "every expected class seen and idle".into();
+            let done_at = exited_at.unwrap_or(plan.start);
+            let quiet_since = last_expected.map_or(done_at, |l| l.max(done_at));
+            let all_seen = expected_seen.len() == expect.len();
+            // With a trigger command, give the job --settle + --until-idle
+            // after it exits to show up at all; without one, wait (or --timeout).
+            let gave_up = !args.command.is_empty() && now - done_at >= plan.settle + idle;
+            if now - quiet_since >= idle && (all_seen || gave_up) {
+                ended_by = if all_seen {
+                    "every expected class seen and idle".into()
+                } else {
+                    "expected traffic not seen within --settle + --until-idle after the command"
+                        .into()
+                };
                 break;
             }
         }
@@ -273,18 +287,18 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .collect();
     let report = an.report();
     let mut reasons = Vec::new();
-    for (name, class) in args.expect.iter().zip(&expect) {
+    for class in &expect {
+        let name = an.policy().class_name(*class);
         let seen = report
             .classes
             .iter()
-            .find(|c| &c.class == name)
+            .find(|c| c.class == name)
             .map_or(0, |c| c.bytes);
         if seen < min_bytes {
             reasons.push(format!(
                 "expected class {name} was not seen with at least {min_bytes} bytes (saw {seen})"
             ));
         }
-        let _ = class;
     }
     for n in &nic_reports {
         if let Some(r) = n.problem() {
@@ -320,12 +334,10 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         duration: plan.start.elapsed(),
     };
     let view = ReportView::new(&an, &report, &outcomes, args.flows).with_live(verdict, live);
-    let mut out = output::open(args.output.as_deref())?;
-    match args.format {
-        Format::Json => output::json::write_report(&mut out, &view)?,
-        Format::Text => output::text::write_report(&mut out, &view)?,
-    }
-    out.flush()?;
+    output::write_all(args.output.as_deref(), |out| match args.format {
+        Format::Json => output::json::write_report(out, &view),
+        Format::Text => output::text::write_report(out, &view),
+    })?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
         Verdict::Inconclusive => Outcome::Inconclusive,

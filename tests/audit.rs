@@ -510,3 +510,48 @@ fn text_report_starts_with_the_verdict() {
     let out = run(&["audit", "-p", &policy("dpm.toml"), t.file.to_str().unwrap()]);
     assert!(String::from_utf8(out.stdout).unwrap().starts_with("PASS"));
 }
+
+#[test]
+fn a_fallback_nic_is_a_warning_too() {
+    // Backup addresses on eth0 (primary) with primary allowed as a fallback.
+    let (_d, t) = generate("dpm_backup_addr_on_primary_nic");
+    let doc = audit("dpm-fallback.toml", &t, 0, &[]);
+    let f = t.flows.iter().find(|f| f.class == "dpm").unwrap();
+    let dpm = class(&doc, "dpm");
+    assert_eq!(share(dpm, "interfaces", "eth0")["status"], "fallback");
+    assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
+    assert_eq!(
+        doc["warnings"],
+        serde_json::json!([format!(
+            "dpm used fallback network primary (1 flow, {} bytes)",
+            f.bytes
+        )])
+    );
+}
+
+#[test]
+fn a_closed_pipe_keeps_the_verdict() {
+    let (_d, t) = generate("dpm_primary_lan");
+    let mut child = crate::util::lanecheck()
+        .args([
+            "audit",
+            "-p",
+            &policy("dpm.toml"),
+            "--flows",
+            t.file.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    // The leak is proven whether or not anyone reads the report.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+}

@@ -155,3 +155,19 @@ fn user_rules_classify_before_built_ins() {
     );
     assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn rules_that_would_match_everything_are_errors() {
+    let (code, _, err) = check("[[rules]]\nclass = \"x\"\nproto = \"any\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("p.toml:1:1: rule 1 names nothing"), "{err}");
+    // A role nobody is in resolves to no address: not "any host".
+    let (code, _, err) = check(
+        "[hosts]\ndpm = [\"10.0.0.1\"]\n[roles]\ndpm_servers = [\"dpm\"]\n[[rules]]\nclass = \"veeam\"\nhosts = [\"replica_servers\"]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("p.toml:7:9: rule hosts resolve to no address"),
+        "{err}"
+    );
+}

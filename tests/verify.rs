@@ -386,3 +386,37 @@ fn ifaces_lists_nics_with_their_policy_networks() {
         ]
     );
 }
+
+#[test]
+fn until_idle_gives_up_when_the_job_never_shows() {
+    if !root_or_skip("until_idle_gives_up_when_the_job_never_shows") {
+        return;
+    }
+    let lab = Lab::new();
+    let cmd: Vec<String> = vec!["true".into()];
+    let (code, doc, _) = verify(
+        &lab,
+        &[
+            "--expect",
+            "dpm",
+            "--expect",
+            "dpm",
+            "--until-idle",
+            "500ms",
+            "--settle",
+            "500ms",
+            "--timeout",
+            "60s",
+        ],
+        &cmd,
+    );
+    assert_eq!(code, Some(3), "{doc}");
+    assert_eq!(
+        doc["ended_by"],
+        "expected traffic not seen within --settle + --until-idle after the command"
+    );
+    assert_eq!(
+        doc["reasons"],
+        serde_json::json!(["expected class dpm was not seen with at least 1048576 bytes (saw 0)"])
+    );
+}

@@ -207,7 +207,9 @@ impl Analyzer {
         let (key, dir) = match meta.fragment {
             Fragment::Later { id } => {
                 let fk = (meta.src, meta.dst, meta.proto, id);
-                match self.fragments.get(&fk) {
+                let fresh =
+                    |seen: &Timestamp| frame.ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
+                match self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen)) {
                     Some((key, dir, _)) => (*key, *dir),
                     None => {
                         self.captures[ci].orphan_fragments += 1;

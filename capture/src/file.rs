@@ -75,7 +75,11 @@ enum Kind {
     },
     Ng {
         be: bool,
-        section: Vec<NgIface>,
+        /// Interfaces of the current section by id; `None` for an
+        /// interface block that could not be read (ids stay aligned).
+        section: Vec<Option<NgIface>>,
+        /// Time of the last timestamped packet (Simple Packet Blocks have none).
+        last_ts: Timestamp,
     },
 }
 
@@ -114,6 +118,7 @@ impl<R: Read> FileSource<R> {
             kind: Kind::Ng {
                 be: false,
                 section: Vec::new(),
+                last_ts: Timestamp(0),
             },
             format: FileFormat::PcapNg,
             interfaces: Vec::new(),
@@ -200,7 +205,7 @@ impl<R: Read> FileSource<R> {
             be,
             nanos,
             modified,
-            max_caplen: (snaplen as usize).clamp(MAX_STANDARD_CAPLEN, MAX_BLOCK),
+            max_caplen: (snaplen as usize).clamp(MAX_STANDARD_CAPLEN, MAX_BLOCK - 24),
         };
         self.interfaces.push(Interface {
             name: self.default_iface.clone(),
@@ -223,7 +228,9 @@ impl<R: Read> FileSource<R> {
             self.end -= self.pos;
             self.pos = 0;
             if self.buf.len() < need {
-                self.buf.resize(need.next_power_of_two(), 0);
+                // Exactly what the record needs: its length was already
+                // checked against the format's limit.
+                self.buf.resize(need, 0);
             }
         }
         while self.end - self.pos < need {
@@ -406,7 +413,9 @@ impl<R: Read> FileSource<R> {
                     let wire_len = rd32(block, 8);
                     let room = blen - 16;
                     let snap = match &self.kind {
-                        Kind::Ng { section, .. } => section.first().map_or(0, |i| i.snaplen),
+                        Kind::Ng { section, .. } => {
+                            section.first().copied().flatten().map_or(0, |i| i.snaplen)
+                        }
                         Kind::Pcap { .. } => 0,
                     };
                     let mut caplen = room.min(wire_len as usize);
@@ -424,6 +433,10 @@ impl<R: Read> FileSource<R> {
                     self.on_interface(be, blen);
                     continue;
                 }
+                PCAPNG_EPB | PCAPNG_PB | PCAPNG_SPB => Err(format!(
+                    "packet block at byte {} is only {blen} bytes long; skipped",
+                    self.offset()
+                )),
                 _ => {
                     self.pos += blen;
                     continue;
@@ -437,10 +450,14 @@ impl<R: Read> FileSource<R> {
                     continue;
                 }
             };
-            let Kind::Ng { section, .. } = &self.kind else {
+            let Kind::Ng {
+                section, last_ts, ..
+            } = &mut self.kind
+            else {
                 return Ok(None);
             };
-            let Some(iface) = section.get(if_id as usize).copied() else {
+            let last = *last_ts;
+            let Some(slot) = section.get(if_id as usize).copied() else {
                 let msg = format!(
                     "packet at byte {} names interface {if_id}, which its section does not describe; skipped",
                     self.offset()
@@ -449,8 +466,19 @@ impl<R: Read> FileSource<R> {
                 self.pos += blen;
                 continue;
             };
+            let Some(iface) = slot else {
+                let msg = format!(
+                    "packet at byte {} is on interface {if_id}, whose description was unreadable; skipped",
+                    self.offset()
+                );
+                self.warn(msg);
+                self.pos += blen;
+                continue;
+            };
+            // A Simple Packet Block has no timestamp: it takes the time of
+            // the last timestamped packet, so it does not land in 1970.
             let ts = if btype == PCAPNG_SPB {
-                Timestamp(0)
+                last
             } else {
                 let ns = u128::from(ticks) * 1_000_000_000 / u128::from(iface.units_per_sec);
                 Timestamp(
@@ -458,6 +486,9 @@ impl<R: Read> FileSource<R> {
                         .saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)),
                 )
             };
+            if let Kind::Ng { last_ts, .. } = &mut self.kind {
+                *last_ts = ts;
+            }
             let start = p + data_off;
             self.pos += blen;
             return Ok(Some(Record {
@@ -479,9 +510,14 @@ impl<R: Read> FileSource<R> {
             );
             self.warn(msg);
         }
+        let last_ts = match self.kind {
+            Kind::Ng { last_ts, .. } => last_ts,
+            Kind::Pcap { .. } => Timestamp(0),
+        };
         self.kind = Kind::Ng {
             be,
             section: Vec::new(),
+            last_ts,
         };
         self.pos += blen;
         Ok(())
@@ -509,7 +545,7 @@ impl<R: Read> FileSource<R> {
                         snaplen: idb.snaplen,
                     },
                     units,
-                    idb.if_tsoffset,
+                    ts_offset(&idb.options, be),
                 )
             }
             Err(e) => {
@@ -518,6 +554,9 @@ impl<R: Read> FileSource<R> {
                     self.offset()
                 );
                 self.warn(msg);
+                if let Kind::Ng { section, .. } = &mut self.kind {
+                    section.push(None);
+                }
                 self.pos += blen;
                 return;
             }
@@ -534,15 +573,31 @@ impl<R: Read> FileSource<R> {
         let snaplen = iface.snaplen;
         self.interfaces.push(iface);
         if let Kind::Ng { section, .. } = &mut self.kind {
-            section.push(NgIface {
+            section.push(Some(NgIface {
                 global,
                 units_per_sec,
                 offset_secs,
                 snaplen,
-            });
+            }));
         }
         self.pos += blen;
     }
+}
+
+/// `if_tsoffset` (option 14, seconds) in the section's byte order:
+/// pcap-parser 0.17 always reads it little-endian.
+fn ts_offset(options: &[pcap_parser::pcapng::PcapNGOption<'_>], be: bool) -> i64 {
+    options
+        .iter()
+        .find(|o| o.code.0 == 14)
+        .and_then(|o| <[u8; 8]>::try_from(o.value.get(..8)?).ok())
+        .map_or(0, |b| {
+            if be {
+                i64::from_be_bytes(b)
+            } else {
+                i64::from_le_bytes(b)
+            }
+        })
 }
 
 /// Timestamp units per second for an `if_tsresol` value: bit 7 clear =

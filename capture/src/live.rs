@@ -390,7 +390,7 @@ fn capture_loop(
         iface,
         ..Batch::default()
     };
-    let mut since_stats = 0u32;
+    let mut last_stats = std::time::Instant::now();
     let base = (
         c.kernel_drops.load(Ordering::Relaxed),
         c.iface_drops.load(Ordering::Relaxed),
@@ -403,14 +403,19 @@ fn capture_loop(
             Ok(p) => {
                 if push(&mut batch, &p, c) {
                     send(tx, &mut batch, iface, c);
+                    // Under sustained load the ring never empties: refresh
+                    // the drop counters about once a second anyway.
+                    if last_stats.elapsed() >= std::time::Duration::from_secs(1) {
+                        update_stats(&mut nic.cap, c, base);
+                        last_stats = std::time::Instant::now();
+                    }
                 }
             }
             Err(pcap::Error::TimeoutExpired) => {
                 send(tx, &mut batch, iface, c);
-                since_stats += 1;
-                if since_stats >= 10 {
+                if last_stats.elapsed() >= std::time::Duration::from_millis(500) {
                     update_stats(&mut nic.cap, c, base);
-                    since_stats = 0;
+                    last_stats = std::time::Instant::now();
                 }
                 let mut fds = [PollFd::new(nic.cap.as_fd(), PollFlags::POLLIN)];
                 let _ = poll(&mut fds, PollTimeout::from(POLL_MS));

@@ -105,8 +105,9 @@ fn two_sections_opposite_byte_orders_all_block_types() {
         out: Vec::new(),
     };
     be.section();
-    // Binary resolution 2^-10 s, in a big-endian section: ids restart at 0.
-    be.interface(1, "eth1", 0x80 | 10, 0);
+    // Binary resolution 2^-10 s and a 5 s offset, in a big-endian section:
+    // ids restart at 0.
+    be.interface(1, "eth1", 0x80 | 10, 5);
     be.spb(&[0xbb; 64]);
     be.obsolete_pb(0, 3 * 1024 + 512, &[0xcc; 42]);
     let mut file = w.out;
@@ -122,8 +123,9 @@ fn two_sections_opposite_byte_orders_all_block_types() {
         vec![
             (Timestamp(101_500_000_000), 0, LinkType::ETHERNET, 1514, 60),
             (Timestamp(2_000_000_123), 1, LinkType::RAW, 20, 20),
-            (Timestamp(0), 2, LinkType::ETHERNET, 64, 64),
-            (Timestamp(3_500_000_000), 2, LinkType::ETHERNET, 42, 42),
+            // A Simple Packet Block has no time: it takes the last one seen.
+            (Timestamp(2_000_000_123), 2, LinkType::ETHERNET, 64, 64),
+            (Timestamp(8_500_000_000), 2, LinkType::ETHERNET, 42, 42),
         ]
     );
     let names: Vec<_> = src
@@ -178,4 +180,66 @@ fn a_packet_naming_an_unknown_interface_is_skipped_with_a_warning() {
     }
     assert_eq!(n, 1);
     assert_eq!(src.stats().warnings.len(), 1);
+}
+
+#[test]
+fn an_unreadable_interface_keeps_the_ids_of_the_others() {
+    let mut w = Writer {
+        be: false,
+        out: Vec::new(),
+    };
+    w.section();
+    // Too short to hold a snaplen: pcap-parser rejects it.
+    w.block(1, &[1, 0, 0, 0]);
+    w.interface(1, "eth1", 6, 0);
+    w.epb(0, 1, &[1; 40], 40);
+    w.epb(1, 2, &[2; 40], 40);
+    // A packet block too short to be one.
+    w.block(6, &[0; 8]);
+    let mut src = FileSource::new("x.pcapng", &w.out[..], None).unwrap();
+    let mut got = Vec::new();
+    while let Some(f) = src.next_frame().unwrap() {
+        got.push((f.iface.0, f.data[0]));
+    }
+    // Only eth1's packet, on eth1.
+    assert_eq!(got, vec![(0, 2)]);
+    let names: Vec<_> = src
+        .interfaces()
+        .iter()
+        .map(|i| i.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["eth1"]);
+    let warnings = src.stats().warnings;
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings[0].contains("interface description at byte 28 unreadable"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("whose description was unreadable"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2].contains("is only 20 bytes long"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_huge_snaplen_does_not_allocate_a_huge_buffer() {
+    // snaplen 0xffffffff and one record claiming 60 MiB that is not there:
+    // the buffer grows only to what the record needs, then the cut is reported.
+    let mut f = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0,
+        0, 0,
+    ];
+    f.extend([0u8; 8]);
+    f.extend((60u32 << 20).to_le_bytes());
+    f.extend((60u32 << 20).to_le_bytes());
+    f.extend([0u8; 100]);
+    let mut src = FileSource::new("big.pcap", &f[..], None).unwrap();
+    assert!(src.next_frame().unwrap().is_none());
+    let t = src.stats().truncated.unwrap();
+    assert_eq!(t.offset, 24);
+    assert!(t.reason.starts_with("record cut"), "{}", t.reason);
 }

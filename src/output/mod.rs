@@ -35,6 +35,18 @@ impl Write for Out {
     }
 }
 
+/// Writes a whole document to `--output` or stdout. A reader that closes
+/// the pipe early (`| head`) ends output quietly: the run's exit code stays
+/// its verdict's (DESIGN.md), so a proven leak is still exit 1.
+pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>) -> Result<()> {
+    let mut out = open(path)?;
+    let written = write(&mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
+    match written {
+        Err(e) if crate::is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
 /// Opens the output sink.
 pub fn open(path: Option<&Path>) -> Result<Out> {
     let w: Box<dyn Write> = match path {

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub reloads: BTreeMap<&'static str, u64>,
     /// class → bytes per second, newest last.
     window: HashMap<String, VecDeque<u64>>,
+    /// class → (sum of per-second bits/s, seconds) since start: the
+    /// summary's `_sum`/`_count` must never decrease.
+    totals: HashMap<String, (u64, u64)>,
 }
 
 fn esc(v: &str) -> String {
@@ -70,20 +73,25 @@ impl Metrics {
     /// Records one second of bytes per class for the sliding window.
     pub fn push_second(&mut self, per_class: &HashMap<String, u64>) {
         for (class, q) in self.window.iter_mut() {
-            q.push_back(per_class.get(class).copied().unwrap_or(0));
+            let bytes = per_class.get(class).copied().unwrap_or(0);
+            q.push_back(bytes);
             while q.len() > WINDOW_SECS {
                 q.pop_front();
             }
+            let t = self.totals.entry(class.clone()).or_insert((0, 0));
+            t.0 += bytes * 8;
+            t.1 += 1;
         }
         for (class, bytes) in per_class {
-            self.window
-                .entry(class.clone())
-                .or_insert_with(|| VecDeque::from([*bytes]));
+            self.window.entry(class.clone()).or_insert_with(|| {
+                self.totals.insert(class.clone(), (*bytes * 8, 1));
+                VecDeque::from([*bytes])
+            });
         }
     }
 
-    /// Per class: p50, p90, p99 (nearest rank), sum and count of the
-    /// per-second throughputs in the window.
+    /// Per class: p50, p90, p99 (nearest rank) over the window, and the
+    /// cumulative sum and count of per-second throughputs since start.
     fn quantiles(&self) -> BTreeMap<String, ([u64; 3], u64, u64)> {
         self.window
             .iter()
@@ -100,8 +108,8 @@ impl Metrics {
                     c.clone(),
                     (
                         [rank(0.5), rank(0.9), rank(0.99)],
-                        v.iter().sum(),
-                        v.len() as u64,
+                        self.totals.get(c).map_or(0, |t| t.0),
+                        self.totals.get(c).map_or(0, |t| t.1),
                     ),
                 )
             })
@@ -240,7 +248,7 @@ impl Metrics {
             &mut o,
             "lanecheck_throughput_bps",
             "summary",
-            "Per-class throughput of each second over the last 5 minutes, bits per second.",
+            "Per-class throughput of each second, bits per second: quantiles over the last 5 minutes, sum and count since start.",
         );
         for (c, (q, sum, count)) in self.quantiles() {
             let c = esc(&c);

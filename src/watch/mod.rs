@@ -56,6 +56,8 @@ struct Daemon {
     events: Vec<Event>,
     nics: Vec<NicState>,
     live_cfg: LiveConfig,
+    /// Evictions of the current flow table already added to the metric.
+    evicted_seen: u64,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -131,6 +133,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
             })
             .collect(),
         live_cfg,
+        evicted_seen: 0,
     };
     d.register_nics();
     let mut src = LiveSource::start(opened);
@@ -314,7 +317,9 @@ impl Daemon {
         }
         let fs = self.an.flow_stats();
         self.metrics.flows_tracked = fs.active;
-        self.metrics.flows_evicted += fs.evicted - self.metrics.flows_evicted.min(fs.evicted);
+        // The table's own count restarts with each policy reload.
+        self.metrics.flows_evicted += fs.evicted.saturating_sub(self.evicted_seen);
+        self.evicted_seen = fs.evicted;
         self.metrics.sinks = self
             .sinks
             .counters
@@ -401,6 +406,7 @@ impl Daemon {
                 // open leaks carry on.
                 self.policy = p.clone();
                 self.an = Analyzer::with_policy(self.acfg, p);
+                self.evicted_seen = 0;
                 self.register_nics();
                 *self.metrics.reloads.entry("ok").or_insert(0) += 1;
                 self.events.push(Event::plain(

@@ -123,6 +123,9 @@ impl Sinks {
             Some(path) => {
                 counters(&mut list, "syslog");
                 let s = UnixDatagram::unbound().context("syslog socket")?;
+                // A syslog daemon that stops reading must not block the
+                // event loop: a full socket drops the message (counted).
+                s.set_nonblocking(true).context("syslog socket")?;
                 match s.connect(path) {
                     Ok(()) => Some(s),
                     Err(e) => {

@@ -309,13 +309,14 @@ impl FlowTable {
     pub fn sweep(&mut self) {
         let deadline = self.now.0.saturating_sub(self.cfg.idle_timeout_ns);
         let finished = &mut self.finished;
+        let keep = self.cfg.keep_finished;
         let mut expired = 0;
         self.map.retain(|_, f| {
             if f.last_seen.0 < deadline {
-                finished.push(std::mem::replace(
-                    f,
-                    Flow::new(f.key, Direction::LoToHi, f.first_seen),
-                ));
+                if keep {
+                    let empty = Flow::new(f.key, Direction::LoToHi, f.first_seen);
+                    finished.push(std::mem::replace(f.as_mut(), empty));
+                }
                 expired += 1;
                 false
             } else {
@@ -445,5 +446,25 @@ mod tests {
             .map(Flow::total_packets)
             .sum();
         assert_eq!(all, 101);
+    }
+
+    #[test]
+    fn a_daemon_table_keeps_nothing_it_removed() {
+        let cfg = FlowTableConfig {
+            max_flows: 12,
+            idle_timeout_ns: 1_000_000_000,
+            payload_keep: 0,
+            keep_finished: false,
+        };
+        let mut t = FlowTable::new(cfg);
+        for i in 0..100u16 {
+            let (k, d) = key(1000 + i, 80);
+            t.update(k, &update(i64::from(i) * 100_000_000, d, 0));
+        }
+        t.sweep();
+        let s = t.stats();
+        assert!(t.finished().is_empty());
+        assert_eq!(s.active + s.evicted + s.expired, 100);
+        assert!(s.expired > 0 && s.evicted > 0, "{s:?}");
     }
 }

@@ -298,7 +298,7 @@ impl Policy {
             let status = match self.judge(class, net) {
                 Use::Preferred => Status::Preferred,
                 Use::Fallback => {
-                    if let Some(n) = net {
+                    if let Some(n) = net.filter(|n| !c.fallbacks.contains(n)) {
                         c.fallbacks.push(n);
                     }
                     Status::Fallback
@@ -329,7 +329,12 @@ impl Policy {
             let name = self.network_name(net);
             let status = match self.judge(class, Some(net)) {
                 Use::Preferred => Status::Preferred,
-                Use::Fallback => Status::Fallback,
+                Use::Fallback => {
+                    if !c.fallbacks.contains(&net) {
+                        c.fallbacks.push(net);
+                    }
+                    Status::Fallback
+                }
                 Use::FallbackFail => {
                     c.reasons.push(format!(
                         "seen on {iface} (network {name}), a fallback for {cname} with on_fallback = \"fail\""
