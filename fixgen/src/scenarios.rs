@@ -151,6 +151,28 @@ fn dpm_data_closed(cap: &mut Capture, spec: Spec, start_ms: i64, bursts: &[(i64,
     c.close(cap);
 }
 
+/// What every two-NIC DPM scenario starts with on the primary NIC: the
+/// DPM server resolves `ps` (answers `answers`) and opens DCOM control.
+fn primary_preamble(cap: &mut Capture, answers: &[Ipv4Addr]) {
+    dns(
+        cap,
+        Seen::on(ETH0),
+        dpm_primary(),
+        51001,
+        0x1001,
+        answers,
+        ms(50),
+    );
+    dcom(
+        cap,
+        Seen::on(ETH0),
+        dpm_primary(),
+        ps_primary(),
+        49701,
+        ms(100),
+    );
+}
+
 fn two_nics(name: &'static str) -> Capture {
     Capture::pcapng(name, &["eth0", "eth1"])
 }
@@ -159,23 +181,7 @@ pub(crate) fn dpm_backup_lan() -> Capture {
     let mut cap = two_nics("dpm_backup_lan");
     arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
     let both = [ip4("192.168.1.24"), ip4("10.10.12.90")];
-    dns(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        51001,
-        0x1001,
-        &both,
-        ms(50),
-    );
-    dcom(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        ps_primary(),
-        49701,
-        ms(100),
-    );
+    primary_preamble(&mut cap, &both);
     agent_coordinator(
         &mut cap,
         Seen::on(ETH1),
@@ -205,23 +211,7 @@ pub(crate) fn dpm_primary_lan() -> Capture {
     let mut cap = two_nics("dpm_primary_lan");
     arp_pair(&mut cap, ETH0, &[], dpm_primary(), ps_primary(), 0);
     // Name resolution only returns the primary address: backup data follows it.
-    dns(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        51001,
-        0x1001,
-        &[ip4("10.10.12.90")],
-        ms(50),
-    );
-    dcom(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        ps_primary(),
-        49701,
-        ms(100),
-    );
+    primary_preamble(&mut cap, &[ip4("10.10.12.90")]);
     agent_coordinator(
         &mut cap,
         Seen::on(ETH0),
@@ -253,23 +243,7 @@ pub(crate) fn dpm_backup_addr_on_primary_nic() -> Capture {
     // through the primary NIC.
     arp_pair(&mut cap, ETH0, &[], dpm_backup(), ps_backup(), 0);
     let both = [ip4("192.168.1.24"), ip4("10.10.12.90")];
-    dns(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        51001,
-        0x1001,
-        &both,
-        ms(50),
-    );
-    dcom(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        ps_primary(),
-        49701,
-        ms(100),
-    );
+    primary_preamble(&mut cap, &both);
     dpm_data_closed(
         &mut cap,
         Spec::new(
@@ -291,23 +265,7 @@ pub(crate) fn dpm_fallback() -> Capture {
     let mut cap = two_nics("dpm_fallback");
     arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
     let both = [ip4("192.168.1.24"), ip4("10.10.12.90")];
-    dns(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        51001,
-        0x1001,
-        &both,
-        ms(50),
-    );
-    dcom(
-        &mut cap,
-        Seen::on(ETH0),
-        dpm_primary(),
-        ps_primary(),
-        49701,
-        ms(100),
-    );
+    primary_preamble(&mut cap, &both);
     dpm_data_closed(
         &mut cap,
         Spec::new(
