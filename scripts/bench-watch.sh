@@ -75,6 +75,30 @@ print(f"alert latency over {n} distinct leaks: p50 {rank(0.5)*1000:.2f} ms, p99 
 PY
 
 # 2. Memory under a flood of distinct flows.
+# A "bulk" capture too: 1,000,000 packets over 100 leaking flows, to
+# measure the per-packet cost of established flows.
+python3 - "$WORK/bulk.pcap" <<'PY'
+import struct, sys
+eth = bytes.fromhex("020000000002020000000001" "0800")
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for i in range(1000000):
+        flow = i % 100
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, i & 0xffff, 0, 64, 6, 0,
+                         bytes([10, 99, 0, 1]), bytes([10, 99, 0, 2]))
+        tcp = struct.pack("!HHIIBBHHH", 40000 + flow, 20000 + flow, i, 0, 0x50, 0x10, 64240, 0, 0)
+        frame = eth + ip + tcp + bytes(64)
+        f.write(struct.pack("<IIII", 1700000000 + i // 100000, i % 1000000, len(frame), 1514))
+        f.write(frame)
+PY
+rm -f "$WORK/alerts.jsonl"
+start_watch
+ip netns exec "$A" tcpreplay --topspeed -q -i veth0 "$WORK/bulk.pcap" > "$WORK/replay.log" 2>&1 || true
+sleep 2
+CPU=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/"$WPID"/stat)
+stop_watch
+echo "bulk leak, 1,000,000 packets over 100 flows: daemon CPU ${CPU} s; $(grep -c '"type":"leak"' "$WORK/alerts.jsonl") leak events"
+
 python3 - "$WORK/flood.pcap" "$FLOWS" <<'PY'
 import struct, sys
 path, n = sys.argv[1], int(sys.argv[2])
@@ -98,6 +122,8 @@ for cap in 1000000 100000; do
     ip netns exec "$A" tcpreplay --topspeed -q -i veth0 "$WORK/flood.pcap" > "$WORK/replay.log" 2>&1 || true
     sleep 2
     HWM=$(awk '/VmHWM/ {print $2}' /proc/"$WPID"/status)
+    # CPU seconds the daemon spent (utime + stime, in clock ticks).
+    CPU=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/"$WPID"/stat)
     M=$(ip netns exec "$B" python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:19751/metrics').read().decode())")
     stop_watch
     tracked=$(echo "$M" | awk '/^lanecheck_flows_tracked / {print $2}')
@@ -106,5 +132,5 @@ for cap in 1000000 100000; do
     drops=$(echo "$M" | awk '/^lanecheck_capture_(kernel|queue)_drops_total/ {s+=$2} END {print s}')
     leaks=$(grep -c '"type":"leak"' "$WORK/alerts.jsonl" || true)
     summaries=$(grep -c '"type":"leak-summary"' "$WORK/alerts.jsonl" || true)
-    echo "flood of $FLOWS distinct flows, --max-flows $cap: peak RSS $((HWM / 1024)) MiB; captured $captured packets, drops $drops; flows tracked $tracked, evicted $evicted; $leaks leak events + $summaries summaries"
+    echo "flood of $FLOWS distinct flows, --max-flows $cap: peak RSS $((HWM / 1024)) MiB, CPU ${CPU} s; captured $captured packets, drops $drops; flows tracked $tracked, evicted $evicted; $leaks leak events + $summaries summaries"
 done

@@ -13,7 +13,9 @@ use serde::Serialize;
 /// What identifies a leak, however many flows and reasons it has.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LeakKey {
-    pub class: String,
+    /// Shared with the daemon's class-name table: building a key per
+    /// leaking packet allocates nothing.
+    pub class: std::sync::Arc<str>,
     pub client: IpAddr,
     pub server: IpAddr,
     pub server_port: u16,
@@ -103,7 +105,7 @@ impl Event {
         Event {
             kind,
             time: now_rfc3339(),
-            class: Some(key.class.clone()),
+            class: Some(key.class.to_string()),
             network: Some(ev.network.clone()),
             interface: ev.interface.clone(),
             proto: Some(ev.proto.clone()),
@@ -169,7 +171,7 @@ impl Engine {
     pub fn active(&self) -> HashMap<(String, String), u64> {
         let mut m = HashMap::new();
         for (k, l) in &self.leaks {
-            *m.entry((k.class.clone(), l.evidence.network.clone()))
+            *m.entry((k.class.to_string(), l.evidence.network.clone()))
                 .or_insert(0) += 1;
         }
         m

@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use analyzer::classify::ClassId;
 use analyzer::flow::Flow;
-use analyzer::policy::{Policy, Status};
+use analyzer::policy::{NetId, Policy, Status};
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{Context, Result};
 use capture::{LiveConfig, LiveNic, LiveSource, NicCounters, Poll};
+use rustc_hash::FxHashMap;
 
 use self::alerts::{Engine, Event, Evidence, LeakKey, Timing};
 use self::metrics::{Metrics, TrafficLabels};
@@ -52,7 +54,10 @@ struct Daemon {
     engine: Engine,
     sinks: Sinks,
     metrics: Metrics,
-    second: HashMap<String, u64>,
+    /// Counts since the last tick, keyed by ids.
+    pending: Pending,
+    /// Class names by id, shared by leak keys.
+    class_names: Vec<Arc<str>>,
     events: Vec<Event>,
     nics: Vec<NicState>,
     live_cfg: LiveConfig,
@@ -119,7 +124,8 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         engine: Engine::new(timing, now),
         sinks,
         metrics: Metrics::default(),
-        second: HashMap::new(),
+        pending: Pending::default(),
+        class_names: Vec::new(),
         events: Vec::new(),
         nics: nics
             .iter()
@@ -136,6 +142,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         evicted_seen: 0,
     };
     d.register_nics();
+    d.class_names = class_names(&d.policy);
     let mut src = LiveSource::start(opened);
     log::info!("watching {}", nics.join(", "));
     let mut next_tick = Instant::now() + TICK;
@@ -210,26 +217,23 @@ impl Daemon {
             return;
         };
         let Some(class) = flow.tags.class else { return };
-        let names: Vec<&str> = flow
-            .ifaces
-            .iter()
-            .map(|s| {
-                self.names
-                    .get(s.iface.0 as usize)
-                    .map_or("?", String::as_str)
-            })
-            .collect();
-        let tag = &mut flow.tags.watch;
+        let names = &self.names;
+        let name_of = |r: IfaceRef| names.get(r.0 as usize).map_or("?", String::as_str);
+        // The policy is judged again only when the flow shows up on a new NIC.
+        let tag = flow.tags.watch;
         let mut newly_violating = false;
         if !tag.checked || tag.checked_ifaces != flow.ifaces.len() {
-            let check = self.policy.check(class, &flow.tags.nets, &names);
+            let seen_on: Vec<&str> = flow.ifaces.iter().map(|s| name_of(s.iface)).collect();
+            let check = self.policy.check(class, &flow.tags.nets, &seen_on);
             newly_violating = check.violates() && !tag.violates;
-            tag.checked = true;
-            tag.checked_ifaces = flow.ifaces.len();
-            tag.violates = check.violates();
-            tag.fallback = !check.fallbacks.is_empty();
+            flow.tags.watch = analyzer::flow::WatchTag {
+                checked: true,
+                checked_ifaces: flow.ifaces.len(),
+                violates: check.violates(),
+                fallback: !check.fallbacks.is_empty(),
+            };
         }
-        let (violates, fallback) = (tag.violates, tag.fallback);
+        let (violates, fallback) = (flow.tags.watch.violates, flow.tags.watch.fallback);
         let status = if violates {
             Status::Violation
         } else if fallback {
@@ -237,44 +241,29 @@ impl Daemon {
         } else {
             Status::Preferred
         };
-        let class_name = self.policy.class_name(class).to_string();
-        let iname = self
-            .names
-            .get(iface.0 as usize)
-            .cloned()
-            .unwrap_or_default();
-        for net in &flow.tags.nets {
-            let network = net
-                .map_or("unknown", |n| self.policy.network_name(n))
-                .to_string();
+        // Counted by id (no allocation per packet); names are resolved once
+        // a tick in `fold_counts`.
+        let wire = u64::from(f.wire_len);
+        for &net in &flow.tags.nets {
             if newly_violating {
-                *self
-                    .metrics
-                    .violations
-                    .entry((class_name.clone(), network.clone()))
-                    .or_insert(0) += 1;
+                *self.pending.violations.entry((class, net)).or_insert(0) += 1;
             }
             let e = self
-                .metrics
+                .pending
                 .traffic
-                .entry(TrafficLabels {
-                    class: class_name.clone(),
-                    network,
-                    interface: iname.clone(),
-                    status: status.as_str(),
-                })
+                .entry((class, net, iface, status))
                 .or_insert((0, 0));
             e.0 += 1;
-            e.1 += u64::from(f.wire_len);
+            e.1 += wire;
         }
-        *self.second.entry(class_name.clone()).or_insert(0) += u64::from(f.wire_len);
+        *self.pending.second.entry(class).or_insert(0) += wire;
         if !violates && !fallback {
             return;
         }
         let (client, _) = flow.src();
         let (server, server_port) = flow.dst();
         let key = LeakKey {
-            class: class_name,
+            class: Arc::clone(&self.class_names[usize::from(class.0)]),
             client,
             server,
             server_port,
@@ -282,14 +271,52 @@ impl Daemon {
         let now = Instant::now();
         let policy = &self.policy;
         let flow_ref: &Flow = flow;
-        let evidence = || evidence(policy, flow_ref, class, &names, &iname);
+        // Only built for a new leak key.
+        let evidence = || {
+            let seen_on: Vec<&str> = flow_ref.ifaces.iter().map(|s| name_of(s.iface)).collect();
+            evidence(policy, flow_ref, class, &seen_on, name_of(iface))
+        };
         if violates {
             self.engine
-                .violation(key, u64::from(f.wire_len), now, evidence, &mut self.events);
+                .violation(key, wire, now, evidence, &mut self.events);
         } else {
             self.engine
-                .fallback(key, u64::from(f.wire_len), now, evidence, &mut self.events);
+                .fallback(key, wire, now, evidence, &mut self.events);
         }
+    }
+
+    /// Moves the id-keyed counts of the last tick into the named metrics
+    /// (also before a reload changes what the ids mean).
+    fn fold_counts(&mut self) {
+        let p = std::mem::take(&mut self.pending);
+        let policy = &self.policy;
+        let net_name =
+            |n: Option<NetId>| n.map_or("unknown", |n| policy.network_name(n)).to_string();
+        for ((class, net, iface, status), (packets, bytes)) in p.traffic {
+            let labels = TrafficLabels {
+                class: policy.class_name(class).to_string(),
+                network: net_name(net),
+                interface: self
+                    .names
+                    .get(iface.0 as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                status: status.as_str(),
+            };
+            let e = self.metrics.traffic.entry(labels).or_insert((0, 0));
+            e.0 += packets;
+            e.1 += bytes;
+        }
+        for ((class, net), n) in p.violations {
+            let key = (policy.class_name(class).to_string(), net_name(net));
+            *self.metrics.violations.entry(key).or_insert(0) += n;
+        }
+        let second: HashMap<String, u64> = p
+            .second
+            .into_iter()
+            .map(|(c, b)| (policy.class_name(c).to_string(), b))
+            .collect();
+        self.metrics.push_second(&second);
     }
 
     fn flush_events(&mut self) {
@@ -303,8 +330,7 @@ impl Daemon {
         self.engine.tick(now, &mut self.events);
         self.health(src, now);
         self.flush_events();
-        let second = std::mem::take(&mut self.second);
-        self.metrics.push_second(&second);
+        self.fold_counts();
         self.metrics.active_leaks = self.engine.active().into_iter().collect();
         for (i, c) in src.counters().iter().enumerate() {
             let name = self
@@ -404,6 +430,8 @@ impl Daemon {
             Ok(p) => {
                 // Flows are tracked afresh under the new policy; metrics and
                 // open leaks carry on.
+                self.fold_counts();
+                self.class_names = class_names(&p);
                 self.policy = p.clone();
                 self.an = Analyzer::with_policy(self.acfg, p);
                 self.evicted_seen = 0;
@@ -426,6 +454,24 @@ impl Daemon {
     }
 }
 
+/// (class, network, capture interface, status) by ids.
+type TrafficKey = (ClassId, Option<NetId>, IfaceRef, Status);
+
+/// Per-packet counters of one tick, by ids.
+#[derive(Default)]
+struct Pending {
+    traffic: FxHashMap<TrafficKey, (u64, u64)>,
+    violations: FxHashMap<(ClassId, Option<NetId>), u64>,
+    second: FxHashMap<ClassId, u64>,
+}
+
+fn class_names(p: &Policy) -> Vec<Arc<str>> {
+    p.classes
+        .iter()
+        .map(|c| Arc::from(c.name.as_str()))
+        .collect()
+}
+
 fn snapshot(c: &NicCounters, up: bool) -> metrics::CaptureStat {
     metrics::CaptureStat {
         packets: c.packets.load(Ordering::Relaxed),
@@ -439,7 +485,7 @@ fn snapshot(c: &NicCounters, up: bool) -> metrics::CaptureStat {
 fn evidence(
     policy: &Policy,
     flow: &Flow,
-    class: analyzer::classify::ClassId,
+    class: ClassId,
     ifaces: &[&str],
     iface: &str,
 ) -> Evidence {
