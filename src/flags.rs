@@ -97,18 +97,8 @@ pub struct VerifyArgs {
     /// Save everything captured as one pcapng (one interface block per NIC).
     #[arg(long, value_name = "FILE.pcapng")]
     pub write: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Write the report to FILE instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Throughput bin length.
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub bin: String,
-    /// Also list every flow with its class, reason, networks and status.
-    #[arg(long)]
-    pub flows: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Most flows held in memory at once.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
@@ -187,13 +177,20 @@ pub struct AuditArgs {
     pub policy: PathBuf,
     #[command(flatten)]
     pub input: CaptureArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// How an audit-style report is written (`audit`, `verify`).
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Throughput bin length: 500ms, 1s, 2m…; bins are aligned to the Unix epoch.
+    /// Throughput bin length: 500ms, 1s, 2m… (at least 1ms); bins are aligned to the Unix epoch.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub bin: String,
     /// Also list every flow with its class, reason, networks and status.

@@ -47,11 +47,7 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
         )?;
         if let Some((p, n)) = mapped {
             for a in &i.addresses {
-                let is_link_local = match a {
-                    std::net::IpAddr::V4(v4) => v4.is_link_local(),
-                    std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-                };
-                if !is_link_local && p.network_of(*a) != Some(n) {
+                if !analyzer::classify::is_link_local(*a) && p.network_of(*a) != Some(n) {
                     warnings.push(format!(
                         "{}: address {a} is outside its policy network {}",
                         i.name,

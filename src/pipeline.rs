@@ -66,6 +66,15 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
         .with_context(|| format!("invalid duration {s:?} (examples: 500ms, 60s, 2m, 1h)"))
 }
 
+/// The throughput bin length of `--bin`, in nanoseconds (at least 1 ms).
+pub fn bin_ns(bin: &str) -> Result<i64> {
+    let d = parse_duration(bin).context("--bin")?;
+    if d.as_nanos() < 1_000_000 {
+        bail!("--bin must be at least 1ms");
+    }
+    Ok(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// Parses a size: `1048576`, `64k`, `32M`, `1G` (powers of 1024), also `MiB`-style.
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();

@@ -17,7 +17,7 @@ use analyzer::{Analyzer, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
 use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
 
-use crate::flags::{Format, LiveArgs, VerifyArgs};
+use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
 use crate::{config, Outcome};
@@ -118,7 +118,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             .transpose()
             .context("--timeout")?,
     };
-    let bin = parse_duration(&args.bin).context("--bin")?;
+    let bin_ns = crate::pipeline::bin_ns(&args.report.bin)?;
     let nics = select_nics(&args.live, &policy)?;
     let cfg = live_config(&args.live)?;
     let opened: Vec<LiveNic> = nics
@@ -128,9 +128,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
 
     let mut acfg = analyzer::AnalyzerConfig::default();
     acfg.flows.max_flows = args.max_flows.max(1);
-    acfg.bin_ns = i64::try_from(bin.as_nanos())
-        .unwrap_or(i64::MAX)
-        .max(1_000_000);
+    acfg.bin_ns = bin_ns;
     let mut an = Analyzer::with_policy(acfg, policy);
     let ids: Vec<(CaptureId, IfaceRef)> = nics
         .iter()
@@ -333,11 +331,8 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         ended_by,
         duration: plan.start.elapsed(),
     };
-    let view = ReportView::new(&an, &report, &outcomes, args.flows).with_live(verdict, live);
-    output::write_all(args.output.as_deref(), |out| match args.format {
-        Format::Json => output::json::write_report(out, &view),
-        Format::Text => output::text::write_report(out, &view),
-    })?;
+    let view = ReportView::new(&an, &report, &outcomes, args.report.flows).with_live(verdict, live);
+    output::write_report(&args.report, &view)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
         Verdict::Inconclusive => Outcome::Inconclusive,

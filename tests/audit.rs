@@ -532,20 +532,13 @@ fn a_fallback_nic_is_a_warning_too() {
 #[test]
 fn a_closed_pipe_keeps_the_verdict() {
     let (_d, t) = generate("dpm_primary_lan");
-    let mut child = crate::util::lanecheck()
-        .args([
-            "audit",
-            "-p",
-            &policy("dpm.toml"),
-            "--flows",
-            t.file.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::run_into_closed_pipe(&[
+        "audit",
+        "-p",
+        &policy("dpm.toml"),
+        "--flows",
+        t.file.to_str().unwrap(),
+    ]);
     // The leak is proven whether or not anyone reads the report.
     assert_eq!(
         out.status.code(),
@@ -554,4 +547,19 @@ fn a_closed_pipe_keeps_the_verdict() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn a_bin_below_a_millisecond_is_refused() {
+    let (_d, t) = generate("dpm_backup_lan");
+    let out = run(&[
+        "audit",
+        "-p",
+        &policy("dpm.toml"),
+        "--bin",
+        "100us",
+        t.file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bin must be at least 1ms"));
 }

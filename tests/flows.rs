@@ -240,14 +240,7 @@ fn text_table_and_closed_pipe() {
     assert!(text.contains(&format!("{} flows", truth.flows.len())));
 
     // A reader that goes away early is not an error.
-    let mut child = lanecheck()
-        .args(["flows", truth.file.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::run_into_closed_pipe(&["flows", truth.file.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(0),

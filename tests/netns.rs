@@ -12,6 +12,16 @@ use crate::util::loud;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A short tag unique to this process and call (interface names are at most
+/// 15 characters).
+fn unique() -> String {
+    format!(
+        "{}{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// True when running as root; otherwise prints a loud notice, and under
 /// `CI=true` fails instead.
 pub fn root_or_skip(test: &str) -> bool {
@@ -81,82 +91,46 @@ s.close()
 impl Lab {
     /// Builds the lab with TCP sinks on ps:5719 and ps:443.
     pub fn new() -> Lab {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}{}", std::process::id() % 100_000, n);
-        let lab = Lab {
-            dpm: format!("lc{tag}-dpm"),
-            ps: format!("lc{tag}-ps"),
+        let mut lab = Lab {
+            dpm: String::new(),
+            ps: String::new(),
             servers: Vec::new(),
         };
+        let tag = unique();
+        (lab.dpm, lab.ps) = (format!("lc{tag}-dpm"), format!("lc{tag}-ps"));
         ip(&["netns", "add", &lab.dpm]);
         ip(&["netns", "add", &lab.ps]);
-        for (net, a) in [("p", "eth0"), ("b", "eth1")] {
-            let (x, y) = (format!("l{tag}{net}0"), format!("l{tag}{net}1"));
-            ip(&["link", "add", &x, "type", "veth", "peer", "name", &y]);
-            ip(&["link", "set", &x, "netns", &lab.dpm]);
-            ip(&["link", "set", &y, "netns", &lab.ps]);
-            ip(&["-n", &lab.dpm, "link", "set", &x, "name", a]);
-            ip(&["-n", &lab.ps, "link", "set", &y, "name", a]);
-        }
         for ns in [&lab.dpm, &lab.ps] {
             // No IPv6: no neighbour discovery noise in the byte counts.
-            let out = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                ])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            for dev in ["lo", "eth0", "eth1"] {
-                ip(&["-n", ns, "link", "set", dev, "up"]);
-            }
+            ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
-        ip(&[
-            "-n",
-            &lab.dpm,
-            "addr",
-            "add",
-            "10.10.12.89/24",
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &lab.dpm,
-            "addr",
-            "add",
-            "192.168.1.23/24",
-            "dev",
-            "eth1",
-        ]);
-        ip(&[
-            "-n",
-            &lab.ps,
-            "addr",
-            "add",
-            "10.10.12.90/24",
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &lab.ps,
-            "addr",
-            "add",
-            "192.168.1.24/24",
-            "dev",
-            "eth1",
-        ]);
-        let mut lab = lab;
+        lab.link("eth0", "10.10.12.89/24", "10.10.12.90/24");
+        lab.link("eth1", "192.168.1.23/24", "192.168.1.24/24");
         for port in ["5719", "443"] {
             lab.sink(port);
         }
         lab
+    }
+
+    /// A veth pair named `dev` on both hosts, addressed and up.
+    fn link(&self, dev: &str, dpm_addr: &str, ps_addr: &str) {
+        let tag = unique();
+        let (x, y) = (format!("l{tag}a"), format!("l{tag}b"));
+        ip(&["link", "add", &x, "type", "veth", "peer", "name", &y]);
+        for (ns, end, addr) in [(&self.dpm, &x, dpm_addr), (&self.ps, &y, ps_addr)] {
+            ip(&["link", "set", end, "netns", ns]);
+            ip(&["-n", ns, "link", "set", end, "name", dev]);
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
     }
 
     /// Starts `python3 -c SCRIPT ARGS…` in `ns`, waits for it to print
@@ -197,34 +171,7 @@ impl Lab {
     pub fn recreate_backup_link(&self, between: impl FnOnce()) {
         ip(&["-n", &self.dpm, "link", "del", "eth1"]);
         between();
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let (x, y) = (format!("l{tag}r0"), format!("l{tag}r1"));
-        ip(&["link", "add", &x, "type", "veth", "peer", "name", &y]);
-        ip(&["link", "set", &x, "netns", &self.dpm]);
-        ip(&["link", "set", &y, "netns", &self.ps]);
-        ip(&["-n", &self.dpm, "link", "set", &x, "name", "eth1"]);
-        ip(&["-n", &self.ps, "link", "set", &y, "name", "eth1"]);
-        ip(&[
-            "-n",
-            &self.dpm,
-            "addr",
-            "add",
-            "192.168.1.23/24",
-            "dev",
-            "eth1",
-        ]);
-        ip(&[
-            "-n",
-            &self.ps,
-            "addr",
-            "add",
-            "192.168.1.24/24",
-            "dev",
-            "eth1",
-        ]);
-        ip(&["-n", &self.dpm, "link", "set", "eth1", "up"]);
-        ip(&["-n", &self.ps, "link", "set", "eth1", "up"]);
+        self.link("eth1", "192.168.1.23/24", "192.168.1.24/24");
     }
 
     /// A command run inside a namespace.

@@ -21,6 +21,19 @@ pub fn run(args: &[&str]) -> Output {
     lanecheck().args(args).output().expect("run lanecheck")
 }
 
+/// Runs `lanecheck ARGS` with its stdout a pipe whose reader is already
+/// closed, as in `lanecheck … | head` when head has quit: every write fails
+/// with a broken pipe.
+pub fn run_into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    lanecheck()
+        .args(args)
+        .stdout(writer)
+        .output()
+        .expect("run lanecheck")
+}
+
 /// Runs `lanecheck ARGS --format json`, asserting exit `code`, and parses stdout.
 pub fn run_json(args: &[&str], code: i32) -> serde_json::Value {
     let out = lanecheck()

@@ -221,15 +221,19 @@ impl<'p> Classifier<'p> {
     }
 }
 
+/// 169.254.0.0/16 or fe80::/10 (std's IPv6 test is not stable yet).
+pub fn is_link_local(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
 /// Multicast or broadcast destination, or link-local addresses at both ends.
 fn housekeeping(t: &FlowTuple) -> Option<String> {
     let multicast = |a: IpAddr| match a {
         IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
         IpAddr::V6(v6) => v6.is_multicast(),
-    };
-    let link_local = |a: IpAddr| match a {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     };
     for a in [t.dst, t.src] {
         if multicast(a) {
@@ -240,7 +244,7 @@ fn housekeeping(t: &FlowTuple) -> Option<String> {
     }
     // A directed broadcast cannot be told from a host without the prefix
     // length, so only the limited broadcast counts above.
-    (link_local(t.src) && link_local(t.dst))
+    (is_link_local(t.src) && is_link_local(t.dst))
         .then(|| "link-local addresses at both ends (housekeeping)".to_string())
 }
 

@@ -47,6 +47,14 @@ pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>
     }
 }
 
+/// Writes an audit-style report as `--format` and `--output` ask.
+pub fn write_report(args: &crate::flags::ReportArgs, view: &ReportView<'_>) -> Result<()> {
+    write_all(args.output.as_deref(), |out| match args.format {
+        crate::flags::Format::Json => json::write_report(out, view),
+        crate::flags::Format::Text => text::write_report(out, view),
+    })
+}
+
 /// Opens the output sink.
 pub fn open(path: Option<&Path>) -> Result<Out> {
     let w: Box<dyn Write> = match path {

@@ -314,6 +314,16 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// Reminders after 10 s, ended after 30 s, 5 new leaks at once then 1/s.
+    fn timing() -> Timing {
+        Timing {
+            realert: Duration::from_secs(10),
+            quiet: Duration::from_secs(30),
+            burst: 5.0,
+            per_sec: 1.0,
+        }
+    }
+
     fn key(port: u16) -> LeakKey {
         LeakKey {
             class: "dpm".into(),
@@ -326,12 +336,7 @@ mod tests {
     #[test]
     fn one_leak_per_key_then_ongoing_then_ended() {
         let t0 = Instant::now();
-        let timing = Timing {
-            realert: Duration::from_secs(10),
-            quiet: Duration::from_secs(30),
-            burst: 5.0,
-            per_sec: 1.0,
-        };
+        let timing = timing();
         let mut e = Engine::new(timing, t0);
         let mut out = Vec::new();
         for i in 0..1000u64 {
@@ -359,12 +364,7 @@ mod tests {
     #[test]
     fn a_flood_of_new_keys_is_folded() {
         let t0 = Instant::now();
-        let timing = Timing {
-            realert: Duration::from_secs(10),
-            quiet: Duration::from_secs(30),
-            burst: 5.0,
-            per_sec: 1.0,
-        };
+        let timing = timing();
         let mut e = Engine::new(timing, t0);
         let mut out = Vec::new();
         for p in 0..100u16 {

@@ -154,7 +154,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
             if !d.events.is_empty() {
                 d.flush_events();
             }
-            if packets % 1024 != 0 && Instant::now() < next_tick {
+            if !packets.is_multiple_of(1024) && Instant::now() < next_tick {
                 continue;
             }
         }
