@@ -65,6 +65,22 @@ struct Plan {
     timeout: Option<Duration>,
 }
 
+/// Appends a frame to the `--write` file; after the first error, stops
+/// writing and remembers it.
+fn save<W: std::io::Write>(
+    writer: &mut Option<PcapNgOut<W>>,
+    f: &capture::Frame<'_>,
+    error: &mut Option<String>,
+) {
+    if let Some(w) = writer.as_mut() {
+        if let Err(e) = w.write(f) {
+            log::error!("{e}; no longer saving the capture");
+            *error = Some(e.to_string());
+            *writer = None;
+        }
+    }
+}
+
 /// Runs a command with its output on our stderr.
 fn spawn(argv: &[String]) -> Result<Child> {
     Command::new(&argv[0])
@@ -161,6 +177,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     log::info!("capturing on {}", nics.join(", "));
 
     // Capture is running on every NIC: now start the command.
+    // A failing --write (disk full) must not cost the verdict: capture goes
+    // on, the report says the file is incomplete.
+    let mut write_error: Option<String> = None;
     let mut child = if args.command.is_empty() {
         None
     } else {
@@ -175,9 +194,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     loop {
         match src.poll_frame(Duration::from_millis(50)) {
             Poll::Frame(f) => {
-                if let Some(w) = writer.as_mut() {
-                    w.write(&f)?;
-                }
+                save(&mut writer, &f, &mut write_error);
                 let (cap, iface) = ids[f.iface.0 as usize];
                 if let Some(class) = an.observe(&f, cap, Some(iface)) {
                     if expect.contains(&class) {
@@ -253,9 +270,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     loop {
         match src.poll_frame(Duration::from_millis(200)) {
             Poll::Frame(f) => {
-                if let Some(w) = writer.as_mut() {
-                    w.write(&f)?;
-                }
+                save(&mut writer, &f, &mut write_error);
                 let (cap, iface) = ids[f.iface.0 as usize];
                 an.observe(&f, cap, Some(iface));
             }
@@ -275,7 +290,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         ));
     }
     if let Some(w) = writer {
-        w.finish()?;
+        if let Err(e) = w.finish() {
+            write_error.get_or_insert(e.to_string());
+        }
     }
 
     let nic_reports: Vec<NicReport> = nics
@@ -332,6 +349,11 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         duration: plan.start.elapsed(),
     };
     let view = ReportView::new(&an, &report, &outcomes, args.report.flows).with_live(verdict, live);
+    let mut view = view;
+    if let Some(e) = write_error {
+        view.warnings
+            .push(format!("{e}; the saved capture stops there"));
+    }
     output::write_report(&args.report, &view)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,

@@ -420,3 +420,24 @@ fn until_idle_gives_up_when_the_job_never_shows() {
         serde_json::json!(["expected class dpm was not seen with at least 1048576 bytes (saw 0)"])
     );
 }
+
+#[test]
+fn a_failing_write_file_does_not_cost_the_verdict() {
+    if !root_or_skip("a_failing_write_file_does_not_cost_the_verdict") {
+        return;
+    }
+    let lab = Lab::new();
+    // /dev/full: every write fails with "no space left on device".
+    let (code, doc, _) = verify(
+        &lab,
+        &["--settle", "300ms", "--write", "/dev/full"],
+        &Lab::send_argv("192.168.1.24", 5719, BULK),
+    );
+    assert_eq!(code, Some(0), "{doc}");
+    assert!(class_bytes(&doc, "dpm") > BULK);
+    let w = doc["warnings"][0].as_str().unwrap();
+    assert!(
+        w.starts_with("/dev/full: write failed") && w.ends_with("the saved capture stops there"),
+        "{w}"
+    );
+}
