@@ -50,22 +50,88 @@ pub fn run_json(args: &[&str], code: i32) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
 }
 
-/// The shared real-capture corpus (`../shared/pcaps`), or `None` after a
-/// loud notice. Under `CI=true` its absence fails the test instead.
-pub fn shared_corpus() -> Option<PathBuf> {
-    let dir = root().join("../shared/pcaps");
-    if dir.join("groundtruth").is_dir() {
-        return Some(dir);
+/// Where the shared real-capture corpus may be, in order: `$LANECHECK_CORPUS`,
+/// `../shared/pcaps` beside this checkout, and beside the repository this
+/// checkout was cloned from when that is a local directory (a clone made
+/// anywhere on disk, e.g. under a 0700 home directory, still finds it).
+fn corpus_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::var_os("LANECHECK_CORPUS") {
+        out.push(PathBuf::from(dir));
     }
-    let msg = format!(
-        "SKIPPED: the shared capture corpus is missing at {}",
-        dir.display()
+    out.push(root().join("../shared/pcaps"));
+    let origin = std::process::Command::new("git")
+        .args([
+            "-C",
+            root().to_str().unwrap_or("."),
+            "remote",
+            "get-url",
+            "origin",
+        ])
+        .output();
+    if let Ok(o) = origin {
+        let url = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(&url));
+        if o.status.success() && path.is_absolute() && path.is_dir() {
+            out.push(path.join("../shared/pcaps"));
+        }
+    }
+    out
+}
+
+/// The shared real-capture corpus, or `None` after a loud notice. Under
+/// `CI=true` its absence fails the test instead.
+pub fn shared_corpus() -> Option<PathBuf> {
+    let candidates = corpus_candidates();
+    if let Some(dir) = candidates.iter().find(|d| d.join("groundtruth").is_dir()) {
+        return Some(dir.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    skip(
+        "this test",
+        &format!(
+            "the shared capture corpus is missing (looked in {}; set LANECHECK_CORPUS)",
+            looked.join(", ")
+        ),
     );
+    None
+}
+
+/// Reports a test skipped for a missing prerequisite: a loud line on
+/// stderr that `scripts/test-summary.sh` counts as a skip, or, under
+/// `CI=true`, a failure. Always returns `false` (for `if !have(..) { return }`).
+pub fn skip(test: &str, why: &str) -> bool {
+    let msg = format!("SKIPPED {test}: {why}");
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{msg} (CI=true: a skip is a failure)");
     }
     loud(&msg);
-    None
+    false
+}
+
+/// A private copy of the `lanecheck` binary (and of `files`) in a fresh
+/// world-readable directory, for tests that run it as an unprivileged user:
+/// the checkout itself may sit under a 0700 home directory.
+pub fn world_readable_copy(files: &[&Path]) -> (tempfile::TempDir, PathBuf, Vec<PathBuf>) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("lanecheck-test")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("lanecheck");
+    std::fs::copy(env!("CARGO_BIN_EXE_lanecheck"), &bin).expect("copy binary");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copies = files
+        .iter()
+        .map(|f| {
+            let to = dir.path().join(f.file_name().expect("a file"));
+            std::fs::copy(f, &to).expect("copy file");
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+            to
+        })
+        .collect();
+    (dir, bin, copies)
 }
 
 /// Reads a tab-separated file with a header row into maps.

@@ -341,10 +341,10 @@ fn promtool_check_metrics(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("promtool missing (CI=true): `make test` installs the prometheus package");
-        }
-        crate::util::loud("SKIPPED promtool check metrics: promtool not installed");
+        crate::util::skip(
+            "promtool check metrics",
+            "promtool not installed (`make test` installs the prometheus package)",
+        );
         return;
     };
     use std::io::Write;
