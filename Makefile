@@ -7,9 +7,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # libpcap-dev: live capture (pcap crate); iproute2, python3, util-linux (setpriv): namespace tests;
 # prometheus: promtool for metrics/rules checks; systemd: systemd-analyze verify of the unit;
+# tshark: ground truth for the dissectors (DNS TTLs, frame → flow) in the conformance tests;
 # tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 
 .PHONY: demo test bench deps-build deps-test deps-bench lint fmt

@@ -28,6 +28,7 @@
 mod analyzer;
 pub mod classify;
 pub mod decode;
+pub mod evidence;
 pub mod flow;
 pub mod policy;
 pub mod report;

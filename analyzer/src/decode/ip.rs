@@ -8,7 +8,7 @@
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
-use super::{proto, Decoded, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
+use super::{proto, Decoded, FragData, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
 
 fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
     Decoded::Stopped(Stopped { layer, reason })
@@ -40,8 +40,9 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
             Stop::Malformed("IPv6 extension header cut or invalid"),
         );
     }
-    let fragment = fragment_of(&ip);
+    let (fragment, offset, more) = fragment_of(&ip);
     let payload = ip.payload();
+    let cut = payload.incomplete;
     let mut meta = PacketMeta {
         src: ip.source_addr(),
         dst: ip.destination_addr(),
@@ -55,7 +56,18 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         fragment,
         icmp_error: false,
         payload: &[],
+        payload_cut: cut,
+        tcp_seq: 0,
+        frag_data: None,
     };
+    if let Fragment::First { .. } | Fragment::Later { .. } = fragment {
+        meta.frag_data = Some(FragData {
+            offset,
+            more,
+            bytes: payload.payload,
+            cut,
+        });
+    }
     if matches!(fragment, Fragment::Later { .. }) {
         return Decoded::Packet(meta);
     }
@@ -65,38 +77,41 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
     }
 }
 
-fn fragment_of(ip: &LaxIpSlice<'_>) -> Fragment {
-    match ip {
+/// The fragment kind, the fragment's byte offset and its more-fragments flag.
+fn fragment_of(ip: &LaxIpSlice<'_>) -> (Fragment, u32, bool) {
+    let (offset, more, id) = match ip {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
-            let offset = h.fragments_offset().value();
-            let id = u32::from(h.identification());
-            match (offset, h.more_fragments()) {
-                (0, false) => Fragment::None,
-                (0, true) => Fragment::First { id },
-                _ => Fragment::Later { id },
-            }
+            let offset = u32::from(h.fragments_offset().value()) * 8;
+            (offset, h.more_fragments(), u32::from(h.identification()))
         }
         LaxIpSlice::Ipv6(v6) => {
-            for ext in v6.extensions().clone().into_iter() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    // RFC 8200 §4.5: offset(13 bits) | reserved(2) | M(1).
-                    // Read by hand: etherparse 0.19's `fragment_offset()` and
-                    // `more_fragments()` use the IPv4 bit layout here, which
-                    // turns a first fragment (offset 0, M=1) into offset 1.
-                    let s = f.slice();
-                    let word = u16::from_be_bytes([s[2], s[3]]);
-                    let id = f.identification();
-                    return match (word >> 3, word & 1 == 1) {
-                        (0, false) => Fragment::None,
-                        (0, true) => Fragment::First { id },
-                        _ => Fragment::Later { id },
-                    };
-                }
-            }
-            Fragment::None
+            let frag = v6
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|ext| match ext {
+                    Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                    _ => None,
+                });
+            let Some(f) = frag else {
+                return (Fragment::None, 0, false);
+            };
+            // RFC 8200 §4.5: offset(13 bits) | reserved(2) | M(1).
+            // Read by hand: etherparse 0.19's `fragment_offset()` and
+            // `more_fragments()` use the IPv4 bit layout here, which
+            // turns a first fragment (offset 0, M=1) into offset 1.
+            let s = f.slice();
+            let word = u16::from_be_bytes([s[2], s[3]]);
+            (u32::from(word >> 3) * 8, word & 1 == 1, f.identification())
         }
-    }
+    };
+    let kind = match (offset, more) {
+        (0, false) => Fragment::None,
+        (0, true) => Fragment::First { id },
+        _ => Fragment::Later { id },
+    };
+    (kind, offset, more)
 }
 
 /// Fills ports, flags and payload from the L4 bytes.
@@ -115,6 +130,9 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8]) -> Result<(), Stopped>
         proto::TCP => {
             (meta.sport, meta.dport) = ports(Layer::Tcp)?;
             meta.tcp_flags = l4.get(13).copied().unwrap_or(0);
+            if let Some(seq) = l4.get(4..8) {
+                meta.tcp_seq = u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]);
+            }
             let data_offset = usize::from(l4.get(12).copied().unwrap_or(0) >> 4) * 4;
             if data_offset >= 20 && data_offset <= l4.len() {
                 meta.payload = &l4[data_offset..];

@@ -160,6 +160,27 @@ pub struct PacketMeta<'a> {
     pub icmp_error: bool,
     /// Captured L4 payload bytes (empty when unknown or fragmented).
     pub payload: &'a [u8],
+    /// The captured payload is shorter than on the wire (snaplen cut).
+    pub payload_cut: bool,
+    /// TCP sequence number (0 for other protocols).
+    pub tcp_seq: u32,
+    /// For IP fragments: the fragment's IP payload and its byte offset in
+    /// the original datagram (whose start holds the L4 header), and whether
+    /// more fragments follow.
+    pub frag_data: Option<FragData<'a>>,
+}
+
+/// The bytes of one IP fragment, for reassembly by the dissectors that need it.
+#[derive(Clone, Copy, Debug)]
+pub struct FragData<'a> {
+    /// Byte offset of these bytes in the original IP payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// The fragment's captured IP payload.
+    pub bytes: &'a [u8],
+    /// Some of it was cut by the snaplen.
+    pub cut: bool,
 }
 
 /// The result of decoding one frame.

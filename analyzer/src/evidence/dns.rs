@@ -1,0 +1,1 @@
+//! DNS responses (placeholder: filled in next).

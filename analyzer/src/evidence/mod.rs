@@ -1,0 +1,262 @@
+//! Evidence: what a flow's payload proves, found by protocol dissectors.
+//!
+//! The stage sits between the flow table and classification. For a flow
+//! with a dissector (SMB on 139/445, DCE/RPC on 135 or wherever its header
+//! signature opens a TCP stream, DNS on 53), each direction's payload is
+//! fed **in order**; a gap (a missing or out-of-order segment, a
+//! snaplen-cut payload) makes the dissector give up on that flow, counted,
+//! never guessing. Dissectors are pure and keep bounded state per flow.
+//!
+//! What they find are [`Fact`]s: an SMB dialect, a tree-connect path, an
+//! RPC interface bound, an endpoint announced by the endpoint mapper or a
+//! DCOM activation, a DNS answer. Classification reads them; reports show
+//! them with the packet time they were seen.
+
+pub mod dcerpc;
+pub mod dns;
+pub mod framer;
+pub mod smb;
+pub mod stream;
+#[cfg(test)]
+pub(crate) mod testkit;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use uuid::Uuid;
+
+/// Which way some payload went: from the flow's initiator (the client) to
+/// the responder (the server), or back.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Dir {
+    /// Client → server.
+    ToServer = 0,
+    /// Server → client.
+    ToClient = 1,
+}
+
+impl Dir {
+    /// Array index (0 = to server).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a dissector stopped looking at a flow.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct GiveUp(pub &'static str);
+
+impl fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// An SMB dialect: SMB2/3 by its revision code, SMB1 by the dialect string
+/// the server chose.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Dialect {
+    /// `0x0202`, `0x0210`, `0x0300`, `0x0302`, `0x0311`, or `0x02ff` (the
+    /// SMB2 wildcard a server answers to a multi-protocol SMB1 negotiate).
+    Smb2(u16),
+    /// SMB1 dialect string (`NT LM 0.12`).
+    Smb1(String),
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dialect::Smb2(0x0202) => f.write_str("2.0.2"),
+            Dialect::Smb2(0x0210) => f.write_str("2.1"),
+            Dialect::Smb2(0x0300) => f.write_str("3.0"),
+            Dialect::Smb2(0x0302) => f.write_str("3.0.2"),
+            Dialect::Smb2(0x0311) => f.write_str("3.1.1"),
+            Dialect::Smb2(0x02ff) => f.write_str("2.???"),
+            Dialect::Smb2(c) => write!(f, "0x{c:04x}"),
+            Dialect::Smb1(s) => write!(f, "SMB1 {s}"),
+        }
+    }
+}
+
+/// The data of one DNS resource record.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum RecordData {
+    /// An IPv4 address.
+    A(Ipv4Addr),
+    /// An IPv6 address.
+    Aaaa(Ipv6Addr),
+    /// Canonical name (lower case, no trailing dot).
+    Cname(String),
+    /// Any other type, in presentation format.
+    Other(String),
+}
+
+impl RecordData {
+    /// The address of an A/AAAA record.
+    pub fn addr(&self) -> Option<IpAddr> {
+        match self {
+            RecordData::A(a) => Some(IpAddr::V4(*a)),
+            RecordData::Aaaa(a) => Some(IpAddr::V6(*a)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordData::A(a) => write!(f, "{a}"),
+            RecordData::Aaaa(a) => write!(f, "{a}"),
+            RecordData::Cname(n) | RecordData::Other(n) => f.write_str(n),
+        }
+    }
+}
+
+/// One record of a DNS answer section.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DnsRecord {
+    /// Owner name (lower case, no trailing dot).
+    pub name: String,
+    /// Record type number (1 = A, 5 = CNAME, 28 = AAAA…).
+    pub rtype: u16,
+    /// Time to live, seconds.
+    pub ttl: u32,
+    /// The data.
+    pub data: RecordData,
+}
+
+/// A DNS response.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DnsAnswer {
+    /// Transaction id.
+    pub id: u16,
+    /// Response code (0 = NOERROR, 3 = NXDOMAIN…).
+    pub rcode: u16,
+    /// The first question: name (lower case, no trailing dot) and type.
+    pub query: Option<(String, u16)>,
+    /// The answer section, in order.
+    pub records: Vec<DnsRecord>,
+}
+
+/// How an RPC endpoint was announced.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Via {
+    /// An endpoint-mapper `ept_map` reply (tower floors).
+    Epm,
+    /// A DCOM activation or OXID-resolution reply (string binding).
+    Dcom,
+}
+
+impl Via {
+    /// JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Epm => "epm",
+            Via::Dcom => "dcom",
+        }
+    }
+}
+
+/// Something a dissector proved from a flow's payload.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Fact {
+    /// The dialect a server chose in its NEGOTIATE response.
+    SmbDialect(Dialect),
+    /// A TREE_CONNECT request (SMB2/3, or SMB1 TREE_CONNECT_ANDX) for
+    /// `\\server\share`, in its session (0 for SMB1).
+    SmbTreeConnect {
+        /// The path as sent (`\\node1\ClusterStorage$`).
+        path: String,
+        /// SMB2 SessionId (SMB1: the UID).
+        session_id: u64,
+    },
+    /// A session id first seen in clear (SESSION_SETUP response).
+    SmbSession {
+        /// SMB2 SessionId.
+        session_id: u64,
+    },
+    /// The first encrypted message (transform header) of a session.
+    SmbEncrypted {
+        /// SessionId of the transform header.
+        session_id: u64,
+    },
+    /// The first signed message of a session.
+    SmbSigned {
+        /// SessionId.
+        session_id: u64,
+    },
+    /// A DCE/RPC bind (or alter-context) to an interface.
+    RpcBind {
+        /// Abstract syntax UUID.
+        interface: Uuid,
+        /// Its major version.
+        version: u16,
+    },
+    /// An endpoint from an endpoint-mapper `ept_map` reply tower.
+    RpcEndpoint {
+        /// Interface UUID of the tower's first floor.
+        interface: Uuid,
+        /// 6 (TCP) or 17 (UDP).
+        proto: u8,
+        /// The port.
+        port: u16,
+        /// The address floor, if the tower has one (may be 0.0.0.0).
+        addr: Option<Ipv4Addr>,
+    },
+    /// A DCOM string binding (`host[port]` or `host`) from a
+    /// RemoteCreateInstance/RemoteGetClassObject or ResolveOxid/ResolveOxid2 reply.
+    DcomBinding {
+        /// Tower id (7 = ncacn_ip_tcp).
+        tower: u16,
+        /// The network address as sent (`BLACKCLOVER-DC[49718]`).
+        binding: String,
+    },
+    /// A DNS response.
+    Dns(DnsAnswer),
+}
+
+impl Fact {
+    /// The evidence kind, as JSON and text spell it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fact::SmbDialect(_) => "smb-dialect",
+            Fact::SmbTreeConnect { .. } => "smb-tree-connect",
+            Fact::SmbSession { .. } => "smb-session",
+            Fact::SmbEncrypted { .. } => "smb-encrypted",
+            Fact::SmbSigned { .. } => "smb-signed",
+            Fact::RpcBind { .. } => "rpc-bind",
+            Fact::RpcEndpoint { .. } => "rpc-endpoint",
+            Fact::DcomBinding { .. } => "dcom-binding",
+            Fact::Dns(_) => "dns-answer",
+        }
+    }
+}
+
+/// A protocol dissector for one flow. It is fed each direction's payload in
+/// order, one call per TCP segment (or UDP datagram), and appends what it
+/// finds to `out`. It keeps bounded state. An `Err` means it stopped
+/// looking at this flow for good (the caller counts the reason).
+pub trait Dissector: fmt::Debug + Send {
+    /// Payload bytes from `dir`, continuing that direction's stream.
+    /// `segment_start` is true when `data` begins a TCP segment (or is a
+    /// whole datagram): a dissector that joined a stream mid-way (see
+    /// [`Start`]) may only resynchronise at such a boundary.
+    fn feed(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        segment_start: bool,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp>;
+}
+
+/// Where a direction's stream begins for a dissector.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Start {
+    /// At its first byte (the SYN was seen): records start at offset 0.
+    Beginning,
+    /// Somewhere in the middle (the capture began after the handshake): the
+    /// dissector looks for a record header at each segment start and skips
+    /// segments until one fits.
+    Midway,
+}

@@ -1,0 +1,122 @@
+//! In-order delivery of one TCP connection's payload, per direction.
+//!
+//! No reassembly buffer: a segment that continues the stream is handed on
+//! as it is, a retransmission that overlaps it hands on only its new tail,
+//! and a segment that leaves a hole (lost, reordered, or cut by the
+//! snaplen) ends the stream for the dissectors. Sequence numbers compare
+//! modulo 2^32 (RFC 793 §3.3).
+
+use super::{Dir, Start};
+use crate::decode::tcp_flags;
+
+/// What to do with one TCP segment's payload.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Accept<'a> {
+    /// Nothing new (no payload, a control segment, a pure retransmission).
+    Nothing,
+    /// New in-order bytes; `segment_start` when they begin the segment.
+    Bytes {
+        /// The bytes.
+        data: &'a [u8],
+        /// They start a segment (not the tail of an overlapping one).
+        segment_start: bool,
+    },
+    /// A hole in the stream: bytes went missing.
+    Gap,
+}
+
+/// The next expected sequence number of each direction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpStream {
+    next: [Option<u32>; 2],
+    syn: [bool; 2],
+}
+
+/// `a < b` in sequence space.
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+impl TcpStream {
+    /// Where `dir`'s stream starts for a dissector created now.
+    pub fn start(&self, dir: Dir) -> Start {
+        if self.syn[dir.index()] {
+            Start::Beginning
+        } else {
+            Start::Midway
+        }
+    }
+
+    /// Takes one segment from `dir`: `cut` when its payload was captured
+    /// shorter than it was on the wire.
+    pub fn accept<'a>(
+        &mut self,
+        dir: Dir,
+        seq: u32,
+        flags: u8,
+        payload: &'a [u8],
+        cut: bool,
+    ) -> Accept<'a> {
+        let d = dir.index();
+        if flags & tcp_flags::SYN != 0 {
+            self.syn[d] = true;
+            self.next[d] = Some(seq.wrapping_add(1));
+            return Accept::Nothing;
+        }
+        if cut {
+            return Accept::Gap;
+        }
+        if payload.is_empty() {
+            return Accept::Nothing;
+        }
+        let len = payload.len() as u32;
+        let next = *self.next[d].get_or_insert(seq);
+        if seq == next {
+            self.next[d] = Some(next.wrapping_add(len));
+            return Accept::Bytes {
+                data: payload,
+                segment_start: true,
+            };
+        }
+        if !before(seq, next) {
+            return Accept::Gap;
+        }
+        let overlap = next.wrapping_sub(seq);
+        if overlap >= len {
+            return Accept::Nothing;
+        }
+        self.next[d] = Some(seq.wrapping_add(len));
+        Accept::Bytes {
+            data: &payload[overlap as usize..],
+            segment_start: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_overlap_retransmission_and_gap() {
+        let mut s = TcpStream::default();
+        let d = Dir::ToServer;
+        assert_eq!(
+            s.accept(d, u32::MAX, tcp_flags::SYN, b"", false),
+            Accept::Nothing
+        );
+        assert_eq!(s.start(d), Start::Beginning);
+        assert_eq!(s.start(Dir::ToClient), Start::Midway);
+        // The stream starts at 0 (ISN + 1 wrapped).
+        let b = |data, segment_start| Accept::Bytes {
+            data,
+            segment_start,
+        };
+        assert_eq!(s.accept(d, 0, 0, b"abcd", false), b(&b"abcd"[..], true));
+        assert_eq!(s.accept(d, 0, 0, b"abcd", false), Accept::Nothing);
+        assert_eq!(s.accept(d, 2, 0, b"cdef", false), b(&b"ef"[..], false));
+        assert_eq!(s.accept(d, 6, 0, b"", false), Accept::Nothing);
+        assert_eq!(s.accept(d, 9, 0, b"xyz", false), Accept::Gap);
+        assert_eq!(s.accept(d, 6, 0, b"gh", true), Accept::Gap);
+    }
+}

@@ -1,0 +1,144 @@
+//! Test support: runs a dissector over every TCP flow of a real capture
+//! (the shared corpus), with the same in-order stream rules as the
+//! analyzer, and lists what it found with frame numbers.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use capture::{FileSource, FrameSource};
+
+use super::stream::{Accept, TcpStream};
+use super::{Dir, Dissector, Fact, GiveUp, Start};
+use crate::decode::{decode, proto, tcp_flags, Decoded};
+use crate::flow::{Direction, FlowKey};
+
+/// A capture of the shared corpus (`$LANECHECK_CORPUS` or
+/// `../shared/pcaps` beside the checkout), by its path under `files/`;
+/// `None` (with a notice) when the corpus is absent.
+pub(crate) fn corpus_file(rel: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("LANECHECK_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps"));
+    let p = base.join("files").join(rel);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("*** corpus file {} missing: test skipped ***", p.display());
+        None
+    }
+}
+
+/// One fact, where it was found.
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    /// 1-based frame number (as tshark counts).
+    pub frame: u64,
+    /// Initiator (address, port).
+    pub client: (IpAddr, u16),
+    /// Responder (address, port).
+    pub server: (IpAddr, u16),
+    /// The fact.
+    pub fact: Fact,
+}
+
+struct Conv {
+    initiator_lo: bool,
+    stream: TcpStream,
+    dissector: Option<Box<dyn Dissector>>,
+    done: bool,
+}
+
+/// Runs `make(client, server, first payload, starts)` for each TCP flow's
+/// first payload; the dissector it returns (if any) is fed the flow.
+/// Returns the facts and the give-ups (frame, reason).
+pub(crate) fn dissect_file(
+    path: &std::path::Path,
+    make: impl Fn((IpAddr, u16), (IpAddr, u16), &[u8], [Start; 2]) -> Option<Box<dyn Dissector>>,
+) -> (Vec<Found>, Vec<(u64, GiveUp)>) {
+    let file = std::fs::File::open(path).expect("open capture");
+    let mut src = FileSource::new("corpus", file, None).expect("a capture");
+    let mut convs: HashMap<FlowKey, Conv> = HashMap::new();
+    let (mut found, mut gave_up) = (Vec::new(), Vec::new());
+    let mut frame = 0u64;
+    while let Some(f) = src.next_frame().expect("read") {
+        frame += 1;
+        let Decoded::Packet(m) = decode(&f) else {
+            continue;
+        };
+        if m.proto != proto::TCP {
+            continue;
+        }
+        let (key, kdir) = FlowKey::new(m.proto, m.src, m.sport, m.dst, m.dport);
+        let conv = convs.entry(key).or_insert_with(|| Conv {
+            initiator_lo: kdir == Direction::LoToHi,
+            stream: TcpStream::default(),
+            dissector: None,
+            done: false,
+        });
+        if m.tcp_flags & tcp_flags::SYN != 0 && m.tcp_flags & tcp_flags::ACK == 0 {
+            conv.initiator_lo = kdir == Direction::LoToHi;
+        }
+        let to_server = (kdir == Direction::LoToHi) == conv.initiator_lo;
+        let dir = if to_server {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        if conv.done {
+            continue;
+        }
+        let acc = conv
+            .stream
+            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_cut);
+        let (client, server) = if to_server {
+            ((m.src, m.sport), (m.dst, m.dport))
+        } else {
+            ((m.dst, m.dport), (m.src, m.sport))
+        };
+        let (data, start) = match acc {
+            Accept::Nothing => continue,
+            Accept::Gap => {
+                if conv.dissector.take().is_some() {
+                    gave_up.push((frame, GiveUp("gap in the stream")));
+                }
+                conv.done = true;
+                continue;
+            }
+            Accept::Bytes {
+                data,
+                segment_start,
+            } => (data, segment_start),
+        };
+        if conv.dissector.is_none() {
+            let starts = [
+                conv.stream.start(Dir::ToServer),
+                conv.stream.start(Dir::ToClient),
+            ];
+            match make(client, server, data, starts) {
+                Some(d) => conv.dissector = Some(d),
+                None => {
+                    conv.done = true;
+                    continue;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let res = conv
+            .dissector
+            .as_mut()
+            .map(|d| d.feed(dir, data, start, &mut out));
+        found.extend(out.into_iter().map(|fact| Found {
+            frame,
+            client,
+            server,
+            fact,
+        }));
+        if let Some(Err(e)) = res {
+            gave_up.push((frame, e));
+            conv.dissector = None;
+            conv.done = true;
+        }
+    }
+    (found, gave_up)
+}
