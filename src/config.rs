@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
 
-use analyzer::classify::BUILTIN_CLASSES;
+use analyzer::class::{ClassId, BUILTIN_CLASSES};
+use analyzer::evidence::Uuid;
 use analyzer::policy::{ClassPolicy, NetId, Network, OnFallback, Policy, Roles, Rule, Side};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -64,6 +65,9 @@ struct RawRule {
     hosts: Option<SList>,
     side: Option<Spanned<String>>,
     networks: Option<SList>,
+    smb_share: Option<Spanned<String>>,
+    smb_server: Option<Spanned<String>>,
+    rpc_interface: Option<Spanned<String>>,
 }
 
 /// One problem in a policy file, located.
@@ -230,7 +234,7 @@ impl Validator<'_> {
                 .classes
                 .iter()
                 .position(|c| &c.name == name)
-                .map_or(rule.class, |i| analyzer::classify::ClassId(i as u16));
+                .map_or(rule.class, |i| ClassId(i as u16));
         }
         policy
     }
@@ -512,9 +516,11 @@ impl Validator<'_> {
                 Side::Any
             }
         };
+        let evidence = self.evidence_keys(r);
         let any_proto = r.proto.as_ref().is_none_or(|p| p.get_ref() == "any");
-        if any_proto && r.ports.is_none() && r.hosts.is_none() {
-            self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports or hosts): it would match every flow"));
+        let keyed = r.smb_share.is_some() || r.smb_server.is_some() || r.rpc_interface.is_some();
+        if any_proto && r.ports.is_none() && r.hosts.is_none() && !keyed {
+            self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports, hosts or an evidence key): it would match every flow"));
         }
         if let Some(list) = &r.networks {
             let ids = self.net_list(list, "rule networks", nets);
@@ -544,7 +550,7 @@ impl Validator<'_> {
             });
         }
         // Fixed up once the policy has ordered its classes (see `build`).
-        let class = analyzer::classify::ClassId(0);
+        let class = ClassId(0);
         let mut desc = Vec::new();
         desc.push(
             r.proto
@@ -575,6 +581,15 @@ impl Validator<'_> {
         if side == Side::Server {
             desc.push("server side".into());
         }
+        for (key, v) in [
+            ("smb_share", &r.smb_share),
+            ("smb_server", &r.smb_server),
+            ("rpc_interface", &r.rpc_interface),
+        ] {
+            if let Some(v) = v {
+                desc.push(format!("{key} {}", v.get_ref()));
+            }
+        }
         Some(Rule {
             index,
             class,
@@ -583,7 +598,52 @@ impl Validator<'_> {
             hosts: addrs,
             side,
             description: desc.join(" "),
+            smb_share: evidence.0,
+            smb_server: evidence.1,
+            rpc_interface: evidence.2,
         })
+    }
+
+    /// A case-insensitive glob (`*$`, `VMMigration*`).
+    fn glob(&mut self, v: &Option<Spanned<String>>, key: &str) -> Option<glob::Pattern> {
+        let v = v.as_ref()?;
+        let text = v.get_ref().trim();
+        if text.is_empty() {
+            self.problem(v.span(), format!("{key} is empty"));
+            return None;
+        }
+        match glob::Pattern::new(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.problem(
+                    v.span(),
+                    format!("{key} {text:?} is not a glob pattern: {}", e.msg),
+                );
+                None
+            }
+        }
+    }
+
+    /// The evidence keys of a rule: `smb_share`, `smb_server`, `rpc_interface`.
+    fn evidence_keys(
+        &mut self,
+        r: &RawRule,
+    ) -> (Option<glob::Pattern>, Option<glob::Pattern>, Option<Uuid>) {
+        let share = self.glob(&r.smb_share, "smb_share");
+        let server = self.glob(&r.smb_server, "smb_server");
+        let iface = r.rpc_interface.as_ref().and_then(|v| {
+            match Uuid::try_parse(v.get_ref().trim().trim_matches(|c| c == '{' || c == '}')) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    self.problem(
+                        v.span(),
+                        format!("rpc_interface {:?} is not a UUID (like \"e1af8308-5d1f-11c9-91a4-08002b14a0fa\")", v.get_ref()),
+                    );
+                    None
+                }
+            }
+        });
+        (share, server, iface)
     }
 
     fn ports(&mut self, list: &Spanned<Vec<Spanned<RawPort>>>) -> Vec<(u16, u16)> {

@@ -147,6 +147,12 @@ pub struct WatchArgs {
     /// New-leak alerts allowed per second before the excess is folded into one summary.
     #[arg(long, value_name = "N", default_value_t = 20.0)]
     pub alert_rate: f64,
+    /// How long a flow whose class its payload may still change (SMB
+    /// between cluster nodes, RPC with a DPM server, flows an evidence rule
+    /// could match) waits for that evidence before its provisional class is
+    /// judged. Port-classified flows are judged at once.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub evidence_wait: String,
 }
 
 /// `lanecheck ifaces`.
@@ -222,6 +228,11 @@ pub struct CaptureArgs {
     /// a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     pub idle_timeout: String,
+    /// How long after a flow's first packet its payload evidence may still
+    /// change its class (an SMB tree connect, an RPC bind); later evidence
+    /// is listed but the class stays.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub evidence_window: String,
 }
 
 /// `lanecheck flows`.

@@ -47,7 +47,7 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
         )?;
         if let Some((p, n)) = mapped {
             for a in &i.addresses {
-                if !analyzer::classify::is_link_local(*a) && p.network_of(*a) != Some(n) {
+                if !analyzer::policy::is_link_local(*a) && p.network_of(*a) != Some(n) {
                     warnings.push(format!(
                         "{}: address {a} is outside its policy network {}",
                         i.name,

@@ -100,9 +100,11 @@ pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     if args.max_flows == 0 {
         bail!("--max-flows must be at least 1");
     }
+    let window = parse_duration(&args.evidence_window).context("--evidence-window")?;
     let mut cfg = AnalyzerConfig::default();
     cfg.flows.max_flows = args.max_flows;
     cfg.flows.idle_timeout_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
+    cfg.evidence_window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
     Ok(cfg)
 }
 

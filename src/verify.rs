@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use analyzer::classify::ClassId;
+use analyzer::class::ClassId;
 use analyzer::policy::Policy;
 use analyzer::report::Verdict;
 use analyzer::{Analyzer, CaptureId, IfaceRef};

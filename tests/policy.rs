@@ -83,7 +83,7 @@ class = \"x\"
             "p.toml:10:23: unknown network \"nowhere\" (networks: backup, empty, primary)",
             "p.toml:11:15: on_fallback must be \"warn\", \"fail\" or \"allow\", not \"maybe\"",
             "p.toml:13:10: unknown class \"veeam\" (built-in: dpm, dpm-control, smb-redirected, live-migration, cluster, iscsi, replication, dns, link-local, client; or define it with a [[rules]] entry)",
-            "p.toml:16:1: rule 1 names nothing (give proto, ports or hosts): it would match every flow",
+            "p.toml:16:1: rule 1 names nothing (give proto, ports, hosts or an evidence key): it would match every flow",
         ]
     );
     // The offending line is quoted with a caret under the column.

@@ -1,5 +1,5 @@
-//! The analyzer: feeds decoded frames into the flow table and keeps the
-//! per-capture accounting.
+//! The analyzer: one frame at a time through the stages, in one direction:
+//! decode → flow table → evidence → classification → policy check → stats.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,13 +8,16 @@ use rustc_hash::FxHashMap;
 
 use capture::{Frame, Timestamp};
 
-use crate::classify::{ClassId, Classifier, FlowTuple};
-use crate::decode::{decode, Decoded, Fragment, Stopped};
+use crate::class::ClassId;
+use crate::classify::{Classifier, Clues, FlowTuple};
+use crate::decode::{decode, Decoded, Fragment, PacketMeta, Stopped};
+use crate::evidence::learned::Knowledge;
 use crate::flow::{
-    Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate,
+    Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate, Slot,
 };
-use crate::policy::{NetId, Policy};
-use crate::stats::Series;
+use crate::policy::Policy;
+use crate::state::FlowState;
+use crate::stats::{Scope, Series, Stats};
 
 /// An interned capture-interface name (index into [`Analyzer::iface_name`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -31,6 +34,11 @@ pub struct AnalyzerConfig {
     pub flows: FlowTableConfig,
     /// Throughput bin length in nanoseconds (default 1 s).
     pub bin_ns: i64,
+    /// Keep throughput series (reports); a daemon turns this off.
+    pub series: bool,
+    /// How long after its first packet (packet time) a flow's class may
+    /// still change as evidence arrives (default 5 min).
+    pub evidence_window_ns: i64,
 }
 
 impl Default for AnalyzerConfig {
@@ -38,19 +46,10 @@ impl Default for AnalyzerConfig {
         AnalyzerConfig {
             flows: FlowTableConfig::default(),
             bin_ns: 1_000_000_000,
+            series: true,
+            evidence_window_ns: 5 * 60 * 1_000_000_000,
         }
     }
-}
-
-/// What a throughput series aggregates, within one class.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Scope {
-    /// The whole class.
-    Class,
-    /// One network of the class (`None` = `unknown`).
-    Network(Option<NetId>),
-    /// One capture interface of the class (`None` = unnamed).
-    Interface(Option<IfaceRef>),
 }
 
 /// Per-capture accounting: every frame lands in exactly one of flows,
@@ -82,10 +81,11 @@ const FRAGMENT_CAP: usize = 65_536;
 
 type FragKey = (IpAddr, IpAddr, u8, u32);
 
-/// Decode → flow table, with per-capture accounting.
+/// Decode → flow table → evidence → classes → verdicts → series, with
+/// per-capture accounting.
 #[derive(Debug)]
 pub struct Analyzer {
-    table: FlowTable,
+    table: FlowTable<FlowState>,
     captures: Vec<CaptureCounters>,
     iface_names: Vec<String>,
     iface_index: FxHashMap<String, IfaceRef>,
@@ -93,9 +93,13 @@ pub struct Analyzer {
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
     policy: Policy,
-    bin_ns: i64,
-    series: Vec<Series>,
-    series_index: FxHashMap<(ClassId, Scope), u32>,
+    stats: Stats,
+    knowledge: Knowledge,
+    window_ns: i64,
+    /// Dissectors that gave up, by (protocol, reason).
+    gave_up: BTreeMap<(&'static str, &'static str), u64>,
+    /// Reused buffer for the facts of one packet.
+    facts: Vec<crate::evidence::Fact>,
 }
 
 impl Analyzer {
@@ -108,15 +112,17 @@ impl Analyzer {
     pub fn with_policy(cfg: AnalyzerConfig, policy: Policy) -> Self {
         Analyzer {
             policy,
-            bin_ns: cfg.bin_ns.max(1),
-            series: Vec::new(),
-            series_index: FxHashMap::default(),
+            stats: Stats::new(cfg.bin_ns, cfg.series),
+            knowledge: Knowledge::new(cfg.flows.keep_finished),
+            window_ns: cfg.evidence_window_ns,
             table: FlowTable::new(cfg.flows),
             captures: Vec::new(),
             iface_names: Vec::new(),
             iface_index: FxHashMap::default(),
             ifindex_cache: FxHashMap::default(),
             fragments: FxHashMap::default(),
+            gave_up: BTreeMap::new(),
+            facts: Vec::new(),
         }
     }
 
@@ -165,63 +171,25 @@ impl Analyzer {
         capture: CaptureId,
         iface: Option<IfaceRef>,
     ) -> Option<ClassId> {
-        self.observe_flow(frame, capture, iface)
-            .and_then(|f| f.tags.class)
+        self.observe_slot(frame, capture, iface)
+            .and_then(|s| s.ext.class)
     }
 
-    /// Like [`Analyzer::observe`], returning the flow the frame joined so a
-    /// live caller (the daemon) can judge it at once. The caller may update
-    /// `tags.watch`, and nothing else.
-    pub fn observe_flow(
+    /// Like [`Analyzer::observe`], returning the flow the frame joined, with
+    /// its class and verdict, so a live caller (the daemon) can act on it at
+    /// once. The caller may change `ext.mark`, and nothing else.
+    pub fn observe_slot(
         &mut self,
         frame: &Frame<'_>,
         capture: CaptureId,
         iface: Option<IfaceRef>,
-    ) -> Option<&mut Flow> {
-        let ci = capture.0 as usize;
-        if ci >= self.captures.len() {
-            return None;
-        }
-        {
-            let c = &mut self.captures[ci];
-            c.packets += 1;
-            c.bytes += u64::from(frame.wire_len);
-        }
-        let meta = match decode(frame) {
-            Decoded::Packet(m) => m,
-            Decoded::NonIp { .. } => {
-                let c = &mut self.captures[ci];
-                c.non_ip += 1;
-                *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
-                return None;
-            }
-            Decoded::Stopped(s) => {
-                *self.captures[ci].undecoded.entry(s).or_insert(0) += 1;
-                return None;
-            }
-        };
+    ) -> Option<&mut Slot<FlowState>> {
+        let meta = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
             None => iface,
         };
-        let (key, dir) = match meta.fragment {
-            Fragment::Later { id } => {
-                let fk = (meta.src, meta.dst, meta.proto, id);
-                let fresh =
-                    |seen: &Timestamp| frame.ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
-                match self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen)) {
-                    Some((key, dir, _)) => (*key, *dir),
-                    None => {
-                        self.captures[ci].orphan_fragments += 1;
-                        FlowKey::new(meta.proto, meta.src, 0, meta.dst, 0)
-                    }
-                }
-            }
-            _ => FlowKey::new(meta.proto, meta.src, meta.sport, meta.dst, meta.dport),
-        };
-        if let Fragment::First { id } = meta.fragment {
-            self.remember_fragment((meta.src, meta.dst, meta.proto, id), key, dir, frame.ts);
-        }
+        let (key, dir) = self.flow_key(&meta, frame.ts, capture);
         let update = PacketUpdate {
             ts: frame.ts,
             dir,
@@ -229,38 +197,79 @@ impl Analyzer {
             tcp_flags: meta.tcp_flags,
             iface,
             vlans: &meta.vlans[..usize::from(meta.vlan_count)],
-            payload: meta.payload,
         };
-        let flow = self.table.update(key, &update);
-        if flow.tags.class.is_none() {
-            tag_flow(
-                flow,
-                &self.policy,
-                &mut self.series,
-                &mut self.series_index,
-                self.bin_ns,
-            );
+        let (slot, created) = self.table.update(key, &update);
+        let classifier = Classifier::new(&self.policy);
+        if created {
+            classify_new(slot, &classifier, &self.knowledge, &mut self.stats);
         }
-        for &s in &flow.tags.series {
-            self.series[s as usize].add(frame.ts, frame.wire_len);
-        }
-        let slot = match flow.tags.iface_series.iter().find(|(i, _)| *i == iface) {
-            Some((_, s)) => *s,
-            None => {
-                let class = flow.tags.class.unwrap_or(crate::classify::class::CLIENT);
-                let s = series_for(
-                    &mut self.series,
-                    &mut self.series_index,
-                    self.bin_ns,
-                    class,
-                    Scope::Interface(iface),
-                );
-                flow.tags.iface_series.push((iface, s));
-                s
+        count(slot, &mut self.stats, frame.ts, frame.wire_len, iface);
+        let mut stage = EvidenceStage {
+            classifier: &classifier,
+            knowledge: &mut self.knowledge,
+            stats: &mut self.stats,
+            gave_up: &mut self.gave_up,
+            facts: &mut self.facts,
+            window_ns: self.window_ns,
+        };
+        stage.packet(slot, dir, &meta, frame.ts);
+        judge(slot, &self.policy, &self.iface_names);
+        Some(slot)
+    }
+
+    /// Decodes a frame and counts it in its capture; `None` for frames
+    /// that belong to no flow (non-IP, undecoded, unknown capture).
+    fn decode_counted<'a>(
+        &mut self,
+        frame: &Frame<'a>,
+        capture: CaptureId,
+        iface: Option<IfaceRef>,
+    ) -> Option<PacketMeta<'a>> {
+        let c = self.captures.get_mut(capture.0 as usize)?;
+        c.packets += 1;
+        c.bytes += u64::from(frame.wire_len);
+        match decode(frame) {
+            Decoded::Packet(m) => Some(m),
+            Decoded::NonIp { .. } => {
+                c.non_ip += 1;
+                *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
+                None
             }
+            Decoded::Stopped(s) => {
+                *c.undecoded.entry(s).or_insert(0) += 1;
+                None
+            }
+        }
+    }
+
+    /// The flow of a packet: its 5-tuple, or for a later IP fragment the
+    /// flow of its first fragment.
+    fn flow_key(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        ts: Timestamp,
+        capture: CaptureId,
+    ) -> (FlowKey, Direction) {
+        let (key, dir) = match meta.fragment {
+            Fragment::Later { id } => {
+                let fk = (meta.src, meta.dst, meta.proto, id);
+                let fresh = |seen: &Timestamp| ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
+                match self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen)) {
+                    Some((key, dir, _)) => (*key, *dir),
+                    None => {
+                        if let Some(c) = self.captures.get_mut(capture.0 as usize) {
+                            c.orphan_fragments += 1;
+                        }
+                        FlowKey::new(meta.proto, meta.src, 0, meta.dst, 0)
+                    }
+                }
+            }
+            _ => FlowKey::new(meta.proto, meta.src, meta.sport, meta.dst, meta.dport),
         };
-        self.series[slot as usize].add(frame.ts, frame.wire_len);
-        Some(flow)
+        if let Fragment::First { id } = meta.fragment {
+            self.remember_fragment((meta.src, meta.dst, meta.proto, id), key, dir, ts);
+        }
+        (key, dir)
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
@@ -286,15 +295,26 @@ impl Analyzer {
         self.fragments.insert(fk, (key, dir, ts));
     }
 
+    /// Every flow with its state: removed ones first, then those still in
+    /// the table.
+    pub fn slots(&self) -> impl Iterator<Item = &Slot<FlowState>> {
+        self.table.finished().iter().chain(self.table.active())
+    }
+
     /// Every flow: removed ones first, then those still in the table.
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
-        self.table.finished().iter().chain(self.table.active())
+        self.slots().map(|s| &s.flow)
     }
 
     /// Hands over (and forgets) the flows expired or evicted so far; a
     /// long-running caller calls this to keep memory bounded.
-    pub fn take_finished(&mut self) -> Vec<Flow> {
+    pub fn take_finished(&mut self) -> Vec<Slot<FlowState>> {
         self.table.take_finished()
+    }
+
+    /// The state of a flow still in the table.
+    pub fn slot_mut(&mut self, key: &FlowKey) -> Option<&mut Slot<FlowState>> {
+        self.table.get_mut(key)
     }
 
     /// Per-capture accounting.
@@ -312,73 +332,195 @@ impl Analyzer {
         &self.policy
     }
 
+    /// Endpoints and SMB sessions learned from payloads.
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.knowledge
+    }
+
+    /// Dissectors that gave up, by (protocol, reason).
+    pub fn gave_up(&self) -> &BTreeMap<(&'static str, &'static str), u64> {
+        &self.gave_up
+    }
+
+    /// The reason of a flow's class, as a sentence.
+    pub fn reason(&self, slot: &Slot<FlowState>) -> String {
+        describe(&self.policy, slot)
+    }
+
     /// The throughput series of a (class, scope), if any packet fed it.
     pub fn series(&self, class: ClassId, scope: Scope) -> Option<&Series> {
-        self.series_index
-            .get(&(class, scope))
-            .and_then(|i| self.series.get(*i as usize))
+        self.stats.series(class, scope)
     }
 
     /// Every (class, scope) with a series.
     pub fn series_keys(&self) -> impl Iterator<Item = &(ClassId, Scope)> {
-        self.series_index.keys()
+        self.stats.keys()
+    }
+
+    /// Memory the analyzer holds beyond the flow table, in units that
+    /// bound it: throughput bins, learned endpoints, SMB sessions,
+    /// remembered fragment trains.
+    pub fn retained(&self) -> Retained {
+        Retained {
+            bins: self.stats.retained_bins(),
+            endpoints: self.knowledge.live_endpoints() + self.knowledge.history().len(),
+            sessions: self.knowledge.sessions(),
+            fragments: self.fragments.len(),
+            finished_flows: self.table.finished().len(),
+        }
     }
 }
 
-fn series_for(
-    series: &mut Vec<Series>,
-    index: &mut FxHashMap<(ClassId, Scope), u32>,
-    bin_ns: i64,
-    class: ClassId,
-    scope: Scope,
-) -> u32 {
-    *index.entry((class, scope)).or_insert_with(|| {
-        series.push(Series::new(bin_ns));
-        series.len() as u32 - 1
-    })
+/// The reason of a flow's class under `policy`, as a sentence.
+pub fn describe(policy: &Policy, slot: &Slot<FlowState>) -> String {
+    match (&slot.ext.class, &slot.ext.reason) {
+        (Some(class), Some(reason)) => Classifier::new(policy).describe(
+            &crate::classify::Classification {
+                class: *class,
+                reason: reason.clone(),
+            },
+            &tuple(&slot.flow),
+        ),
+        _ => String::new(),
+    }
 }
 
-/// Classifies a new flow and hooks it to its class and network series.
-fn tag_flow(
-    flow: &mut Flow,
-    policy: &Policy,
-    series: &mut Vec<Series>,
-    index: &mut FxHashMap<(ClassId, Scope), u32>,
-    bin_ns: i64,
-) {
-    let (src, sport) = flow.src();
-    let (dst, dport) = flow.dst();
-    let tuple = FlowTuple {
-        proto: flow.key.proto,
+/// What an analyzer holds beside its active flows (see [`Analyzer::retained`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retained {
+    /// Throughput bins over every series.
+    pub bins: usize,
+    /// Learned RPC endpoints (live and listed).
+    pub endpoints: usize,
+    /// SMB sessions remembered.
+    pub sessions: usize,
+    /// IP fragment trains remembered.
+    pub fragments: usize,
+    /// Finished flows kept for the report.
+    pub finished_flows: usize,
+}
+
+/// The flow's tuple with its initiator first.
+pub(crate) fn tuple(f: &Flow) -> FlowTuple {
+    let (src, sport) = f.src();
+    let (dst, dport) = f.dst();
+    FlowTuple {
+        proto: f.key.proto,
         src,
         sport,
         dst,
         dport,
+    }
+}
+
+/// A new flow's provisional class (ports, roles, learned endpoints), its
+/// networks and the series it feeds.
+fn classify_new(
+    slot: &mut Slot<FlowState>,
+    classifier: &Classifier<'_>,
+    knowledge: &Knowledge,
+    stats: &mut Stats,
+) {
+    let t = tuple(&slot.flow);
+    let st = &mut slot.ext;
+    st.learned = knowledge
+        .endpoint(t.dst, t.proto, t.dport, slot.flow.first_seen)
+        .map(|e| Box::new(e.clone()));
+    let clues = Clues {
+        learned: st.learned.as_deref(),
+        ..Clues::default()
     };
-    let c = Classifier::new(policy).classify(&tuple);
-    let mut nets: Vec<Option<NetId>> = Vec::with_capacity(2);
-    for a in [src, dst] {
+    let c = classifier.classify(&t, &clues);
+    let policy = classifier.policy();
+    for a in [t.src, t.dst] {
         if let Some(n) = policy.network_of(a) {
-            if !nets.contains(&Some(n)) {
-                nets.push(Some(n));
+            if !st.nets.contains(&Some(n)) {
+                st.nets.push(Some(n));
             }
         }
     }
-    if nets.is_empty() {
-        nets.push(None);
+    if st.nets.is_empty() {
+        st.nets.push(None);
     }
-    let mut hooks = vec![series_for(series, index, bin_ns, c.class, Scope::Class)];
-    for n in &nets {
-        hooks.push(series_for(
-            series,
-            index,
-            bin_ns,
-            c.class,
-            Scope::Network(*n),
-        ));
-    }
-    flow.tags.class = Some(c.class);
-    flow.tags.reason = c.reason;
-    flow.tags.nets = nets;
-    flow.tags.series = hooks;
+    hook(st, c.class, stats);
+    st.set(c);
+    st.open = crate::evidence::stage::may_open(classifier, &t);
 }
+
+/// Points a flow's series hooks at `class`.
+pub(crate) fn rehook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
+    hook(st, class, stats);
+}
+
+fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
+    st.hooks.clear();
+    st.iface_hooks.clear();
+    if !stats.enabled() {
+        return;
+    }
+    st.hooks.push(stats.id(class, Scope::Class));
+    for n in st.nets.clone() {
+        st.hooks.push(stats.id(class, Scope::Network(n)));
+    }
+}
+
+/// Counts one packet in the flow's series (and its own bins while its
+/// class is open).
+fn count(
+    slot: &mut Slot<FlowState>,
+    stats: &mut Stats,
+    ts: Timestamp,
+    wire_len: u32,
+    iface: Option<crate::IfaceRef>,
+) {
+    if !stats.enabled() {
+        return;
+    }
+    let st = &mut slot.ext;
+    let bin = stats.bin_of(ts);
+    for &id in &st.hooks {
+        stats.add(id, bin, wire_len);
+    }
+    let id = match st.iface_hooks.iter().find(|(i, _)| *i == iface) {
+        Some((_, id)) => *id,
+        None => {
+            let class = st.class.unwrap_or(crate::class::CLIENT);
+            let id = stats.id(class, Scope::Interface(iface));
+            st.iface_hooks.push((iface, id));
+            id
+        }
+    };
+    stats.add(id, bin, wire_len);
+    if st.open {
+        let full =
+            !st.pending
+                .get_or_insert_with(Box::default)
+                .add(bin, iface, u64::from(wire_len));
+        if full {
+            st.close();
+        }
+    }
+}
+
+/// The policy check stage: recomputed when the class or the NIC set changed.
+fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
+    let Some(class) = slot.ext.class else { return };
+    let key = (class, slot.flow.ifaces.len());
+    if slot.ext.verdict_for == Some(key) {
+        return;
+    }
+    let names: Vec<&str> = slot
+        .flow
+        .ifaces
+        .iter()
+        .map(|s| {
+            iface_names
+                .get(s.iface.0 as usize)
+                .map_or("?", String::as_str)
+        })
+        .collect();
+    slot.ext.verdict = crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &names));
+    slot.ext.verdict_for = Some(key);
+}
+
+pub(crate) use crate::evidence::stage::EvidenceStage;

@@ -26,13 +26,18 @@
 //! ```
 
 mod analyzer;
+pub mod class;
 pub mod classify;
 pub mod decode;
 pub mod evidence;
 pub mod flow;
 pub mod policy;
 pub mod report;
+pub mod state;
 pub mod stats;
 
-pub use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Scope};
+pub use analyzer::{
+    describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Retained,
+};
 pub use report::Report;
+pub use stats::Scope;

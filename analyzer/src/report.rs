@@ -6,9 +6,12 @@ use std::net::IpAddr;
 
 use capture::Timestamp;
 
-use crate::classify::ClassId;
-use crate::flow::Flow;
-use crate::policy::{NetId, Status};
+use crate::class::ClassId;
+use crate::evidence::learned::Endpoint;
+use crate::evidence::probe::Evidence;
+use crate::flow::Slot;
+use crate::policy::{FlowCheck, NetId, Status};
+use crate::state::FlowState;
 use crate::stats::Throughput;
 use crate::{Analyzer, IfaceRef, Scope};
 
@@ -101,8 +104,10 @@ pub struct Violation {
     pub last_seen: Timestamp,
     /// Community ID v1.
     pub community_id: String,
-    /// Why the flow got its class.
+    /// Why the flow got its class (with the deciding evidence, if any).
     pub class_reason: String,
+    /// Everything the flow's payload proved.
+    pub evidence: Vec<Evidence>,
 }
 
 /// The analyzer's findings.
@@ -116,6 +121,10 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Fallback uses and other warnings.
     pub warnings: Vec<String>,
+    /// RPC endpoints announced in the traffic, in order.
+    pub learned_endpoints: Vec<Endpoint>,
+    /// Dissectors that gave up, by (protocol, reason): flows read no further.
+    pub gave_up: Vec<(String, String, u64)>,
 }
 
 #[derive(Default)]
@@ -143,49 +152,43 @@ struct ClassAcc {
 }
 
 impl Analyzer {
-    /// Checks every flow against the policy and summarises.
+    /// Summarises every flow's verdict (the policy-check stage's result).
     pub fn report(&self) -> Report {
         let policy = self.policy();
         let mut classes: BTreeMap<ClassId, ClassAcc> = BTreeMap::new();
         let mut violations = Vec::new();
         let mut fallbacks: BTreeMap<(ClassId, NetId), (u64, u64)> = BTreeMap::new();
-        for (flow, check) in self.checked_flows() {
-            let Some(class) = flow.tags.class else {
-                continue;
-            };
+        for slot in self.slots() {
+            let (flow, st) = (&slot.flow, &slot.ext);
+            let Some(class) = st.class else { continue };
+            let v = &st.verdict;
             let acc = classes.entry(class).or_default();
             acc.flows += 1;
             acc.packets += flow.total_packets();
             acc.bytes += flow.total_bytes();
-            for (net, status) in &check.net_status {
+            for net in &st.nets {
                 acc.nets.entry(*net).or_default().add(
                     flow.total_packets(),
                     flow.total_bytes(),
-                    *status,
+                    v.net_status(*net),
                 );
             }
-            for st in &flow.ifaces {
-                let name = self.iface_name(st.iface);
-                let status = check.iface_status.iter().find(|(n, _)| n == name).map_or(
-                    if check.violates() {
-                        Status::Violation
-                    } else {
-                        Status::Preferred
-                    },
-                    |(_, s)| *s,
-                );
+            for s in &flow.ifaces {
+                let status = v.iface_status(self.iface_name(s.iface));
                 acc.ifaces
-                    .entry(st.iface)
+                    .entry(s.iface)
                     .or_default()
-                    .add(st.packets, st.bytes, status);
+                    .add(s.packets, s.bytes, status);
             }
-            for n in &check.fallbacks {
-                let e = fallbacks.entry((class, *n)).or_default();
-                e.0 += 1;
-                e.1 += flow.total_bytes();
-            }
-            if check.violates() {
-                violations.push(self.violation(flow, class, check));
+            if let Some(check) = v.detail.as_deref() {
+                for n in &check.fallbacks {
+                    let e = fallbacks.entry((class, *n)).or_default();
+                    e.0 += 1;
+                    e.1 += flow.total_bytes();
+                }
+                if check.violates() {
+                    violations.push(self.violation(slot, class, check));
+                }
             }
         }
         violations.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.first_seen.cmp(&b.first_seen)));
@@ -214,17 +217,13 @@ impl Analyzer {
             classes: summaries,
             violations,
             warnings,
+            learned_endpoints: self.knowledge().history().to_vec(),
+            gave_up: self
+                .gave_up()
+                .iter()
+                .map(|((p, r), n)| (p.to_string(), r.to_string(), *n))
+                .collect(),
         }
-    }
-
-    /// Every classified flow with its policy check.
-    pub fn checked_flows(&self) -> impl Iterator<Item = (&Flow, crate::policy::FlowCheck)> {
-        let policy = self.policy();
-        self.flows().filter_map(move |f| {
-            let class = f.tags.class?;
-            let names: Vec<&str> = f.ifaces.iter().map(|s| self.iface_name(s.iface)).collect();
-            Some((f, policy.check(class, &f.tags.nets, &names)))
-        })
     }
 
     /// Network name for reports (`unknown` outside every named network).
@@ -237,7 +236,6 @@ impl Analyzer {
             .map(|s| s.throughput())
             .unwrap_or_default()
     }
-
     fn summary(&self, class: ClassId, acc: ClassAcc) -> ClassSummary {
         let share = |name: String, a: Acc, t: Throughput| Share {
             name,
@@ -281,15 +279,16 @@ impl Analyzer {
         }
     }
 
-    fn violation(&self, flow: &Flow, class: ClassId, check: crate::policy::FlowCheck) -> Violation {
+    fn violation(&self, slot: &Slot<FlowState>, class: ClassId, check: &FlowCheck) -> Violation {
+        let flow = &slot.flow;
         let (src, sport) = flow.src();
         let (dst, dport) = flow.dst();
         Violation {
             class: self.policy().class_name(class).to_string(),
             network: self.net_name(check.network.flatten()).to_string(),
-            interface: check.interface,
+            interface: check.interface.clone(),
             by_address: check.by_address,
-            reasons: check.reasons,
+            reasons: check.reasons.clone(),
             proto: flow.key.proto,
             src,
             sport,
@@ -300,7 +299,12 @@ impl Analyzer {
             first_seen: flow.first_seen,
             last_seen: flow.last_seen,
             community_id: flow.community_id(),
-            class_reason: flow.tags.reason.clone(),
+            class_reason: self.reason(slot),
+            evidence: slot
+                .ext
+                .evidence()
+                .map(|e| e.facts.clone())
+                .unwrap_or_default(),
         }
     }
 }

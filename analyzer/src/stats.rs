@@ -5,8 +5,13 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 
 use capture::Timestamp;
+
+use crate::class::ClassId;
+use crate::policy::NetId;
+use crate::IfaceRef;
 
 /// Bytes per bin for one (class, scope).
 #[derive(Clone, Debug)]
@@ -55,18 +60,44 @@ impl Series {
     /// Counts one packet.
     #[inline]
     pub fn add(&mut self, ts: Timestamp, wire_len: u32) {
-        let bin = ts.0.div_euclid(self.bin_ns);
-        self.packets += 1;
-        self.bytes += u64::from(wire_len);
+        self.add_bin(ts.0.div_euclid(self.bin_ns), u64::from(wire_len), 1);
+    }
+
+    /// Counts `bytes` and `packets` in bin `bin`.
+    #[inline]
+    pub fn add_bin(&mut self, bin: i64, bytes: u64, packets: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
         match &mut self.current {
-            Some((b, n)) if *b == bin => *n += u64::from(wire_len),
+            Some((b, n)) if *b == bin => *n += bytes,
             cur => {
                 if let Some((b, n)) = cur.take() {
                     *self.bins.entry(b).or_insert(0) += n;
                 }
-                *cur = Some((bin, u64::from(wire_len)));
+                *cur = Some((bin, bytes));
             }
         }
+    }
+
+    /// Takes back what [`Series::add_bin`] counted (a flow that changed
+    /// class); a bin left empty is gone, as if never filled.
+    pub fn sub_bin(&mut self, bin: i64, bytes: u64, packets: u64) {
+        if let Some((b, n)) = self.current.take() {
+            *self.bins.entry(b).or_insert(0) += n;
+        }
+        self.packets = self.packets.saturating_sub(packets);
+        self.bytes = self.bytes.saturating_sub(bytes);
+        if let Some(n) = self.bins.get_mut(&bin) {
+            *n = n.saturating_sub(bytes);
+            if *n == 0 {
+                self.bins.remove(&bin);
+            }
+        }
+    }
+
+    /// The bin holding `ts`.
+    pub fn bin_of(&self, ts: Timestamp) -> i64 {
+        ts.0.div_euclid(self.bin_ns)
     }
 
     /// Bytes per active bin, by bin index (bin start = index × bin length).
@@ -119,6 +150,142 @@ impl Series {
             p99: h.value_at_quantile(0.99),
             max,
         }
+    }
+}
+
+/// What a throughput series aggregates, within one class.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Scope {
+    /// The whole class.
+    Class,
+    /// One network of the class (`None` = `unknown`).
+    Network(Option<NetId>),
+    /// One capture interface of the class (`None` = unnamed).
+    Interface(Option<IfaceRef>),
+}
+
+/// Most (bin, interface) entries a flow keeps while its class may change;
+/// beyond it the class is fixed (see `Analyzer`).
+pub const PENDING_CAP: usize = 4096;
+
+/// A flow's own bytes per (bin, interface), kept only while its class may
+/// still change, so that a change moves exactly what was counted.
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    entries: Vec<(i64, Option<IfaceRef>, u64, u64)>,
+}
+
+impl Pending {
+    /// Counts a packet; false when the cap is reached (nothing counted).
+    pub fn add(&mut self, bin: i64, iface: Option<IfaceRef>, bytes: u64) -> bool {
+        // Packets of one flow arrive in time order: the last entry is the
+        // usual one (a flow seen on two NICs alternates between two).
+        let tail = self.entries.len().saturating_sub(2);
+        if let Some(e) = self.entries[tail..]
+            .iter_mut()
+            .rev()
+            .find(|e| e.0 == bin && e.1 == iface)
+        {
+            e.2 += bytes;
+            e.3 += 1;
+            return true;
+        }
+        if self.entries.len() >= PENDING_CAP {
+            return false;
+        }
+        self.entries.push((bin, iface, bytes, 1));
+        true
+    }
+
+    /// Entries kept (bounded by [`PENDING_CAP`]).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Every throughput series, by (class, scope). Bins are epoch-aligned so
+/// that captures of several files and hosts line up.
+#[derive(Debug)]
+pub struct Stats {
+    bin_ns: i64,
+    enabled: bool,
+    series: Vec<Series>,
+    index: FxHashMap<(ClassId, Scope), u32>,
+}
+
+impl Stats {
+    /// Series of `bin_ns` bins; a disabled `Stats` (the daemon) keeps none.
+    pub fn new(bin_ns: i64, enabled: bool) -> Self {
+        Stats {
+            bin_ns: bin_ns.max(1),
+            enabled,
+            series: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+
+    /// Whether series are kept.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The bin holding `ts`.
+    pub fn bin_of(&self, ts: Timestamp) -> i64 {
+        ts.0.div_euclid(self.bin_ns)
+    }
+
+    /// The id of the series of (class, scope), created on first use.
+    pub fn id(&mut self, class: ClassId, scope: Scope) -> u32 {
+        let (series, bin_ns) = (&mut self.series, self.bin_ns);
+        *self.index.entry((class, scope)).or_insert_with(|| {
+            series.push(Series::new(bin_ns));
+            series.len() as u32 - 1
+        })
+    }
+
+    /// Counts a packet in series `id`.
+    #[inline]
+    pub fn add(&mut self, id: u32, bin: i64, wire_len: u32) {
+        if let Some(s) = self.series.get_mut(id as usize) {
+            s.add_bin(bin, u64::from(wire_len), 1);
+        }
+    }
+
+    /// Moves a flow's counts from class `from` to class `to`, in the same
+    /// bins, for its networks and interfaces.
+    pub fn move_flow(&mut self, from: ClassId, to: ClassId, nets: &[Option<NetId>], p: &Pending) {
+        let mut scopes: Vec<Scope> = vec![Scope::Class];
+        scopes.extend(nets.iter().map(|n| Scope::Network(*n)));
+        for &(bin, iface, bytes, packets) in &p.entries {
+            for scope in scopes.iter().copied().chain([Scope::Interface(iface)]) {
+                let old = self.id(from, scope);
+                self.series[old as usize].sub_bin(bin, bytes, packets);
+                let new = self.id(to, scope);
+                self.series[new as usize].add_bin(bin, bytes, packets);
+            }
+        }
+    }
+
+    /// The series of a (class, scope), if any packet fed it.
+    pub fn series(&self, class: ClassId, scope: Scope) -> Option<&Series> {
+        self.index
+            .get(&(class, scope))
+            .and_then(|i| self.series.get(*i as usize))
+    }
+
+    /// Every (class, scope) with a series.
+    pub fn keys(&self) -> impl Iterator<Item = &(ClassId, Scope)> {
+        self.index.keys()
+    }
+
+    /// Bins held over all series (bounded memory checks).
+    pub fn retained_bins(&self) -> usize {
+        self.series.iter().map(|s| s.bins.len() + 1).sum()
     }
 }
 

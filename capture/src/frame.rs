@@ -63,6 +63,23 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 in UTC, with as many fractional digits as needed
+/// (`2023-11-14T22:13:20.0001Z`).
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+        match text {
+            Some(t) => f.write_str(&t),
+            None => write!(f, "@{}ns", self.0),
+        }
+    }
+}
+
 /// Index of a capture interface in its source's interface table
 /// ([`crate::FrameSource::interfaces`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use analyzer::stats::Throughput;
 
-use super::{proto_name, rfc3339, CaptureView, FlowsView, ReportView};
+use super::{evidence, proto_name, rfc3339, CaptureView, FlowsView, ReportView};
 
 /// Schema number of every JSON document; bumped on a breaking change.
 pub const SCHEMA: u32 = 1;
@@ -70,6 +70,7 @@ struct JsonFlow {
     community_id: String,
     class: String,
     reason: String,
+    evidence: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     networks: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +88,7 @@ struct FlowsDoc<'a> {
     schema: u32,
     captures: Vec<JsonCapture<'a>>,
     flows: Vec<JsonFlow>,
+    learned_endpoints: Vec<serde_json::Value>,
     flow_table: FlowTableJson,
 }
 
@@ -94,31 +96,16 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
     let policy = v.an.policy();
     v.flows
         .iter()
-        .map(|f| {
-            let class = f
-                .tags
-                .class
-                .map_or("?", |c| policy.class_name(c))
-                .to_string();
+        .map(|s| {
+            let (f, st) = (&s.flow, &s.ext);
+            let class = st.class.map_or("?", |c| policy.class_name(c)).to_string();
             let (networks, status) = if with_status {
-                let names: Vec<&str> = f.ifaces.iter().map(|s| v.an.iface_name(s.iface)).collect();
-                let check = f.tags.class.map(|c| policy.check(c, &f.tags.nets, &names));
-                let status = check.map(|c| {
-                    c.net_status
-                        .iter()
-                        .map(|(_, s)| *s)
-                        .chain(c.iface_status.iter().map(|(_, s)| *s))
-                        .max()
-                        .unwrap_or(analyzer::policy::Status::Preferred)
-                        .as_str()
-                });
-                let nets = f
-                    .tags
+                let nets = st
                     .nets
                     .iter()
                     .map(|n| v.an.net_name(*n).to_string())
                     .collect();
-                (Some(nets), status)
+                (Some(nets), Some(st.verdict.status.as_str()))
             } else {
                 (None, None)
             };
@@ -135,16 +122,28 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
                 packets_src_to_dst: f.packets_forward(),
                 bytes_src_to_dst: f.bytes_forward(),
                 interfaces: v.iface_names(f),
-                vlans: f.vlans.clone(),
+                vlans: f.vlans.to_vec(),
                 first_seen: rfc3339(f.first_seen),
                 last_seen: rfc3339(f.last_seen),
                 community_id: f.community_id(),
                 class,
-                reason: f.tags.reason.clone(),
+                reason: v.an.reason(s),
+                evidence: st
+                    .evidence()
+                    .map(|e| e.facts.iter().map(evidence::evidence).collect())
+                    .unwrap_or_default(),
                 networks,
                 status,
             }
         })
+        .collect()
+}
+
+fn learned(v: &analyzer::Analyzer) -> Vec<serde_json::Value> {
+    v.knowledge()
+        .history()
+        .iter()
+        .map(evidence::endpoint)
         .collect()
 }
 
@@ -156,6 +155,7 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
         schema: SCHEMA,
         captures: v.captures.iter().map(capture).collect(),
         flows,
+        learned_endpoints: learned(v.an),
         flow_table: FlowTableJson {
             evicted: stats.evicted,
             expired: stats.expired,
@@ -230,6 +230,7 @@ struct JsonViolation<'a> {
     last_seen: String,
     community_id: &'a str,
     class_reason: &'a str,
+    evidence: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +241,8 @@ struct ReportDoc<'a> {
     classes: Vec<JsonClass<'a>>,
     violations: Vec<JsonViolation<'a>>,
     warnings: &'a [String],
+    learned_endpoints: Vec<serde_json::Value>,
+    evidence_gave_up: Vec<serde_json::Value>,
     flow_table: FlowTableJson,
     #[serde(skip_serializing_if = "Option::is_none")]
     flows: Option<Vec<JsonFlow>>,
@@ -333,6 +336,7 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             last_seen: rfc3339(x.last_seen),
             community_id: &x.community_id,
             class_reason: &x.class_reason,
+            evidence: x.evidence.iter().map(evidence::evidence).collect(),
         })
         .collect();
     let stats = v.an.flow_stats();
@@ -343,6 +347,12 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         classes,
         violations,
         warnings: &v.warnings,
+        learned_endpoints: r.learned_endpoints.iter().map(evidence::endpoint).collect(),
+        evidence_gave_up: r
+            .gave_up
+            .iter()
+            .map(|(p, why, n)| serde_json::json!({"protocol": p, "reason": why, "flows": n}))
+            .collect(),
         flow_table: FlowTableJson {
             evicted: stats.evicted,
             expired: stats.expired,

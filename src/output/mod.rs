@@ -1,5 +1,6 @@
 //! Rendering: the flows listing (and later, reports) as text or JSON.
 
+pub mod evidence;
 pub mod json;
 pub mod text;
 
@@ -7,7 +8,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use analyzer::flow::Flow;
+use analyzer::flow::{Flow, Slot};
+use analyzer::state::FlowState;
 use analyzer::Analyzer;
 use anyhow::{Context, Result};
 use capture::Timestamp;
@@ -86,7 +88,7 @@ pub struct CaptureView {
 /// Everything the flows listing shows, resolved to names and sorted.
 pub struct FlowsView<'a> {
     pub captures: Vec<CaptureView>,
-    pub flows: Vec<&'a Flow>,
+    pub flows: Vec<&'a Slot<FlowState>>,
     pub an: &'a Analyzer,
 }
 
@@ -94,8 +96,9 @@ impl<'a> FlowsView<'a> {
     /// Resolves names and sorts flows by bytes (largest first), then time.
     pub fn new(an: &'a Analyzer, outcomes: &[CaptureOutcome]) -> Self {
         let captures = outcomes.iter().map(|o| capture_view(an, o)).collect();
-        let mut flows: Vec<&Flow> = an.flows().collect();
+        let mut flows: Vec<&Slot<FlowState>> = an.slots().collect();
         flows.sort_by(|a, b| {
+            let (a, b) = (&a.flow, &b.flow);
             b.total_bytes()
                 .cmp(&a.total_bytes())
                 .then(a.first_seen.cmp(&b.first_seen))
@@ -338,11 +341,5 @@ pub fn proto_name(p: u8) -> String {
 
 /// RFC 3339 in UTC, with as many fractional digits as needed.
 pub fn rfc3339(ts: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.0))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("@{}ns", ts.0))
+    ts.to_string()
 }

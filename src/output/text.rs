@@ -37,7 +37,8 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     let rows: Vec<[String; 10]> = v
         .flows
         .iter()
-        .map(|f| {
+        .map(|s| {
+            let f = &s.flow;
             let ports = matches!(f.key.proto, 6 | 17 | 132);
             let (src, sport) = f.src();
             let (dst, dport) = f.dst();

@@ -30,6 +30,8 @@ pub struct Evidence {
     pub client_port: u16,
     pub community_id: String,
     pub reason: String,
+    /// Why the flow has its class, with the deciding payload evidence.
+    pub class_reason: String,
     /// Capture time of the flow's first packet (RFC 3339).
     pub first_seen: String,
 }
@@ -70,6 +72,9 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
     pub reason: String,
+    /// Why the flow has its class (with the deciding payload evidence).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_reason: Option<String>,
 }
 
 /// RFC 3339 wall-clock time of an event.
@@ -98,6 +103,7 @@ impl Event {
             community_id: None,
             first_seen: None,
             reason,
+            class_reason: None,
         }
     }
 
@@ -118,6 +124,7 @@ impl Event {
             community_id: Some(ev.community_id.clone()),
             first_seen: Some(ev.first_seen.clone()),
             reason: ev.reason.clone(),
+            class_reason: (!ev.class_reason.is_empty()).then(|| ev.class_reason.clone()),
         }
     }
 }

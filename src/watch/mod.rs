@@ -8,14 +8,15 @@ mod metrics;
 mod privileges;
 mod sinks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use analyzer::classify::ClassId;
-use analyzer::flow::Flow;
+use analyzer::class::ClassId;
+use analyzer::flow::{FlowKey, Slot};
 use analyzer::policy::{NetId, Policy, Status};
+use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{Context, Result};
 use capture::{LiveConfig, LiveNic, LiveSource, NicCounters, Poll};
@@ -63,6 +64,9 @@ struct Daemon {
     live_cfg: LiveConfig,
     /// Evictions of the current flow table already added to the metric.
     evicted_seen: u64,
+    /// Flows waiting for their evidence, by due time.
+    waiting: VecDeque<(Instant, FlowKey)>,
+    evidence_wait: Duration,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -107,9 +111,8 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         args.syslog.then_some(args.syslog_socket.as_path()),
     )?;
 
-    let mut acfg = AnalyzerConfig::default();
+    let mut acfg = daemon_config();
     acfg.flows.max_flows = args.max_flows.max(1);
-    acfg.flows.keep_finished = false;
     acfg.flows.idle_timeout_ns = i64::try_from(timing.quiet.as_nanos())
         .unwrap_or(i64::MAX)
         .max(60_000_000_000);
@@ -140,6 +143,8 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
             .collect(),
         live_cfg,
         evicted_seen: 0,
+        waiting: VecDeque::new(),
+        evidence_wait: parse_duration(&args.evidence_wait).context("--evidence-wait")?,
     };
     d.register_nics();
     d.class_names = class_names(&d.policy);
@@ -213,75 +218,70 @@ impl Daemon {
         let Some(&(cap, iface)) = self.ids.get(f.iface.0 as usize) else {
             return;
         };
-        let Some(flow) = self.an.observe_flow(f, cap, Some(iface)) else {
+        let Some(slot) = self.an.observe_slot(f, cap, Some(iface)) else {
             return;
         };
-        let Some(class) = flow.tags.class else { return };
-        let names = &self.names;
-        let name_of = |r: IfaceRef| names.get(r.0 as usize).map_or("?", String::as_str);
-        // The policy is judged again only when the flow shows up on a new NIC.
-        let tag = flow.tags.watch;
-        let mut newly_violating = false;
-        if !tag.checked || tag.checked_ifaces != flow.ifaces.len() {
-            let seen_on: Vec<&str> = flow.ifaces.iter().map(|s| name_of(s.iface)).collect();
-            let check = self.policy.check(class, &flow.tags.nets, &seen_on);
-            newly_violating = check.violates() && !tag.violates;
-            flow.tags.watch = analyzer::flow::WatchTag {
-                checked: true,
-                checked_ifaces: flow.ifaces.len(),
-                violates: check.violates(),
-                fallback: !check.fallbacks.is_empty(),
-            };
-        }
-        let (violates, fallback) = (flow.tags.watch.violates, flow.tags.watch.fallback);
-        let status = if violates {
-            Status::Violation
-        } else if fallback {
-            Status::Fallback
-        } else {
-            Status::Preferred
-        };
+        let Some(class) = slot.ext.class else { return };
+        let wire = u64::from(f.wire_len);
+        let verdict = &slot.ext.verdict;
         // Counted by id (no allocation per packet); names are resolved once
         // a tick in `fold_counts`.
-        let wire = u64::from(f.wire_len);
-        for &net in &flow.tags.nets {
-            if newly_violating {
-                *self.pending.violations.entry((class, net)).or_insert(0) += 1;
-            }
+        for &net in &slot.ext.nets {
             let e = self
                 .pending
                 .traffic
-                .entry((class, net, iface, status))
+                .entry((class, net, iface, verdict.status))
                 .or_insert((0, 0));
             e.0 += 1;
             e.1 += wire;
         }
         *self.pending.second.entry(class).or_insert(0) += wire;
-        if !violates && !fallback {
+        // A flow whose payload may still change its class waits for that
+        // evidence (bounded by --evidence-wait) before it is judged.
+        let age = Duration::from_nanos(f.ts.0.saturating_sub(slot.flow.first_seen.0).max(0) as u64);
+        // The queue holds at most one entry per tracked flow.
+        let room = self.waiting.len() < self.acfg.flows.max_flows;
+        if slot.ext.open && age < self.evidence_wait && room {
+            if slot.ext.mark & mark::QUEUED == 0 {
+                slot.ext.mark |= mark::QUEUED;
+                let due = Instant::now() + (self.evidence_wait - age);
+                self.waiting.push_back((due, slot.flow.key));
+            }
             return;
         }
-        let (client, _) = flow.src();
-        let (server, server_port) = flow.dst();
-        let key = LeakKey {
-            class: Arc::clone(&self.class_names[usize::from(class.0)]),
-            client,
-            server,
-            server_port,
+        let mut judge = Judge {
+            policy: &self.policy,
+            names: &self.names,
+            class_names: &self.class_names,
+            engine: &mut self.engine,
+            events: &mut self.events,
+            pending: &mut self.pending,
         };
-        let now = Instant::now();
-        let policy = &self.policy;
-        let flow_ref: &Flow = flow;
-        // Only built for a new leak key.
-        let evidence = || {
-            let seen_on: Vec<&str> = flow_ref.ifaces.iter().map(|s| name_of(s.iface)).collect();
-            evidence(policy, flow_ref, class, &seen_on, name_of(iface))
-        };
-        if violates {
-            self.engine
-                .violation(key, wire, now, evidence, &mut self.events);
-        } else {
-            self.engine
-                .fallback(key, wire, now, evidence, &mut self.events);
+        judge.flow(slot, iface, wire);
+    }
+
+    /// Judges the flows whose evidence wait is over.
+    fn judge_waiting(&mut self, now: Instant) {
+        while let Some(&(due, key)) = self.waiting.front() {
+            if due > now {
+                break;
+            }
+            self.waiting.pop_front();
+            let Some(slot) = self.an.slot_mut(&key) else {
+                continue;
+            };
+            let Some(iface) = slot.flow.ifaces.last().map(|s| s.iface) else {
+                continue;
+            };
+            let mut judge = Judge {
+                policy: &self.policy,
+                names: &self.names,
+                class_names: &self.class_names,
+                engine: &mut self.engine,
+                events: &mut self.events,
+                pending: &mut self.pending,
+            };
+            judge.flow(slot, iface, 0);
         }
     }
 
@@ -327,6 +327,7 @@ impl Daemon {
     }
 
     fn tick(&mut self, src: &mut LiveSource, now: Instant) {
+        self.judge_waiting(now);
         self.engine.tick(now, &mut self.events);
         self.health(src, now);
         self.flush_events();
@@ -435,6 +436,7 @@ impl Daemon {
                 self.policy = p.clone();
                 self.an = Analyzer::with_policy(self.acfg, p);
                 self.evicted_seen = 0;
+                self.waiting.clear();
                 self.register_nics();
                 *self.metrics.reloads.entry("ok").or_insert(0) += 1;
                 self.events.push(Event::plain(
@@ -452,6 +454,16 @@ impl Daemon {
         }
         self.flush_events();
     }
+}
+
+/// The analyzer settings of the daemon: no per-bin history (metrics keep
+/// their own per-second window), and nothing kept of finished flows, so
+/// memory depends on `--max-flows` and the policy, not on uptime.
+pub fn daemon_config() -> AnalyzerConfig {
+    let mut acfg = AnalyzerConfig::default();
+    acfg.flows.keep_finished = false;
+    acfg.series = false;
+    acfg
 }
 
 /// (class, network, capture interface, status) by ids.
@@ -482,41 +494,104 @@ fn snapshot(c: &NicCounters, up: bool) -> metrics::CaptureStat {
     }
 }
 
-fn evidence(
-    policy: &Policy,
-    flow: &Flow,
-    class: ClassId,
-    ifaces: &[&str],
-    iface: &str,
-) -> Evidence {
-    let check = policy.check(class, &flow.tags.nets, ifaces);
+/// Bits of `FlowState::mark` the daemon uses.
+mod mark {
+    /// Queued to be judged when its evidence wait is over.
+    pub const QUEUED: u32 = 1;
+    /// Judged at least once.
+    pub const JUDGED: u32 = 2;
+    /// Counted in the violations metric.
+    pub const COUNTED: u32 = 4;
+}
+
+/// What judging a flow needs of the daemon (disjoint from the analyzer).
+struct Judge<'a> {
+    policy: &'a Policy,
+    names: &'a [String],
+    class_names: &'a [Arc<str>],
+    engine: &'a mut Engine,
+    events: &'a mut Vec<Event>,
+    pending: &'a mut Pending,
+}
+
+impl Judge<'_> {
+    /// Raises or continues the flow's leak or fallback alert from its
+    /// verdict. `wire` is this packet's bytes (0 from the waiting queue);
+    /// the first judgement counts everything the flow carried so far.
+    fn flow(&mut self, slot: &mut Slot<FlowState>, iface: IfaceRef, wire: u64) {
+        let Some(class) = slot.ext.class else { return };
+        let first = slot.ext.mark & mark::JUDGED == 0;
+        slot.ext.mark |= mark::JUDGED;
+        let bytes = if first { slot.flow.total_bytes() } else { wire };
+        let v = &slot.ext.verdict;
+        if v.violates() && slot.ext.mark & mark::COUNTED == 0 {
+            slot.ext.mark |= mark::COUNTED;
+            for &net in &slot.ext.nets {
+                *self.pending.violations.entry((class, net)).or_insert(0) += 1;
+            }
+        }
+        if !v.violates() && !v.fallback() {
+            return;
+        }
+        let (client, _) = slot.flow.src();
+        let (server, server_port) = slot.flow.dst();
+        let key = LeakKey {
+            class: Arc::clone(&self.class_names[usize::from(class.0)]),
+            client,
+            server,
+            server_port,
+        };
+        let now = Instant::now();
+        let names = self.names;
+        let name_of = |r: IfaceRef| names.get(r.0 as usize).map_or("?", String::as_str);
+        let (policy, slot_ref): (&Policy, &Slot<FlowState>) = (self.policy, slot);
+        // Only built for a new leak key.
+        let evidence = || evidence(policy, slot_ref, class, name_of(iface));
+        if v.violates() {
+            self.engine
+                .violation(key, bytes, now, evidence, self.events);
+        } else {
+            self.engine.fallback(key, bytes, now, evidence, self.events);
+        }
+    }
+}
+
+fn evidence(policy: &Policy, slot: &Slot<FlowState>, class: ClassId, iface: &str) -> Evidence {
+    let (flow, st) = (&slot.flow, &slot.ext);
+    let check = st.verdict.detail.as_deref();
     let network = check
-        .network
-        .flatten()
-        .or_else(|| flow.tags.nets.first().copied().flatten())
+        .and_then(|c| c.network.flatten())
+        .or_else(|| st.nets.first().copied().flatten())
         .map_or("unknown", |n| policy.network_name(n))
         .to_string();
-    let reason = if check.violates() {
-        check.reasons.join("; ")
-    } else {
-        let fb: Vec<&str> = check
-            .fallbacks
-            .iter()
-            .map(|n| policy.network_name(*n))
-            .collect();
-        format!(
-            "{} used fallback network {}",
-            policy.class_name(class),
-            fb.join(", ")
-        )
+    let reason = match check {
+        Some(c) if c.violates() => c.reasons.join("; "),
+        other => {
+            let fb: Vec<&str> = other
+                .map(|c| {
+                    c.fallbacks
+                        .iter()
+                        .map(|n| policy.network_name(*n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "{} used fallback network {}",
+                policy.class_name(class),
+                fb.join(", ")
+            )
+        }
     };
     Evidence {
         network,
-        interface: check.interface.or_else(|| Some(iface.to_string())),
+        interface: check
+            .and_then(|c| c.interface.clone())
+            .or_else(|| Some(iface.to_string())),
         proto: proto_name(flow.key.proto),
         client_port: flow.src().1,
         community_id: flow.community_id(),
         reason,
+        class_reason: analyzer::describe(policy, slot),
         first_seen: crate::output::rfc3339(flow.first_seen),
     }
 }

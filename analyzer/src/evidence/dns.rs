@@ -1,1 +1,182 @@
-//! DNS responses (placeholder: filled in next).
+//! DNS responses, parsed with hickory-proto (names, compression, record
+//! types), turned into [`DnsAnswer`]s. Over UDP each datagram (reassembled
+//! when fragmented) is one message; over TCP messages carry a 2-byte length
+//! prefix (RFC 1035 §4.2.2) and may span segments, so [`DnsTcp`] frames them.
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{RData, Record};
+use hickory_proto::serialize::binary::BinDecodable;
+
+use super::framer::{Framer, Header};
+use super::{Dir, Dissector, DnsAnswer, DnsRecord, Fact, GiveUp, RecordData, Start};
+
+/// Lower case, without the trailing dot.
+fn name(n: &hickory_proto::rr::Name) -> String {
+    let mut s = n.to_ascii();
+    if s.len() > 1 && s.ends_with('.') {
+        s.pop();
+    }
+    s.make_ascii_lowercase();
+    s
+}
+
+fn record(r: &Record) -> DnsRecord {
+    let data = match &r.data {
+        RData::A(a) => RecordData::A(a.0),
+        RData::AAAA(a) => RecordData::Aaaa(a.0),
+        RData::CNAME(c) => RecordData::Cname(name(&c.0)),
+        other => RecordData::Other(other.to_string()),
+    };
+    DnsRecord {
+        name: name(&r.name),
+        rtype: u16::from(r.record_type()),
+        ttl: r.ttl,
+        data,
+    }
+}
+
+/// The answer in one DNS message, if it is a well-formed response.
+pub fn parse(msg: &[u8]) -> Option<DnsAnswer> {
+    // QR bit (RFC 1035 §4.1.1): only responses carry answers.
+    if msg.get(2).is_none_or(|b| b & 0x80 == 0) {
+        return None;
+    }
+    let m = Message::from_bytes(msg).ok()?;
+    Some(DnsAnswer {
+        id: m.metadata.id,
+        rcode: u16::from(m.metadata.response_code),
+        query: m
+            .queries
+            .first()
+            .map(|q| (name(&q.name), u16::from(q.query_type))),
+        records: m.answers.iter().map(record).collect(),
+    })
+}
+
+/// A record type's mnemonic (`A`, `CNAME`, `AAAA`, or `TYPE65` style).
+pub fn type_name(t: u16) -> String {
+    hickory_proto::rr::RecordType::from(t).to_string()
+}
+
+/// A response code's name (`NoError`, `NXDomain`…).
+pub fn rcode_name(code: u16) -> String {
+    hickory_proto::op::ResponseCode::from_low(code as u8).to_string()
+}
+
+/// Largest DNS-over-TCP message kept (the 2-byte length allows 65 535).
+const KEEP: usize = 65_537;
+
+/// DNS over TCP: length-prefixed messages, framed per direction.
+#[derive(Debug)]
+pub struct DnsTcp {
+    framers: [Framer; 2],
+}
+
+impl DnsTcp {
+    /// A dissector for a flow whose directions (to server, to client) start as given.
+    pub fn new(start: [Start; 2]) -> Self {
+        DnsTcp {
+            framers: [Framer::new(start[0], KEEP), Framer::new(start[1], KEEP)],
+        }
+    }
+}
+
+fn length_prefix(b: &[u8]) -> Header {
+    match b {
+        [hi, lo, ..] => match usize::from(u16::from_be_bytes([*hi, *lo])) {
+            // A DNS header is 12 bytes: shorter is not DNS.
+            n if n < 12 => Header::Bad,
+            n => Header::Len(n + 2),
+        },
+        _ => Header::NeedMore,
+    }
+}
+
+impl Dissector for DnsTcp {
+    fn feed(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        segment_start: bool,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp> {
+        let to_client = dir == Dir::ToClient;
+        self.framers[dir.index()].feed(
+            data,
+            segment_start,
+            length_prefix,
+            |rec, _| {
+                if to_client {
+                    if let Some(a) = rec.get(2..).and_then(parse) {
+                        out.push(Fact::Dns(a));
+                    }
+                }
+                Ok(())
+            },
+            GiveUp("not DNS: message shorter than a DNS header"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ps.x.y.com` A → CNAME to itself-free chain: www → ps, ps A 192.168.1.24.
+    fn response() -> Vec<u8> {
+        let mut v = vec![0x12, 0x34, 0x85, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        for l in ["www", "x", "y", "com"] {
+            v.push(l.len() as u8);
+            v.extend(l.as_bytes());
+        }
+        v.extend([0, 0, 1, 0, 1]);
+        // www.x.y.com CNAME ps.x.y.com (ps + pointer to x.y.com at 16)
+        v.extend([
+            0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, 0, 5, 2, b'p', b's', 0xc0, 16,
+        ]);
+        // ps.x.y.com A 192.168.1.24, TTL 1200 (name = pointer to the CNAME data)
+        let ps = 12 + 17 + 12;
+        v.extend([
+            0xc0, ps as u8, 0, 1, 0, 1, 0, 0, 4, 0xb0, 0, 4, 192, 168, 1, 24,
+        ]);
+        v
+    }
+
+    #[test]
+    fn cname_chain_and_ttls() {
+        let a = parse(&response()).unwrap();
+        assert_eq!(a.id, 0x1234);
+        assert_eq!(a.query, Some(("www.x.y.com".into(), 1)));
+        let got: Vec<(String, u16, u32, String)> = a
+            .records
+            .iter()
+            .map(|r| (r.name.clone(), r.rtype, r.ttl, r.data.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("www.x.y.com".into(), 5, 60, "ps.x.y.com".into()),
+                ("ps.x.y.com".into(), 1, 1200, "192.168.1.24".into()),
+            ]
+        );
+        // A query (QR = 0) is not an answer.
+        let mut q = response();
+        q[2] = 0x01;
+        assert_eq!(parse(&q), None);
+    }
+
+    #[test]
+    fn tcp_messages_split_across_segments() {
+        let msg = response();
+        let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&msg);
+        framed.extend(&framed.clone());
+        let mut d = DnsTcp::new([Start::Beginning; 2]);
+        let mut out = Vec::new();
+        for (i, chunk) in framed.chunks(7).enumerate() {
+            d.feed(Dir::ToClient, chunk, i == 0, &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[0], Fact::Dns(a) if a.records.len() == 2));
+    }
+}

@@ -15,7 +15,11 @@
 pub mod dcerpc;
 pub mod dns;
 pub mod framer;
+pub mod learned;
+pub mod probe;
+pub mod reasm;
 pub mod smb;
+pub(crate) mod stage;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -136,6 +140,59 @@ pub struct DnsAnswer {
     pub query: Option<(String, u16)>,
     /// The answer section, in order.
     pub records: Vec<DnsRecord>,
+}
+
+/// The name of a well-known DCE/RPC interface (for reports).
+pub fn interface_name(u: &Uuid) -> Option<&'static str> {
+    const KNOWN: &[(u128, &str)] = &[
+        (
+            0xe1af8308_5d1f_11c9_91a4_08002b14a0fa,
+            "endpoint mapper (epmapper)",
+        ),
+        (
+            0x000001a0_0000_0000_c000_000000000046,
+            "DCOM activator (IRemoteSCMActivator)",
+        ),
+        (
+            0x4d9f4ab8_7d1c_11cf_861e_0020af6e7c57,
+            "DCOM activator (IActivation)",
+        ),
+        (
+            0x99fcfec4_5260_101b_bbcb_00aa0021347a,
+            "DCOM OXID resolver (IObjectExporter)",
+        ),
+        (0x00000131_0000_0000_c000_000000000046, "DCOM IRemUnknown"),
+        (0x00000143_0000_0000_c000_000000000046, "DCOM IRemUnknown2"),
+        (
+            0x367abb81_9844_35f1_ad32_98f038001003,
+            "service control manager (svcctl)",
+        ),
+        (0x12345778_1234_abcd_ef00_0123456789ab, "LSA (lsarpc)"),
+        (0x12345778_1234_abcd_ef00_0123456789ac, "SAM (samr)"),
+        (0x12345678_1234_abcd_ef00_01234567cffb, "Netlogon"),
+        (
+            0xe3514235_4b06_11d1_ab04_00c04fc2dcd2,
+            "directory replication (drsuapi)",
+        ),
+        (
+            0x4b324fc8_1670_01d3_1278_5a47bf6ee188,
+            "server service (srvsvc)",
+        ),
+        (
+            0x6bffd098_a112_3610_9833_46c3f87e345a,
+            "workstation service (wkssvc)",
+        ),
+        (
+            0xa4f1db00_ca47_1067_b31f_00dd010662da,
+            "Exchange MAPI (emsmdb)",
+        ),
+        (
+            0xf5cc5a18_4264_101a_8c59_08002b2f8426,
+            "Exchange directory (nspi)",
+        ),
+    ];
+    let v = u.as_u128();
+    KNOWN.iter().find(|(k, _)| *k == v).map(|(_, n)| *n)
 }
 
 /// How an RPC endpoint was announced.

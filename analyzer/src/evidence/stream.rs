@@ -38,6 +38,15 @@ fn before(a: u32, b: u32) -> bool {
 }
 
 impl TcpStream {
+    /// A stream tracker created at a flow's first payload: when the flow's
+    /// handshake was seen, both directions start at their first byte.
+    pub fn new(handshake_seen: bool) -> Self {
+        TcpStream {
+            next: [None; 2],
+            syn: [handshake_seen; 2],
+        }
+    }
+
     /// Where `dir`'s stream starts for a dissector created now.
     pub fn start(&self, dir: Dir) -> Start {
         if self.syn[dir.index()] {
@@ -63,6 +72,8 @@ impl TcpStream {
             self.next[d] = Some(seq.wrapping_add(1));
             return Accept::Nothing;
         }
+        // Created at the first payload, after the handshake: a direction's
+        // first payload starts its stream (`next` unset) either way.
         if cut {
             return Accept::Gap;
         }

@@ -9,5 +9,5 @@ mod table;
 
 pub use key::{Direction, FlowKey};
 pub use table::{
-    Flow, FlowTable, FlowTableConfig, FlowTableStats, FlowTags, IfaceStat, PacketUpdate, WatchTag,
+    Flow, FlowExt, FlowTable, FlowTableConfig, FlowTableStats, IfaceStat, PacketUpdate, Slot,
 };

@@ -5,9 +5,7 @@ use rustc_hash::FxHashMap;
 use capture::Timestamp;
 
 use super::{Direction, FlowKey};
-use crate::classify::ClassId;
 use crate::decode::{proto, tcp_flags};
-use crate::policy::NetId;
 use crate::IfaceRef;
 
 /// Packets and bytes of a flow on one capture interface.
@@ -21,35 +19,22 @@ pub struct IfaceStat {
     pub bytes: u64,
 }
 
-/// What the analyzer attaches to a flow at its first packet.
-#[derive(Clone, Debug, Default)]
-pub struct FlowTags {
-    /// Class (set once classified).
-    pub class: Option<ClassId>,
-    /// Why it got its class.
-    pub reason: String,
-    /// Networks of its endpoints (`None` = `unknown`), deduplicated.
-    pub nets: Vec<Option<NetId>>,
-    /// Throughput series it feeds: its class, then one per network.
-    pub series: Vec<u32>,
-    /// Series per capture interface (`None` = unnamed).
-    pub iface_series: Vec<(Option<IfaceRef>, u32)>,
-    /// State a live caller keeps per flow (the daemon's cached check).
-    pub watch: WatchTag,
+/// What later stages keep per flow, beside the flow itself. The table
+/// stores it opaquely and tells it when its flow leaves the table.
+pub trait FlowExt: Default {
+    /// The flow was expired or evicted: nothing more will be added to it.
+    fn removed(&mut self) {}
 }
 
-/// What the daemon caches per flow: its policy status, judged again only
-/// when the flow shows up on a new interface.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WatchTag {
-    /// Interfaces the cached judgement covered (`Flow::ifaces.len()`).
-    pub checked_ifaces: usize,
-    /// The flow has been judged at least once.
-    pub checked: bool,
-    /// It violates the policy.
-    pub violates: bool,
-    /// It uses an allowed fallback network (`on_fallback = "warn"`).
-    pub fallback: bool,
+impl FlowExt for () {}
+
+/// A flow and what later stages keep about it.
+#[derive(Clone, Debug, Default)]
+pub struct Slot<X> {
+    /// The flow: key, counters, times, interfaces, VLANs.
+    pub flow: Flow,
+    /// Later stages' state.
+    pub ext: X,
 }
 
 /// Limits of the flow table.
@@ -59,8 +44,6 @@ pub struct FlowTableConfig {
     pub max_flows: usize,
     /// A flow idle this long (packet time) is expired.
     pub idle_timeout_ns: i64,
-    /// First payload bytes kept per direction for protocol inspection.
-    pub payload_keep: usize,
     /// Keep expired and evicted flows for reports (`flows`, `audit`); a
     /// daemon turns this off so memory is bounded by `max_flows`.
     pub keep_finished: bool,
@@ -71,13 +54,13 @@ impl Default for FlowTableConfig {
         FlowTableConfig {
             max_flows: 1_000_000,
             idle_timeout_ns: 15 * 60 * 1_000_000_000,
-            payload_keep: 512,
             keep_finished: true,
         }
     }
 }
 
-/// One bidirectional flow.
+/// One bidirectional flow: what the packets themselves say, nothing of
+/// later stages.
 #[derive(Clone, Debug)]
 pub struct Flow {
     /// Canonical key.
@@ -99,10 +82,19 @@ pub struct Flow {
     pub ifaces: Vec<IfaceStat>,
     /// VLAN ids seen, in order of first appearance.
     pub vlans: Vec<u16>,
-    /// First payload bytes by canonical direction (bounded).
-    pub payload: [Vec<u8>; 2],
-    /// Class, networks and statistics hooks.
-    pub tags: FlowTags,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        let (key, dir) = FlowKey::new(
+            0,
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            0,
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            0,
+        );
+        Flow::new(key, dir, Timestamp(0))
+    }
 }
 
 impl Flow {
@@ -117,8 +109,6 @@ impl Flow {
             last_seen: ts,
             ifaces: Vec::new(),
             vlans: Vec::new(),
-            payload: [Vec::new(), Vec::new()],
-            tags: FlowTags::default(),
         }
     }
 
@@ -154,11 +144,6 @@ impl Flow {
     pub fn bytes_forward(&self) -> u64 {
         self.bytes[self.forward().index()]
     }
-    /// Payload bytes kept from the initiator (index 0) and responder (1).
-    pub fn payload_by_role(&self) -> (&[u8], &[u8]) {
-        let f = self.forward().index();
-        (&self.payload[f], &self.payload[1 - f])
-    }
     /// Community ID v1 (seed 0) of this flow, with the initiator as source.
     pub fn community_id(&self) -> String {
         let (src, sport) = self.src();
@@ -192,8 +177,6 @@ pub struct PacketUpdate<'a> {
     pub iface: Option<IfaceRef>,
     /// VLAN ids on the packet.
     pub vlans: &'a [u16],
-    /// L4 payload bytes.
-    pub payload: &'a [u8],
 }
 
 /// Counters of the table.
@@ -207,21 +190,22 @@ pub struct FlowTableStats {
     pub expired: u64,
 }
 
-/// Flows by key, bounded by count and idle time. Removed flows are handed
-/// over in [`FlowTable::take_finished`]; their packets still count.
+/// Flows by key, bounded by count and idle time, each with the state `X`
+/// of later stages. Removed flows are handed over in
+/// [`FlowTable::take_finished`]; their packets still count.
 #[derive(Debug)]
-pub struct FlowTable {
+pub struct FlowTable<X> {
     /// Boxed: a hash table's empty buckets then cost a pointer, not a whole
-    /// `Flow` (the table runs up to half empty after it doubles).
-    map: FxHashMap<FlowKey, Box<Flow>>,
+    /// slot (the table runs up to half empty after it doubles).
+    map: FxHashMap<FlowKey, Box<Slot<X>>>,
     cfg: FlowTableConfig,
     now: Timestamp,
     next_sweep: Option<Timestamp>,
-    finished: Vec<Flow>,
+    finished: Vec<Slot<X>>,
     stats: FlowTableStats,
 }
 
-impl FlowTable {
+impl<X: FlowExt> FlowTable<X> {
     /// An empty table.
     pub fn new(cfg: FlowTableConfig) -> Self {
         FlowTable {
@@ -237,8 +221,9 @@ impl FlowTable {
         }
     }
 
-    /// Adds one packet to the flow of `key`, creating it if needed.
-    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> &mut Flow {
+    /// Adds one packet to the flow of `key`, creating it if needed; the
+    /// flag says whether it was created by this packet.
+    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> (&mut Slot<X>, bool) {
         if p.ts > self.now {
             self.now = p.ts;
             match self.next_sweep {
@@ -250,54 +235,16 @@ impl FlowTable {
         if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
             self.evict_oldest();
         }
-        let keep = self.cfg.payload_keep;
-        let flow = self
-            .map
-            .entry(key)
-            .or_insert_with(|| Box::new(Flow::new(key, p.dir, p.ts)));
-        let d = p.dir.index();
-        flow.packets[d] += 1;
-        flow.bytes[d] += u64::from(p.wire_len);
-        if p.ts < flow.first_seen {
-            flow.first_seen = p.ts;
-        }
-        if p.ts > flow.last_seen {
-            flow.last_seen = p.ts;
-        }
-        if key.proto == proto::TCP && p.tcp_flags & tcp_flags::SYN != 0 && !flow.syn_seen {
-            flow.syn_seen = true;
-            let sender_lo = p.dir == Direction::LoToHi;
-            // A SYN-ACK's receiver is the initiator.
-            flow.initiator_lo = if p.tcp_flags & tcp_flags::ACK != 0 {
-                !sender_lo
-            } else {
-                sender_lo
-            };
-        }
-        if let Some(i) = p.iface {
-            match flow.ifaces.iter_mut().find(|s| s.iface == i) {
-                Some(s) => {
-                    s.packets += 1;
-                    s.bytes += u64::from(p.wire_len);
-                }
-                None => flow.ifaces.push(IfaceStat {
-                    iface: i,
-                    packets: 1,
-                    bytes: u64::from(p.wire_len),
-                }),
-            }
-        }
-        for v in p.vlans {
-            if !flow.vlans.contains(v) {
-                flow.vlans.push(*v);
-            }
-        }
-        let kept = &mut flow.payload[d];
-        if kept.len() < keep && !p.payload.is_empty() {
-            let take = (keep - kept.len()).min(p.payload.len());
-            kept.extend_from_slice(&p.payload[..take]);
-        }
-        flow
+        let mut created = false;
+        let slot = self.map.entry(key).or_insert_with(|| {
+            created = true;
+            Box::new(Slot {
+                flow: Flow::new(key, p.dir, p.ts),
+                ext: X::default(),
+            })
+        });
+        count(&mut slot.flow, p);
+        (slot, created)
     }
 
     fn sweep_after(&self, t: Timestamp) -> Timestamp {
@@ -311,11 +258,11 @@ impl FlowTable {
         let finished = &mut self.finished;
         let keep = self.cfg.keep_finished;
         let mut expired = 0;
-        self.map.retain(|_, f| {
-            if f.last_seen.0 < deadline {
+        self.map.retain(|_, s| {
+            if s.flow.last_seen.0 < deadline {
+                s.ext.removed();
                 if keep {
-                    let empty = Flow::new(f.key, Direction::LoToHi, f.first_seen);
-                    finished.push(std::mem::replace(f.as_mut(), empty));
+                    finished.push(std::mem::take(s.as_mut()));
                 }
                 expired += 1;
                 false
@@ -331,34 +278,48 @@ impl FlowTable {
     /// flow): amortised O(1) per new flow under a flood.
     fn evict_oldest(&mut self) {
         let n = (self.map.len() / 16).max(1);
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.map.values().map(|f| (f.last_seen, f.key)).collect();
+        let mut ages: Vec<(Timestamp, FlowKey)> = self
+            .map
+            .values()
+            .map(|s| (s.flow.last_seen, s.flow.key))
+            .collect();
         if n < ages.len() {
             ages.select_nth_unstable(n - 1);
             ages.truncate(n);
         }
         for (_, key) in ages {
-            if let Some(f) = self.map.remove(&key) {
+            if let Some(mut s) = self.map.remove(&key) {
+                s.ext.removed();
                 if self.cfg.keep_finished {
-                    self.finished.push(*f);
+                    self.finished.push(*s);
                 }
                 self.stats.evicted += 1;
             }
         }
     }
 
+    /// The slot of a flow still in the table.
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot<X>> {
+        self.map.get_mut(key).map(|b| b.as_mut())
+    }
+
     /// Flows removed (expired or evicted) since the last call.
-    pub fn take_finished(&mut self) -> Vec<Flow> {
+    pub fn take_finished(&mut self) -> Vec<Slot<X>> {
         std::mem::take(&mut self.finished)
     }
 
     /// Flows still in the table.
-    pub fn active(&self) -> impl Iterator<Item = &Flow> {
+    pub fn active(&self) -> impl Iterator<Item = &Slot<X>> {
         self.map.values().map(|b| b.as_ref())
     }
 
+    /// Flows still in the table, mutably.
+    pub fn active_mut(&mut self) -> impl Iterator<Item = &mut Slot<X>> {
+        self.map.values_mut().map(|b| b.as_mut())
+    }
+
     /// Flows removed but not yet taken.
-    pub fn finished(&self) -> &[Flow] {
+    pub fn finished(&self) -> &[Slot<X>] {
         &self.finished
     }
 
@@ -367,6 +328,47 @@ impl FlowTable {
         FlowTableStats {
             active: self.map.len() as u64,
             ..self.stats
+        }
+    }
+}
+
+/// Adds one packet's counts, times, initiator, interface and VLANs.
+fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
+    let d = p.dir.index();
+    flow.packets[d] += 1;
+    flow.bytes[d] += u64::from(p.wire_len);
+    if p.ts < flow.first_seen {
+        flow.first_seen = p.ts;
+    }
+    if p.ts > flow.last_seen {
+        flow.last_seen = p.ts;
+    }
+    if flow.key.proto == proto::TCP && p.tcp_flags & tcp_flags::SYN != 0 && !flow.syn_seen {
+        flow.syn_seen = true;
+        let sender_lo = p.dir == Direction::LoToHi;
+        // A SYN-ACK's receiver is the initiator.
+        flow.initiator_lo = if p.tcp_flags & tcp_flags::ACK != 0 {
+            !sender_lo
+        } else {
+            sender_lo
+        };
+    }
+    if let Some(i) = p.iface {
+        match flow.ifaces.iter_mut().find(|s| s.iface == i) {
+            Some(s) => {
+                s.packets += 1;
+                s.bytes += u64::from(p.wire_len);
+            }
+            None => flow.ifaces.push(IfaceStat {
+                iface: i,
+                packets: 1,
+                bytes: u64::from(p.wire_len),
+            }),
+        }
+    }
+    for v in p.vlans {
+        if !flow.vlans.contains(v) {
+            flow.vlans.push(*v);
         }
     }
 }
@@ -383,7 +385,6 @@ mod tests {
             tcp_flags: flags,
             iface: None,
             vlans: &[],
-            payload: b"",
         }
     }
 
@@ -400,18 +401,18 @@ mod tests {
     #[test]
     fn community_id_spec_example() {
         // The Community ID spec's README example: TCP 1.2.3.4:1122 → 5.6.7.8:3344.
-        let mut t = FlowTable::new(FlowTableConfig::default());
+        let mut t: FlowTable<()> = FlowTable::new(FlowTableConfig::default());
         let (k, d) = key(1122, 3344);
-        let f = t.update(k, &update(0, d, tcp_flags::SYN));
+        let f = &t.update(k, &update(0, d, tcp_flags::SYN)).0.flow;
         assert_eq!(f.community_id(), "1:wCb3OG7yAFWelaUydu0D+125CLM=");
     }
 
     #[test]
     fn syn_ack_first_still_names_the_client() {
-        let mut t = FlowTable::new(FlowTableConfig::default());
+        let mut t: FlowTable<()> = FlowTable::new(FlowTableConfig::default());
         let (k, d) = key(50000, 5719);
         t.update(k, &update(0, d.reverse(), tcp_flags::SYN | tcp_flags::ACK));
-        let f = t.update(k, &update(1, d, tcp_flags::ACK));
+        let f = &t.update(k, &update(1, d, tcp_flags::ACK)).0.flow;
         assert_eq!(f.src().1, 50000);
         assert_eq!((f.packets_forward(), f.total_packets()), (1, 2));
     }
@@ -421,10 +422,9 @@ mod tests {
         let cfg = FlowTableConfig {
             max_flows: 32,
             idle_timeout_ns: 10_000_000_000,
-            payload_keep: 4,
             keep_finished: true,
         };
-        let mut t = FlowTable::new(cfg);
+        let mut t: FlowTable<()> = FlowTable::new(cfg);
         for i in 0..100u16 {
             let (k, d) = key(1000 + i, 80);
             t.update(k, &update(i64::from(i) * 1_000_000, d, 0));
@@ -443,7 +443,7 @@ mod tests {
             .finished()
             .iter()
             .chain(t.active())
-            .map(Flow::total_packets)
+            .map(|s| s.flow.total_packets())
             .sum();
         assert_eq!(all, 101);
     }
@@ -453,10 +453,9 @@ mod tests {
         let cfg = FlowTableConfig {
             max_flows: 12,
             idle_timeout_ns: 1_000_000_000,
-            payload_keep: 0,
             keep_finished: false,
         };
-        let mut t = FlowTable::new(cfg);
+        let mut t: FlowTable<()> = FlowTable::new(cfg);
         for i in 0..100u16 {
             let (k, d) = key(1000 + i, 80);
             t.update(k, &update(i64::from(i) * 100_000_000, d, 0));

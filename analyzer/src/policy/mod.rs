@@ -5,6 +5,7 @@
 //! Construction is infallible here: the binary's `config` module validates
 //! the file (with line and column for every error) before building it.
 
+mod check;
 mod subnet;
 
 use std::collections::BTreeMap;
@@ -12,9 +13,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use check::{FlowCheck, FlowVerdict};
 pub use subnet::Subnets;
 
-use crate::classify::{ClassId, BUILTIN_CLASSES};
+use crate::class::{ClassId, BUILTIN_CLASSES};
+use crate::evidence::Uuid;
 
 /// Index of a named network in [`Policy::networks`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -80,6 +83,21 @@ pub struct Rule {
     pub side: Side,
     /// Human description for reasons (`tcp 2500,2501,49152-65535`).
     pub description: String,
+    /// Evidence key: a tree connect's share component matches this
+    /// (case-insensitive glob).
+    pub smb_share: Option<glob::Pattern>,
+    /// Evidence key: a tree connect's server component matches this
+    /// (case-insensitive glob).
+    pub smb_server: Option<glob::Pattern>,
+    /// Evidence key: a DCE/RPC bind to this interface.
+    pub rpc_interface: Option<Uuid>,
+}
+
+impl Rule {
+    /// The rule needs payload evidence (it applies when that arrives).
+    pub fn needs_evidence(&self) -> bool {
+        self.smb_share.is_some() || self.smb_server.is_some() || self.rpc_interface.is_some()
+    }
 }
 
 /// The built-in roles the class rules use (resolved addresses).
@@ -260,130 +278,10 @@ impl Status {
     }
 }
 
-/// What checking one flow found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FlowCheck {
-    /// Every reason the flow breaks the policy (empty = no violation).
-    pub reasons: Vec<String>,
-    /// One of the reasons is a network of its addresses.
-    pub by_address: bool,
-    /// The network named in the violation (first offending one).
-    pub network: Option<Option<NetId>>,
-    /// The interface named in the violation (first offending one).
-    pub interface: Option<String>,
-    /// Fallback networks used with `on_fallback = "warn"`.
-    pub fallbacks: Vec<NetId>,
-    /// Status per address network of the flow.
-    pub net_status: Vec<(Option<NetId>, Status)>,
-    /// Status per named capture interface of the flow.
-    pub iface_status: Vec<(String, Status)>,
-}
-
-impl FlowCheck {
-    /// True when the flow breaks the policy.
-    pub fn violates(&self) -> bool {
-        !self.reasons.is_empty()
-    }
-}
-
-impl Policy {
-    /// Checks one flow of `class` whose endpoints lie in `nets` (`None` =
-    /// `unknown`) and that was seen on `ifaces`.
-    pub fn check(&self, class: ClassId, nets: &[Option<NetId>], ifaces: &[&str]) -> FlowCheck {
-        let mut c = FlowCheck::default();
-        let cname = self.class_name(class);
-        let allowed = self.allowed_list(class);
-        for &net in nets {
-            let name = net.map_or("unknown", |n| self.network_name(n));
-            let status = match self.judge(class, net) {
-                Use::Preferred => Status::Preferred,
-                Use::Fallback => {
-                    if let Some(n) = net.filter(|n| !c.fallbacks.contains(n)) {
-                        c.fallbacks.push(n);
-                    }
-                    Status::Fallback
-                }
-                Use::FallbackFail => {
-                    c.reasons.push(format!(
-                        "network {name} is a fallback for {cname} and on_fallback = \"fail\""
-                    ));
-                    c.by_address = true;
-                    c.network.get_or_insert(net);
-                    Status::Violation
-                }
-                Use::NotAllowed => {
-                    c.reasons.push(format!(
-                        "network {name} not allowed for {cname} (allowed: {allowed})"
-                    ));
-                    c.by_address = true;
-                    c.network.get_or_insert(net);
-                    Status::Violation
-                }
-            };
-            c.net_status.push((net, status));
-        }
-        for &iface in ifaces {
-            let Some(net) = self.interface_network(iface) else {
-                continue;
-            };
-            let name = self.network_name(net);
-            let status = match self.judge(class, Some(net)) {
-                Use::Preferred => Status::Preferred,
-                Use::Fallback => {
-                    if !c.fallbacks.contains(&net) {
-                        c.fallbacks.push(net);
-                    }
-                    Status::Fallback
-                }
-                Use::FallbackFail => {
-                    c.reasons.push(format!(
-                        "seen on {iface} (network {name}), a fallback for {cname} with on_fallback = \"fail\""
-                    ));
-                    c.interface.get_or_insert_with(|| iface.to_string());
-                    Status::Violation
-                }
-                Use::NotAllowed => {
-                    c.reasons.push(format!(
-                        "seen on {iface} (network {name}), not allowed for {cname} (allowed: {allowed})"
-                    ));
-                    c.interface.get_or_insert_with(|| iface.to_string());
-                    Status::Violation
-                }
-            };
-            c.iface_status.push((iface.to_string(), status));
-        }
-        if c.violates() {
-            // One violation per flow: every aggregate it touches is marked.
-            for s in c
-                .net_status
-                .iter_mut()
-                .map(|(_, s)| s)
-                .chain(c.iface_status.iter_mut().map(|(_, s)| s))
-            {
-                *s = Status::Violation;
-            }
-            if c.network.is_none() {
-                c.network = nets.first().copied();
-            }
-            if c.interface.is_none() {
-                c.interface = ifaces.first().map(|s| s.to_string());
-            }
-        }
-        c
-    }
-
-    fn allowed_list(&self, class: ClassId) -> String {
-        match self
-            .classes
-            .get(usize::from(class.0))
-            .and_then(|c| c.networks.as_ref())
-        {
-            Some(nets) => nets
-                .iter()
-                .map(|n| self.network_name(*n))
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => "any".into(),
-        }
+/// 169.254.0.0/16 or fe80::/10 (std's IPv6 test is not stable yet).
+pub fn is_link_local(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     }
 }

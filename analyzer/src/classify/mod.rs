@@ -1,0 +1,406 @@
+//! Classification: the policy's rules first, then the built-in table
+//! ([`builtin::ROWS`]); first match wins, and every flow keeps the reason.
+//!
+//! A flow gets a *provisional* class at its first packet from its ports,
+//! its endpoints' roles and the RPC endpoints learned so far. Evidence from
+//! its payload ([`Clues`]: SMB tree connects, DCE/RPC binds) can refine it
+//! later; the port rules themselves never change.
+
+pub mod builtin;
+
+use std::net::IpAddr;
+
+use capture::Timestamp;
+use glob::{MatchOptions, Pattern};
+
+use crate::class::{self, ClassId};
+use crate::decode::proto;
+use crate::evidence::learned::Endpoint;
+use crate::evidence::{Uuid, Via};
+use crate::policy::{Policy, Rule, Side};
+use builtin::{housekeeping, Protos, RoleCond, Row, Sign, ROWS};
+
+/// The 5-tuple as classification sees it: `src` is the initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTuple {
+    /// IP protocol number.
+    pub proto: u8,
+    /// Initiator address.
+    pub src: IpAddr,
+    /// Initiator port.
+    pub sport: u16,
+    /// Responder address.
+    pub dst: IpAddr,
+    /// Responder port.
+    pub dport: u16,
+}
+
+/// What the evidence stage knows of a flow, as rules read it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clues<'a> {
+    /// The responder's endpoint, learned from an RPC reply.
+    pub learned: Option<&'a Endpoint>,
+    /// SMB tree-connect paths (`\\server\share`), in order.
+    pub shares: &'a [Box<str>],
+    /// DCE/RPC interfaces bound, in order.
+    pub interfaces: &'a [Uuid],
+}
+
+/// How an RPC endpoint was learned, for reasons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedVia {
+    /// Endpoint mapper or DCOM.
+    pub via: Via,
+    /// The server whose reply announced it.
+    pub by: IpAddr,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Why a flow has its class: small, rendered by [`Classifier::describe`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A built-in row matched on `port`.
+    Row {
+        /// Row index in [`ROWS`].
+        row: u8,
+        /// The port that matched (0 for rows without ports).
+        port: u16,
+    },
+    /// A built-in row refined by a tree connect.
+    Share {
+        /// Row index.
+        row: u8,
+        /// The path that decided.
+        path: Box<str>,
+    },
+    /// A built-in row matched on an endpoint learned from an RPC reply.
+    Learned {
+        /// Row index.
+        row: u8,
+        /// The port.
+        port: u16,
+        /// How and when it was learned.
+        how: Box<LearnedVia>,
+    },
+    /// A built-in row matched on a DCE/RPC bind.
+    Rpc {
+        /// Row index.
+        row: u8,
+        /// The interface bound.
+        interface: Uuid,
+    },
+    /// A policy rule (1-based index), with the evidence it matched.
+    Rule {
+        /// Index in the file.
+        index: u16,
+        /// The deciding evidence, if the rule has evidence keys.
+        evidence: Option<Box<str>>,
+    },
+    /// A housekeeping protocol or multicast/broadcast destination.
+    Housekeeping(Box<str>),
+    /// Nothing matched.
+    Default,
+}
+
+/// A class and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Classification {
+    /// The class.
+    pub class: ClassId,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// The dissected protocols whose evidence rules may read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Refinable {
+    /// SMB tree connects.
+    Smb,
+    /// DCE/RPC binds.
+    Rpc,
+}
+
+/// Classifies flows against a policy's rules and roles.
+#[derive(Debug)]
+pub struct Classifier<'p> {
+    policy: &'p Policy,
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        proto::TCP => "tcp",
+        proto::UDP => "udp",
+        proto::SCTP => "sctp",
+        _ => "ip",
+    }
+}
+
+/// The share component of `\\server\share` (after the last backslash).
+pub fn share_of(path: &str) -> &str {
+    path.rsplit('\\').next().unwrap_or(path)
+}
+
+/// The server component of `\\server\share`.
+pub fn server_of(path: &str) -> &str {
+    path.trim_start_matches('\\')
+        .split('\\')
+        .next()
+        .unwrap_or("")
+}
+
+/// A share that decides nothing: IPC$ carries named pipes for every purpose.
+fn decides(path: &str) -> bool {
+    !share_of(path).eq_ignore_ascii_case("IPC$")
+}
+
+const NOCASE: MatchOptions = MatchOptions {
+    case_sensitive: false,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
+
+fn glob_any<'a>(
+    pat: &Option<Pattern>,
+    mut items: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    match pat {
+        None => Some(""),
+        Some(p) => items.find(|s| p.matches_with(s, NOCASE)),
+    }
+}
+
+impl<'p> Classifier<'p> {
+    /// A classifier over `policy`.
+    pub fn new(policy: &'p Policy) -> Self {
+        Classifier { policy }
+    }
+
+    /// The policy it reads.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// Classifies a flow: the policy's rules, then the built-in rows.
+    pub fn classify(&self, t: &FlowTuple, clues: &Clues<'_>) -> Classification {
+        for rule in &self.policy.rules {
+            if let Some(c) = user_rule(rule, t, clues) {
+                return c;
+            }
+        }
+        for (i, row) in ROWS.iter().enumerate() {
+            if let Some(c) = self.row(i, row, t, clues) {
+                return c;
+            }
+        }
+        Classification {
+            class: class::CLIENT,
+            reason: Reason::Default,
+        }
+    }
+
+    /// Whether evidence of this kind could still change this flow's class:
+    /// a rule with evidence keys of that kind could match it, or (SMB) a
+    /// built-in row that tree connects refine applies, or (RPC) one end is
+    /// a DPM server.
+    pub fn may_refine(&self, t: &FlowTuple, kind: Refinable) -> bool {
+        let by_rule = self.policy.rules.iter().any(|r| {
+            let keyed = match kind {
+                Refinable::Smb => r.smb_share.is_some() || r.smb_server.is_some(),
+                Refinable::Rpc => r.rpc_interface.is_some(),
+            };
+            keyed && tuple_matches(r, t)
+        });
+        let roles = &self.policy.roles;
+        by_rule
+            || match kind {
+                Refinable::Smb => {
+                    roles.cluster_nodes.contains(&t.src) && roles.cluster_nodes.contains(&t.dst)
+                }
+                Refinable::Rpc => {
+                    roles.dpm_servers.contains(&t.src) || roles.dpm_servers.contains(&t.dst)
+                }
+            }
+    }
+
+    fn roles_hold(&self, cond: RoleCond, t: &FlowTuple) -> Option<IpAddr> {
+        let r = &self.policy.roles;
+        let both = |set: &[IpAddr]| set.contains(&t.src) && set.contains(&t.dst);
+        match cond {
+            RoleCond::None => Some(t.dst),
+            RoleCond::EitherDpm => [t.src, t.dst]
+                .into_iter()
+                .find(|a| r.dpm_servers.contains(a)),
+            RoleCond::BothNodes => both(&r.cluster_nodes).then_some(t.dst),
+            RoleCond::BothReplicas => both(&r.replica_servers).then_some(t.dst),
+        }
+    }
+
+    fn row(&self, i: usize, row: &Row, t: &FlowTuple, clues: &Clues<'_>) -> Option<Classification> {
+        let row_ix = i as u8;
+        let reason = match row.sign {
+            Sign::Ports {
+                protos,
+                ports,
+                server_only,
+            } => {
+                let proto_ok =
+                    t.proto == proto::TCP || (protos == Protos::TcpUdp && t.proto == proto::UDP);
+                let hit = |p: u16| ports.iter().any(|(q, _)| *q == p);
+                let port = if hit(t.dport) {
+                    t.dport
+                } else if hit(t.sport) && !server_only {
+                    t.sport
+                } else {
+                    return None;
+                };
+                proto_ok.then_some(())?;
+                Reason::Row { row: row_ix, port }
+            }
+            Sign::LearnedEndpoint => {
+                let e = clues.learned?;
+                Reason::Learned {
+                    row: row_ix,
+                    port: t.dport,
+                    how: Box::new(LearnedVia {
+                        via: e.via,
+                        by: e.announced_by,
+                        at: e.learned_at,
+                    }),
+                }
+            }
+            Sign::RpcBind => Reason::Rpc {
+                row: row_ix,
+                interface: *clues.interfaces.first()?,
+            },
+            Sign::Housekeeping => Reason::Housekeeping(
+                housekeeping(t.proto, (t.src, t.sport), (t.dst, t.dport))?.into(),
+            ),
+        };
+        self.roles_hold(row.roles, t)?;
+        if row.smb_refined {
+            if let Some(path) = clues.shares.iter().find(|p| decides(p)) {
+                let admin = share_of(path).eq_ignore_ascii_case("ClusterStorage$");
+                return Some(Classification {
+                    class: if admin { class::CLIENT } else { row.class },
+                    reason: Reason::Share {
+                        row: row_ix,
+                        path: path.clone(),
+                    },
+                });
+            }
+        }
+        Some(Classification {
+            class: row.class,
+            reason,
+        })
+    }
+
+    /// The reason as a sentence: `tcp/5719 (DPM protection agent)`.
+    pub fn describe(&self, c: &Classification, t: &FlowTuple) -> String {
+        let row_text = |row: u8, port: u16| -> String {
+            let Some(r) = ROWS.get(usize::from(row)) else {
+                return "?".into();
+            };
+            let what = match r.sign {
+                Sign::Ports { ports, .. } => ports
+                    .iter()
+                    .find(|(p, _)| *p == port)
+                    .map_or("", |(_, w)| w),
+                _ => "",
+            };
+            let dpm = self
+                .roles_hold(RoleCond::EitherDpm, t)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            r.reason
+                .replace("{proto}", proto_name(t.proto))
+                .replace("{port}", &port.to_string())
+                .replace("{what}", what)
+                .replace("{dpm}", &dpm)
+        };
+        match &c.reason {
+            Reason::Row { row, port } => {
+                let s = row_text(*row, *port);
+                let refined = ROWS.get(usize::from(*row)).is_some_and(|r| r.smb_refined);
+                if refined {
+                    format!("{s} by roles; no tree connect seen")
+                } else {
+                    s
+                }
+            }
+            Reason::Share { row, path } if c.class == class::CLIENT => format!(
+                "tree connect {path} between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was {})",
+                row_text(*row, t.dport)
+            ),
+            Reason::Share { row, path } => format!("{}, tree connect {path}", row_text(*row, t.dport)),
+            Reason::Learned { row, port, how } => format!(
+                "{}: port learned from a {} reply by {} at {}",
+                row_text(*row, *port),
+                match how.via {
+                    Via::Epm => "endpoint-mapper (ept_map)",
+                    Via::Dcom => "DCOM activation/OXID",
+                },
+                how.by,
+                how.at
+            ),
+            Reason::Rpc { row, interface } => {
+                format!("{}, bind to interface {interface}", row_text(*row, 0))
+            }
+            Reason::Rule { index, evidence } => {
+                let rule = self.policy.rules.iter().find(|r| r.index == usize::from(*index));
+                let desc = rule.map_or("?", |r| r.description.as_str());
+                let cname = self.policy.class_name(c.class);
+                match evidence {
+                    Some(e) => format!("rule {index}: {desc} ({cname}), {e}"),
+                    None => format!("rule {index}: {desc} ({cname})"),
+                }
+            }
+            Reason::Housekeeping(why) => format!("{why} (housekeeping)"),
+            Reason::Default => "no other rule matched".into(),
+        }
+    }
+}
+
+/// The rule's protocol, ports and hosts hold for the tuple.
+fn tuple_matches(r: &Rule, t: &FlowTuple) -> bool {
+    if r.proto.is_some_and(|p| p != t.proto) {
+        return false;
+    }
+    let in_ports = |p: u16| r.ports.iter().any(|(lo, hi)| (*lo..=*hi).contains(&p));
+    let in_hosts = |a: IpAddr| r.hosts.iter().any(|n| n.contains(&a));
+    let port_ok =
+        r.ports.is_empty() || in_ports(t.dport) || (r.side == Side::Any && in_ports(t.sport));
+    let host_ok = r.hosts.is_empty() || in_hosts(t.dst) || (r.side == Side::Any && in_hosts(t.src));
+    port_ok && host_ok
+}
+
+/// A policy rule: its tuple conditions, then its evidence keys (all given
+/// keys must be proven by the flow's evidence).
+fn user_rule(r: &Rule, t: &FlowTuple, clues: &Clues<'_>) -> Option<Classification> {
+    if !tuple_matches(r, t) {
+        return None;
+    }
+    let mut shown = Vec::new();
+    if r.smb_share.is_some() || r.smb_server.is_some() {
+        let path = clues.shares.iter().find(|p| {
+            glob_any(&r.smb_share, std::iter::once(share_of(p))).is_some()
+                && glob_any(&r.smb_server, std::iter::once(server_of(p))).is_some()
+        })?;
+        shown.push(format!("tree connect {path}"));
+    }
+    if let Some(want) = r.rpc_interface {
+        clues.interfaces.iter().find(|i| **i == want)?;
+        shown.push(format!("bind to interface {want}"));
+    }
+    Some(Classification {
+        class: r.class,
+        reason: Reason::Rule {
+            index: u16::try_from(r.index).unwrap_or(u16::MAX),
+            evidence: (!shown.is_empty()).then(|| shown.join(", ").into()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

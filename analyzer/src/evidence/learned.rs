@@ -1,0 +1,190 @@
+//! What one flow's payload teaches about others: RPC endpoints announced by
+//! endpoint-mapper and DCOM replies (a later connection to that server and
+//! port is that RPC service), and SMB session ids whose share paths were
+//! seen in clear (an encrypted channel of the same session, e.g. an SMB
+//! Multichannel connection, uses those shares).
+//!
+//! Both tables are bounded; an endpoint lives for [`ENDPOINT_TTL_NS`] of
+//! packet time after its last announcement, as Zeek's scheduled analyzers
+//! did (5 min there; DCOM clients connect right after activation).
+
+use std::net::IpAddr;
+
+use capture::Timestamp;
+use rustc_hash::FxHashMap;
+
+use super::{Uuid, Via};
+
+/// How long a learned endpoint classifies new connections (packet time).
+pub const ENDPOINT_TTL_NS: i64 = 10 * 60 * 1_000_000_000;
+/// Most endpoints remembered at once.
+const ENDPOINT_CAP: usize = 65_536;
+/// Most announcements listed in a report.
+const HISTORY_CAP: usize = 10_000;
+/// Most SMB sessions remembered, and paths per session.
+const SESSION_CAP: usize = 65_536;
+const PATHS_PER_SESSION: usize = 8;
+
+/// An endpoint announced in an RPC reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The server the endpoint belongs to.
+    pub server: IpAddr,
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// The port (`None` for a DCOM binding without one: the object
+    /// resolver itself, on 135).
+    pub port: Option<u16>,
+    /// Endpoint mapper or DCOM.
+    pub via: Via,
+    /// The interface (endpoint mapper towers name it).
+    pub interface: Option<Uuid>,
+    /// The DCOM string binding as sent.
+    pub binding: Option<String>,
+    /// The server that sent the reply.
+    pub announced_by: IpAddr,
+    /// Packet time of the reply.
+    pub learned_at: Timestamp,
+}
+
+/// Endpoints and SMB sessions learned so far.
+#[derive(Debug, Default)]
+pub struct Knowledge {
+    live: FxHashMap<(IpAddr, u8, u16), Endpoint>,
+    history: Vec<Endpoint>,
+    keep_history: bool,
+    /// Announcements not listed because the history was full.
+    pub history_dropped: u64,
+    /// Endpoints not remembered because the table was full.
+    pub endpoints_dropped: u64,
+    sessions: FxHashMap<u64, Vec<Box<str>>>,
+}
+
+impl Knowledge {
+    /// Empty; `keep_history` lists every announcement for reports (an audit),
+    /// a daemon keeps only the live table.
+    pub fn new(keep_history: bool) -> Self {
+        Knowledge {
+            keep_history,
+            ..Knowledge::default()
+        }
+    }
+
+    /// Records an announcement.
+    pub fn learn(&mut self, e: Endpoint) {
+        if self.keep_history {
+            if self.history.len() < HISTORY_CAP {
+                self.history.push(e.clone());
+            } else {
+                self.history_dropped += 1;
+            }
+        }
+        let Some(port) = e.port else { return };
+        let key = (e.server, e.proto, port);
+        if self.live.len() >= ENDPOINT_CAP && !self.live.contains_key(&key) {
+            let now = e.learned_at.0;
+            self.live
+                .retain(|_, v| now.saturating_sub(v.learned_at.0) <= ENDPOINT_TTL_NS);
+            if self.live.len() >= ENDPOINT_CAP {
+                self.endpoints_dropped += 1;
+                return;
+            }
+        }
+        self.live.insert(key, e);
+    }
+
+    /// The endpoint a new connection to `(server, proto, port)` at `now` reaches, if learned.
+    pub fn endpoint(
+        &self,
+        server: IpAddr,
+        proto: u8,
+        port: u16,
+        now: Timestamp,
+    ) -> Option<&Endpoint> {
+        self.live
+            .get(&(server, proto, port))
+            .filter(|e| now.0.saturating_sub(e.learned_at.0) <= ENDPOINT_TTL_NS)
+    }
+
+    /// Every announcement, in order (audits only).
+    pub fn history(&self) -> &[Endpoint] {
+        &self.history
+    }
+
+    /// Endpoints in the live table (bounded).
+    pub fn live_endpoints(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Records a tree-connect path of an SMB session.
+    pub fn smb_path(&mut self, session: u64, path: &str) {
+        if session == 0 {
+            return;
+        }
+        if self.sessions.len() >= SESSION_CAP && !self.sessions.contains_key(&session) {
+            // Forget everything rather than grow: an old session's paths
+            // only matter to a channel opened later, which is rare.
+            self.sessions.clear();
+        }
+        let paths = self.sessions.entry(session).or_default();
+        if paths.len() < PATHS_PER_SESSION && !paths.iter().any(|p| p.eq_ignore_ascii_case(path)) {
+            paths.push(path.into());
+        }
+    }
+
+    /// The paths a session connected to, as seen in clear.
+    pub fn smb_paths(&self, session: u64) -> &[Box<str>] {
+        self.sessions.get(&session).map_or(&[], Vec::as_slice)
+    }
+
+    /// SMB sessions remembered (bounded).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(server: &str, port: u16, at_s: i64) -> Endpoint {
+        Endpoint {
+            server: server.parse().unwrap(),
+            proto: 6,
+            port: Some(port),
+            via: Via::Dcom,
+            interface: None,
+            binding: None,
+            announced_by: server.parse().unwrap(),
+            learned_at: Timestamp(at_s * 1_000_000_000),
+        }
+    }
+
+    #[test]
+    fn an_endpoint_is_bound_to_its_server_and_expires() {
+        let mut k = Knowledge::new(true);
+        k.learn(ep("192.168.0.2", 1032, 100));
+        let a: IpAddr = "192.168.0.2".parse().unwrap();
+        let b: IpAddr = "192.168.0.116".parse().unwrap();
+        assert!(k.endpoint(a, 6, 1032, Timestamp(101_000_000_000)).is_some());
+        // The same port on another host is not that endpoint (mapi.pcap).
+        assert!(k.endpoint(b, 6, 1032, Timestamp(101_000_000_000)).is_none());
+        assert!(k
+            .endpoint(a, 17, 1032, Timestamp(101_000_000_000))
+            .is_none());
+        let late = Timestamp(100_000_000_000 + ENDPOINT_TTL_NS + 1);
+        assert!(k.endpoint(a, 6, 1032, late).is_none());
+        assert_eq!(k.history().len(), 1);
+    }
+
+    #[test]
+    fn session_paths_are_bounded_and_deduplicated() {
+        let mut k = Knowledge::new(false);
+        for i in 0..20 {
+            k.smb_path(7, &format!("\\\\s\\share{}", i % 10));
+            k.smb_path(7, "\\\\S\\SHARE0");
+        }
+        assert_eq!(k.smb_paths(7).len(), PATHS_PER_SESSION);
+        assert!(k.smb_paths(8).is_empty());
+    }
+}

@@ -1,0 +1,182 @@
+//! A flow's evidence state: which dissector reads it, its in-order stream,
+//! and the facts found so far (bounded).
+
+use capture::Timestamp;
+
+use super::dcerpc::DceRpc;
+use super::dns::{self, DnsTcp};
+use super::reasm::Reassembly;
+use super::smb::Smb;
+use super::stream::{Accept, TcpStream};
+use super::{Dir, Dissector, Fact, GiveUp};
+use crate::decode::{proto, Fragment, PacketMeta};
+
+/// Most facts kept per flow (further ones are counted, not kept).
+pub const FACTS_PER_FLOW: usize = 64;
+
+/// The protocol a flow's dissector reads.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Proto {
+    /// SMB1/2/3 on TCP 445 or 139.
+    Smb,
+    /// DCE/RPC on any TCP port (by its header signature).
+    DceRpc,
+    /// DNS on UDP or TCP 53.
+    Dns,
+}
+
+impl Proto {
+    /// Name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Smb => "smb",
+            Proto::DceRpc => "dce-rpc",
+            Proto::Dns => "dns",
+        }
+    }
+
+    /// The dissector for a flow, chosen at its first payload: by port for
+    /// SMB and DNS, by the DCE/RPC header signature on any TCP port.
+    pub fn choose(ip_proto: u8, ports: [u16; 2], first_payload: &[u8]) -> Option<Proto> {
+        let on = |p: u16| ports.contains(&p);
+        match ip_proto {
+            proto::TCP if on(445) || on(139) => Some(Proto::Smb),
+            proto::TCP | proto::UDP if on(53) => Some(Proto::Dns),
+            proto::TCP if DceRpc::signature(first_payload) => Some(Proto::DceRpc),
+            _ => None,
+        }
+    }
+}
+
+/// A fact and the packet time it was found at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// Packet time of the packet that completed it.
+    pub time: Timestamp,
+    /// What was found.
+    pub fact: Fact,
+    /// How it reached this flow when another flow proved it (a share path
+    /// seen in clear on another channel of the same SMB session).
+    pub via: Option<Box<str>>,
+}
+
+/// The evidence state of one flow with a dissector.
+#[derive(Debug)]
+pub struct FlowEvidence {
+    /// The protocol read.
+    pub proto: Proto,
+    stream: TcpStream,
+    tcp: bool,
+    dissector: Option<Box<dyn Dissector>>,
+    reasm: Option<Box<Reassembly>>,
+    /// Why the dissector stopped, if it did.
+    pub gave_up: Option<GiveUp>,
+    /// Facts found, in order (at most [`FACTS_PER_FLOW`]).
+    pub facts: Vec<Evidence>,
+    /// Facts found beyond the cap.
+    pub dropped: u32,
+}
+
+impl FlowEvidence {
+    /// The state of a flow read as `proto`, created at its first payload;
+    /// `handshake_seen` when the flow's SYN was seen (its streams start at
+    /// their first byte).
+    pub fn new(proto: Proto, ip_proto: u8, handshake_seen: bool) -> Self {
+        let stream = TcpStream::new(handshake_seen);
+        let starts = [stream.start(Dir::ToServer), stream.start(Dir::ToClient)];
+        let tcp = ip_proto == proto::TCP;
+        let dissector: Option<Box<dyn Dissector>> = match (proto, tcp) {
+            (Proto::Smb, _) => Some(Box::new(Smb::new(starts))),
+            (Proto::DceRpc, _) => Some(Box::new(DceRpc::new(starts))),
+            (Proto::Dns, true) => Some(Box::new(DnsTcp::new(starts))),
+            (Proto::Dns, false) => None,
+        };
+        FlowEvidence {
+            proto,
+            stream,
+            tcp,
+            dissector,
+            reasm: None,
+            gave_up: None,
+            facts: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Still reading (not given up).
+    pub fn reading(&self) -> bool {
+        self.gave_up.is_none()
+    }
+
+    /// Feeds one packet going `dir`; facts found are appended to `out`.
+    /// Returns the reason when the dissector gives up on this packet.
+    pub fn packet(&mut self, dir: Dir, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
+        if self.gave_up.is_some() {
+            return None;
+        }
+        let result = if self.tcp {
+            self.tcp_packet(dir, m, out)
+        } else {
+            self.udp_packet(m, out);
+            Ok(())
+        };
+        let Err(e) = result else { return None };
+        self.gave_up = Some(e);
+        self.dissector = None;
+        Some(e)
+    }
+
+    fn tcp_packet(
+        &mut self,
+        dir: Dir,
+        m: &PacketMeta<'_>,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp> {
+        let Some(d) = self.dissector.as_mut() else {
+            return Ok(());
+        };
+        match self
+            .stream
+            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_cut)
+        {
+            Accept::Nothing => Ok(()),
+            Accept::Gap => Err(GiveUp("a segment is missing or out of order")),
+            Accept::Bytes {
+                data,
+                segment_start,
+            } => d.feed(dir, data, segment_start, out),
+        }
+    }
+
+    /// A UDP datagram (reassembled when fragmented) is one DNS message.
+    fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) {
+        let id = match m.fragment {
+            Fragment::First { id } | Fragment::Later { id } => Some(id),
+            Fragment::None => None,
+        };
+        let whole;
+        let msg = match (id, m.frag_data) {
+            (Some(id), Some(f)) => {
+                whole = self.reasm.get_or_insert_with(Box::default).add(id, &f);
+                match whole.as_deref().and_then(|d| d.get(8..)) {
+                    Some(msg) => msg,
+                    None => return,
+                }
+            }
+            _ if m.payload_cut => return,
+            _ => m.payload,
+        };
+        if let Some(a) = dns::parse(msg) {
+            out.push(Fact::Dns(a));
+        }
+    }
+
+    /// Keeps a fact (or counts it past the cap).
+    pub fn keep(&mut self, e: Evidence) {
+        if self.facts.len() < FACTS_PER_FLOW {
+            self.facts.push(e);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The evidence stage of the analyzer: feeds a flow's payload to its
+//! dissector, records what the facts teach about other flows (learned RPC
+//! endpoints, SMB sessions), keeps them on the flow, and lets the class of
+//! a flow whose class is still open follow its evidence, moving every byte
+//! already counted to the new class in the same bins.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use capture::Timestamp;
+
+use super::learned::{Endpoint, Knowledge};
+use super::probe::{Evidence, FlowEvidence, Proto};
+use super::{Dir, Fact, Via};
+use crate::analyzer::tuple;
+use crate::classify::{Classifier, Clues, FlowTuple, Refinable};
+use crate::decode::{proto, PacketMeta};
+use crate::flow::{Direction, Flow, Slot};
+use crate::state::{FlowState, Probe};
+use crate::stats::Stats;
+
+/// Most SMB paths and RPC interfaces kept per flow for rules.
+const CLUES_PER_FLOW: usize = 8;
+
+/// Whether a new flow's class may change once its payload is read: SMB
+/// between hosts the rules care about, or any TCP flow that could turn out
+/// to speak DCE/RPC where the rules care (the dissector is chosen at the
+/// first payload, but the flow's bytes must be tracked from its first packet).
+pub(crate) fn may_open(classifier: &Classifier<'_>, t: &FlowTuple) -> bool {
+    if t.proto != proto::TCP {
+        return false;
+    }
+    let smb = [445, 139].contains(&t.dport) || [445, 139].contains(&t.sport);
+    (smb && classifier.may_refine(t, Refinable::Smb)) || classifier.may_refine(t, Refinable::Rpc)
+}
+
+/// The evidence stage, borrowing what it needs from the analyzer.
+pub(crate) struct EvidenceStage<'a> {
+    pub classifier: &'a Classifier<'a>,
+    pub knowledge: &'a mut Knowledge,
+    pub stats: &'a mut Stats,
+    pub gave_up: &'a mut BTreeMap<(&'static str, &'static str), u64>,
+    pub facts: &'a mut Vec<Fact>,
+    pub window_ns: i64,
+}
+
+impl EvidenceStage<'_> {
+    /// One packet of a flow, going `dir`.
+    pub fn packet(
+        &mut self,
+        slot: &mut Slot<FlowState>,
+        dir: Direction,
+        m: &PacketMeta<'_>,
+        ts: Timestamp,
+    ) {
+        let (flow, st) = (&slot.flow, &mut slot.ext);
+        if st.open && ts.0.saturating_sub(flow.first_seen.0) > self.window_ns {
+            st.close();
+        }
+        let mut probe = std::mem::take(&mut st.probe);
+        if let Probe::Fresh = probe {
+            probe = self.choose(flow, st, m);
+        }
+        if let Probe::Active(ev) = &mut probe {
+            let edir = if dir == flow.forward() {
+                Dir::ToServer
+            } else {
+                Dir::ToClient
+            };
+            self.facts.clear();
+            if let Some(e) = ev.packet(edir, m, self.facts) {
+                *self.gave_up.entry((ev.proto.as_str(), e.0)).or_insert(0) += 1;
+                st.close();
+            }
+            if !self.facts.is_empty() {
+                self.absorb(flow, st, ev, ts);
+            }
+        }
+        st.probe = probe;
+    }
+
+    /// At the first payload: the flow's dissector, if any.
+    fn choose(&self, flow: &Flow, st: &mut FlowState, m: &PacketMeta<'_>) -> Probe {
+        if m.payload.is_empty() && m.frag_data.is_none() {
+            return Probe::Fresh;
+        }
+        let ports = [flow.key.lo_port, flow.key.hi_port];
+        let Some(p) = Proto::choose(flow.key.proto, ports, m.payload) else {
+            st.close();
+            return Probe::Never;
+        };
+        let refines = match p {
+            Proto::Smb => Some(Refinable::Smb),
+            Proto::DceRpc => Some(Refinable::Rpc),
+            Proto::Dns => None,
+        };
+        if !refines.is_some_and(|k| self.classifier.may_refine(&tuple(flow), k)) {
+            st.close();
+        }
+        Probe::Active(Box::new(FlowEvidence::new(
+            p,
+            flow.key.proto,
+            flow.syn_seen,
+        )))
+    }
+
+    /// Takes in the facts of one packet.
+    fn absorb(&mut self, flow: &Flow, st: &mut FlowState, ev: &mut FlowEvidence, ts: Timestamp) {
+        let t = tuple(flow);
+        let mut clues_changed = false;
+        for fact in self.facts.drain(..) {
+            match &fact {
+                Fact::RpcEndpoint {
+                    interface,
+                    proto,
+                    port,
+                    addr,
+                } => {
+                    let server = addr
+                        .filter(|a| !a.is_unspecified())
+                        .map_or(t.dst, IpAddr::V4);
+                    self.knowledge.learn(Endpoint {
+                        server,
+                        proto: *proto,
+                        port: Some(*port),
+                        via: Via::Epm,
+                        interface: Some(*interface),
+                        binding: None,
+                        announced_by: t.dst,
+                        learned_at: ts,
+                    });
+                }
+                Fact::DcomBinding { tower, binding } => {
+                    if let Some(e) = dcom_endpoint(*tower, binding, t.dst, ts) {
+                        self.knowledge.learn(e);
+                    }
+                }
+                Fact::SmbTreeConnect { path, session_id } => {
+                    self.knowledge.smb_path(*session_id, path);
+                    clues_changed |= push_clue(&mut st.shares, path.as_str().into());
+                }
+                Fact::SmbEncrypted { session_id } => {
+                    for path in self.knowledge.smb_paths(*session_id).to_vec() {
+                        if st.shares.iter().any(|p| p.eq_ignore_ascii_case(&path)) {
+                            continue;
+                        }
+                        clues_changed |= push_clue(&mut st.shares, path.clone());
+                        ev.keep(Evidence {
+                            time: ts,
+                            fact: Fact::SmbTreeConnect {
+                                path: path.to_string(),
+                                session_id: *session_id,
+                            },
+                            via: Some(
+                                format!("seen in clear on another connection of session 0x{session_id:016x}")
+                                    .into(),
+                            ),
+                        });
+                    }
+                }
+                Fact::RpcBind { interface, .. } => {
+                    clues_changed |= push_clue(&mut st.interfaces, *interface);
+                }
+                _ => {}
+            }
+            ev.keep(Evidence {
+                time: ts,
+                fact,
+                via: None,
+            });
+        }
+        if clues_changed && st.open {
+            self.reclassify(flow, st);
+        }
+    }
+
+    /// Classifies again with the evidence so far; a new class takes the
+    /// flow's counted bytes with it. Deciding evidence closes the class.
+    fn reclassify(&mut self, flow: &Flow, st: &mut FlowState) {
+        let t = tuple(flow);
+        let clues = Clues {
+            learned: st.learned.as_deref(),
+            shares: &st.shares,
+            interfaces: &st.interfaces,
+        };
+        let c = self.classifier.classify(&t, &clues);
+        let old = st.class.unwrap_or(crate::class::CLIENT);
+        if c.class != old && self.stats.enabled() {
+            if let Some(p) = &st.pending {
+                self.stats.move_flow(old, c.class, &st.nets, p);
+            }
+            crate::analyzer::rehook(st, c.class, self.stats);
+        }
+        st.set(c);
+        let decided = st
+            .shares
+            .iter()
+            .any(|p| !crate::classify::share_of(p).eq_ignore_ascii_case("IPC$"))
+            || !st.interfaces.is_empty();
+        if decided {
+            st.close();
+        }
+    }
+}
+
+fn push_clue<T: PartialEq>(v: &mut smallvec::SmallVec<[T; 1]>, item: T) -> bool {
+    if v.len() >= CLUES_PER_FLOW || v.contains(&item) {
+        return false;
+    }
+    v.push(item);
+    true
+}
+
+/// The endpoint a DCOM string binding names: `host[port]` (or `host`),
+/// bound to the address in it, or to the replying server when the binding
+/// carries a name or no address (MS-DCOM §2.2.19.3). Towers other than
+/// TCP (7), UDP (8) and HTTP (0x1f, over TCP) are not IP endpoints.
+fn dcom_endpoint(tower: u16, binding: &str, replier: IpAddr, ts: Timestamp) -> Option<Endpoint> {
+    let proto = match tower {
+        0x07 | 0x1f => proto::TCP,
+        0x08 => proto::UDP,
+        _ => return None,
+    };
+    let (host, port) = match binding.rsplit_once('[') {
+        Some((h, rest)) => (
+            h,
+            rest.strip_suffix(']').and_then(|p| p.parse::<u16>().ok()),
+        ),
+        None => (binding, None),
+    };
+    let server = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .ok()
+        .filter(|a| !a.is_unspecified())
+        .unwrap_or(replier);
+    Some(Endpoint {
+        server,
+        proto,
+        port,
+        via: Via::Dcom,
+        interface: None,
+        binding: Some(binding.to_string()),
+        announced_by: replier,
+        learned_at: ts,
+    })
+}

@@ -1,0 +1,96 @@
+//! What the analyzer keeps per flow beside the flow table's counters: the
+//! later stages' results (evidence, class, verdict) and the throughput
+//! series the flow feeds.
+
+use smallvec::SmallVec;
+
+use crate::class::ClassId;
+use crate::classify::{Classification, Reason};
+use crate::evidence::learned::Endpoint;
+use crate::evidence::probe::FlowEvidence;
+use crate::evidence::Uuid;
+use crate::flow::FlowExt;
+use crate::policy::{FlowVerdict, NetId};
+use crate::stats::Pending;
+use crate::IfaceRef;
+
+/// A flow's evidence stage.
+#[derive(Debug, Default)]
+pub enum Probe {
+    /// No payload yet: the dissector is chosen at the first payload.
+    #[default]
+    Fresh,
+    /// No dissector reads this flow.
+    Never,
+    /// A dissector reads it.
+    Active(Box<FlowEvidence>),
+}
+
+impl Probe {
+    /// The evidence state, if a dissector reads the flow.
+    pub fn get(&self) -> Option<&FlowEvidence> {
+        match self {
+            Probe::Active(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Later stages' state of one flow.
+#[derive(Debug, Default)]
+pub struct FlowState {
+    /// Class (set at the first packet).
+    pub class: Option<ClassId>,
+    /// Why it has that class.
+    pub reason: Option<Reason>,
+    /// The class may still change as evidence arrives (provisional).
+    pub open: bool,
+    /// Networks of its endpoints (`None` = `unknown`), deduplicated.
+    pub nets: SmallVec<[Option<NetId>; 2]>,
+    /// Series fed by every packet: the class, then one per network.
+    pub(crate) hooks: SmallVec<[u32; 3]>,
+    /// Series per capture interface.
+    pub(crate) iface_hooks: SmallVec<[(Option<IfaceRef>, u32); 1]>,
+    /// Own per-bin counts while the class is open.
+    pub(crate) pending: Option<Box<Pending>>,
+    /// The responder's endpoint, learned from an RPC reply before the flow began.
+    pub learned: Option<Box<Endpoint>>,
+    /// Evidence.
+    pub probe: Probe,
+    /// SMB paths and RPC interfaces found (what rules read), bounded.
+    pub(crate) shares: SmallVec<[Box<str>; 1]>,
+    pub(crate) interfaces: SmallVec<[Uuid; 1]>,
+    /// Policy standing, for `verdict_for`.
+    pub verdict: FlowVerdict,
+    /// (class, NIC count) the verdict was computed for.
+    pub(crate) verdict_for: Option<(ClassId, usize)>,
+    /// Free for the caller (the daemon's own per-flow mark); the analyzer
+    /// never reads it.
+    pub mark: u32,
+}
+
+impl FlowState {
+    /// Sets the class.
+    pub(crate) fn set(&mut self, c: Classification) {
+        self.class = Some(c.class);
+        self.reason = Some(c.reason);
+    }
+
+    /// Fixes the class for good: evidence decided, gave up, the window
+    /// passed, or the flow ended.
+    pub(crate) fn close(&mut self) {
+        self.open = false;
+        self.pending = None;
+    }
+
+    /// The evidence state, if a dissector reads the flow.
+    pub fn evidence(&self) -> Option<&FlowEvidence> {
+        self.probe.get()
+    }
+}
+
+impl FlowExt for FlowState {
+    fn removed(&mut self) {
+        self.close();
+    }
+}
