@@ -55,7 +55,7 @@ fn addrs(p: &HashMap<String, String>) -> (String, String) {
 }
 
 /// tshark's `frame.time_epoch` ("1056991896.686396000") as RFC 3339.
-fn epoch_to_rfc3339(epoch: &str) -> String {
+pub(crate) fn epoch_to_rfc3339(epoch: &str) -> String {
     let (secs, frac) = epoch.split_once('.').unwrap_or((epoch, "0"));
     let frac = format!("{frac:0<9}");
     let ns = i128::from(secs.parse::<i64>().unwrap()) * 1_000_000_000

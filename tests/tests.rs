@@ -6,6 +6,7 @@ mod util;
 
 mod audit;
 mod conformance;
+mod evidence;
 mod flows;
 mod packaging;
 mod policy;

@@ -58,9 +58,15 @@ pub fn type_name(t: u16) -> String {
     hickory_proto::rr::RecordType::from(t).to_string()
 }
 
-/// A response code's name (`NoError`, `NXDomain`…).
+/// A response code's mnemonic (RFC 1035 §4.1.1, RFC 2136 §2.2).
 pub fn rcode_name(code: u16) -> String {
-    hickory_proto::op::ResponseCode::from_low(code as u8).to_string()
+    const NAMES: [&str; 11] = [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+        "NXRRSET", "NOTAUTH", "NOTZONE",
+    ];
+    NAMES
+        .get(usize::from(code))
+        .map_or_else(|| format!("RCODE{code}"), |n| (*n).to_string())
 }
 
 /// Largest DNS-over-TCP message kept (the 2-byte length allows 65 535).
