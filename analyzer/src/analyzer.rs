@@ -15,7 +15,7 @@ use crate::evidence::learned::Knowledge;
 use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate, Slot,
 };
-use crate::policy::Policy;
+use crate::policy::{is_link_local, NetId, Policy};
 use crate::state::FlowState;
 use crate::stats::{Scope, Series, Stats};
 
@@ -201,7 +201,10 @@ impl Analyzer {
         let (slot, created) = self.table.update(key, &update);
         let classifier = Classifier::new(&self.policy);
         if created {
-            classify_new(slot, &classifier, &self.knowledge, &mut self.stats);
+            let on_link = iface
+                .and_then(|i| self.iface_names.get(i.0 as usize))
+                .and_then(|n| self.policy.interface_network(n));
+            classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
         }
         count(slot, &mut self.stats, frame.ts, frame.wire_len, iface);
         let mut stage = EvidenceStage {
@@ -414,13 +417,15 @@ pub(crate) fn tuple(f: &Flow) -> FlowTuple {
 }
 
 /// A new flow's provisional class (ports, roles, learned endpoints), its
-/// networks and the series it feeds.
+/// networks and the series it feeds. A flow between link-local addresses
+/// (in no named network) is on the network of the NIC it was first seen on
+/// (`on_link`): link-local means on that link.
 fn classify_new(
     slot: &mut Slot<FlowState>,
     classifier: &Classifier<'_>,
     knowledge: &Knowledge,
     stats: &mut Stats,
-) {
+    on_link: Option<NetId>) {
     let t = tuple(&slot.flow);
     let st = &mut slot.ext;
     st.learned = knowledge
@@ -440,7 +445,8 @@ fn classify_new(
         }
     }
     if st.nets.is_empty() {
-        st.nets.push(None);
+        let link_local = is_link_local(t.src) && is_link_local(t.dst);
+        st.nets.push(on_link.filter(|_| link_local));
     }
     hook(st, c.class, stats);
     st.set(c);
