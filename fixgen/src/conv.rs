@@ -207,14 +207,24 @@ impl Tcp {
     }
 }
 
-/// A datagram exchange (UDP, or ICMP echo with `icmp_id`) on its own timing phase.
+/// What a datagram exchange carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Udp,
+    /// ICMP or ICMPv6 echo: the client requests, the server replies.
+    Echo,
+    /// ICMPv6 neighbor discovery: the client solicits, the server advertises.
+    Neighbor,
+}
+
+/// A datagram exchange (UDP, ICMP echo, ICMPv6 neighbor discovery) on its own timing phase.
 pub(crate) struct Dgram {
     id: FlowId,
     hosts: [Host; 2],
     ports: [u16; 2],
     phase: i64,
     t: i64,
-    icmp: bool,
+    kind: Kind,
     seq: u16,
 }
 
@@ -229,12 +239,13 @@ impl Dgram {
             ports,
             phase,
             t: 0,
-            icmp: false,
+            kind: Kind::Udp,
             seq: 0,
         }
     }
 
-    /// ICMP echo between two hosts. The flow truth has ports 0/0.
+    /// ICMP (or ICMPv6) echo between two hosts. The flow truth has ports 0/0 and proto
+    /// "icmp" ("icmpv6").
     pub fn icmp_echo(
         cap: &mut Capture,
         src: Host,
@@ -243,15 +254,34 @@ impl Dgram {
         network: &'static str,
         class: &'static str,
     ) -> Dgram {
-        let id = cap.flow("icmp", Spec::new(src, 0, dst, 0, path, network, class));
+        let proto = if src.ip.is_ipv6() { "icmpv6" } else { "icmp" };
+        let id = cap.flow(proto, Spec::new(src, 0, dst, 0, path, network, class));
+        Dgram::icmp(cap, id, [src, dst], Kind::Echo)
+    }
+
+    /// ICMPv6 neighbor discovery between two hosts (`src` solicits, `dst` advertises): flow
+    /// truth proto "icmpv6", ports 0/0. The payloads come from `payload::neighbor`.
+    pub fn neighbor(
+        cap: &mut Capture,
+        src: Host,
+        dst: Host,
+        path: Seen,
+        network: &'static str,
+        class: &'static str,
+    ) -> Dgram {
+        let id = cap.flow("icmpv6", Spec::new(src, 0, dst, 0, path, network, class));
+        Dgram::icmp(cap, id, [src, dst], Kind::Neighbor)
+    }
+
+    fn icmp(cap: &mut Capture, id: FlowId, hosts: [Host; 2], kind: Kind) -> Dgram {
         let phase = cap.phase();
         Dgram {
             id,
-            hosts: [src, dst],
+            hosts,
             ports: [0, 0],
             phase,
             t: 0,
-            icmp: true,
+            kind,
             seq: 0,
         }
     }
@@ -263,22 +293,27 @@ impl Dgram {
         assert!(t > self.t, "datagram clock goes backwards");
         self.t = t;
         let f = from as usize;
-        let l4 = if self.icmp {
-            if from == Side::Client {
-                self.seq += 1;
+        let l4 = match self.kind {
+            Kind::Echo => {
+                if from == Side::Client {
+                    self.seq += 1;
+                }
+                L4::Echo {
+                    reply: from == Side::Server,
+                    id: 0x4c43,
+                    seq: self.seq,
+                    payload,
+                }
             }
-            L4::Echo {
-                reply: from == Side::Server,
-                id: 0x4c43,
-                seq: self.seq,
+            Kind::Neighbor => L4::Neighbor {
+                advert: from == Side::Server,
                 payload,
-            }
-        } else {
-            L4::Udp {
+            },
+            Kind::Udp => L4::Udp {
                 sport: self.ports[f],
                 dport: self.ports[1 - f],
                 payload,
-            }
+            },
         };
         cap.ip_frame(self.id, t, self.hosts[f], self.hosts[1 - f], false, l4);
     }

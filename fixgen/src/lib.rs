@@ -17,8 +17,11 @@ use std::path::{Path, PathBuf};
 mod bench;
 mod capture;
 mod conv;
+mod dcom;
 mod payload;
+mod rpc;
 mod scenarios;
+mod smb;
 mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
@@ -26,7 +29,7 @@ pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
 /// One flow as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowTruth {
-    /// "tcp" | "udp" | "icmp"
+    /// "tcp" | "udp" | "icmp" | "icmpv6"
     pub proto: &'static str,
     /// Initiator: SYN sender for TCP, first packet's source otherwise.
     pub src: IpAddr,
@@ -51,8 +54,9 @@ pub struct FlowTruth {
     /// The scenario's name for the network/link the frames travelled on
     /// ("primary", "backup", "csv", "heartbeat", ...).
     pub network: &'static str,
-    /// Intended lanecheck class ("dpm", "dpm-control", "smb-redirected", "live-migration",
-    /// "cluster", "iscsi", "dns", "client").
+    /// Intended final lanecheck class, after any payload evidence ("dpm", "dpm-control",
+    /// "smb-redirected", "live-migration", "smb-live-migration", "cluster", "iscsi", "dns",
+    /// "link-local", "client").
     pub class: &'static str,
     /// Wire bytes (both directions) per one-second bin: (Unix second, bytes), ascending,
     /// only bins with traffic.
@@ -175,6 +179,27 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
             description: "classic pcap with snaplen 96: DPM bulk flow, frames cut to 96 captured bytes",
         },
         scenarios::snaplen,
+    ),
+    (
+        Scenario {
+            name: "dpm_dcom_learned",
+            description: "pcapng eth0/eth1: DCOM activation on 135 announcing ps[49750], DPM control on 49750 over the backup LAN, a non-DPM host on 49750, EPM announcing 49755 and traffic to it, DPM 5719, DNS",
+        },
+        scenarios::dpm_dcom_learned,
+    ),
+    (
+        Scenario {
+            name: "cluster_smb_shares",
+            description: "pcapng csv/lm: SMB 3.1.1 with tree connects to ClusterStorage$ (client), IPC$ then a CSV-instance share (smb-redirected), VMMigration$ with the 3.1.1 extension on lm (smb-live-migration), and a mid-stream WRITE flow",
+        },
+        scenarios::cluster_smb_shares,
+    ),
+    (
+        Scenario {
+            name: "cluster_fe80",
+            description: "pcapng csv/hostaccess: CSV SMB between IPv6 link-local node addresses on hostaccess (wrong NIC) and csv, with neighbor discovery on both",
+        },
+        scenarios::cluster_fe80,
     ),
 ];
 

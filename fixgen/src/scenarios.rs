@@ -1,5 +1,13 @@
 //! The fixture scenarios. Hosts and networks follow the two reference documents: the DPM
 //! backup-network example (dpm.x.y.com / ps.x.y.com) and the CSV redirected-access cluster.
+//! The scenarios whose payloads carry evidence (DCOM/EPM port announcements, SMB tree
+//! connects) are in the submodules.
+
+mod cluster_smb;
+mod dpm_dcom;
+
+pub(crate) use cluster_smb::{cluster_fe80, cluster_smb_shares};
+pub(crate) use dpm_dcom::dpm_dcom_learned;
 
 use std::net::Ipv4Addr;
 
@@ -8,6 +16,8 @@ use pcap_file::Endianness;
 use crate::capture::{ms, Capture, Layout, Seen, Spec};
 use crate::conv::{Dgram, Side, Tcp, MSS};
 use crate::payload;
+use crate::rpc;
+use crate::smb;
 use crate::wire::{self, Host, LinkKind};
 
 // DPM example hosts.
@@ -93,12 +103,12 @@ fn dcom(cap: &mut Capture, path: Seen, dpm: Host, ps: Host, sport: u16, rel: i64
         Spec::new(dpm, sport, ps, 135, path, "primary", "dpm-control"),
         rel,
     );
-    c.send(cap, Side::Client, &payload::dcerpc_bind(1));
-    c.send(cap, Side::Server, &payload::dcerpc_bind_ack(1));
-    c.send(cap, Side::Client, &payload::dcerpc_call(2, 6, 420, false));
-    c.send(cap, Side::Server, &payload::dcerpc_call(2, 6, 1800, true));
-    c.send(cap, Side::Client, &payload::dcerpc_call(3, 5, 96, false));
-    c.send(cap, Side::Server, &payload::dcerpc_call(3, 5, 64, true));
+    c.send(cap, Side::Client, &rpc::dcerpc_bind(1));
+    c.send(cap, Side::Server, &rpc::dcerpc_bind_ack(1));
+    c.send(cap, Side::Client, &rpc::dcerpc_call(2, 6, 420, false));
+    c.send(cap, Side::Server, &rpc::dcerpc_call(2, 6, 1800, true));
+    c.send(cap, Side::Client, &rpc::dcerpc_call(3, 5, 96, false));
+    c.send(cap, Side::Server, &rpc::dcerpc_call(3, 5, 64, true));
     c.close(cap);
 }
 
@@ -426,13 +436,9 @@ fn cluster(name: &'static str, good: bool) -> Capture {
             c.send(
                 &mut cap,
                 Side::Client,
-                &payload::smb2_write(mid, mid * 8192, 8192),
+                &smb::smb2_write(mid, mid * 8192, 8192),
             );
-            c.send(
-                &mut cap,
-                Side::Server,
-                &payload::smb2_write_response(mid, 8192),
-            );
+            c.send(&mut cap, Side::Server, &smb::smb2_write_response(mid, 8192));
         }
     }
     c.at(&mut cap, ms(4500));

@@ -4,10 +4,11 @@
 
 use std::net::IpAddr;
 
+use etherparse::icmpv6::NeighborAdvertisementHeader;
 use etherparse::{
-    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpHeaders, IpNumber,
-    Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader, PacketBuilder,
-    SingleVlanHeader, TcpHeader, VlanId, VlanPcp,
+    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, Icmpv6Type, IpHeaders,
+    IpNumber, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader,
+    PacketBuilder, SingleVlanHeader, TcpHeader, VlanId, VlanPcp,
 };
 
 /// One end of a conversation: a MAC and an IP address.
@@ -61,6 +62,12 @@ pub(crate) enum L4<'a> {
         seq: u16,
         payload: &'a [u8],
     },
+    /// ICMPv6 Neighbor Solicitation, or (`advert`) a solicited Neighbor Advertisement with
+    /// the override flag (RFC 4861 §4.3, §4.4); `payload` is the target address and options.
+    Neighbor {
+        advert: bool,
+        payload: &'a [u8],
+    },
 }
 
 /// Everything needed to encode one IP frame.
@@ -82,6 +89,8 @@ pub(crate) struct IpFrame<'a> {
 }
 
 const TTL: u8 = 128; // Windows default
+/// RFC 4861 §7.1: neighbor discovery messages with any other hop limit are discarded.
+const ND_HOP_LIMIT: u8 = 255;
 
 fn ip_headers(f: &IpFrame<'_>) -> IpHeaders {
     match (f.src.ip, f.dst.ip) {
@@ -98,7 +107,11 @@ fn ip_headers(f: &IpFrame<'_>) -> IpHeaders {
                 flow_label: Ipv6FlowLabel::ZERO,
                 payload_length: 0,
                 next_header: IpNumber::TCP,
-                hop_limit: TTL,
+                hop_limit: if matches!(f.l4, L4::Neighbor { .. }) {
+                    ND_HOP_LIMIT
+                } else {
+                    TTL
+                },
                 source: s.octets(),
                 destination: d.octets(),
             };
@@ -137,6 +150,18 @@ fn ip_part(f: &IpFrame<'_>, out: &mut Vec<u8>) {
             (IpAddr::V6(_), false) => b.icmpv6_echo_request(*id, *seq).write(out, payload),
             (IpAddr::V6(_), true) => b.icmpv6_echo_reply(*id, *seq).write(out, payload),
         },
+        L4::Neighbor { advert, payload } => {
+            let t = if *advert {
+                Icmpv6Type::NeighborAdvertisement(NeighborAdvertisementHeader {
+                    router: false,
+                    solicited: true,
+                    r#override: true,
+                })
+            } else {
+                Icmpv6Type::NeighborSolicitation
+            };
+            b.icmpv6(t).write(out, payload)
+        }
     };
     r.expect("packet within size limits");
 }

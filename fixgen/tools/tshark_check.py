@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Cross-check fixgen's bookkeeping against tshark (not part of the Rust tests: needs tshark).
+"""Cross-check fixgen's bookkeeping against tshark, by hand (fixgen/tests/tshark.rs does the
+same, and checks the evidence payloads, in `cargo test -p fixgen`).
 
 usage: fixgen flows DIR > flows.tsv && tools/tshark_check.py DIR flows.tsv
 
@@ -50,13 +51,14 @@ def main(d, tsv):
             if not s: continue
             if ts: k = ("tcp", key(s, ts, dd, td))
             elif us: k = ("udp", key(s, us, dd, ud))
-            elif it or it6: k = ("icmp", key(s, 0, dd, 0))
+            elif it: k = ("icmp", key(s, 0, dd, 0))
+            elif it6: k = ("icmpv6", key(s, 0, dd, 0))
             else: continue
             agg[k] += 1; aggb[k] += int(ln)
         for k, (pk, by) in flows.items():
             got = (agg.get(k, 0), aggb.get(k, 0))
             c = conv.get(k)
-            ok = got == (pk, by) and (k[0] == "icmp" or c == pk)
+            ok = got == (pk, by) and (k[0].startswith("icmp") or c == pk)
             if not ok:
                 bad += 1
                 print(f"MISMATCH {name} {k}: truth {pk}/{by}, tshark fields {got}, conv {c}")

@@ -1,0 +1,373 @@
+//! Independent proof that the fixtures say what their bookkeeping says: Wireshark's own
+//! dissectors (tshark 4.0) count the same frames and bytes per flow, find no TCP anomaly, and
+//! read the evidence payloads (SMB2 tree paths, the endpoint-mapper tower, the DCOM string
+//! bindings, DCE/RPC binds, DNS answers) as the scenarios intend.
+//!
+//! Needs `tshark` on PATH. Without it each test prints `*** SKIPPED <test>: <why> ***` and
+//! passes, except under `CI=true`, where a skip is a failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+
+use fixgen::{CaptureTruth, FlowTruth};
+
+/// Prints the skip notice straight to stderr (libtest would hide `eprintln!` of a passing
+/// test), or fails under `CI=true`. Returns `false` for `if !have_tshark(..) { return }`.
+fn skip(test: &str, why: &str) -> bool {
+    use std::io::Write;
+    let msg = format!("SKIPPED {test}: {why}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg} (CI=true: a skip is a failure)");
+    }
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+    false
+}
+
+fn have_tshark(test: &str) -> bool {
+    match Command::new("tshark").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        _ => skip(
+            test,
+            "tshark is not installed (Debian: apt-get install tshark)",
+        ),
+    }
+}
+
+/// `tshark -n -r FILE ARGS`, standard output.
+fn tshark(file: &Path, args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("tshark runs");
+    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
+}
+
+/// One row per frame matching `filter`: the values of `fields` (multiple values joined by
+/// commas, as tshark prints them).
+fn rows(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec!["-Y", filter, "-T", "fields", "-E", "separator=/t"];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    tshark(file, &args)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+fn generate(name: &str, dir: &Path) -> CaptureTruth {
+    fixgen::write(name, dir).unwrap()
+}
+
+type Key = (String, BTreeSet<(IpAddr, u16)>);
+
+fn key_of(f: &FlowTruth) -> Key {
+    let ends = [(f.src, f.sport), (f.dst, f.dport)].into_iter().collect();
+    (f.proto.to_string(), ends)
+}
+
+/// (frames, bytes, frames src→dst, bytes src→dst) per flow, from tshark's per-frame fields
+/// (frame.len is the original length), with src the endpoint of the truth.
+fn frame_counts(t: &CaptureTruth) -> BTreeMap<Key, [u64; 4]> {
+    let srcs: BTreeMap<Key, (IpAddr, u16)> = t
+        .flows
+        .iter()
+        .map(|f| (key_of(f), (f.src, f.sport)))
+        .collect();
+    let fields = [
+        "frame.len",
+        "ip.src",
+        "ipv6.src",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.srcport",
+        "tcp.dstport",
+        "udp.srcport",
+        "udp.dstport",
+        "icmp.type",
+        "icmpv6.type",
+    ];
+    let mut out: BTreeMap<Key, [u64; 4]> = BTreeMap::new();
+    for r in rows(&t.file, "ip || ipv6", &fields) {
+        let v = |i: usize| r.get(i).map_or("", String::as_str);
+        let (src, dst) = ([v(1), v(2)].concat(), [v(3), v(4)].concat());
+        let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let port = |s: &str| s.parse::<u16>().unwrap_or(0);
+        let (proto, sp, dp) = match () {
+            _ if !v(5).is_empty() => ("tcp", port(v(5)), port(v(6))),
+            _ if !v(7).is_empty() => ("udp", port(v(7)), port(v(8))),
+            _ if !v(9).is_empty() => ("icmp", 0, 0),
+            _ => ("icmpv6", 0, 0),
+        };
+        let key = (
+            proto.to_string(),
+            [(src, sp), (dst, dp)].into_iter().collect(),
+        );
+        let len: u64 = v(0).parse().unwrap();
+        let forward = srcs.get(&key) == Some(&(src, sp));
+        let c = out.entry(key).or_default();
+        *c = [
+            c[0] + 1,
+            c[1] + len,
+            c[2] + u64::from(forward),
+            c[3] + len * u64::from(forward),
+        ];
+    }
+    out
+}
+
+/// Frames per TCP/UDP conversation from `-z conv,tcp -z conv,udp`: (total, src→dst).
+/// Columns: A <-> B, frames/bytes B→A ("<-"), A→B ("->"), total; bytes carry a unit.
+fn conversations(t: &CaptureTruth) -> BTreeMap<Key, (u64, u64)> {
+    let srcs: BTreeMap<Key, (IpAddr, u16)> = t
+        .flows
+        .iter()
+        .map(|f| (key_of(f), (f.src, f.sport)))
+        .collect();
+    let text = tshark(&t.file, &["-q", "-z", "conv,tcp", "-z", "conv,udp"]);
+    let mut proto = "";
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("TCP Conversations") {
+            proto = "tcp";
+        } else if line.starts_with("UDP Conversations") {
+            proto = "udp";
+        }
+        let tok: Vec<&str> = line.split_whitespace().collect();
+        if tok.len() < 10 || tok[1] != "<->" {
+            continue;
+        }
+        let end = |s: &str| -> (IpAddr, u16) {
+            let (a, p) = s.rsplit_once(':').unwrap();
+            (a.parse().unwrap(), p.parse().unwrap())
+        };
+        let (a, b) = (end(tok[0]), end(tok[2]));
+        let n = |i: usize| tok[i].parse::<u64>().unwrap();
+        let (back, fwd, total) = (n(3), n(6), n(9));
+        assert_eq!(back + fwd, total, "{line}");
+        let key = (proto.to_string(), [a, b].into_iter().collect());
+        let from_src = if srcs.get(&key) == Some(&a) {
+            fwd
+        } else {
+            back
+        };
+        out.insert(key, (total, from_src));
+    }
+    out
+}
+
+/// Every scenario: tshark counts exactly the flows, frames and bytes of the bookkeeping, in
+/// both directions, and flags nothing in its TCP analysis.
+#[test]
+fn flows_match_tshark_conversations() {
+    if !have_tshark("flows_match_tshark_conversations") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for t in fixgen::write_all(dir.path()).unwrap() {
+        let name = t.file.file_name().unwrap().to_string_lossy().to_string();
+        let frames = frame_counts(&t);
+        let conv = conversations(&t);
+        let want: BTreeSet<Key> = t.flows.iter().map(key_of).collect();
+        assert_eq!(
+            frames.keys().cloned().collect::<BTreeSet<_>>(),
+            want,
+            "{name}: flows"
+        );
+        for f in &t.flows {
+            let k = key_of(f);
+            let got = frames[&k];
+            let exp = [f.packets, f.bytes, f.packets_src_to_dst, f.bytes_src_to_dst];
+            assert_eq!(got, exp, "{name}: {k:?} frames, bytes (total, src→dst)");
+            if matches!(f.proto, "tcp" | "udp") {
+                let c = conv
+                    .get(&k)
+                    .unwrap_or_else(|| panic!("{name}: {k:?} in conv table"));
+                assert_eq!(*c, (f.packets, f.packets_src_to_dst), "{name}: {k:?} conv");
+            }
+        }
+        let flagged = tshark(&t.file, &["-Y", "tcp.analysis.flags"]);
+        assert!(flagged.is_empty(), "{name}: tcp.analysis.flags:\n{flagged}");
+    }
+}
+
+/// No dissector of the evidence fixtures reports a malformed packet or a warning.
+#[test]
+fn evidence_fixtures_dissect_cleanly() {
+    if !have_tshark("evidence_fixtures_dissect_cleanly") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["dpm_dcom_learned", "cluster_smb_shares", "cluster_fe80"] {
+        let t = generate(name, dir.path());
+        let bad = tshark(
+            &t.file,
+            &["-Y", "_ws.malformed || _ws.expert.severity >= warning"],
+        );
+        assert!(bad.is_empty(), "{name}: malformed or warned:\n{bad}");
+    }
+}
+
+const ACTIVATOR: &str = "000001a0-0000-0000-c000-000000000046";
+const EPM: &str = "e1af8308-5d1f-11c9-91a4-08002b14a0fa";
+/// Invented for the fixture (fixtures/README.md).
+const DPM_CONTROL_IF: &str = "5d2a4e9c-0b7f-4c31-9e86-d1f0a3b2c4e5";
+const EPM_MAPPED_IF: &str = "3f6e1b8a-92c4-4d7e-b150-6a7c8d9e0f12";
+
+fn set(rows: Vec<Vec<String>>) -> BTreeSet<Vec<String>> {
+    rows.into_iter().collect()
+}
+
+fn strings(v: &[&[&str]]) -> BTreeSet<Vec<String>> {
+    v.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn dcom_activation_announces_the_port() {
+    if !have_tshark("dcom_activation_announces_the_port") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = generate("dpm_dcom_learned", dir.path()).file;
+    let binds = rows(
+        &f,
+        "dcerpc.pkt_type == 11",
+        &[
+            "tcp.dstport",
+            "dcerpc.cn_bind_to_uuid",
+            "dcerpc.cn_bind_if_ver",
+        ],
+    );
+    let want = [
+        ["135", ACTIVATOR, "0"],
+        ["49750", DPM_CONTROL_IF, "1"],
+        ["135", EPM, "3"],
+        ["49755", EPM_MAPPED_IF, "1"],
+    ];
+    let want: Vec<&[&str]> = want.iter().map(|r| &r[..]).collect();
+    assert_eq!(set(binds), strings(&want), "binds");
+    // The activation reply: a response to opnum 4 of the activator, with the OXID bindings.
+    let reply = rows(
+        &f,
+        "isystemactivator.opnum == 4 && dcerpc.pkt_type == 2",
+        &["dcerpc.request_in", "dcom.dualstringarray.network_addr"],
+    );
+    assert_eq!(
+        reply.len(),
+        1,
+        "one RemoteCreateInstance response: {reply:?}"
+    );
+    let addrs: BTreeSet<&str> = reply[0][1].split(',').collect();
+    for b in ["PS[49750]", "10.10.12.90[49750]", "192.168.1.24[49750]"] {
+        assert!(addrs.contains(b), "binding {b} in {addrs:?}");
+    }
+    let request = rows(
+        &f,
+        "isystemactivator.opnum == 4 && dcerpc.pkt_type == 0",
+        &["frame.number"],
+    );
+    // dcerpc and isystemactivator both name the request frame.
+    let request_in = reply[0][0].split(',').next().unwrap();
+    assert_eq!(request, [[request_in]], "the response answers the request");
+    // The non-DPM host's bytes on the learned port are not DCE/RPC.
+    assert!(rows(&f, "tcp.port == 49770 && dcerpc", &["frame.number"]).is_empty());
+    let dns = rows(&f, "dns.flags.response == 1", &["dns.a"]);
+    assert_eq!(dns, [["192.168.1.24,10.10.12.90"]]);
+}
+
+#[test]
+fn endpoint_mapper_announces_the_port() {
+    if !have_tshark("endpoint_mapper_announces_the_port") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = generate("dpm_dcom_learned", dir.path()).file;
+    // The endpoint mapper's reply: one tower, the mapped interface at 10.10.12.90:49755.
+    let map = rows(
+        &f,
+        "epm.opnum == 3 && dcerpc.pkt_type == 2",
+        &[
+            "epm.num_towers",
+            "epm.proto.tcp_port",
+            "epm.proto.ip",
+            "epm.uuid",
+        ],
+    );
+    assert_eq!(map.len(), 1, "{map:?}");
+    assert_eq!(map[0][..3], ["1", "49755", "10.10.12.90"]);
+    assert!(map[0][3].contains(EPM_MAPPED_IF), "{map:?}");
+}
+
+#[test]
+fn smb_tree_connects_name_the_shares() {
+    if !have_tshark("smb_tree_connects_name_the_shares") {
+        return;
+    }
+    let csv = r"\\NODE1\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$";
+    let dir = tempfile::tempdir().unwrap();
+    let f = generate("cluster_smb_shares", dir.path()).file;
+    let tree = "smb2.cmd == 3 && smb2.flags.response == 0";
+    let got = rows(
+        &f,
+        tree,
+        &["tcp.srcport", "smb2.tree", "smb2.tc.extension_present"],
+    );
+    let want: &[&[&str]] = &[
+        &["49911", r"\\CLUSTER\ClusterStorage$", "0"],
+        &["49912", r"\\NODE1\IPC$", "0"],
+        &["49912", csv, "0"],
+        &["50011", r"\\NODE3\VMMigration$", "1"],
+    ];
+    assert_eq!(set(got), strings(want), "tree connects");
+    let shares = rows(
+        &f,
+        "smb2.cmd == 3 && smb2.flags.response == 1",
+        &["tcp.dstport", "smb2.tid", "smb2.share_type"],
+    );
+    let want: &[&[&str]] = &[
+        &["49911", "0x00000001", "0x01"],
+        &["49912", "0x00000001", "0x02"],
+        &["49912", "0x00000005", "0x01"],
+        &["50011", "0x00000009", "0x01"],
+    ];
+    assert_eq!(set(shares), strings(want), "tree connect responses");
+    let dialects = rows(
+        &f,
+        "smb2.cmd == 0 && smb2.flags.response == 1",
+        &["smb2.dialect"],
+    );
+    assert_eq!(dialects, vec![vec!["0x0311".to_string()]; 3]);
+    // The late-captured flow: WRITEs only.
+    let late = rows(&f, "tcp.port == 49920 && smb2", &["smb2.cmd"]);
+    assert!(
+        !late.is_empty() && late.iter().all(|r| r[0] == "9"),
+        "{late:?}"
+    );
+}
+
+#[test]
+fn link_local_smb_and_neighbor_discovery() {
+    if !have_tshark("link_local_smb_and_neighbor_discovery") {
+        return;
+    }
+    let csv = r"\\NODE1\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$";
+    let tree = "smb2.cmd == 3 && smb2.flags.response == 0";
+    let dir = tempfile::tempdir().unwrap();
+    let f = generate("cluster_fe80", dir.path()).file;
+    let got = rows(&f, tree, &["ipv6.src", "frame.interface_name", "smb2.tree"]);
+    let want: &[&[&str]] = &[&["fe80::12", "hostaccess", csv], &["fe80::13", "csv", csv]];
+    assert_eq!(set(got), strings(want), "link-local tree connects");
+    let nd = rows(&f, "icmpv6", &["icmpv6.type", "ipv6.hlim"]);
+    assert_eq!(nd.len(), 8, "{nd:?}");
+    assert!(
+        nd.iter()
+            .all(|r| matches!(r[0].as_str(), "135" | "136") && r[1] == "255"),
+        "{nd:?}"
+    );
+}
