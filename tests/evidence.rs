@@ -17,7 +17,14 @@ use crate::util::{read_tsv, run_json, shared_corpus, skip};
 /// tshark's fields for every frame (`-T fields`), or `None` after a skip.
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>> {
     let mut c = Command::new("tshark");
-    c.args(["-n", "-r"]).arg(file).args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"]);
+    c.args(["-n", "-r"]).arg(file).args([
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+    ]);
     if !filter.is_empty() {
         c.args(["-Y", filter]);
     }
@@ -25,10 +32,17 @@ fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>
         c.args(["-e", f]);
     }
     let Ok(out) = c.output() else {
-        skip("evidence conformance", "tshark not found (`make test` installs it)");
+        skip(
+            "evidence conformance",
+            "tshark not found (`make test` installs it)",
+        );
         return None;
     };
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -40,7 +54,11 @@ fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>
 /// Frame number → packet time (RFC 3339), by tshark.
 fn frame_times(file: &Path) -> Option<HashMap<String, String>> {
     let rows = tshark(file, "", &["frame.number", "frame.time_epoch"])?;
-    Some(rows.into_iter().map(|r| (r[0].clone(), epoch_to_rfc3339(&r[1]))).collect())
+    Some(
+        rows.into_iter()
+            .map(|r| (r[0].clone(), epoch_to_rfc3339(&r[1])))
+            .collect(),
+    )
 }
 
 /// `lanecheck flows --format json FILE`.
@@ -71,17 +89,24 @@ fn evidence_of<'a>(doc: &'a Value, kind: &str) -> Vec<(String, u64, String, u64,
 fn corpus_rows(corpus: &Path, name: &str) -> BTreeMap<PathBuf, Vec<HashMap<String, String>>> {
     let mut by_file: BTreeMap<PathBuf, Vec<_>> = BTreeMap::new();
     for row in read_tsv(&corpus.join("groundtruth/_corpus").join(name)) {
-        by_file.entry(corpus.join(&row["file"])).or_default().push(row);
+        by_file
+            .entry(corpus.join(&row["file"]))
+            .or_default()
+            .push(row);
     }
     by_file
 }
 
 #[test]
 fn smb_tree_connects_match_tshark() {
-    let Some(corpus) = shared_corpus() else { return };
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
     let mut checked = 0;
     for (file, rows) in corpus_rows(&corpus, "smb_tree_connect_requests_all.tsv") {
-        let Some(times) = frame_times(&file) else { return };
+        let Some(times) = frame_times(&file) else {
+            return;
+        };
         let doc = flows_doc(&file);
         let mut want: Vec<(String, u64, String, u64, String, String)> = rows
             .iter()
@@ -108,15 +133,22 @@ fn smb_tree_connects_match_tshark() {
         assert_eq!(got, want, "{}", file.display());
         checked += want.len();
     }
-    assert_eq!(checked, 21, "every tree connect of the ground truth was compared");
+    assert_eq!(
+        checked, 21,
+        "every tree connect of the ground truth was compared"
+    );
 }
 
 #[test]
 fn smb_dialects_match_tshark() {
-    let Some(corpus) = shared_corpus() else { return };
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
     let mut checked = 0;
     for (file, rows) in corpus_rows(&corpus, "smb2_negotiate_dialect_all.tsv") {
-        let Some(times) = frame_times(&file) else { return };
+        let Some(times) = frame_times(&file) else {
+            return;
+        };
         let doc = flows_doc(&file);
         let mut want: Vec<(String, String)> = rows
             .iter()
@@ -143,11 +175,20 @@ fn smb_dialects_match_tshark() {
 /// tshark's answer section of one response: (name, type, ttl) of the first
 /// `dns.count.answers` records (answers come before authority and
 /// additional records; the OPT pseudo-record has no TTL field).
-fn tshark_answers(file: &Path) -> Option<HashMap<String, Vec<(String, String, String)>>> {
+/// (name, type, ttl) of each answer record.
+type Answers = Vec<(String, String, String)>;
+
+fn tshark_answers(file: &Path) -> Option<HashMap<String, Answers>> {
     let rows = tshark(
         file,
         "dns.flags.response == 1 && !icmp && !icmpv6",
-        &["frame.number", "dns.count.answers", "dns.resp.name", "dns.resp.type", "dns.resp.ttl"],
+        &[
+            "frame.number",
+            "dns.count.answers",
+            "dns.resp.name",
+            "dns.resp.type",
+            "dns.resp.ttl",
+        ],
     )?;
     let mut out = HashMap::new();
     for r in rows {
@@ -175,7 +216,9 @@ fn type_number(name: &str) -> &'static str {
 
 #[test]
 fn dns_answers_match_tshark() {
-    let Some(corpus) = shared_corpus() else { return };
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
     let rcodes = [("0", "NOERROR"), ("2", "SERVFAIL"), ("3", "NXDOMAIN")];
     let mut checked = 0;
     for dir in std::fs::read_dir(corpus.join("groundtruth")).unwrap() {
@@ -204,8 +247,18 @@ fn dns_answers_match_tshark() {
                 .iter()
                 .map(|g| g.4)
                 .find(|e| e["time"] == time.as_str() && e["id"] == id)
-                .unwrap_or_else(|| panic!("{}: no answer at frame {}", file.display(), r["frame.number"]));
-            let rcode = rcodes.iter().find(|(n, _)| *n == r["dns.flags.rcode"]).unwrap().1;
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: no answer at frame {}",
+                        file.display(),
+                        r["frame.number"]
+                    )
+                });
+            let rcode = rcodes
+                .iter()
+                .find(|(n, _)| *n == r["dns.flags.rcode"])
+                .unwrap()
+                .1;
             assert_eq!(e["rcode"], rcode);
             assert_eq!(e["query"], r["dns.qry.name"].to_lowercase().as_str());
             assert_eq!(type_number(e["qtype"].as_str().unwrap()), r["dns.qry.type"]);
@@ -221,7 +274,13 @@ fn dns_answers_match_tshark() {
                     )
                 })
                 .collect();
-            assert_eq!(ours, answers[&r["frame.number"]], "{} frame {}", file.display(), r["frame.number"]);
+            assert_eq!(
+                ours,
+                answers[&r["frame.number"]],
+                "{} frame {}",
+                file.display(),
+                r["frame.number"]
+            );
             for a in e["answers"].as_array().unwrap() {
                 let column = match a["type"].as_str().unwrap() {
                     "A" => "dns.a",
@@ -230,51 +289,94 @@ fn dns_answers_match_tshark() {
                     _ => continue,
                 };
                 let listed: Vec<String> = r[column].split(',').map(str::to_lowercase).collect();
-                assert!(listed.contains(&a["value"].as_str().unwrap().to_string()), "{a} not in {listed:?}");
+                assert!(
+                    listed.contains(&a["value"].as_str().unwrap().to_string()),
+                    "{a} not in {listed:?}"
+                );
             }
             checked += 1;
         }
     }
     // 36 rows, 3 of them responses quoted in ICMP errors.
-    assert_eq!(checked, 33, "every DNS answer of the ground truth was compared");
+    assert_eq!(
+        checked, 33,
+        "every DNS answer of the ground truth was compared"
+    );
 }
 
 /// `learned_endpoints` of a flows document, as (server, proto, port, via,
 /// interface, binding, learned_at).
-fn learned_of(doc: &Value) -> Vec<(String, String, Option<u64>, String, String, String, String)> {
+/// (server, proto, port, via, interface, binding, learned_at).
+type Learned = (String, String, Option<u64>, String, String, String, String);
+
+fn learned_of(doc: &Value) -> Vec<Learned> {
     doc["learned_endpoints"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
             let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-            (s("server"), s("proto"), e["port"].as_u64(), s("via"), s("interface"), s("binding"), s("learned_at"))
+            (
+                s("server"),
+                s("proto"),
+                e["port"].as_u64(),
+                s("via"),
+                s("interface"),
+                s("binding"),
+                s("learned_at"),
+            )
         })
         .collect()
 }
 
 #[test]
 fn endpoint_mapper_and_dcom_endpoints_match_tshark() {
-    let Some(corpus) = shared_corpus() else { return };
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
     let mut checked = 0;
     let epm = corpus_rows(&corpus, "epm_map_responses_all.tsv");
     let dcom = corpus_rows(&corpus, "dcom_string_bindings_all.tsv");
     let files: std::collections::BTreeSet<&PathBuf> = epm.keys().chain(dcom.keys()).collect();
     for file in files {
-        let Some(times) = frame_times(file) else { return };
+        let Some(times) = frame_times(file) else {
+            return;
+        };
         let mut want = Vec::new();
         for r in epm.get(file).into_iter().flatten() {
-            let interface = r["epm.uuid(interface,transfer-syntax)"].split(',').next().unwrap().to_string();
+            let interface = r["epm.uuid(interface,transfer-syntax)"]
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string();
             let port = r["dynamic_tcp_port"].parse().ok();
             let t = times[&r["frame"]].clone();
-            want.push((r["epm.proto.ip"].clone(), "tcp".into(), port, "epm".into(), interface, String::new(), t));
+            want.push((
+                r["epm.proto.ip"].clone(),
+                "tcp".into(),
+                port,
+                "epm".into(),
+                interface,
+                String::new(),
+                t,
+            ));
         }
         for r in dcom.get(file).into_iter().flatten() {
             let t = times[&r["frame"]].clone();
             for b in r["string_bindings"].split('|') {
-                let port = b.rsplit_once('[').and_then(|(_, p)| p.trim_end_matches(']').parse().ok());
+                let port = b
+                    .rsplit_once('[')
+                    .and_then(|(_, p)| p.trim_end_matches(']').parse().ok());
                 // Bound to the address in the binding, else to the replying server.
-                want.push((r["ip.src"].clone(), "tcp".into(), port, "dcom".into(), String::new(), b.to_string(), t.clone()));
+                want.push((
+                    r["ip.src"].clone(),
+                    "tcp".into(),
+                    port,
+                    "dcom".into(),
+                    String::new(),
+                    b.to_string(),
+                    t.clone(),
+                ));
             }
         }
         let mut got = learned_of(&flows_doc(file));
@@ -283,5 +385,9 @@ fn endpoint_mapper_and_dcom_endpoints_match_tshark() {
         assert_eq!(got, want, "{}", file.display());
         checked += want.len();
     }
-    assert_eq!(checked, 3 + 4, "every endpoint and binding of the ground truth was compared");
+    assert_eq!(
+        checked,
+        3 + 4,
+        "every endpoint and binding of the ground truth was compared"
+    );
 }

@@ -147,7 +147,8 @@ impl Lab {
         self.servers.push(child);
     }
 
-    fn sink(&mut self, port: &str) {
+    /// A TCP sink on ps:`port` that reads and discards.
+    pub fn sink(&mut self, port: &str) {
         use std::io::BufRead;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ps, "python3", "-c", SINK, port])

@@ -397,3 +397,187 @@ fn a_vanished_nic_is_lost_then_restored() {
     assert_eq!(watch.wait().unwrap().code(), Some(0));
     assert_eq!(of_type(&events(&alerts), "leak"), 0);
 }
+
+/// An SMB2 client that speaks first: NEGOTIATE, then (after argv[3]
+/// seconds) a TREE_CONNECT to argv[4] unless it is `-`, then WRITEs for
+/// argv[5] seconds. Prints the wall time (Unix seconds) at which it sent
+/// the tree connect (or 0).
+const SMB_CLIENT: &str = r#"
+import socket, struct, sys, time
+def smb2(cmd, body):
+    h = b'\xfeSMB' + struct.pack('<HHIHHIIQIIQ16s', 64, 1, 0, cmd, 1, 0, 0, 7, 0, 1, 0x400000000001, b'')
+    m = h + body
+    return b'\x00' + len(m).to_bytes(3, 'big') + m
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(smb2(0, struct.pack('<HHHHI16sIHH', 36, 1, 1, 0, 0x7f, b'\x11' * 16, 0, 0, 0) + struct.pack('<H', 0x311)))
+time.sleep(float(sys.argv[3]))
+sent = 0
+if sys.argv[4] != '-':
+    path = sys.argv[4].encode('utf-16-le')
+    s.sendall(smb2(3, struct.pack('<HHHH', 9, 0, 0x48, len(path)) + path))
+    sent = time.time()
+end = time.time() + float(sys.argv[5])
+while time.time() < end:
+    s.sendall(smb2(9, struct.pack('<HHIQ16sIIHHI', 49, 0x70, 4096, 0, b'\x22' * 16, 0, 0, 0, 0, 0) + b'\x5a' * 4096))
+    time.sleep(0.05)
+print(sent, flush=True)
+s.shutdown(socket.SHUT_WR)
+s.close()
+"#;
+
+const CLUSTER_POLICY: &str = r#"
+[networks]
+primary = ["10.10.12.0/24"]
+backup = ["192.168.1.0/24"]
+
+[interfaces]
+eth0 = "primary"
+eth1 = "backup"
+
+[hosts]
+node1 = ["10.10.12.89", "192.168.1.23"]
+node2 = ["10.10.12.90", "192.168.1.24"]
+
+[roles]
+cluster_nodes = ["node1", "node2"]
+
+[classes.smb-redirected]
+networks = ["backup"]
+
+[classes.client]
+networks = ["primary"]
+
+[[rules]]
+class = "smb-vm"
+proto = "tcp"
+ports = [445]
+smb_share = "VM*"
+networks = ["backup"]
+"#;
+
+/// Runs SMB_CLIENT from dpm to ps:445 on the primary link in the background.
+fn smb_client(lab: &Lab, pause: &str, path: &str, secs: &str) -> Child {
+    lab.exec(
+        &lab.dpm,
+        &[
+            "python3",
+            "-c",
+            SMB_CLIENT,
+            "10.10.12.90",
+            "445",
+            pause,
+            path,
+            secs,
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn evidence_decides_leaks_and_the_daemon_waits_for_it() {
+    if !root_or_skip("evidence_decides_leaks_and_the_daemon_waits_for_it") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.sink("445");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, CLUSTER_POLICY).unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = start_watch(&lab, &policy, &alerts, &["--evidence-wait", "5s"]);
+
+    // A: SMB between the nodes on the primary link: provisionally
+    // smb-redirected (a violation there), but its tree connect 1 s in is
+    // to ClusterStorage$: a management copy, class client, allowed on
+    // primary. B: a tree connect to a VM share: class smb-vm by the
+    // evidence rule, not allowed on primary: a leak at the deciding packet.
+    let started = unix_now();
+    let a = smb_client(&lab, "1", "\\\\CLUSTER\\ClusterStorage$", "2");
+    let b = smb_client(&lab, "1", "\\\\node2\\VMShare", "2");
+    let b_out = b.wait_with_output().unwrap();
+    let b_sent: f64 = String::from_utf8_lossy(&b_out.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(b_sent > 0.0);
+    let evs = wait_for(&alerts, Duration::from_secs(3), |e| {
+        e.iter()
+            .any(|x| x["type"] == "leak" && x["class"] == "smb-vm")
+    });
+    let leak = evs
+        .iter()
+        .find(|x| x["type"] == "leak" && x["class"] == "smb-vm")
+        .expect("an smb-vm leak");
+    assert_eq!(leak["network"], "primary");
+    assert!(
+        leak["class_reason"]
+            .as_str()
+            .unwrap()
+            .contains("tree connect \\\\node2\\VMShare"),
+        "{leak}"
+    );
+    // Latency from the deciding packet: the event's own wall-clock time.
+    let at = time::OffsetDateTime::parse(
+        leak["time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let latency = at.unix_timestamp_nanos() as f64 / 1e9 - b_sent;
+    assert!(
+        (0.0..1.0).contains(&latency),
+        "leak {latency:.3} s after the tree connect"
+    );
+    let _ = a.wait_with_output();
+
+    // C: no tree connect at all: after --evidence-wait its provisional
+    // class is judged (the flow has ended by then; the tick judges it).
+    let c_start = unix_now();
+    let c = smb_client(&lab, "0", "-", "1");
+    let _ = c.wait_with_output();
+    let evs = wait_for(&alerts, Duration::from_secs(9), |e| {
+        e.iter()
+            .any(|x| x["type"] == "leak" && x["class"] == "smb-redirected")
+    });
+    let leak = evs
+        .iter()
+        .find(|x| x["type"] == "leak" && x["class"] == "smb-redirected")
+        .expect("the provisional class is judged after the wait");
+    let at = time::OffsetDateTime::parse(
+        leak["time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let after = at.unix_timestamp_nanos() as f64 / 1e9 - c_start;
+    assert!(
+        (5.0..7.5).contains(&after),
+        "judged {after:.2} s after its first packet: {evs:#?}"
+    );
+    assert!(
+        leak["class_reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("no tree connect seen"),
+        "{leak}"
+    );
+    // A never raised anything, long after its wait ran out.
+    assert!(unix_now() - started > 6.0);
+    signal(&watch, "-TERM");
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    let evs = events(&alerts);
+    let leaks: Vec<&Value> = evs.iter().filter(|e| e["type"] == "leak").collect();
+    assert_eq!(leaks.len(), 2, "{leaks:?}");
+}

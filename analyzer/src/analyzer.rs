@@ -425,7 +425,8 @@ fn classify_new(
     classifier: &Classifier<'_>,
     knowledge: &Knowledge,
     stats: &mut Stats,
-    on_link: Option<NetId>) {
+    on_link: Option<NetId>,
+) {
     let t = tuple(&slot.flow);
     let st = &mut slot.ext;
     st.learned = knowledge

@@ -199,8 +199,16 @@ fn run(policy: Policy, frames: &[(i64, usize, Vec<u8>)]) -> Report {
 /// Everything of a violation but the wording of its class reason and its evidence.
 fn essence(v: &Violation) -> impl PartialEq + std::fmt::Debug + '_ {
     (
-        &v.class, &v.reasons, &v.network, &v.interface, v.src, v.sport, v.bytes, v.packets,
-        v.first_seen, v.last_seen,
+        &v.class,
+        &v.reasons,
+        &v.network,
+        &v.interface,
+        v.src,
+        v.sport,
+        v.bytes,
+        v.packets,
+        v.first_seen,
+        v.last_seen,
     )
 }
 

@@ -196,11 +196,13 @@ impl Engine {
         }
     }
 
-    /// A violating packet. `evidence` is only built for a new key.
+    /// A violating packet (or, when a flow is first judged after waiting
+    /// for its evidence, everything it carried so far): `(bytes, packets)`.
+    /// `evidence` is only built for a new key.
     pub fn violation(
         &mut self,
         key: LeakKey,
-        wire_len: u64,
+        (wire_len, packets): (u64, u64),
         now: Instant,
         evidence: impl FnOnce() -> Evidence,
         out: &mut Vec<Event>,
@@ -208,7 +210,7 @@ impl Engine {
         if let Some(l) = self.leaks.get_mut(&key) {
             l.last_packet = now;
             l.bytes_since += wire_len;
-            l.packets_since += 1;
+            l.packets_since += packets;
             return;
         }
         if self.leaks.len() >= MAX_KEYS {
@@ -222,7 +224,7 @@ impl Engine {
             self.folded_new += 1;
             self.folded_bytes += wire_len;
         } else {
-            out.push(Event::about("leak", &key, &ev, wire_len, 1));
+            out.push(Event::about("leak", &key, &ev, wire_len, packets));
         }
         self.leaks.insert(
             key,
@@ -237,11 +239,11 @@ impl Engine {
         );
     }
 
-    /// A packet on an allowed fallback network.
+    /// A packet (or a flow's traffic so far) on an allowed fallback network.
     pub fn fallback(
         &mut self,
         key: LeakKey,
-        wire_len: u64,
+        (wire_len, packets): (u64, u64),
         now: Instant,
         evidence: impl FnOnce() -> Evidence,
         out: &mut Vec<Event>,
@@ -253,7 +255,7 @@ impl Engine {
             None if full => {}
             _ => {
                 let ev = evidence();
-                out.push(Event::about("fallback", &key, &ev, wire_len, 1));
+                out.push(Event::about("fallback", &key, &ev, wire_len, packets));
                 self.fallbacks.insert(key, now);
             }
         }
@@ -349,7 +351,7 @@ mod tests {
         for i in 0..1000u64 {
             e.violation(
                 key(5719),
-                1500,
+                (1500, 1),
                 t0 + Duration::from_millis(i),
                 Evidence::default,
                 &mut out,
@@ -375,7 +377,7 @@ mod tests {
         let mut e = Engine::new(timing, t0);
         let mut out = Vec::new();
         for p in 0..100u16 {
-            e.violation(key(p), 100, t0, Evidence::default, &mut out);
+            e.violation(key(p), (100, 1), t0, Evidence::default, &mut out);
         }
         assert_eq!(out.len(), 5);
         e.tick(t0, &mut out);

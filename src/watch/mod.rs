@@ -522,7 +522,11 @@ impl Judge<'_> {
         let Some(class) = slot.ext.class else { return };
         let first = slot.ext.mark & mark::JUDGED == 0;
         slot.ext.mark |= mark::JUDGED;
-        let bytes = if first { slot.flow.total_bytes() } else { wire };
+        let amount = if first {
+            (slot.flow.total_bytes(), slot.flow.total_packets())
+        } else {
+            (wire, 1)
+        };
         let v = &slot.ext.verdict;
         if v.violates() && slot.ext.mark & mark::COUNTED == 0 {
             slot.ext.mark |= mark::COUNTED;
@@ -549,9 +553,10 @@ impl Judge<'_> {
         let evidence = || evidence(policy, slot_ref, class, name_of(iface));
         if v.violates() {
             self.engine
-                .violation(key, bytes, now, evidence, self.events);
+                .violation(key, amount, now, evidence, self.events);
         } else {
-            self.engine.fallback(key, bytes, now, evidence, self.events);
+            self.engine
+                .fallback(key, amount, now, evidence, self.events);
         }
     }
 }

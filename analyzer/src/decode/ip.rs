@@ -57,6 +57,7 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         icmp_error: false,
         payload: &[],
         payload_cut: cut,
+        payload_wire_len: 0,
         tcp_seq: 0,
         frag_data: None,
     };
@@ -71,9 +72,27 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
     if matches!(fragment, Fragment::Later { .. }) {
         return Decoded::Packet(meta);
     }
-    match transport(&mut meta, payload.payload) {
+    let l4_wire = if cut {
+        declared_len(&ip)
+    } else {
+        payload.payload.len()
+    };
+    match transport(&mut meta, payload.payload, l4_wire) {
         Ok(()) => Decoded::Packet(meta),
         Err(s) => Decoded::Stopped(s),
+    }
+}
+
+/// The IP payload length the header declares (after IPv6 extension headers).
+fn declared_len(ip: &LaxIpSlice<'_>) -> usize {
+    match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            usize::from(h.total_len()).saturating_sub(usize::from(h.ihl()) * 4)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            usize::from(v6.header().payload_length()).saturating_sub(v6.extensions().slice().len())
+        }
     }
 }
 
@@ -115,7 +134,7 @@ fn fragment_of(ip: &LaxIpSlice<'_>) -> (Fragment, u32, bool) {
 }
 
 /// Fills ports, flags and payload from the L4 bytes.
-fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8]) -> Result<(), Stopped> {
+fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Result<(), Stopped> {
     let cut = |layer| Stopped {
         layer,
         reason: Stop::HeaderCut,
@@ -136,6 +155,10 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8]) -> Result<(), Stopped>
             let data_offset = usize::from(l4.get(12).copied().unwrap_or(0) >> 4) * 4;
             if data_offset >= 20 && data_offset <= l4.len() {
                 meta.payload = &l4[data_offset..];
+            }
+            if data_offset >= 20 {
+                let wire = l4_wire.max(l4.len()).saturating_sub(data_offset);
+                meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
             }
         }
         proto::UDP => {

@@ -162,6 +162,9 @@ pub struct PacketMeta<'a> {
     pub payload: &'a [u8],
     /// The captured payload is shorter than on the wire (snaplen cut).
     pub payload_cut: bool,
+    /// TCP payload length on the wire (from the IP length fields; equals
+    /// `payload.len()` unless the snaplen cut it).
+    pub payload_wire_len: u32,
     /// TCP sequence number (0 for other protocols).
     pub tcp_seq: u32,
     /// For IP fragments: the fragment's IP payload and its byte offset in

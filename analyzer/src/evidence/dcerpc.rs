@@ -311,6 +311,15 @@ impl Dissector for DceRpc {
                 e => e,
             })
     }
+
+    fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        let conn = &mut self.conn;
+        self.framers[dir.index()].skip(
+            missing,
+            |pdu, _| conn.pdu(pdu, out),
+            GiveUp(super::SNAPLEN_CUT),
+        )
+    }
 }
 
 /// A reply worth reading.

@@ -122,6 +122,11 @@ impl Dissector for DnsTcp {
             GiveUp("not DNS: message shorter than a DNS header"),
         )
     }
+
+    fn gap(&mut self, dir: Dir, missing: usize, _: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        // A cut message is not parsed (hickory-proto wants it whole).
+        self.framers[dir.index()].skip(missing, |_, _| Ok(()), GiveUp(super::SNAPLEN_CUT))
+    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,43 @@ impl Framer {
     }
 }
 
+impl Framer {
+    /// `n` bytes of the stream are missing right after what was fed (a
+    /// payload cut by the snaplen). Harmless inside a record's body past
+    /// its kept prefix; a prefix still being gathered is handed over as it
+    /// is (shorter than usual: parsers read it with bounds checks). A hole
+    /// in a header, or one that runs into the next record, loses the
+    /// framing: `Err(lost)`. Before the stream is synchronised nothing is lost.
+    pub fn skip(
+        &mut self,
+        n: usize,
+        mut on_record: impl FnMut(&[u8], usize) -> Result<(), GiveUp>,
+        lost: GiveUp,
+    ) -> Result<(), GiveUp> {
+        if n == 0 || !self.synced {
+            return Ok(());
+        }
+        let Some(len) = self.len else {
+            return Err(lost);
+        };
+        if self.seen + n > len {
+            return Err(lost);
+        }
+        if !self.delivered {
+            self.delivered = true;
+            on_record(&self.buf, len)?;
+        }
+        self.seen += n;
+        if self.seen >= len {
+            self.buf.clear();
+            self.len = None;
+            self.seen = 0;
+            self.delivered = false;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +223,32 @@ mod tests {
             .unwrap();
         }
         assert_eq!(got, vec![(vec![2, 5], 2)]);
+    }
+
+    #[test]
+    fn holes_inside_a_record_body_are_skipped() {
+        let mut f = Framer::new(Start::Beginning, 3);
+        let mut got = Vec::new();
+        let mut take = |p: &[u8], l: usize| {
+            got.push((p.to_vec(), l));
+            Ok(())
+        };
+        // A 9-byte record: 2 bytes fed, 5 missing (prefix handed over
+        // short), 2 fed; then a 2-byte record.
+        f.feed(&[9, 1], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        f.skip(5, &mut take, GiveUp("lost")).unwrap();
+        f.feed(&[7, 7, 2, 4], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        assert_eq!(got, vec![(vec![9, 1], 9), (vec![2, 4], 2)]);
+        // A hole that runs into the next header loses the framing.
+        let mut f = Framer::new(Start::Beginning, 3);
+        f.feed(&[3, 1], true, toy, |_, _| Ok(()), GiveUp("bad"))
+            .unwrap();
+        assert_eq!(
+            f.skip(2, |_, _| Ok(()), GiveUp("lost")),
+            Err(GiveUp("lost"))
+        );
     }
 
     #[test]

@@ -305,7 +305,18 @@ pub trait Dissector: fmt::Debug + Send {
         segment_start: bool,
         out: &mut Vec<Fact>,
     ) -> Result<(), GiveUp>;
+
+    /// `missing` bytes of `dir`'s stream were not captured (the snaplen cut
+    /// a segment short) right after what was fed. A dissector that can tell
+    /// they fall inside data it skips anyway goes on; by default it gives up.
+    fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        let _ = (dir, missing, out);
+        Err(GiveUp(SNAPLEN_CUT))
+    }
 }
+
+/// The give-up reason of bytes lost where a dissector needed them.
+pub const SNAPLEN_CUT: &str = "payload cut by the snaplen where the dissector needed it";
 
 /// Where a direction's stream begins for a dissector.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -137,14 +137,18 @@ impl FlowEvidence {
         };
         match self
             .stream
-            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_cut)
+            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len)
         {
             Accept::Nothing => Ok(()),
             Accept::Gap => Err(GiveUp("a segment is missing or out of order")),
             Accept::Bytes {
                 data,
                 segment_start,
-            } => d.feed(dir, data, segment_start, out),
+                missing,
+            } => {
+                d.feed(dir, data, segment_start, out)?;
+                d.gap(dir, missing as usize, out)
+            }
         }
     }
 

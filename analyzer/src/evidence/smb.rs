@@ -97,6 +97,18 @@ impl Dissector for Smb {
             BAD_FRAMING,
         )
     }
+
+    fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        let Smb { framers, state } = self;
+        framers[dir.index()].skip(
+            missing,
+            |record, _| {
+                state.record(record, out);
+                Ok(())
+            },
+            GiveUp(super::SNAPLEN_CUT),
+        )
+    }
 }
 
 /// Reads a NetBIOS session service header (RFC 1002 §4.3.1): a type byte

@@ -20,6 +20,9 @@ pub enum Accept<'a> {
         data: &'a [u8],
         /// They start a segment (not the tail of an overlapping one).
         segment_start: bool,
+        /// Bytes of the segment that follow `data` on the wire but were
+        /// not captured (the snaplen cut the segment short).
+        missing: u32,
     },
     /// A hole in the stream: bytes went missing.
     Gap,
@@ -56,15 +59,15 @@ impl TcpStream {
         }
     }
 
-    /// Takes one segment from `dir`: `cut` when its payload was captured
-    /// shorter than it was on the wire.
+    /// Takes one segment from `dir`: `payload` as captured, `wire_len` its
+    /// length on the wire (longer when the snaplen cut it).
     pub fn accept<'a>(
         &mut self,
         dir: Dir,
         seq: u32,
         flags: u8,
         payload: &'a [u8],
-        cut: bool,
+        wire_len: u32,
     ) -> Accept<'a> {
         let d = dir.index();
         if flags & tcp_flags::SYN != 0 {
@@ -72,34 +75,26 @@ impl TcpStream {
             self.next[d] = Some(seq.wrapping_add(1));
             return Accept::Nothing;
         }
-        // Created at the first payload, after the handshake: a direction's
-        // first payload starts its stream (`next` unset) either way.
-        if cut {
-            return Accept::Gap;
-        }
-        if payload.is_empty() {
+        let len = wire_len.max(payload.len() as u32);
+        if len == 0 {
             return Accept::Nothing;
         }
-        let len = payload.len() as u32;
+        // Created at the first payload, after the handshake: a direction's
+        // first payload starts its stream (`next` unset) either way.
         let next = *self.next[d].get_or_insert(seq);
-        if seq == next {
-            self.next[d] = Some(next.wrapping_add(len));
-            return Accept::Bytes {
-                data: payload,
-                segment_start: true,
-            };
-        }
-        if !before(seq, next) {
+        let overlap = next.wrapping_sub(seq);
+        if seq != next && !before(seq, next) {
             return Accept::Gap;
         }
-        let overlap = next.wrapping_sub(seq);
         if overlap >= len {
             return Accept::Nothing;
         }
         self.next[d] = Some(seq.wrapping_add(len));
+        let skip = (overlap as usize).min(payload.len());
         Accept::Bytes {
-            data: &payload[overlap as usize..],
-            segment_start: false,
+            data: &payload[skip..],
+            segment_start: overlap == 0,
+            missing: len - overlap - (payload.len() - skip) as u32,
         }
     }
 }
@@ -113,21 +108,27 @@ mod tests {
         let mut s = TcpStream::default();
         let d = Dir::ToServer;
         assert_eq!(
-            s.accept(d, u32::MAX, tcp_flags::SYN, b"", false),
+            s.accept(d, u32::MAX, tcp_flags::SYN, b"", 0),
             Accept::Nothing
         );
         assert_eq!(s.start(d), Start::Beginning);
         assert_eq!(s.start(Dir::ToClient), Start::Midway);
         // The stream starts at 0 (ISN + 1 wrapped).
-        let b = |data, segment_start| Accept::Bytes {
+        let b = |data, segment_start, missing| Accept::Bytes {
             data,
             segment_start,
+            missing,
         };
-        assert_eq!(s.accept(d, 0, 0, b"abcd", false), b(&b"abcd"[..], true));
-        assert_eq!(s.accept(d, 0, 0, b"abcd", false), Accept::Nothing);
-        assert_eq!(s.accept(d, 2, 0, b"cdef", false), b(&b"ef"[..], false));
-        assert_eq!(s.accept(d, 6, 0, b"", false), Accept::Nothing);
-        assert_eq!(s.accept(d, 9, 0, b"xyz", false), Accept::Gap);
-        assert_eq!(s.accept(d, 6, 0, b"gh", true), Accept::Gap);
+        assert_eq!(s.accept(d, 0, 0, b"abcd", 4), b(&b"abcd"[..], true, 0));
+        assert_eq!(s.accept(d, 0, 0, b"abcd", 4), Accept::Nothing);
+        assert_eq!(s.accept(d, 2, 0, b"cdef", 4), b(&b"ef"[..], false, 0));
+        assert_eq!(s.accept(d, 6, 0, b"", 0), Accept::Nothing);
+        assert_eq!(s.accept(d, 9, 0, b"xyz", 3), Accept::Gap);
+        // Cut by the snaplen: 2 of 10 bytes captured.
+        assert_eq!(s.accept(d, 6, 0, b"gh", 10), b(&b"gh"[..], true, 8));
+        assert_eq!(s.accept(d, 16, 0, b"q", 1), b(&b"q"[..], true, 0));
+        // A retransmission overlapping a cut segment: its captured part
+        // ends inside the overlap, so only missing bytes are new.
+        assert_eq!(s.accept(d, 15, 0, b"p", 4), b(&b""[..], false, 2));
     }
 }

@@ -90,13 +90,13 @@ pub(crate) fn dissect_file(
         }
         let acc = conv
             .stream
-            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_cut);
+            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len);
         let (client, server) = if to_server {
             ((m.src, m.sport), (m.dst, m.dport))
         } else {
             ((m.dst, m.dport), (m.src, m.sport))
         };
-        let (data, start) = match acc {
+        let (data, start, missing) = match acc {
             Accept::Nothing => continue,
             Accept::Gap => {
                 if conv.dissector.take().is_some() {
@@ -108,7 +108,8 @@ pub(crate) fn dissect_file(
             Accept::Bytes {
                 data,
                 segment_start,
-            } => (data, segment_start),
+                missing,
+            } => (data, segment_start, missing),
         };
         if conv.dissector.is_none() {
             let starts = [
@@ -124,10 +125,10 @@ pub(crate) fn dissect_file(
             }
         }
         let mut out = Vec::new();
-        let res = conv
-            .dissector
-            .as_mut()
-            .map(|d| d.feed(dir, data, start, &mut out));
+        let res = conv.dissector.as_mut().map(|d| {
+            d.feed(dir, data, start, &mut out)
+                .and_then(|()| d.gap(dir, missing as usize, &mut out))
+        });
         found.extend(out.into_iter().map(|fact| Found {
             frame,
             client,
