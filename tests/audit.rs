@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use crate::util::{root, run, run_json};
 
-fn generate(name: &str) -> (tempfile::TempDir, CaptureTruth) {
+pub(crate) fn generate(name: &str) -> (tempfile::TempDir, CaptureTruth) {
     let dir = tempfile::tempdir().unwrap();
     let truth = fixgen::write(name, dir.path()).unwrap();
     (dir, truth)
 }
 
-fn policy(name: &str) -> String {
+pub(crate) fn policy(name: &str) -> String {
     root()
         .join("policies")
         .join(name)
@@ -32,7 +32,7 @@ fn audit(policy_file: &str, truth: &CaptureTruth, code: i32, extra: &[&str]) -> 
     run_json(&args, code)
 }
 
-fn class<'a>(doc: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn class<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["classes"]
         .as_array()
         .unwrap()
@@ -41,7 +41,7 @@ fn class<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("class {name} missing: {}", doc["classes"]))
 }
 
-fn share<'a>(c: &'a Value, kind: &str, name: &str) -> &'a Value {
+pub(crate) fn share<'a>(c: &'a Value, kind: &str, name: &str) -> &'a Value {
     let key = if kind == "networks" {
         "network"
     } else {
@@ -56,20 +56,20 @@ fn share<'a>(c: &'a Value, kind: &str, name: &str) -> &'a Value {
 }
 
 /// (packets, bytes) of the truth flows of `class`, optionally only on `network`.
-fn truth_sum(t: &CaptureTruth, class: &str, network: Option<&str>) -> (u64, u64) {
+pub(crate) fn truth_sum(t: &CaptureTruth, class: &str, network: Option<&str>) -> (u64, u64) {
     t.flows
         .iter()
         .filter(|f| f.class == class && network.is_none_or(|n| f.network == n))
         .fold((0, 0), |(p, b), f| (p + f.packets, b + f.bytes))
 }
 
-fn pb(v: &Value) -> (u64, u64) {
+pub(crate) fn pb(v: &Value) -> (u64, u64) {
     (v["packets"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
 }
 
 /// Every class's totals equal the generator's, and (where address and
 /// link network agree) every network and interface share too.
-fn assert_classes_match(doc: &Value, t: &CaptureTruth) {
+pub(crate) fn assert_classes_match(doc: &Value, t: &CaptureTruth) {
     let classes: BTreeMap<&str, ()> = t.flows.iter().map(|f| (f.class, ())).collect();
     assert_eq!(
         doc["classes"].as_array().unwrap().len(),
@@ -112,7 +112,7 @@ fn assert_classes_match(doc: &Value, t: &CaptureTruth) {
     }
 }
 
-fn violation_for<'a>(doc: &'a Value, f: &FlowTruth) -> &'a Value {
+pub(crate) fn violation_for<'a>(doc: &'a Value, f: &FlowTruth) -> &'a Value {
     doc["violations"]
         .as_array()
         .unwrap()
@@ -286,7 +286,7 @@ fn csv_on_heartbeat_and_migration_on_host_access_fail() {
 
 /// Nearest-rank percentile over the bins from first to last active, idle
 /// bins included: the DESIGN definition, computed independently.
-fn expected_percentiles(bins: &BTreeMap<i64, u64>, bin_s: u64) -> (u64, [u64; 4], u64) {
+pub(crate) fn expected_percentiles(bins: &BTreeMap<i64, u64>, bin_s: u64) -> (u64, [u64; 4], u64) {
     let (first, last) = (*bins.keys().next().unwrap(), *bins.keys().last().unwrap());
     let mut bps: Vec<u64> = (first..=last)
         .map(|b| bins.get(&b).copied().unwrap_or(0) * 8 / bin_s)
@@ -301,7 +301,7 @@ fn expected_percentiles(bins: &BTreeMap<i64, u64>, bin_s: u64) -> (u64, [u64; 4]
     )
 }
 
-fn assert_throughput(t: &Value, bins: &BTreeMap<i64, u64>) {
+pub(crate) fn assert_throughput(t: &Value, bins: &BTreeMap<i64, u64>) {
     let (n, ps, max) = expected_percentiles(bins, 1);
     assert_eq!(t["bin_ms"], 1000);
     assert_eq!(t["bins"], n);

@@ -10,5 +10,6 @@ mod evidence;
 mod flows;
 mod packaging;
 mod policy;
+mod scenarios;
 mod verify;
 mod watch;
