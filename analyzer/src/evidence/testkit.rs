@@ -13,20 +13,49 @@ use super::{Dir, Dissector, Fact, GiveUp, Start};
 use crate::decode::{decode, proto, tcp_flags, Decoded};
 use crate::flow::{Direction, FlowKey};
 
-/// A capture of the shared corpus (`$LANECHECK_CORPUS` or
-/// `../shared/pcaps` beside the checkout), by its path under `files/`;
-/// `None` (with a notice) when the corpus is absent.
-pub(crate) fn corpus_file(rel: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("LANECHECK_CORPUS")
+/// The shared corpus: `$LANECHECK_CORPUS`, `../shared/pcaps` beside the
+/// checkout, or beside the repository the checkout was cloned from (the
+/// same lookup as the integration tests' `util::shared_corpus`).
+fn corpus_base() -> Option<PathBuf> {
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut candidates: Vec<PathBuf> = std::env::var_os("LANECHECK_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps"));
-    let p = base.join("files").join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("*** corpus file {} missing: test skipped ***", p.display());
-        None
+        .into_iter()
+        .collect();
+    candidates.push(checkout.join("../shared/pcaps"));
+    let origin = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&checkout)
+        .args(["remote", "get-url", "origin"])
+        .output();
+    if let Ok(o) = origin {
+        let url = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(&url));
+        if o.status.success() && path.is_absolute() {
+            candidates.push(path.join("../shared/pcaps"));
+        }
     }
+    candidates
+        .into_iter()
+        .find(|d| d.join("groundtruth").is_dir())
+}
+
+/// A file of the shared corpus, by its path under `files/` (`../groundtruth/…`
+/// and `../MANIFEST.tsv` reach the rest); `None` when the corpus is absent.
+pub(crate) fn corpus_file(rel: &str) -> Option<PathBuf> {
+    let p = corpus_base()?.join("files").join(rel);
+    p.exists().then_some(p)
+}
+
+/// Reports a test skipped for a missing prerequisite in the format
+/// `scripts/test-summary.sh` counts; under `CI=true` it fails instead.
+pub(crate) fn skip(test: &str, why: &str) {
+    let msg = format!("SKIPPED {test}: {why}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg} (CI=true: a skip is a failure)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
 }
 
 /// One fact, where it was found.

@@ -1,0 +1,473 @@
+//! SMB1/SMB2/SMB3 dissector: passive, per flow, bounded.
+//!
+//! Each direction is cut into NetBIOS session messages by a [`Framer`]
+//! (RFC 1002 §4.3; MS-SMB2 §2.1 for direct TCP on 445) that keeps the first
+//! [`KEEP`] bytes of each. A session message holds one SMB2 message or a
+//! compound chain (MS-SMB2 §2.2.1), a transform header (§2.2.41), a
+//! compression transform (§2.2.42, skipped) or one SMB1 message with its
+//! AndX chain (MS-CIFS §2.2.3). What it proves: the negotiated dialect,
+//! session ids, tree-connect paths, and which sessions sign or encrypt.
+//!
+//! **Invariant:** state per flow is bounded (two record prefixes, a table
+//! of [`MAX_SEEN`] session facts, [`MAX_DIALECTS`] SMB1 dialect names); a
+//! field that lies outside the kept prefix is simply not reported.
+
+use super::framer::{Framer, Header};
+use super::{Dialect, Dir, Dissector, Fact, GiveUp, Start};
+
+/// Bytes kept of each session message; larger messages are skipped past.
+const KEEP: usize = 4096;
+/// Session facts remembered per flow (oldest forgotten first).
+const MAX_SEEN: usize = 64;
+/// SMB1 negotiate dialect names remembered, and their longest length.
+const MAX_DIALECTS: usize = 16;
+const MAX_DIALECT_LEN: usize = 32;
+/// Most messages followed in one SMB2 compound or SMB1 AndX chain.
+const MAX_CHAIN: usize = 32;
+
+const BAD_FRAMING: GiveUp = GiveUp("not SMB: bad NetBIOS session header");
+
+const SMB1: &[u8; 4] = b"\xffSMB";
+const SMB2: &[u8; 4] = b"\xfeSMB";
+const TRANSFORM: &[u8; 4] = b"\xfdSMB";
+const COMPRESSION: &[u8; 4] = b"\xfcSMB";
+
+/// SMB2 header flags (MS-SMB2 §2.2.1.2).
+const FLAG_RESPONSE: u32 = 0x1;
+const FLAG_RELATED: u32 = 0x4;
+const FLAG_SIGNED: u32 = 0x8;
+/// SMB2 commands (MS-SMB2 §2.2.1.2).
+const NEGOTIATE: u16 = 0;
+const SESSION_SETUP: u16 = 1;
+const TREE_CONNECT: u16 = 3;
+const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
+/// SMB2 TREE_CONNECT request flag (MS-SMB2 §2.2.9).
+const TREE_CONNECT_EXTENSION_PRESENT: u16 = 0x4;
+
+/// SMB1 commands (MS-CIFS §2.2.2.1) and the AndX ones that may chain.
+const SMB1_NEGOTIATE: u8 = 0x72;
+const SMB1_TREE_CONNECT_ANDX: u8 = 0x75;
+const SMB1_ANDX: [u8; 8] = [0x24, 0x2d, 0x2e, 0x2f, 0x73, 0x74, 0x75, 0xa2];
+/// SMB1 header: Flags reply bit, Flags2 Unicode bit (MS-CIFS §2.2.3.1).
+const SMB1_REPLY: u8 = 0x80;
+const SMB1_UNICODE: u16 = 0x8000;
+const SMB1_HEADER_LEN: usize = 32;
+
+/// SMB over NetBIOS session service (TCP 139) or direct TCP (445).
+#[derive(Debug)]
+pub struct Smb {
+    framers: [Framer; 2],
+    state: State,
+}
+
+impl Smb {
+    /// A dissector for a flow whose directions (to server, to client) start as given.
+    pub fn new(start: [Start; 2]) -> Self {
+        let [to_server, to_client] = start;
+        Smb {
+            framers: [Framer::new(to_server, KEEP), Framer::new(to_client, KEEP)],
+            state: State::default(),
+        }
+    }
+}
+
+impl Dissector for Smb {
+    fn feed(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        segment_start: bool,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp> {
+        let Smb { framers, state } = self;
+        let [to_server, to_client] = framers;
+        let framer = match dir {
+            Dir::ToServer => to_server,
+            Dir::ToClient => to_client,
+        };
+        let resync = !framer.synced();
+        framer.feed(
+            data,
+            segment_start,
+            |b| session_header(b, resync),
+            |record, _| {
+                state.record(record, out);
+                Ok(())
+            },
+            BAD_FRAMING,
+        )
+    }
+
+    fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        let Smb { framers, state } = self;
+        framers[dir.index()].skip(
+            missing,
+            |record, _| {
+                state.record(record, out);
+                Ok(())
+            },
+            GiveUp(super::SNAPLEN_CUT),
+        )
+    }
+}
+
+/// Reads a NetBIOS session service header (RFC 1002 §4.3.1): a type byte
+/// and a 3-byte big-endian length (MS-SMB2 §2.1 reads the same 24 bits on
+/// 445). A session message (type 0) must carry an SMB protocol id; the
+/// other types must have their RFC 1002 lengths. When `resync` (joining a
+/// stream mid-way) an empty session message does not count as a header.
+fn session_header(b: &[u8], resync: bool) -> Header {
+    let [kind, l0, l1, l2, rest @ ..] = b else {
+        return Header::NeedMore;
+    };
+    let body = usize::from(*l0) << 16 | usize::from(*l1) << 8 | usize::from(*l2);
+    let ok = match (*kind, body) {
+        (0x00, 0) => !resync,
+        (0x00, 1..=3) => false,
+        (0x00, _) => match rest.get(..4) {
+            None => return Header::NeedMore,
+            Some(id) => [SMB1, SMB2, TRANSFORM, COMPRESSION]
+                .iter()
+                .any(|m| id == *m),
+        },
+        // Session request (two encoded NetBIOS names), positive response,
+        // negative response (error code), retarget (IP + port), keepalive.
+        (0x81, 1..) | (0x82, 0) | (0x83, 1) | (0x84, 6) | (0x85, 0) => true,
+        _ => false,
+    };
+    if ok {
+        Header::Len(body + 4)
+    } else {
+        Header::Bad
+    }
+}
+
+/// What a flow has told so far.
+#[derive(Debug, Default)]
+struct State {
+    /// Session facts already reported: (fact kind, session id), FIFO.
+    seen: Vec<(u8, u64)>,
+    /// Where the next entry of `seen` goes once it is full.
+    seen_next: usize,
+    /// The dialect names of the last SMB1 NEGOTIATE request (`None` for
+    /// one too long to keep, so that indices still line up).
+    smb1_dialects: Vec<Option<String>>,
+}
+
+/// Kinds of once-per-session facts, for [`State::first`].
+const SEEN_SESSION: u8 = 0;
+const SEEN_ENCRYPTED: u8 = 1;
+const SEEN_SIGNED: u8 = 2;
+
+impl State {
+    /// True the first time (`kind`, `session_id`) is seen on this flow. The
+    /// table is capped; past [`MAX_SEEN`] sessions the oldest is forgotten
+    /// (and could be reported again) rather than memory growing.
+    fn first(&mut self, kind: u8, session_id: u64) -> bool {
+        let key = (kind, session_id);
+        if self.seen.contains(&key) {
+            return false;
+        }
+        if self.seen.len() < MAX_SEEN {
+            self.seen.push(key);
+        } else if let Some(slot) = self.seen.get_mut(self.seen_next) {
+            *slot = key;
+            self.seen_next = (self.seen_next + 1) % MAX_SEEN;
+        }
+        true
+    }
+
+    /// One session message's kept prefix (NetBIOS header included).
+    fn record(&mut self, record: &[u8], out: &mut Vec<Fact>) {
+        // Only session messages (type 0) carry SMB.
+        let Some((0, rest)) = record.split_first() else {
+            return;
+        };
+        let msg = rest.get(3..).unwrap_or_default();
+        match msg.get(..4) {
+            Some(id) if id == SMB2 => self.smb2_chain(msg, out),
+            Some(id) if id == TRANSFORM => self.transform(msg, out),
+            Some(id) if id == SMB1 => self.smb1(msg, out),
+            // A compression transform hides its message: nothing to learn.
+            _ => {}
+        }
+    }
+
+    /// A transform header (MS-SMB2 §2.2.41): 52 bytes, SessionId at 44;
+    /// the encrypted message after it is opaque.
+    fn transform(&mut self, msg: &[u8], out: &mut Vec<Fact>) {
+        if let Some(session_id) = u64_at(msg, 44).filter(|&s| s != 0) {
+            if self.first(SEEN_ENCRYPTED, session_id) {
+                out.push(Fact::SmbEncrypted { session_id });
+            }
+        }
+    }
+
+    /// SMB2 messages chained by NextCommand (MS-SMB2 §3.2.4.1.4): each
+    /// offset is from the start of the previous header. A related message
+    /// may carry SessionId 0xFFFF… for "the previous one's".
+    fn smb2_chain(&mut self, msg: &[u8], out: &mut Vec<Fact>) {
+        let (mut at, mut previous) = (0usize, 0u64);
+        for _ in 0..MAX_CHAIN {
+            let Some(m) = msg.get(at..) else { return };
+            let Some(h) = Smb2Header::parse(m) else {
+                return;
+            };
+            let session_id = if h.flags & FLAG_RELATED != 0 && h.session_id == u64::MAX {
+                previous
+            } else {
+                h.session_id
+            };
+            let next = usize::try_from(h.next).unwrap_or(usize::MAX);
+            let m = if next == 0 {
+                m
+            } else {
+                m.get(..next).unwrap_or(m)
+            };
+            self.smb2(&h, m, session_id, out);
+            if next < 64 {
+                return;
+            }
+            previous = session_id;
+            at = at.saturating_add(next);
+        }
+    }
+
+    /// One SMB2 message (`m` starts at its header).
+    fn smb2(&mut self, h: &Smb2Header, m: &[u8], session_id: u64, out: &mut Vec<Fact>) {
+        let response = h.flags & FLAG_RESPONSE != 0;
+        match (h.command, response) {
+            // NEGOTIATE response (MS-SMB2 §2.2.4): StructureSize 65,
+            // DialectRevision at body offset 4. An error response has 9.
+            (NEGOTIATE, true) if u16_at(m, 64) == Some(65) => {
+                if let Some(code) = u16_at(m, 68) {
+                    out.push(Fact::SmbDialect(Dialect::Smb2(code)));
+                }
+            }
+            // SESSION_SETUP response (MS-SMB2 §2.2.6): the session id is
+            // the server's from the first (MORE_PROCESSING) answer on.
+            (SESSION_SETUP, true) => {
+                let ok = matches!(h.status, 0 | STATUS_MORE_PROCESSING_REQUIRED);
+                if ok && session_id != 0 && self.first(SEEN_SESSION, session_id) {
+                    out.push(Fact::SmbSession { session_id });
+                }
+            }
+            (TREE_CONNECT, false) => {
+                if let Some(path) = smb2_tree_path(m) {
+                    out.push(Fact::SmbTreeConnect { path, session_id });
+                }
+            }
+            _ => {}
+        }
+        let sessionless = session_id == 0 || session_id == u64::MAX;
+        if h.flags & FLAG_SIGNED != 0 && !sessionless && self.first(SEEN_SIGNED, session_id) {
+            out.push(Fact::SmbSigned { session_id });
+        }
+    }
+
+    /// One SMB1 message with its AndX chain (`m` starts at its header).
+    fn smb1(&mut self, m: &[u8], out: &mut Vec<Fact>) {
+        let (Some(&command), Some(&flags), Some(flags2), Some(uid)) =
+            (m.get(4), m.get(9), u16_at(m, 10), u16_at(m, 28))
+        else {
+            return;
+        };
+        let reply = flags & SMB1_REPLY != 0;
+        match (command, reply) {
+            (SMB1_NEGOTIATE, false) => self.smb1_dialects = smb1_dialects(m),
+            // MS-CIFS §2.2.4.52.2: DialectIndex is the first parameter
+            // word, an index into the request's list (0xFFFF: none).
+            (SMB1_NEGOTIATE, true) if m.get(SMB1_HEADER_LEN) >= Some(&1) => {
+                let index = u16_at(m, SMB1_HEADER_LEN + 1).map(usize::from);
+                if let Some(Some(name)) = index.and_then(|i| self.smb1_dialects.get(i)) {
+                    out.push(Fact::SmbDialect(Dialect::Smb1(name.clone())));
+                }
+            }
+            (_, false) => {
+                let unicode = flags2 & SMB1_UNICODE != 0;
+                if let Some(path) = smb1_tree_path(m, command, unicode) {
+                    out.push(Fact::SmbTreeConnect {
+                        path,
+                        session_id: u64::from(uid),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The fields of a 64-byte SMB2 header (MS-SMB2 §2.2.1) that matter here.
+struct Smb2Header {
+    command: u16,
+    status: u32,
+    flags: u32,
+    next: u32,
+    session_id: u64,
+}
+
+impl Smb2Header {
+    fn parse(m: &[u8]) -> Option<Self> {
+        if m.get(..4)? != SMB2 || u16_at(m, 4)? != 64 || m.len() < 64 {
+            return None;
+        }
+        Some(Smb2Header {
+            status: u32_at(m, 8)?,
+            command: u16_at(m, 12)?,
+            flags: u32_at(m, 16)?,
+            next: u32_at(m, 20)?,
+            session_id: u64_at(m, 40)?,
+        })
+    }
+}
+
+/// The path of an SMB2 TREE_CONNECT request (MS-SMB2 §2.2.9): after the
+/// header, StructureSize 9, Flags, PathOffset (from the header start),
+/// PathLength (bytes of UTF-16LE). With EXTENSION_PRESENT (SMB 3.1.1) the
+/// Buffer opens with a 16-byte TREE_CONNECT_REQUEST_EXTENSION (§2.2.9.1)
+/// and PathOffset points past it, at its PathName: Microsoft's protocol
+/// test suite and RubySMB write Buffer + 16 there, and Wireshark reads the
+/// path at PathOffset whatever the flags. An offset inside the extension
+/// header is malformed and not reported.
+fn smb2_tree_path(m: &[u8]) -> Option<String> {
+    if u16_at(m, 64)? != 9 {
+        return None;
+    }
+    let flags = u16_at(m, 66)?;
+    let offset = usize::from(u16_at(m, 68)?);
+    let len = usize::from(u16_at(m, 70)?);
+    let buffer = 64 + 8;
+    let first = if flags & TREE_CONNECT_EXTENSION_PRESENT != 0 {
+        buffer + 16
+    } else {
+        buffer
+    };
+    if offset < first || len == 0 {
+        return None;
+    }
+    let path = utf16(m.get(offset..offset + len)?);
+    Some(path.trim_end_matches('\0').to_owned())
+}
+
+/// The dialect names of an SMB1 NEGOTIATE request (MS-CIFS §2.2.4.52.1):
+/// WordCount 0, ByteCount, then `0x02 name 0x00` per dialect.
+fn smb1_dialects(m: &[u8]) -> Vec<Option<String>> {
+    let mut names = Vec::new();
+    let Some(mut bytes) = smb1_bytes(m, SMB1_HEADER_LEN) else {
+        return names;
+    };
+    while let [0x02, rest @ ..] = bytes {
+        if names.len() == MAX_DIALECTS {
+            break;
+        }
+        let Some(end) = rest.iter().position(|&b| b == 0) else {
+            break;
+        };
+        let name = rest.get(..end).unwrap_or_default();
+        names.push((name.len() <= MAX_DIALECT_LEN).then(|| ascii(name)));
+        bytes = rest.get(end + 1..).unwrap_or_default();
+    }
+    names
+}
+
+/// The path of a TREE_CONNECT_ANDX request, found by following the AndX
+/// chain from the first command block (MS-CIFS §2.2.4.55.1: a chained
+/// TREE_CONNECT_ANDX after SESSION_SETUP_ANDX is allowed).
+fn smb1_tree_path(m: &[u8], command: u8, unicode: bool) -> Option<String> {
+    let (mut command, mut at) = (command, SMB1_HEADER_LEN);
+    for _ in 0..MAX_CHAIN {
+        if command == SMB1_TREE_CONNECT_ANDX {
+            return smb1_tree_connect(m, at, unicode);
+        }
+        // AndX block (MS-CIFS §2.2.3.4): WordCount, AndXCommand,
+        // AndXReserved, AndXOffset (from the header start).
+        if !SMB1_ANDX.contains(&command) || *m.get(at)? < 2 {
+            return None;
+        }
+        let next_command = *m.get(at + 1)?;
+        let next_at = usize::from(u16_at(m, at + 3)?);
+        if next_command == 0xff || next_at <= at {
+            return None;
+        }
+        (command, at) = (next_command, next_at);
+    }
+    None
+}
+
+/// A TREE_CONNECT_ANDX request block at `at` (MS-CIFS §2.2.4.55.1):
+/// WordCount 4 (AndX 4 bytes, Flags, PasswordLength), ByteCount, Password,
+/// then Path: UTF-16LE aligned to 2 bytes from the header start when
+/// Unicode, else OEM; null-terminated either way.
+fn smb1_tree_connect(m: &[u8], at: usize, unicode: bool) -> Option<String> {
+    if *m.get(at)? != 4 {
+        return None;
+    }
+    let password = usize::from(u16_at(m, at + 7)?);
+    let bytes_at = at + 1 + 8 + 2;
+    let bytes = smb1_bytes(m, at)?;
+    let mut path_at = bytes_at + password;
+    if unicode {
+        path_at += path_at % 2;
+        let s = bytes.get(path_at - bytes_at..)?;
+        let end = s.chunks_exact(2).position(|c| c == [0, 0])?;
+        Some(utf16(s.get(..end * 2)?))
+    } else {
+        let s = bytes.get(path_at - bytes_at..)?;
+        let end = s.iter().position(|&b| b == 0)?;
+        Some(ascii(s.get(..end)?))
+    }
+}
+
+/// The Bytes of an SMB1 block at `at` (WordCount, words, ByteCount,
+/// Bytes), cut to what was kept.
+fn smb1_bytes(m: &[u8], at: usize) -> Option<&[u8]> {
+    let count_at = at + 1 + 2 * usize::from(*m.get(at)?);
+    let count = usize::from(u16_at(m, count_at)?);
+    let rest = m.get(count_at + 2..)?;
+    Some(rest.get(..count).unwrap_or(rest))
+}
+
+/// UTF-16LE to a string, bad code units replaced (as Wireshark shows them).
+fn utf16(b: &[u8]) -> String {
+    let units = b
+        .chunks_exact(2)
+        .filter_map(|c| <[u8; 2]>::try_from(c).ok())
+        .map(u16::from_le_bytes);
+    char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
+}
+
+/// OEM bytes to a string: ASCII kept, anything else replaced (the code
+/// page is not on the wire).
+fn ascii(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| {
+            if c.is_ascii() {
+                char::from(c)
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect()
+}
+
+/// `N` bytes at `at`, if all were kept.
+fn bytes<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    bytes(b, at).map(u16::from_le_bytes)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    bytes(b, at).map(u32::from_le_bytes)
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    bytes(b, at).map(u64::from_le_bytes)
+}
+
+#[cfg(test)]
+mod tests;
