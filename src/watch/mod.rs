@@ -327,12 +327,7 @@ impl Daemon {
     }
 
     fn tick(&mut self, src: &mut LiveSource, now: Instant) {
-        self.judge_waiting(now);
-        self.engine.tick(now, &mut self.events);
         self.health(src, now);
-        self.flush_events();
-        self.fold_counts();
-        self.metrics.active_leaks = self.engine.active().into_iter().collect();
         for (i, c) in src.counters().iter().enumerate() {
             let name = self
                 .nics
@@ -342,6 +337,17 @@ impl Daemon {
             let up = !self.nics.get(i).is_some_and(|n| n.lost);
             self.metrics.capture.insert(name, snapshot(c, up));
         }
+        self.tick_core(now);
+    }
+
+    /// The once-a-second work that needs no capture source: flows whose
+    /// evidence wait is over, alert reminders and endings, metrics.
+    fn tick_core(&mut self, now: Instant) {
+        self.judge_waiting(now);
+        self.engine.tick(now, &mut self.events);
+        self.flush_events();
+        self.fold_counts();
+        self.metrics.active_leaks = self.engine.active().into_iter().collect();
         let fs = self.an.flow_stats();
         self.metrics.flows_tracked = fs.active;
         // The table's own count restarts with each policy reload.
@@ -476,6 +482,9 @@ struct Pending {
     violations: FxHashMap<(ClassId, Option<NetId>), u64>,
     second: FxHashMap<ClassId, u64>,
 }
+
+#[cfg(test)]
+mod tests;
 
 fn class_names(p: &Policy) -> Vec<Arc<str>> {
     p.classes
