@@ -132,8 +132,7 @@ impl Traffic {
         nic: u32,
         (src, dst): ([u8; 4], [u8; 4]),
         ports: (u16, u16),
-        seq: u32,
-        syn: bool,
+        (seq, syn): (u32, bool),
         payload: &[u8],
     ) {
         let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64);
@@ -165,10 +164,10 @@ impl Traffic {
         ports: (u16, u16),
         payloads: &[Vec<u8>],
     ) {
-        self.tcp(t, nic, hosts, ports, 1000, true, &[]);
+        self.tcp(t, nic, hosts, ports, (1000, true), &[]);
         let mut seq = 1001u32;
         for (i, p) in payloads.iter().enumerate() {
-            self.tcp(t + 1 + i as i64 * 1000, nic, hosts, ports, seq, false, p);
+            self.tcp(t + 1 + i as i64 * 1000, nic, hosts, ports, (seq, false), p);
             seq = seq.wrapping_add(p.len() as u32);
         }
     }
@@ -191,11 +190,10 @@ fn second(s: i64) -> Traffic {
         1,
         (DPM_B, PS_B),
         (49703, 5719),
-        (s as u32).wrapping_mul(1460),
-        false,
+        ((s as u32).wrapping_mul(1460), false),
         &[0x42; 1460],
     );
-    tr.tcp(t + 11, 1, (PS_B, DPM_B), (5719, 49703), 1, false, &[]);
+    tr.tcp(t + 11, 1, (PS_B, DPM_B), (5719, 49703), (1, false), &[]);
     if s % 10 == 0 {
         tr.conversation(t + 20, 0, (WS, PS_P), (port(10), 443), &[vec![0x17; 300]]);
     }
