@@ -207,15 +207,18 @@ impl Analyzer {
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
         }
         count(slot, &mut self.stats, frame.ts, frame.wire_len, iface);
-        let mut stage = EvidenceStage {
-            classifier: &classifier,
-            knowledge: &mut self.knowledge,
-            stats: &mut self.stats,
-            gave_up: &mut self.gave_up,
-            facts: &mut self.facts,
-            window_ns: self.window_ns,
-        };
-        stage.packet(slot, dir, &meta, frame.ts);
+        // Flows no dissector reads (most bulk traffic) skip the stage.
+        if slot.ext.open || !matches!(slot.ext.probe, crate::state::Probe::Never) {
+            let mut stage = EvidenceStage {
+                classifier: &classifier,
+                knowledge: &mut self.knowledge,
+                stats: &mut self.stats,
+                gave_up: &mut self.gave_up,
+                facts: &mut self.facts,
+                window_ns: self.window_ns,
+            };
+            stage.packet(slot, dir, &meta, frame.ts);
+        }
         judge(slot, &self.policy, &self.iface_names);
         Some(slot)
     }
@@ -473,6 +476,7 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 
 /// Counts one packet in the flow's series (and its own bins while its
 /// class is open).
+#[inline]
 fn count(
     slot: &mut Slot<FlowState>,
     stats: &mut Stats,
@@ -510,6 +514,7 @@ fn count(
 }
 
 /// The policy check stage: recomputed when the class or the NIC set changed.
+#[inline]
 fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
     let Some(class) = slot.ext.class else { return };
     let key = (class, slot.flow.ifaces.len());

@@ -8,7 +8,7 @@
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
-use super::{proto, Decoded, FragData, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
+use super::{proto, Decoded, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
 
 fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
     Decoded::Stopped(Stopped { layer, reason })
@@ -56,20 +56,19 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         fragment,
         icmp_error: false,
         payload: &[],
-        payload_cut: cut,
         payload_wire_len: 0,
         tcp_seq: 0,
-        frag_data: None,
+        frag_offset: offset,
+        frag_more: more,
     };
-    if let Fragment::First { .. } | Fragment::Later { .. } = fragment {
-        meta.frag_data = Some(FragData {
-            offset,
-            more,
-            bytes: payload.payload,
-            cut,
-        });
-    }
     if matches!(fragment, Fragment::Later { .. }) {
+        meta.payload = payload.payload;
+        let wire = if cut {
+            declared_len(&ip)
+        } else {
+            payload.payload.len()
+        };
+        meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
         return Decoded::Packet(meta);
     }
     let l4_wire = if cut {
@@ -81,6 +80,10 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         Ok(()) => Decoded::Packet(meta),
         Err(s) => Decoded::Stopped(s),
     }
+}
+
+fn wire_len(l4: usize, header: usize) -> u32 {
+    u32::try_from(l4.saturating_sub(header)).unwrap_or(u32::MAX)
 }
 
 /// The IP payload length the header declares (after IPv6 extension headers).
@@ -157,8 +160,7 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
                 meta.payload = &l4[data_offset..];
             }
             if data_offset >= 20 {
-                let wire = l4_wire.max(l4.len()).saturating_sub(data_offset);
-                meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
+                meta.payload_wire_len = wire_len(l4_wire.max(l4.len()), data_offset);
             }
         }
         proto::UDP => {
@@ -166,6 +168,9 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
             if l4.len() >= 8 {
                 meta.payload = &l4[8..];
             }
+            meta.payload_wire_len = wire_len(l4_wire.max(l4.len()), 8);
+            // A first fragment's payload starts after its 8-byte UDP header.
+            meta.frag_offset += 8;
         }
         proto::SCTP => (meta.sport, meta.dport) = ports(Layer::Sctp)?,
         proto::ICMP | proto::ICMPV6 => {

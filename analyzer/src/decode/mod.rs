@@ -158,32 +158,27 @@ pub struct PacketMeta<'a> {
     pub fragment: Fragment,
     /// True for ICMP error messages (they quote another packet).
     pub icmp_error: bool,
-    /// Captured L4 payload bytes (empty when unknown or fragmented).
+    /// Captured payload bytes: the L4 payload, or for a later IP fragment
+    /// its IP payload (empty when unknown).
     pub payload: &'a [u8],
-    /// The captured payload is shorter than on the wire (snaplen cut).
-    pub payload_cut: bool,
-    /// TCP payload length on the wire (from the IP length fields; equals
-    /// `payload.len()` unless the snaplen cut it).
+    /// Length on the wire of what `payload` holds (longer than `payload`
+    /// when the snaplen cut it; TCP and UDP, and later fragments).
     pub payload_wire_len: u32,
     /// TCP sequence number (0 for other protocols).
     pub tcp_seq: u32,
-    /// For IP fragments: the fragment's IP payload and its byte offset in
-    /// the original datagram (whose start holds the L4 header), and whether
-    /// more fragments follow.
-    pub frag_data: Option<FragData<'a>>,
+    /// For an IP fragment: the byte offset of `payload` in the original
+    /// IP payload (8 for a first UDP fragment, whose UDP header is parsed),
+    /// and whether more fragments follow.
+    pub frag_offset: u32,
+    /// More fragments follow (see `frag_offset`).
+    pub frag_more: bool,
 }
 
-/// The bytes of one IP fragment, for reassembly by the dissectors that need it.
-#[derive(Clone, Copy, Debug)]
-pub struct FragData<'a> {
-    /// Byte offset of these bytes in the original IP payload.
-    pub offset: u32,
-    /// More fragments follow.
-    pub more: bool,
-    /// The fragment's captured IP payload.
-    pub bytes: &'a [u8],
-    /// Some of it was cut by the snaplen.
-    pub cut: bool,
+impl PacketMeta<'_> {
+    /// The captured payload is shorter than on the wire (snaplen cut).
+    pub fn payload_cut(&self) -> bool {
+        self.payload_wire_len as usize > self.payload.len()
+    }
 }
 
 /// The result of decoding one frame.
@@ -201,6 +196,7 @@ pub enum Decoded<'a> {
 }
 
 /// Decodes one frame.
+#[inline]
 pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
     let net = match link::decode(frame.link, frame.data) {
         Ok(n) => n,

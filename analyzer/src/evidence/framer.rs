@@ -14,6 +14,9 @@ pub enum Header {
     NeedMore,
     /// The whole record (header included) is this long.
     Len(usize),
+    /// The record is this long, and only its first bytes (the second
+    /// number) can matter: the rest is skipped without being kept.
+    LenKeep(usize, usize),
     /// Not a header of this protocol.
     Bad,
 }
@@ -31,6 +34,8 @@ pub struct Framer {
     seen: usize,
     /// The prefix of the current record was handed over already.
     delivered: bool,
+    /// Bytes of the current record to keep (at most `keep`).
+    want: usize,
 }
 
 impl Framer {
@@ -43,6 +48,7 @@ impl Framer {
             len: None,
             seen: 0,
             delivered: false,
+            want: keep.max(1),
         }
     }
 
@@ -64,7 +70,7 @@ impl Framer {
         bad: GiveUp,
     ) -> Result<(), GiveUp> {
         if !self.synced {
-            if !segment_start || !matches!(header(data), Header::Len(_)) {
+            if !segment_start || !matches!(header(data), Header::Len(_) | Header::LenKeep(..)) {
                 return Ok(());
             }
             self.synced = true;
@@ -77,15 +83,20 @@ impl Framer {
                         .len()
                         .min(self.keep.saturating_sub(self.buf.len()).max(1));
                     self.buf.extend_from_slice(&data[..take]);
-                    match header(&self.buf) {
+                    let h = header(&self.buf);
+                    match h {
                         Header::NeedMore if self.buf.len() < self.keep => {
                             self.seen = self.buf.len();
                             data = &data[take..];
                             continue;
                         }
                         Header::NeedMore | Header::Bad => return Err(bad),
-                        Header::Len(0) => return Err(bad),
-                        Header::Len(l) => {
+                        Header::Len(0) | Header::LenKeep(0, _) => return Err(bad),
+                        Header::Len(l) | Header::LenKeep(l, _) => {
+                            self.want = match h {
+                                Header::LenKeep(_, k) => k.min(self.keep),
+                                _ => self.keep,
+                            };
                             // Give back what belongs to the next record.
                             let extra = self.buf.len().saturating_sub(l);
                             self.buf.truncate(self.buf.len() - extra);
@@ -97,7 +108,7 @@ impl Framer {
                     }
                 }
             };
-            let want = len.min(self.keep);
+            let want = len.min(self.want);
             if self.buf.len() < want {
                 let take = (want - self.buf.len()).min(data.len());
                 self.buf.extend_from_slice(&data[..take]);

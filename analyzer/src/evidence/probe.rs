@@ -135,6 +135,9 @@ impl FlowEvidence {
         let Some(d) = self.dissector.as_mut() else {
             return Ok(());
         };
+        if m.fragment != Fragment::None {
+            return Err(GiveUp("an IP-fragmented TCP segment"));
+        }
         match self
             .stream
             .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len)
@@ -154,21 +157,27 @@ impl FlowEvidence {
 
     /// A UDP datagram (reassembled when fragmented) is one DNS message.
     fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) {
-        let id = match m.fragment {
-            Fragment::First { id } | Fragment::Later { id } => Some(id),
-            Fragment::None => None,
-        };
+        if m.payload_cut() {
+            // A cut fragment spoils its datagram; the next id starts afresh.
+            return;
+        }
         let whole;
-        let msg = match (id, m.frag_data) {
-            (Some(id), Some(f)) => {
-                whole = self.reasm.get_or_insert_with(Box::default).add(id, &f);
-                match whole.as_deref().and_then(|d| d.get(8..)) {
+        let msg = match m.fragment {
+            Fragment::First { id } | Fragment::Later { id } => {
+                // Offsets relative to the UDP payload (after its 8-byte header).
+                let offset = m.frag_offset.saturating_sub(8);
+                whole = self.reasm.get_or_insert_with(Box::default).add(
+                    id,
+                    offset,
+                    m.frag_more,
+                    m.payload,
+                );
+                match whole.as_deref() {
                     Some(msg) => msg,
                     None => return,
                 }
             }
-            _ if m.payload_cut => return,
-            _ => m.payload,
+            Fragment::None => m.payload,
         };
         if let Some(a) = dns::parse(msg) {
             out.push(Fact::Dns(a));

@@ -3,8 +3,6 @@
 //! one datagram in progress per direction, at most 65 535 bytes; a new
 //! datagram id replaces an unfinished one.
 
-use crate::decode::FragData;
-
 /// Most bytes of one reassembled datagram (an IP payload cannot be longer).
 const MAX: usize = 65_535;
 
@@ -20,25 +18,25 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    /// Adds a fragment of datagram `id`; returns the whole IP payload (L4
-    /// header first) once every byte is in. A cut fragment spoils the datagram.
-    pub fn add(&mut self, id: u32, f: &FragData<'_>) -> Option<Vec<u8>> {
+    /// Adds `bytes` at `offset` of datagram `id` (`more`: more fragments
+    /// follow); returns the whole datagram once every byte from offset 0 is in.
+    pub fn add(&mut self, id: u32, offset: u32, more: bool, bytes: &[u8]) -> Option<Vec<u8>> {
         if id != self.id || (self.buf.is_empty() && self.have.is_empty()) {
             *self = Reassembly {
                 id,
                 ..Reassembly::default()
             };
         }
-        let start = f.offset as usize;
-        let end = start + f.bytes.len();
-        if f.cut || end > MAX {
+        let start = offset as usize;
+        let end = start + bytes.len();
+        if end > MAX {
             *self = Reassembly::default();
             return None;
         }
         if self.buf.len() < end {
             self.buf.resize(end, 0);
         }
-        self.buf[start..end].copy_from_slice(f.bytes);
+        self.buf[start..end].copy_from_slice(bytes);
         self.have.push((start, end));
         self.have.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.have.len());
@@ -49,7 +47,7 @@ impl Reassembly {
             }
         }
         self.have = merged;
-        if !f.more {
+        if !more {
             self.total = Some(end);
         }
         let total = self.total?;
@@ -69,27 +67,15 @@ impl Reassembly {
 mod tests {
     use super::*;
 
-    fn frag(offset: u32, more: bool, bytes: &[u8]) -> FragData<'_> {
-        FragData {
-            offset,
-            more,
-            bytes,
-            cut: false,
-        }
-    }
-
     #[test]
     fn out_of_order_fragments_complete_a_datagram() {
         let mut r = Reassembly::default();
-        assert_eq!(r.add(9, &frag(8, false, b"89")), None);
-        assert_eq!(r.add(9, &frag(0, true, b"0123")), None);
-        assert_eq!(
-            r.add(9, &frag(4, true, b"4567")),
-            Some(b"0123456789".to_vec())
-        );
+        assert_eq!(r.add(9, 8, false, b"89"), None);
+        assert_eq!(r.add(9, 0, true, b"0123"), None);
+        assert_eq!(r.add(9, 4, true, b"4567"), Some(b"0123456789".to_vec()));
         // A new id replaces an unfinished datagram.
-        assert_eq!(r.add(1, &frag(0, true, b"ab")), None);
-        assert_eq!(r.add(2, &frag(2, false, b"cd")), None);
-        assert_eq!(r.add(2, &frag(0, true, b"xy")), Some(b"xycd".to_vec()));
+        assert_eq!(r.add(1, 0, true, b"ab"), None);
+        assert_eq!(r.add(2, 2, false, b"cd"), None);
+        assert_eq!(r.add(2, 0, true, b"xy"), Some(b"xycd".to_vec()));
     }
 }

@@ -81,7 +81,7 @@ impl EvidenceStage<'_> {
 
     /// At the first payload: the flow's dissector, if any.
     fn choose(&self, flow: &Flow, st: &mut FlowState, m: &PacketMeta<'_>) -> Probe {
-        if m.payload.is_empty() && m.frag_data.is_none() {
+        if m.payload.is_empty() {
             return Probe::Fresh;
         }
         let ports = [flow.key.lo_port, flow.key.hi_port];

@@ -45,6 +45,7 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet from `(src, sport)` to `(dst, dport)` and the
     /// packet's direction relative to it.
+    #[inline]
     pub fn new(proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (Self, Direction) {
         if (src, sport) <= (dst, dport) {
             let key = FlowKey {

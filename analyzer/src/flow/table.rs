@@ -333,6 +333,7 @@ impl<X: FlowExt> FlowTable<X> {
 }
 
 /// Adds one packet's counts, times, initiator, interface and VLANs.
+#[inline]
 fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
     let d = p.dir.index();
     flow.packets[d] += 1;

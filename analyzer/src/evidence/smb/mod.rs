@@ -135,11 +135,28 @@ fn session_header(b: &[u8], resync: bool) -> Header {
         (0x81, 1..) | (0x82, 0) | (0x83, 1) | (0x84, 6) | (0x85, 0) => true,
         _ => false,
     };
-    if ok {
-        Header::Len(body + 4)
-    } else {
-        Header::Bad
+    if !ok {
+        return Header::Bad;
     }
+    match smb2_bulk(rest, body) {
+        None => Header::NeedMore,
+        Some(true) => Header::LenKeep(body + 4, 4 + 64),
+        Some(false) => Header::Len(body + 4),
+    }
+}
+
+/// Whether a session message is one lone SMB2 message whose command this
+/// dissector does not read (READ, WRITE, IOCTL…): then only its 64-byte
+/// header (signing, session) matters and the rest is skipped unkept.
+/// `None` until the header's command and NextCommand are in.
+fn smb2_bulk(rest: &[u8], body: usize) -> Option<bool> {
+    if rest.get(..4) != Some(&SMB2[..]) || body < 64 {
+        return Some(false);
+    }
+    let command = u16::from_le_bytes([*rest.get(12)?, *rest.get(13)?]);
+    let next = rest.get(20..24)?;
+    let read = matches!(command, NEGOTIATE | SESSION_SETUP | TREE_CONNECT);
+    Some(!read && next == [0; 4])
 }
 
 /// What a flow has told so far.
