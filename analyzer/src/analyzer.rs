@@ -208,7 +208,7 @@ impl Analyzer {
         }
         count(slot, &mut self.stats, frame.ts, frame.wire_len, iface);
         // Flows no dissector reads (most bulk traffic) skip the stage.
-        if slot.ext.open || !matches!(slot.ext.probe, crate::state::Probe::Never) {
+        if slot.ext.open || slot.ext.probe.reading() {
             let mut stage = EvidenceStage {
                 classifier: &classifier,
                 knowledge: &mut self.knowledge,
@@ -225,6 +225,7 @@ impl Analyzer {
 
     /// Decodes a frame and counts it in its capture; `None` for frames
     /// that belong to no flow (non-IP, undecoded, unknown capture).
+    #[inline(always)]
     fn decode_counted<'a>(
         &mut self,
         frame: &Frame<'a>,
@@ -250,6 +251,7 @@ impl Analyzer {
 
     /// The flow of a packet: its 5-tuple, or for a later IP fragment the
     /// flow of its first fragment.
+    #[inline(always)]
     fn flow_key(
         &mut self,
         meta: &PacketMeta<'_>,

@@ -24,15 +24,23 @@ pub enum Probe {
     Never,
     /// A dissector reads it.
     Active(Box<FlowEvidence>),
+    /// Its dissector gave up; what it found stays.
+    Done(Box<FlowEvidence>),
 }
 
 impl Probe {
     /// The evidence state, if a dissector reads the flow.
     pub fn get(&self) -> Option<&FlowEvidence> {
         match self {
-            Probe::Active(e) => Some(e),
+            Probe::Active(e) | Probe::Done(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// The evidence stage still has work on this flow's packets.
+    #[inline]
+    pub fn reading(&self) -> bool {
+        matches!(self, Probe::Fresh | Probe::Active(_))
     }
 }
 

@@ -20,10 +20,6 @@ pub struct Series {
     /// The bin being filled (packets mostly arrive in time order).
     current: Option<(i64, u64)>,
     bins: BTreeMap<i64, u64>,
-    /// Packets counted.
-    pub packets: u64,
-    /// Wire bytes counted.
-    pub bytes: u64,
 }
 
 /// Percentiles of a series' per-bin throughput, in bits per second.
@@ -52,22 +48,18 @@ impl Series {
             bin_ns: bin_ns.max(1),
             current: None,
             bins: BTreeMap::new(),
-            packets: 0,
-            bytes: 0,
         }
     }
 
     /// Counts one packet.
     #[inline]
     pub fn add(&mut self, ts: Timestamp, wire_len: u32) {
-        self.add_bin(ts.0.div_euclid(self.bin_ns), u64::from(wire_len), 1);
+        self.add_bin(ts.0.div_euclid(self.bin_ns), u64::from(wire_len));
     }
 
-    /// Counts `bytes` and `packets` in bin `bin`.
+    /// Counts `bytes` in bin `bin`.
     #[inline]
-    pub fn add_bin(&mut self, bin: i64, bytes: u64, packets: u64) {
-        self.packets += packets;
-        self.bytes += bytes;
+    pub fn add_bin(&mut self, bin: i64, bytes: u64) {
         match &mut self.current {
             Some((b, n)) if *b == bin => *n += bytes,
             cur => {
@@ -81,12 +73,10 @@ impl Series {
 
     /// Takes back what [`Series::add_bin`] counted (a flow that changed
     /// class); a bin left empty is gone, as if never filled.
-    pub fn sub_bin(&mut self, bin: i64, bytes: u64, packets: u64) {
+    pub fn sub_bin(&mut self, bin: i64, bytes: u64) {
         if let Some((b, n)) = self.current.take() {
             *self.bins.entry(b).or_insert(0) += n;
         }
-        self.packets = self.packets.saturating_sub(packets);
-        self.bytes = self.bytes.saturating_sub(bytes);
         if let Some(n) = self.bins.get_mut(&bin) {
             *n = n.saturating_sub(bytes);
             if *n == 0 {
@@ -172,7 +162,7 @@ pub const PENDING_CAP: usize = 4096;
 /// still change, so that a change moves exactly what was counted.
 #[derive(Clone, Debug, Default)]
 pub struct Pending {
-    entries: Vec<(i64, Option<IfaceRef>, u64, u64)>,
+    entries: Vec<(i64, Option<IfaceRef>, u64)>,
 }
 
 impl Pending {
@@ -187,13 +177,12 @@ impl Pending {
             .find(|e| e.0 == bin && e.1 == iface)
         {
             e.2 += bytes;
-            e.3 += 1;
             return true;
         }
         if self.entries.len() >= PENDING_CAP {
             return false;
         }
-        self.entries.push((bin, iface, bytes, 1));
+        self.entries.push((bin, iface, bytes));
         true
     }
 
@@ -252,7 +241,7 @@ impl Stats {
     #[inline]
     pub fn add(&mut self, id: u32, bin: i64, wire_len: u32) {
         if let Some(s) = self.series.get_mut(id as usize) {
-            s.add_bin(bin, u64::from(wire_len), 1);
+            s.add_bin(bin, u64::from(wire_len));
         }
     }
 
@@ -261,12 +250,12 @@ impl Stats {
     pub fn move_flow(&mut self, from: ClassId, to: ClassId, nets: &[Option<NetId>], p: &Pending) {
         let mut scopes: Vec<Scope> = vec![Scope::Class];
         scopes.extend(nets.iter().map(|n| Scope::Network(*n)));
-        for &(bin, iface, bytes, packets) in &p.entries {
+        for &(bin, iface, bytes) in &p.entries {
             for scope in scopes.iter().copied().chain([Scope::Interface(iface)]) {
                 let old = self.id(from, scope);
-                self.series[old as usize].sub_bin(bin, bytes, packets);
+                self.series[old as usize].sub_bin(bin, bytes);
                 let new = self.id(to, scope);
-                self.series[new as usize].add_bin(bin, bytes, packets);
+                self.series[new as usize].add_bin(bin, bytes);
             }
         }
     }
@@ -305,7 +294,7 @@ mod tests {
         // Sorted bps: 0, 0, 0, 8000, 24000 → nearest rank.
         assert_eq!(t.p50, 0);
         assert_eq!(t.p90, h3(24_000));
-        assert_eq!(s.bytes, 4000);
+        assert_eq!(s.bins().values().sum::<u64>(), 4000);
     }
 
     /// HdrHistogram reports the highest value equivalent to v at 3 digits.

@@ -100,12 +100,23 @@ fn declared_len(ip: &LaxIpSlice<'_>) -> usize {
 }
 
 /// The fragment kind, the fragment's byte offset and its more-fragments flag.
+#[inline]
 fn fragment_of(ip: &LaxIpSlice<'_>) -> (Fragment, u32, bool) {
     let (offset, more, id) = match ip {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
-            let offset = u32::from(h.fragments_offset().value()) * 8;
-            (offset, h.more_fragments(), u32::from(h.identification()))
+            // Flags and fragment offset share one word (RFC 791): the usual
+            // unfragmented packet is decided by one test.
+            let s = h.slice();
+            let word = u16::from_be_bytes([s[6], s[7]]);
+            if word & 0x3fff == 0 {
+                return (Fragment::None, 0, false);
+            }
+            (
+                u32::from(word & 0x1fff) * 8,
+                word & 0x2000 != 0,
+                u32::from(h.identification()),
+            )
         }
         LaxIpSlice::Ipv6(v6) => {
             let frag = v6

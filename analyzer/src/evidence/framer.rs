@@ -76,6 +76,23 @@ impl Framer {
             self.synced = true;
         }
         while !data.is_empty() {
+            let fast = match (self.len, self.buf.is_empty()) {
+                // The usual case: a record starts here with its header
+                // whole; read it in place, copy only what is kept.
+                (None, true) => match header(data) {
+                    h @ (Header::Len(l) | Header::LenKeep(l, _)) if l > 0 => Some((l, h)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((l, h)) = fast {
+                self.want = match h {
+                    Header::LenKeep(_, k) => k.min(self.keep),
+                    _ => self.keep,
+                };
+                self.len = Some(l);
+                self.seen = 0;
+            }
             let len = match self.len {
                 Some(l) => l,
                 None => {

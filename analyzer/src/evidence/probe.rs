@@ -109,6 +109,7 @@ impl FlowEvidence {
     }
 
     /// Feeds one packet going `dir`; facts found are appended to `out`.
+    #[inline]
     /// Returns the reason when the dissector gives up on this packet.
     pub fn packet(&mut self, dir: Dir, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
         if self.gave_up.is_some() {

@@ -14,7 +14,7 @@ use super::probe::{Evidence, FlowEvidence, Proto};
 use super::{Dir, Fact, Via};
 use crate::analyzer::tuple;
 use crate::classify::{Classifier, Clues, FlowTuple, Refinable};
-use crate::decode::{proto, PacketMeta};
+use crate::decode::{proto, tcp_flags, PacketMeta};
 use crate::flow::{Direction, Flow, Slot};
 use crate::state::{FlowState, Probe};
 use crate::stats::Stats;
@@ -57,26 +57,40 @@ impl EvidenceStage<'_> {
         if st.open && ts.0.saturating_sub(flow.first_seen.0) > self.window_ns {
             st.close();
         }
-        let mut probe = std::mem::take(&mut st.probe);
-        if let Probe::Fresh = probe {
-            probe = self.choose(flow, st, m);
+        if let Probe::Fresh = st.probe {
+            st.probe = self.choose(flow, st, m);
         }
-        if let Probe::Active(ev) = &mut probe {
-            let edir = if dir == flow.forward() {
-                Dir::ToServer
-            } else {
-                Dir::ToClient
-            };
-            self.facts.clear();
-            if let Some(e) = ev.packet(edir, m, self.facts) {
-                *self.gave_up.entry((ev.proto.as_str(), e.0)).or_insert(0) += 1;
-                st.close();
-            }
-            if !self.facts.is_empty() {
+        // A packet without payload (an ACK) tells a dissector nothing.
+        let bare = m.payload_wire_len == 0 && m.tcp_flags & tcp_flags::SYN == 0;
+        let Probe::Active(ev) = &mut st.probe else {
+            return;
+        };
+        if bare {
+            return;
+        }
+        let edir = if dir == flow.forward() {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        self.facts.clear();
+        let gave_up = ev.packet(edir, m, self.facts);
+        if let Some(e) = gave_up {
+            *self.gave_up.entry((ev.proto.as_str(), e.0)).or_insert(0) += 1;
+        }
+        if !self.facts.is_empty() {
+            let mut probe = std::mem::take(&mut st.probe);
+            if let Probe::Active(ev) = &mut probe {
                 self.absorb(flow, st, ev, ts);
             }
+            st.probe = probe;
         }
-        st.probe = probe;
+        if gave_up.is_some() {
+            st.close();
+            if let Probe::Active(ev) = std::mem::take(&mut st.probe) {
+                st.probe = Probe::Done(ev);
+            }
+        }
     }
 
     /// At the first payload: the flow's dissector, if any.

@@ -61,6 +61,7 @@ impl TcpStream {
 
     /// Takes one segment from `dir`: `payload` as captured, `wire_len` its
     /// length on the wire (longer when the snaplen cut it).
+    #[inline]
     pub fn accept<'a>(
         &mut self,
         dir: Dir,

@@ -86,6 +86,11 @@ impl Dissector for Smb {
             Dir::ToClient => to_client,
         };
         let resync = !framer.synced();
+        // Joined mid-way: only a segment that starts with a session
+        // message or NetBIOS control record can resynchronise.
+        if resync && (!segment_start || !matches!(data.first(), Some(0x00 | 0x81..=0x85))) {
+            return Ok(());
+        }
         framer.feed(
             data,
             segment_start,
