@@ -46,7 +46,7 @@ measure() {
     echo "$med $max"
 }
 
-printf '%-10s %-36s %9s %9s %10s %12s\n' format reader "median s" "Mpps" "vs tcpdump" "peak RSS MiB"
+printf '%-10s %-36s %9s %9s %10s %12s %12s\n' format reader "median s" "Mpps" "vs tcpdump" "peak RSS MiB" "vs read loop"
 for f in pcap pcapng; do
     file="$DATA/bench.$f"
     read -r t_tcpdump m_tcpdump < <(measure tcpdump -nr "$file" -w /dev/null)
@@ -55,8 +55,8 @@ for f in pcap pcapng; do
     read -r t_loop m_loop < <(measure "$BIN/examples/readloop" "$file")
     for row in "lanecheck flows|$t_lc|$m_lc" "lanecheck audit (policies/dpm.toml)|$t_au|$m_au" "tcpdump -nr F -w /dev/null|$t_tcpdump|$m_tcpdump" "bare read loop (frames only)|$t_loop|$m_loop"; do
         IFS='|' read -r name t m <<< "$row"
-        awk -v f="$f" -v n="$name" -v t="$t" -v m="$m" -v p="$PACKETS" -v base="$t_tcpdump" 'BEGIN {
-            printf "%-10s %-36s %9.3f %9.2f %9.2fx %12.1f\n", f, n, t, p / t / 1e6, base / t, m / 1024 }'
+        awk -v f="$f" -v n="$name" -v t="$t" -v m="$m" -v p="$PACKETS" -v base="$t_tcpdump" -v loop="$t_loop" 'BEGIN {
+            printf "%-10s %-36s %9.3f %9.2f %9.2fx %12.1f %11.2fx\n", f, n, t, p / t / 1e6, base / t, m / 1024, loop / t }'
     done
 done
 echo; echo "live capture (scripts/bench-live.sh):"; scripts/bench-live.sh

@@ -58,7 +58,15 @@ const SMB1_HEADER_LEN: usize = 32;
 pub struct Smb {
     framers: [Framer; 2],
     state: State,
+    /// Segments seen per direction while looking for a record boundary.
+    unsynced: [u16; 2],
 }
+
+/// Segments per direction a mid-way stream may take to show a record
+/// boundary. SMB answers are small, so the server's direction of a real
+/// SMB conversation resynchronises at once; a stream where neither
+/// direction does within this many segments is not SMB.
+const RESYNC_SEGMENTS: u16 = 32;
 
 impl Smb {
     /// A dissector for a flow whose directions (to server, to client) start as given.
@@ -67,6 +75,7 @@ impl Smb {
         Smb {
             framers: [Framer::new(to_server, KEEP), Framer::new(to_client, KEEP)],
             state: State::default(),
+            unsynced: [0; 2],
         }
     }
 }
@@ -79,13 +88,22 @@ impl Dissector for Smb {
         segment_start: bool,
         out: &mut Vec<Fact>,
     ) -> Result<(), GiveUp> {
-        let Smb { framers, state } = self;
-        let [to_server, to_client] = framers;
-        let framer = match dir {
-            Dir::ToServer => to_server,
-            Dir::ToClient => to_client,
-        };
+        let Smb {
+            framers,
+            state,
+            unsynced,
+        } = self;
+        let framer = &mut framers[dir.index()];
         let resync = !framer.synced();
+        if resync && segment_start {
+            let n = &mut unsynced[dir.index()];
+            *n = n.saturating_add(1);
+            if unsynced.iter().all(|n| *n > RESYNC_SEGMENTS) {
+                return Err(GiveUp(
+                    "not SMB: no record boundary in either direction (joined mid-way)",
+                ));
+            }
+        }
         // Joined mid-way: only a segment that starts with a session
         // message or NetBIOS control record can resynchronise.
         if resync && (!segment_start || !matches!(data.first(), Some(0x00 | 0x81..=0x85))) {
@@ -104,7 +122,7 @@ impl Dissector for Smb {
     }
 
     fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
-        let Smb { framers, state } = self;
+        let Smb { framers, state, .. } = self;
         framers[dir.index()].skip(
             missing,
             |record, _| {
