@@ -172,3 +172,20 @@ fn csv_smb_between_link_local_node_addresses_on_the_wrong_nic_violates() {
     let ll = class(&doc, "link-local");
     assert_eq!(share(ll, "networks", "csv")["status"], "preferred");
 }
+
+#[test]
+fn text_report_names_the_deciding_evidence() {
+    let (_d, t) = generate("dpm_dcom_learned");
+    let p = policy("dpm.toml");
+    let out = crate::util::run(&["audit", "--policy", &p, t.file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("    class: tcp/49750 with DPM server 192.168.1.23 (DCOM control): port learned from a DCOM activation/OXID reply by 10.10.12.90 at "),
+        "{text}"
+    );
+    assert!(
+        text.contains("RPC endpoints learned from replies:\n  10.10.12.90 tcp/49750 (PS[49750]): dcom reply by 10.10.12.90 at "),
+        "{text}"
+    );
+}

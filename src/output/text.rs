@@ -299,6 +299,7 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
             )?;
         }
     }
+    write_learned(out, r)?;
     if !v.warnings.is_empty() {
         writeln!(out)?;
         writeln!(out, "warnings:")?;
@@ -360,9 +361,48 @@ pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<(
             writeln!(out, "    undecoded: {n} × {reason}")?;
         }
     }
+    for (proto, why, n) in &r.gave_up {
+        writeln!(
+            out,
+            "  evidence: {n} {proto} flow{} not read further: {why}",
+            if *n == 1 { "" } else { "s" }
+        )?;
+    }
     if let Some(f) = &v.flows {
         writeln!(out)?;
         write_flows(out, f)?;
+    }
+    Ok(())
+}
+
+/// RPC endpoints the traffic announced (those with a port: the ones a
+/// later connection can reach).
+fn write_learned(out: &mut impl Write, r: &analyzer::Report) -> Result<()> {
+    let with_port: Vec<_> = r
+        .learned_endpoints
+        .iter()
+        .filter_map(|e| Some((e, e.port?)))
+        .collect();
+    if with_port.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "RPC endpoints learned from replies:")?;
+    for (e, port) in with_port {
+        let what = match (&e.binding, &e.interface) {
+            (Some(b), _) => format!(" ({b})"),
+            (None, Some(u)) => format!(" (interface {u})"),
+            (None, None) => String::new(),
+        };
+        writeln!(
+            out,
+            "  {} {}/{port}{what}: {} reply by {} at {}",
+            e.server,
+            proto_name(e.proto),
+            e.via.as_str(),
+            e.announced_by,
+            rfc3339(e.learned_at)
+        )?;
     }
     Ok(())
 }
