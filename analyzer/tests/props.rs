@@ -65,3 +65,59 @@ proptest! {
         prop_assert!(flow_bytes <= c.bytes);
     }
 }
+
+/// IPv4 + TCP or UDP to a port a dissector reads (SMB 445/139, DCE/RPC 135,
+/// DNS 53), with random flags, sequence numbers and payload: the evidence
+/// stage must take anything.
+fn dissected() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<bool>(),
+        prop::sample::select(vec![445u16, 139, 135, 53, 49750]),
+        any::<u32>(),
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..600),
+    )
+        .prop_map(|(tcp, port, seq, flags, payload)| {
+            let b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                64,
+            );
+            let mut out = Vec::new();
+            if tcp {
+                let mut t = b.tcp(50_000, port, seq, 1024);
+                if flags & 1 != 0 {
+                    t = t.syn();
+                }
+                if flags & 2 != 0 {
+                    t = t.ack(1);
+                }
+                t.write(&mut out, &payload).unwrap();
+            } else {
+                b.udp(50_000, port).write(&mut out, &payload).unwrap();
+            }
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    #[test]
+    fn dissectors_take_any_payload(frames in prop::collection::vec((dissected(), any::<u8>()), 1..48)) {
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let cap = an.add_capture("prop");
+        for (i, (data, cut)) in frames.iter().enumerate() {
+            // Some frames captured shorter than on the wire (a snaplen).
+            let keep = if cut % 4 == 0 { data.len().min(usize::from(*cut)) } else { data.len() };
+            let f = Frame {
+                ts: Timestamp(i as i64 * 1_000_000),
+                wire_len: data.len() as u32,
+                ..Frame::test(LinkType::ETHERNET, &data[..keep])
+            };
+            an.observe(&f, cap, None);
+        }
+        let r = an.report();
+        prop_assert!(r.classes.iter().map(|c| c.packets).sum::<u64>() <= frames.len() as u64);
+    }
+}
