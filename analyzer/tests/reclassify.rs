@@ -25,39 +25,7 @@ use proptest::prelude::*;
 const NODE1: [u8; 4] = [172, 16, 30, 11];
 const NODE2: [u8; 4] = [172, 16, 30, 12];
 
-/// NBSS + SMB2 header (64 bytes) + body.
-fn smb2(command: u16, body: &[u8]) -> Vec<u8> {
-    let mut h = vec![0xfe, b'S', b'M', b'B', 64, 0, 1, 0, 0, 0, 0, 0];
-    h.extend(command.to_le_bytes());
-    h.extend([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // credits, flags, next
-    h.extend(7u64.to_le_bytes()); // message id
-    h.extend([0; 4]); // process id
-    h.extend(1u32.to_le_bytes()); // tree id
-    h.extend(0x4000_0000_0001u64.to_le_bytes()); // session id
-    h.extend([0; 16]);
-    h.extend(body);
-    let mut v = vec![0];
-    v.extend(&(h.len() as u32).to_be_bytes()[1..]);
-    v.extend(h);
-    v
-}
-
-fn tree_connect(path: &str) -> Vec<u8> {
-    let name: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let mut b = vec![9, 0, 0, 0];
-    b.extend(0x48u16.to_le_bytes());
-    b.extend((name.len() as u16).to_le_bytes());
-    b.extend(name);
-    smb2(3, &b)
-}
-
-fn write(len: usize) -> Vec<u8> {
-    let mut b = vec![49, 0, 0x70, 0];
-    b.extend((len as u32).to_le_bytes());
-    b.extend([0; 40]);
-    b.extend(vec![0x5a; len]);
-    smb2(9, &b)
-}
+use fixgen::messages::{smb2_tree_connect as tree_connect, smb2_write as write};
 
 /// One generated flow: its client port, the share deciding it, the packet
 /// carrying the tree connect, and per packet (time step in ms, write size,

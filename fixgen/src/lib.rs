@@ -26,6 +26,41 @@ mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
 
+/// Application messages as the scenarios write them, for other crates'
+/// tests that build their own frames.
+pub mod messages {
+    /// SMB2 NEGOTIATE request offering 2.0.2 to 3.1.1, NetBIOS-framed.
+    pub fn smb2_negotiate() -> Vec<u8> {
+        crate::smb::negotiate_request(0, [0x11; 16])
+    }
+
+    /// SMB2 TREE_CONNECT request for `path` (`\\server\share`) in session
+    /// 0x4000_0000_0001, NetBIOS-framed.
+    pub fn smb2_tree_connect(path: &str) -> Vec<u8> {
+        crate::smb::tree_connect_request(2, 0x4000_0000_0001, path, false)
+    }
+
+    /// SMB2 WRITE request carrying `len` bytes, NetBIOS-framed.
+    pub fn smb2_write(len: usize) -> Vec<u8> {
+        crate::smb::smb2_write(3, 0, len)
+    }
+
+    /// DCE/RPC bind to the DCOM activator.
+    pub fn dcerpc_bind() -> Vec<u8> {
+        crate::rpc::dcerpc_bind(1)
+    }
+
+    /// A DNS response for `name` with one A record per address (TTL 1200).
+    pub fn dns_answer(id: u16, name: &str, addrs: &[std::net::Ipv4Addr]) -> Vec<u8> {
+        crate::payload::dns_answer(id, name, addrs)
+    }
+
+    /// The matching DNS query.
+    pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+        crate::payload::dns_query(id, name)
+    }
+}
+
 /// One flow as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowTruth {

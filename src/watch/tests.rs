@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use capture::{Frame, IfaceId, LinkType, Timestamp};
 use etherparse::PacketBuilder;
+use fixgen::messages::{
+    dcerpc_bind, dns_answer, dns_query, smb2_negotiate, smb2_tree_connect, smb2_write,
+};
 
 use super::*;
 
@@ -65,60 +68,6 @@ fn daemon() -> Daemon {
     };
     d.register_nics();
     d
-}
-
-/// NBSS + SMB2 header + body.
-fn smb2(command: u16, body: &[u8]) -> Vec<u8> {
-    let mut h = vec![0xfe, b'S', b'M', b'B', 64, 0, 1, 0, 0, 0, 0, 0];
-    h.extend(command.to_le_bytes());
-    h.extend([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    h.extend(7u64.to_le_bytes());
-    h.extend([0; 4]);
-    h.extend(1u32.to_le_bytes());
-    h.extend(0x4000_0000_0001u64.to_le_bytes());
-    h.extend([0; 16]);
-    h.extend(body);
-    let mut v = vec![0];
-    v.extend(&(h.len() as u32).to_be_bytes()[1..]);
-    v.extend(h);
-    v
-}
-
-fn tree_connect(path: &str) -> Vec<u8> {
-    let name: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let mut b = vec![9, 0, 0, 0];
-    b.extend(0x48u16.to_le_bytes());
-    b.extend((name.len() as u16).to_le_bytes());
-    b.extend(name);
-    smb2(3, &b)
-}
-
-/// A DNS answer: `ps.x.y.com` A 192.168.1.24.
-fn dns_answer(id: u16) -> Vec<u8> {
-    let mut v = id.to_be_bytes().to_vec();
-    v.extend([0x85, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-    for l in ["ps", "x", "y", "com"] {
-        v.push(l.len() as u8);
-        v.extend(l.as_bytes());
-    }
-    v.extend([
-        0, 0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 168, 1, 24,
-    ]);
-    v
-}
-
-/// A DCE/RPC bind to one interface (DPD signature, an RPC bind fact).
-fn rpc_bind() -> Vec<u8> {
-    let mut b = vec![5, 0, 11, 3, 0x10, 0, 0, 0, 72, 0, 0, 0, 1, 0, 0, 0];
-    b.extend([0xd0, 0x16, 0xd0, 0x16, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]);
-    b.extend([0x11; 16]);
-    b.extend([1, 0, 0, 0]);
-    b.extend([
-        0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48,
-        0x60,
-    ]);
-    b.extend([2, 0, 0, 0]);
-    b
 }
 
 struct Traffic {
@@ -198,16 +147,15 @@ fn second(s: i64) -> Traffic {
         tr.conversation(t + 20, 0, (WS, PS_P), (port(10), 443), &[vec![0x17; 300]]);
     }
     if s % 30 == 0 {
-        tr.udp(t + 30, (DPM_P, [10, 10, 12, 10]), (port(30), 53), b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x02ps\x01x\x01y\x03com\x00\x00\x01\x00\x01");
-        tr.udp(
-            t + 31,
-            ([10, 10, 12, 10], DPM_P),
-            (53, port(30)),
-            &dns_answer(s as u16),
-        );
+        let dns = [10, 10, 12, 10];
+        let ps = [std::net::Ipv4Addr::new(192, 168, 1, 24)];
+        let q = dns_query(s as u16, "ps.x.y.com");
+        tr.udp(t + 30, (DPM_P, dns), (port(30), 53), &q);
+        let a = dns_answer(s as u16, "ps.x.y.com", &ps);
+        tr.udp(t + 31, (dns, DPM_P), (53, port(30)), &a);
     }
     if s % 60 == 0 {
-        let write = smb2(9, &[0x31; 200]);
+        let write = smb2_write(200);
         let share = if s % 120 == 0 {
             "\\\\PS\\csv$"
         } else {
@@ -218,11 +166,11 @@ fn second(s: i64) -> Traffic {
             0,
             (DPM_P, PS_P),
             (port(60), 445),
-            &[smb2(0, &[0; 36]), tree_connect(share), write],
+            &[smb2_negotiate(), smb2_tree_connect(share), write],
         );
     }
     if s % 300 == 0 {
-        tr.conversation(t + 50, 0, (DPM_P, PS_P), (port(300), 135), &[rpc_bind()]);
+        tr.conversation(t + 50, 0, (DPM_P, PS_P), (port(300), 135), &[dcerpc_bind()]);
     }
     tr
 }

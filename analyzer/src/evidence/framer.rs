@@ -141,13 +141,18 @@ impl Framer {
                 on_record(&self.buf, len)?;
             }
             if self.seen >= len {
-                self.buf.clear();
-                self.len = None;
-                self.seen = 0;
-                self.delivered = false;
+                self.next_record();
             }
         }
         Ok(())
+    }
+
+    /// Ready for the next record's header.
+    fn next_record(&mut self) {
+        self.buf.clear();
+        self.len = None;
+        self.seen = 0;
+        self.delivered = false;
     }
 }
 
@@ -179,10 +184,7 @@ impl Framer {
         }
         self.seen += n;
         if self.seen >= len {
-            self.buf.clear();
-            self.len = None;
-            self.seen = 0;
-            self.delivered = false;
+            self.next_record();
         }
         Ok(())
     }
