@@ -32,6 +32,20 @@ struct RawPolicy {
     classes: BTreeMap<Spanned<String>, Spanned<RawClass>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    vlans: BTreeMap<Spanned<String>, Spanned<String>>,
+    retired: Option<SList>,
+    #[serde(default)]
+    dns: Vec<Spanned<RawDns>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    names: SList,
+    must_include: Option<SList>,
+    all_in: Option<SList>,
+    max_ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +241,22 @@ impl Validator<'_> {
                 rules.push(rule);
             }
         }
+        let vlans = self.vlans(&raw.vlans, &net_ids);
+        let retired = raw
+            .retired
+            .as_ref()
+            .map(|l| self.net_list(l, "retired", &net_ids))
+            .unwrap_or_default();
+        let dns = raw
+            .dns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| self.dns_rule(i + 1, d, &net_ids))
+            .collect();
         let mut policy = Policy::new(networks, interfaces, hosts, roles, classes, rules);
+        policy.vlans = vlans;
+        policy.retired = retired;
+        policy.dns = dns;
         // Class ids exist only once the policy has ordered its classes.
         for (rule, name) in policy.rules.iter_mut().zip(&rule_class) {
             rule.class = policy
@@ -322,6 +351,94 @@ impl Validator<'_> {
             }
         }
         out
+    }
+
+    /// `[vlans]`: 802.1Q id (1–4094) → network.
+    fn vlans(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, Spanned<String>>,
+        nets: &BTreeMap<&str, NetId>,
+    ) -> BTreeMap<u16, NetId> {
+        let mut out = BTreeMap::new();
+        for (id, net) in raw {
+            let vlan = match id.get_ref().trim().parse::<u16>() {
+                Ok(v) if (1..=4094).contains(&v) => v,
+                _ => {
+                    self.problem(
+                        id.span(),
+                        format!("{:?} is not a VLAN id (1-4094)", id.get_ref()),
+                    );
+                    continue;
+                }
+            };
+            match nets.get(net.get_ref().as_str()) {
+                Some(n) => {
+                    out.insert(vlan, *n);
+                }
+                None => self.problem(
+                    net.span(),
+                    format!(
+                        "unknown network {:?} (networks: {})",
+                        net.get_ref(),
+                        known(nets.keys())
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
+    /// One `[[dns]]` rule: names, and at least one condition.
+    fn dns_rule(
+        &mut self,
+        index: usize,
+        raw: &Spanned<RawDns>,
+        nets: &BTreeMap<&str, NetId>,
+    ) -> Option<analyzer::policy::DnsRule> {
+        let r = raw.get_ref();
+        let mut names = Vec::new();
+        for n in self.nonempty(&r.names, "dns names") {
+            match analyzer::policy::NamePattern::parse(n.get_ref()) {
+                Some(p) => names.push(p),
+                None => self.problem(
+                    n.span(),
+                    format!(
+                        "{:?} is not a DNS name or a \"*.suffix\" pattern",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        let list = |v: &mut Self, l: &Option<SList>, what: &str| {
+            l.as_ref()
+                .map(|l| v.net_list(l, what, nets))
+                .unwrap_or_default()
+        };
+        let must_include = list(self, &r.must_include, "dns must_include");
+        let all_in = list(self, &r.all_in, "dns all_in");
+        let max_ttl =
+            r.max_ttl
+                .as_ref()
+                .and_then(|t| match crate::pipeline::parse_duration(t.get_ref()) {
+                    Ok(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+                    Err(e) => {
+                        self.problem(t.span(), format!("max_ttl: {e:#}"));
+                        None
+                    }
+                });
+        if r.must_include.is_none() && r.all_in.is_none() && r.max_ttl.is_none() {
+            self.problem(
+                raw.span(),
+                format!("dns rule {index} checks nothing (give must_include, all_in or max_ttl)"),
+            );
+        }
+        Some(analyzer::policy::DnsRule {
+            index,
+            names,
+            must_include,
+            all_in,
+            max_ttl,
+        })
     }
 
     fn hosts(&mut self, raw: &BTreeMap<Spanned<String>, SList>) -> BTreeMap<String, Vec<IpAddr>> {

@@ -67,6 +67,18 @@ pub struct LiveArgs {
     pub promisc: bool,
 }
 
+/// Classes a run must see (`audit`, `verify`).
+#[derive(Args, Debug, Clone)]
+pub struct ExpectArgs {
+    /// A class that must be seen with at least --min-bytes (repeatable);
+    /// otherwise the verdict is inconclusive (exit 3).
+    #[arg(long, value_name = "CLASS")]
+    pub expect: Vec<String>,
+    /// Bytes an expected class must reach (suffixes k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "1M")]
+    pub min_bytes: String,
+}
+
 /// `lanecheck verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -75,13 +87,8 @@ pub struct VerifyArgs {
     pub policy: PathBuf,
     #[command(flatten)]
     pub live: LiveArgs,
-    /// A class that must be seen with at least --min-bytes (repeatable);
-    /// otherwise the verdict is inconclusive.
-    #[arg(long, value_name = "CLASS")]
-    pub expect: Vec<String>,
-    /// Bytes an expected class must reach (suffixes k, M, G: powers of 1024).
-    #[arg(long, value_name = "SIZE", default_value = "1M")]
-    pub min_bytes: String,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     /// Capture for this long (instead of until COMMAND exits).
     #[arg(long, value_name = "DURATION", conflicts_with = "until_idle")]
     pub duration: Option<String>,
@@ -183,6 +190,8 @@ pub struct AuditArgs {
     pub policy: PathBuf,
     #[command(flatten)]
     pub input: CaptureArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     #[command(flatten)]
     pub report: ReportArgs,
 }

@@ -8,6 +8,7 @@
 
 mod audit;
 mod config;
+mod expect;
 mod flags;
 mod flows;
 mod ifaces;

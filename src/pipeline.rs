@@ -51,6 +51,9 @@ pub struct CaptureOutcome {
     pub truncated: Option<Truncation>,
     /// Oddities that did not stop reading.
     pub warnings: Vec<String>,
+    /// Packets lost before they reached lanecheck (live capture: kernel,
+    /// interface and queue drops; 0 for files).
+    pub drops: u64,
 }
 
 /// Parses a duration: `500ms`, `60s`, `2m`, `1h`; a bare number is seconds.
@@ -150,6 +153,7 @@ fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
         error: None,
         truncated: None,
         warnings: Vec::new(),
+        drops: 0,
     };
     let rd = match open(spec) {
         Ok(r) => r,

@@ -17,6 +17,7 @@ use analyzer::{Analyzer, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
 use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
 
+use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
@@ -95,23 +96,7 @@ fn spawn(argv: &[String]) -> Result<Child> {
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let policy = config::load(&args.policy)?;
-    let expect: Vec<ClassId> = args
-        .expect
-        .iter()
-        .map(|c| {
-            policy.class_id(c).with_context(|| {
-                let names: Vec<&str> = policy.classes.iter().map(|c| c.name.as_str()).collect();
-                format!(
-                    "--expect {c}: no such class (classes: {})",
-                    names.join(", ")
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut expect = expect;
-    expect.sort();
-    expect.dedup();
-    let min_bytes = parse_size(&args.min_bytes).context("--min-bytes")?;
+    let expect = Expect::new(&args.expect, &policy)?;
     let plan = Plan {
         start: Instant::now(),
         duration: args
@@ -197,7 +182,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
                 save(&mut writer, &f, &mut write_error);
                 let (cap, iface) = ids[f.iface.0 as usize];
                 if let Some(class) = an.observe(&f, cap, Some(iface)) {
-                    if expect.contains(&class) {
+                    if expect.classes().contains(&class) {
                         last_expected = Some(Instant::now());
                         expected_seen.insert(class, ());
                     }
@@ -243,7 +228,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             // The trigger has finished and the traffic it caused went quiet.
             let done_at = exited_at.unwrap_or(plan.start);
             let quiet_since = last_expected.map_or(done_at, |l| l.max(done_at));
-            let all_seen = expected_seen.len() == expect.len();
+            let all_seen = expected_seen.len() == expect.classes().len();
             // With a trigger command, give the job --settle + --until-idle
             // after it exits to show up at all; without one, wait (or --timeout).
             let gave_up = !args.command.is_empty() && now - done_at >= plan.settle + idle;
@@ -301,20 +286,8 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .map(|(n, c)| NicReport::from_counters(n, c))
         .collect();
     let report = an.report();
-    let mut reasons = Vec::new();
-    for class in &expect {
-        let name = an.policy().class_name(*class);
-        let seen = report
-            .classes
-            .iter()
-            .find(|c| c.class == name)
-            .map_or(0, |c| c.bytes);
-        if seen < min_bytes {
-            reasons.push(format!(
-                "expected class {name} was not seen with at least {min_bytes} bytes (saw {seen})"
-            ));
-        }
-    }
+    let packets = an.captures().iter().map(|c| c.packets).sum();
+    let mut reasons = expect.missing(&report, an.policy(), packets);
     for n in &nic_reports {
         if let Some(r) = n.problem() {
             reasons.push(r);
@@ -325,30 +298,28 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             reasons.push(format!("the command {}", c.describe()));
         }
     }
-    let verdict = match (report.verdict, reasons.is_empty()) {
-        (Verdict::Fail, _) => Verdict::Fail,
-        (_, false) => Verdict::Inconclusive,
-        _ => Verdict::Pass,
-    };
-    let outcomes: Vec<CaptureOutcome> = nics
+    let verdict = crate::expect::verdict(&report, &reasons);
+    let outcomes: Vec<CaptureOutcome> = nic_reports
         .iter()
         .zip(&ids)
         .map(|(n, (c, _))| CaptureOutcome {
             id: Some(*c),
-            source: n.clone(),
+            source: n.name.clone(),
             error: None,
             truncated: None,
             warnings: Vec::new(),
+            drops: n.kernel_drops + n.iface_drops + n.queue_drops,
         })
         .collect();
     let live = LiveInfo {
         nics: nic_reports,
         command,
-        reasons,
         ended_by,
         duration: plan.start.elapsed(),
     };
-    let view = ReportView::new(&an, &report, &outcomes, args.report.flows).with_live(verdict, live);
+    let view = ReportView::new(&an, &report, &outcomes, args.report.flows)
+        .with_verdict(verdict, reasons)
+        .with_live(live);
     let mut view = view;
     if let Some(e) = write_error {
         view.warnings

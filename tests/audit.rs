@@ -192,10 +192,23 @@ fn primary_as_second_backup_network_passes_with_a_fallback_warning() {
         .iter()
         .map(|w| w.as_str().unwrap())
         .collect();
+    // The DNS answer just before the fallback (the second query, at +4 s)
+    // returned only the primary address: the fallback follows name resolution.
+    let fallback = t
+        .flows
+        .iter()
+        .find(|f| f.class == "dpm" && f.network == "primary")
+        .unwrap();
+    let answer = t
+        .flows
+        .iter()
+        .find(|f| f.class == "dns" && f.sport == 51002)
+        .unwrap();
+    let ms = (fallback.first_seen_ns - answer.last_seen_ns) / 1_000_000;
     assert_eq!(
         warnings,
         [format!(
-            "dpm used fallback network primary (1 flow, {fb_bytes} bytes)"
+            "dpm used fallback network primary (1 flow, {fb_bytes} bytes): ps.x.y.com resolved only to 10.10.12.90 (primary) {ms} ms earlier: no backup address was returned, so the fallback follows name resolution"
         )]
     );
 }
@@ -520,10 +533,13 @@ fn a_fallback_nic_is_a_warning_too() {
     let dpm = class(&doc, "dpm");
     assert_eq!(share(dpm, "interfaces", "eth0")["status"], "fallback");
     assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
+    // Name resolution still gave the backup address: a NIC fallback.
+    let answer = t.flows.iter().find(|f| f.class == "dns").unwrap();
+    let ms = (f.first_seen_ns - answer.last_seen_ns) / 1_000_000;
     assert_eq!(
         doc["warnings"],
         serde_json::json!([format!(
-            "dpm used fallback network primary (1 flow, {} bytes)",
+            "dpm used fallback network primary (1 flow, {} bytes): ps.x.y.com still resolved to 192.168.1.24 on backup {ms} ms earlier: the fallback was not caused by name resolution",
             f.bytes
         )])
     );

@@ -172,9 +172,13 @@ fn a_failing_command_is_inconclusive() {
         .collect();
     let (code, doc, stderr) = verify(&lab, &["--settle", "100ms"], &cmd);
     assert_eq!(code, Some(3));
+    // Nothing was sent: no packet, and the command failed.
     assert_eq!(
         doc["reasons"],
-        serde_json::json!(["the command exited with status 3"])
+        serde_json::json!([
+            "no packet was read: nothing to verify",
+            "the command exited with status 3"
+        ])
     );
     // The command's output goes to lanecheck's stderr, never into the report.
     assert!(stderr.contains("to-stderr"), "{stderr}");
@@ -422,7 +426,10 @@ fn until_idle_gives_up_when_the_job_never_shows() {
     );
     assert_eq!(
         doc["reasons"],
-        serde_json::json!(["expected class dpm was not seen with at least 1048576 bytes (saw 0)"])
+        serde_json::json!([
+            "no packet was read: nothing to verify",
+            "expected class dpm was not seen with at least 1048576 bytes (saw 0)"
+        ])
     );
 }
 

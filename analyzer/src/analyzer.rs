@@ -16,6 +16,7 @@ use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate, Slot,
 };
 use crate::policy::{is_link_local, NetId, Policy};
+use crate::report::DnsViolation;
 use crate::state::FlowState;
 use crate::stats::{Scope, Series, Stats};
 
@@ -100,7 +101,16 @@ pub struct Analyzer {
     gave_up: BTreeMap<(&'static str, &'static str), u64>,
     /// Reused buffer for the facts of one packet.
     facts: Vec<crate::evidence::Fact>,
+    /// DNS answers of the current packet, for the DNS rules.
+    answers: Vec<(crate::evidence::DnsAnswer, Timestamp)>,
+    /// DNS answers that broke a rule (at most [`DNS_VIOLATIONS_CAP`]).
+    dns_violations: Vec<DnsViolation>,
+    /// DNS violations beyond the cap.
+    dns_violations_dropped: u64,
 }
+
+/// Most DNS violations kept for a report.
+const DNS_VIOLATIONS_CAP: usize = 100_000;
 
 impl Analyzer {
     /// An empty analyzer with the empty policy (classes, no restrictions).
@@ -123,6 +133,9 @@ impl Analyzer {
             fragments: FxHashMap::default(),
             gave_up: BTreeMap::new(),
             facts: Vec::new(),
+            answers: Vec::new(),
+            dns_violations: Vec::new(),
+            dns_violations_dropped: 0,
         }
     }
 
@@ -206,7 +219,13 @@ impl Analyzer {
                 .and_then(|n| self.policy.interface_network(n));
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
         }
-        count(slot, &mut self.stats, frame.ts, frame.wire_len, iface);
+        let tags = (meta.vlans, meta.vlan_count);
+        count(
+            slot,
+            &mut self.stats,
+            frame.ts,
+            (frame.wire_len, iface, tags),
+        );
         // Flows no dissector reads (most bulk traffic) skip the stage.
         if slot.ext.open || slot.ext.probe.reading() {
             let mut stage = EvidenceStage {
@@ -216,10 +235,22 @@ impl Analyzer {
                 gave_up: &mut self.gave_up,
                 facts: &mut self.facts,
                 window_ns: self.window_ns,
+                answers: &mut self.answers,
             };
             stage.packet(slot, dir, &meta, frame.ts);
         }
         judge(slot, &self.policy, &self.iface_names);
+        if !self.answers.is_empty() {
+            let (client, server) = (slot.flow.src().0, slot.flow.dst().0);
+            let found = check_answers(&self.policy, &mut self.answers, (client, server), capture);
+            for v in found {
+                if self.dns_violations.len() < DNS_VIOLATIONS_CAP {
+                    self.dns_violations.push(v);
+                } else {
+                    self.dns_violations_dropped += 1;
+                }
+            }
+        }
         Some(slot)
     }
 
@@ -345,6 +376,16 @@ impl Analyzer {
         &self.knowledge
     }
 
+    /// DNS answers that broke a rule, in order, and how many more there were.
+    pub fn dns_violations(&self) -> (&[DnsViolation], u64) {
+        (&self.dns_violations, self.dns_violations_dropped)
+    }
+
+    /// Hands over (and forgets) the DNS violations so far (the daemon).
+    pub fn take_dns_violations(&mut self) -> Vec<DnsViolation> {
+        std::mem::take(&mut self.dns_violations)
+    }
+
     /// Dissectors that gave up, by (protocol, reason).
     pub fn gave_up(&self) -> &BTreeMap<(&'static str, &'static str), u64> {
         &self.gave_up
@@ -391,6 +432,46 @@ pub fn describe(policy: &Policy, slot: &Slot<FlowState>) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// The DNS rules on the answers one packet carried (the policy stage for
+/// DNS): a violation per (answer, broken rule).
+fn check_answers(
+    policy: &Policy,
+    answers: &mut Vec<(crate::evidence::DnsAnswer, Timestamp)>,
+    (client, server): (IpAddr, IpAddr),
+    capture: CaptureId,
+) -> Vec<DnsViolation> {
+    let mut out = Vec::new();
+    for (a, time) in answers.drain(..) {
+        for f in policy.check_dns(&a) {
+            let (name, qtype) = a.query.clone().unwrap_or_default();
+            let answers = a
+                .resolve()
+                .0
+                .into_iter()
+                .map(|(ip, ttl)| {
+                    let net = policy
+                        .network_of(ip)
+                        .map_or("unknown", |n| policy.network_name(n));
+                    (ip, net.to_string(), ttl)
+                })
+                .collect();
+            out.push(DnsViolation {
+                name,
+                qtype,
+                rcode: a.rcode,
+                answers,
+                server,
+                client,
+                time,
+                capture,
+                rule: f.rule,
+                reason: f.reason,
+            });
+        }
+    }
+    out
 }
 
 /// What an analyzer holds beside its active flows (see [`Analyzer::retained`]).
@@ -467,6 +548,7 @@ pub(crate) fn rehook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
     st.hooks.clear();
     st.iface_hooks.clear();
+    st.vlan_hooks.clear();
     if !stats.enabled() {
         return;
     }
@@ -476,15 +558,14 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
     }
 }
 
-/// Counts one packet in the flow's series (and its own bins while its
-/// class is open).
+/// Counts one packet (wire length, interface, VLAN tags) in the flow's
+/// series, and in its own bins while its class is open.
 #[inline]
 fn count(
     slot: &mut Slot<FlowState>,
     stats: &mut Stats,
     ts: Timestamp,
-    wire_len: u32,
-    iface: Option<crate::IfaceRef>,
+    (wire_len, iface, tags): (u32, Option<IfaceRef>, crate::stats::Tags),
 ) {
     if !stats.enabled() {
         return;
@@ -494,21 +575,32 @@ fn count(
     for &id in &st.hooks {
         stats.add(id, bin, wire_len);
     }
+    let class = st.class.unwrap_or(crate::class::CLIENT);
     let id = match st.iface_hooks.iter().find(|(i, _)| *i == iface) {
         Some((_, id)) => *id,
         None => {
-            let class = st.class.unwrap_or(crate::class::CLIENT);
             let id = stats.id(class, Scope::Interface(iface));
             st.iface_hooks.push((iface, id));
             id
         }
     };
     stats.add(id, bin, wire_len);
+    for &v in &tags.0[..usize::from(tags.1)] {
+        let id = match st.vlan_hooks.iter().find(|(x, _)| *x == v) {
+            Some((_, id)) => *id,
+            None => {
+                let id = stats.id(class, Scope::Vlan(v));
+                st.vlan_hooks.push((v, id));
+                id
+            }
+        };
+        stats.add(id, bin, wire_len);
+    }
     if st.open {
         let full =
             !st.pending
                 .get_or_insert_with(Box::default)
-                .add(bin, iface, u64::from(wire_len));
+                .add(bin, iface, tags, u64::from(wire_len));
         if full {
             st.close();
         }
@@ -519,10 +611,11 @@ fn count(
 #[inline]
 fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
     let Some(class) = slot.ext.class else { return };
-    let key = (class, slot.flow.ifaces.len());
+    let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());
     if slot.ext.verdict_for == Some(key) {
         return;
     }
+    let vlans: Vec<u16> = slot.flow.vlans.iter().map(|v| v.vlan).collect();
     let names: Vec<&str> = slot
         .flow
         .ifaces
@@ -533,7 +626,8 @@ fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
                 .map_or("?", String::as_str)
         })
         .collect();
-    slot.ext.verdict = crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &names));
+    slot.ext.verdict =
+        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &names, &vlans));
     slot.ext.verdict_for = Some(key);
 }
 

@@ -67,6 +67,8 @@ pub struct ClassSummary {
     pub networks: Vec<Share>,
     /// By named capture interface.
     pub interfaces: Vec<Share>,
+    /// By 802.1Q VLAN id (`name` is the id).
+    pub vlans: Vec<Share>,
     /// Throughput percentiles of the whole class.
     pub throughput: Throughput,
 }
@@ -108,6 +110,47 @@ pub struct Violation {
     pub class_reason: String,
     /// Everything the flow's payload proved.
     pub evidence: Vec<Evidence>,
+    /// For a fallback: whether name resolution explains it.
+    pub explanation: Option<String>,
+}
+
+/// A DNS answer that broke a `[[dns]]` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsViolation {
+    /// The query name.
+    pub name: String,
+    /// The query type.
+    pub qtype: u16,
+    /// Response code.
+    pub rcode: u16,
+    /// The addresses the name resolved to (CNAMEs followed): address,
+    /// its network (`unknown` outside every named network), TTL.
+    pub answers: Vec<(IpAddr, String, u32)>,
+    /// The answering server.
+    pub server: IpAddr,
+    /// The client that asked.
+    pub client: IpAddr,
+    /// Packet time of the answer.
+    pub time: Timestamp,
+    /// The capture it was in.
+    pub capture: crate::CaptureId,
+    /// The rule's 1-based index.
+    pub rule: usize,
+    /// Every condition broken, each sentence naming it.
+    pub reason: String,
+}
+
+/// A time span in words: `1 s`, `2.5 s`, `3 min 20 s`, `250 ms`.
+fn ago(ns: i64) -> String {
+    let ms = ns.max(0) / 1_000_000;
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=59_999 => {
+            let s = format!("{:.1}", ms as f64 / 1_000.0);
+            format!("{} s", s.strip_suffix(".0").unwrap_or(&s))
+        }
+        _ => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1_000),
+    }
 }
 
 /// The analyzer's findings.
@@ -125,6 +168,10 @@ pub struct Report {
     pub learned_endpoints: Vec<Endpoint>,
     /// Dissectors that gave up, by (protocol, reason): flows read no further.
     pub gave_up: Vec<(String, String, u64)>,
+    /// DNS answers that broke a `[[dns]]` rule, in order.
+    pub dns_violations: Vec<DnsViolation>,
+    /// DNS violations beyond what a report keeps.
+    pub dns_violations_dropped: u64,
 }
 
 #[derive(Default)]
@@ -149,46 +196,71 @@ struct ClassAcc {
     bytes: u64,
     nets: BTreeMap<Option<NetId>, Acc>,
     ifaces: BTreeMap<IfaceRef, Acc>,
+    vlans: BTreeMap<u16, Acc>,
 }
+
+impl ClassAcc {
+    /// Adds one flow, with the statuses of its verdict.
+    fn add(&mut self, an: &Analyzer, slot: &Slot<FlowState>) {
+        let (flow, v) = (&slot.flow, &slot.ext.verdict);
+        self.flows += 1;
+        self.packets += flow.total_packets();
+        self.bytes += flow.total_bytes();
+        for net in &slot.ext.nets {
+            self.nets.entry(*net).or_default().add(
+                flow.total_packets(),
+                flow.total_bytes(),
+                v.net_status(*net),
+            );
+        }
+        for s in &flow.ifaces {
+            let status = v.iface_status(an.iface_name(s.iface));
+            self.ifaces
+                .entry(s.iface)
+                .or_default()
+                .add(s.packets, s.bytes, status);
+        }
+        for s in &flow.vlans {
+            self.vlans
+                .entry(s.vlan)
+                .or_default()
+                .add(s.packets, s.bytes, v.vlan_status(s.vlan));
+        }
+    }
+}
+
+/// Fallback uses of one (class, network): flows, bytes, explanations.
+type Fallbacks = BTreeMap<(ClassId, NetId), (u64, u64, Vec<String>)>;
 
 impl Analyzer {
     /// Summarises every flow's verdict (the policy-check stage's result).
     pub fn report(&self) -> Report {
-        let policy = self.policy();
         let mut classes: BTreeMap<ClassId, ClassAcc> = BTreeMap::new();
         let mut violations = Vec::new();
-        let mut fallbacks: BTreeMap<(ClassId, NetId), (u64, u64)> = BTreeMap::new();
+        let mut fallbacks = Fallbacks::new();
         for slot in self.slots() {
-            let (flow, st) = (&slot.flow, &slot.ext);
-            let Some(class) = st.class else { continue };
-            let v = &st.verdict;
-            let acc = classes.entry(class).or_default();
-            acc.flows += 1;
-            acc.packets += flow.total_packets();
-            acc.bytes += flow.total_bytes();
-            for net in &st.nets {
-                acc.nets.entry(*net).or_default().add(
-                    flow.total_packets(),
-                    flow.total_bytes(),
-                    v.net_status(*net),
-                );
-            }
-            for s in &flow.ifaces {
-                let status = v.iface_status(self.iface_name(s.iface));
-                acc.ifaces
-                    .entry(s.iface)
-                    .or_default()
-                    .add(s.packets, s.bytes, status);
-            }
-            if let Some(check) = v.detail.as_deref() {
-                for n in &check.fallbacks {
-                    let e = fallbacks.entry((class, *n)).or_default();
-                    e.0 += 1;
-                    e.1 += flow.total_bytes();
+            let Some(class) = slot.ext.class else {
+                continue;
+            };
+            classes.entry(class).or_default().add(self, slot);
+            let Some(check) = slot.ext.verdict.detail.as_deref() else {
+                continue;
+            };
+            let explained = (!check.fallbacks.is_empty()
+                || check.reasons.iter().any(|r| r.contains("on_fallback")))
+            .then(|| self.explain_fallback(slot, class));
+            for n in &check.fallbacks {
+                let e = fallbacks.entry((class, *n)).or_default();
+                e.0 += 1;
+                e.1 += slot.flow.total_bytes();
+                if let Some(x) = explained.as_ref().filter(|x| !e.2.contains(x)) {
+                    e.2.push(x.clone());
                 }
-                if check.violates() {
-                    violations.push(self.violation(slot, class, check));
-                }
+            }
+            if check.violates() {
+                let mut v = self.violation(slot, class, check);
+                v.explanation = explained;
+                violations.push(v);
             }
         }
         violations.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.first_seen.cmp(&b.first_seen)));
@@ -197,19 +269,11 @@ impl Analyzer {
             .map(|(c, acc)| self.summary(c, acc))
             .collect();
         summaries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
-        let warnings = fallbacks
-            .into_iter()
-            .map(|((c, n), (flows, bytes))| {
-                format!(
-                    "{} used fallback network {} ({flows} flow{}, {bytes} bytes)",
-                    policy.class_name(c),
-                    policy.network_name(n),
-                    if flows == 1 { "" } else { "s" }
-                )
-            })
-            .collect();
+        let mut warnings = self.fallback_warnings(fallbacks);
+        warnings.extend(self.dns_warnings());
+        let (dns, dns_dropped) = self.dns_violations();
         Report {
-            verdict: if violations.is_empty() {
+            verdict: if violations.is_empty() && dns.is_empty() {
                 Verdict::Pass
             } else {
                 Verdict::Fail
@@ -223,7 +287,103 @@ impl Analyzer {
                 .iter()
                 .map(|((p, r), n)| (p.to_string(), r.to_string(), *n))
                 .collect(),
+            dns_violations: dns.to_vec(),
+            dns_violations_dropped: dns_dropped,
         }
+    }
+
+    fn fallback_warnings(&self, fallbacks: Fallbacks) -> Vec<String> {
+        let policy = self.policy();
+        fallbacks
+            .into_iter()
+            .map(|((c, n), (flows, bytes, why))| {
+                let mut w = format!(
+                    "{} used fallback network {} ({flows} flow{}, {bytes} bytes)",
+                    policy.class_name(c),
+                    policy.network_name(n),
+                    if flows == 1 { "" } else { "s" }
+                );
+                if !why.is_empty() {
+                    w.push_str(": ");
+                    w.push_str(&why.join("; "));
+                }
+                w
+            })
+            .collect()
+    }
+
+    /// Names a DNS rule covers that were queried but never answered, or
+    /// never queried at all.
+    fn dns_warnings(&self) -> Vec<String> {
+        let names = &self.knowledge().names;
+        let mut out = Vec::new();
+        for rule in &self.policy().dns {
+            for p in &rule.names {
+                let mut queried: Vec<&str> = names.queried().filter(|q| p.matches(q)).collect();
+                queried.sort_unstable();
+                let answered = names.answered_names().any(|a| p.matches(a));
+                let unanswered: Vec<&str> = queried
+                    .iter()
+                    .copied()
+                    .filter(|q| !names.answered(q))
+                    .collect();
+                if !unanswered.is_empty() {
+                    out.push(format!(
+                        "DNS rule {}: {} queried but never answered",
+                        rule.index,
+                        unanswered.join(", ")
+                    ));
+                } else if queried.is_empty() && !answered {
+                    out.push(format!(
+                        "DNS rule {}: {} was never queried",
+                        rule.index,
+                        p.text()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the name of a fallback flow's server still resolved to an
+    /// address on the class's preferred network just before the flow began
+    /// (seed 000: DPM falls back when name lookup stops returning backup
+    /// addresses).
+    fn explain_fallback(&self, slot: &Slot<FlowState>, class: ClassId) -> String {
+        let policy = self.policy();
+        let flow = &slot.flow;
+        let server = flow.dst().0;
+        let preferred = policy
+            .classes
+            .get(usize::from(class.0))
+            .and_then(|c| c.networks.as_ref())
+            .and_then(|n| n.first().copied());
+        let names = &self.knowledge().names;
+        let Some(name) = names.names_of(server).first() else {
+            return format!("no DNS answer naming {server} was seen before it");
+        };
+        let Some((t, addrs)) = names.before(name, flow.first_seen) else {
+            return format!("no answer for {name} was seen before the fallback");
+        };
+        let ago = ago(flow.first_seen.0 - t.0);
+        let pref_name = preferred.map_or("?", |n| policy.network_name(n));
+        let on_pref: Vec<&IpAddr> = addrs
+            .iter()
+            .filter(|a| preferred.is_some() && policy.network_of(**a) == preferred)
+            .collect();
+        if let Some(a) = on_pref.first() {
+            return format!(
+                "{name} still resolved to {a} on {pref_name} {ago} earlier: the fallback was not caused by name resolution"
+            );
+        }
+        let got: Vec<String> = addrs
+            .iter()
+            .map(|a| format!("{a} ({})", self.net_name(policy.network_of(*a))))
+            .collect();
+        format!(
+            "{name} resolved only to {} {ago} earlier: no {pref_name} address was returned, so the fallback follows name resolution",
+            got.join(", ")
+        )
     }
 
     /// Network name for reports (`unknown` outside every named network).
@@ -268,6 +428,12 @@ impl Analyzer {
             })
             .collect();
         interfaces.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+        // VLANs in id order (a trunk's tags read best that way).
+        let vlans: Vec<Share> = acc
+            .vlans
+            .into_iter()
+            .map(|(v, a)| share(v.to_string(), a, self.throughput(class, Scope::Vlan(v))))
+            .collect();
         ClassSummary {
             class: self.policy().class_name(class).to_string(),
             flows: acc.flows,
@@ -275,6 +441,7 @@ impl Analyzer {
             bytes: acc.bytes,
             networks,
             interfaces,
+            vlans,
             throughput: self.throughput(class, Scope::Class),
         }
     }
@@ -305,6 +472,7 @@ impl Analyzer {
                 .evidence()
                 .map(|e| e.facts.clone())
                 .unwrap_or_default(),
+            explanation: None,
         }
     }
 }

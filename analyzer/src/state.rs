@@ -59,6 +59,8 @@ pub struct FlowState {
     pub(crate) hooks: SmallVec<[u32; 3]>,
     /// Series per capture interface.
     pub(crate) iface_hooks: SmallVec<[(Option<IfaceRef>, u32); 1]>,
+    /// Series per VLAN id.
+    pub(crate) vlan_hooks: SmallVec<[(u16, u32); 1]>,
     /// Own per-bin counts while the class is open.
     pub(crate) pending: Option<Box<Pending>>,
     /// The responder's endpoint, learned from an RPC reply before the flow began.
@@ -70,8 +72,8 @@ pub struct FlowState {
     pub(crate) interfaces: SmallVec<[Uuid; 1]>,
     /// Policy standing, for `verdict_for`.
     pub verdict: FlowVerdict,
-    /// (class, NIC count) the verdict was computed for.
-    pub(crate) verdict_for: Option<(ClassId, usize)>,
+    /// (class, NIC count, VLAN count) the verdict was computed for.
+    pub(crate) verdict_for: Option<(ClassId, usize, usize)>,
     /// Free for the caller (the daemon's own per-flow mark); the analyzer
     /// never reads it.
     pub mark: u32,

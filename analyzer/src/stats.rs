@@ -152,37 +152,42 @@ pub enum Scope {
     Network(Option<NetId>),
     /// One capture interface of the class (`None` = unnamed).
     Interface(Option<IfaceRef>),
+    /// One 802.1Q VLAN id of the class.
+    Vlan(u16),
 }
 
 /// Most (bin, interface) entries a flow keeps while its class may change;
 /// beyond it the class is fixed (see `Analyzer`).
 pub const PENDING_CAP: usize = 4096;
 
-/// A flow's own bytes per (bin, interface), kept only while its class may
-/// still change, so that a change moves exactly what was counted.
+/// The VLAN tags of a packet (outer first), as a pending entry keeps them.
+pub type Tags = ([u16; 3], u8);
+
+/// A flow's own bytes per (bin, interface, VLAN tags), kept only while its
+/// class may still change, so that a change moves exactly what was counted.
 #[derive(Clone, Debug, Default)]
 pub struct Pending {
-    entries: Vec<(i64, Option<IfaceRef>, u64)>,
+    entries: Vec<(i64, Option<IfaceRef>, Tags, u64)>,
 }
 
 impl Pending {
     /// Counts a packet; false when the cap is reached (nothing counted).
-    pub fn add(&mut self, bin: i64, iface: Option<IfaceRef>, bytes: u64) -> bool {
+    pub fn add(&mut self, bin: i64, iface: Option<IfaceRef>, tags: Tags, bytes: u64) -> bool {
         // Packets of one flow arrive in time order: the last entry is the
         // usual one (a flow seen on two NICs alternates between two).
         let tail = self.entries.len().saturating_sub(2);
         if let Some(e) = self.entries[tail..]
             .iter_mut()
             .rev()
-            .find(|e| e.0 == bin && e.1 == iface)
+            .find(|e| e.0 == bin && e.1 == iface && e.2 == tags)
         {
-            e.2 += bytes;
+            e.3 += bytes;
             return true;
         }
         if self.entries.len() >= PENDING_CAP {
             return false;
         }
-        self.entries.push((bin, iface, bytes));
+        self.entries.push((bin, iface, tags, bytes));
         true
     }
 
@@ -246,12 +251,18 @@ impl Stats {
     }
 
     /// Moves a flow's counts from class `from` to class `to`, in the same
-    /// bins, for its networks and interfaces.
+    /// bins, for its networks, interfaces and VLANs.
     pub fn move_flow(&mut self, from: ClassId, to: ClassId, nets: &[Option<NetId>], p: &Pending) {
         let mut scopes: Vec<Scope> = vec![Scope::Class];
         scopes.extend(nets.iter().map(|n| Scope::Network(*n)));
-        for &(bin, iface, bytes) in &p.entries {
-            for scope in scopes.iter().copied().chain([Scope::Interface(iface)]) {
+        for &(bin, iface, (tags, n), bytes) in &p.entries {
+            let vlans = tags[..usize::from(n)].iter().map(|v| Scope::Vlan(*v));
+            for scope in scopes
+                .iter()
+                .copied()
+                .chain([Scope::Interface(iface)])
+                .chain(vlans)
+            {
                 let old = self.id(from, scope);
                 self.series[old as usize].sub_bin(bin, bytes);
                 let new = self.id(to, scope);

@@ -46,7 +46,7 @@ fn capture(c: &CaptureView) -> JsonCapture<'_> {
         non_ip: c.non_ip,
         orphan_fragments: c.orphan_fragments,
         interfaces: &c.interfaces,
-        drops: 0,
+        drops: c.drops,
         error: c.error.as_deref(),
         warnings: &c.warnings,
     }
@@ -122,7 +122,7 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
                 packets_src_to_dst: f.packets_forward(),
                 bytes_src_to_dst: f.bytes_forward(),
                 interfaces: v.iface_names(f),
-                vlans: f.vlans.to_vec(),
+                vlans: f.vlans.iter().map(|v| v.vlan).collect(),
                 first_seen: rfc3339(f.first_seen),
                 last_seen: rfc3339(f.last_seen),
                 community_id: f.community_id(),
@@ -195,6 +195,8 @@ struct JsonShare<'a> {
     network: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interface: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<u16>,
     bytes: u64,
     packets: u64,
     status: &'static str,
@@ -209,6 +211,7 @@ struct JsonClass<'a> {
     bytes: u64,
     networks: Vec<JsonShare<'a>>,
     interfaces: Vec<JsonShare<'a>>,
+    vlans: Vec<JsonShare<'a>>,
     throughput_bps: JsonThroughput,
 }
 
@@ -231,6 +234,8 @@ struct JsonViolation<'a> {
     community_id: &'a str,
     class_reason: &'a str,
     evidence: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +245,7 @@ struct ReportDoc<'a> {
     captures: Vec<JsonCapture<'a>>,
     classes: Vec<JsonClass<'a>>,
     violations: Vec<JsonViolation<'a>>,
+    dns_violations: Vec<serde_json::Value>,
     warnings: &'a [String],
     learned_endpoints: Vec<serde_json::Value>,
     evidence_gave_up: Vec<serde_json::Value>,
@@ -278,6 +284,44 @@ struct JsonCommand<'a> {
     duration_ms: u64,
 }
 
+fn share<'a>(
+    s: &'a analyzer::report::Share,
+    network: Option<&'a str>,
+    interface: Option<&'a str>,
+    vlan: Option<u16>,
+) -> JsonShare<'a> {
+    JsonShare {
+        network,
+        interface,
+        vlan,
+        bytes: s.bytes,
+        packets: s.packets,
+        status: s.status.as_str(),
+        throughput_bps: throughput(&s.throughput),
+    }
+}
+
+fn dns_violation(v: &ReportView<'_>, d: &analyzer::report::DnsViolation) -> serde_json::Value {
+    let capture =
+        v.an.captures()
+            .get(d.capture.0 as usize)
+            .map(|c| c.source.as_str());
+    serde_json::json!({
+        "name": d.name,
+        "qtype": analyzer::evidence::dns::type_name(d.qtype),
+        "rcode": analyzer::evidence::dns::rcode_name(d.rcode),
+        "answers": d.answers.iter().map(|(ip, net, ttl)| serde_json::json!({
+            "address": ip.to_string(), "network": net, "ttl": ttl,
+        })).collect::<Vec<_>>(),
+        "server": d.server.to_string(),
+        "client": d.client.to_string(),
+        "time": rfc3339(d.time),
+        "capture": capture,
+        "rule": d.rule,
+        "reason": d.reason,
+    })
+}
+
 /// Writes the audit report document (docs/json.md).
 pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     let r = v.report;
@@ -292,26 +336,17 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             networks: c
                 .networks
                 .iter()
-                .map(|s| JsonShare {
-                    network: Some(&s.name),
-                    interface: None,
-                    bytes: s.bytes,
-                    packets: s.packets,
-                    status: s.status.as_str(),
-                    throughput_bps: throughput(&s.throughput),
-                })
+                .map(|s| share(s, Some(&s.name), None, None))
                 .collect(),
             interfaces: c
                 .interfaces
                 .iter()
-                .map(|s| JsonShare {
-                    network: None,
-                    interface: Some(&s.name),
-                    bytes: s.bytes,
-                    packets: s.packets,
-                    status: s.status.as_str(),
-                    throughput_bps: throughput(&s.throughput),
-                })
+                .map(|s| share(s, None, Some(&s.name), None))
+                .collect(),
+            vlans: c
+                .vlans
+                .iter()
+                .map(|s| share(s, None, None, s.name.parse().ok()))
                 .collect(),
             throughput_bps: throughput(&c.throughput),
         })
@@ -337,15 +372,25 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             community_id: &x.community_id,
             class_reason: &x.class_reason,
             evidence: x.evidence.iter().map(evidence::evidence).collect(),
+            explanation: x.explanation.as_deref(),
         })
         .collect();
     let stats = v.an.flow_stats();
     let doc = ReportDoc {
         schema: SCHEMA,
-        verdict: v.verdict.as_str(),
+        verdict: if v.error.is_some() {
+            "error"
+        } else {
+            v.verdict.as_str()
+        },
         captures: v.captures.iter().map(capture).collect(),
         classes,
         violations,
+        dns_violations: r
+            .dns_violations
+            .iter()
+            .map(|d| dns_violation(v, d))
+            .collect(),
         warnings: &v.warnings,
         learned_endpoints: r.learned_endpoints.iter().map(evidence::endpoint).collect(),
         evidence_gave_up: r
@@ -381,7 +426,7 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
                 duration_ms: c.duration.as_millis() as u64,
             })
         }),
-        reasons: v.live.as_ref().map(|l| l.reasons.as_slice()),
+        reasons: (v.live.is_some() || !v.reasons.is_empty()).then_some(v.reasons.as_slice()),
         ended_by: v.live.as_ref().map(|l| l.ended_by.as_str()),
         duration_ms: v.live.as_ref().map(|l| l.duration.as_millis() as u64),
     };

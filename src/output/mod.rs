@@ -2,6 +2,7 @@
 
 pub mod evidence;
 pub mod json;
+pub mod report_text;
 pub mod text;
 
 use std::fs::File;
@@ -53,7 +54,7 @@ pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>
 pub fn write_report(args: &crate::flags::ReportArgs, view: &ReportView<'_>) -> Result<()> {
     write_all(args.output.as_deref(), |out| match args.format {
         crate::flags::Format::Json => json::write_report(out, view),
-        crate::flags::Format::Text => text::write_report(out, view),
+        crate::flags::Format::Text => report_text::write_report(out, view),
     })
 }
 
@@ -83,6 +84,7 @@ pub struct CaptureView {
     pub interfaces: Vec<String>,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    pub drops: u64,
 }
 
 /// Everything the flows listing shows, resolved to names and sorted.
@@ -151,6 +153,7 @@ fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
         interfaces,
         error: o.error.clone(),
         warnings: o.warnings.clone(),
+        drops: o.drops,
     }
 }
 
@@ -239,8 +242,6 @@ impl CommandReport {
 pub struct LiveInfo {
     pub nics: Vec<NicReport>,
     pub command: Option<CommandReport>,
-    /// Why the verdict is inconclusive (empty otherwise).
-    pub reasons: Vec<String>,
     pub ended_by: String,
     pub duration: std::time::Duration,
 }
@@ -254,6 +255,10 @@ pub struct ReportView<'a> {
     pub warnings: Vec<String>,
     pub flows: Option<FlowsView<'a>>,
     pub live: Option<LiveInfo>,
+    /// Why the verdict is inconclusive (empty otherwise).
+    pub reasons: Vec<String>,
+    /// The run could not check anything (every capture failed to read).
+    pub error: Option<String>,
 }
 
 impl<'a> ReportView<'a> {
@@ -292,12 +297,24 @@ impl<'a> ReportView<'a> {
             warnings,
             flows,
             live: None,
+            reasons: Vec::new(),
+            error: None,
         }
     }
 
-    /// Adds the live-capture part and the final verdict.
-    pub fn with_live(mut self, verdict: analyzer::report::Verdict, live: LiveInfo) -> Self {
+    /// The final verdict and, when inconclusive, why.
+    pub fn with_verdict(
+        mut self,
+        verdict: analyzer::report::Verdict,
+        reasons: Vec<String>,
+    ) -> Self {
         self.verdict = verdict;
+        self.reasons = reasons;
+        self
+    }
+
+    /// Adds the live-capture part.
+    pub fn with_live(mut self, live: LiveInfo) -> Self {
         self.live = Some(live);
         self
     }

@@ -24,7 +24,7 @@ pub fn human_bytes(b: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> String {
+pub(super) fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> String {
     match (addr, with_port) {
         (std::net::IpAddr::V6(a), true) => format!("[{a}]:{port}"),
         (a, true) => format!("{a}:{port}"),
@@ -42,7 +42,7 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             let ports = matches!(f.key.proto, 6 | 17 | 132);
             let (src, sport) = f.src();
             let (dst, dport) = f.dst();
-            let vlans: Vec<String> = f.vlans.iter().map(u16::to_string).collect();
+            let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
             let ifaces = v.iface_names(f).join(",");
             [
                 proto_name(f.key.proto),
@@ -160,7 +160,7 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     Ok(())
 }
 
-fn throughput_line(t: &analyzer::stats::Throughput) -> String {
+pub(super) fn throughput_line(t: &analyzer::stats::Throughput) -> String {
     use super::human_bps;
     if t.bins == 0 {
         return "no traffic".into();
@@ -176,7 +176,7 @@ fn throughput_line(t: &analyzer::stats::Throughput) -> String {
     )
 }
 
-fn status_word(s: analyzer::policy::Status) -> &'static str {
+pub(super) fn status_word(s: analyzer::policy::Status) -> &'static str {
     match s {
         analyzer::policy::Status::Preferred => "preferred",
         analyzer::policy::Status::Fallback => "FALLBACK",
@@ -184,200 +184,9 @@ fn status_word(s: analyzer::policy::Status) -> &'static str {
     }
 }
 
-/// Writes the audit report: verdict first, then classes, violations with
-/// evidence, warnings, and capture integrity.
-pub fn write_report(out: &mut impl Write, v: &super::ReportView<'_>) -> Result<()> {
-    use analyzer::report::Verdict;
-    let r = v.report;
-    let n = r.violations.len();
-    match v.verdict {
-        Verdict::Fail => {
-            let mut what: Vec<String> = r
-                .violations
-                .iter()
-                .map(|x| match (&x.interface, x.by_address) {
-                    (Some(i), false) => format!("{} on interface {i}", x.class),
-                    _ => format!("{} on {}", x.class, x.network),
-                })
-                .collect();
-            what.dedup();
-            writeln!(
-                out,
-                "FAIL: {n} violation{} ({})",
-                if n == 1 { "" } else { "s" },
-                what.join(", ")
-            )?;
-        }
-        Verdict::Inconclusive => {
-            let reasons = v
-                .live
-                .as_ref()
-                .map(|l| l.reasons.join("; "))
-                .unwrap_or_default();
-            writeln!(out, "INCONCLUSIVE: {reasons}")?;
-        }
-        Verdict::Pass if v.warnings.is_empty() => {
-            writeln!(out, "PASS: every class stayed on its allowed networks")?
-        }
-        Verdict::Pass => writeln!(
-            out,
-            "PASS with {} warning{}: no violation",
-            v.warnings.len(),
-            if v.warnings.len() == 1 { "" } else { "s" }
-        )?,
-    }
-    for c in &r.classes {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{}: {} flow{}, {} packets, {} ({} bytes)",
-            c.class,
-            c.flows,
-            if c.flows == 1 { "" } else { "s" },
-            c.packets,
-            human_bytes(c.bytes),
-            c.bytes
-        )?;
-        writeln!(out, "  throughput   {}", throughput_line(&c.throughput))?;
-        let width = c
-            .networks
-            .iter()
-            .chain(&c.interfaces)
-            .map(|s| s.name.chars().count())
-            .max()
-            .unwrap_or(0);
-        for (kind, shares) in [("network", &c.networks), ("interface", &c.interfaces)] {
-            for s in shares.iter() {
-                writeln!(
-                    out,
-                    "  {kind:<9} {:<width$}  {:>10}  {:<9}  {}",
-                    s.name,
-                    human_bytes(s.bytes),
-                    status_word(s.status),
-                    throughput_line(&s.throughput),
-                )?;
-            }
-        }
-    }
-    if !r.violations.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "violations (largest first):")?;
-        const SHOWN: usize = 50;
-        for x in r.violations.iter().take(SHOWN) {
-            let ports = matches!(x.proto, 6 | 17 | 132);
-            let ep = |a, p| {
-                if ports {
-                    format!("{}:{p}", v.host(a))
-                } else {
-                    v.host(a)
-                }
-            };
-            writeln!(
-                out,
-                "  {} {} {} → {} on network {}{}: {} bytes, {} packets, {} → {}",
-                x.class,
-                proto_name(x.proto),
-                ep(x.src, x.sport),
-                ep(x.dst, x.dport),
-                x.network,
-                x.interface
-                    .as_deref()
-                    .map(|i| format!(", interface {i}"))
-                    .unwrap_or_default(),
-                x.bytes,
-                x.packets,
-                rfc3339(x.first_seen),
-                rfc3339(x.last_seen),
-            )?;
-            for why in &x.reasons {
-                writeln!(out, "    why: {why}")?;
-            }
-            writeln!(
-                out,
-                "    class: {}; community id {}",
-                x.class_reason, x.community_id
-            )?;
-        }
-    }
-    write_learned(out, r)?;
-    if !v.warnings.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "warnings:")?;
-        for w in &v.warnings {
-            writeln!(out, "  - {w}")?;
-        }
-    }
-    if let Some(l) = &v.live {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "capture: {:.1} s, ended: {}",
-            l.duration.as_secs_f64(),
-            l.ended_by
-        )?;
-        for nic in &l.nics {
-            writeln!(
-                out,
-                "  {}: {} packets, {} bytes, drops: kernel {}, interface {}, queue {}{}",
-                nic.name,
-                nic.packets,
-                nic.bytes,
-                nic.kernel_drops,
-                nic.iface_drops,
-                nic.queue_drops,
-                if nic.failed { ", FAILED" } else { "" }
-            )?;
-        }
-        if let Some(c) = &l.command {
-            writeln!(
-                out,
-                "command: {:?} {} after {:.1} s",
-                c.argv.join(" "),
-                c.describe(),
-                c.duration.as_secs_f64()
-            )?;
-        }
-    }
-    writeln!(out)?;
-    writeln!(out, "captures:")?;
-    for c in &v.captures {
-        if let Some(e) = &c.error {
-            writeln!(out, "  {}: NOT READ: {e}", c.source)?;
-            continue;
-        }
-        write!(
-            out,
-            "  {}: {} packets, {} bytes, {} non-IP",
-            c.source, c.packets, c.bytes, c.non_ip
-        )?;
-        if !c.interfaces.is_empty() {
-            write!(out, ", interfaces {}", c.interfaces.join(","))?;
-        }
-        writeln!(out)?;
-        if let Some(at) = c.truncated_at {
-            writeln!(out, "    truncated at byte {at}")?;
-        }
-        for (reason, n) in &c.undecoded {
-            writeln!(out, "    undecoded: {n} × {reason}")?;
-        }
-    }
-    for (proto, why, n) in &r.gave_up {
-        writeln!(
-            out,
-            "  evidence: {n} {proto} flow{} not read further: {why}",
-            if *n == 1 { "" } else { "s" }
-        )?;
-    }
-    if let Some(f) = &v.flows {
-        writeln!(out)?;
-        write_flows(out, f)?;
-    }
-    Ok(())
-}
-
 /// RPC endpoints the traffic announced (those with a port: the ones a
 /// later connection can reach).
-fn write_learned(out: &mut impl Write, r: &analyzer::Report) -> Result<()> {
+pub(super) fn write_learned(out: &mut impl Write, r: &analyzer::Report) -> Result<()> {
     let with_port: Vec<_> = r
         .learned_endpoints
         .iter()

@@ -53,6 +53,19 @@ pub fn parse(msg: &[u8]) -> Option<DnsAnswer> {
     })
 }
 
+/// What one DNS message proves: an answer, or a query's name and type.
+pub fn fact(msg: &[u8]) -> Option<Fact> {
+    if msg.get(2)? & 0x80 != 0 {
+        return parse(msg).map(Fact::Dns);
+    }
+    let m = Message::from_bytes(msg).ok()?;
+    let q = m.queries.first()?;
+    Some(Fact::DnsQuery {
+        name: name(&q.name),
+        qtype: u16::from(q.query_type),
+    })
+}
+
 /// A record type's mnemonic (`A`, `CNAME`, `AAAA`, or `TYPE65` style).
 pub fn type_name(t: u16) -> String {
     hickory_proto::rr::RecordType::from(t).to_string()
@@ -106,16 +119,13 @@ impl Dissector for DnsTcp {
         segment_start: bool,
         out: &mut Vec<Fact>,
     ) -> Result<(), GiveUp> {
-        let to_client = dir == Dir::ToClient;
         self.framers[dir.index()].feed(
             data,
             segment_start,
             length_prefix,
             |rec, _| {
-                if to_client {
-                    if let Some(a) = rec.get(2..).and_then(parse) {
-                        out.push(Fact::Dns(a));
-                    }
+                if let Some(f) = rec.get(2..).and_then(fact) {
+                    out.push(f);
                 }
                 Ok(())
             },
@@ -188,6 +198,14 @@ mod tests {
             d.feed(Dir::ToClient, chunk, i == 0, &mut out).unwrap();
         }
         assert_eq!(out.len(), 2);
+        let query = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x02ps\x01x\x01y\x03com\x00\x00\x01\x00\x01";
+        assert_eq!(
+            fact(query),
+            Some(Fact::DnsQuery {
+                name: "ps.x.y.com".into(),
+                qtype: 1
+            })
+        );
         assert!(matches!(&out[0], Fact::Dns(a) if a.records.len() == 2));
     }
 }

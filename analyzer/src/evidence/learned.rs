@@ -58,6 +58,8 @@ pub struct Knowledge {
     /// Endpoints not remembered because the table was full.
     pub endpoints_dropped: u64,
     sessions: FxHashMap<u64, Vec<Box<str>>>,
+    /// What names resolved to.
+    pub names: super::names::Names,
 }
 
 impl Knowledge {

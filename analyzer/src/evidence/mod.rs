@@ -16,6 +16,7 @@ pub mod dcerpc;
 pub mod dns;
 pub mod framer;
 pub mod learned;
+pub mod names;
 pub mod probe;
 pub mod reasm;
 pub mod smb;
@@ -195,6 +196,47 @@ pub fn interface_name(u: &Uuid) -> Option<&'static str> {
     KNOWN.iter().find(|(k, _)| *k == v).map(|(_, n)| *n)
 }
 
+impl DnsAnswer {
+    /// The addresses a query name resolves to in an answer, with the TTL of
+    /// each, following CNAMEs; and every TTL met on the way.
+    pub fn resolve(&self) -> (Vec<(IpAddr, u32)>, Vec<(String, u32)>) {
+        let a = self;
+        let Some((qname, _)) = &a.query else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut names = vec![qname.clone()];
+        let (mut addrs, mut chain) = (Vec::new(), Vec::new());
+        // Each pass adds at least one name or stops: bounded by the records.
+        for _ in 0..=a.records.len() {
+            let before = names.len();
+            let owned: Vec<&DnsRecord> = a
+                .records
+                .iter()
+                .filter(|r| names.contains(&r.name))
+                .collect();
+            for r in owned {
+                match &r.data {
+                    RecordData::Cname(target) if !names.contains(target) => {
+                        chain.push((r.name.clone(), r.ttl));
+                        names.push(target.clone());
+                    }
+                    d => {
+                        if let Some(ip) = d.addr() {
+                            if !addrs.iter().any(|(x, _)| *x == ip) {
+                                addrs.push((ip, r.ttl));
+                            }
+                        }
+                    }
+                }
+            }
+            if names.len() == before {
+                break;
+            }
+        }
+        (addrs, chain)
+    }
+}
+
 /// How an RPC endpoint was announced.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Via {
@@ -270,6 +312,14 @@ pub enum Fact {
     },
     /// A DNS response.
     Dns(DnsAnswer),
+    /// A DNS query: the name and type asked (not kept as flow evidence;
+    /// DNS rules warn about names queried but never answered).
+    DnsQuery {
+        /// Query name (lower case, no trailing dot).
+        name: String,
+        /// Query type.
+        qtype: u16,
+    },
 }
 
 impl Fact {
@@ -285,6 +335,7 @@ impl Fact {
             Fact::RpcEndpoint { .. } => "rpc-endpoint",
             Fact::DcomBinding { .. } => "dcom-binding",
             Fact::Dns(_) => "dns-answer",
+            Fact::DnsQuery { .. } => "dns-query",
         }
     }
 }

@@ -180,8 +180,8 @@ impl FlowEvidence {
             }
             Fragment::None => m.payload,
         };
-        if let Some(a) = dns::parse(msg) {
-            out.push(Fact::Dns(a));
+        if let Some(f) = dns::fact(msg) {
+            out.push(f);
         }
     }
 

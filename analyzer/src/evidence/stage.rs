@@ -42,6 +42,8 @@ pub(crate) struct EvidenceStage<'a> {
     pub gave_up: &'a mut BTreeMap<(&'static str, &'static str), u64>,
     pub facts: &'a mut Vec<Fact>,
     pub window_ns: i64,
+    /// DNS answers found, for the policy stage's DNS rules.
+    pub answers: &'a mut Vec<(super::DnsAnswer, Timestamp)>,
 }
 
 impl EvidenceStage<'_> {
@@ -174,6 +176,19 @@ impl EvidenceStage<'_> {
                 }
                 Fact::RpcBind { interface, .. } => {
                     clues_changed |= push_clue(&mut st.interfaces, *interface);
+                }
+                Fact::DnsQuery { name, .. } => {
+                    // Kept only as a queried name, not as flow evidence.
+                    self.knowledge.names.query(name);
+                    continue;
+                }
+                Fact::Dns(a) => {
+                    if let Some((q, _)) = &a.query {
+                        let addrs: Vec<IpAddr> =
+                            a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
+                        self.knowledge.names.answer(q, ts, &addrs);
+                    }
+                    self.answers.push((a.clone(), ts));
                 }
                 _ => {}
             }

@@ -10,4 +10,5 @@ mod table;
 pub use key::{Direction, FlowKey};
 pub use table::{
     Flow, FlowExt, FlowTable, FlowTableConfig, FlowTableStats, IfaceStat, PacketUpdate, Slot,
+    VlanStat,
 };

@@ -19,6 +19,17 @@ pub struct IfaceStat {
     pub bytes: u64,
 }
 
+/// Packets and bytes of a flow with one VLAN id (outer or inner tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VlanStat {
+    /// The 802.1Q VLAN id.
+    pub vlan: u16,
+    /// Packets carrying it.
+    pub packets: u64,
+    /// Wire bytes of those packets.
+    pub bytes: u64,
+}
+
 /// What later stages keep per flow, beside the flow itself. The table
 /// stores it opaquely and tells it when its flow leaves the table.
 pub trait FlowExt: Default {
@@ -80,8 +91,8 @@ pub struct Flow {
     pub last_seen: Timestamp,
     /// Capture interfaces seen on, in order of first appearance.
     pub ifaces: Vec<IfaceStat>,
-    /// VLAN ids seen, in order of first appearance.
-    pub vlans: Vec<u16>,
+    /// VLAN ids seen (outer and inner tags), in order of first appearance.
+    pub vlans: Vec<VlanStat>,
 }
 
 impl Default for Flow {
@@ -367,9 +378,17 @@ fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
             }),
         }
     }
-    for v in p.vlans {
-        if !flow.vlans.contains(v) {
-            flow.vlans.push(*v);
+    for &v in p.vlans {
+        match flow.vlans.iter_mut().find(|s| s.vlan == v) {
+            Some(s) => {
+                s.packets += 1;
+                s.bytes += u64::from(p.wire_len);
+            }
+            None => flow.vlans.push(VlanStat {
+                vlan: v,
+                packets: 1,
+                bytes: u64::from(p.wire_len),
+            }),
         }
     }
 }

@@ -15,12 +15,16 @@ pub struct FlowCheck {
     pub network: Option<Option<NetId>>,
     /// The interface named in the violation (first offending one).
     pub interface: Option<String>,
+    /// The VLAN named in the violation (first offending one).
+    pub vlan: Option<u16>,
     /// Fallback networks used with `on_fallback = "warn"`.
     pub fallbacks: Vec<NetId>,
     /// Status per address network of the flow.
     pub net_status: Vec<(Option<NetId>, Status)>,
     /// Status per named capture interface of the flow.
     pub iface_status: Vec<(String, Status)>,
+    /// Status per VLAN id the flow was seen with.
+    pub vlan_status: Vec<(u16, Status)>,
 }
 
 impl FlowCheck {
@@ -30,71 +34,87 @@ impl FlowCheck {
     }
 }
 
+/// Where a flow was seen: one of its addresses, or a NIC or VLAN whose
+/// network the policy maps.
+#[derive(Clone, Copy, Debug)]
+enum Place<'a> {
+    Address,
+    Interface(&'a str),
+    Vlan(u16),
+}
+
+impl Place<'_> {
+    /// How a reason names the place and its network.
+    fn what(&self, net: &str) -> String {
+        match self {
+            Place::Address => format!("network {net}"),
+            Place::Interface(i) => format!("seen on {i} (network {net})"),
+            Place::Vlan(v) => format!("seen on VLAN {v} (network {net})"),
+        }
+    }
+
+    /// `network primary not allowed…` / `seen on eth0 (network primary), not allowed…`.
+    fn not_allowed(&self, net: &str, cname: &str, allowed: &str) -> String {
+        let sep = if matches!(self, Place::Address) {
+            ""
+        } else {
+            ","
+        };
+        format!(
+            "{}{sep} not allowed for {cname} (allowed: {allowed})",
+            self.what(net)
+        )
+    }
+
+    fn fallback_fail(&self, net: &str, cname: &str) -> String {
+        match self {
+            Place::Address => {
+                format!("network {net} is a fallback for {cname} and on_fallback = \"fail\"")
+            }
+            _ => format!(
+                "{}, a fallback for {cname} with on_fallback = \"fail\"",
+                self.what(net)
+            ),
+        }
+    }
+
+    fn retired(&self, net: &str) -> String {
+        match self {
+            Place::Address => format!("network {net} is retired: no traffic may touch it"),
+            _ => format!(
+                "{}, a retired network: no traffic may touch it",
+                self.what(net)
+            ),
+        }
+    }
+}
+
 impl Policy {
     /// Checks one flow of `class` whose endpoints lie in `nets` (`None` =
-    /// `unknown`) and that was seen on `ifaces`.
-    pub fn check(&self, class: ClassId, nets: &[Option<NetId>], ifaces: &[&str]) -> FlowCheck {
+    /// `unknown`) and that was seen on `ifaces` and with `vlans`.
+    pub fn check(
+        &self,
+        class: ClassId,
+        nets: &[Option<NetId>],
+        ifaces: &[&str],
+        vlans: &[u16],
+    ) -> FlowCheck {
         let mut c = FlowCheck::default();
-        let cname = self.class_name(class);
-        let allowed = self.allowed_list(class);
         for &net in nets {
-            let name = net.map_or("unknown", |n| self.network_name(n));
-            let status = match self.judge(class, net) {
-                Use::Preferred => Status::Preferred,
-                Use::Fallback => {
-                    if let Some(n) = net.filter(|n| !c.fallbacks.contains(n)) {
-                        c.fallbacks.push(n);
-                    }
-                    Status::Fallback
-                }
-                Use::FallbackFail => {
-                    c.reasons.push(format!(
-                        "network {name} is a fallback for {cname} and on_fallback = \"fail\""
-                    ));
-                    c.by_address = true;
-                    c.network.get_or_insert(net);
-                    Status::Violation
-                }
-                Use::NotAllowed => {
-                    c.reasons.push(format!(
-                        "network {name} not allowed for {cname} (allowed: {allowed})"
-                    ));
-                    c.by_address = true;
-                    c.network.get_or_insert(net);
-                    Status::Violation
-                }
-            };
+            let status = self.judge_place(class, Place::Address, net, &mut c);
             c.net_status.push((net, status));
         }
         for &iface in ifaces {
-            let Some(net) = self.interface_network(iface) else {
-                continue;
-            };
-            let name = self.network_name(net);
-            let status = match self.judge(class, Some(net)) {
-                Use::Preferred => Status::Preferred,
-                Use::Fallback => {
-                    if !c.fallbacks.contains(&net) {
-                        c.fallbacks.push(net);
-                    }
-                    Status::Fallback
-                }
-                Use::FallbackFail => {
-                    c.reasons.push(format!(
-                        "seen on {iface} (network {name}), a fallback for {cname} with on_fallback = \"fail\""
-                    ));
-                    c.interface.get_or_insert_with(|| iface.to_string());
-                    Status::Violation
-                }
-                Use::NotAllowed => {
-                    c.reasons.push(format!(
-                        "seen on {iface} (network {name}), not allowed for {cname} (allowed: {allowed})"
-                    ));
-                    c.interface.get_or_insert_with(|| iface.to_string());
-                    Status::Violation
-                }
-            };
-            c.iface_status.push((iface.to_string(), status));
+            if let Some(net) = self.interface_network(iface) {
+                let status = self.judge_place(class, Place::Interface(iface), Some(net), &mut c);
+                c.iface_status.push((iface.to_string(), status));
+            }
+        }
+        for &vlan in vlans {
+            if let Some(&net) = self.vlans.get(&vlan) {
+                let status = self.judge_place(class, Place::Vlan(vlan), Some(net), &mut c);
+                c.vlan_status.push((vlan, status));
+            }
         }
         if c.violates() {
             // One violation per flow: every aggregate it touches is marked.
@@ -103,6 +123,7 @@ impl Policy {
                 .iter_mut()
                 .map(|(_, s)| s)
                 .chain(c.iface_status.iter_mut().map(|(_, s)| s))
+                .chain(c.vlan_status.iter_mut().map(|(_, s)| s))
             {
                 *s = Status::Violation;
             }
@@ -114,6 +135,51 @@ impl Policy {
             }
         }
         c
+    }
+
+    /// Judges one place of a flow: retired networks first (whatever the
+    /// class), then the class's allowed networks.
+    fn judge_place(
+        &self,
+        class: ClassId,
+        place: Place<'_>,
+        net: Option<NetId>,
+        c: &mut FlowCheck,
+    ) -> Status {
+        let name = net.map_or("unknown", |n| self.network_name(n));
+        let cname = self.class_name(class);
+        let reason = if net.is_some_and(|n| self.retired.contains(&n)) {
+            Some(place.retired(name))
+        } else {
+            match self.judge(class, net) {
+                Use::Preferred => None,
+                Use::Fallback => {
+                    if let Some(n) = net.filter(|n| !c.fallbacks.contains(n)) {
+                        c.fallbacks.push(n);
+                    }
+                    return Status::Fallback;
+                }
+                Use::FallbackFail => Some(place.fallback_fail(name, cname)),
+                Use::NotAllowed => Some(place.not_allowed(name, cname, &self.allowed_list(class))),
+            }
+        };
+        let Some(reason) = reason else {
+            return Status::Preferred;
+        };
+        c.reasons.push(reason);
+        match place {
+            Place::Address => {
+                c.by_address = true;
+                c.network.get_or_insert(net);
+            }
+            Place::Interface(i) => {
+                c.interface.get_or_insert_with(|| i.to_string());
+            }
+            Place::Vlan(v) => {
+                c.vlan.get_or_insert(v);
+            }
+        }
+        Status::Violation
     }
 
     fn allowed_list(&self, class: ClassId) -> String {
@@ -161,6 +227,7 @@ impl FlowVerdict {
             .iter()
             .map(|(_, s)| *s)
             .chain(check.iface_status.iter().map(|(_, s)| *s))
+            .chain(check.vlan_status.iter().map(|(_, s)| *s))
             .max()
             .unwrap_or(Status::Preferred);
         let status = if check.violates() {
@@ -192,6 +259,14 @@ impl FlowVerdict {
         self.detail
             .as_ref()
             .and_then(|d| d.net_status.iter().find(|(n, _)| *n == net))
+            .map_or(self.base(), |(_, s)| *s)
+    }
+
+    /// Status of one of the VLANs the flow was seen with (as for NICs).
+    pub fn vlan_status(&self, vlan: u16) -> Status {
+        self.detail
+            .as_ref()
+            .and_then(|d| d.vlan_status.iter().find(|(v, _)| *v == vlan))
             .map_or(self.base(), |(_, s)| *s)
     }
 

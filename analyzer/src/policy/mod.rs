@@ -6,6 +6,7 @@
 //! the file (with line and column for every error) before building it.
 
 mod check;
+mod dns;
 mod subnet;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub use check::{FlowCheck, FlowVerdict};
+pub use dns::{DnsFinding, DnsRule, NamePattern};
 pub use subnet::Subnets;
 
 use crate::class::{ClassId, BUILTIN_CLASSES};
@@ -126,6 +128,12 @@ pub struct Policy {
     pub classes: Vec<ClassPolicy>,
     /// User rules in file order.
     pub rules: Vec<Rule>,
+    /// 802.1Q VLAN id → the network it carries.
+    pub vlans: BTreeMap<u16, NetId>,
+    /// Networks no traffic may touch any more.
+    pub retired: Vec<NetId>,
+    /// DNS answer rules, in file order.
+    pub dns: Vec<DnsRule>,
     subnets: Subnets,
 }
 
@@ -181,6 +189,9 @@ impl Policy {
             roles,
             classes: all,
             rules,
+            vlans: BTreeMap::new(),
+            retired: Vec::new(),
+            dns: Vec::new(),
             subnets,
         }
     }

@@ -1,0 +1,78 @@
+//! What a run must have seen to say PASS: the `--expect`ed classes with
+//! `--min-bytes` each, and at least one packet. A verifier never says PASS
+//! about traffic it did not see.
+
+use analyzer::class::ClassId;
+use analyzer::policy::Policy;
+use analyzer::report::{Report, Verdict};
+use anyhow::{Context, Result};
+
+use crate::flags::ExpectArgs;
+use crate::pipeline::parse_size;
+
+/// The expected classes (validated against the policy) and the byte floor.
+pub struct Expect {
+    classes: Vec<ClassId>,
+    min_bytes: u64,
+}
+
+impl Expect {
+    /// Reads `--expect` and `--min-bytes`.
+    pub fn new(args: &ExpectArgs, policy: &Policy) -> Result<Expect> {
+        let mut classes = args
+            .expect
+            .iter()
+            .map(|c| {
+                policy.class_id(c).with_context(|| {
+                    let names: Vec<&str> = policy.classes.iter().map(|c| c.name.as_str()).collect();
+                    format!(
+                        "--expect {c}: no such class (classes: {})",
+                        names.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        classes.sort();
+        classes.dedup();
+        let min_bytes = parse_size(&args.min_bytes).context("--min-bytes")?;
+        Ok(Expect { classes, min_bytes })
+    }
+
+    /// The expected classes.
+    pub fn classes(&self) -> &[ClassId] {
+        &self.classes
+    }
+
+    /// Why the run is inconclusive: expected classes not seen with enough
+    /// bytes, or no packet at all (`packets` read in all).
+    pub fn missing(&self, report: &Report, policy: &Policy, packets: u64) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if packets == 0 {
+            reasons.push("no packet was read: nothing to verify".to_string());
+        }
+        for class in &self.classes {
+            let name = policy.class_name(*class);
+            let seen = report
+                .classes
+                .iter()
+                .find(|c| c.class == name)
+                .map_or(0, |c| c.bytes);
+            if seen < self.min_bytes {
+                reasons.push(format!(
+                    "expected class {name} was not seen with at least {} bytes (saw {seen})",
+                    self.min_bytes
+                ));
+            }
+        }
+        reasons
+    }
+}
+
+/// A proven violation wins; otherwise any reason makes the run inconclusive.
+pub fn verdict(report: &Report, reasons: &[String]) -> Verdict {
+    match (report.verdict, reasons.is_empty()) {
+        (Verdict::Fail, _) => Verdict::Fail,
+        (_, false) => Verdict::Inconclusive,
+        _ => Verdict::Pass,
+    }
+}
