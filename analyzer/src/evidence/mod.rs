@@ -196,10 +196,14 @@ pub fn interface_name(u: &Uuid) -> Option<&'static str> {
     KNOWN.iter().find(|(k, _)| *k == v).map(|(_, n)| *n)
 }
 
+/// What an answer resolves its query name to: the addresses with their
+/// TTLs, and the CNAME records (owner, TTL) on the way.
+pub type Resolved = (Vec<(IpAddr, u32)>, Vec<(String, u32)>);
+
 impl DnsAnswer {
     /// The addresses a query name resolves to in an answer, with the TTL of
     /// each, following CNAMEs; and every TTL met on the way.
-    pub fn resolve(&self) -> (Vec<(IpAddr, u32)>, Vec<(String, u32)>) {
+    pub fn resolve(&self) -> Resolved {
         let a = self;
         let Some((qname, _)) = &a.query else {
             return (Vec::new(), Vec::new());
