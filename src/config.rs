@@ -422,7 +422,7 @@ impl Validator<'_> {
                 .and_then(|t| match crate::pipeline::parse_duration(t.get_ref()) {
                     Ok(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
                     Err(e) => {
-                        self.problem(t.span(), format!("max_ttl: {e:#}"));
+                        self.problem(t.span(), format!("max_ttl: {e}"));
                         None
                     }
                 });

@@ -171,3 +171,56 @@ fn rules_that_would_match_everything_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn dns_vlan_retired_and_evidence_errors_are_located() {
+    // Top-level keys come before the first table (TOML).
+    let text = "\
+retired = [\"primary\", \"gone\"]
+
+[networks]
+primary = [\"10.10.12.0/24\"]
+recovery = [\"172.16.1.0/24\"]
+
+[vlans]
+120 = \"recovery\"
+5000 = \"primary\"
+110 = \"nowhere\"
+
+[[dns]]
+names = [\"ps.x.y.com\", \"*.\", \"bad name\"]
+must_include = [\"recovry\"]
+max_ttl = \"soon\"
+
+[[dns]]
+names = [\"*.apps.contoso.com\"]
+
+[[rules]]
+class = \"lm\"
+smb_share = \"[\"
+rpc_interface = \"not-a-uuid\"
+";
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("p.toml:") || l.starts_with("lanecheck: p.toml:"))
+        .map(|l| l.trim_start_matches("lanecheck: "))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "p.toml:1:23: unknown network \"gone\" (networks: primary, recovery)",
+            "p.toml:9:1: \"5000\" is not a VLAN id (1-4094)",
+            "p.toml:10:7: unknown network \"nowhere\" (networks: primary, recovery)",
+            "p.toml:13:24: \"*.\" is not a DNS name or a \"*.suffix\" pattern",
+            "p.toml:13:30: \"bad name\" is not a DNS name or a \"*.suffix\" pattern",
+            "p.toml:14:17: unknown network \"recovry\" (networks: primary, recovery)",
+            "p.toml:15:11: max_ttl: invalid duration \"soon\" (examples: 500ms, 60s, 2m, 1h)",
+            "p.toml:17:1: dns rule 2 checks nothing (give must_include, all_in or max_ttl)",
+            "p.toml:22:13: smb_share \"[\" is not a glob pattern: invalid range pattern",
+            "p.toml:23:17: rpc_interface \"not-a-uuid\" is not a UUID (like \"e1af8308-5d1f-11c9-91a4-08002b14a0fa\")",
+        ],
+        "{err}"
+    );
+}
