@@ -202,7 +202,13 @@ impl Validator<'_> {
     }
 
     fn build(&mut self, raw: RawPolicy) -> Policy {
-        let networks = self.networks(&raw.networks);
+        let mapped: BTreeSet<&str> = raw
+            .interfaces
+            .values()
+            .chain(raw.vlans.values())
+            .map(|n| n.get_ref().as_str())
+            .collect();
+        let networks = self.networks(&raw.networks, &mapped);
         let net_ids: BTreeMap<&str, NetId> = networks
             .iter()
             .enumerate()
@@ -268,7 +274,14 @@ impl Validator<'_> {
         policy
     }
 
-    fn networks(&mut self, raw: &BTreeMap<Spanned<String>, SList>) -> Vec<Network> {
+    /// `[networks]`. An empty list is allowed only for a network that a NIC
+    /// or a VLAN maps to (a site told apart by its VLAN, addresses kept):
+    /// `mapped` names those.
+    fn networks(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, SList>,
+        mapped: &BTreeSet<&str>,
+    ) -> Vec<Network> {
         let mut out = Vec::new();
         let mut seen: BTreeMap<IpNet, String> = BTreeMap::new();
         // File order, so a duplicate is reported where it is repeated.
@@ -282,7 +295,16 @@ impl Validator<'_> {
                 );
             }
             let mut prefixes = Vec::new();
-            for p in self.nonempty(list, &format!("network {}", name.get_ref())) {
+            if list.get_ref().is_empty() && !mapped.contains(name.get_ref().as_str()) {
+                self.problem(
+                    list.span(),
+                    format!(
+                        "network {} is an empty list (allowed only for a network an [interfaces] or [vlans] entry maps to)",
+                        name.get_ref()
+                    ),
+                );
+            }
+            for p in list.get_ref() {
                 let Some(net) = self.prefix(p) else { continue };
                 if let Some(other) = seen.get(&net) {
                     let msg = if other == name.get_ref() {

@@ -8,20 +8,72 @@ use anyhow::Result;
 
 use crate::{config, output, Outcome};
 
+/// The DNS rules of a policy, one line each.
+fn others(out: &mut impl Write, p: &analyzer::policy::Policy) -> Result<()> {
+    for r in &p.dns {
+        let names: Vec<String> = r.names.iter().map(|n| n.text()).collect();
+        let nets = |l: &[analyzer::policy::NetId]| -> String {
+            l.iter()
+                .map(|n| p.network_name(*n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut what = Vec::new();
+        if !r.must_include.is_empty() {
+            what.push(format!("an address on {}", nets(&r.must_include)));
+        }
+        if !r.all_in.is_empty() {
+            what.push(format!("every address on {}", nets(&r.all_in)));
+        }
+        if let Some(t) = r.max_ttl {
+            what.push(format!("TTLs at most {t} s"));
+        }
+        writeln!(
+            out,
+            "dns rule {}: {} must answer {}",
+            r.index,
+            names.join(", "),
+            what.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
 /// Validates a policy and prints its summary.
 pub fn check(path: &Path) -> Result<Outcome> {
     let p = config::load(path)?;
     let mut out = output::open(None)?;
     writeln!(out, "{}: valid policy", path.display())?;
     writeln!(out, "networks:")?;
-    for n in &p.networks {
+    for (i, n) in p.networks.iter().enumerate() {
         let prefixes: Vec<String> = n.prefixes.iter().map(ToString::to_string).collect();
-        writeln!(out, "  {:<14} {}", n.name, prefixes.join(", "))?;
+        let retired = p.retired.contains(&analyzer::policy::NetId(i as u16));
+        let shown = if prefixes.is_empty() {
+            "(no prefixes: known by its NICs and VLANs)".to_string()
+        } else {
+            prefixes.join(", ")
+        };
+        writeln!(
+            out,
+            "  {:<14} {shown}{}",
+            n.name,
+            if retired {
+                "  RETIRED: no traffic may touch it"
+            } else {
+                ""
+            }
+        )?;
     }
     if !p.interfaces.is_empty() {
         writeln!(out, "interfaces:")?;
         for (i, n) in &p.interfaces {
             writeln!(out, "  {:<14} → {}", i, p.network_name(*n))?;
+        }
+    }
+    if !p.vlans.is_empty() {
+        writeln!(out, "vlans:")?;
+        for (v, n) in &p.vlans {
+            writeln!(out, "  {v:<14} → {}", p.network_name(*n))?;
         }
     }
     if !p.hosts.is_empty() {
@@ -69,6 +121,7 @@ pub fn check(path: &Path) -> Result<Outcome> {
             p.class_name(r.class)
         )?;
     }
+    others(&mut out, &p)?;
     out.flush()?;
     Ok(Outcome::Pass)
 }

@@ -20,7 +20,14 @@ fn check(text: &str) -> (i32, String, String) {
 
 #[test]
 fn bundled_policies_are_valid() {
-    for p in ["dpm.toml", "dpm-fallback.toml", "cluster.toml"] {
+    for p in [
+        "dpm.toml",
+        "dpm-fallback.toml",
+        "cluster.toml",
+        "dpm-dns.toml",
+        "failover.toml",
+        "failover-kept.toml",
+    ] {
         let out = run(&[
             "policy",
             "check",
@@ -78,7 +85,7 @@ class = \"x\"
         [
             "p.toml:3:11: prefix 192.168.1.5/24 has host bits set (did you mean 192.168.1.0/24?)",
             "p.toml:3:29: prefix 10.10.12.0/24 is already in network primary: a prefix belongs to one network",
-            "p.toml:4:9: network empty is an empty list",
+            "p.toml:4:9: network empty is an empty list (allowed only for a network an [interfaces] or [vlans] entry maps to)",
             "p.toml:7:8: unknown network \"primray\" (networks: backup, empty, primary)",
             "p.toml:10:23: unknown network \"nowhere\" (networks: backup, empty, primary)",
             "p.toml:11:15: on_fallback must be \"warn\", \"fail\" or \"allow\", not \"maybe\"",
