@@ -162,6 +162,11 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// How often a continuing alert may be repeated.
+    pub fn realert(&self) -> Duration {
+        self.timing.realert
+    }
+
     pub fn new(timing: Timing, now: Instant) -> Self {
         Engine {
             timing,

@@ -66,6 +66,8 @@ struct Daemon {
     evicted_seen: u64,
     /// Flows waiting for their evidence, by due time.
     waiting: VecDeque<(Instant, FlowKey)>,
+    /// DNS violations alerted, by (rule, name, answers), for the re-alert period.
+    dns_seen: HashMap<(usize, String, String), Instant>,
     evidence_wait: Duration,
 }
 
@@ -144,6 +146,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         live_cfg,
         evicted_seen: 0,
         waiting: VecDeque::new(),
+        dns_seen: HashMap::new(),
         evidence_wait: parse_duration(&args.evidence_wait).context("--evidence-wait")?,
     };
     d.register_nics();
@@ -258,6 +261,57 @@ impl Daemon {
             pending: &mut self.pending,
         };
         judge.flow(slot, iface, wire);
+        self.dns_violations();
+    }
+
+    /// DNS answers that broke a `[[dns]]` rule: one `dns-violation` event
+    /// per (rule, name, answer) at most once per `--realert`.
+    fn dns_violations(&mut self) {
+        let found = self.an.take_dns_violations();
+        if found.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let realert = self.engine.realert();
+        for d in found {
+            let answers: Vec<String> = d
+                .answers
+                .iter()
+                .map(|(ip, net, ttl)| format!("{ip} ({net}, TTL {ttl} s)"))
+                .collect();
+            let key = (d.rule, d.name.clone(), answers.join(","));
+            if self
+                .dns_seen
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < realert)
+            {
+                continue;
+            }
+            if self.dns_seen.len() >= 10_000 {
+                self.dns_seen
+                    .retain(|_, t| now.duration_since(*t) < realert);
+            }
+            self.dns_seen.insert(key, now);
+            let mut e = Event::plain(
+                "dns-violation",
+                None,
+                format!(
+                    "{} answered {}: {} (dns rule {})",
+                    d.name,
+                    if answers.is_empty() {
+                        "no address".to_string()
+                    } else {
+                        answers.join(", ")
+                    },
+                    d.reason,
+                    d.rule
+                ),
+            );
+            e.class = Some("dns".into());
+            e.client = Some(d.client);
+            e.server = Some(d.server);
+            self.events.push(e);
+        }
     }
 
     /// Judges the flows whose evidence wait is over.

@@ -35,6 +35,10 @@ networks = ["primary", "backup"]
 on_fallback = "allow"
 [classes.dpm-control]
 networks = ["primary"]
+
+[[dns]]
+names = ["ps.x.y.com"]
+must_include = ["backup"]
 "#;
 
 fn daemon() -> Daemon {
@@ -64,6 +68,7 @@ fn daemon() -> Daemon {
         live_cfg: LiveConfig::default(),
         evicted_seen: 0,
         waiting: VecDeque::new(),
+        dns_seen: std::collections::HashMap::new(),
         evidence_wait: Duration::from_secs(5),
     };
     d.register_nics();
@@ -148,7 +153,10 @@ fn second(s: i64) -> Traffic {
     }
     if s % 30 == 0 {
         let dns = [10, 10, 12, 10];
-        let ps = [std::net::Ipv4Addr::new(192, 168, 1, 24)];
+        let ps = [
+            std::net::Ipv4Addr::new(192, 168, 1, 24),
+            std::net::Ipv4Addr::new(10, 10, 12, 90),
+        ];
         let q = dns_query(s as u16, "ps.x.y.com");
         tr.udp(t + 30, (DPM_P, dns), (port(30), 53), &q);
         let a = dns_answer(s as u16, "ps.x.y.com", &ps);
@@ -248,4 +256,49 @@ fn a_day_of_traffic_keeps_memory_flat() {
     for c in ["dpm", "client", "smb-redirected", "dns", "dpm-control"] {
         assert!(classes.contains(&c), "{c} missing from {classes:?}");
     }
+}
+
+#[test]
+fn a_dns_answer_breaking_a_rule_is_one_event_per_realert() {
+    let mut d = daemon();
+    let dns = [10, 10, 12, 10];
+    let primary_only = [std::net::Ipv4Addr::new(10, 10, 12, 90)];
+    for (i, port) in [40_001u16, 40_002].into_iter().enumerate() {
+        let mut tr = Traffic { frames: Vec::new() };
+        let t = i as i64 * 1000;
+        tr.udp(t, (DPM_P, dns), (port, 53), &dns_query(7, "ps.x.y.com"));
+        tr.udp(
+            t + 1,
+            (dns, DPM_P),
+            (53, port),
+            &dns_answer(7, "ps.x.y.com", &primary_only),
+        );
+        for (ms, nic, data) in &tr.frames {
+            d.on_frame(&Frame {
+                ts: Timestamp((1_700_000_000_000 + ms) * 1_000_000),
+                iface: IfaceId(*nic),
+                link: LinkType::ETHERNET,
+                wire_len: data.len() as u32,
+                data,
+            });
+        }
+    }
+    let evs: Vec<&Event> = d
+        .events
+        .iter()
+        .filter(|e| e.kind == "dns-violation")
+        .collect();
+    assert_eq!(
+        evs.len(),
+        1,
+        "the same answer again within --realert is not re-alerted"
+    );
+    assert_eq!(
+        evs[0].reason,
+        "ps.x.y.com answered 10.10.12.90 (primary, TTL 1200 s): must_include: no address on backup (answered 10.10.12.90 (primary)) (dns rule 1)"
+    );
+    assert_eq!(
+        (evs[0].client, evs[0].server),
+        (Some(DPM_P.into()), Some(dns.into()))
+    );
 }
