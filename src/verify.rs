@@ -171,6 +171,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         Some(spawn(&args.command)?)
     };
     let mut command: Option<CommandReport> = None;
+    let mut late_errors: Vec<String> = Vec::new();
     let mut exited_at: Option<Instant> = None;
     let mut last_expected: Option<Instant> = None;
     let mut expected_seen: BTreeMap<ClassId, ()> = BTreeMap::new();
@@ -200,12 +201,18 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         }
         since_check = 0;
         if let Some(c) = child.as_mut() {
-            if let Some(status) = c.try_wait().context("waiting for the command")? {
+            // A failed wait is not allowed to lose what capture proved: it
+            // is reported, and the command counts as failed.
+            let waited = c.try_wait().map_err(|e| {
+                late_errors.push(format!("waiting for the command failed: {e}"));
+            });
+            if !matches!(waited, Ok(None)) {
+                let status = waited.ok().flatten();
                 exited_at = Some(Instant::now());
                 command = Some(CommandReport::new(
                     &args.command,
-                    status.code(),
-                    status.signal(),
+                    status.and_then(|s| s.code()),
+                    status.and_then(|s| s.signal()),
                     plan.start.elapsed(),
                 ));
                 child = None;
@@ -266,11 +273,14 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     if let Some(mut c) = child.take() {
         // Still running when capture ended (--timeout, --duration, Ctrl-C).
         let _ = c.kill();
-        let status = c.wait().context("waiting for the command")?;
+        let status = c
+            .wait()
+            .map_err(|e| late_errors.push(format!("waiting for the command failed: {e}")))
+            .ok();
         command = Some(CommandReport::new(
             &args.command,
-            status.code(),
-            status.signal(),
+            status.and_then(|s| s.code()),
+            status.and_then(|s| s.signal()),
             plan.start.elapsed(),
         ));
     }
@@ -321,6 +331,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .with_verdict(verdict, reasons)
         .with_live(live);
     let mut view = view;
+    view.warnings.append(&mut late_errors);
     if let Some(e) = write_error {
         view.warnings
             .push(format!("{e}; the saved capture stops there"));

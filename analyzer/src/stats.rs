@@ -131,13 +131,17 @@ impl Series {
         if idle > 0 {
             let _ = h.record_n(0, idle);
         }
+        // HdrHistogram reports the highest value equivalent to the true one
+        // at 3 digits, which can lie above the busiest bin: never report a
+        // percentile above the exact max.
+        let q = |p: f64| h.value_at_quantile(p).min(max);
         Throughput {
             bin_ms,
             bins: span,
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p95: h.value_at_quantile(0.95),
-            p99: h.value_at_quantile(0.99),
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
             max,
         }
     }
@@ -304,8 +308,21 @@ mod tests {
         assert_eq!((t.bins, t.bin_ms, t.max), (5, 1000, 24_000));
         // Sorted bps: 0, 0, 0, 8000, 24000 → nearest rank.
         assert_eq!(t.p50, 0);
-        assert_eq!(t.p90, h3(24_000));
+        // HdrHistogram would say 24 015 (above the max): clamped.
+        assert_eq!((h3(24_000), t.p90), (24_015, 24_000));
         assert_eq!(s.bins().values().sum::<u64>(), 4000);
+    }
+
+    #[test]
+    fn percentiles_never_exceed_the_max() {
+        // One busy second: 403 474 480 bit/s, which HdrHistogram at 3 digits
+        // would report as 403 701 759 (seen in an audit).
+        let mut s = Series::new(1_000_000_000);
+        s.add(Timestamp(0), 403_474_480 / 8);
+        let t = s.throughput();
+        assert_eq!(t.max, 403_474_480);
+        assert_eq!(h3(t.max), 403_701_759);
+        assert_eq!((t.p50, t.p99), (t.max, t.max));
     }
 
     /// HdrHistogram reports the highest value equivalent to v at 3 digits.
