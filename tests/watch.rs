@@ -391,11 +391,27 @@ fn a_vanished_nic_is_lost_then_restored() {
         .find(|e| e["type"] == "capture-restored")
         .expect("capture-restored");
     assert_eq!(restored["interface"], "eth1");
-    // And it captures again: backup traffic on the new eth1 is allowed, no leak.
-    send(&lab, "192.168.1.24", 200_000);
+    // And it captures again: client traffic over the new eth1 (backup) is a
+    // leak (client is allowed on primary only), raised from eth1's packets.
+    let argv = Lab::send_argv("192.168.1.24", 443, 200_000);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert!(lab.exec(&lab.dpm, &argv).status().unwrap().success());
+    let evs = wait_for(&alerts, Duration::from_secs(3), |e| of_type(e, "leak") >= 1);
+    let leak = evs
+        .iter()
+        .find(|e| e["type"] == "leak")
+        .expect("a leak from packets captured after the NIC came back");
+    assert_eq!(
+        (
+            leak["class"].as_str(),
+            leak["interface"].as_str(),
+            leak["server_port"].as_u64()
+        ),
+        (Some("client"), Some("eth1"), Some(443))
+    );
     signal(&watch, "-TERM");
     assert_eq!(watch.wait().unwrap().code(), Some(0));
-    assert_eq!(of_type(&events(&alerts), "leak"), 0);
+    assert_eq!(of_type(&events(&alerts), "leak"), 1);
 }
 
 /// An SMB2 client that speaks first: NEGOTIATE, then (after argv[3]
