@@ -690,45 +690,7 @@ impl Validator<'_> {
         }
         // Fixed up once the policy has ordered its classes (see `build`).
         let class = ClassId(0);
-        let mut desc = Vec::new();
-        desc.push(
-            r.proto
-                .as_ref()
-                .map_or("any".to_string(), |p| p.get_ref().clone()),
-        );
-        if !ports.is_empty() {
-            let p: Vec<String> = ports
-                .iter()
-                .map(|(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .collect();
-            desc.push(format!("port {}", p.join(",")));
-        }
-        if let Some(list) = &r.hosts {
-            let h: Vec<&str> = list
-                .get_ref()
-                .iter()
-                .map(|s| s.get_ref().as_str())
-                .collect();
-            desc.push(format!("hosts {}", h.join(",")));
-        }
-        if side == Side::Server {
-            desc.push("server side".into());
-        }
-        for (key, v) in [
-            ("smb_share", &r.smb_share),
-            ("smb_server", &r.smb_server),
-            ("rpc_interface", &r.rpc_interface),
-        ] {
-            if let Some(v) = v {
-                desc.push(format!("{key} {}", v.get_ref()));
-            }
-        }
+        let description = describe_rule(r, &ports, side);
         Some(Rule {
             index,
             class,
@@ -736,7 +698,7 @@ impl Validator<'_> {
             ports,
             hosts: addrs,
             side,
-            description: desc.join(" "),
+            description,
             smb_share: evidence.0,
             smb_server: evidence.1,
             rpc_interface: evidence.2,
@@ -811,6 +773,50 @@ impl Validator<'_> {
         }
         out
     }
+}
+
+/// A rule as reasons show it: `tcp port 445 smb_share VMMigration*`.
+fn describe_rule(r: &RawRule, ports: &[(u16, u16)], side: Side) -> String {
+    let mut desc = Vec::new();
+    desc.push(
+        r.proto
+            .as_ref()
+            .map_or("any".to_string(), |p| p.get_ref().clone()),
+    );
+    if !ports.is_empty() {
+        let p: Vec<String> = ports
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        desc.push(format!("port {}", p.join(",")));
+    }
+    if let Some(list) = &r.hosts {
+        let h: Vec<&str> = list
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().as_str())
+            .collect();
+        desc.push(format!("hosts {}", h.join(",")));
+    }
+    if side == Side::Server {
+        desc.push("server side".into());
+    }
+    for (key, v) in [
+        ("smb_share", &r.smb_share),
+        ("smb_server", &r.smb_server),
+        ("rpc_interface", &r.rpc_interface),
+    ] {
+        if let Some(v) = v {
+            desc.push(format!("{key} {}", v.get_ref()));
+        }
+    }
+    desc.join(" ")
 }
 
 /// What a rule may refer to.

@@ -8,6 +8,31 @@ use anyhow::Result;
 
 use crate::{config, output, Outcome};
 
+/// The networks, their prefixes, and whether they are retired.
+fn networks(out: &mut impl Write, p: &analyzer::policy::Policy) -> Result<()> {
+    writeln!(out, "networks:")?;
+    for (i, n) in p.networks.iter().enumerate() {
+        let prefixes: Vec<String> = n.prefixes.iter().map(ToString::to_string).collect();
+        let retired = p.retired.contains(&analyzer::policy::NetId(i as u16));
+        let shown = if prefixes.is_empty() {
+            "(no prefixes: known by its NICs and VLANs)".to_string()
+        } else {
+            prefixes.join(", ")
+        };
+        writeln!(
+            out,
+            "  {:<14} {shown}{}",
+            n.name,
+            if retired {
+                "  RETIRED: no traffic may touch it"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}
+
 /// The DNS rules of a policy, one line each.
 fn others(out: &mut impl Write, p: &analyzer::policy::Policy) -> Result<()> {
     for r in &p.dns {
@@ -44,26 +69,7 @@ pub fn check(path: &Path) -> Result<Outcome> {
     let p = config::load(path)?;
     let mut out = output::open(None)?;
     writeln!(out, "{}: valid policy", path.display())?;
-    writeln!(out, "networks:")?;
-    for (i, n) in p.networks.iter().enumerate() {
-        let prefixes: Vec<String> = n.prefixes.iter().map(ToString::to_string).collect();
-        let retired = p.retired.contains(&analyzer::policy::NetId(i as u16));
-        let shown = if prefixes.is_empty() {
-            "(no prefixes: known by its NICs and VLANs)".to_string()
-        } else {
-            prefixes.join(", ")
-        };
-        writeln!(
-            out,
-            "  {:<14} {shown}{}",
-            n.name,
-            if retired {
-                "  RETIRED: no traffic may touch it"
-            } else {
-                ""
-            }
-        )?;
-    }
+    networks(&mut out, &p)?;
     if !p.interfaces.is_empty() {
         writeln!(out, "interfaces:")?;
         for (i, n) in &p.interfaces {

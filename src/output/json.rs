@@ -322,59 +322,71 @@ fn dns_violation(v: &ReportView<'_>, d: &analyzer::report::DnsViolation) -> serd
     })
 }
 
+fn class(c: &analyzer::report::ClassSummary) -> JsonClass<'_> {
+    JsonClass {
+        class: &c.class,
+        flows: c.flows,
+        packets: c.packets,
+        bytes: c.bytes,
+        networks: c
+            .networks
+            .iter()
+            .map(|s| share(s, Some(&s.name), None, None))
+            .collect(),
+        interfaces: c
+            .interfaces
+            .iter()
+            .map(|s| share(s, None, Some(&s.name), None))
+            .collect(),
+        vlans: c
+            .vlans
+            .iter()
+            .map(|s| share(s, None, None, s.name.parse().ok()))
+            .collect(),
+        throughput_bps: throughput(&c.throughput),
+    }
+}
+
+fn violation(x: &analyzer::report::Violation) -> JsonViolation<'_> {
+    JsonViolation {
+        class: &x.class,
+        reason: x.reasons.join("; "),
+        reasons: &x.reasons,
+        network: &x.network,
+        interface: x.interface.as_deref(),
+        proto: proto_name(x.proto),
+        src: x.src.to_string(),
+        sport: x.sport,
+        dst: x.dst.to_string(),
+        dport: x.dport,
+        bytes: x.bytes,
+        packets: x.packets,
+        first_seen: rfc3339(x.first_seen),
+        last_seen: rfc3339(x.last_seen),
+        community_id: &x.community_id,
+        class_reason: &x.class_reason,
+        evidence: x.evidence.iter().map(evidence::evidence).collect(),
+        explanation: x.explanation.as_deref(),
+    }
+}
+
+fn nic(n: &super::NicReport) -> JsonNic<'_> {
+    JsonNic {
+        interface: &n.name,
+        packets: n.packets,
+        bytes: n.bytes,
+        kernel_drops: n.kernel_drops,
+        iface_drops: n.iface_drops,
+        queue_drops: n.queue_drops,
+        failed: n.failed,
+    }
+}
+
 /// Writes the audit report document (docs/json.md).
 pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     let r = v.report;
-    let classes = r
-        .classes
-        .iter()
-        .map(|c| JsonClass {
-            class: &c.class,
-            flows: c.flows,
-            packets: c.packets,
-            bytes: c.bytes,
-            networks: c
-                .networks
-                .iter()
-                .map(|s| share(s, Some(&s.name), None, None))
-                .collect(),
-            interfaces: c
-                .interfaces
-                .iter()
-                .map(|s| share(s, None, Some(&s.name), None))
-                .collect(),
-            vlans: c
-                .vlans
-                .iter()
-                .map(|s| share(s, None, None, s.name.parse().ok()))
-                .collect(),
-            throughput_bps: throughput(&c.throughput),
-        })
-        .collect();
-    let violations = r
-        .violations
-        .iter()
-        .map(|x| JsonViolation {
-            class: &x.class,
-            reason: x.reasons.join("; "),
-            reasons: &x.reasons,
-            network: &x.network,
-            interface: x.interface.as_deref(),
-            proto: proto_name(x.proto),
-            src: x.src.to_string(),
-            sport: x.sport,
-            dst: x.dst.to_string(),
-            dport: x.dport,
-            bytes: x.bytes,
-            packets: x.packets,
-            first_seen: rfc3339(x.first_seen),
-            last_seen: rfc3339(x.last_seen),
-            community_id: &x.community_id,
-            class_reason: &x.class_reason,
-            evidence: x.evidence.iter().map(evidence::evidence).collect(),
-            explanation: x.explanation.as_deref(),
-        })
-        .collect();
+    let classes = r.classes.iter().map(class).collect();
+    let violations = r.violations.iter().map(violation).collect();
     let stats = v.an.flow_stats();
     let doc = ReportDoc {
         schema: SCHEMA,
@@ -403,20 +415,7 @@ pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             expired: stats.expired,
         },
         flows: v.flows.as_ref().map(|f| flows_json(f, true)),
-        nics: v.live.as_ref().map(|l| {
-            l.nics
-                .iter()
-                .map(|n| JsonNic {
-                    interface: &n.name,
-                    packets: n.packets,
-                    bytes: n.bytes,
-                    kernel_drops: n.kernel_drops,
-                    iface_drops: n.iface_drops,
-                    queue_drops: n.queue_drops,
-                    failed: n.failed,
-                })
-                .collect()
-        }),
+        nics: v.live.as_ref().map(|l| l.nics.iter().map(nic).collect()),
         command: v.live.as_ref().map(|l| {
             l.command.as_ref().map(|c| JsonCommand {
                 argv: &c.argv,

@@ -76,75 +76,94 @@ impl Framer {
             self.synced = true;
         }
         while !data.is_empty() {
-            let fast = match (self.len, self.buf.is_empty()) {
-                // The usual case: a record starts here with its header
-                // whole; read it in place, copy only what is kept.
-                (None, true) => match header(data) {
-                    h @ (Header::Len(l) | Header::LenKeep(l, _)) if l > 0 => Some((l, h)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if let Some((l, h)) = fast {
-                self.want = match h {
-                    Header::LenKeep(_, k) => k.min(self.keep),
-                    _ => self.keep,
-                };
-                self.len = Some(l);
-                self.seen = 0;
-            }
-            let len = match self.len {
-                Some(l) => l,
-                None => {
-                    let take = data
-                        .len()
-                        .min(self.keep.saturating_sub(self.buf.len()).max(1));
-                    self.buf.extend_from_slice(&data[..take]);
-                    let h = header(&self.buf);
-                    match h {
-                        Header::NeedMore if self.buf.len() < self.keep => {
-                            self.seen = self.buf.len();
-                            data = &data[take..];
-                            continue;
-                        }
-                        Header::NeedMore | Header::Bad => return Err(bad),
-                        Header::Len(0) | Header::LenKeep(0, _) => return Err(bad),
-                        Header::Len(l) | Header::LenKeep(l, _) => {
-                            self.want = match h {
-                                Header::LenKeep(_, k) => k.min(self.keep),
-                                _ => self.keep,
-                            };
-                            // Give back what belongs to the next record.
-                            let extra = self.buf.len().saturating_sub(l);
-                            self.buf.truncate(self.buf.len() - extra);
-                            self.seen = self.buf.len();
-                            self.len = Some(l);
-                            data = &data[take - extra..];
-                            l
-                        }
-                    }
+            if self.len.is_none() {
+                let used = self.read_header(data, &header, bad)?;
+                data = &data[used..];
+                if self.len.is_none() {
+                    continue;
                 }
-            };
-            let want = len.min(self.want);
-            if self.buf.len() < want {
-                let take = (want - self.buf.len()).min(data.len());
-                self.buf.extend_from_slice(&data[..take]);
-                self.seen += take;
-                data = &data[take..];
-            } else {
-                let skip = (len - self.seen).min(data.len());
-                self.seen += skip;
-                data = &data[skip..];
             }
-            if self.buf.len() >= want && !self.delivered {
-                self.delivered = true;
-                on_record(&self.buf, len)?;
-            }
-            if self.seen >= len {
-                self.next_record();
-            }
+            let used = self.body(data, &mut on_record)?;
+            data = &data[used..];
         }
         Ok(())
+    }
+
+    /// Reads the next record's header from `data` (joined to what earlier
+    /// segments left in `buf`); returns how many bytes of `data` it took.
+    fn read_header(
+        &mut self,
+        data: &[u8],
+        header: &impl Fn(&[u8]) -> Header,
+        bad: GiveUp,
+    ) -> Result<usize, GiveUp> {
+        if self.buf.is_empty() {
+            // The usual case: a record starts here with its header whole;
+            // read it in place, copy only what is kept.
+            if let h @ (Header::Len(l) | Header::LenKeep(l, _)) = header(data) {
+                if l > 0 {
+                    self.start(l, h);
+                    return Ok(0);
+                }
+            }
+        }
+        let take = data
+            .len()
+            .min(self.keep.saturating_sub(self.buf.len()).max(1));
+        self.buf.extend_from_slice(&data[..take]);
+        let h = header(&self.buf);
+        match h {
+            Header::NeedMore if self.buf.len() < self.keep => {
+                self.seen = self.buf.len();
+                Ok(take)
+            }
+            Header::NeedMore | Header::Bad | Header::Len(0) | Header::LenKeep(0, _) => Err(bad),
+            Header::Len(l) | Header::LenKeep(l, _) => {
+                // Give back what belongs to the next record.
+                let extra = self.buf.len().saturating_sub(l);
+                self.buf.truncate(self.buf.len() - extra);
+                self.start(l, h);
+                self.seen = self.buf.len();
+                Ok(take - extra)
+            }
+        }
+    }
+
+    /// A record of `len` bytes starts; `h` says how much of it to keep.
+    fn start(&mut self, len: usize, h: Header) {
+        self.want = match h {
+            Header::LenKeep(_, k) => k.min(self.keep),
+            _ => self.keep,
+        };
+        self.len = Some(len);
+        self.seen = 0;
+    }
+
+    /// Takes record body bytes from `data`: kept up to the prefix, skipped
+    /// after it; hands the prefix over once complete. Returns bytes taken.
+    fn body(
+        &mut self,
+        data: &[u8],
+        on_record: &mut impl FnMut(&[u8], usize) -> Result<(), GiveUp>,
+    ) -> Result<usize, GiveUp> {
+        let Some(len) = self.len else { return Ok(0) };
+        let want = len.min(self.want);
+        let used = if self.buf.len() < want {
+            let take = (want - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            take
+        } else {
+            (len - self.seen).min(data.len())
+        };
+        self.seen += used;
+        if self.buf.len() >= want && !self.delivered {
+            self.delivered = true;
+            on_record(&self.buf, len)?;
+        }
+        if self.seen >= len {
+            self.next_record();
+        }
+        Ok(used)
     }
 
     /// Ready for the next record's header.

@@ -122,85 +122,113 @@ impl EvidenceStage<'_> {
 
     /// Takes in the facts of one packet.
     fn absorb(&mut self, flow: &Flow, st: &mut FlowState, ev: &mut FlowEvidence, ts: Timestamp) {
-        let t = tuple(flow);
+        let server = tuple(flow).dst;
         let mut clues_changed = false;
-        for fact in self.facts.drain(..) {
-            match &fact {
-                Fact::RpcEndpoint {
-                    interface,
-                    proto,
-                    port,
-                    addr,
-                } => {
-                    let server = addr
-                        .filter(|a| !a.is_unspecified())
-                        .map_or(t.dst, IpAddr::V4);
-                    self.knowledge.learn(Endpoint {
-                        server,
-                        proto: *proto,
-                        port: Some(*port),
-                        via: Via::Epm,
-                        interface: Some(*interface),
-                        binding: None,
-                        announced_by: t.dst,
-                        learned_at: ts,
-                    });
-                }
-                Fact::DcomBinding { tower, binding } => {
-                    if let Some(e) = dcom_endpoint(*tower, binding, t.dst, ts) {
-                        self.knowledge.learn(e);
-                    }
-                }
-                Fact::SmbTreeConnect { path, session_id } => {
-                    self.knowledge.smb_path(*session_id, path);
-                    clues_changed |= push_clue(&mut st.shares, path.as_str().into());
-                }
-                Fact::SmbEncrypted { session_id } => {
-                    for path in self.knowledge.smb_paths(*session_id).to_vec() {
-                        if st.shares.iter().any(|p| p.eq_ignore_ascii_case(&path)) {
-                            continue;
-                        }
-                        clues_changed |= push_clue(&mut st.shares, path.clone());
-                        ev.keep(Evidence {
-                            time: ts,
-                            fact: Fact::SmbTreeConnect {
-                                path: path.to_string(),
-                                session_id: *session_id,
-                            },
-                            via: Some(
-                                format!("seen in clear on another connection of session 0x{session_id:016x}")
-                                    .into(),
-                            ),
-                        });
-                    }
-                }
-                Fact::RpcBind { interface, .. } => {
-                    clues_changed |= push_clue(&mut st.interfaces, *interface);
-                }
-                Fact::DnsQuery { name, .. } => {
-                    // Kept only as a queried name, not as flow evidence.
-                    self.knowledge.names.query(name);
-                    continue;
-                }
-                Fact::Dns(a) => {
-                    if let Some((q, _)) = &a.query {
-                        let addrs: Vec<IpAddr> =
-                            a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
-                        self.knowledge.names.answer(q, ts, &addrs);
-                    }
-                    self.answers.push((a.clone(), ts));
-                }
-                _ => {}
+        let facts = std::mem::take(self.facts);
+        for fact in facts {
+            let (keep, changed) = self.learn(&fact, server, st, ev, ts);
+            clues_changed |= changed;
+            if keep {
+                ev.keep(Evidence {
+                    time: ts,
+                    fact,
+                    via: None,
+                });
             }
-            ev.keep(Evidence {
-                time: ts,
-                fact,
-                via: None,
-            });
         }
         if clues_changed && st.open {
             self.reclassify(flow, st);
         }
+    }
+
+    /// What one fact teaches: endpoints, sessions and names for other flows,
+    /// clues for this one. Returns (keep it as evidence, the clues changed).
+    fn learn(
+        &mut self,
+        fact: &Fact,
+        server: IpAddr,
+        st: &mut FlowState,
+        ev: &mut FlowEvidence,
+        ts: Timestamp,
+    ) -> (bool, bool) {
+        match fact {
+            Fact::RpcEndpoint {
+                interface,
+                proto,
+                port,
+                addr,
+            } => self.knowledge.learn(Endpoint {
+                server: addr
+                    .filter(|a| !a.is_unspecified())
+                    .map_or(server, IpAddr::V4),
+                proto: *proto,
+                port: Some(*port),
+                via: Via::Epm,
+                interface: Some(*interface),
+                binding: None,
+                announced_by: server,
+                learned_at: ts,
+            }),
+            Fact::DcomBinding { tower, binding } => {
+                if let Some(e) = dcom_endpoint(*tower, binding, server, ts) {
+                    self.knowledge.learn(e);
+                }
+            }
+            Fact::SmbTreeConnect { path, session_id } => {
+                self.knowledge.smb_path(*session_id, path);
+                return (true, push_clue(&mut st.shares, path.as_str().into()));
+            }
+            Fact::SmbEncrypted { session_id } => {
+                return (true, self.session_paths(*session_id, st, ev, ts));
+            }
+            Fact::RpcBind { interface, .. } => {
+                return (true, push_clue(&mut st.interfaces, *interface));
+            }
+            Fact::DnsQuery { name, .. } => {
+                // Kept only as a queried name, not as flow evidence.
+                self.knowledge.names.query(name);
+                return (false, false);
+            }
+            Fact::Dns(a) => {
+                if let Some((q, _)) = &a.query {
+                    let addrs: Vec<IpAddr> = a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
+                    self.knowledge.names.answer(q, ts, &addrs);
+                }
+                self.answers.push((a.clone(), ts));
+            }
+            _ => {}
+        }
+        (true, false)
+    }
+
+    /// An encrypted message of a session: the share paths another
+    /// connection of it showed in clear apply here too (SMB Multichannel).
+    fn session_paths(
+        &mut self,
+        session_id: u64,
+        st: &mut FlowState,
+        ev: &mut FlowEvidence,
+        ts: Timestamp,
+    ) -> bool {
+        let mut changed = false;
+        for path in self.knowledge.smb_paths(session_id).to_vec() {
+            if st.shares.iter().any(|p| p.eq_ignore_ascii_case(&path)) {
+                continue;
+            }
+            changed |= push_clue(&mut st.shares, path.clone());
+            ev.keep(Evidence {
+                time: ts,
+                fact: Fact::SmbTreeConnect {
+                    path: path.to_string(),
+                    session_id,
+                },
+                via: Some(
+                    format!("seen in clear on another connection of session 0x{session_id:016x}")
+                        .into(),
+                ),
+            });
+        }
+        changed
     }
 
     /// Classifies again with the evidence so far; a new class takes the
