@@ -16,8 +16,9 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
+use crate::dns::Reply;
 use crate::wire::{self, Host, IpFrame, LinkKind, L4, SLL_HOST, SLL_OUTGOING};
-use crate::{CaptureTruth, FlowTruth};
+use crate::{CaptureTruth, DnsQueryTruth, DnsTruth, FlowTruth};
 
 /// 2023-11-14T22:13:20Z: every scenario's clock starts here.
 pub(crate) const EPOCH_NS: i64 = 1_700_000_000 * NS_PER_SEC;
@@ -74,6 +75,55 @@ struct Frame {
     data: Vec<u8>,
     /// (flow index, travelling from the flow's src to its dst)
     flow: Option<(usize, bool)>,
+    /// The DNS message this frame carries, if the bookkeeping lists it.
+    dns: Option<FrameDns>,
+}
+
+/// What the next IP frame carries of DNS, for the bookkeeping (`Capture::note_dns`).
+pub(crate) struct DnsNote {
+    /// "udp" | "tcp"
+    pub transport: &'static str,
+    pub reply: Reply,
+    /// The frame is the response; otherwise it is the query, and it is never answered.
+    pub response: bool,
+}
+
+enum FrameDns {
+    Response(DnsTruth),
+    Unanswered(DnsQueryTruth),
+}
+
+impl DnsNote {
+    /// The bookkeeping of the frame sent at `ts` from `from` to `to`.
+    fn sent(self, ts: i64, from: Host, to: Host) -> FrameDns {
+        let DnsNote {
+            transport,
+            reply,
+            response,
+        } = self;
+        if !response {
+            return FrameDns::Unanswered(DnsQueryTruth {
+                time_ns: ts,
+                client: from.ip,
+                server: to.ip,
+                transport,
+                id: reply.id,
+                name: reply.name,
+                qtype: reply.qtype,
+            });
+        }
+        FrameDns::Response(DnsTruth {
+            time_ns: ts,
+            client: to.ip,
+            server: from.ip,
+            transport,
+            id: reply.id,
+            records: reply.truth(),
+            name: reply.name,
+            qtype: reply.qtype,
+            rcode: reply.rcode,
+        })
+    }
 }
 
 /// What a flow is: its endpoints (src = initiator), where it is seen, what it is meant to be.
@@ -131,6 +181,8 @@ pub(crate) struct Capture {
     truncate_last: bool,
     /// Added to every timestamp (below 1 µs): exercises nanosecond resolution.
     sub_us_ns: i64,
+    /// Bookkeeping for the next IP frame stored.
+    dns_next: Option<DnsNote>,
 }
 
 impl Capture {
@@ -145,6 +197,7 @@ impl Capture {
             local: Vec::new(),
             truncate_last: false,
             sub_us_ns: 0,
+            dns_next: None,
         }
     }
 
@@ -195,6 +248,12 @@ impl Capture {
         FlowId(self.flows.len() - 1)
     }
 
+    /// The next IP frame stored carries the DNS message `note` describes.
+    pub fn note_dns(&mut self, note: DnsNote) {
+        assert!(self.dns_next.is_none(), "one DNS note per frame");
+        self.dns_next = Some(note);
+    }
+
     fn link(&self) -> LinkKind {
         match self.layout {
             Layout::PcapNg { .. } => LinkKind::Ethernet,
@@ -233,11 +292,14 @@ impl Capture {
             l4,
         });
         let iface = meta.seen.iface;
+        let ts = ts + self.sub_us_ns;
+        let dns = self.dns_next.take().map(|n| n.sent(ts, from, to));
         self.frames.push(Frame {
-            ts: ts + self.sub_us_ns,
+            ts,
             iface,
             data,
             flow: Some((id.0, forward)),
+            dns,
         });
     }
 
@@ -249,6 +311,7 @@ impl Capture {
             iface,
             data,
             flow: None,
+            dns: None,
         });
     }
 
@@ -262,6 +325,7 @@ impl Capture {
 
     /// Writes `<dir>/<name>.<ext>` and returns what was written.
     pub fn finish(mut self, dir: &Path) -> io::Result<CaptureTruth> {
+        assert!(self.dns_next.is_none(), "a DNS note without its frame");
         self.frames.sort_by_key(|f| f.ts);
         for w in self.frames.windows(2) {
             if w[0].ts >= w[1].ts {
@@ -426,6 +490,7 @@ impl Capture {
         }
         ifaces.sort();
         ifaces.dedup();
+        let (dns, dns_unanswered) = self.dns_truth(complete);
         CaptureTruth {
             file,
             format,
@@ -435,7 +500,22 @@ impl Capture {
             truncated_at,
             non_ip_frames: non_ip,
             flows,
+            dns,
+            dns_unanswered,
         }
+    }
+
+    /// The DNS responses and unanswered queries among the first `complete` frames.
+    fn dns_truth(&self, complete: usize) -> (Vec<DnsTruth>, Vec<DnsQueryTruth>) {
+        let (mut answered, mut unanswered) = (Vec::new(), Vec::new());
+        for f in &self.frames[..complete] {
+            match &f.dns {
+                Some(FrameDns::Response(d)) => answered.push(d.clone()),
+                Some(FrameDns::Unanswered(q)) => unanswered.push(q.clone()),
+                None => {}
+            }
+        }
+        (answered, unanswered)
     }
 }
 

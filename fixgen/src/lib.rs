@@ -18,6 +18,7 @@ mod bench;
 mod capture;
 mod conv;
 mod dcom;
+mod dns;
 mod payload;
 mod rpc;
 mod scenarios;
@@ -52,12 +53,12 @@ pub mod messages {
 
     /// A DNS response for `name` with one A record per address (TTL 1200).
     pub fn dns_answer(id: u16, name: &str, addrs: &[std::net::Ipv4Addr]) -> Vec<u8> {
-        crate::payload::dns_answer(id, name, addrs)
+        crate::dns::Reply::addresses(id, name, addrs, crate::dns::DPM_TTL).response()
     }
 
     /// The matching DNS query.
     pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
-        crate::payload::dns_query(id, name)
+        crate::dns::Reply::addresses(id, name, &[], crate::dns::DPM_TTL).query()
     }
 }
 
@@ -87,7 +88,7 @@ pub struct FlowTruth {
     pub first_seen_ns: i64,
     pub last_seen_ns: i64,
     /// The scenario's name for the network/link the frames travelled on
-    /// ("primary", "backup", "csv", "heartbeat", ...).
+    /// ("primary", "backup", "csv", "heartbeat", "third", "recovery", ...).
     pub network: &'static str,
     /// Intended final lanecheck class, after any payload evidence ("dpm", "dpm-control",
     /// "smb-redirected", "live-migration", "smb-live-migration", "cluster", "iscsi", "dns",
@@ -96,6 +97,48 @@ pub struct FlowTruth {
     /// Wire bytes (both directions) per one-second bin: (Unix second, bytes), ascending,
     /// only bins with traffic.
     pub bins: Vec<(i64, u64)>,
+}
+
+/// One record of a DNS answer section: (owner, type, TTL, value as text). Type 1 (A) and 28
+/// (AAAA) values are addresses as `IpAddr` displays them, type 5 (CNAME) values are names.
+/// Names are lower case without a trailing dot.
+pub type DnsRecord = (String, u16, u32, String);
+
+/// One DNS response as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsTruth {
+    /// Unix ns of the frame carrying the response (over TCP: the segment that carries it).
+    pub time_ns: i64,
+    /// The querier (the response's destination).
+    pub client: IpAddr,
+    /// The DNS server (the response's source).
+    pub server: IpAddr,
+    /// "udp" | "tcp" (a two-byte length before the message, RFC 1035 §4.2.2).
+    pub transport: &'static str,
+    /// Transaction id.
+    pub id: u16,
+    /// The query name, lower case, no trailing dot.
+    pub name: String,
+    /// The query type: 1 (A) or 28 (AAAA).
+    pub qtype: u16,
+    /// The answer section in order: the CNAME chain, then the A/AAAA records.
+    pub records: Vec<DnsRecord>,
+    /// 0 (no error) or 3 (NXDOMAIN).
+    pub rcode: u8,
+}
+
+/// One DNS query that no response in the capture answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsQueryTruth {
+    /// Unix ns of the frame carrying the query.
+    pub time_ns: i64,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    /// "udp" | "tcp"
+    pub transport: &'static str,
+    pub id: u16,
+    pub name: String,
+    pub qtype: u16,
 }
 
 /// One capture file as written.
@@ -119,6 +162,10 @@ pub struct CaptureTruth {
     pub non_ip_frames: u64,
     /// In the order the scenario set them up.
     pub flows: Vec<FlowTruth>,
+    /// Every DNS response written, in capture order.
+    pub dns: Vec<DnsTruth>,
+    /// Every DNS query written that is never answered, in capture order.
+    pub dns_unanswered: Vec<DnsQueryTruth>,
 }
 
 /// A named scenario; `write(name, dir)` produces it.
@@ -235,6 +282,55 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
             description: "pcapng csv/hostaccess: CSV SMB between IPv6 link-local node addresses on hostaccess (wrong NIC) and csv, with neighbor discovery on both",
         },
         scenarios::cluster_fe80,
+    ),
+    (
+        Scenario {
+            name: "dpm_dns_ok",
+            description: "pcapng eth0/eth1: DNS on eth0 resolves ps.x.y.com (UDP) and dpm.x.y.com (TCP) to their backup and primary addresses; DPM 5719 on the backup LAN (eth1)",
+        },
+        scenarios::dpm_dns_ok,
+    ),
+    (
+        Scenario {
+            name: "dpm_dns_wrong",
+            description: "pcapng eth0/eth1: ps.x.y.com resolves to 10.10.12.90 only, a second lookup of it over TCP is never answered, dpm.x.y.com resolves to both; DPM 5719 on the primary network (eth0)",
+        },
+        scenarios::dpm_dns_wrong,
+    ),
+    (
+        Scenario {
+            name: "dpm_fallback_despite_dns",
+            description: "pcapng eth0/eth1: dpm_fallback, but the lookup 1 s before the fallback still answers ps's backup address 192.168.1.24",
+        },
+        scenarios::dpm_fallback_despite_dns,
+    ),
+    (
+        Scenario {
+            name: "failover_changed",
+            description: "pcapng wan0 at the third site after a failover with changed addresses: app1 via CNAME to 172.16.1.10, app2 still 192.168.1.11 (old subnet, reached), app3 TTL 3600; NXDOMAIN and AAAA for names outside apps.contoso.com",
+        },
+        scenarios::failover_changed,
+    ),
+    (
+        Scenario {
+            name: "failover_seed002",
+            description: "pcapng wan0 at the third site: every app name answers a 172.16.1.0/24 address (app1 via CNAME) with TTL <= 300, clients reach only 172.16.1.x",
+        },
+        scenarios::failover_seed002,
+    ),
+    (
+        Scenario {
+            name: "failover_kept_vlan",
+            description: "classic pcap Ethernet (SPAN of a trunk) after a subnet failover keeping 192.168.1.0/24: 443 sessions on VLAN 120 (recovery), one still on VLAN 110 (primary)",
+        },
+        scenarios::failover_kept_vlan,
+    ),
+    (
+        Scenario {
+            name: "empty",
+            description: "pcapng with one interface eth0 and no packets",
+        },
+        scenarios::empty,
     ),
 ];
 

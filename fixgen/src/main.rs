@@ -1,15 +1,20 @@
-//! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen bench PCAP PCAPNG BYTES` |
-//! `fixgen list`
+//! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen dns DIR` |
+//! `fixgen bench PCAP PCAPNG BYTES` | `fixgen list`
 //!
 //! `flows` writes every scenario like `all` and prints one tab-separated line per flow:
 //! file, proto, src, sport, dst, dport, packets, bytes, packets src->dst, bytes src->dst,
 //! network, class, interfaces, vlans, bins (second:bytes).
+//!
+//! `dns` writes every scenario like `all` and prints one tab-separated line per DNS response:
+//! file, time (Unix ns), client, server, transport, id, name, qtype, rcode, records
+//! (owner/type/ttl/value, comma-separated); then one per query never answered: file, time,
+//! client, server, transport, id, name, qtype, `unanswered`.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen bench PCAP PCAPNG BYTES | fixgen list";
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen bench PCAP PCAPNG BYTES | fixgen list";
 
 fn line(t: &fixgen::CaptureTruth) -> String {
     format!(
@@ -49,6 +54,36 @@ fn flow_lines(t: &fixgen::CaptureTruth) -> Vec<String> {
         .collect()
 }
 
+fn dns_lines(t: &fixgen::CaptureTruth) -> Vec<String> {
+    let name = t.file.file_name().unwrap_or_default().to_string_lossy();
+    let answered = t.dns.iter().map(|d| {
+        let records: Vec<String> = d
+            .records
+            .iter()
+            .map(|(owner, ty, ttl, value)| format!("{owner}/{ty}/{ttl}/{value}"))
+            .collect();
+        format!(
+            "{name}\t{}\t{}\t{}\t{}\t{:#06x}\t{}\t{}\t{}\t{}",
+            d.time_ns,
+            d.client,
+            d.server,
+            d.transport,
+            d.id,
+            d.name,
+            d.qtype,
+            d.rcode,
+            records.join(",")
+        )
+    });
+    let unanswered = t.dns_unanswered.iter().map(|q| {
+        format!(
+            "{name}\t{}\t{}\t{}\t{}\t{:#06x}\t{}\t{}\tunanswered",
+            q.time_ns, q.client, q.server, q.transport, q.id, q.name, q.qtype
+        )
+    });
+    answered.chain(unanswered).collect()
+}
+
 fn run(args: &[String]) -> Result<Vec<String>, String> {
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     match strs.as_slice() {
@@ -81,6 +116,11 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
             std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
             let all = fixgen::write_all(Path::new(dir)).map_err(|e| e.to_string())?;
             Ok(all.iter().flat_map(flow_lines).collect())
+        }
+        ["dns", dir] => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+            let all = fixgen::write_all(Path::new(dir)).map_err(|e| e.to_string())?;
+            Ok(all.iter().flat_map(dns_lines).collect())
         }
         ["list"] => Ok(fixgen::scenarios()
             .iter()

@@ -1,7 +1,7 @@
 //! Application payloads. Only their sizes matter to the bookkeeping; where a dissector would
-//! look (DNS, iSCSI, TLS, RDP, cluster heartbeats), the first bytes are well-formed so tools
+//! look (iSCSI, TLS, RDP, cluster heartbeats), the first bytes are well-formed so tools
 //! that read the fixtures see plausible protocols rather than noise. SMB2 lives in `smb`,
-//! DCE/RPC in `rpc` and DCOM activation in `dcom`.
+//! DCE/RPC in `rpc`, DCOM activation in `dcom` and DNS in `dns`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -24,40 +24,6 @@ pub(crate) fn opaque(seed: u8) -> impl FnMut(usize) -> Vec<u8> {
         v[..k].copy_from_slice(&hdr[..k]);
         v
     }
-}
-
-fn dns_name(name: &str, out: &mut Vec<u8>) {
-    for label in name.split('.') {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-}
-
-/// A standard recursive query for the A records of `name`.
-pub(crate) fn dns_query(id: u16, name: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&id.to_be_bytes());
-    v.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; 1 question
-    dns_name(name, &mut v);
-    v.extend_from_slice(&[0, 1, 0, 1]); // A, IN
-    v
-}
-
-/// The answer to `dns_query(id, name)` with one A record per address (TTL 1200).
-pub(crate) fn dns_answer(id: u16, name: &str, addrs: &[Ipv4Addr]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&id.to_be_bytes());
-    v.extend_from_slice(&[0x85, 0x80, 0, 1]); // QR AA RD RA; 1 question
-    v.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0, 0, 0]);
-    dns_name(name, &mut v);
-    v.extend_from_slice(&[0, 1, 0, 1]);
-    for a in addrs {
-        v.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x04, 0xb0, 0, 4]);
-        v.extend_from_slice(&a.octets());
-    }
-    v
 }
 
 /// iSCSI PDU: 48-byte basic header segment with `opcode`, then `data_len` bytes of data.

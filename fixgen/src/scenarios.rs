@@ -5,9 +5,14 @@
 
 mod cluster_smb;
 mod dpm_dcom;
+mod dpm_dns;
+mod failover;
+mod lookup;
 
 pub(crate) use cluster_smb::{cluster_fe80, cluster_smb_shares};
 pub(crate) use dpm_dcom::dpm_dcom_learned;
+pub(crate) use dpm_dns::{dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns};
+pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};
 
 use std::net::Ipv4Addr;
 
@@ -15,10 +20,12 @@ use pcap_file::Endianness;
 
 use crate::capture::{ms, Capture, Layout, Seen, Spec};
 use crate::conv::{Dgram, Side, Tcp, MSS};
+use crate::dns::{self, Reply};
 use crate::payload;
 use crate::rpc;
 use crate::smb;
 use crate::wire::{self, Host, LinkKind};
+use lookup::Lookup;
 
 // DPM example hosts.
 fn dpm_primary() -> Host {
@@ -83,17 +90,15 @@ fn dns(
     answers: &[Ipv4Addr],
     rel: i64,
 ) {
-    let mut d = Dgram::udp(
-        cap,
-        Spec::new(client, sport, dc(), 53, path, "primary", "dns"),
-    );
-    d.send(cap, rel, Side::Client, &payload::dns_query(id, PS_NAME));
-    d.send(
-        cap,
-        rel + ms(1),
-        Side::Server,
-        &payload::dns_answer(id, PS_NAME, answers),
-    );
+    Lookup {
+        client,
+        sport,
+        server: dc(),
+        seen: path,
+        network: "primary",
+        reply: Reply::addresses(id, PS_NAME, answers, dns::DPM_TTL),
+    }
+    .udp(cap, rel);
 }
 
 /// DCOM control: DCE/RPC bind + two calls on TCP 135 from the DPM server to ps.
@@ -272,7 +277,15 @@ pub(crate) fn dpm_backup_addr_on_primary_nic() -> Capture {
 }
 
 pub(crate) fn dpm_fallback() -> Capture {
-    let mut cap = two_nics("dpm_fallback");
+    // The backup network is gone: the name now resolves to the primary address only, and
+    // the next backup falls back to the primary network (sequence number 2 in the document).
+    fallback("dpm_fallback", &[ip4("10.10.12.90")])
+}
+
+/// 5719 on the backup network in seconds +1..+3, a second lookup of ps at +4 s answered with
+/// `second`, then 5719 on the primary network in seconds +5..+7.
+fn fallback(name: &'static str, second: &[Ipv4Addr]) -> Capture {
+    let mut cap = two_nics(name);
     arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
     let both = [ip4("192.168.1.24"), ip4("10.10.12.90")];
     primary_preamble(&mut cap, &both);
@@ -290,15 +303,13 @@ pub(crate) fn dpm_fallback() -> Capture {
         1000,
         &[(1010, 30), (2010, 40), (3010, 20)],
     );
-    // The backup network is gone: the name now resolves to the primary address only, and
-    // the next backup falls back to the primary network (sequence number 2 in the document).
     dns(
         &mut cap,
         Seen::on(ETH0),
         dpm_primary(),
         51002,
         0x1002,
-        &[ip4("10.10.12.90")],
+        second,
         ms(4000),
     );
     dpm_data_closed(
@@ -781,4 +792,9 @@ pub(crate) fn snaplen() -> Capture {
         &[(1010, 20), (2010, 40), (3010, 20)],
     );
     cap
+}
+
+/// A pcapng with a section header, one interface (`eth0`) and no packets.
+pub(crate) fn empty() -> Capture {
+    Capture::pcapng("empty", &["eth0"])
 }

@@ -338,6 +338,7 @@ fn output_is_deterministic() {
             std::fs::read(&y.file).unwrap()
         );
         assert_eq!(x.flows, y.flows);
+        assert_eq!((&x.dns, &x.dns_unanswered), (&y.dns, &y.dns_unanswered));
     }
 }
 
@@ -601,4 +602,184 @@ fn evidence_scenarios_intend_their_classes() {
         ("fe80::13", 49943, 445, "csv", "smb-redirected"),
     ];
     assert_eq!(classes("cluster_fe80"), own(&fe80));
+}
+
+/// A DNS message as read back: (time, source, destination, "udp" | "tcp", message bytes).
+type DnsMsg = (i64, IpAddr, IpAddr, &'static str, Vec<u8>);
+
+/// The DNS messages of a capture: UDP payloads to or from port 53, and TCP segments with a
+/// payload to or from port 53 (one message each, after its two-byte length).
+fn dns_messages(path: &Path) -> Vec<DnsMsg> {
+    let mut out = Vec::new();
+    for r in read_back(path).recs {
+        let p = if r.sll2 {
+            LaxSlicedPacket::from_ip(&r.data[20..]).unwrap()
+        } else {
+            LaxSlicedPacket::from_ethernet(&r.data).unwrap()
+        };
+        let (src, dst) = match &p.net {
+            Some(LaxNetSlice::Ipv4(v4)) => (
+                IpAddr::from(v4.header().source_addr()),
+                IpAddr::from(v4.header().destination_addr()),
+            ),
+            Some(LaxNetSlice::Ipv6(v6)) => (
+                IpAddr::from(v6.header().source_addr()),
+                IpAddr::from(v6.header().destination_addr()),
+            ),
+            _ => continue,
+        };
+        let (transport, msg) = match &p.transport {
+            Some(TransportSlice::Udp(u)) if 53 == u.source_port().min(u.destination_port()) => {
+                ("udp", u.payload().to_vec())
+            }
+            Some(TransportSlice::Tcp(t))
+                if 53 == t.source_port().min(t.destination_port()) && !t.payload().is_empty() =>
+            {
+                let d = t.payload();
+                assert_eq!(usize::from(u16::from_be_bytes([d[0], d[1]])), d.len() - 2);
+                ("tcp", d[2..].to_vec())
+            }
+            _ => continue,
+        };
+        out.push((r.ts, src, dst, transport, msg));
+    }
+    out
+}
+
+/// Every DNS response in the bytes is in the bookkeeping, with its time, ends, transport, id,
+/// rcode and answer count; every query no response answers (same ends and id) is listed as
+/// unanswered, and no other.
+#[test]
+fn dns_bookkeeping_matches_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for t in fixgen::write_all(dir.path()).unwrap() {
+        let name = t.file.display().to_string();
+        let msgs = dns_messages(&t.file);
+        let id = |m: &[u8]| u16::from_be_bytes([m[0], m[1]]);
+        let (responses, queries): (Vec<_>, Vec<_>) = msgs.iter().partition(|m| m.4[2] & 0x80 != 0);
+        let got: Vec<_> = responses
+            .iter()
+            .map(|(ts, s, d, tr, m)| (*ts, *d, *s, *tr, id(m), m[3] & 0x0f, usize::from(m[7])))
+            .collect();
+        let want: Vec<_> = t
+            .dns
+            .iter()
+            .map(|d| {
+                (
+                    d.time_ns,
+                    d.client,
+                    d.server,
+                    d.transport,
+                    d.id,
+                    d.rcode,
+                    d.records.len(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}: DNS responses");
+        let answered = |q: &&DnsMsg| {
+            responses
+                .iter()
+                .any(|r| (r.1, r.2, id(&r.4)) == (q.2, q.1, id(&q.4)))
+        };
+        let got: Vec<_> = queries
+            .iter()
+            .filter(|q| !answered(q))
+            .map(|(ts, s, d, tr, m)| (*ts, *s, *d, *tr, id(m)))
+            .collect();
+        let want: Vec<_> = t
+            .dns_unanswered
+            .iter()
+            .map(|q| (q.time_ns, q.client, q.server, q.transport, q.id))
+            .collect();
+        assert_eq!(got, want, "{name}: unanswered DNS queries");
+    }
+}
+
+fn values(d: &fixgen::DnsTruth) -> Vec<String> {
+    d.records.iter().map(|r| r.3.clone()).collect()
+}
+
+/// dpm_fallback_despite_dns has dpm_fallback's shape; only its lookup at +4 s differs: it
+/// still answers the backup address, in the second before the 5719 flow on the primary.
+#[test]
+fn fallback_despite_dns_differs_only_in_its_second_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = fixgen::write("dpm_fallback", dir.path()).unwrap();
+    let new = fixgen::write("dpm_fallback_despite_dns", dir.path()).unwrap();
+    assert_eq!((old.dns.len(), new.dns.len()), (2, 2));
+    assert_eq!(old.dns[1].time_ns, new.dns[1].time_ns);
+    assert_eq!(values(&old.dns[1]), ["10.10.12.90"]);
+    assert_eq!(values(&new.dns[1]), ["192.168.1.24", "10.10.12.90"]);
+    let primary = |t: &CaptureTruth| {
+        let f = t.flows.iter().find(|f| f.sport == 49710).unwrap();
+        (f.first_seen_ns, f.packets, f.bytes, f.interfaces.clone())
+    };
+    assert_eq!(primary(&old), primary(&new));
+    let second = |ns: i64| ns.div_euclid(1_000_000_000);
+    assert_eq!(second(primary(&new).0) - second(new.dns[1].time_ns), 1);
+}
+
+/// dpm_dns_wrong: ps's answer lacks its backup address, dpm's does not, and the second
+/// lookup of ps (over TCP) is never answered.
+#[test]
+fn dpm_dns_wrong_lacks_the_backup_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = fixgen::write("dpm_dns_wrong", dir.path()).unwrap();
+    let got: Vec<(&str, &str, Vec<String>)> = t
+        .dns
+        .iter()
+        .map(|d| (d.name.as_str(), d.transport, values(d)))
+        .collect();
+    let want = [
+        ("ps.x.y.com", "udp", vec!["10.10.12.90".to_string()]),
+        (
+            "dpm.x.y.com",
+            "tcp",
+            vec!["192.168.1.23".to_string(), "10.10.12.89".to_string()],
+        ),
+    ];
+    assert_eq!(got, want);
+    let q: Vec<(&str, &str)> = t
+        .dns_unanswered
+        .iter()
+        .map(|q| (q.name.as_str(), q.transport))
+        .collect();
+    assert_eq!(q, [("ps.x.y.com", "tcp")]);
+}
+
+/// The failover scenarios: the seed-002 example answers and reaches only the recovery
+/// subnet with TTLs of at most 300 s; the kept-address one tells the sites apart by VLAN;
+/// `empty` is empty.
+#[test]
+fn failover_scenarios_keep_their_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fixgen::write("failover_seed002", dir.path()).unwrap();
+    assert_eq!(good.dns.len(), 3);
+    for d in &good.dns {
+        assert!(d.records.iter().all(|r| r.2 <= 300), "{d:?}");
+        assert!(values(d).last().unwrap().starts_with("172.16.1."), "{d:?}");
+    }
+    let reached = good.flows.iter().filter(|f| f.dport == 443);
+    assert!(reached
+        .map(|f| f.dst.to_string())
+        .all(|a| a.starts_with("172.16.1.")));
+
+    let kept = fixgen::write("failover_kept_vlan", dir.path()).unwrap();
+    let vlans: Vec<(u16, Vec<u16>, &str)> = kept
+        .flows
+        .iter()
+        .map(|f| (f.sport, f.vlans.clone(), f.network))
+        .collect();
+    let want = [
+        (50011, vec![120], "recovery"),
+        (50012, vec![120], "recovery"),
+        (50013, vec![110], "primary"),
+    ];
+    assert_eq!(vlans, want);
+
+    let empty = fixgen::write("empty", dir.path()).unwrap();
+    assert_eq!((empty.packets, empty.bytes, empty.flows.len()), (0, 0, 0));
+    assert_eq!(empty.interfaces, ["eth0"]);
+    assert!(empty.dns.is_empty() && empty.dns_unanswered.is_empty());
 }

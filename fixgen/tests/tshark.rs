@@ -1,7 +1,7 @@
 //! Independent proof that the fixtures say what their bookkeeping says: Wireshark's own
 //! dissectors (tshark 4.0) count the same frames and bytes per flow, find no TCP anomaly, and
 //! read the evidence payloads (SMB2 tree paths, the endpoint-mapper tower, the DCOM string
-//! bindings, DCE/RPC binds, DNS answers) as the scenarios intend.
+//! bindings, DCE/RPC binds, DNS answers over UDP and TCP) as the scenarios intend.
 //!
 //! Needs `tshark` on PATH. Without it each test prints `*** SKIPPED <test>: <why> ***` and
 //! passes, except under `CI=true`, where a skip is a failure.
@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
-use fixgen::{CaptureTruth, FlowTruth};
+use fixgen::{CaptureTruth, DnsQueryTruth, DnsTruth, FlowTruth};
 
 /// Prints the skip notice straight to stderr (libtest would hide `eprintln!` of a passing
 /// test), or fails under `CI=true`. Returns `false` for `if !have_tshark(..) { return }`.
@@ -195,14 +195,26 @@ fn flows_match_tshark_conversations() {
     }
 }
 
-/// No dissector of the evidence fixtures reports a malformed packet or a warning.
+/// No dissector of the evidence and DNS fixtures reports a malformed packet or a warning.
 #[test]
 fn evidence_fixtures_dissect_cleanly() {
     if !have_tshark("evidence_fixtures_dissect_cleanly") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for name in ["dpm_dcom_learned", "cluster_smb_shares", "cluster_fe80"] {
+    let names = [
+        "dpm_dcom_learned",
+        "cluster_smb_shares",
+        "cluster_fe80",
+        "dpm_dns_ok",
+        "dpm_dns_wrong",
+        "dpm_fallback_despite_dns",
+        "failover_changed",
+        "failover_seed002",
+        "failover_kept_vlan",
+        "empty",
+    ];
+    for name in names {
         let t = generate(name, dir.path());
         let bad = tshark(
             &t.file,
@@ -370,4 +382,158 @@ fn link_local_smb_and_neighbor_discovery() {
             .all(|r| matches!(r[0].as_str(), "135" | "136") && r[1] == "255"),
         "{nd:?}"
     );
+}
+
+/// No fixture holds a packet any dissector calls malformed (the cluster heartbeats draw
+/// warnings, so only the evidence and DNS fixtures are held to "no warning" above).
+#[test]
+fn no_fixture_is_malformed() {
+    if !have_tshark("no_fixture_is_malformed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for t in fixgen::write_all(dir.path()).unwrap() {
+        let bad = tshark(&t.file, &["-Y", "_ws.malformed"]);
+        assert!(bad.is_empty(), "{}: malformed:\n{bad}", t.file.display());
+    }
+}
+
+/// `frame.time_epoch` ("1700000000.051002000") in Unix ns.
+fn epoch_ns(s: &str) -> i64 {
+    let (sec, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{frac:0<9}");
+    sec.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+}
+
+/// Every DNS response as tshark reads it, in the shape of the bookkeeping. The answer
+/// section is the first `dns.count.answers` entries of `dns.resp.*` (authority and additional
+/// records would follow; an OPT record has no TTL); the values come from `dns.a`, `dns.aaaa`
+/// and `dns.cname` in the order the types appear.
+fn tshark_responses(file: &Path) -> Vec<DnsTruth> {
+    let fields = [
+        "frame.time_epoch",
+        "ip.src",
+        "ip.dst",
+        "dns.qry.name",
+        "dns.count.answers",
+        "dns.resp.name",
+        "dns.resp.type",
+        "dns.resp.ttl",
+        "dns.qry.type",
+        "dns.flags.rcode",
+        "dns.id",
+        "tcp.srcport",
+        "dns.a",
+        "dns.aaaa",
+        "dns.cname",
+    ];
+    let mut args = vec!["-Y", "dns.flags.response==1", "-T", "fields"];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    args.extend(["-E", "occurrence=a", "-E", "separator=/t"]);
+    tshark(file, &args)
+        .lines()
+        .map(|l| response_of(&l.split('\t').collect::<Vec<_>>()))
+        .collect()
+}
+
+/// One row of `tshark_responses`' fields.
+fn response_of(r: &[&str]) -> DnsTruth {
+    let list = |i: usize| -> Vec<&str> { r[i].split(',').filter(|s| !s.is_empty()).collect() };
+    let n: usize = r[4].parse().unwrap();
+    let (owners, types, ttls) = (list(5), list(6), list(7));
+    let mut values = [
+        list(12).into_iter(),
+        list(13).into_iter(),
+        list(14).into_iter(),
+    ];
+    let records = (0..n)
+        .map(|i| {
+            let ty: u16 = types[i].parse().unwrap();
+            let slot = match ty {
+                1 => 0,
+                28 => 1,
+                5 => 2,
+                other => panic!("unexpected record type {other}"),
+            };
+            let value = values[slot].next().expect("a value per record");
+            let ttl = ttls[i].parse().unwrap();
+            (owners[i].to_string(), ty, ttl, value.to_string())
+        })
+        .collect();
+    DnsTruth {
+        time_ns: epoch_ns(r[0]),
+        client: r[2].parse().unwrap(),
+        server: r[1].parse().unwrap(),
+        transport: if r[11].is_empty() { "udp" } else { "tcp" },
+        id: u16::from_str_radix(r[10].trim_start_matches("0x"), 16).unwrap(),
+        name: r[3].to_string(),
+        qtype: r[8].parse().unwrap(),
+        records,
+        rcode: r[9].parse().unwrap(),
+    }
+}
+
+/// Every DNS response of every fixture, over UDP and TCP, reads in tshark exactly as the
+/// bookkeeping lists it: time, addresses, transport, id, question, rcode, and the answer
+/// section record by record (owner, type, TTL, value). Fixtures without DNS have none.
+#[test]
+fn dns_answers_match_tshark() {
+    if !have_tshark("dns_answers_match_tshark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let all = fixgen::write_all(dir.path()).unwrap();
+    for t in &all {
+        let name = t.file.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(tshark_responses(&t.file), t.dns, "{name}: DNS responses");
+    }
+    let over_tcp = all
+        .iter()
+        .flat_map(|t| &t.dns)
+        .filter(|d| d.transport == "tcp");
+    assert!(over_tcp.count() >= 2, "DNS over TCP is exercised");
+}
+
+/// The queries tshark finds no response for (two passes, so a query knows its response)
+/// are exactly the bookkeeping's unanswered ones.
+#[test]
+fn unanswered_dns_queries_match_tshark() {
+    if !have_tshark("unanswered_dns_queries_match_tshark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fields = [
+        "frame.time_epoch",
+        "ip.src",
+        "ip.dst",
+        "tcp.srcport",
+        "dns.id",
+        "dns.qry.name",
+        "dns.qry.type",
+    ];
+    for t in fixgen::write_all(dir.path()).unwrap() {
+        let mut args = vec!["-2", "-Y", "dns.flags.response==0 && !dns.response_in"];
+        args.extend(["-T", "fields", "-E", "separator=/t"]);
+        for f in fields {
+            args.extend(["-e", f]);
+        }
+        let got: Vec<DnsQueryTruth> = tshark(&t.file, &args)
+            .lines()
+            .map(|l| {
+                let r: Vec<&str> = l.split('\t').collect();
+                DnsQueryTruth {
+                    time_ns: epoch_ns(r[0]),
+                    client: r[1].parse().unwrap(),
+                    server: r[2].parse().unwrap(),
+                    transport: if r[3].is_empty() { "udp" } else { "tcp" },
+                    id: u16::from_str_radix(r[4].trim_start_matches("0x"), 16).unwrap(),
+                    name: r[5].to_string(),
+                    qtype: r[6].parse().unwrap(),
+                }
+            })
+            .collect();
+        assert_eq!(got, t.dns_unanswered, "{}", t.file.display());
+    }
 }
