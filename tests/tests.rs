@@ -10,6 +10,7 @@ mod evidence;
 mod flows;
 mod packaging;
 mod policy;
+mod procedures;
 mod scenarios;
 mod verify;
 mod watch;

@@ -84,6 +84,8 @@ pub struct Violation {
     pub network: String,
     /// The offending (or first) capture interface, when named.
     pub interface: Option<String>,
+    /// The offending VLAN, when a `[vlans]` mapping is what it broke.
+    pub vlan: Option<u16>,
     /// The network of an address is not allowed (else only an interface is).
     pub by_address: bool,
     /// IP protocol number.
@@ -316,24 +318,21 @@ impl Analyzer {
     /// never queried at all.
     fn dns_warnings(&self) -> Vec<String> {
         let names = &self.knowledge().names;
+        let unanswered = names.unanswered();
         let mut out = Vec::new();
         for rule in &self.policy().dns {
-            for p in &rule.names {
-                let mut queried: Vec<&str> = names.queried().filter(|q| p.matches(q)).collect();
-                queried.sort_unstable();
-                let answered = names.answered_names().any(|a| p.matches(a));
-                let unanswered: Vec<&str> = queried
-                    .iter()
-                    .copied()
-                    .filter(|q| !names.answered(q))
-                    .collect();
-                if !unanswered.is_empty() {
+            for (name, id, client, at) in &unanswered {
+                if rule.covers(name) {
                     out.push(format!(
-                        "DNS rule {}: {} queried but never answered",
-                        rule.index,
-                        unanswered.join(", ")
+                        "DNS rule {}: {name} was queried by {client} at {at} (id 0x{id:04x}) but never answered",
+                        rule.index
                     ));
-                } else if queried.is_empty() && !answered {
+                }
+            }
+            for p in &rule.names {
+                let seen = names.queried().any(|q| p.matches(q))
+                    || names.answered_names().any(|a| p.matches(a));
+                if !seen {
                     out.push(format!(
                         "DNS rule {}: {} was never queried",
                         rule.index,
@@ -454,6 +453,7 @@ impl Analyzer {
             class: self.policy().class_name(class).to_string(),
             network: self.net_name(check.network.flatten()).to_string(),
             interface: check.interface.clone(),
+            vlan: check.vlan,
             by_address: check.by_address,
             reasons: check.reasons.clone(),
             proto: flow.key.proto,

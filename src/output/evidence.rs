@@ -61,7 +61,9 @@ fn fields(f: &Fact) -> Value {
         Fact::DcomBinding { tower, binding } => {
             json!({"tower": format!("0x{tower:04x}"), "binding": binding})
         }
-        Fact::DnsQuery { name, qtype } => json!({"query": name, "qtype": type_name(*qtype)}),
+        Fact::DnsQuery { name, qtype, id } => {
+            json!({"query": name, "qtype": type_name(*qtype), "id": id})
+        }
         Fact::Dns(a) => json!({
             "id": a.id,
             "query": a.query.as_ref().map(|q| q.0.clone()),

@@ -55,9 +55,11 @@ fn headline(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             let mut what: Vec<String> = r
                 .violations
                 .iter()
-                .map(|x| match (&x.interface, x.by_address) {
-                    (Some(i), false) => format!("{} on interface {i}", x.class),
-                    _ => format!("{} on {}", x.class, x.network),
+                .map(|x| match (x.vlan, &x.interface, x.by_address) {
+                    (_, _, true) => format!("{} on {}", x.class, x.network),
+                    (Some(v), _, false) => format!("{} on VLAN {v}", x.class),
+                    (None, Some(i), false) => format!("{} on interface {i}", x.class),
+                    (None, None, false) => format!("{} on {}", x.class, x.network),
                 })
                 .collect();
             what.dedup();
@@ -145,7 +147,7 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         };
         writeln!(
             out,
-            "  {} {} {} → {} on network {}{}: {} bytes, {} packets, {} → {}",
+            "  {} {} {} → {} on network {}{}{}: {} bytes, {} packets, {} → {}",
             x.class,
             proto_name(x.proto),
             ep(x.src, x.sport),
@@ -155,6 +157,7 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
                 .as_deref()
                 .map(|i| format!(", interface {i}"))
                 .unwrap_or_default(),
+            x.vlan.map(|v| format!(", VLAN {v}")).unwrap_or_default(),
             x.bytes,
             x.packets,
             rfc3339(x.first_seen),

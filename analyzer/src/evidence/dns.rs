@@ -63,6 +63,7 @@ pub fn fact(msg: &[u8]) -> Option<Fact> {
     Some(Fact::DnsQuery {
         name: name(&q.name),
         qtype: u16::from(q.query_type),
+        id: m.metadata.id,
     })
 }
 
@@ -203,7 +204,8 @@ mod tests {
             fact(query),
             Some(Fact::DnsQuery {
                 name: "ps.x.y.com".into(),
-                qtype: 1
+                qtype: 1,
+                id: 1
             })
         );
         assert!(matches!(&out[0], Fact::Dns(a) if a.records.len() == 2));

@@ -323,6 +323,8 @@ pub enum Fact {
         name: String,
         /// Query type.
         qtype: u16,
+        /// Transaction id.
+        id: u16,
     },
 }
 

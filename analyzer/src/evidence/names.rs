@@ -26,7 +26,12 @@ pub struct Names {
     by_addr: FxHashMap<IpAddr, Vec<Box<str>>>,
     queried: FxHashSet<Box<str>>,
     answered: FxHashSet<Box<str>>,
+    /// Queries not answered yet: (name, id, client) → when asked.
+    pending: FxHashMap<(Box<str>, u16, IpAddr), Timestamp>,
 }
+
+/// A query no answer matched: name, transaction id, client, when.
+pub type Unanswered<'a> = (&'a str, u16, IpAddr, Timestamp);
 
 fn bounded<K: std::hash::Hash + Eq, V>(m: &mut FxHashMap<K, V>, k: &K) {
     if m.len() >= NAMES_CAP && !m.contains_key(k) {
@@ -35,9 +40,16 @@ fn bounded<K: std::hash::Hash + Eq, V>(m: &mut FxHashMap<K, V>, k: &K) {
 }
 
 impl Names {
-    /// An answer for `name` at `ts` resolving to `addrs` (CNAMEs followed).
-    pub fn answer(&mut self, name: &str, ts: Timestamp, addrs: &[IpAddr]) {
+    /// An answer (transaction `id`, to `client`) for `name` at `ts`
+    /// resolving to `addrs` (CNAMEs followed).
+    pub fn answer(
+        &mut self,
+        (name, id, client): (&str, u16, IpAddr),
+        ts: Timestamp,
+        addrs: &[IpAddr],
+    ) {
         let key: Box<str> = name.into();
+        self.pending.remove(&(key.clone(), id, client));
         if self.answered.len() >= NAMES_CAP {
             self.answered.clear();
         }
@@ -57,12 +69,26 @@ impl Names {
         }
     }
 
-    /// A query for `name`.
-    pub fn query(&mut self, name: &str) {
+    /// A query for `name` (transaction `id`, from `client`) at `ts`.
+    pub fn query(&mut self, (name, id, client): (&str, u16, IpAddr), ts: Timestamp) {
         if self.queried.len() >= NAMES_CAP {
             self.queried.clear();
         }
         self.queried.insert(name.into());
+        let key = (name.into(), id, client);
+        bounded(&mut self.pending, &key);
+        self.pending.entry(key).or_insert(ts);
+    }
+
+    /// Queries no answer matched (by name, id and client), oldest first.
+    pub fn unanswered(&self) -> Vec<Unanswered<'_>> {
+        let mut v: Vec<Unanswered<'_>> = self
+            .pending
+            .iter()
+            .map(|((n, id, c), t)| (&**n, *id, *c, *t))
+            .collect();
+        v.sort_by_key(|u| (u.3, u.1));
+        v
     }
 
     /// The names that resolved to `addr`.
@@ -92,7 +118,11 @@ impl Names {
 
     /// Entries held (bounded memory checks).
     pub fn len(&self) -> usize {
-        self.by_name.len() + self.by_addr.len() + self.queried.len() + self.answered.len()
+        self.by_name.len()
+            + self.by_addr.len()
+            + self.queried.len()
+            + self.answered.len()
+            + self.pending.len()
     }
 
     /// Nothing remembered.
@@ -112,13 +142,18 @@ mod tests {
             "192.168.1.24".parse().unwrap(),
             "10.10.12.90".parse().unwrap(),
         );
-        n.answer("ps.x.y.com", Timestamp(10), &[b, p]);
-        n.answer("ps.x.y.com", Timestamp(40), &[p]);
+        let c: IpAddr = "10.10.12.89".parse().unwrap();
+        n.query(("ps.x.y.com", 1, c), Timestamp(9));
+        n.query(("ps.x.y.com", 2, c), Timestamp(39));
+        n.answer(("ps.x.y.com", 1, c), Timestamp(10), &[b, p]);
+        n.answer(("ps.x.y.com", 3, c), Timestamp(40), &[p]);
         assert_eq!(&*n.names_of(p)[0], "ps.x.y.com");
         assert_eq!(n.before("ps.x.y.com", Timestamp(39)).unwrap().1, vec![b, p]);
         assert_eq!(n.before("ps.x.y.com", Timestamp(40)).unwrap().1, vec![p]);
         assert!(n.before("ps.x.y.com", Timestamp(9)).is_none());
-        n.query("dpm.x.y.com");
+        // Query 2 got no answer (answer 3 is another transaction).
+        assert_eq!(n.unanswered(), vec![("ps.x.y.com", 2, c, Timestamp(39))]);
+        n.query(("dpm.x.y.com", 9, c), Timestamp(50));
         assert!(n.queried().any(|q| q == "dpm.x.y.com") && !n.answered("dpm.x.y.com"));
     }
 }

@@ -122,11 +122,11 @@ impl EvidenceStage<'_> {
 
     /// Takes in the facts of one packet.
     fn absorb(&mut self, flow: &Flow, st: &mut FlowState, ev: &mut FlowEvidence, ts: Timestamp) {
-        let server = tuple(flow).dst;
+        let t = tuple(flow);
         let mut clues_changed = false;
         let facts = std::mem::take(self.facts);
         for fact in facts {
-            let (keep, changed) = self.learn(&fact, server, st, ev, ts);
+            let (keep, changed) = self.learn(&fact, (t.src, t.dst), st, ev, ts);
             clues_changed |= changed;
             if keep {
                 ev.keep(Evidence {
@@ -146,7 +146,7 @@ impl EvidenceStage<'_> {
     fn learn(
         &mut self,
         fact: &Fact,
-        server: IpAddr,
+        (client, server): (IpAddr, IpAddr),
         st: &mut FlowState,
         ev: &mut FlowEvidence,
         ts: Timestamp,
@@ -184,15 +184,15 @@ impl EvidenceStage<'_> {
             Fact::RpcBind { interface, .. } => {
                 return (true, push_clue(&mut st.interfaces, *interface));
             }
-            Fact::DnsQuery { name, .. } => {
+            Fact::DnsQuery { name, id, .. } => {
                 // Kept only as a queried name, not as flow evidence.
-                self.knowledge.names.query(name);
+                self.knowledge.names.query((name, *id, client), ts);
                 return (false, false);
             }
             Fact::Dns(a) => {
                 if let Some((q, _)) = &a.query {
                     let addrs: Vec<IpAddr> = a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
-                    self.knowledge.names.answer(q, ts, &addrs);
+                    self.knowledge.names.answer((q, a.id, client), ts, &addrs);
                 }
                 self.answers.push((a.clone(), ts));
             }
