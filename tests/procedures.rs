@@ -55,7 +55,7 @@ fn with_capture(mut v: Value, t: &CaptureTruth) -> Value {
     v
 }
 
-fn flow<'a>(t: &'a CaptureTruth, pred: impl Fn(&FlowTruth) -> bool) -> &'a FlowTruth {
+fn flow(t: &CaptureTruth, pred: impl Fn(&FlowTruth) -> bool) -> &FlowTruth {
     t.flows
         .iter()
         .find(|f| pred(f))
