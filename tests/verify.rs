@@ -88,6 +88,18 @@ fn backup_over_the_backup_link_passes_with_exact_counts() {
         assert_eq!(n["bytes"], after[i].0 - before[i].0, "{dev}: {n}");
         assert_eq!(n["packets"], after[i].1 - before[i].1, "{dev}: {n}");
         assert_eq!(n["kernel_drops"], 0);
+        // The capture entry of the NIC carries its drops (all of them).
+        let c = doc["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"] == *dev)
+            .unwrap();
+        let lost = n["kernel_drops"].as_u64().unwrap()
+            + n["iface_drops"].as_u64().unwrap()
+            + n["queue_drops"].as_u64().unwrap();
+        assert_eq!(c["drops"].as_u64(), Some(lost), "{c}");
+        assert_eq!(c["packets"], n["packets"]);
     }
     let dpm = class_bytes(&doc, "dpm");
     assert!(
