@@ -81,6 +81,17 @@ fn start_watch_logged(
     alerts: &Path,
     extra: &[&str],
 ) -> (Child, Vec<String>) {
+    start_watch_to(lab, policy, Some(alerts), extra)
+}
+
+/// Starts watch with alerts to `alerts`, or (None) to its standard output,
+/// a pipe left in the returned child that nobody reads.
+fn start_watch_to(
+    lab: &Lab,
+    policy: &Path,
+    alerts: Option<&Path>,
+    extra: &[&str],
+) -> (Child, Vec<String>) {
     let bin = env!("CARGO_BIN_EXE_lanecheck");
     let mut args = vec![
         bin,
@@ -88,7 +99,7 @@ fn start_watch_logged(
         "--policy",
         policy.to_str().unwrap(),
         "--alerts",
-        alerts.to_str().unwrap(),
+        alerts.map_or("-", |a| a.to_str().unwrap()),
         "--log-level",
         "info",
     ];
@@ -96,7 +107,11 @@ fn start_watch_logged(
     let mut child = lab
         .exec(&lab.dpm, &args)
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(if alerts.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .spawn()
         .unwrap();
     // Ready once it says so on stderr (capture handles open, root dropped).
@@ -596,4 +611,160 @@ fn evidence_decides_leaks_and_the_daemon_waits_for_it() {
     let evs = events(&alerts);
     let leaks: Vec<&Value> = evs.iter().filter(|e| e["type"] == "leak").collect();
     assert_eq!(leaks.len(), 2, "{leaks:?}");
+}
+
+/// Sends one 200-byte datagram to each of N ports (from 20000) of ADDR, at
+/// RATE per second.
+const SPRAY: &str = "
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n, rate = int(sys.argv[2]), float(sys.argv[3])
+t0 = time.time()
+for i in range(n):
+    s.sendto(b'x' * 200, (sys.argv[1], 20000 + i))
+    d = t0 + (i + 1) / rate - time.time()
+    if d > 0:
+        time.sleep(d)
+";
+
+/// The sum of a metric family's series.
+fn family_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
+    if !root_or_skip("a_stalled_alert_pipe_never_stalls_capture_or_the_webhook") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let hooked = dir.path().join("webhook.jsonl");
+    let dpm = lab.dpm.clone();
+    lab.serve(&dpm, HOOK, &["18080", hooked.to_str().unwrap()]);
+    let policy = policy_copy(dir.path());
+    // Alerts as JSON lines on a pipe nobody reads: it fills after a few
+    // hundred events and its writer never finishes again.
+    let (mut watch, _) = start_watch_to(
+        &lab,
+        &policy,
+        None,
+        &[
+            "--metrics",
+            "127.0.0.1:19751",
+            "--webhook",
+            "http://127.0.0.1:18080/hook",
+            "--alert-rate",
+            "1000",
+        ],
+    );
+    // Sustained traffic (a 300 MB backup on the backup link) while 2,500
+    // client datagrams to distinct ports of the storage host leak onto the
+    // backup network: 2,500 leaks, more than the pipe and the sink's
+    // queue hold.
+    let ports = 2500u64;
+    let mut bulk = lab
+        .exec(
+            &lab.dpm,
+            &["python3", "-c", SEND, "192.168.1.24", "5719", "300000000"],
+        )
+        .spawn()
+        .unwrap();
+    let spray = lab
+        .exec(
+            &lab.dpm,
+            &[
+                "python3",
+                "-c",
+                SPRAY,
+                "192.168.1.24",
+                &ports.to_string(),
+                "400",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(spray.status.success());
+    assert!(bulk.wait().unwrap().success());
+    // Every alert event the daemon emitted reaches the webhook.
+    let start = Instant::now();
+    let (m, hooks) = loop {
+        let m = scrape(&lab, "http://127.0.0.1:19751/metrics");
+        let hooks = events(&hooked);
+        let emitted = family_sum(&m, "lanecheck_alerts_total");
+        let done = emitted > 0 && hooks.len() as u64 == emitted;
+        if done || start.elapsed() > Duration::from_secs(30) {
+            break (m, hooks);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let leaks: Vec<&Value> = hooks
+        .iter()
+        .filter(|e| e["type"] == "leak" && e["class"] == "client")
+        .collect();
+    let mut spray_ports: Vec<u64> = leaks
+        .iter()
+        .filter(|e| e["server"] == "192.168.1.24" && e["proto"] == "udp")
+        .map(|e| e["server_port"].as_u64().unwrap())
+        .collect();
+    spray_ports.sort_unstable();
+    spray_ports.dedup();
+    assert_eq!(
+        (
+            spray_ports.len() as u64,
+            spray_ports.first(),
+            spray_ports.last()
+        ),
+        (ports, Some(&20000), Some(&(20000 + ports - 1))),
+        "one leak per sprayed port at the webhook"
+    );
+    assert_eq!(
+        hooks.len() as u64,
+        family_sum(&m, "lanecheck_alerts_total"),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "lanecheck_sink_deliveries_total{sink=\"webhook\"}"),
+        Some(hooks.len() as u64)
+    );
+    assert_eq!(
+        metric(&m, "lanecheck_sink_drops_total{sink=\"webhook\"}"),
+        Some(0)
+    );
+    // The pipe's sink dropped and counted what it could not queue.
+    let dropped = metric(&m, "lanecheck_sink_drops_total{sink=\"stdout\"}").expect(&m);
+    let delivered = metric(&m, "lanecheck_sink_deliveries_total{sink=\"stdout\"}").unwrap();
+    assert!(
+        dropped > 0 && delivered < 1000,
+        "{dropped} dropped, {delivered} delivered"
+    );
+    // Capture lost nothing on either NIC.
+    for family in [
+        "lanecheck_capture_kernel_drops_total",
+        "lanecheck_capture_interface_drops_total",
+        "lanecheck_capture_queue_drops_total",
+    ] {
+        assert_eq!(family_sum(&m, family), 0, "{family}\n{m}");
+    }
+    // Every packet the kernel counted on the backup NIC was captured (the
+    // page is rendered once a second: read it again after the count).
+    let (_, before) = lab.counters(&lab.dpm, "eth1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = scrape(&lab, "http://127.0.0.1:19751/metrics");
+    let (_, after) = lab.counters(&lab.dpm, "eth1");
+    let captured = metric(&m, "lanecheck_capture_packets_total{interface=\"eth1\"}").unwrap();
+    assert!(
+        (before..=after).contains(&captured),
+        "eth1: {captured} captured, the kernel counted {before}..{after}"
+    );
+    signal(&watch, "-TERM");
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
 }

@@ -9,10 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-
-use anyhow::{anyhow, Result};
 
 /// Seconds in the sliding throughput window.
 const WINDOW_SECS: usize = 300;
@@ -293,65 +289,5 @@ impl Metrics {
             );
         }
         o
-    }
-}
-
-/// The HTTP endpoint; serves the latest rendering.
-pub struct Server {
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
-    pub page: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Binds `addr` (before privileges are dropped: ports below 1024).
-    pub fn bind(addr: &str) -> Result<tiny_http::Server> {
-        tiny_http::Server::http(addr).map_err(|e| anyhow!("--metrics {addr}: {e}"))
-    }
-
-    /// Serves a bound endpoint from its own thread.
-    pub fn serve(server: tiny_http::Server) -> Result<Self> {
-        let server = Arc::new(server);
-        let page = Arc::new(Mutex::new(String::new()));
-        let (s, p) = (Arc::clone(&server), Arc::clone(&page));
-        let thread = std::thread::Builder::new()
-            .name("metrics".into())
-            .spawn(move || {
-                for req in s.incoming_requests() {
-                    let (status, body, ctype) = match req.url() {
-                        "/metrics" => (
-                            200,
-                            p.lock().map(|g| g.clone()).unwrap_or_default(),
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        ),
-                        "/healthz" => (200, "ok\n".to_string(), "text/plain"),
-                        _ => (
-                            404,
-                            "not found: try /metrics or /healthz\n".to_string(),
-                            "text/plain",
-                        ),
-                    };
-                    let header =
-                        tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes());
-                    let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
-                    if let Ok(h) = header {
-                        resp = resp.with_header(h);
-                    }
-                    let _ = req.respond(resp);
-                }
-            })?;
-        Ok(Server {
-            server,
-            thread: Some(thread),
-            page,
-        })
-    }
-
-    /// Stops serving.
-    pub fn stop(mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
