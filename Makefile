@@ -2,6 +2,7 @@
 #   make demo   installs what is missing, builds release, audits a bundled capture
 #   make test   installs what the tests need, runs every test (conformance included)
 #   make bench  throughput table (needs ~2.5 GiB free disk for bench-data/)
+#   make soak   the daemon for SOAK_MINUTES (30) under mixed traffic and a flood: RSS slope
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -13,7 +14,7 @@ DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 
-.PHONY: demo test bench deps-build deps-test deps-bench lint fmt
+.PHONY: demo test bench soak deps-build deps-test deps-bench lint fmt
 
 deps-build:
 	@scripts/deps.sh $(DEPS_BUILD)
@@ -47,3 +48,7 @@ fmt:
 
 bench: deps-bench
 	scripts/bench.sh
+
+soak: deps-bench
+	$(CARGO) build --release --locked
+	scripts/bench-watch.sh soak
