@@ -627,6 +627,23 @@ for i in range(n):
         time.sleep(d)
 ";
 
+/// Sends to ADDR:PORT at RATE bytes/s for SECONDS, in 16 KiB writes.
+const PACED: &str = "
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+rate, secs = float(sys.argv[3]), float(sys.argv[4])
+chunk, sent, t0 = b'x' * 16384, 0, time.time()
+while time.time() - t0 < secs:
+    s.sendall(chunk)
+    sent += len(chunk)
+    d = t0 + sent / rate - time.time()
+    if d > 0:
+        time.sleep(d)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+s.close()
+";
+
 /// The sum of a metric family's series.
 fn family_sum(text: &str, name: &str) -> u64 {
     text.lines()
@@ -666,15 +683,25 @@ fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
             "1000",
         ],
     );
-    // Sustained traffic (a 300 MB backup on the backup link) while 2,500
-    // client datagrams to distinct ports of the storage host leak onto the
-    // backup network: 2,500 leaks, more than the pipe and the sink's
-    // queue hold.
+    // Sustained traffic (a backup at 10 MB/s on the backup link, for as
+    // long as the spray lasts) while 2,500 client datagrams to distinct
+    // ports of the storage host leak onto the backup network: 2,500 leaks,
+    // more than the pipe and the sink's queue hold. (The rate is one this
+    // shared machine's capture keeps up with even in a debug build: the
+    // test is about the sink, not the kernel's buffer.)
     let ports = 2500u64;
     let mut bulk = lab
         .exec(
             &lab.dpm,
-            &["python3", "-c", SEND, "192.168.1.24", "5719", "300000000"],
+            &[
+                "python3",
+                "-c",
+                PACED,
+                "192.168.1.24",
+                "5719",
+                "10000000",
+                "7",
+            ],
         )
         .spawn()
         .unwrap();
@@ -717,6 +744,13 @@ fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
         .collect();
     spray_ports.sort_unstable();
     spray_ports.dedup();
+    let missing: Vec<u64> = (20000..20000 + ports)
+        .filter(|p| spray_ports.binary_search(p).is_err())
+        .collect();
+    let others: Vec<&Value> = hooks
+        .iter()
+        .filter(|e| !(e["type"] == "leak" && e["proto"] == "udp"))
+        .collect();
     assert_eq!(
         (
             spray_ports.len() as u64,
@@ -724,7 +758,7 @@ fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
             spray_ports.last()
         ),
         (ports, Some(&20000), Some(&(20000 + ports - 1))),
-        "one leak per sprayed port at the webhook"
+        "one leak per sprayed port at the webhook; missing {missing:?}; other events {others:?}"
     );
     assert_eq!(
         hooks.len() as u64,
@@ -764,6 +798,138 @@ fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
     assert!(
         (before..=after).contains(&captured),
         "eth1: {captured} captured, the kernel counted {before}..{after}"
+    );
+    signal(&watch, "-TERM");
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_policy_the_dropped_user_cannot_read_is_refused_at_start() {
+    if !root_or_skip("a_policy_the_dropped_user_cannot_read_is_refused_at_start") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let policy = policy_copy(dir.path());
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[
+                bin,
+                "watch",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--user",
+                "nobody",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the policy must stay readable after dropping privileges")
+            && err.contains("Permission denied"),
+        "{err}"
+    );
+}
+
+/// Sends one datagram to ADDR:PORT from each of N source ports (from 30000).
+const FLOWS: &str = "
+import socket, sys
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', 30000 + i))
+    s.sendto(b'x' * 64, (addr, port))
+    s.close()
+";
+
+/// Receives and discards datagrams on argv[1].
+const UDP_SINK: &str = "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+print('ready', flush=True)
+while True:
+    s.recvfrom(2048)
+";
+
+#[test]
+fn a_flood_of_new_flows_is_bounded_by_max_flows_and_counted() {
+    if !root_or_skip("a_flood_of_new_flows_is_bounded_by_max_flows_and_counted") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let ps = lab.ps.clone();
+    lab.serve(&ps, UDP_SINK, &["5719"]);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_copy(dir.path());
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = start_watch(
+        &lab,
+        &policy,
+        &alerts,
+        &["--max-flows", "1000", "--metrics", "127.0.0.1:19753"],
+    );
+    // 20,000 new flows (distinct source ports) on the backup link, as fast
+    // as the sender goes.
+    let n = 20_000u64;
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[
+                "python3",
+                "-c",
+                FLOWS,
+                "192.168.1.24",
+                "5719",
+                &n.to_string(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = Instant::now();
+    let m = loop {
+        let m = scrape(&lab, "http://127.0.0.1:19753/metrics");
+        let seen = metric(&m, "lanecheck_flows_tracked").unwrap_or(0)
+            + metric(&m, "lanecheck_flows_evicted_total").unwrap_or(0);
+        if seen >= n || start.elapsed() > Duration::from_secs(10) {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Nothing lost by capture, so every flow is either tracked or evicted
+    // (none is idle long enough to expire), and at most 1,000 are tracked.
+    for family in [
+        "lanecheck_capture_kernel_drops_total",
+        "lanecheck_capture_queue_drops_total",
+    ] {
+        assert_eq!(family_sum(&m, family), 0, "{family}\n{m}");
+    }
+    let tracked = metric(&m, "lanecheck_flows_tracked ").expect(&m);
+    let evicted = metric(&m, "lanecheck_flows_evicted_total ").expect(&m);
+    assert!(tracked <= 1000, "{tracked} tracked");
+    assert_eq!(tracked + evicted, n, "{m}");
+    // Each flow's only packet, counted once.
+    assert_eq!(
+        metric(
+            &m,
+            "lanecheck_packets_total{class=\"client\",network=\"backup\",interface=\"eth1\",status=\"violation\"}"
+        ),
+        Some(n),
+        "{m}"
     );
     signal(&watch, "-TERM");
     assert_eq!(watch.wait().unwrap().code(), Some(0));
