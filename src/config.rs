@@ -358,21 +358,31 @@ impl Validator<'_> {
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
         for (iface, net) in raw {
-            match nets.get(net.get_ref().as_str()) {
-                Some(id) => {
-                    out.insert(iface.get_ref().clone(), *id);
-                }
-                None => self.problem(
-                    net.span(),
-                    format!(
-                        "unknown network {:?} (networks: {})",
-                        net.get_ref(),
-                        known(nets.keys())
-                    ),
-                ),
+            if let Some(id) = self.network_named(net, nets) {
+                out.insert(iface.get_ref().clone(), id);
             }
         }
         out
+    }
+
+    /// The network `net` names, or a located problem.
+    fn network_named(
+        &mut self,
+        net: &Spanned<String>,
+        nets: &BTreeMap<&str, NetId>,
+    ) -> Option<NetId> {
+        let id = nets.get(net.get_ref().as_str()).copied();
+        if id.is_none() {
+            self.problem(
+                net.span(),
+                format!(
+                    "unknown network {:?} (networks: {})",
+                    net.get_ref(),
+                    known(nets.keys())
+                ),
+            );
+        }
+        id
     }
 
     /// `[vlans]`: 802.1Q id (1–4094) → network.
@@ -393,18 +403,8 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            match nets.get(net.get_ref().as_str()) {
-                Some(n) => {
-                    out.insert(vlan, *n);
-                }
-                None => self.problem(
-                    net.span(),
-                    format!(
-                        "unknown network {:?} (networks: {})",
-                        net.get_ref(),
-                        known(nets.keys())
-                    ),
-                ),
+            if let Some(n) = self.network_named(net, nets) {
+                out.insert(vlan, n);
             }
         }
         out

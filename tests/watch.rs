@@ -178,14 +178,11 @@ fn policy_copy(dir: &Path) -> PathBuf {
     p
 }
 
-#[test]
-fn leak_alerts_metrics_reload_and_stop() {
-    if !root_or_skip("leak_alerts_metrics_reload_and_stop") {
-        return;
-    }
+/// A lab, a directory the daemon (dropped to `nobody`) can write to, and a
+/// webhook receiver on dpm:18080 appending to `webhook.jsonl` in it.
+fn lab_with_webhook() -> (Lab, tempfile::TempDir, PathBuf) {
     let mut lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
-    // The daemon drops root to `nobody`: let it write here.
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
@@ -194,6 +191,16 @@ fn leak_alerts_metrics_reload_and_stop() {
     let hooked = dir.path().join("webhook.jsonl");
     let dpm = lab.dpm.clone();
     lab.serve(&dpm, HOOK, &["18080", hooked.to_str().unwrap()]);
+    (lab, dir, hooked)
+}
+
+#[test]
+fn leak_alerts_metrics_reload_and_stop() {
+    if !root_or_skip("leak_alerts_metrics_reload_and_stop") {
+        return;
+    }
+    let (mut lab, dir, hooked) = lab_with_webhook();
+    let dpm = lab.dpm.clone();
     lab.serve(&dpm, DEAD, &["18081"]);
     let policy = policy_copy(dir.path());
     let alerts = dir.path().join("alerts.jsonl");
@@ -657,16 +664,7 @@ fn a_stalled_alert_pipe_never_stalls_capture_or_the_webhook() {
     if !root_or_skip("a_stalled_alert_pipe_never_stalls_capture_or_the_webhook") {
         return;
     }
-    let mut lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let hooked = dir.path().join("webhook.jsonl");
-    let dpm = lab.dpm.clone();
-    lab.serve(&dpm, HOOK, &["18080", hooked.to_str().unwrap()]);
+    let (lab, dir, hooked) = lab_with_webhook();
     let policy = policy_copy(dir.path());
     // Alerts as JSON lines on a pipe nobody reads: it fills after a few
     // hundred events and its writer never finishes again.

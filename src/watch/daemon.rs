@@ -27,6 +27,21 @@ use crate::output::proto_name;
 /// From shutdown to exit: draining capture, then the sinks' last deliveries.
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
 
+/// The daemon's fields a [`Judge`] borrows: disjoint from `self.an`, which
+/// lends the slot being judged (a method could not borrow them apart).
+macro_rules! judge {
+    ($d:expr) => {
+        Judge {
+            policy: &$d.policy,
+            names: &$d.names,
+            class_names: &$d.class_names,
+            engine: &mut $d.engine,
+            events: &mut $d.events,
+            pending: &mut $d.pending,
+        }
+    };
+}
+
 /// What the control plane tells the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
@@ -213,15 +228,7 @@ impl Daemon {
             }
             return;
         }
-        let mut judge = Judge {
-            policy: &self.policy,
-            names: &self.names,
-            class_names: &self.class_names,
-            engine: &mut self.engine,
-            events: &mut self.events,
-            pending: &mut self.pending,
-        };
-        judge.flow(slot, iface, wire);
+        judge!(self).flow(slot, iface, wire);
         self.dns_violations();
     }
 
@@ -288,15 +295,7 @@ impl Daemon {
             let Some(iface) = slot.flow.ifaces.last().map(|s| s.iface) else {
                 continue;
             };
-            let mut judge = Judge {
-                policy: &self.policy,
-                names: &self.names,
-                class_names: &self.class_names,
-                engine: &mut self.engine,
-                events: &mut self.events,
-                pending: &mut self.pending,
-            };
-            judge.flow(slot, iface, 0);
+            judge!(self).flow(slot, iface, 0);
         }
     }
 
