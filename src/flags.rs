@@ -83,9 +83,8 @@ pub struct ExpectArgs {
 /// `lanecheck verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The policy file (TOML; see docs/policy.md).
-    #[arg(long, short, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicySource,
     #[command(flatten)]
     pub live: LiveArgs,
     #[command(flatten)]
@@ -170,6 +169,20 @@ pub struct IfacesArgs {
     /// when its addresses are outside that network.
     #[arg(long, short, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+/// Where `audit` and `verify` get their policy: a file, or the Windows
+/// exports it is derived from.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PolicySource {
+    /// The policy file (TOML; see docs/policy.md).
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Derive the policy from the exports in DIR instead (as `lanecheck
+    /// policy derive --derive-from DIR` would; see docs/derive.md).
+    #[arg(long, value_name = "DIR")]
+    pub derive_from: Option<PathBuf>,
 }
 
 /// `lanecheck policy …`.
@@ -282,9 +295,8 @@ pub enum LmTransport {
 /// `lanecheck audit`.
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    /// The policy file (TOML; see docs/policy.md).
-    #[arg(long, short, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicySource,
     #[command(flatten)]
     pub input: CaptureArgs,
     #[command(flatten)]

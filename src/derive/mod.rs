@@ -21,10 +21,12 @@ mod table;
 mod write;
 
 use std::io::Write;
+use std::path::Path;
 
+use analyzer::policy::Policy;
 use anyhow::{bail, Context, Result};
 
-use crate::flags::{DeriveArgs, DeriveInputs, LmTransport, Os};
+use crate::flags::{DeriveArgs, DeriveInputs, LmTransport, Os, PolicySource};
 use crate::{config, output, Outcome};
 use inputs::{ClusterNet, Inputs};
 use lint::Lint;
@@ -302,4 +304,27 @@ pub fn run_lint(flags: &DeriveInputs) -> Result<Outcome> {
     } else {
         Outcome::Fail
     })
+}
+
+/// The policy of `audit` and `verify`: `--policy FILE`, or derived from
+/// `--derive-from DIR` (lint warnings logged, a prefix gap an error).
+pub fn policy(source: &PolicySource) -> Result<Policy> {
+    match (&source.policy, &source.derive_from) {
+        (Some(file), _) => config::load(file),
+        (None, Some(dir)) => from_dir(dir),
+        (None, None) => bail!("give --policy FILE or --derive-from DIR"),
+    }
+}
+
+fn from_dir(dir: &Path) -> Result<Policy> {
+    let flags = DeriveInputs {
+        derive_from: Some(dir.to_path_buf()),
+        ..DeriveInputs::default()
+    };
+    let d = derive(&options::gather(&flags)?)?;
+    for l in &d.lints {
+        log::warn!("{}: {l}", dir.display());
+    }
+    let label = format!("policy derived from {}", dir.display());
+    config::parse(&d.text, &label).map_err(anyhow::Error::from)
 }
