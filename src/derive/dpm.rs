@@ -26,6 +26,9 @@ pub struct Dpm {
     pub backups: Vec<(Backup, String)>,
     /// The primary network's name, when servers were given.
     pub primary: Option<String>,
+    /// Every network holding a server's first address, the primary first:
+    /// where control, name resolution and clients stay.
+    pub primary_side: Vec<String>,
     /// Servers without an address on any backup network but the primary.
     pub uncovered: Vec<String>,
 }
@@ -52,7 +55,10 @@ pub fn plan(
         .collect();
     let mut dpm = backup_networks(inputs, cluster, &firsts, plan)?;
     if !servers.is_empty() && dpm.primary.is_none() {
-        dpm.primary = Some(primary_net(inputs, cluster, &firsts, plan)?);
+        dpm.primary_side = primary_nets(inputs, cluster, &firsts, plan)?;
+        dpm.primary = dpm.primary_side.first().cloned();
+    } else {
+        dpm.primary_side = dpm.primary.iter().cloned().collect();
     }
     dpm.uncovered = servers
         .iter()
@@ -66,8 +72,8 @@ pub fn plan(
     if !dpm.backups.is_empty() {
         plan.merge_class(dpm_class(&dpm));
     }
-    if let Some(p) = dpm.primary.clone() {
-        primary_classes(&p, plan);
+    if !dpm.primary_side.is_empty() {
+        primary_classes(&dpm.primary_side, plan);
     }
     hosts(inputs, plan);
     if let Some(rule) = dns_rule(&dpm, &servers) {
@@ -171,43 +177,55 @@ fn backup_net(name: &str, b: &Backup, primary: bool) -> NetPlan {
     }
 }
 
-/// The primary network when no backup network holds it: a cluster network
-/// holding every first address, else `primary` from `--address primary=…`
-/// or from the first addresses themselves.
-fn primary_net(
+/// The primary side when no backup network holds it: the cluster networks
+/// holding servers' first addresses, and `primary` for first addresses no
+/// cluster network holds (from `--address primary=…`, or those addresses
+/// themselves). A first address inside a cluster network stays there: a
+/// host prefix would take it off that network (longest match wins).
+fn primary_nets(
     inputs: &Inputs,
     cluster: Option<&Cluster>,
     firsts: &[IpAddr],
     plan: &mut Plan,
-) -> Result<String, InputError> {
-    let holder = cluster.and_then(|c| {
-        c.nets.iter().find(|n| {
-            n.prefix
-                .is_some_and(|p| firsts.iter().all(|a| p.contains(a)))
-        })
-    });
-    if let Some(n) = holder {
-        return Ok(n.name.clone());
+) -> Result<Vec<String>, InputError> {
+    let cluster_of = |a: &IpAddr| -> Option<String> {
+        cluster?
+            .nets
+            .iter()
+            .filter(|n| n.prefix.is_some_and(|p| p.contains(a)))
+            .max_by_key(|n| n.prefix.map(|p| p.prefix_len()))
+            .map(|n| n.name.clone())
+    };
+    let (mut names, mut loose) = (Vec::new(), Vec::new());
+    for a in firsts {
+        match cluster_of(a) {
+            Some(n) if !names.contains(&n) => names.push(n),
+            Some(_) => {}
+            None => loose.push(IpNet::from(*a)),
+        }
+    }
+    let given = inputs.addresses.iter().find(|a| a.name == PRIMARY);
+    if loose.is_empty() && given.is_none() {
+        return Ok(names);
     }
     if plan.network(PRIMARY).is_some() {
         return Err(clash(PRIMARY, "--dpm-server"));
     }
-    let given = inputs.addresses.iter().find(|a| a.name == PRIMARY);
     let (prefixes, from) = match given {
         Some(a) => (vec![a.prefix], format!("Prefix from {}.", a.origin)),
         None => {
-            let mut p: Vec<IpNet> = firsts.iter().map(|a| IpNet::from(*a)).collect();
-            p.dedup();
-            (p, format!("No input gives its prefix: the servers' primary addresses only (give --address {} for the whole subnet).", q("primary=PREFIX")))
+            loose.dedup();
+            (loose, format!("No input gives its prefix: the servers' primary addresses only (give --address {} for the whole subnet).", q("primary=PREFIX")))
         }
     };
     plan.networks.push(NetPlan {
         name: PRIMARY.into(),
         prefixes,
         gap: false,
-        why: vec!["\"primary\": the network of each server's first address (--dpm-server, --protected-server; seed 000's primary NIC address).".into(), from],
+        why: vec!["\"primary\": the network of the servers' first addresses (--dpm-server, --protected-server; seed 000's primary NIC address) that no cluster network holds.".into(), from],
     });
-    Ok(PRIMARY.into())
+    names.insert(0, PRIMARY.into());
+    Ok(names)
 }
 
 fn dpm_class(dpm: &Dpm) -> ClassPlan {
@@ -249,7 +267,7 @@ fn dpm_class(dpm: &Dpm) -> ClassPlan {
 /// DCOM control, name resolution and clients stay on the primary network:
 /// the backup LAN is for backup data (seed 000: "backup data traffic does
 /// not impact the primary network", and the backup LAN carries nothing else).
-fn primary_classes(primary: &str, plan: &mut Plan) {
+fn primary_classes(primary: &[String], plan: &mut Plan) {
     let rows: [(&'static str, &str); 3] = [
         ("dpm-control", "DPM's DCOM control (TCP 135 and the ports it hands out) stays on the primary network: the backup network setting moves the data channel only (protocol-facts §1: suggested rule, not confirmed)."),
         ("dns", "Name resolution stays on the primary network (seed 000 checks lookups on each server; the backup LAN carries backup data only)."),
@@ -258,7 +276,7 @@ fn primary_classes(primary: &str, plan: &mut Plan) {
     for (class, why) in rows {
         plan.merge_class(ClassPlan {
             class,
-            networks: vec![primary.to_string()],
+            networks: primary.to_vec(),
             on_fallback: Fallback::Allow,
             why: vec![why.into()],
         });

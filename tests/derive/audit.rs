@@ -118,3 +118,53 @@ fn audit_derives_its_policy_from_the_exports() {
         r.err
     );
 }
+
+/// DPM protecting a cluster node: the node's primary address stays on its
+/// cluster network (a `primary` host prefix would take it off by longest
+/// match), so the cluster's own traffic is judged as before.
+#[test]
+fn dpm_protecting_a_cluster_node_keeps_the_node_on_its_networks() {
+    let dir = dir_with(&[
+        ("n.json", json(&cluster_rows()).as_bytes()),
+        ("i.json", cluster_interfaces().as_bytes()),
+    ]);
+    let r = run_in(
+        dir.path(),
+        &[
+            "policy",
+            "derive",
+            "-o",
+            "p.toml",
+            "--cluster-networks",
+            "n.json",
+            "--cluster-interfaces",
+            "i.json",
+            "--dpm-backup-network",
+            "192.168.1.0/24:1",
+            "--dpm-server",
+            "dpm=10.10.12.89,192.168.1.23",
+            "--protected-server",
+            "node1=10.20.0.11,192.168.1.11",
+        ],
+    );
+    assert_eq!((r.code, r.err.as_str()), (0, "lint: clean\n"));
+    let p: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("p.toml")).unwrap()).unwrap();
+    assert_eq!(
+        p["networks"]["primary"].as_array().unwrap().len(),
+        1,
+        "only the DPM server's own address"
+    );
+    assert_eq!(nets(&p, "dpm-control"), ["primary", "Host Access Cluster"]);
+    assert_eq!(nets(&p, "client"), ["Host Access Cluster", "primary"]);
+    assert_eq!(nets(&p, "dpm"), ["backup"]);
+    assert_eq!(
+        p["hosts"]["node1"].as_array().unwrap().len(),
+        6,
+        "the node's five and its backup address"
+    );
+    let (_g, good) = generated("cluster_good");
+    let policy = dir.path().join("p.toml");
+    let (code, doc) = audit_json(&["--policy", policy.to_str().unwrap()], &good);
+    assert_eq!((code, doc["verdict"].as_str()), (0, Some("pass")), "{doc}");
+}
