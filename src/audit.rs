@@ -8,13 +8,13 @@ use crate::expect::Expect;
 use crate::flags::AuditArgs;
 use crate::output::{self, ReportView};
 use crate::pipeline;
-use crate::{config, Outcome};
+use crate::Outcome;
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
 /// if an argument was not a readable capture, else 3 when nothing was read
 /// or an `--expect`ed class is missing, else 0.
 pub fn run(args: &AuditArgs) -> Result<Outcome> {
-    let policy = config::load(&args.policy)?;
+    let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let mut cfg = pipeline::analyzer_config(&args.input)?;
     cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;

@@ -17,6 +17,10 @@ use toml::Spanned;
 
 type SList = Spanned<Vec<Spanned<String>>>;
 
+/// A prefix `policy derive` could not know (a Format-Table export has no
+/// addresses): always an error that names its network.
+pub const PREFIX_GAP: &str = "<prefix missing>";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
@@ -305,6 +309,9 @@ impl Validator<'_> {
                 );
             }
             for p in list.get_ref() {
+                if self.gap(name.get_ref(), p) {
+                    continue;
+                }
                 let Some(net) = self.prefix(p) else { continue };
                 if let Some(other) = seen.get(&net) {
                     let msg = if other == name.get_ref() {
@@ -324,6 +331,18 @@ impl Validator<'_> {
             });
         }
         out
+    }
+
+    /// A prefix `policy derive` left as a gap: a problem naming the network.
+    fn gap(&mut self, network: &str, p: &Spanned<String>) -> bool {
+        if p.get_ref() != PREFIX_GAP {
+            return false;
+        }
+        self.problem(
+            p.span(),
+            format!("network {network:?} has no prefix yet: policy derive left this gap; derive again with --address \"{network}=PREFIX\", or write the prefix here"),
+        );
+        true
     }
 
     /// A CIDR prefix (a bare address is a host prefix).

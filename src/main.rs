@@ -8,6 +8,7 @@
 
 mod audit;
 mod config;
+mod derive;
 mod expect;
 mod flags;
 mod flows;
@@ -58,6 +59,8 @@ fn main() -> ExitCode {
         flags::Command::Ifaces(args) => ifaces::run(&args),
         flags::Command::Watch(args) => watch::run(&args),
         flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
+        flags::Command::Policy(flags::PolicyCommand::Derive(args)) => derive::run_derive(&args),
+        flags::Command::Policy(flags::PolicyCommand::Lint(inputs)) => derive::run_lint(&inputs),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -21,7 +21,7 @@ use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
-use crate::{config, Outcome};
+use crate::Outcome;
 
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
 /// every interface that is up and not loopback.
@@ -95,7 +95,7 @@ fn spawn(argv: &[String]) -> Result<Child> {
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
-    let policy = config::load(&args.policy)?;
+    let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let plan = Plan {
         start: Instant::now(),

@@ -6,6 +6,7 @@ mod util;
 
 mod audit;
 mod conformance;
+mod derive;
 mod evidence;
 mod flows;
 mod packaging;
