@@ -303,6 +303,10 @@ pub struct AuditArgs {
     pub expect: ExpectArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Show a progress bar on stderr (when it is a terminal) once the
+    /// captures reach this size; for tests.
+    #[arg(long, value_name = "SIZE", default_value = "256M", hide = true)]
+    pub progress_threshold: String,
 }
 
 /// How an audit-style report is written (`audit`, `verify`).
@@ -320,6 +324,15 @@ pub struct ReportArgs {
     /// Also list every flow with its class, reason, networks and status.
     #[arg(long)]
     pub flows: bool,
+    /// Write every packet of every violating flow to FILE (pcapng, one
+    /// interface block per capture NIC, a packet comment naming the
+    /// violation on each flow's first packet). A flow's verdict is final
+    /// only at its end, so the captures are read twice when there is a
+    /// violation; `verify` replays a spool of what it captured (its --write
+    /// file, or a temporary file next to FILE). FILE is created even when
+    /// nothing violates.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub violations_pcap: Option<PathBuf>,
 }
 
 /// Output format.

@@ -17,7 +17,9 @@ mod logging;
 mod output;
 mod pipeline;
 mod policy_cmd;
+mod progress;
 mod verify;
+mod violations_pcap;
 mod watch;
 
 use std::io;

@@ -21,6 +21,7 @@ use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
+use crate::violations_pcap::{FlowNumbers, LivePcap};
 use crate::Outcome;
 
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
@@ -82,6 +83,40 @@ fn save<W: std::io::Write>(
     }
 }
 
+/// An analyzer for live capture on `nics`: one capture and one interface
+/// per NIC, in order (the second pass of `--violations-pcap` builds the
+/// same one again).
+fn live_analyzer(
+    cfg: analyzer::AnalyzerConfig,
+    policy: Policy,
+    nics: &[String],
+) -> (Analyzer, Vec<(CaptureId, IfaceRef)>) {
+    let mut an = Analyzer::with_policy(cfg, policy);
+    let ids = nics
+        .iter()
+        .map(|n| {
+            let c = an.add_capture(n);
+            let r = an.intern_iface(n);
+            an.capture_has_iface(c, r);
+            (c, r)
+        })
+        .collect();
+    (an, ids)
+}
+
+/// Feeds one captured frame to the analyzer and numbers its flow (for
+/// `--violations-pcap`); returns the flow's class.
+fn observe(
+    an: &mut Analyzer,
+    numbers: &mut FlowNumbers,
+    f: &capture::Frame<'_>,
+    (cap, iface): (CaptureId, IfaceRef),
+) -> Option<ClassId> {
+    let slot = an.observe_slot(f, cap, Some(iface))?;
+    numbers.number(slot);
+    slot.ext.class
+}
+
 /// Runs a command with its output on our stderr.
 fn spawn(argv: &[String]) -> Result<Child> {
     Command::new(&argv[0])
@@ -127,19 +162,15 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .map(|n| LiveNic::open(n, &cfg))
         .collect::<Result<_, _>>()?;
 
+    let pcap = match &args.report.violations_pcap {
+        Some(p) => Some(LivePcap::new(p, args.write.as_deref())?),
+        None => None,
+    };
     let mut acfg = analyzer::AnalyzerConfig::default();
     acfg.flows.max_flows = args.max_flows.max(1);
     acfg.bin_ns = bin_ns;
-    let mut an = Analyzer::with_policy(acfg, policy);
-    let ids: Vec<(CaptureId, IfaceRef)> = nics
-        .iter()
-        .map(|n| {
-            let c = an.add_capture(n);
-            let r = an.intern_iface(n);
-            an.capture_has_iface(c, r);
-            (c, r)
-        })
-        .collect();
+    let (mut an, ids) = live_analyzer(acfg, policy, &nics);
+    let mut numbers = FlowNumbers::default();
 
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -147,7 +178,11 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             .context("installing signal handlers")?;
     }
     let mut src = LiveSource::start(opened);
-    let mut writer = match &args.write {
+    let save_to = args
+        .write
+        .as_deref()
+        .or(pcap.as_ref().map(|p| p.spool.path()));
+    let mut writer = match save_to {
         Some(p) => {
             let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
             let mut w = PcapNgOut::new(
@@ -181,8 +216,8 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         match src.poll_frame(Duration::from_millis(50)) {
             Poll::Frame(f) => {
                 save(&mut writer, &f, &mut write_error);
-                let (cap, iface) = ids[f.iface.0 as usize];
-                if let Some(class) = an.observe(&f, cap, Some(iface)) {
+                let at = ids[f.iface.0 as usize];
+                if let Some(class) = observe(&mut an, &mut numbers, &f, at) {
                     if expect.classes().contains(&class) {
                         last_expected = Some(Instant::now());
                         expected_seen.insert(class, ());
@@ -263,8 +298,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         match src.poll_frame(Duration::from_millis(200)) {
             Poll::Frame(f) => {
                 save(&mut writer, &f, &mut write_error);
-                let (cap, iface) = ids[f.iface.0 as usize];
-                an.observe(&f, cap, Some(iface));
+                observe(&mut an, &mut numbers, &f, ids[f.iface.0 as usize]);
             }
             Poll::Idle => {}
             Poll::Ended => break,
@@ -296,6 +330,15 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .map(|(n, c)| NicReport::from_counters(n, c))
         .collect();
     let report = an.report();
+    let pcap_warnings = match pcap {
+        Some(p) => p.write(&an, &report, || {
+            // Flows are not listed again: keep memory to the flow table.
+            let mut cfg = acfg;
+            cfg.flows.keep_finished = false;
+            live_analyzer(cfg, an.policy().clone(), &nics)
+        }),
+        None => Vec::new(),
+    };
     let packets = an.captures().iter().map(|c| c.packets).sum();
     let mut reasons = expect.missing(&report, an.policy(), packets);
     for n in &nic_reports {
@@ -332,6 +375,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         .with_live(live);
     let mut view = view;
     view.warnings.append(&mut late_errors);
+    view.warnings.extend(pcap_warnings);
     if let Some(e) = write_error {
         view.warnings
             .push(format!("{e}; the saved capture stops there"));
