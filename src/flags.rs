@@ -333,6 +333,21 @@ pub struct ReportArgs {
     /// nothing violates.
     #[arg(long, value_name = "FILE.pcapng")]
     pub violations_pcap: Option<PathBuf>,
+    /// Colour verdicts and statuses in the text report: auto (when standard
+    /// output is a terminal and NO_COLOR is unset or empty), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// When the text report is coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// When writing to a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    /// Always, even into a pipe or file (overrides NO_COLOR).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Output format.

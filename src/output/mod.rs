@@ -2,6 +2,7 @@
 
 pub mod evidence;
 pub mod json;
+pub mod paint;
 pub mod report_text;
 pub mod text;
 
@@ -54,7 +55,10 @@ pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>
 pub fn write_report(args: &crate::flags::ReportArgs, view: &ReportView<'_>) -> Result<()> {
     write_all(args.output.as_deref(), |out| match args.format {
         crate::flags::Format::Json => json::write_report(out, view),
-        crate::flags::Format::Text => report_text::write_report(out, view),
+        crate::flags::Format::Text => {
+            let paint = paint::Paint::new(args.color, args.output.is_none());
+            report_text::write_report(out, view, paint)
+        }
     })
 }
 
