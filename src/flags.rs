@@ -45,6 +45,19 @@ pub enum Command {
     /// `policy derive`, `policy lint`).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) on standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (lanecheck.1 and one per subcommand) into DIR.
+    Man {
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Options of every live capture.

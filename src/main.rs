@@ -14,6 +14,7 @@ mod flags;
 mod flows;
 mod ifaces;
 mod logging;
+mod manual;
 mod output;
 mod pipeline;
 mod policy_cmd;
@@ -63,6 +64,8 @@ fn main() -> ExitCode {
         flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
         flags::Command::Policy(flags::PolicyCommand::Derive(args)) => derive::run_derive(&args),
         flags::Command::Policy(flags::PolicyCommand::Lint(inputs)) => derive::run_lint(&inputs),
+        flags::Command::Completions { shell } => manual::completions(shell),
+        flags::Command::Man { out } => manual::man(&out),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
