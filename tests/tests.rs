@@ -14,4 +14,5 @@ mod policy;
 mod procedures;
 mod scenarios;
 mod verify;
+mod violations_pcap;
 mod watch;

@@ -7,8 +7,8 @@ use std::io::Write;
 use analyzer::report::{ClassSummary, Verdict};
 use anyhow::Result;
 
-use super::text::{human_bytes, status_word, throughput_line, write_flows, write_learned};
 use super::paint::Paint;
+use super::text::{human_bytes, status_word, throughput_line, write_flows, write_learned};
 use super::{proto_name, rfc3339, ReportView};
 
 /// Writes the report, verdict and statuses coloured as `paint` says.
@@ -78,12 +78,9 @@ fn headline(out: &mut impl Write, v: &ReportView<'_>, paint: Paint) -> Result<()
                 what.join(", ")
             )?;
         }
-        Verdict::Inconclusive => writeln!(
-            out,
-            "{}: {}",
-            word("INCONCLUSIVE"),
-            v.reasons.join("; ")
-        )?,
+        Verdict::Inconclusive => {
+            writeln!(out, "{}: {}", word("INCONCLUSIVE"), v.reasons.join("; "))?
+        }
         Verdict::Pass if v.warnings.is_empty() => writeln!(
             out,
             "{}: every class stayed on its allowed networks",
