@@ -13,6 +13,7 @@ mod packaging;
 mod policy;
 mod procedures;
 mod scenarios;
+mod terminal;
 mod verify;
 mod violations_pcap;
 mod watch;
