@@ -7,8 +7,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Proves from the wire that backup, cluster, migration and client traffic
 /// each stay on their intended network.
+///
+/// lanecheck reads captures (`audit`, `flows`: pcap or pcapng files) or
+/// captures live (`verify` around a command, `watch` as a daemon), follows
+/// every flow, classifies it (ports, roles, SMB and DCE/RPC evidence) and
+/// checks each class against a policy file (docs/policy.md): which networks
+/// and NICs it may use. Reports are text or JSON (docs/json.md); the exit
+/// code is the verdict.
 #[derive(Parser, Debug)]
-#[command(name = "lanecheck", version, about, long_about = None)]
+#[command(name = "lanecheck", version, about)]
 pub struct Cli {
     /// Log level for stderr diagnostics (error, warn, info, debug, trace); RUST_LOG wins.
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -316,9 +323,10 @@ pub struct AuditArgs {
     pub expect: ExpectArgs,
     #[command(flatten)]
     pub report: ReportArgs,
-    /// Show a progress bar on stderr (when it is a terminal) once the
-    /// captures reach this size; for tests.
-    #[arg(long, value_name = "SIZE", default_value = "256M", hide = true)]
+    /// Show a progress bar on stderr (bytes read, packets/s, time left) when
+    /// the capture files total at least SIZE; only when stderr is a
+    /// terminal, never for standard input (suffixes k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
     pub progress_threshold: String,
 }
 

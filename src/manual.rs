@@ -40,27 +40,55 @@ pub fn man(dir: &Path) -> Result<Outcome> {
 pub fn pages() -> Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
-    let mut out = Vec::new();
-    let mut top = Vec::new();
-    let man = Man::new(cmd.clone());
-    man.render(&mut top)?;
-    top.extend_from_slice(TOP_EXTRA.as_bytes());
-    top.extend_from_slice(see_also(&cmd).as_bytes());
-    out.push((man.get_filename(), top));
+    let mut out = vec![page(&cmd, TOP_EXTRA.to_string() + &see_also(&cmd))?];
     subpages(&cmd, &mut out)?;
     Ok(out)
 }
 
 fn subpages(cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let man = Man::new(sub.clone());
-        let mut text = Vec::new();
-        man.render(&mut text)?;
-        text.extend_from_slice(b".SH \"SEE ALSO\"\n.BR lanecheck (1)\n");
-        out.push((man.get_filename(), text));
+        out.push(page(sub, ".SH \"SEE ALSO\"\n.BR lanecheck (1)\n".into())?);
         subpages(sub, out)?;
     }
     Ok(())
+}
+
+/// One page: clap_mangen's sections, then `extra` (roff), then the
+/// version (top page only).
+fn page(cmd: &clap::Command, extra: String) -> Result<(String, Vec<u8>)> {
+    let man = Man::new(cmd.clone());
+    let mut text = Vec::new();
+    man.render_title(&mut text)?;
+    man.render_name_section(&mut text)?;
+    man.render_synopsis_section(&mut text)?;
+    man.render_description_section(&mut text)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut text)?;
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut text)?;
+    }
+    text.extend_from_slice(extra.as_bytes());
+    if cmd.get_version().is_some() {
+        man.render_version_section(&mut text)?;
+    }
+    Ok((
+        man.get_filename(),
+        ascii(&String::from_utf8(text)?).into_bytes(),
+    ))
+}
+
+/// Roff is ASCII: `…` becomes `\[u2026]`, which groff and mandoc draw.
+fn ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", u32::from(c)));
+        }
+    }
+    out
 }
 
 /// `.BR lanecheck-audit (1),` … for every subcommand page.

@@ -9,6 +9,7 @@ mod conformance;
 mod derive;
 mod evidence;
 mod flows;
+mod manual;
 mod packaging;
 mod policy;
 mod procedures;
