@@ -377,8 +377,11 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     view.warnings.append(&mut late_errors);
     view.warnings.extend(pcap_warnings);
     if let Some(e) = write_error {
-        view.warnings
-            .push(format!("{e}; the saved capture stops there"));
+        let what = match &args.write {
+            Some(_) => "the saved capture",
+            None => "the spool of --violations-pcap (and so its file)",
+        };
+        view.warnings.push(format!("{e}; {what} stops there"));
     }
     output::write_report(&args.report, &view)?;
     Ok(match verdict {

@@ -254,8 +254,13 @@ pub fn mismatch(
         bytes,
     };
     (*written != expected || unnumbered > 0).then(|| {
+        let past = if unnumbered > 0 {
+            format!(" ({unnumbered} violating flows came after the first 4294967294 flows and are not written)")
+        } else {
+            String::new()
+        };
         format!(
-            "{} holds {} packets ({} bytes) of {} flows, but the violations are {packets} packets ({bytes} bytes) of {flows} flows",
+            "{} holds {} packets ({} bytes) of {} flows, but the violations are {packets} packets ({bytes} bytes) of {flows} flows{past}",
             path.display(),
             written.packets,
             written.bytes,
@@ -320,7 +325,8 @@ const LIVE: &str = "live capture (lanecheck verify)";
 impl LivePcap {
     /// Creates FILE and the spool (`--write`'s file if given).
     pub fn new(path: &Path, write: Option<&Path>) -> Result<Self> {
-        if write == Some(path) {
+        let same = |w: &Path| std::path::absolute(w).ok() == std::path::absolute(path).ok();
+        if write.is_some_and(same) {
             bail!("--violations-pcap and --write name the same file");
         }
         Ok(LivePcap {
