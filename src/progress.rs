@@ -55,8 +55,11 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
             .with_style(style)
             .with_prefix(what.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
+        // Drawn once now (a bar with a ticker is drawn only by the ticker,
+        // which might not run before a short read ends), then kept fresh
+        // (ETA, rates) by the ticker, also while a read is slow.
         bar.tick();
+        bar.enable_steady_tick(Duration::from_millis(200));
         Progress {
             bar: Some(bar),
             packets,
