@@ -60,6 +60,7 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         tcp_seq: 0,
         frag_offset: offset,
         frag_more: more,
+        mpls: net.mpls,
     };
     if matches!(fragment, Fragment::Later { .. }) {
         meta.payload = payload.payload;
@@ -184,6 +185,11 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
             meta.frag_offset += 8;
         }
         proto::SCTP => (meta.sport, meta.dport) = ports(Layer::Sctp)?,
+        // A tunnel's payload is what `decode::encapsulated` reads.
+        proto::GRE | proto::IPIP | proto::IPV6_ENCAP => {
+            meta.payload = l4;
+            meta.payload_wire_len = wire_len(l4_wire.max(l4.len()), 0);
+        }
         proto::ICMP | proto::ICMPV6 => {
             let [icmp_type, code, ..] = *l4 else {
                 return Err(cut(Layer::Icmp));
