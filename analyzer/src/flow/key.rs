@@ -25,9 +25,21 @@ impl Direction {
     }
 }
 
+/// The tunnel a flow was carried in (an index into the analyzer's tunnel
+/// table); [`TunnelId::NONE`] for a flow seen outside any tunnel.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
+pub struct TunnelId(pub u32);
+
+impl TunnelId {
+    /// Not in a tunnel.
+    pub const NONE: TunnelId = TunnelId(0);
+}
+
 /// A bidirectional 5-tuple: the (address, port) pair that sorts first is
 /// `lo`, so both directions of a conversation share one key. For ICMP the
-/// ports hold the Community ID type/code mapping (see `decode`).
+/// ports hold the Community ID type/code mapping (see `decode`). The tunnel
+/// is part of the key: the same 5-tuple in two tunnels (two VNIs, two
+/// mirror sessions) is two flows.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct FlowKey {
     /// IP protocol number.
@@ -40,6 +52,8 @@ pub struct FlowKey {
     pub hi: IpAddr,
     /// Higher endpoint port.
     pub hi_port: u16,
+    /// The tunnel that carried it.
+    pub tunnel: TunnelId,
 }
 
 impl FlowKey {
@@ -54,6 +68,7 @@ impl FlowKey {
                 lo_port: sport,
                 hi: dst,
                 hi_port: dport,
+                tunnel: TunnelId::NONE,
             };
             (key, Direction::LoToHi)
         } else {
@@ -63,9 +78,16 @@ impl FlowKey {
                 lo_port: dport,
                 hi: src,
                 hi_port: sport,
+                tunnel: TunnelId::NONE,
             };
             (key, Direction::HiToLo)
         }
+    }
+
+    /// The same key in tunnel `t`.
+    #[inline]
+    pub fn in_tunnel(self, t: TunnelId) -> Self {
+        FlowKey { tunnel: t, ..self }
     }
 
     /// The sending endpoint of a packet going `dir`.
