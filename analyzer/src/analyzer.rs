@@ -238,10 +238,10 @@ impl Analyzer {
             iface,
             tunnel: TunnelId::NONE,
         };
-        match decode::encapsulated(&meta) {
-            None if !meta.mpls => Some(self.packet(&meta, &at)),
-            encap => self.tunnelled(meta, encap, at),
+        if meta.tunnel_hint {
+            return self.tunnelled(meta, at);
         }
+        Some(self.packet(&meta, &at))
     }
 
     /// A frame with a tunnel: each level down to the innermost is counted
@@ -252,9 +252,9 @@ impl Analyzer {
     fn tunnelled<'a>(
         &mut self,
         mut meta: PacketMeta<'a>,
-        mut encap: Option<Encap<'a>>,
         mut at: Level,
     ) -> Option<&mut Slot<FlowState>> {
+        let mut encap = decode::encapsulated(&meta);
         if meta.mpls {
             let mpls = Tunnel {
                 kind: decode::TunnelKind::Mpls,
@@ -266,7 +266,7 @@ impl Analyzer {
         }
         for depth in 0..=MAX_NESTING {
             let Some(e) = encap else {
-                return Some(self.packet(&meta, &at));
+                return Some(self.packet_cold(&meta, &at));
             };
             self.outer_level(&meta, &at, &e);
             if depth == MAX_NESTING {
@@ -290,8 +290,15 @@ impl Analyzer {
             c.mirror_bytes += u64::from(at.wire_len);
         } else {
             c.overlay_packets += 1;
-            self.packet(meta, at);
+            self.packet_cold(meta, at);
         }
+    }
+
+    /// [`Analyzer::packet`] for tunnelled frames, so only the plain path
+    /// has it inlined.
+    #[inline(never)]
+    fn packet_cold(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
+        self.packet(meta, at)
     }
 
     /// Decodes the level inside `outer`, counting it if it is not an IP
@@ -734,7 +741,7 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 
 /// Counts one packet (wire length, interface, VLAN tags) in the flow's
 /// series, and in its own bins while its class is open.
-#[inline]
+#[inline(always)]
 fn count(
     slot: &mut Slot<FlowState>,
     stats: &mut Stats,
@@ -782,7 +789,7 @@ fn count(
 }
 
 /// The policy check stage: recomputed when the class or the NIC set changed.
-#[inline]
+#[inline(always)]
 fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
     let Some(class) = slot.ext.class else { return };
     let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());

@@ -61,6 +61,7 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         frag_offset: offset,
         frag_more: more,
         mpls: net.mpls,
+        tunnel_hint: net.mpls,
     };
     if matches!(fragment, Fragment::Later { .. }) {
         meta.payload = payload.payload;
@@ -177,6 +178,7 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
         }
         proto::UDP => {
             (meta.sport, meta.dport) = ports(Layer::Udp)?;
+            meta.tunnel_hint |= super::tunnel::on_tunnel_port(meta.dport);
             if l4.len() >= 8 {
                 meta.payload = &l4[8..];
             }
@@ -187,6 +189,7 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
         proto::SCTP => (meta.sport, meta.dport) = ports(Layer::Sctp)?,
         // A tunnel's payload is what `decode::encapsulated` reads.
         proto::GRE | proto::IPIP | proto::IPV6_ENCAP => {
+            meta.tunnel_hint = true;
             meta.payload = l4;
             meta.payload_wire_len = wire_len(l4_wire.max(l4.len()), 0);
         }

@@ -82,10 +82,10 @@ fn ether_payload(
         ether_type = tag.ether_type().0;
         rest = tag.payload_slice();
     }
-    let (version_hint, mpls, rest) = match ether_type {
-        ETH_IPV4 => (4, false, rest),
-        ETH_IPV6 => (6, false, rest),
-        ETH_MPLS | ETH_MPLS_MULTICAST => (0, true, mpls_stack(rest).map_err(Decoded::Stopped)?),
+    let version_hint = match ether_type {
+        ETH_IPV4 => 4,
+        ETH_IPV6 => 6,
+        ETH_MPLS | ETH_MPLS_MULTICAST => return mpls(rest, (vlans, vlan_count), ifindex),
         // 802.3 length field (LLC/SNAP, STP) or any other EtherType (ARP, LLDP…).
         other => {
             let ether_type = if other < 0x0600 { 0 } else { other };
@@ -98,7 +98,25 @@ fn ether_payload(
         vlans,
         vlan_count,
         ifindex,
-        mpls,
+        mpls: false,
+    })
+}
+
+/// The IP packet after an MPLS label stack (out of line: rare).
+#[cold]
+#[inline(never)]
+fn mpls(
+    rest: &[u8],
+    (vlans, vlan_count): ([u16; 3], u8),
+    ifindex: Option<u32>,
+) -> Result<NetBytes<'_>, Decoded<'_>> {
+    Ok(NetBytes {
+        bytes: mpls_stack(rest).map_err(Decoded::Stopped)?,
+        version_hint: 0,
+        vlans,
+        vlan_count,
+        ifindex,
+        mpls: true,
     })
 }
 

@@ -217,6 +217,9 @@ pub struct PacketMeta<'a> {
     pub frag_more: bool,
     /// The frame carried an MPLS label stack in front of the IP header.
     pub mpls: bool,
+    /// The packet may be a tunnel's outer packet or came through MPLS
+    /// ([`encapsulated`] says what it carries): one test on the hot path.
+    pub tunnel_hint: bool,
 }
 
 impl PacketMeta<'_> {

@@ -111,16 +111,21 @@ pub struct Encap<'a> {
     pub inner: Result<Inner<'a>, Stopped>,
 }
 
+/// UDP to the VXLAN or Geneve port may carry a tunnel.
+#[inline(always)]
+pub(crate) fn on_tunnel_port(dport: u16) -> bool {
+    dport == VXLAN_PORT || dport == GENEVE_PORT
+}
+
 /// What `m` encapsulates, if it is a tunnel's outer packet: GRE, IP in IP,
-/// or UDP to the VXLAN or Geneve port. Called on every packet, so the test
-/// that rules a packet out is a few compares; the reading is out of line.
-/// A later IP fragment carries no tunnel header (it stays in its outer
-/// flow); a first fragment's inner packet is not reassembled.
-#[inline]
+/// or UDP to the VXLAN or Geneve port (`PacketMeta::tunnel_hint` rules out
+/// every other packet with one test). A later IP fragment carries no tunnel
+/// header (it stays in its outer flow); a first fragment's inner packet is
+/// not reassembled.
 pub fn encapsulated<'a>(m: &PacketMeta<'a>) -> Option<Encap<'a>> {
     let maybe = match m.proto {
         proto::GRE | proto::IPIP | proto::IPV6_ENCAP => true,
-        proto::UDP => m.dport == VXLAN_PORT || m.dport == GENEVE_PORT,
+        proto::UDP => on_tunnel_port(m.dport),
         _ => false,
     };
     if !maybe || matches!(m.fragment, Fragment::Later { .. }) {
