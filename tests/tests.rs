@@ -12,5 +12,6 @@ mod packaging;
 mod policy;
 mod procedures;
 mod scenarios;
+mod tunnels;
 mod verify;
 mod watch;

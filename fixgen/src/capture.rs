@@ -636,15 +636,18 @@ impl Capture {
             let i = match out.iter().position(|(k, _, _)| *k == o || reverse(k)) {
                 Some(i) => i,
                 None => {
-                    out.push((
-                        o,
-                        outer_flow(o, network, self.iface_name(f.iface)),
-                        BTreeMap::new(),
-                    ));
+                    out.push((o, outer_flow(o, network), BTreeMap::new()));
                     out.len() - 1
                 }
             };
             let (k, t, bins) = &mut out[i];
+            if let Some(n) = self
+                .iface_name(f.iface)
+                .filter(|n| !t.interfaces.contains(n))
+            {
+                t.interfaces.push(n);
+                t.interfaces.sort();
+            }
             let len = f.data.len() as u64;
             t.packets += 1;
             t.bytes += len;
@@ -679,7 +682,7 @@ impl Capture {
 }
 
 /// An empty outer flow of `o` (its first packet's source is the initiator).
-fn outer_flow(o: OuterKey, network: &'static str, iface: Option<String>) -> FlowTruth {
+fn outer_flow(o: OuterKey, network: &'static str) -> FlowTruth {
     FlowTruth {
         proto: o.proto,
         src: o.src,
@@ -690,7 +693,7 @@ fn outer_flow(o: OuterKey, network: &'static str, iface: Option<String>) -> Flow
         bytes: 0,
         packets_src_to_dst: 0,
         bytes_src_to_dst: 0,
-        interfaces: iface.into_iter().collect(),
+        interfaces: Vec::new(),
         vlans: Vec::new(),
         first_seen_ns: i64::MAX,
         last_seen_ns: i64::MIN,
