@@ -589,7 +589,7 @@ impl Capture {
 
     /// The outer source and destination of the first frame in each tunnel
     /// (keyed by id and the unordered outer pair), as lanecheck reports it.
-    fn first_outer(&self, written: &[Frame]) -> Vec<(Option<u32>, [IpAddr; 2], (IpAddr, IpAddr))> {
+    fn first_outer(&self, written: &[Frame]) -> Vec<FirstOuter> {
         let mut out = Vec::new();
         for w in written.iter().filter_map(|f| f.tunnel.as_ref()) {
             let Some(o) = w.outer else { continue };
@@ -602,11 +602,7 @@ impl Capture {
         out
     }
 
-    fn tunnel_truth(
-        &self,
-        w: &Wrapped,
-        first: &[(Option<u32>, [IpAddr; 2], (IpAddr, IpAddr))],
-    ) -> TunnelTruth {
+    fn tunnel_truth(&self, w: &Wrapped, first: &[FirstOuter]) -> TunnelTruth {
         let outer = w.outer.map(|o| {
             let mut pair = [o.src, o.dst];
             pair.sort();
@@ -680,6 +676,9 @@ impl Capture {
         (answered, unanswered)
     }
 }
+
+/// A tunnel (id, sorted outer pair) and the outer (source, destination) of its first frame.
+type FirstOuter = (Option<u32>, [IpAddr; 2], (IpAddr, IpAddr));
 
 /// An empty outer flow of `o` (its first packet's source is the initiator).
 fn outer_flow(o: OuterKey, network: &'static str) -> FlowTruth {
