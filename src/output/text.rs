@@ -32,6 +32,33 @@ pub(super) fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> St
     }
 }
 
+/// One row of the `flows` table (with the tunnel column when asked).
+fn flow_row(v: &FlowsView<'_>, f: &analyzer::flow::Flow, tunnels: bool) -> Vec<String> {
+    let ports = matches!(f.key.proto, 6 | 17 | 132);
+    let (src, sport) = f.src();
+    let (dst, dport) = f.dst();
+    let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
+    let ifaces = v.iface_names(f).join(",");
+    let dash = |s: String| if s.is_empty() { "-".into() } else { s };
+    let mut row = vec![
+        proto_name(f.key.proto),
+        endpoint(src, sport, ports),
+        endpoint(dst, dport, ports),
+        f.total_packets().to_string(),
+        f.total_bytes().to_string(),
+        f.packets_forward().to_string(),
+        f.bytes_forward().to_string(),
+        dash(ifaces),
+        dash(vlans.join(",")),
+        rfc3339(f.first_seen),
+    ];
+    if tunnels {
+        let t = v.an.tunnel(f.key.tunnel);
+        row.push(t.map_or("-".into(), |t| super::tunnel_text(v.an, t)));
+    }
+    row
+}
+
 /// Writes the `flows` table, largest first, then one line per capture.
 /// A `tunnel` column is added when some flow was carried in one.
 pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
@@ -42,39 +69,7 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     let rows: Vec<Vec<String>> = v
         .flows
         .iter()
-        .map(|s| {
-            let f = &s.flow;
-            let ports = matches!(f.key.proto, 6 | 17 | 132);
-            let (src, sport) = f.src();
-            let (dst, dport) = f.dst();
-            let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
-            let ifaces = v.iface_names(f).join(",");
-            let mut row = vec![
-                proto_name(f.key.proto),
-                endpoint(src, sport, ports),
-                endpoint(dst, dport, ports),
-                f.total_packets().to_string(),
-                f.total_bytes().to_string(),
-                f.packets_forward().to_string(),
-                f.bytes_forward().to_string(),
-                if ifaces.is_empty() {
-                    "-".into()
-                } else {
-                    ifaces
-                },
-                if vlans.is_empty() {
-                    "-".into()
-                } else {
-                    vlans.join(",")
-                },
-                rfc3339(f.first_seen),
-            ];
-            if tunnels {
-                let t = v.an.tunnel(f.key.tunnel);
-                row.push(t.map_or("-".into(), |t| super::tunnel_text(v.an, t)));
-            }
-            row
-        })
+        .map(|s| flow_row(v, &s.flow, tunnels))
         .collect();
     let mut header = vec![
         "proto",
