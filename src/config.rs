@@ -377,11 +377,34 @@ impl Validator<'_> {
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
         for (iface, net) in raw {
+            let Some(name) = self.interface_name(iface) else {
+                continue;
+            };
             if let Some(id) = self.network_named(net, nets) {
-                out.insert(iface.get_ref().clone(), id);
+                out.insert(name, id);
             }
         }
         out
+    }
+
+    /// An `[interfaces]` key as flows name interfaces: `erspan:N` names an
+    /// ERSPAN session (10 bits: 0-1023) and is written without leading
+    /// zeros; any other key is a capture interface name as given.
+    fn interface_name(&mut self, key: &Spanned<String>) -> Option<String> {
+        let k = key.get_ref();
+        let Some(session) = k.strip_prefix("erspan:") else {
+            return Some(k.clone());
+        };
+        match session.parse::<u16>() {
+            Ok(n) if n <= 1023 => Some(format!("erspan:{n}")),
+            _ => {
+                self.problem(
+                    key.span(),
+                    format!("{k:?} is not an ERSPAN session (erspan:0 to erspan:1023)"),
+                );
+                None
+            }
+        }
     }
 
     /// The network `net` names, or a located problem.

@@ -15,6 +15,7 @@ mod policy;
 mod procedures;
 mod scenarios;
 mod terminal;
+mod tunnels;
 mod verify;
 mod violations_pcap;
 mod watch;

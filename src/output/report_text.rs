@@ -8,7 +8,9 @@ use analyzer::report::{ClassSummary, Verdict};
 use anyhow::Result;
 
 use super::paint::Paint;
-use super::text::{human_bytes, status_word, throughput_line, write_flows, write_learned};
+use super::text::{
+    human_bytes, status_word, throughput_line, write_flows, write_learned, write_tunnel_counts,
+};
 use super::{proto_name, rfc3339, ReportView};
 
 /// Writes the report, verdict and statuses coloured as `paint` says.
@@ -171,6 +173,9 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             rfc3339(x.first_seen),
             rfc3339(x.last_seen),
         )?;
+        if let Some(t) = &x.tunnel {
+            writeln!(out, "    tunnel: {}", super::tunnel_text(v.an, t))?;
+        }
         for why in &x.reasons {
             writeln!(out, "    why: {why}")?;
         }
@@ -289,6 +294,7 @@ fn captures(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         for (reason, n) in &c.undecoded {
             writeln!(out, "    undecoded: {n} × {reason}")?;
         }
+        write_tunnel_counts(out, c, "    ")?;
     }
     for (proto, why, n) in &v.report.gave_up {
         writeln!(
