@@ -401,6 +401,11 @@ impl Analyzer {
         self.stats.series(class, scope)
     }
 
+    /// Throughput bin length in nanoseconds.
+    pub fn bin_ns(&self) -> i64 {
+        self.stats.bin_ns()
+    }
+
     /// Every (class, scope) with a series.
     pub fn series_keys(&self) -> impl Iterator<Item = &(ClassId, Scope)> {
         self.stats.keys()
@@ -559,7 +564,8 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 }
 
 /// Counts one packet (wire length, interface, VLAN tags) in the flow's
-/// series, and in its own bins while its class is open.
+/// series and its own (bounded) series, and in its own bins while its class
+/// is open.
 #[inline]
 fn count(
     slot: &mut Slot<FlowState>,
@@ -575,6 +581,7 @@ fn count(
     for &id in &st.hooks {
         stats.add(id, bin, wire_len);
     }
+    st.own.add(bin, u64::from(wire_len));
     let class = st.class.unwrap_or(crate::class::CLIENT);
     let id = match st.iface_hooks.iter().find(|(i, _)| *i == iface) {
         Some((_, id)) => *id,
