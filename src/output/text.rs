@@ -4,7 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{proto_name, rfc3339, FlowsView};
+use super::model::FlowList;
+use super::{proto_name, rfc3339};
 
 /// Bytes in human units (KiB, MiB, GiB), exact below 10 KiB.
 pub fn human_bytes(b: u64) -> String {
@@ -33,35 +34,24 @@ pub(super) fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> St
 }
 
 /// Writes the `flows` table, largest first, then one line per capture.
-pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
+pub fn write_flows(out: &mut dyn Write, v: &FlowList) -> Result<()> {
     let rows: Vec<[String; 10]> = v
         .flows
         .iter()
-        .map(|s| {
-            let f = &s.flow;
-            let ports = matches!(f.key.proto, 6 | 17 | 132);
-            let (src, sport) = f.src();
-            let (dst, dport) = f.dst();
-            let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
-            let ifaces = v.iface_names(f).join(",");
+        .map(|f| {
+            let ports = matches!(f.proto, 6 | 17 | 132);
+            let vlans: Vec<String> = f.vlans.iter().map(|v| v.to_string()).collect();
+            let or_dash = |s: String| if s.is_empty() { "-".into() } else { s };
             [
-                proto_name(f.key.proto),
-                endpoint(src, sport, ports),
-                endpoint(dst, dport, ports),
-                f.total_packets().to_string(),
-                f.total_bytes().to_string(),
-                f.packets_forward().to_string(),
-                f.bytes_forward().to_string(),
-                if ifaces.is_empty() {
-                    "-".into()
-                } else {
-                    ifaces
-                },
-                if vlans.is_empty() {
-                    "-".into()
-                } else {
-                    vlans.join(",")
-                },
+                proto_name(f.proto),
+                endpoint(f.src, f.sport, ports),
+                endpoint(f.dst, f.dport, ports),
+                f.packets.to_string(),
+                f.bytes.to_string(),
+                f.packets_forward.to_string(),
+                f.bytes_forward.to_string(),
+                or_dash(f.interfaces.join(",")),
+                or_dash(vlans.join(",")),
                 rfc3339(f.first_seen),
             ]
         })
@@ -111,7 +101,20 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "{} flows", v.flows.len())?;
-    for c in &v.captures {
+    capture_lines(out, &v.captures)?;
+    if v.flow_table.evicted > 0 {
+        writeln!(
+            out,
+            "flow table: {} flows evicted at the --max-flows cap (still counted)",
+            v.flow_table.evicted
+        )?;
+    }
+    Ok(())
+}
+
+/// One line per capture of a flows listing, with its integrity notes.
+fn capture_lines(out: &mut dyn Write, captures: &[super::model::CaptureRow]) -> Result<()> {
+    for c in captures {
         if let Some(e) = &c.error {
             writeln!(out, "capture {}: ERROR {e}", c.source)?;
             continue;
@@ -149,14 +152,6 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             writeln!(out, "  warning: {w}")?;
         }
     }
-    let s = v.an.flow_stats();
-    if s.evicted > 0 {
-        writeln!(
-            out,
-            "flow table: {} flows evicted at the --max-flows cap (still counted)",
-            s.evicted
-        )?;
-    }
     Ok(())
 }
 
@@ -186,12 +181,11 @@ pub(super) fn status_word(s: analyzer::policy::Status) -> &'static str {
 
 /// RPC endpoints the traffic announced (those with a port: the ones a
 /// later connection can reach).
-pub(super) fn write_learned(out: &mut impl Write, r: &analyzer::Report) -> Result<()> {
-    let with_port: Vec<_> = r
-        .learned_endpoints
-        .iter()
-        .filter_map(|e| Some((e, e.port?)))
-        .collect();
+pub(super) fn write_learned(
+    out: &mut dyn Write,
+    learned: &[analyzer::evidence::learned::Endpoint],
+) -> Result<()> {
+    let with_port: Vec<_> = learned.iter().filter_map(|e| Some((e, e.port?))).collect();
     if with_port.is_empty() {
         return Ok(());
     }
