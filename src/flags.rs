@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// captures live (`verify` around a command, `watch` as a daemon), follows
 /// every flow, classifies it (ports, roles, SMB and DCE/RPC evidence) and
 /// checks each class against a policy file (docs/policy.md): which networks
-/// and NICs it may use. Reports are text or JSON (docs/json.md); the exit
-/// code is the verdict.
+/// and NICs it may use. Reports are text, JSON (docs/json.md) or one
+/// self-contained HTML page with throughput charts; the exit code is the
+/// verdict.
 #[derive(Parser, Debug)]
 #[command(name = "lanecheck", version, about)]
 pub struct Cli {
