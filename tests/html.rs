@@ -282,3 +282,54 @@ fn the_browser_check_sees_requests_and_console_errors() {
         refused.console
     );
 }
+
+#[test]
+fn verify_writes_its_live_run_as_html() {
+    use crate::netns::{root_or_skip, Lab};
+    if !root_or_skip("verify_writes_its_live_run_as_html") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("verify.html");
+    let p = policy("dpm.toml");
+    let mut args = vec![
+        env!("CARGO_BIN_EXE_lanecheck"),
+        "verify",
+        "--policy",
+        &p,
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+        "--settle",
+        "300ms",
+        "--",
+    ];
+    let send = Lab::send_argv("10.10.12.90", 5719, 1_000_000);
+    args.extend(send.iter().map(String::as_str));
+    let out = lab.exec(&lab.dpm, &args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.contains(
+        "<span id=\"verdict-word\">FAIL</span> <span id=\"verdict-summary\">1 violation (dpm on primary)</span>"
+    ));
+    for nic in ["eth0", "eth1"] {
+        assert!(text.contains(&format!("<td>{nic}</td>")), "{nic}");
+    }
+    assert!(text.contains("<section id=\"live\"><h2>Live capture</h2>"));
+    let Some(mut b) = Browser::launch() else {
+        return;
+    };
+    let loaded = b.load(&html);
+    assert_eq!(loaded.problems(), Vec::<&(String, String)>::new());
+    assert_eq!(loaded.requests, Vec::<String>::new());
+    let page = b.eval(&loaded, READ_PAGE);
+    assert_eq!(page["rows"][0]["class"], "dpm");
+    assert_eq!(page["rows"].as_array().map(Vec::len), Some(1));
+}
