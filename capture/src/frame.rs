@@ -91,10 +91,31 @@ pub struct Interface {
     /// Name: pcapng `if_name`, the `PATH=NAME` given for a classic pcap, or
     /// `None` (judged by addresses only).
     pub name: Option<String>,
+    /// pcapng `if_description`: Npcap/dumpcap put the Windows friendly name
+    /// there ("vEthernet (LM)"), etl2pcapng a component's description.
+    pub description: Option<String>,
+    /// pcapng `if_hardware`: the adapter's driver description.
+    pub hardware: Option<String>,
+    /// pcapng `if_MACaddr`.
+    pub mac: Option<[u8; 6]>,
     /// Link type of every frame captured on it.
     pub link: LinkType,
     /// Snapshot length (0 = unlimited).
     pub snaplen: u32,
+}
+
+impl Interface {
+    /// An interface known by its name only (classic pcap, live NICs).
+    pub fn named(name: Option<String>, link: LinkType, snaplen: u32) -> Self {
+        Interface {
+            name,
+            description: None,
+            hardware: None,
+            mac: None,
+            link,
+            snaplen,
+        }
+    }
 }
 
 /// One captured frame, borrowed from the source.

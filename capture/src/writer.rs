@@ -8,6 +8,7 @@ use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness};
 
@@ -22,12 +23,23 @@ pub struct PcapNgOut<W: Write> {
 
 impl<W: Write> PcapNgOut<W> {
     /// Starts a pcapng (section header) on `out`; `path` labels errors.
+    /// The section names lanecheck as its application (`shb_userappl`), so a
+    /// later read fingerprints the file as lanecheck's own.
     pub fn new(path: &str, out: W) -> Result<Self, Error> {
-        let w =
-            PcapNgWriter::with_endianness(out, Endianness::Little).map_err(|e| Error::Write {
-                path: path.to_string(),
-                message: e.to_string(),
-            })?;
+        let shb = SectionHeaderBlock {
+            endianness: Endianness::Little,
+            major_version: 1,
+            minor_version: 0,
+            section_length: -1,
+            options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
+                "lanecheck {}",
+                env!("CARGO_PKG_VERSION")
+            )))],
+        };
+        let w = PcapNgWriter::with_section_header(out, shb).map_err(|e| Error::Write {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(PcapNgOut {
             path: path.to_string(),
             w,
@@ -51,6 +63,11 @@ impl<W: Write> PcapNgOut<W> {
             let mut options = vec![InterfaceDescriptionOption::IfTsResol(9)];
             if let Some(n) = &i.name {
                 options.insert(0, InterfaceDescriptionOption::IfName(Cow::Owned(n.clone())));
+            }
+            if let Some(d) = &i.description {
+                options.push(InterfaceDescriptionOption::IfDescription(Cow::Owned(
+                    d.clone(),
+                )));
             }
             let idb = InterfaceDescriptionBlock {
                 linktype: DataLink::from(u32::from(i.link.0)),
@@ -96,16 +113,8 @@ mod tests {
     #[test]
     fn round_trip_keeps_names_times_and_lengths() {
         let ifaces = vec![
-            Interface {
-                name: Some("eth0".into()),
-                link: LinkType::ETHERNET,
-                snaplen: 256,
-            },
-            Interface {
-                name: Some("eth1".into()),
-                link: LinkType::ETHERNET,
-                snaplen: 256,
-            },
+            Interface::named(Some("eth0".into()), LinkType::ETHERNET, 256),
+            Interface::named(Some("eth1".into()), LinkType::ETHERNET, 256),
         ];
         let mut out = PcapNgOut::new("mem", Vec::new()).unwrap();
         out.declare(&ifaces).unwrap();
@@ -148,5 +157,6 @@ mod tests {
             .map(|i| i.name.clone().unwrap())
             .collect();
         assert_eq!(names, ["eth0", "eth1"]);
+        assert_eq!(src.producer(), crate::Producer::Lanecheck);
     }
 }
