@@ -13,9 +13,8 @@
 use std::io::{self, Read};
 
 use pcap_parser::pcapng::{
-    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le,
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock, InterfaceDescriptionBlock,
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, InterfaceDescriptionBlock,
 };
 
 use crate::producer::{Fingerprint, Producer};
@@ -564,10 +563,8 @@ impl<R: Read> FileSource<R> {
         let (iface, units, offset_secs) = match parsed {
             Ok((_, idb)) => {
                 let iface = described(&idb, self.default_iface.as_ref());
-                self.fingerprint.interface(
-                    text(idb.if_name()).filter(|n| !n.is_empty()),
-                    iface.link.0,
-                );
+                self.fingerprint
+                    .interface(text(idb.if_name()).filter(|n| !n.is_empty()), iface.link.0);
                 let units = ts_units_per_sec(idb.if_tsresol);
                 (iface, units, ts_offset(&idb.options, be))
             }

@@ -15,6 +15,9 @@ impl LinkType {
     pub const RAW_BSD14: Self = Self(14);
     /// Raw IPv4 or IPv6 (version nibble decides).
     pub const RAW: Self = Self(101);
+    /// IEEE 802.11 without a radio header (etl2pcapng writes pktmon's
+    /// Wi-Fi components so).
+    pub const IEEE802_11: Self = Self(105);
     /// OpenBSD loopback: 4-byte address family in network byte order.
     pub const LOOP: Self = Self(108);
     /// Linux cooked capture v1 (16-byte header).
@@ -33,6 +36,7 @@ impl std::fmt::Display for LinkType {
             Self::NULL => "NULL",
             Self::ETHERNET => "ETHERNET",
             Self::RAW_BSD12 | Self::RAW_BSD14 | Self::RAW => "RAW",
+            Self::IEEE802_11 => "IEEE802_11",
             Self::LOOP => "LOOP",
             Self::LINUX_SLL => "LINUX_SLL",
             Self::IPV4 => "IPV4",

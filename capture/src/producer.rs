@@ -254,7 +254,10 @@ mod tests {
             Producer::Other
         );
         assert_eq!(with_names(None, &["eth0", "eth1"]), Producer::Unknown);
-        assert_eq!(with_names(Some("lanecheck 0.1.0"), &[]), Producer::Lanecheck);
+        assert_eq!(
+            with_names(Some("lanecheck 0.1.0"), &[]),
+            Producer::Lanecheck
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ const NPF: &str = "\\Device\\NPF_{8E6E56A3-0FB3-47BF-836C-B7E6C8002A9E}";
 #[test]
 fn dumpcap_on_npcap_names_the_friendly_alias_and_hardware() {
     for be in [false, true] {
-        let mut w = Writer { be, out: Vec::new() };
+        let mut w = Writer {
+            be,
+            out: Vec::new(),
+        };
         w.section(&[
             (3, b"64-bit Windows Server 2022 (21H2), build 20348"),
             (4, b"Dumpcap (Wireshark) 4.4.2 (v4.4.2-0-g4f7b8d0c)"),
@@ -116,13 +119,19 @@ fn dumpcap_on_npcap_names_the_friendly_alias_and_hardware() {
 #[test]
 fn etl2pcapng_is_known_by_its_names_or_its_comments() {
     for be in [false, true] {
-        let mut w = Writer { be, out: Vec::new() };
+        let mut w = Writer {
+            be,
+            out: Vec::new(),
+        };
         w.section(&[]);
         w.interface(&[(2, b"eth:12:0")]);
         w.packet(&[(1, b"PID=4 TID=112")]);
         assert_eq!(read(&w).producer(), Producer::Etl2Pcapng, "be={be}");
         // An unnamed interface (etl2pcapng up to 1.4): the comment decides.
-        let mut w = Writer { be, out: Vec::new() };
+        let mut w = Writer {
+            be,
+            out: Vec::new(),
+        };
         w.section(&[]);
         w.interface(&[]);
         w.packet(&[(1, b"PID=0 TID=0")]);
@@ -130,9 +139,15 @@ fn etl2pcapng_is_known_by_its_names_or_its_comments() {
         assert_eq!(src.producer(), Producer::Etl2Pcapng);
         assert_eq!(src.interfaces()[0].name, None);
         // A pktmon trace converted by etl2pcapng keeps PktGroupId (option 5).
-        let mut w = Writer { be, out: Vec::new() };
+        let mut w = Writer {
+            be,
+            out: Vec::new(),
+        };
         w.section(&[]);
-        w.interface(&[(2, b"rt640x64.sys"), (3, b"Realtek PCIe FE Family Controller")]);
+        w.interface(&[
+            (2, b"rt640x64.sys"),
+            (3, b"Realtek PCIe FE Family Controller"),
+        ]);
         w.packet(&[(5, &[1, 0, 0, 0, 0, 0, 2, 0])]);
         assert_eq!(read(&w).producer(), Producer::Etl2PcapngPktmon);
     }
