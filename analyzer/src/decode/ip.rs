@@ -63,6 +63,13 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
             LaxIpSlice::Ipv4(v4) => v4.header().identification(),
             LaxIpSlice::Ipv6(_) => 0,
         },
+        ip_len: match &ip {
+            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+            LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
+                0 => 0,
+                n => 40 + u32::from(n),
+            },
+        },
         frag_offset: offset,
         frag_more: more,
     };

@@ -173,6 +173,10 @@ pub struct PacketMeta<'a> {
     /// IPv4 identification (0 for IPv6): with the transport header, what
     /// tells one packet from another (copies of one packet share it).
     pub ip_id: u16,
+    /// The IP packet's length as its header declares it (IPv4 total
+    /// length, IPv6 40 + payload length); 0 when the header says 0 (an
+    /// LSOv2 frame the NIC will segment, or an IPv6 jumbogram).
+    pub ip_len: u32,
     /// For an IP fragment: the byte offset of `payload` in the original
     /// IP payload (8 for a first UDP fragment, whose UDP header is parsed),
     /// and whether more fragments follow.
@@ -380,6 +384,12 @@ mod tests {
         ]);
         let m = packet(LinkType::RAW, &tcp);
         assert_eq!((m.tcp_seq, m.tcp_ack, m.ip_id), (7, 9, 0x1234));
+        // The header's total length (32), not the 40 bytes present.
+        assert_eq!(m.ip_len, 32);
+        // LSOv2: total length 0, the NIC fills it in; decoded from the bytes.
+        tcp[2..4].copy_from_slice(&[0, 0]);
+        let m = packet(LinkType::RAW, &tcp);
+        assert_eq!((m.ip_len, m.dport), (0, 80));
     }
 
     #[test]
