@@ -2,8 +2,9 @@
 //! every link type we know (and some we do not). Run in `make test`.
 
 use analyzer::decode::{decode, Decoded};
+use analyzer::dedup::DedupMode;
 use analyzer::{Analyzer, AnalyzerConfig};
-use capture::{Frame, LinkType, Timestamp};
+use capture::{Frame, LinkType, Producer, Timestamp};
 use proptest::prelude::*;
 
 fn link_any() -> impl Strategy<Value = LinkType> {
@@ -45,24 +46,39 @@ proptest! {
     }
 
     #[test]
-    fn every_frame_is_accounted(frames in prop::collection::vec((ethernet_ip(), 0u32..4000, any::<i32>()), 1..64)) {
-        let mut an = Analyzer::new(AnalyzerConfig::default());
+    fn every_frame_is_accounted(
+        frames in prop::collection::vec((ethernet_ip(), 0u32..4000, any::<i32>(), 0u8..4, any::<bool>()), 1..64),
+        producer in prop::sample::select(vec![Producer::Pktmon, Producer::Npcap, Producer::Etl2Pcapng, Producer::Unknown]),
+        mode in prop::sample::select(vec![DedupMode::Off, DedupMode::Auto, DedupMode::On]),
+    ) {
+        let mut an = Analyzer::new(AnalyzerConfig { dedup: mode, ..AnalyzerConfig::default() });
         let cap = an.add_capture("prop");
-        for (data, extra, t) in &frames {
-            let f = Frame {
-                ts: Timestamp(i64::from(*t) * 1000),
-                wire_len: data.len() as u32 + extra,
-                ..Frame::test(LinkType::ETHERNET, data)
-            };
-            an.observe(&f, cap, None);
+        an.set_source(cap, producer, None, 2);
+        let nics = [Some(an.intern_iface("a")), Some(an.intern_iface("b"))];
+        let mut read = 0u64;
+        for (data, extra, t, copies, other) in &frames {
+            // A frame, then up to 3 copies of it microseconds later, on the
+            // same interface or the other one.
+            for k in 0..=i64::from(*copies) {
+                let f = Frame {
+                    ts: Timestamp(i64::from(*t) * 1000 + k * 1000),
+                    wire_len: data.len() as u32 + extra,
+                    ..Frame::test(LinkType::ETHERNET, data)
+                };
+                an.observe(&f, cap, nics[usize::from(*other && k % 2 == 1)]);
+                read += 1;
+            }
         }
         let c = &an.captures()[0];
         let in_flows: u64 = an.flows().map(|f| f.total_packets()).sum();
         let undecoded: u64 = c.undecoded.values().sum();
-        prop_assert_eq!(c.packets, frames.len() as u64);
-        prop_assert_eq!(in_flows + undecoded + c.non_ip, c.packets);
+        prop_assert_eq!(c.packets, read);
+        prop_assert_eq!(in_flows + undecoded + c.non_ip + c.duplicates, c.packets);
         let flow_bytes: u64 = an.flows().map(|f| f.total_bytes()).sum();
-        prop_assert!(flow_bytes <= c.bytes);
+        prop_assert_eq!(flow_bytes, c.unique_bytes);
+        if mode == DedupMode::Off {
+            prop_assert_eq!(c.duplicates, 0);
+        }
     }
 }
 
