@@ -10,7 +10,9 @@ use std::path::Path;
 
 use analyzer::class::{ClassId, BUILTIN_CLASSES};
 use analyzer::evidence::Uuid;
-use analyzer::policy::{ClassPolicy, NetId, Network, OnFallback, Policy, Roles, Rule, Side};
+use analyzer::policy::{
+    ClassPolicy, NetId, Network, NicKey, OnFallback, Policy, Roles, Rule, Side,
+};
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
@@ -376,7 +378,31 @@ impl Validator<'_> {
         nets: &BTreeMap<&str, NetId>,
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
+        let mut seen: Vec<(NicKey, &str)> = Vec::new();
         for (iface, net) in raw {
+            let key = match NicKey::parse(iface.get_ref()) {
+                Ok(k) => k,
+                Err(why) => {
+                    self.problem(iface.span(), why);
+                    continue;
+                }
+            };
+            // A GUID, index or MAC written twice (another case, with or
+            // without `\Device\NPF_`) names one interface twice.
+            if let Some((_, first)) = seen
+                .iter()
+                .find(|(k, _)| *k == key && !matches!(k, NicKey::Name(_)))
+            {
+                self.problem(
+                    iface.span(),
+                    format!(
+                        "{:?} names the same interface as {first:?}",
+                        iface.get_ref()
+                    ),
+                );
+                continue;
+            }
+            seen.push((key, iface.get_ref()));
             if let Some(id) = self.network_named(net, nets) {
                 out.insert(iface.get_ref().clone(), id);
             }

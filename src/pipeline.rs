@@ -4,9 +4,10 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use analyzer::dedup::DedupMode;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
-use capture::{FileSource, FrameSource, Truncation};
+use capture::{FileSource, FrameSource, Interface, Truncation};
 
 use crate::flags::CaptureArgs;
 
@@ -54,6 +55,9 @@ pub struct CaptureOutcome {
     /// Packets lost before they reached lanecheck (live capture: kernel,
     /// interface and queue drops; 0 for files).
     pub drops: u64,
+    /// The file's interfaces as it describes them, each with the interned
+    /// interface its frames are counted under (`None`: unnamed).
+    pub interfaces: Vec<(Interface, Option<IfaceRef>)>,
 }
 
 /// Parses a duration: `500ms`, `60s`, `2m`, `1h`; a bare number is seconds.
@@ -108,6 +112,11 @@ pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     cfg.flows.max_flows = args.max_flows;
     cfg.flows.idle_timeout_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
     cfg.evidence_window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
+    cfg.dedup = match args.dedup {
+        crate::flags::Dedup::Off => DedupMode::Off,
+        crate::flags::Dedup::Auto => DedupMode::Auto,
+        crate::flags::Dedup::On => DedupMode::On,
+    };
     Ok(cfg)
 }
 
@@ -154,6 +163,7 @@ fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
         truncated: None,
         warnings: Vec::new(),
         drops: 0,
+        interfaces: Vec::new(),
     };
     let rd = match open(spec) {
         Ok(r) => r,
@@ -171,17 +181,21 @@ fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
     };
     let id = an.add_capture(&label);
     outcome.id = Some(id);
-    if let Err(e) = feed(&mut src, an, id) {
+    let mut map = Vec::new();
+    if let Err(e) = feed(&mut src, an, id, &mut map) {
         outcome.error = Some(format!("{e:#}"));
     }
-    register_ifaces(&src, an, id, &mut Vec::new());
+    register_ifaces(&src, an, id, &mut map);
+    outcome.interfaces = src.interfaces().iter().cloned().zip(map).collect();
     let stats = src.stats();
     outcome.truncated = stats.truncated;
     outcome.warnings = stats.warnings;
     outcome
 }
 
-/// Maps the source's interface table onto interned names.
+/// Maps the source's interface table onto interned interfaces, and tells
+/// the analyzer who wrote the file (what copies it holds, how its NICs are
+/// named).
 fn register_ifaces<R: Read>(
     src: &FileSource<R>,
     an: &mut Analyzer,
@@ -189,17 +203,18 @@ fn register_ifaces<R: Read>(
     map: &mut Vec<Option<IfaceRef>>,
 ) {
     for iface in src.interfaces().iter().skip(map.len()) {
-        let r = iface.name.as_deref().map(|n| an.intern_iface(n));
-        if let Some(r) = r {
-            an.capture_has_iface(id, r);
-        }
-        map.push(r);
+        map.push(an.register_interface(id, iface));
     }
+    an.set_source(id, src.producer(), src.application(), map.len());
 }
 
 /// The hot loop: frames from the source straight into the analyzer.
-fn feed<R: Read>(src: &mut FileSource<R>, an: &mut Analyzer, id: CaptureId) -> Result<()> {
-    let mut map: Vec<Option<IfaceRef>> = Vec::new();
+fn feed<R: Read>(
+    src: &mut FileSource<R>,
+    an: &mut Analyzer,
+    id: CaptureId,
+    map: &mut Vec<Option<IfaceRef>>,
+) -> Result<()> {
     loop {
         let frame = match src.next_frame()? {
             Some(f) => f,
@@ -213,7 +228,7 @@ fn feed<R: Read>(src: &mut FileSource<R>, an: &mut Analyzer, id: CaptureId) -> R
         // First frame on an interface we have not mapped yet (rare): copy
         // it, since it borrows the source whose table we must read.
         let owned = frame.to_owned();
-        register_ifaces(src, an, id, &mut map);
+        register_ifaces(src, an, id, map);
         let r = map.get(ix).copied().flatten();
         an.observe(&owned.as_frame(), id, r);
     }

@@ -120,8 +120,7 @@ type FragKey = (IpAddr, IpAddr, u8, u32);
 pub struct Analyzer {
     table: FlowTable<FlowState>,
     captures: Vec<CaptureCounters>,
-    iface_names: Vec<String>,
-    iface_index: FxHashMap<String, IfaceRef>,
+    nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
@@ -161,8 +160,7 @@ impl Analyzer {
             window_ns: cfg.evidence_window_ns,
             table: FlowTable::new(cfg.flows),
             captures: Vec::new(),
-            iface_names: Vec::new(),
-            iface_index: FxHashMap::default(),
+            nics: crate::nics::Nics::default(),
             ifindex_cache: FxHashMap::default(),
             fragments: FxHashMap::default(),
             gave_up: BTreeMap::new(),
@@ -215,15 +213,29 @@ impl Analyzer {
         self.dedup.overflow(capture)
     }
 
-    /// Interns an interface name.
+    /// Interns an interface known by its name only (a live NIC, a
+    /// `PATH=NAME`), with the network its `[interfaces]` key gives it.
     pub fn intern_iface(&mut self, name: &str) -> IfaceRef {
-        if let Some(r) = self.iface_index.get(name) {
-            return *r;
-        }
-        let r = IfaceRef(self.iface_names.len() as u32);
-        self.iface_names.push(name.to_string());
-        self.iface_index.insert(name.to_string(), r);
-        r
+        self.nics.intern(&self.policy, name)
+    }
+
+    /// Registers interface `i` of `capture` as its file describes it (name,
+    /// description, MAC): interned under its most readable name, with the
+    /// network of the best `[interfaces]` key naming it (any of the forms
+    /// Windows tools write); `None` when it has no name at all.
+    pub fn register_interface(
+        &mut self,
+        capture: CaptureId,
+        i: &capture::Interface,
+    ) -> Option<IfaceRef> {
+        let siblings = self
+            .captures
+            .get(capture.0 as usize)
+            .map(|c| c.interfaces.clone())
+            .unwrap_or_default();
+        let r = self.nics.register(&self.policy, capture, i, &siblings)?;
+        self.capture_has_iface(capture, r);
+        Some(r)
     }
 
     /// Records that `capture` has interface `iface` (even without frames).
@@ -231,15 +243,30 @@ impl Analyzer {
         if let Some(c) = self.captures.get_mut(capture.0 as usize) {
             if !c.interfaces.contains(&iface) {
                 c.interfaces.push(iface);
+                self.nics.seen_in(&self.policy, capture, iface);
             }
         }
     }
 
     /// The name of an interned interface.
     pub fn iface_name(&self, r: IfaceRef) -> &str {
-        self.iface_names
-            .get(r.0 as usize)
-            .map_or("?", String::as_str)
+        self.nics.name(r)
+    }
+
+    /// The network an interned interface is attached to (`[interfaces]`).
+    pub fn iface_network(&self, r: IfaceRef) -> Option<NetId> {
+        self.nics.net(r)
+    }
+
+    /// What the `[interfaces]` keys matched, as warnings: keys matching no
+    /// interface of any capture, or several of one capture, and interfaces
+    /// matched by keys of different networks.
+    pub fn nic_warnings(&self) -> Vec<String> {
+        self.nics.warnings(&self.policy, |c| {
+            self.captures
+                .get(c.0 as usize)
+                .map_or_else(|| "?".to_string(), |x| x.source.clone())
+        })
     }
 
     /// Accounts one frame of `capture`, seen on `iface` (if named).
@@ -272,7 +299,9 @@ impl Analyzer {
         match self.dedup.check(capture, frame.ts, iface, &meta) {
             Copy::First { possible_copy } => {
                 self.count_unique(capture, weight, possible_copy);
-                Some(self.observe_packet(&frame, &meta, capture, iface, possible_copy))
+                let slot = self.observe_packet(&frame, &meta, capture, iface, possible_copy);
+                slot.ext.super_frames += u32::from(weight.super_frame);
+                Some(slot)
             }
             copy => self.observe_copy(&frame, &meta, capture, iface, copy),
         }
@@ -299,9 +328,7 @@ impl Analyzer {
         let (slot, created) = self.table.update(key, &update);
         let classifier = Classifier::new(&self.policy);
         if created {
-            let on_link = iface
-                .and_then(|i| self.iface_names.get(i.0 as usize))
-                .and_then(|n| self.policy.interface_network(n));
+            let on_link = iface.and_then(|i| self.nics.net(i));
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
         }
         if possible_copy {
@@ -327,7 +354,7 @@ impl Analyzer {
             };
             stage.packet(slot, dir, meta, frame.ts);
         }
-        judge(slot, &self.policy, &self.iface_names);
+        judge(slot, &self.policy, &self.nics);
         if !self.answers.is_empty() {
             let ends = (slot.flow.src().0, slot.flow.dst().0);
             let found = check_answers(&self.policy, &mut self.answers, ends, capture);
@@ -374,7 +401,7 @@ impl Analyzer {
             frame.ts,
             (frame.wire_len, iface, vlans),
         );
-        judge(slot, &self.policy, &self.iface_names);
+        judge(slot, &self.policy, &self.nics);
         Some(slot)
     }
 
@@ -486,13 +513,14 @@ impl Analyzer {
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
-        if let Some(r) = self.ifindex_cache.get(&ix) {
-            let r = *r;
-            self.capture_has_iface(capture, r);
-            return r;
-        }
-        let r = self.intern_iface(&format!("ifindex:{ix}"));
-        self.ifindex_cache.insert(ix, r);
+        let r = match self.ifindex_cache.get(&ix) {
+            Some(r) => *r,
+            None => {
+                let r = self.intern_iface(&format!("ifindex:{ix}"));
+                self.ifindex_cache.insert(ix, r);
+                r
+            }
+        };
         self.capture_has_iface(capture, r);
         r
     }
@@ -847,25 +875,21 @@ fn keep_dns_violations(kept: &mut Vec<DnsViolation>, dropped: &mut u64, found: V
 
 /// The policy check stage: recomputed when the class or the NIC set changed.
 #[inline]
-fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
+fn judge(slot: &mut Slot<FlowState>, policy: &Policy, nics: &crate::nics::Nics) {
     let Some(class) = slot.ext.class else { return };
     let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());
     if slot.ext.verdict_for == Some(key) {
         return;
     }
     let vlans: Vec<u16> = slot.flow.vlans.iter().map(|v| v.vlan).collect();
-    let names: Vec<&str> = slot
+    let ifaces: Vec<(&str, Option<NetId>)> = slot
         .flow
         .ifaces
         .iter()
-        .map(|s| {
-            iface_names
-                .get(s.iface.0 as usize)
-                .map_or("?", String::as_str)
-        })
+        .map(|s| (nics.name(s.iface), nics.net(s.iface)))
         .collect();
     slot.ext.verdict =
-        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &names, &vlans));
+        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &ifaces, &vlans));
     slot.ext.verdict_for = Some(key);
 }
 

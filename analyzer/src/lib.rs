@@ -32,6 +32,7 @@ pub mod decode;
 pub mod dedup;
 pub mod evidence;
 pub mod flow;
+mod nics;
 pub mod policy;
 pub mod report;
 pub mod size;

@@ -71,11 +71,47 @@ pub fn open(path: Option<&Path>) -> Result<Out> {
     })
 }
 
+/// One capture interface as its file describes it, with what lanecheck
+/// made of it.
+pub struct IfaceInfo {
+    /// The name reports use (`None`: unnamed, judged by address).
+    pub name: Option<String>,
+    pub if_name: Option<String>,
+    pub description: Option<String>,
+    pub hardware: Option<String>,
+    pub mac: Option<String>,
+    /// The `[interfaces]` key that maps it, as written.
+    pub key: Option<String>,
+    /// The network that key gives it.
+    pub network: Option<String>,
+}
+
 /// One capture's line in any report.
 pub struct CaptureView {
     pub source: String,
+    /// Who wrote it (`captures[].producer`) and in words.
+    pub producer: &'static str,
+    pub producer_words: &'static str,
+    /// Its `shb_userappl`, verbatim.
+    pub application: Option<String>,
+    /// What copies were collapsed (`none`, `across-interfaces`, `all`).
+    pub dedup: &'static str,
+    /// Frames read.
     pub packets: u64,
+    /// Frames that are not a later copy of another.
+    pub unique_packets: u64,
+    pub duplicates: u64,
     pub bytes: u64,
+    pub unique_bytes: u64,
+    pub mislabelled_80211: u64,
+    pub super_frames: u64,
+    pub estimated_packets: u64,
+    pub estimated_bytes: u64,
+    pub possible_copies: u64,
+    pub possible_copy_bytes: u64,
+    /// Copies that may have been counted twice (copy table full).
+    pub copy_overflow: u64,
+    pub interface_info: Vec<IfaceInfo>,
     pub non_ip: u64,
     pub orphan_fragments: u64,
     pub truncated_at: Option<u64>,
@@ -123,37 +159,72 @@ impl<'a> FlowsView<'a> {
 }
 
 fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
-    let counters = o.id.and_then(|id| an.captures().get(id.0 as usize));
-    let (packets, bytes, non_ip, orphans, undecoded, interfaces) = match counters {
-        Some(c) => (
-            c.packets,
-            c.bytes,
-            c.non_ip,
-            c.orphan_fragments,
-            c.undecoded
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            c.interfaces
-                .iter()
-                .map(|r| an.iface_name(*r).to_string())
-                .collect(),
-        ),
-        None => (0, 0, 0, 0, Vec::new(), Vec::new()),
-    };
+    let empty = analyzer::CaptureCounters::default();
+    let c =
+        o.id.and_then(|id| an.captures().get(id.0 as usize))
+            .unwrap_or(&empty);
     CaptureView {
         source: o.source.clone(),
-        packets,
-        bytes,
-        non_ip,
-        orphan_fragments: orphans,
+        producer: c.producer.as_str(),
+        producer_words: c.producer.describe(),
+        application: c.application.clone(),
+        dedup: c.copies.as_str(),
+        packets: c.packets,
+        unique_packets: c.packets - c.duplicates,
+        duplicates: c.duplicates,
+        bytes: c.bytes,
+        unique_bytes: c.unique_bytes,
+        mislabelled_80211: c.mislabelled_80211,
+        super_frames: c.super_frames,
+        estimated_packets: c.estimated_packets,
+        estimated_bytes: c.estimated_bytes,
+        possible_copies: c.possible_copies,
+        possible_copy_bytes: c.possible_copy_bytes,
+        copy_overflow: o.id.map_or(0, |id| an.copy_overflow(id)),
+        interface_info: o
+            .interfaces
+            .iter()
+            .map(|(i, r)| iface_info(an, i, *r))
+            .collect(),
+        non_ip: c.non_ip,
+        orphan_fragments: c.orphan_fragments,
         truncated_at: o.truncated.as_ref().map(|t| t.offset),
         truncation_reason: o.truncated.as_ref().map(|t| t.reason.clone()),
-        undecoded,
-        interfaces,
+        undecoded: c
+            .undecoded
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        interfaces: c
+            .interfaces
+            .iter()
+            .map(|r| an.iface_name(*r).to_string())
+            .collect(),
         error: o.error.clone(),
         warnings: o.warnings.clone(),
         drops: o.drops,
+    }
+}
+
+fn iface_info(an: &Analyzer, i: &capture::Interface, r: Option<analyzer::IfaceRef>) -> IfaceInfo {
+    let policy = an.policy();
+    let nic = analyzer::policy::Nic {
+        name: i.name.as_deref(),
+        description: i.description.as_deref(),
+        mac: i.mac,
+    };
+    let key = policy
+        .nic_keys_matching(&nic)
+        .first()
+        .and_then(|k| policy.nic_key(*k));
+    IfaceInfo {
+        name: r.map(|r| an.iface_name(r).to_string()),
+        if_name: i.name.clone(),
+        description: i.description.clone(),
+        hardware: i.hardware.clone(),
+        mac: i.mac.map(analyzer::policy::mac_text),
+        key: key.map(|k| k.0.to_string()),
+        network: key.map(|k| policy.network_name(k.2).to_string()),
     }
 }
 
@@ -272,6 +343,7 @@ impl<'a> ReportView<'a> {
         let captures: Vec<CaptureView> = outcomes.iter().map(|o| capture_view(an, o)).collect();
         let mut warnings = report.warnings.clone();
         for c in &captures {
+            warnings.extend(copy_warnings(c));
             if let (Some(at), Some(why)) = (c.truncated_at, &c.truncation_reason) {
                 warnings.push(format!(
                     "{} truncated at byte {at}: {why}; everything before it is counted",
@@ -326,6 +398,54 @@ impl<'a> ReportView<'a> {
             None => addr.to_string(),
         }
     }
+}
+
+/// How an operator avoids copies with the tool that wrote a capture.
+fn avoid_copies(producer: &str) -> &'static str {
+    match producer {
+        "pktmon" | "etl2pcapng-pktmon" => {
+            "capture with `pktmon start --comp nics` (only the adapters log packets), or convert one adapter at a time with `pktmon etl2pcap PktMon.etl --component-id <id> -o nic<id>.pcapng` (ids from `pktmon list`)"
+        }
+        "etl2pcapng" => {
+            "capture with `netsh trace start capture=yes capturetype=physical` (no vSwitch ports), and audit one interface per file"
+        }
+        _ => "capture one NIC per file (`dumpcap -i <NIC> -w nic.pcapng`) and give each as PATH=NAME",
+    }
+}
+
+/// What a capture's copies leave uncertain, as warnings.
+fn copy_warnings(c: &CaptureView) -> Vec<String> {
+    let mut out = Vec::new();
+    if c.possible_copies > 0 {
+        out.push(format!(
+            "{}: {} packet{} ({} bytes) repeat TCP bytes already counted within 10 ms in another size (a segment and its coalesced LSO/RSC frame logged at different layers, or a fast retransmission): counted, so class bytes may be high by as much; to avoid such copies, {}",
+            c.source,
+            c.possible_copies,
+            if c.possible_copies == 1 { "" } else { "s" },
+            c.possible_copy_bytes,
+            avoid_copies(c.producer)
+        ));
+    }
+    if c.copy_overflow > 0 {
+        out.push(format!(
+            "{}: {} packets left the copy table before their 10 ms window ended; a later copy of them may have been counted again",
+            c.source, c.copy_overflow
+        ));
+    }
+    let writes_copies = matches!(c.producer, "pktmon" | "etl2pcapng" | "etl2pcapng-pktmon");
+    if writes_copies && c.dedup == "none" && c.packets > 0 {
+        out.push(format!(
+            "{}: read with --dedup off: {} writes a packet once per component or capture point that logged it, and every copy was counted",
+            c.source, c.producer_words
+        ));
+    }
+    if c.producer == "pktmon" && c.interfaces.is_empty() && c.packets > 0 {
+        out.push(format!(
+            "{}: pktmon's converter names no NIC, so its flows are judged by address only; give the file as PATH=NAME for the adapter it holds (one adapter per file: `pktmon etl2pcap PktMon.etl --component-id <id>`)",
+            c.source
+        ));
+    }
+    out
 }
 
 /// Bits per second in SI units: `812 Mbit/s`.

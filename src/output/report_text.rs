@@ -7,7 +7,9 @@ use std::io::Write;
 use analyzer::report::{ClassSummary, Verdict};
 use anyhow::Result;
 
-use super::text::{human_bytes, status_word, throughput_line, write_flows, write_learned};
+use super::text::{
+    capture_notes, human_bytes, status_word, throughput_line, write_flows, write_learned,
+};
 use super::{proto_name, rfc3339, ReportView};
 
 /// Writes the report.
@@ -91,9 +93,15 @@ fn headline(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
 
 fn class(out: &mut impl Write, c: &ClassSummary) -> Result<()> {
     writeln!(out)?;
+    // LSO/RSC super-frames: what the host saw, not what the wire carried.
+    let unit = if c.super_frames > 0 {
+        "host-visible segments"
+    } else {
+        "packets"
+    };
     writeln!(
         out,
-        "{}: {} flow{}, {} packets, {} ({} bytes)",
+        "{}: {} flow{}, {} {unit}, {} ({} bytes)",
         c.class,
         c.flows,
         plural(c.flows as usize),
@@ -275,6 +283,9 @@ fn captures(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             write!(out, ", interfaces {}", c.interfaces.join(","))?;
         }
         writeln!(out)?;
+        for note in capture_notes(c) {
+            writeln!(out, "    {note}")?;
+        }
         if let Some(at) = c.truncated_at {
             writeln!(out, "    truncated at byte {at}")?;
         }

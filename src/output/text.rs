@@ -4,7 +4,59 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{proto_name, rfc3339, FlowsView};
+use super::{proto_name, rfc3339, CaptureView, FlowsView};
+
+/// What a capture's section says beside its counts: who wrote it, the
+/// copies collapsed (raw frames, unique packets, factor), 802.11 frames
+/// read as such, super-frames, size estimates, and how its NICs were named.
+pub fn capture_notes(c: &CaptureView) -> Vec<String> {
+    let mut out = Vec::new();
+    let app = c
+        .application
+        .as_deref()
+        .map(|a| format!(" ({a:?})"))
+        .unwrap_or_default();
+    out.push(format!("written by: {}{app}", c.producer_words));
+    if c.dedup != "none" || c.duplicates > 0 {
+        let factor = c.packets as f64 / c.unique_packets.max(1) as f64;
+        out.push(format!(
+            "copies: {} frames read, {} unique packets (x{factor:.2}), {} bytes counted of {} read; copies collapsed: {}",
+            c.packets, c.unique_packets, c.unique_bytes, c.bytes, c.dedup
+        ));
+    }
+    if c.mislabelled_80211 > 0 {
+        out.push(format!(
+            "{} frames labelled Ethernet are pktmon's 802.11 copies: read as 802.11",
+            c.mislabelled_80211
+        ));
+    }
+    if c.super_frames > 0 {
+        out.push(format!(
+            "{} LSO/RSC super-frames (IP packets over 1500 bytes or with IPv4 length 0): packet counts are host-visible segments, not wire packets; bytes are exact",
+            c.super_frames
+        ));
+    }
+    if c.estimated_packets > 0 {
+        out.push(format!(
+            "{} packets ({} bytes) were cut without their original length: sized from their IP header (estimates)",
+            c.estimated_packets, c.estimated_bytes
+        ));
+    }
+    for i in &c.interface_info {
+        let (Some(name), Some(key)) = (&i.name, &i.key) else {
+            continue;
+        };
+        if i.if_name.as_deref() == Some(name.as_str()) && key == name {
+            continue;
+        }
+        let file = i.if_name.as_deref().unwrap_or("(unnamed)");
+        out.push(format!(
+            "interface {name} = {file}: [interfaces] {key:?} → {}",
+            i.network.as_deref().unwrap_or("?")
+        ));
+    }
+    out
+}
 
 /// Bytes in human units (KiB, MiB, GiB), exact below 10 KiB.
 pub fn human_bytes(b: u64) -> String {
@@ -129,6 +181,9 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             write!(out, ", interfaces {}", c.interfaces.join(","))?;
         }
         writeln!(out)?;
+        for note in capture_notes(c) {
+            writeln!(out, "  {note}")?;
+        }
         if let (Some(at), Some(why)) = (c.truncated_at, &c.truncation_reason) {
             writeln!(
                 out,
