@@ -23,6 +23,7 @@ mod payload;
 mod rpc;
 mod scenarios;
 mod smb;
+pub mod windows;
 mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
@@ -351,8 +352,8 @@ pub fn scenarios() -> &'static [Scenario] {
     &LIST
 }
 
-/// Writes scenario `name` to `<dir>/<name>.pcap` or `.pcapng`.
-pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
+/// Scenario `name`, built but not written.
+pub(crate) fn build(name: &str) -> std::io::Result<capture::Capture> {
     let (_, build) = SCENARIOS
         .iter()
         .find(|(s, _)| s.name == name)
@@ -362,7 +363,12 @@ pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
                 format!("no scenario named {name:?}"),
             )
         })?;
-    build().finish(dir)
+    Ok(build())
+}
+
+/// Writes scenario `name` to `<dir>/<name>.pcap` or `.pcapng`.
+pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
+    build(name)?.finish(dir)
 }
 
 /// Writes every scenario into `dir`.
