@@ -379,7 +379,10 @@ impl Validator<'_> {
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
         let mut seen: Vec<(NicKey, &str)> = Vec::new();
-        for (iface, net) in raw {
+        // In file order, so a key naming an interface again is the later one.
+        let mut in_order: Vec<_> = raw.iter().collect();
+        in_order.sort_by_key(|(k, _)| k.span().start);
+        for (iface, net) in in_order {
             let key = match NicKey::parse(iface.get_ref()) {
                 Ok(k) => k,
                 Err(why) => {

@@ -15,3 +15,4 @@ mod procedures;
 mod scenarios;
 mod verify;
 mod watch;
+mod windows;

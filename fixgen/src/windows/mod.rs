@@ -151,7 +151,7 @@ pub struct WindowsFile {
 #[derive(Clone, Debug)]
 pub struct WindowsCapture {
     pub style: Style,
-    /// The files, in interface order.
+    /// The files, in interface order (pktmon: one per adapter, even one that logged nothing).
     pub files: Vec<WindowsFile>,
     /// The host's view, one copy per packet, as a plain pcapng: the plain capture of the same
     /// traffic, and its bookkeeping.
@@ -175,7 +175,7 @@ pub fn write(name: &str, style: Style, dir: &Path) -> io::Result<WindowsCapture>
     }
     .map(|a| a.parse::<IpAddr>().expect("literal"));
     cap.keep_host(&host);
-    let mut files = match style {
+    let files = match style {
         Style::Pktmon => {
             let runs = cap.runs(&host, MAX_SEGMENTS);
             cap.apply_runs(runs, 3);
@@ -190,7 +190,6 @@ pub fn write(name: &str, style: Style, dir: &Path) -> io::Result<WindowsCapture>
         Style::Etl2Pcapng => vec![etl::write(&cap.host_frames(&host), name, dir)?],
         Style::Npcap => vec![npcap::write(&cap.host_frames(&host), name, dir)?],
     };
-    files.retain(|f| f.frames > 0);
     cap.rename(plain_name(name, style));
     let plain = cap.finish(dir)?;
     Ok(WindowsCapture {
