@@ -85,7 +85,7 @@ pub struct CaptureCounters {
     pub unique_bytes: u64,
     /// pktmon's 802.11 frames labelled Ethernet, read as 802.11.
     pub mislabelled_80211: u64,
-    /// Unique packets over 1500 bytes of IP, or LSOv2 (`size`).
+    /// Unique packets over 9216 bytes of IP, or LSOv2 (`size`).
     pub super_frames: u64,
     /// Unique packets whose size came partly from their IP header.
     pub estimated_packets: u64,
