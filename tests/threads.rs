@@ -2,7 +2,9 @@
 //! bytes arrive, never what is reported. Every committed fixture, every
 //! tunnel scenario and every capture of the shared corpus gives the same
 //! report, byte for byte, on one thread and on two, in each format; so do
-//! several captures together, a cut capture and standard input.
+//! several captures together, a cut capture and standard input. Folding
+//! finished flows into their class totals (audit without `--flows`) changes
+//! no report either.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -158,4 +160,46 @@ fn threads_zero_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--threads"), "{err}");
+}
+
+/// The audit JSON without its `flows` list.
+fn without_flows(bytes: &[u8]) -> serde_json::Value {
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    doc.as_object_mut().unwrap().remove("flows");
+    doc
+}
+
+#[test]
+fn folding_finished_flows_changes_no_report() {
+    // With --max-flows 2 and a 1 s idle timeout nearly every flow leaves
+    // the table, and (without --flows) the plain ones are folded into their
+    // class totals at once; with --flows every flow is kept.
+    let mut files = fixtures();
+    if let Some(corpus) = shared_corpus() {
+        files.push(corpus.join("files/zeek+zeek/testing/btest/Traces/smb/smb2.pcap"));
+        files.push(corpus.join("files/ntop+nDPI/tests/cfgs/default/pcap/1kxun.pcap"));
+    }
+    let p = policy();
+    for f in &files {
+        let f = f.to_str().unwrap();
+        let args = [
+            "audit",
+            "--policy",
+            &p,
+            "--format",
+            "json",
+            "--series",
+            "--max-flows",
+            "2",
+            "--idle-timeout",
+            "1s",
+            f,
+        ];
+        let folded = output(&args, "1");
+        let mut keep = args.to_vec();
+        keep.insert(1, "--flows");
+        let kept = output(&keep, "1");
+        assert_eq!(folded.1, kept.1, "{f}");
+        assert_eq!(without_flows(&folded.0), without_flows(&kept.0), "{f}");
+    }
 }
