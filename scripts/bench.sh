@@ -12,7 +12,8 @@
 #           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop and cat.
 #   dedup   bench-pktmon.pcapng (fixgen bench-pktmon: the plain traffic as pktmon logs it,
 #           12-14 copies per packet): audit --dedup auto vs off, and the plain audit vs the
-#           bare loop (with $BENCH_BASELINE=/path/to/old/lanecheck: that binary as "before")
+#           bare loop (with $BENCH_BASELINE=/path/to/old/lanecheck: that binary as "before");
+#           these runs are short: $DEDUP_RUNS of them (default the larger of RUNS and 11)
 #   live    scripts/bench-live.sh;  daemon  scripts/bench-watch.sh
 #
 # Columns: median wall seconds, Mpps (packets the capture holds / median wall), CPU seconds
@@ -113,7 +114,6 @@ table() {
             read -r u s m < <(tail -1 "$WORK/time")
             cpu[i]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
             rss[i]+="$m "
-            local got
             local got want=${EXPECTS[$i]:-$packets}
             got=$(seen "${KINDS[$i]}" "$out" "$dir")
             if [ "${KINDS[$i]}" = cat ]; then check[i]="n/a"
@@ -142,7 +142,7 @@ median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((N
 peers() {
     LABELS=() KINDS=() CMDS=() EXPECTS=()
     local audit="$LC audit --policy $1 --format json --output @O.json"
-    if "$LC" audit --help | grep -q -- '--threads'; then
+    if grep -q -- '--threads' <<< "$("$LC" audit --help)"; then
         reader "lanecheck audit --threads 1" lanecheck "$audit --threads 1 @F"
         reader "lanecheck audit (default threads)" lanecheck "$audit @F"
         THREADS_NOTE=
