@@ -1,7 +1,7 @@
 # lanecheck: the two commands of the README, plus bench.
 #   make demo   installs what is missing, builds release, audits a bundled capture
 #   make test   installs what the tests need, runs every test (conformance included)
-#   make bench  throughput table (needs ~2.5 GiB free disk for bench-data/)
+#   make bench  throughput tables (needs ~6 GiB free disk for bench-data/; RUNS, BENCH_SETS, BENCH_DATA)
 #   make soak   the daemon for SOAK_MINUTES (30) under mixed traffic and a flood: RSS slope
 #   make man    regenerates docs/man/ from the flags (a test fails while it is stale)
 
@@ -12,10 +12,11 @@ CARGO ?= cargo
 # tshark: ground truth for the dissectors (DNS TTLs, frame → flow) in the conformance tests;
 # zsh, fish: the completion scripts parse and complete; groff-base: the man pages render cleanly;
 # chromium: the HTML reports load headless with no console error and no request (tests/html.rs).
-# tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic.
+# tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic; libndpi-bin (ndpiReader),
+# nfdump (nfpcapd): the peer readers of the file bench.
 DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base chromium
-DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
+DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay libndpi-bin nfdump
 
 .PHONY: demo test bench soak man deps-build deps-test deps-bench lint fmt
 

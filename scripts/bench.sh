@@ -1,63 +1,194 @@
 #!/usr/bin/env bash
-# `make bench`: read throughput of lanecheck vs tcpdump vs a bare read loop,
-# side by side in one run, medians of $RUNS runs (default 5). The machines
-# are shared and noisy: compare the ratios, not the absolute times.
+# `make bench`: read throughput of lanecheck and its peers, side by side in one run.
+# Every cell is the median of $RUNS runs (default 5), and the runs are interleaved
+# (run 1 of every reader, then run 2 of every reader, ...) so that the noise of a shared
+# machine falls on all readers alike: compare the ratios, not the absolute times.
 #
-# Memory: peak RSS from /usr/bin/time. lanecheck reads files with read()
-# into one buffer (no mmap), so its RSS is anonymous memory plus its own
-# code pages: an upper bound of the anonymous memory.
+# Sets ($BENCH_SETS, default all, space-separated):
+#   plain   bench.pcap/.pcapng (fixgen bench: 1,000 long TCP flows, ~690-byte frames)
+#   flows   bench-flows.pcap/.pcapng (fixgen bench-flows: ~1.2 million short flows, IMIX-like
+#           sizes, TCP handshakes and teardowns, UDP, IPv4+IPv6, 802.1Q)
+#           For each capture and format: lanecheck audit (--threads 1 and default once the
+#           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop and cat.
+#   dedup   bench-pktmon.pcapng (fixgen bench-pktmon: the plain traffic as pktmon logs it,
+#           12-14 copies per packet): audit --dedup auto vs off, and the plain audit vs the
+#           bare loop (with $BENCH_BASELINE=/path/to/old/lanecheck: that binary as "before");
+#           these runs are short: $DEDUP_RUNS of them (default the larger of RUNS and 11)
+#   live    scripts/bench-live.sh;  daemon  scripts/bench-watch.sh
+#
+# Columns: median wall seconds, Mpps (packets the capture holds / median wall), CPU seconds
+# (user+sys, median), peak RSS (largest of the runs), wall time as a multiple of the bare
+# read loop's, and what the reader itself said it read. A peer's number is used only if
+# its own output shows it saw every packet (fixgen's bookkeeping, kept in $BENCH_DATA/*.truth):
+#   lanecheck   "packets" of the capture in its JSON report
+#   tcpdump     --count: "N packets" on stderr (libpcap's read loop, nothing decoded or written)
+#   ndpiReader  "IP packets: ... of N packets total" in its traffic statistics
+#   nfpcapd     "Packets:" of `nfdump -R DIR -I` over the flow files it wrote (every frame is
+#               IP, so the flow records must hold them all)
+#   bare loop   the frame count it prints;  cat  reads bytes, nothing to count
+# A cell whose reader fails the check shows "UNVERIFIED" and its numbers must not be used.
+#
+# Memory: peak RSS from /usr/bin/time. lanecheck reads files with read() into one buffer
+# (no mmap), so its RSS is anonymous memory plus its own code pages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 DATA=${BENCH_DATA:-bench-data}
 SIZE=${BENCH_BYTES:-1073741824}
+SETS=${BENCH_SETS:-plain flows dedup live daemon}
+BASELINE=${BENCH_BASELINE:-}
+
+has_set() { [[ " $SETS " == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p lanecheck -p fixgen --bins
 cargo build --release --locked -q -p capture --example readloop
 BIN=target/release
+LC=$BIN/lanecheck
+LOOP=$BIN/examples/readloop
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DATA"
-if [ ! -s "$DATA/bench.pcap" ] || [ ! -s "$DATA/bench.pcapng" ]; then
-    echo "generating $SIZE-byte captures in $DATA/ ..."
-    "$BIN/fixgen" bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
-fi
-cat "$DATA/bench.pcap" "$DATA/bench.pcapng" > /dev/null   # warm the page cache
 
-read -r PACKETS _ < <("$BIN/examples/readloop" "$DATA/bench.pcap")
-echo "captures: $DATA/bench.pcap and $DATA/bench.pcapng, $PACKETS packets each, $(du -h "$DATA/bench.pcap" | cut -f1)"
-echo "runs per cell: $RUNS (median)"
-echo
-
-# measure LABEL CMD... → prints "median_seconds max_rss_kib"
-measure() {
-    local times=() rss=() tmp
-    tmp=$(mktemp)
-    for _ in $(seq "$RUNS"); do
-        local t0=$EPOCHREALTIME
-        /usr/bin/time -f "%M" -o "$tmp" "$@" > /dev/null 2>&1 || true   # audit exits 1 on violations
-        local t1=$EPOCHREALTIME
-        m=$(tail -1 "$tmp")
-        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
-        rss+=("$m")
-    done
-    rm -f "$tmp"
-    local med max
-    med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    max=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
-    echo "$med $max"
+# gen NAME FILE... -- CMD...: runs fixgen CMD unless every FILE exists; keeps its
+# bookkeeping in $DATA/NAME.truth.
+gen() {
+    local name=$1 files=() missing=
+    shift
+    while [ "$1" != -- ]; do files+=("$1"); shift; done
+    shift
+    for f in "${files[@]}"; do [ -s "$f" ] || missing=1; done
+    [ -z "$missing" ] && return 0
+    echo "generating ${files[*]} ($SIZE bytes) ..."
+    "$BIN/fixgen" "$@" > "$DATA/$name.truth.tmp"
+    mv "$DATA/$name.truth.tmp" "$DATA/$name.truth"
 }
 
-printf '%-10s %-36s %9s %9s %10s %12s %12s\n' format reader "median s" "Mpps" "vs tcpdump" "peak RSS MiB" "vs read loop"
-for f in pcap pcapng; do
-    file="$DATA/bench.$f"
-    read -r t_tcpdump m_tcpdump < <(measure tcpdump -nr "$file" -w /dev/null)
-    read -r t_lc m_lc < <(measure "$BIN/lanecheck" flows --format json --output /dev/null "$file")
-    read -r t_au m_au < <(measure "$BIN/lanecheck" audit --policy policies/dpm.toml --format json --output /dev/null "$file")
-    read -r t_loop m_loop < <(measure "$BIN/examples/readloop" "$file")
-    for row in "lanecheck flows|$t_lc|$m_lc" "lanecheck audit (policies/dpm.toml)|$t_au|$m_au" "tcpdump -nr F -w /dev/null|$t_tcpdump|$m_tcpdump" "bare read loop (frames only)|$t_loop|$m_loop"; do
-        IFS='|' read -r name t m <<< "$row"
-        awk -v f="$f" -v n="$name" -v t="$t" -v m="$m" -v p="$PACKETS" -v base="$t_tcpdump" -v loop="$t_loop" 'BEGIN {
-            printf "%-10s %-36s %9.3f %9.2f %9.2fx %12.1f %11.2fx\n", f, n, t, p / t / 1e6, base / t, m / 1024, loop / t }'
+# truth NAME FILE: packets in FILE per fixgen's bookkeeping (the first number of its line),
+# else (a capture cached before .truth files existed) the bare loop's count.
+truth() {
+    local n=
+    if [ -s "$DATA/$1.truth" ]; then n=$(awk -F'\t' -v f="$2" '$1 == f { split($2, a, " "); print a[1] }' "$DATA/$1.truth"); fi
+    [ -n "$n" ] || read -r n _ < <("$LOOP" "$2")
+    echo "$n"
+}
+
+# seen KIND OUT DIR: the packet count a reader reported in its output OUT (nfpcapd: its
+# flow directory DIR).
+seen() {
+    case $1 in
+        lanecheck | lanecheck-unique)
+            local key=packets
+            [ "$1" = lanecheck-unique ] && key=unique_packets
+            python3 -c 'import json,sys; print(sum(c[sys.argv[2]] for c in json.load(open(sys.argv[1]))["captures"]))' "$2.json" "$key" 2>/dev/null ;;
+        tcpdump) sed -n 's/^\([0-9]*\) packets$/\1/p' "$2" ;;
+        ndpi) sed -n 's/.* of \([0-9]*\) packets total.*/\1/p' "$2" ;;
+        nfpcapd) nfdump -R "$3" -I 2>/dev/null | sed -n 's/^Packets: \([0-9]*\)$/\1/p' ;;
+        loop) awk '{ print $1 }' "$2" ;;
+        *) echo - ;;
+    esac
+}
+
+# The readers of one table: LABELS[i], KINDS[i] (for `seen`) and CMDS[i] (a command line
+# with F for the capture, O for the reader's output file stem and D for a scratch
+# directory emptied before each run); EXPECTS[i], the count it must report (default: the
+# packets the capture holds).
+LABELS=() KINDS=() CMDS=() EXPECTS=()
+reader() { LABELS+=("$1"); KINDS+=("$2"); CMDS+=("$3"); EXPECTS+=("${4:-}"); }
+
+# table TITLE FILE PACKETS: runs every reader RUNS times, interleaved, and prints the table.
+table() {
+    local title=$1 file=$2 packets=$3 n=${#LABELS[@]} i r
+    local -a wall cpu rss check
+    local u s m
+    MEDIANS=()
+    for ((r = 0; r < RUNS; r++)); do
+        for ((i = 0; i < n; i++)); do
+            local out="$WORK/out$i" dir="$WORK/dir$i" cmd=${CMDS[$i]}
+            rm -rf "$dir" "$out.json"; mkdir -p "$dir"
+            cmd=${cmd//@F/$file}; cmd=${cmd//@O/$out}; cmd=${cmd//@D/$dir}
+            local t0=$EPOCHREALTIME
+            # audit exits 1 on violations; a failed reader shows as UNVERIFIED below.
+            /usr/bin/time -f "%U %S %M" -o "$WORK/time" bash -c "$cmd" > "$out" 2>&1 || true
+            local t1=$EPOCHREALTIME
+            wall[i]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') "
+            read -r u s m < <(tail -1 "$WORK/time")
+            cpu[i]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
+            rss[i]+="$m "
+            local got want=${EXPECTS[$i]:-$packets}
+            got=$(seen "${KINDS[$i]}" "$out" "$dir")
+            if [ "${KINDS[$i]}" = cat ]; then check[i]="n/a"
+            elif [ "$got" != "$want" ]; then check[i]="UNVERIFIED (${got:-nothing}, not $want)"
+            elif [ -z "${check[$i]:-}" ]; then check[i]="$got, all"
+            fi
+        done
     done
+    echo "$title: $file, $packets packets, $(du -h "$file" | cut -f1)"
+    printf '  %-40s %9s %8s %8s %9s %8s  %s\n' reader "median s" Mpps "CPU s" "RSS MiB" "x loop" "packets seen"
+    local loop_med
+    loop_med=$(median "${wall[$LOOP_ROW]}")
+    for ((i = 0; i < n; i++)); do
+        local med c m
+        med=$(median "${wall[$i]}"); c=$(median "${cpu[$i]}")
+        m=$(printf '%s\n' ${rss[$i]} | sort -g | tail -1)
+        awk -v l="${LABELS[$i]}" -v t="$med" -v c="$c" -v m="$m" -v p="$packets" -v loop="$loop_med" -v k="${check[$i]}" 'BEGIN {
+            printf "  %-40s %9.3f %8.2f %8.2f %9.1f %7.2fx  %s\n", l, t, p / t / 1e6, c, m / 1024, t / loop, k }'
+        MEDIANS[$i]=$med
+    done
+}
+
+median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# peers POLICY: the readers of the capture × format tables.
+peers() {
+    LABELS=() KINDS=() CMDS=() EXPECTS=()
+    local audit="$LC audit --policy $1 --format json --output @O.json"
+    if grep -q -- '--threads' <<< "$("$LC" audit --help)"; then
+        reader "lanecheck audit --threads 1" lanecheck "$audit --threads 1 @F"
+        reader "lanecheck audit (default threads)" lanecheck "$audit @F"
+        THREADS_NOTE=
+    else
+        reader "lanecheck audit" lanecheck "$audit @F"
+        THREADS_NOTE="note: lanecheck audit has no --threads yet: one row, its default"
+    fi
+    reader "tcpdump -nr F --count" tcpdump "tcpdump -nr @F --count"
+    reader "ndpiReader -i F" ndpi "ndpiReader -i @F"
+    reader "nfpcapd -r F -w DIR" nfpcapd "nfpcapd -r @F -w @D"
+    LOOP_ROW=${#LABELS[@]}
+    reader "bare read loop (frames only)" loop "$LOOP @F"
+    reader "cat F > /dev/null" cat "cat @F > /dev/null"
+}
+
+echo "runs per cell: $RUNS (median; runs interleaved across readers); sets: $SETS"
+if has_set plain || has_set dedup; then
+    gen bench "$DATA/bench.pcap" "$DATA/bench.pcapng" -- bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
+fi
+if has_set flows; then
+    gen bench-flows "$DATA/bench-flows.pcap" "$DATA/bench-flows.pcapng" -- \
+        bench-flows "$DATA/bench-flows.pcap" "$DATA/bench-flows.pcapng" "$SIZE"
+fi
+if has_set dedup; then
+    gen bench-pktmon "$DATA/bench-pktmon.pcapng" -- bench-pktmon "$DATA/bench-pktmon.pcapng" "$SIZE"
+fi
+
+for set in plain flows; do
+    has_set $set || continue
+    name=bench; policy=policies/dpm.toml
+    if [ $set = flows ]; then name=bench-flows; policy=scripts/bench-flows.toml; fi
+    if [ -s "$DATA/$name.truth" ]; then echo; sed 's/^/fixgen: /' "$DATA/$name.truth"; fi
+    for f in pcap pcapng; do
+        file="$DATA/$name.$f"
+        cat "$file" > /dev/null   # warm the page cache
+        peers "$policy"
+        echo
+        table "$set/$f (policy $policy)" "$file" "$(truth "$name" "$file")"
+    done
+    if [ -n "$THREADS_NOTE" ]; then echo "$THREADS_NOTE"; fi
 done
-echo; echo "live capture (scripts/bench-live.sh):"; scripts/bench-live.sh
-echo; echo "daemon (scripts/bench-watch.sh):"; scripts/bench-watch.sh
+
+if has_set dedup; then
+    echo
+    # shellcheck source=bench-dedup.sh
+    source scripts/bench-dedup.sh
+fi
+if has_set live; then echo; echo "live capture (scripts/bench-live.sh):"; scripts/bench-live.sh; fi
+if has_set daemon; then echo; echo "daemon (scripts/bench-watch.sh):"; scripts/bench-watch.sh; fi

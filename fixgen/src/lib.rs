@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 mod bench;
+mod bench_flows;
 mod capture;
 mod conv;
 mod dcom;
@@ -28,6 +29,7 @@ pub mod windows;
 mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
+pub use bench_flows::{write_bench_flows, FlowsTruth};
 
 /// Application messages as the scenarios write them, for other crates'
 /// tests that build their own frames.

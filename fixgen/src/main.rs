@@ -1,6 +1,14 @@
 //! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen dns DIR` |
-//! `fixgen windows NAME STYLE DIR` | `fixgen bench PCAP PCAPNG BYTES` | `fixgen tunnels DIR` |
-//! `fixgen list`
+//! `fixgen windows NAME STYLE DIR` | `fixgen bench PCAP PCAPNG BYTES` |
+//! `fixgen bench-flows PCAP PCAPNG BYTES` | `fixgen bench-pktmon PCAPNG BYTES` |
+//! `fixgen tunnels DIR` | `fixgen list`
+//!
+//! `bench`, `bench-flows` and `bench-pktmon` write the benchmark captures of `make bench`
+//! (a few long flows; a million short ones; the first as pktmon logs it) and print what
+//! they hold, tab-separated, one line per file: the file, then `N packets`, `N bytes`,
+//! `N flows`, `N file bytes` (`bench-flows` adds a `mix` line: flows by kind, frames by
+//! size class); `bench-pktmon`: the file, `N frames`, `N bytes`, `N unique packets`,
+//! `N duplicates`, `N 802.11 copies`, `N file bytes`.
 //!
 //! `windows` writes two-NIC scenario NAME as STYLE (pktmon, pktmon-rsc, etl2pcapng, npcap)
 //! writes it, plus the plain host view, and prints one line per file: file, the interface
@@ -23,7 +31,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen windows NAME pktmon|pktmon-rsc|etl2pcapng|npcap DIR | fixgen bench PCAP PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen windows NAME pktmon|pktmon-rsc|etl2pcapng|npcap DIR | fixgen bench PCAP PCAPNG BYTES | fixgen bench-flows PCAP PCAPNG BYTES | fixgen bench-pktmon PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
 
 fn windows(name: &str, style: &str, dir: &str) -> Result<Vec<String>, String> {
     use fixgen::windows::Style;
@@ -57,6 +65,26 @@ fn windows(name: &str, style: &str, dir: &str) -> Result<Vec<String>, String> {
         .collect();
     out.push(line(&w.plain));
     Ok(out)
+}
+
+fn bench_flows(pcap: &str, pcapng: &str, bytes: &str) -> Result<Vec<String>, String> {
+    let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
+    let t = fixgen::write_bench_flows(Path::new(pcap), Path::new(pcapng), target)
+        .map_err(|e| e.to_string())?;
+    let file = |path: &str, size: u64| {
+        format!(
+            "{path}\t{} packets\t{} bytes\t{} flows\t{size} file bytes",
+            t.packets, t.bytes, t.flows
+        )
+    };
+    Ok(vec![
+        file(pcap, t.pcap_file_bytes),
+        file(pcapng, t.pcapng_file_bytes),
+        format!(
+            "mix\t{} tcp flows\t{} udp flows\t{} ipv6 flows\t{} vlan flows\t{} small\t{} medium\t{} large frames",
+            t.tcp_flows, t.udp_flows, t.ipv6_flows, t.vlan_flows, t.small, t.medium, t.large
+        ),
+    ])
 }
 
 fn line(t: &fixgen::CaptureTruth) -> String {
@@ -154,6 +182,16 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
                     t.packets, t.bytes, t.flows, t.pcapng_file_bytes
                 ),
             ])
+        }
+        ["bench-flows", pcap, pcapng, bytes] => bench_flows(pcap, pcapng, bytes),
+        ["bench-pktmon", path, bytes] => {
+            let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
+            let t = fixgen::windows::write_bench_pktmon(Path::new(path), target)
+                .map_err(|e| e.to_string())?;
+            Ok(vec![format!(
+                "{path}\t{} frames\t{} bytes\t{} unique packets\t{} duplicates\t{} 802.11 copies\t{} file bytes",
+                t.frames, t.bytes, t.unique_packets, t.duplicates, t.wifi_copies, t.file_bytes
+            )])
         }
         ["flows", dir] => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;

@@ -121,6 +121,7 @@ struct TcpInfo {
     ack: Option<u32>,
     syn: bool,
     fin: bool,
+    rst: bool,
     len: u32,
 }
 
@@ -176,6 +177,7 @@ fn decode(rec: &Rec) -> Pkt {
                 ack: t.ack().then(|| t.acknowledgment_number()),
                 syn: t.syn(),
                 fin: t.fin(),
+                rst: t.rst(),
                 // IP payload minus TCP header: the captured slice may be cut by the snaplen.
                 len: ip_payload_len - u32::from(t.data_offset()) * 4,
             }),
@@ -782,4 +784,79 @@ fn failover_scenarios_keep_their_promises() {
     assert_eq!((empty.packets, empty.bytes, empty.flows.len()), (0, 0, 0));
     assert_eq!(empty.interfaces, ["eth0"]);
     assert!(empty.dns.is_empty() && empty.dns_unanswered.is_empty());
+}
+
+#[test]
+fn bench_flows_bookkeeping_matches_the_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
+    let t = fixgen::write_bench_flows(&a, &b, 2 << 20).unwrap();
+    assert_eq!(std::fs::metadata(&a).unwrap().len(), t.pcap_file_bytes);
+    assert_eq!(std::fs::metadata(&b).unwrap().len(), t.pcapng_file_bytes);
+    let (ra, rb) = (read_back(&a), read_back(&b));
+    assert!(ra.end_err.is_none());
+    assert_eq!(ra.recs.len() as u64, t.packets);
+    assert_eq!(rb.recs.len() as u64, t.packets);
+    assert_eq!(ra.recs.iter().map(|r| r.orig_len).sum::<u64>(), t.bytes);
+    // Per flow: its first frame, whether it ended (two FINs or a RST), family and VLANs.
+    let mut flows = HashMap::<Key, (bool, u32, bool, Vec<u16>)>::new();
+    let mut sizes = [0u64; 3];
+    for (x, y) in ra.recs.iter().zip(&rb.recs) {
+        assert_eq!((x.ts, &x.data), (y.ts, &y.data));
+        let p = decode(x);
+        let tcp = p.tcp.as_ref();
+        let f = flows.entry(p.key.unwrap()).or_insert_with(|| {
+            let opens = tcp.is_none_or(|t| t.syn && t.ack.is_none());
+            (opens, 0, p.src.0.is_ipv6(), p.vlans.clone())
+        });
+        f.1 += u32::from(tcp.is_some_and(|t| t.fin)) + 2 * u32::from(tcp.is_some_and(|t| t.rst));
+        assert_eq!(f.3, p.vlans, "a flow keeps its VLAN");
+        sizes[match x.data.len() - p.vlans.len() * 4 {
+            ..=128 => 0,
+            590 => 1,
+            1514 => 2,
+            n => panic!("frame of {n} bytes"),
+        }] += 1;
+    }
+    assert_eq!(flows.len() as u64, t.flows, "every 5-tuple is one flow");
+    assert!(
+        flows.values().all(|f| f.0),
+        "every TCP flow starts with its SYN"
+    );
+    let tcp: Vec<_> = flows.iter().filter(|(k, _)| k.0 == "tcp").collect();
+    assert_eq!(tcp.len() as u64, t.tcp_flows);
+    assert!(
+        tcp.iter().all(|(_, f)| f.1 >= 2),
+        "every TCP flow is torn down"
+    );
+    assert_eq!(flows.values().filter(|f| f.2).count() as u64, t.ipv6_flows);
+    assert_eq!(
+        flows.values().filter(|f| !f.3.is_empty()).count() as u64,
+        t.vlan_flows
+    );
+    assert_eq!(sizes, [t.small, t.medium, t.large]);
+    assert!(t.small > 3 * t.medium && t.medium > 3 * t.large && t.large > 0);
+}
+
+#[test]
+fn bench_pktmon_copies_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.pcapng");
+    let t = fixgen::windows::write_bench_pktmon(&path, 1 << 20).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), t.file_bytes);
+    assert!(t.file_bytes >= 1 << 20 && t.file_bytes < (1 << 20) + 32 * 1024);
+    let mut r = PcapNgReader::new(BufReader::new(File::open(&path).unwrap())).unwrap();
+    let (mut frames, mut bytes, mut last) = (0u64, 0u64, 0);
+    while let Some(b) = r.next_block() {
+        if let Block::EnhancedPacket(p) = b.unwrap() {
+            frames += 1;
+            bytes += p.data.len() as u64;
+            assert!(p.timestamp.as_nanos() > last, "in time order");
+            last = p.timestamp.as_nanos();
+        }
+    }
+    assert_eq!((frames, bytes), (t.frames, t.bytes));
+    assert_eq!(t.frames, t.unique_packets + t.duplicates);
+    // 12 copies of a frame the initiator sent, 14 of one it received.
+    assert!(t.frames >= 12 * t.unique_packets && t.frames <= 14 * t.unique_packets);
 }

@@ -27,6 +27,7 @@
 //! view is written once per packet as a plain pcapng (`eth0`, `eth1`): the plain capture of
 //! the same traffic.
 
+mod bench;
 mod etl;
 mod ng;
 mod npcap;
@@ -35,6 +36,8 @@ mod pktmon;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
+pub use bench::{write_bench_pktmon, PktmonBench};
 
 use crate::capture::HostFrame;
 use crate::CaptureTruth;

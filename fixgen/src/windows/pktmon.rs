@@ -14,8 +14,8 @@ use crate::capture::{io_err, Run};
 
 /// Copies of a sent packet: (Ethernet, 802.11); of a received one: (802.11, Ethernet), in
 /// that order (the public sample: 12 and 14 copies, §1.3).
-const SENT: (usize, usize) = (6, 6);
-const RECEIVED: (usize, usize) = (6, 8);
+pub(super) const SENT: (usize, usize) = (6, 6);
+pub(super) const RECEIVED: (usize, usize) = (6, 8);
 
 /// The coalesced frames vSwitch RSC hands up, by the index of their run's last segment.
 pub(crate) struct Coalesced {
