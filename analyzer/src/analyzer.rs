@@ -1000,16 +1000,7 @@ fn count(
     st.own.add(bin, u64::from(wire_len));
     let id = iface_hook(st, stats, iface);
     stats.add(id, bin, wire_len);
-    for &v in &tags.0[..usize::from(tags.1)] {
-        let id = vlan_hook(st, stats, v);
-        stats.add(id, bin, wire_len);
-    }
-    let what = Counted {
-        iface,
-        tags,
-        place_only: false,
-    };
-    pend(st, bin, what, wire_len);
+    count_tags(st, stats, bin, (wire_len, iface, tags), false);
 }
 
 /// Counts a later copy of a packet in the series of the places it adds (a
@@ -1029,6 +1020,19 @@ fn count_place(
         let id = iface_hook(st, stats, iface);
         stats.add(id, bin, wire_len);
     }
+    count_tags(st, stats, bin, (wire_len, iface, tags), true);
+}
+
+/// Counts a packet (or a copy's new place) in the series of its VLAN tags,
+/// and in the flow's own bins while its class is open.
+#[inline(always)]
+fn count_tags(
+    st: &mut FlowState,
+    stats: &mut Stats,
+    bin: i64,
+    (wire_len, iface, tags): (u32, Option<IfaceRef>, crate::stats::Tags),
+    place_only: bool,
+) {
     for &v in &tags.0[..usize::from(tags.1)] {
         let id = vlan_hook(st, stats, v);
         stats.add(id, bin, wire_len);
@@ -1036,7 +1040,7 @@ fn count_place(
     let what = Counted {
         iface,
         tags,
-        place_only: true,
+        place_only,
     };
     pend(st, bin, what, wire_len);
 }
