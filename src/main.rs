@@ -80,8 +80,11 @@ fn main() -> ExitCode {
 /// A reader that closed our output pipe (`lanecheck … | head`) is not an
 /// error: ripgrep does the same (crates/core/main.rs).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let pipe = Some(io::ErrorKind::BrokenPipe);
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        // serde_json wraps the writer's error without naming it as source.
+        let json = c.downcast_ref::<serde_json::Error>();
+        c.downcast_ref::<io::Error>().map(io::Error::kind) == pipe
+            || json.is_some_and(|j| j.io_error_kind() == pipe)
     })
 }

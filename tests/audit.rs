@@ -565,22 +565,24 @@ fn a_fallback_nic_is_a_warning_too() {
 
 #[test]
 fn a_closed_pipe_keeps_the_verdict() {
-    let (_d, t) = generate("dpm_primary_lan");
-    let out = crate::util::run_into_closed_pipe(&[
-        "audit",
-        "-p",
-        &policy("dpm.toml"),
-        "--flows",
-        t.file.to_str().unwrap(),
-    ]);
-    // The leak is proven whether or not anyone reads the report.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stderr.is_empty());
+    // Every committed fixture: a report larger than the output buffer, so
+    // the renderer itself (not only the final flush) meets the closed pipe.
+    let mut files: Vec<String> = std::fs::read_dir(crate::util::root().join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".pcap") || p.ends_with(".pcapng"))
+        .collect();
+    files.sort();
+    for format in ["text", "json", "html"] {
+        let p = policy("dpm.toml");
+        let mut args = vec!["audit", "-p", &p, "--flows", "--series", "--format", format];
+        args.extend(files.iter().map(String::as_str));
+        let out = crate::util::run_into_closed_pipe(&args);
+        // The leak is proven whether or not anyone reads the report.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{format}: {err}");
+        assert!(err.is_empty(), "{format}: {err}");
+    }
 }
 
 #[test]
