@@ -8,6 +8,7 @@
 
 mod audit;
 mod config;
+mod duration;
 mod expect;
 mod flags;
 mod flows;

@@ -8,6 +8,7 @@ use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
 use capture::{FileSource, FrameSource, Truncation};
 
+pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
 
 /// One capture argument: a path (or `-`) and the name of its interface.
@@ -54,19 +55,6 @@ pub struct CaptureOutcome {
     /// Packets lost before they reached lanecheck (live capture: kernel,
     /// interface and queue drops; 0 for files).
     pub drops: u64,
-}
-
-/// Parses a duration: `500ms`, `60s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(std::time::Duration::from_secs_f64(secs));
-        }
-        bail!("invalid duration {s:?}: must be a non-negative number of seconds");
-    }
-    humantime::parse_duration(t)
-        .with_context(|| format!("invalid duration {s:?} (examples: 500ms, 60s, 2m, 1h)"))
 }
 
 /// The throughput bin length of `--bin`, in nanoseconds (at least 1 ms).
