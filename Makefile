@@ -2,6 +2,8 @@
 #   make demo   installs what is missing, builds release, audits a bundled capture
 #   make test   installs what the tests need, runs every test (conformance included)
 #   make bench  throughput table (needs ~2.5 GiB free disk for bench-data/)
+#   make fuzz   coverage-guided fuzzing, 10 min in all (FUZZ_SECONDS per target,
+#               FUZZ_RUNS executions; see fuzz/README.md); not part of `make test`
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -13,7 +15,7 @@ DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 
-.PHONY: demo test bench deps-build deps-test deps-bench lint fmt
+.PHONY: demo test bench fuzz deps-build deps-test deps-bench lint fmt
 
 deps-build:
 	@scripts/deps.sh $(DEPS_BUILD)
@@ -47,3 +49,8 @@ fmt:
 
 bench: deps-bench
 	scripts/bench.sh
+
+# Targets run one after another, one process each; cargo-fuzz is installed
+# when missing. TODO(derive): the `derive` target joins once its parser lands.
+fuzz: deps-build
+	scripts/fuzz.sh $(FUZZ_TARGETS)
