@@ -8,11 +8,15 @@
 //! Captures are read with lanecheck's own reader and decoder, and TCP
 //! connections are cut into dissector inputs with the analyzer's own
 //! in-order stream rules (`TcpStream`), so a seed is what a dissector
-//! really sees. Every seed is capped in size; the corpora are generated on
+//! really sees. The analyzer's seeds are small pcapngs of the traffic
+//! between one pair of hosts (those speaking a dissected protocol first),
+//! so each reaches evidence, learned endpoints and the policy within a few
+//! packets. Every seed is capped in size; the corpora are generated on
 //! demand and never committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use analyzer::decode::{decode, proto, tcp_flags, Decoded, Fragment};
@@ -20,7 +24,7 @@ use analyzer::evidence::dcerpc::DceRpc;
 use analyzer::evidence::stream::{Accept, TcpStream};
 use analyzer::evidence::{Dir, Start};
 use analyzer::flow::{Direction, FlowKey};
-use capture::{FileSource, FrameSource, LinkType};
+use capture::{FileSource, Frame, FrameSource, LinkType, OwnedFrame, PcapNgOut};
 
 #[path = "../../src/chunks.rs"]
 #[allow(dead_code)]
@@ -29,10 +33,14 @@ mod chunks;
 /// Largest capture seed (a prefix of the file; the reader treats the cut
 /// tail as a truncation, which is worth fuzzing too).
 const CAPTURE_PREFIX: usize = 64 * 1024;
+/// Largest analyzer seed (the fuzz target's `-max_len` is 16 KiB).
+const ANALYZER_MAX: usize = 16 * 1024;
+/// Host pairs made into analyzer seeds per capture.
+const PAIRS_PER_CAPTURE: usize = 6;
 /// Largest dissector seed (one connection, encoded).
 const CONN_MAX: usize = 32 * 1024;
 /// Most seeds per target from captures.
-const PER_TARGET: usize = 400;
+const PER_TARGET: usize = 1000;
 /// Bytes of a frame kept for the decode target.
 const FRAME_MAX: usize = 256;
 
@@ -64,7 +72,7 @@ fn main() {
             }
         };
         seeds.capture(&bytes, policy_for(path));
-        seeds.packets(&bytes);
+        seeds.packets(&bytes, policy_for(path));
     }
     for p in list(&root.join("policies"), &|p| {
         p.extension().is_some_and(|e| e == "toml")
@@ -175,6 +183,44 @@ struct Conn {
     done: bool,
 }
 
+/// The frames between each pair of hosts, in order, up to [`ANALYZER_MAX`].
+#[derive(Default)]
+struct Pairs {
+    /// (frames, bytes, speaks a dissected protocol), in order of first frame.
+    pairs: Vec<(Vec<OwnedFrame>, usize, bool)>,
+    index: HashMap<(IpAddr, IpAddr), usize>,
+}
+
+impl Pairs {
+    fn add(&mut self, f: &Frame<'_>, (a, b): (IpAddr, IpAddr), ports: [u16; 2]) {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        let n = self.pairs.len();
+        let ix = *self.index.entry(key).or_insert(n);
+        if ix == n {
+            self.pairs.push((Vec::new(), 0, false));
+        }
+        let (frames, size, dissected) = &mut self.pairs[ix];
+        // pcapng: a 32-byte Enhanced Packet Block header per frame.
+        if *size + f.data.len() + 32 > ANALYZER_MAX {
+            return;
+        }
+        *size += f.data.len() + 32;
+        *dissected |= ports.iter().any(|p| [445, 139, 135, 53].contains(p));
+        frames.push(f.to_owned());
+    }
+
+    /// Pairs speaking a dissected protocol first, then the others, in
+    /// order of appearance; at most [`PAIRS_PER_CAPTURE`].
+    fn chosen(self) -> impl Iterator<Item = Vec<OwnedFrame>> {
+        let (mut first, rest): (Vec<_>, Vec<_>) = self.pairs.into_iter().partition(|p| p.2);
+        first.extend(rest);
+        first
+            .into_iter()
+            .take(PAIRS_PER_CAPTURE)
+            .map(|(frames, _, _)| frames)
+    }
+}
+
 #[derive(Default)]
 struct Seeds {
     by_target: BTreeMap<&'static str, BTreeSet<Vec<u8>>>,
@@ -194,20 +240,23 @@ impl Seeds {
         let prefix = &bytes[..bytes.len().min(CAPTURE_PREFIX)];
         self.add("capture_reader", prefix.to_vec());
         let mut a = vec![opts];
-        a.extend_from_slice(prefix);
+        a.extend_from_slice(&bytes[..bytes.len().min(ANALYZER_MAX)]);
         self.add("analyzer", a);
     }
 
-    /// Decode, DNS and dissector seeds from a capture's packets.
-    fn packets(&mut self, bytes: &[u8]) {
+    /// Decode, DNS, dissector and per-host-pair analyzer seeds from a
+    /// capture's packets.
+    fn packets(&mut self, bytes: &[u8], opts: u8) {
         let Ok(mut src) = FileSource::new("seed", bytes, None) else {
             return;
         };
         let mut conns: HashMap<FlowKey, Conn> = HashMap::new();
+        let mut pairs = Pairs::default();
         while let Ok(Some(f)) = src.next_frame() {
             let d = decode(&f);
             self.frame(f.link, f.data, &d);
             let Decoded::Packet(m) = d else { continue };
+            pairs.add(&f, (m.src, m.dst), [m.sport, m.dport]);
             if m.fragment != Fragment::None || m.payload_cut() && m.proto != proto::TCP {
                 continue;
             }
@@ -278,6 +327,14 @@ impl Seeds {
             if conn.size >= CONN_MAX {
                 conn.done = true;
             }
+        }
+        for frames in pairs.chosen() {
+            let mut out = PcapNgOut::new("seed", vec![opts]).expect("pcapng to memory");
+            out.declare(src.interfaces()).expect("interfaces");
+            for f in frames {
+                out.write(&f.as_frame()).expect("frame");
+            }
+            self.add("analyzer", out.finish().expect("pcapng"));
         }
         for conn in conns.into_values() {
             let (Some(target), Some(starts)) = (conn.target, conn.starts) else {
