@@ -2,6 +2,8 @@
 #   make demo   installs what is missing, builds release, audits a bundled capture
 #   make test   installs what the tests need, runs every test (conformance included)
 #   make bench  throughput table (needs ~2.5 GiB free disk for bench-data/)
+#   make soak   the daemon for SOAK_MINUTES (30) under mixed traffic and a flood: RSS slope
+#   make man    regenerates docs/man/ from the flags (a test fails while it is stale)
 #   make fuzz   coverage-guided fuzzing, 10 min in all (FUZZ_SECONDS per target,
 #               FUZZ_RUNS executions; see fuzz/README.md); not part of `make test`
 
@@ -10,12 +12,13 @@ CARGO ?= cargo
 # libpcap-dev: live capture (pcap crate); iproute2, python3, util-linux (setpriv): namespace tests;
 # prometheus: promtool for metrics/rules checks; systemd: systemd-analyze verify of the unit;
 # tshark: ground truth for the dissectors (DNS TTLs, frame → flow) in the conformance tests;
+# zsh, fish: the completion scripts parse and complete; groff-base: the man pages render cleanly.
 # tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 
-.PHONY: demo test bench fuzz deps-build deps-test deps-bench lint fmt
+.PHONY: demo test bench soak man fuzz deps-build deps-test deps-bench lint fmt
 
 deps-build:
 	@scripts/deps.sh $(DEPS_BUILD)
@@ -47,8 +50,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+man:
+	$(CARGO) run --quiet --locked -- man --out docs/man
+
 bench: deps-bench
 	scripts/bench.sh
+
+soak: deps-bench
+	$(CARGO) build --release --locked
+	scripts/bench-watch.sh soak
 
 # Targets run one after another, one process each; cargo-fuzz is installed
 # when missing. TODO(derive): the `derive` target joins once its parser lands.

@@ -7,6 +7,8 @@
 #  2. memory under a flood: 1,000,000 distinct flows (SYNs) replayed with
 #     tcpreplay --topspeed into the watched veth; peak RSS (VmHWM) of the
 #     daemon, flows tracked and evicted.
+# `bench-watch.sh soak` (make soak) instead runs the soak: SOAK_MINUTES (30)
+# of mixed traffic with a flood phase, RSS sampled every 10 s; see soak().
 # Everything runs in two namespaces this script creates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 # shellcheck source=lab.sh
 source scripts/lab.sh lcw
+if [ "${1:-}" = soak ]; then
+    # shellcheck source=soak-watch.sh
+    source scripts/soak-watch.sh
+    soak
+    exit 0
+fi
 cat > "$WORK/policy.toml" <<'TOML'
 [networks]
 primary = ["10.99.0.0/24"]

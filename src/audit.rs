@@ -1,25 +1,46 @@
 //! `lanecheck audit`: capture files against a policy.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 
 use analyzer::report::Verdict;
+use analyzer::{Analyzer, AnalyzerConfig, Report};
 
 use crate::expect::Expect;
 use crate::flags::AuditArgs;
 use crate::output::{self, ReportView};
-use crate::pipeline;
-use crate::{config, Outcome};
+use crate::pipeline::{self, CaptureSpec};
+use crate::progress::{self, Progress};
+use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
+use crate::Outcome;
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
 /// if an argument was not a readable capture, else 3 when nothing was read
 /// or an `--expect`ed class is missing, else 0.
 pub fn run(args: &AuditArgs) -> Result<Outcome> {
-    let policy = config::load(&args.policy)?;
+    let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let mut cfg = pipeline::analyzer_config(&args.input)?;
     cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;
-    let mut an = analyzer::Analyzer::with_policy(cfg, policy);
-    let outcomes = pipeline::read_args(&args.input, &mut an);
+    let threshold =
+        pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
+    let specs = pipeline::specs(&args.input);
+    // Created before reading, so a bad path fails at once, not after an hour.
+    let pcap = match &args.report.violations_pcap {
+        Some(p) => {
+            rereadable(&specs, p)?;
+            Some((p, violations_pcap::create(p)?))
+        }
+        None => None,
+    };
+    let mut an = Analyzer::with_policy(cfg, policy);
+    let progress = Progress::for_input("reading", total_size(&specs), threshold);
+    let outcomes = match pcap {
+        Some(_) => pipeline::read_all(&specs, &mut an, &mut FlowNumbers::default(), &progress),
+        None => pipeline::read_all(&specs, &mut an, &mut (), &progress),
+    };
+    pipeline::report_outcomes(&outcomes);
     let report = an.report();
     let packets = an.captures().iter().map(|c| c.packets).sum();
     let reasons = expect.missing(&report, an.policy(), packets);
@@ -33,6 +54,15 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
             if failed == 1 { "" } else { "s" }
         ));
     }
+    if let Some((path, out)) = pcap {
+        let second = SecondPass {
+            first: &an,
+            cfg,
+            report: &report,
+            threshold,
+        };
+        view.warnings.extend(second.write(path, out, &specs));
+    }
     output::write_report(&args.report, &view)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
@@ -40,4 +70,82 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         Verdict::Inconclusive => Outcome::Inconclusive,
         Verdict::Pass => Outcome::Pass,
     })
+}
+
+fn total_size(specs: &[CaptureSpec]) -> Option<u64> {
+    progress::total_size(specs.iter().map(|s| s.path.as_str()))
+}
+
+/// The second pass of `--violations-pcap` needs every capture again as it
+/// was: regular files only (standard input and pipes cannot be read twice),
+/// and never the output itself.
+fn rereadable(specs: &[CaptureSpec], out: &Path) -> Result<()> {
+    let out_id = std::fs::canonicalize(out).ok();
+    for s in specs {
+        let regular = s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
+        if !regular {
+            bail!(
+                "--violations-pcap reads the captures twice (a flow's verdict is final only at its end), so each must be a regular file; {} is not: save it to a file first",
+                s.path
+            );
+        }
+        if out_id.is_some() && std::fs::canonicalize(&s.path).ok() == out_id {
+            bail!(
+                "--violations-pcap {} would overwrite a capture being audited",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What the second pass needs from the first.
+struct SecondPass<'a> {
+    first: &'a Analyzer,
+    cfg: AnalyzerConfig,
+    report: &'a Report,
+    threshold: u64,
+}
+
+impl SecondPass<'_> {
+    /// Reads the captures again with a fresh analyzer and writes the
+    /// violating flows' packets. Never fails the audit: a problem is a
+    /// warning in the report.
+    fn write(
+        self,
+        path: &Path,
+        out: violations_pcap::Output,
+        specs: &[CaptureSpec],
+    ) -> Vec<String> {
+        let wanted = Wanted::from_analyzer(self.first);
+        let unnumbered = wanted.unnumbered;
+        let empty = wanted.is_empty();
+        let mut writer = PacketWriter::new(out, wanted);
+        if !empty {
+            let mut cfg = self.cfg;
+            // Flows are not listed again: keep memory to the flow table.
+            cfg.flows.keep_finished = false;
+            let mut an = Analyzer::with_policy(cfg, self.first.policy().clone());
+            let progress = Progress::for_input(
+                "writing --violations-pcap",
+                total_size(specs),
+                self.threshold,
+            );
+            pipeline::read_all(specs, &mut an, &mut writer, &progress);
+        }
+        let written = match writer.finish() {
+            Ok(w) => w,
+            Err(e) => return vec![format!("--violations-pcap: {e:#}")],
+        };
+        log::info!(
+            "{}: {} packets ({} bytes) of {} violating flows",
+            path.display(),
+            written.packets,
+            written.bytes,
+            written.flows
+        );
+        violations_pcap::mismatch(path, &written, self.report, unnumbered)
+            .into_iter()
+            .collect()
+    }
 }

@@ -17,6 +17,10 @@ use toml::Spanned;
 
 type SList = Spanned<Vec<Spanned<String>>>;
 
+/// A prefix `policy derive` could not know (a Format-Table export has no
+/// addresses): always an error that names its network.
+pub const PREFIX_GAP: &str = "<prefix missing>";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
@@ -305,6 +309,9 @@ impl Validator<'_> {
                 );
             }
             for p in list.get_ref() {
+                if self.gap(name.get_ref(), p) {
+                    continue;
+                }
                 let Some(net) = self.prefix(p) else { continue };
                 if let Some(other) = seen.get(&net) {
                     let msg = if other == name.get_ref() {
@@ -324,6 +331,18 @@ impl Validator<'_> {
             });
         }
         out
+    }
+
+    /// A prefix `policy derive` left as a gap: a problem naming the network.
+    fn gap(&mut self, network: &str, p: &Spanned<String>) -> bool {
+        if p.get_ref() != PREFIX_GAP {
+            return false;
+        }
+        self.problem(
+            p.span(),
+            format!("network {network:?} has no prefix yet: policy derive left this gap; derive again with --address \"{network}=PREFIX\", or write the prefix here"),
+        );
+        true
     }
 
     /// A CIDR prefix (a bare address is a host prefix).
@@ -358,21 +377,54 @@ impl Validator<'_> {
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
         for (iface, net) in raw {
-            match nets.get(net.get_ref().as_str()) {
-                Some(id) => {
-                    out.insert(iface.get_ref().clone(), *id);
-                }
-                None => self.problem(
-                    net.span(),
-                    format!(
-                        "unknown network {:?} (networks: {})",
-                        net.get_ref(),
-                        known(nets.keys())
-                    ),
-                ),
+            let Some(name) = self.interface_name(iface) else {
+                continue;
+            };
+            if let Some(id) = self.network_named(net, nets) {
+                out.insert(name, id);
             }
         }
         out
+    }
+
+    /// An `[interfaces]` key as flows name interfaces: `erspan:N` names an
+    /// ERSPAN session (10 bits: 0-1023) and is written without leading
+    /// zeros; any other key is a capture interface name as given.
+    fn interface_name(&mut self, key: &Spanned<String>) -> Option<String> {
+        let k = key.get_ref();
+        let Some(session) = k.strip_prefix("erspan:") else {
+            return Some(k.clone());
+        };
+        match session.parse::<u16>() {
+            Ok(n) if n <= 1023 => Some(format!("erspan:{n}")),
+            _ => {
+                self.problem(
+                    key.span(),
+                    format!("{k:?} is not an ERSPAN session (erspan:0 to erspan:1023)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The network `net` names, or a located problem.
+    fn network_named(
+        &mut self,
+        net: &Spanned<String>,
+        nets: &BTreeMap<&str, NetId>,
+    ) -> Option<NetId> {
+        let id = nets.get(net.get_ref().as_str()).copied();
+        if id.is_none() {
+            self.problem(
+                net.span(),
+                format!(
+                    "unknown network {:?} (networks: {})",
+                    net.get_ref(),
+                    known(nets.keys())
+                ),
+            );
+        }
+        id
     }
 
     /// `[vlans]`: 802.1Q id (1–4094) → network.
@@ -393,18 +445,8 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            match nets.get(net.get_ref().as_str()) {
-                Some(n) => {
-                    out.insert(vlan, *n);
-                }
-                None => self.problem(
-                    net.span(),
-                    format!(
-                        "unknown network {:?} (networks: {})",
-                        net.get_ref(),
-                        known(nets.keys())
-                    ),
-                ),
+            if let Some(n) = self.network_named(net, nets) {
+                out.insert(vlan, n);
             }
         }
         out
@@ -598,14 +640,48 @@ impl Validator<'_> {
         classes: &mut Vec<ClassPolicy>,
         class_names: &mut Vec<String>,
     ) -> Option<Rule> {
-        let (hosts, roles, nets) = (ctx.hosts, ctx.roles, ctx.nets);
+        let nets = ctx.nets;
         let r = raw.get_ref();
         let class_name = r.class.get_ref().trim();
         if class_name.is_empty() {
             self.problem(r.class.span(), "rule class is empty".into());
             return None;
         }
-        let proto = match r.proto.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        let proto = self.rule_proto(r);
+        let ports = r.ports.as_ref().map(|p| self.ports(p)).unwrap_or_default();
+        let addrs = r
+            .hosts
+            .as_ref()
+            .map(|list| self.rule_hosts(list, ctx))
+            .unwrap_or_default();
+        let side = self.rule_side(r);
+        let evidence = self.evidence_keys(r);
+        let any_proto = r.proto.as_ref().is_none_or(|p| p.get_ref() == "any");
+        let keyed = r.smb_share.is_some() || r.smb_server.is_some() || r.rpc_interface.is_some();
+        if any_proto && r.ports.is_none() && r.hosts.is_none() && !keyed {
+            self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports, hosts or an evidence key): it would match every flow"));
+        }
+        self.rule_class(r, class_name, nets, classes, class_names);
+        // Fixed up once the policy has ordered its classes (see `build`).
+        let class = ClassId(0);
+        let description = describe_rule(r, &ports, side);
+        Some(Rule {
+            index,
+            class,
+            proto,
+            ports,
+            hosts: addrs,
+            side,
+            description,
+            smb_share: evidence.0,
+            smb_server: evidence.1,
+            rpc_interface: evidence.2,
+        })
+    }
+
+    /// A rule's `proto`: an IP protocol number, or None for any.
+    fn rule_proto(&mut self, r: &RawRule) -> Option<u8> {
+        match r.proto.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
             None | Some(("any", _)) => None,
             Some(("tcp", _)) => Some(6),
             Some(("udp", _)) => Some(17),
@@ -617,34 +693,45 @@ impl Validator<'_> {
                 );
                 None
             }
-        };
-        let ports = r.ports.as_ref().map(|p| self.ports(p)).unwrap_or_default();
+        }
+    }
+
+    /// A rule's `hosts`: host and role names, prefixes and addresses.
+    fn rule_hosts(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        ctx: &RuleCtx<'_>,
+    ) -> Vec<IpNet> {
+        let (hosts, roles) = (ctx.hosts, ctx.roles);
         let mut addrs = Vec::new();
-        if let Some(list) = &r.hosts {
-            for h in self.nonempty(list, "rule hosts") {
-                let s = h.get_ref().as_str();
-                if let Some(a) = hosts.get(s).or_else(|| roles.get(s)) {
-                    addrs.extend(a.iter().map(|ip| IpNet::from(*ip)));
-                } else if let Ok(net) = s.parse::<IpNet>() {
-                    addrs.push(net);
-                } else if let Ok(ip) = s.parse::<IpAddr>() {
-                    addrs.push(IpNet::from(ip));
-                } else {
-                    self.problem(
-                        h.span(),
-                        format!("unknown host or role {s:?} (hosts: {}; roles: dpm_servers, cluster_nodes, replica_servers)", known(hosts.keys())),
-                    );
-                }
-            }
-            if addrs.is_empty() && !list.get_ref().is_empty() {
-                // An empty role would otherwise read as "any host".
+        for h in self.nonempty(list, "rule hosts") {
+            let s = h.get_ref().as_str();
+            if let Some(a) = hosts.get(s).or_else(|| roles.get(s)) {
+                addrs.extend(a.iter().map(|ip| IpNet::from(*ip)));
+            } else if let Ok(net) = s.parse::<IpNet>() {
+                addrs.push(net);
+            } else if let Ok(ip) = s.parse::<IpAddr>() {
+                addrs.push(IpNet::from(ip));
+            } else {
                 self.problem(
-                    list.span(),
-                    "rule hosts resolve to no address (an empty role?)".into(),
+                    h.span(),
+                    format!("unknown host or role {s:?} (hosts: {}; roles: dpm_servers, cluster_nodes, replica_servers)", known(hosts.keys())),
                 );
             }
         }
-        let side = match r.side.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        if addrs.is_empty() && !list.get_ref().is_empty() {
+            // An empty role would otherwise read as "any host".
+            self.problem(
+                list.span(),
+                "rule hosts resolve to no address (an empty role?)".into(),
+            );
+        }
+        addrs
+    }
+
+    /// A rule's `side`.
+    fn rule_side(&mut self, r: &RawRule) -> Side {
+        match r.side.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
             None | Some(("any", _)) => Side::Any,
             Some(("server", _)) => Side::Server,
             Some((other, span)) => {
@@ -654,13 +741,18 @@ impl Validator<'_> {
                 );
                 Side::Any
             }
-        };
-        let evidence = self.evidence_keys(r);
-        let any_proto = r.proto.as_ref().is_none_or(|p| p.get_ref() == "any");
-        let keyed = r.smb_share.is_some() || r.smb_server.is_some() || r.rpc_interface.is_some();
-        if any_proto && r.ports.is_none() && r.hosts.is_none() && !keyed {
-            self.problem(raw.span(), format!("rule {index} names nothing (give proto, ports, hosts or an evidence key): it would match every flow"));
         }
+    }
+
+    /// Registers a rule's class (and its `networks`, if the rule gives them).
+    fn rule_class(
+        &mut self,
+        r: &RawRule,
+        class_name: &str,
+        nets: &BTreeMap<&str, NetId>,
+        classes: &mut Vec<ClassPolicy>,
+        class_names: &mut Vec<String>,
+    ) {
         if let Some(list) = &r.networks {
             let ids = self.net_list(list, "rule networks", nets);
             match classes.iter_mut().find(|c| c.name == class_name) {
@@ -688,21 +780,6 @@ impl Validator<'_> {
                 on_fallback: OnFallback::Warn,
             });
         }
-        // Fixed up once the policy has ordered its classes (see `build`).
-        let class = ClassId(0);
-        let description = describe_rule(r, &ports, side);
-        Some(Rule {
-            index,
-            class,
-            proto,
-            ports,
-            hosts: addrs,
-            side,
-            description,
-            smb_share: evidence.0,
-            smb_server: evidence.1,
-            rpc_interface: evidence.2,
-        })
     }
 
     /// A case-insensitive glob (`*$`, `VMMigration*`).

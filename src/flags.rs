@@ -7,8 +7,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Proves from the wire that backup, cluster, migration and client traffic
 /// each stay on their intended network.
+///
+/// lanecheck reads captures (`audit`, `flows`: pcap or pcapng files) or
+/// captures live (`verify` around a command, `watch` as a daemon), follows
+/// every flow, classifies it (ports, roles, SMB and DCE/RPC evidence) and
+/// checks each class against a policy file (docs/policy.md): which networks
+/// and NICs it may use. Reports are text or JSON (docs/json.md); the exit
+/// code is the verdict.
 #[derive(Parser, Debug)]
-#[command(name = "lanecheck", version, about, long_about = None)]
+#[command(name = "lanecheck", version, about)]
 pub struct Cli {
     /// Log level for stderr diagnostics (error, warn, info, debug, trace); RUST_LOG wins.
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -41,9 +48,23 @@ pub enum Command {
     /// List network interfaces with their addresses, state and the policy
     /// network each maps to.
     Ifaces(IfacesArgs),
-    /// Check policies (`lanecheck policy check FILE`).
+    /// Check, derive and lint policies (`lanecheck policy check FILE`,
+    /// `policy derive`, `policy lint`).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) on standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (lanecheck.1 and one per subcommand) into DIR.
+    Man {
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Options of every live capture.
@@ -82,9 +103,8 @@ pub struct ExpectArgs {
 /// `lanecheck verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The policy file (TOML; see docs/policy.md).
-    #[arg(long, short, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicySource,
     #[command(flatten)]
     pub live: LiveArgs,
     #[command(flatten)]
@@ -171,6 +191,20 @@ pub struct IfacesArgs {
     pub policy: Option<PathBuf>,
 }
 
+/// Where `audit` and `verify` get their policy: a file, or the Windows
+/// exports it is derived from.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PolicySource {
+    /// The policy file (TOML; see docs/policy.md).
+    #[arg(long, short, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Derive the policy from the exports in DIR instead (as `lanecheck
+    /// policy derive --derive-from DIR` would; see docs/derive.md).
+    #[arg(long, value_name = "DIR")]
+    pub derive_from: Option<PathBuf>,
+}
+
 /// `lanecheck policy …`.
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -180,20 +214,120 @@ pub enum PolicyCommand {
         /// The policy file (TOML).
         file: PathBuf,
     },
+    /// Write a commented policy from what Windows already knows: the
+    /// cluster networks' roles and metrics, the live-migration settings,
+    /// DPM's backup networks. Runs `policy lint` too (warnings on stderr).
+    /// Exit 0 clean, 1 lint warnings or prefix gaps (the policy is still
+    /// written), 2 bad input (nothing written).
+    Derive(DeriveArgs),
+    /// Say what is wrong with the layout the inputs describe, before any
+    /// packet is captured: each warning with its id, rule and fix.
+    /// Exit 0 clean, 1 warnings, 2 bad input.
+    Lint(DeriveInputs),
+}
+
+/// `lanecheck policy derive`.
+#[derive(Args, Debug)]
+pub struct DeriveArgs {
+    #[command(flatten)]
+    pub inputs: DeriveInputs,
+    /// Write the policy to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The inputs of `policy derive` and `policy lint` (docs/derive.md); each
+/// is optional, any combination works.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DeriveInputs {
+    /// The cluster networks: `Get-ClusterNetwork | Select-Object
+    /// Id,Name,Address,AddressMask,Role,Metric,AutoMetric,State |
+    /// ConvertTo-Json`, or the `Get-ClusterNetwork | FT Name, Metric, Role`
+    /// table as printed.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_networks: Option<PathBuf>,
+    /// The prefix of a network the table form gives no address for
+    /// (repeatable); `primary=PREFIX` names DPM's primary network.
+    #[arg(long = "address", value_name = "NAME=PREFIX")]
+    pub addresses: Vec<String>,
+    /// `Get-ClusterNetworkInterface | Select-Object
+    /// Node,Network,Adapter,Address | ConvertTo-Json`: fills [hosts],
+    /// roles.cluster_nodes and [interfaces].
+    #[arg(long, value_name = "FILE")]
+    pub cluster_interfaces: Option<PathBuf>,
+    /// The cluster's live-migration settings (`Get-ClusterParameter
+    /// MigrationExcludeNetworks,MigrationNetworkOrder` as JSON).
+    #[arg(long, value_name = "FILE")]
+    pub live_migration: Option<PathBuf>,
+    /// How live migration moves memory (default compression; smb makes it
+    /// SMB on 445, which lanecheck sees as smb-redirected).
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub lm_transport: Option<LmTransport>,
+    /// A DPM backup network as given to `Add-DPMBackupNetworkAddress
+    /// -Address PREFIX -SequenceNumber SEQUENCE` (repeatable).
+    #[arg(long = "dpm-backup-network", value_name = "PREFIX:SEQUENCE")]
+    pub dpm_backup_networks: Vec<String>,
+    /// The DPM server and its addresses, primary first.
+    #[arg(long = "dpm-server", value_name = "NAME=ADDR[,ADDR…]")]
+    pub dpm_servers: Vec<String>,
+    /// A protected server and its addresses, primary first (repeatable).
+    #[arg(long = "protected-server", value_name = "NAME=ADDR[,ADDR…]")]
+    pub protected_servers: Vec<String>,
+    /// A capture interface and an address on its NIC (or a network name):
+    /// fills [interfaces] where no export does (repeatable).
+    #[arg(long = "interface", value_name = "NAME=ADDR|NETWORK")]
+    pub interfaces: Vec<String>,
+    /// Whose rules choose the networks (default 2012+).
+    #[arg(long, value_enum, value_name = "OS")]
+    pub os: Option<Os>,
+    /// Read the inputs from the exports in DIR (Get-ClusterNetwork.json or
+    /// .txt, Get-ClusterNetworkInterface.json, live-migration.json,
+    /// lanecheck-derive.toml); flags add to them.
+    #[arg(long, value_name = "DIR")]
+    pub derive_from: Option<PathBuf>,
+    /// Silence a lint by its id (repeatable).
+    #[arg(long = "allow", value_name = "ID")]
+    pub allow: Vec<String>,
+}
+
+/// The Windows version whose cluster rules apply (protocol-facts §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Os {
+    /// Windows Server 2008 R2: one network per class, by metric.
+    #[value(name = "2008r2")]
+    W2008R2,
+    /// Windows Server 2012 and later: SMB Multichannel for CSV.
+    #[value(name = "2012+")]
+    W2012,
+}
+
+/// Live-migration performance option (protocol-facts §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LmTransport {
+    /// TCP/IP on 6600.
+    Tcp,
+    /// Compressed, on TCP 6600 (the Windows default).
+    Compression,
+    /// SMB 3 on 445 (with Multichannel and Direct).
+    Smb,
 }
 
 /// `lanecheck audit`.
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    /// The policy file (TOML; see docs/policy.md).
-    #[arg(long, short, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicySource,
     #[command(flatten)]
     pub input: CaptureArgs,
     #[command(flatten)]
     pub expect: ExpectArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Show a progress bar on stderr (bytes read, packets/s, time left) when
+    /// the capture files total at least SIZE; only when stderr is a
+    /// terminal, never for standard input (suffixes k, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub progress_threshold: String,
 }
 
 /// How an audit-style report is written (`audit`, `verify`).
@@ -211,6 +345,30 @@ pub struct ReportArgs {
     /// Also list every flow with its class, reason, networks and status.
     #[arg(long)]
     pub flows: bool,
+    /// Write every packet of every violating flow to FILE (pcapng, one
+    /// interface block per capture NIC, a packet comment naming the
+    /// violation on each flow's first packet). A flow's verdict is final
+    /// only at its end, so the captures are read twice when there is a
+    /// violation; `verify` replays a spool of what it captured (its --write
+    /// file, or a temporary file next to FILE). FILE is created even when
+    /// nothing violates.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub violations_pcap: Option<PathBuf>,
+    /// Colour verdicts and statuses in the text report: auto (when standard
+    /// output is a terminal and NO_COLOR is unset or empty), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// When the text report is coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// When writing to a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    /// Always, even into a pipe or file (overrides NO_COLOR).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Output format.

@@ -8,16 +8,20 @@
 
 mod audit;
 mod config;
+mod derive;
 mod duration;
 mod expect;
 mod flags;
 mod flows;
 mod ifaces;
 mod logging;
+mod manual;
 mod output;
 mod pipeline;
 mod policy_cmd;
+mod progress;
 mod verify;
+mod violations_pcap;
 mod watch;
 
 use std::io;
@@ -59,6 +63,10 @@ fn main() -> ExitCode {
         flags::Command::Ifaces(args) => ifaces::run(&args),
         flags::Command::Watch(args) => watch::run(&args),
         flags::Command::Policy(flags::PolicyCommand::Check { file }) => policy_cmd::check(&file),
+        flags::Command::Policy(flags::PolicyCommand::Derive(args)) => derive::run_derive(&args),
+        flags::Command::Policy(flags::PolicyCommand::Lint(inputs)) => derive::run_lint(&inputs),
+        flags::Command::Completions { shell } => manual::completions(shell),
+        flags::Command::Man { out } => manual::man(&out),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -4,12 +4,15 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use analyzer::flow::Slot;
+use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
-use capture::{FileSource, FrameSource, Truncation};
+use capture::{FileSource, Frame, FrameSource, Interface, Truncation};
 
 pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
+use crate::progress::Progress;
 
 /// One capture argument: a path (or `-`) and the name of its interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,16 +102,42 @@ pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     Ok(cfg)
 }
 
+/// What a reading pass does with each frame besides analysing it
+/// (`--violations-pcap` numbers flows and writes packets). The hot loop is
+/// generic over it, so a pass with `()` costs nothing more.
+pub trait Tap {
+    /// The interface table of `source` (its frames' `iface` indexes it),
+    /// each time it grew; `label` names the source.
+    fn interfaces(&mut self, _source: u32, _label: &str, _ifaces: &[Interface]) {}
+    /// A frame of `source` the analyzer has just taken, with the flow it
+    /// joined (none for non-IP and undecoded frames).
+    fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>);
+}
+
+impl Tap for () {
+    #[inline(always)]
+    fn frame(&mut self, _: u32, _: &Frame<'_>, _: Option<&mut Slot<FlowState>>) {}
+}
+
+/// The capture arguments as specs.
+pub fn specs(args: &CaptureArgs) -> Vec<CaptureSpec> {
+    args.captures
+        .iter()
+        .map(|a| CaptureSpec::parse(a))
+        .collect()
+}
+
 /// Reads the capture arguments into `an`, reporting each unreadable one on
 /// stderr (the run goes on with the others).
 pub fn read_args(args: &CaptureArgs, an: &mut Analyzer) -> Vec<CaptureOutcome> {
-    let specs: Vec<CaptureSpec> = args
-        .captures
-        .iter()
-        .map(|a| CaptureSpec::parse(a))
-        .collect();
-    let outcomes = read_all(&specs, an);
-    for o in &outcomes {
+    let outcomes = read_all(&specs(args), an, &mut (), &Progress::hidden());
+    report_outcomes(&outcomes);
+    outcomes
+}
+
+/// Tells on stderr which captures could not be read (or were cut).
+pub fn report_outcomes(outcomes: &[CaptureOutcome]) {
+    for o in outcomes {
         if let Some(e) = &o.error {
             eprintln!("lanecheck: {e}");
         }
@@ -116,13 +145,23 @@ pub fn read_args(args: &CaptureArgs, an: &mut Analyzer) -> Vec<CaptureOutcome> {
             log::info!("{}: truncated at byte {}: {}", o.source, t.offset, t.reason);
         }
     }
-    outcomes
 }
 
-/// Reads every capture into `an`, in order. A capture that cannot be read
-/// is reported in its outcome and does not stop the others.
-pub fn read_all(specs: &[CaptureSpec], an: &mut Analyzer) -> Vec<CaptureOutcome> {
-    specs.iter().map(|s| read_one(s, an)).collect()
+/// Reads every capture into `an`, in order, handing each frame to `tap`
+/// (a capture's `source` number is its [`CaptureId`]). A capture that
+/// cannot be read is reported in its outcome and does not stop the others.
+pub fn read_all<T: Tap>(
+    specs: &[CaptureSpec],
+    an: &mut Analyzer,
+    tap: &mut T,
+    progress: &Progress,
+) -> Vec<CaptureOutcome> {
+    let outcomes = specs
+        .iter()
+        .map(|s| read_one(s, an, tap, progress))
+        .collect();
+    progress.finish();
+    outcomes
 }
 
 fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read>> {
@@ -133,7 +172,12 @@ fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read>> {
     }
 }
 
-fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
+fn read_one<T: Tap>(
+    spec: &CaptureSpec,
+    an: &mut Analyzer,
+    tap: &mut T,
+    progress: &Progress,
+) -> CaptureOutcome {
     let label = spec.path.clone();
     let mut outcome = CaptureOutcome {
         id: None,
@@ -144,7 +188,7 @@ fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
         drops: 0,
     };
     let rd = match open(spec) {
-        Ok(r) => r,
+        Ok(r) => progress.wrap(r),
         Err(e) => {
             outcome.error = Some(format!("{label}: cannot open: {e}"));
             return outcome;
@@ -159,51 +203,83 @@ fn read_one(spec: &CaptureSpec, an: &mut Analyzer) -> CaptureOutcome {
     };
     let id = an.add_capture(&label);
     outcome.id = Some(id);
-    if let Err(e) = feed(&mut src, an, id) {
+    let mut reading = Reading {
+        an,
+        id,
+        label: &label,
+        tap,
+        progress,
+        map: Vec::new(),
+    };
+    if let Err(e) = reading.feed(&mut src) {
         outcome.error = Some(format!("{e:#}"));
     }
-    register_ifaces(&src, an, id, &mut Vec::new());
+    reading.register_ifaces(&src);
     let stats = src.stats();
     outcome.truncated = stats.truncated;
     outcome.warnings = stats.warnings;
     outcome
 }
 
-/// Maps the source's interface table onto interned names.
-fn register_ifaces<R: Read>(
-    src: &FileSource<R>,
-    an: &mut Analyzer,
+/// One capture being read: where its frames go.
+struct Reading<'a, T> {
+    an: &'a mut Analyzer,
     id: CaptureId,
-    map: &mut Vec<Option<IfaceRef>>,
-) {
-    for iface in src.interfaces().iter().skip(map.len()) {
-        let r = iface.name.as_deref().map(|n| an.intern_iface(n));
-        if let Some(r) = r {
-            an.capture_has_iface(id, r);
-        }
-        map.push(r);
-    }
+    label: &'a str,
+    tap: &'a mut T,
+    progress: &'a Progress,
+    /// The source's interface index → interned name.
+    map: Vec<Option<IfaceRef>>,
 }
 
-/// The hot loop: frames from the source straight into the analyzer.
-fn feed<R: Read>(src: &mut FileSource<R>, an: &mut Analyzer, id: CaptureId) -> Result<()> {
-    let mut map: Vec<Option<IfaceRef>> = Vec::new();
-    loop {
-        let frame = match src.next_frame()? {
-            Some(f) => f,
-            None => return Ok(()),
-        };
-        let ix = frame.iface.0 as usize;
-        if let Some(r) = map.get(ix) {
-            an.observe(&frame, id, *r);
-            continue;
+impl<T: Tap> Reading<'_, T> {
+    /// Maps the source's interface table onto interned names.
+    fn register_ifaces<R: Read>(&mut self, src: &FileSource<R>) {
+        let known = self.map.len();
+        for iface in src.interfaces().iter().skip(known) {
+            let r = iface.name.as_deref().map(|n| self.an.intern_iface(n));
+            if let Some(r) = r {
+                self.an.capture_has_iface(self.id, r);
+            }
+            self.map.push(r);
         }
-        // First frame on an interface we have not mapped yet (rare): copy
-        // it, since it borrows the source whose table we must read.
-        let owned = frame.to_owned();
-        register_ifaces(src, an, id, &mut map);
-        let r = map.get(ix).copied().flatten();
-        an.observe(&owned.as_frame(), id, r);
+        if self.map.len() > known {
+            self.tap.interfaces(self.id.0, self.label, src.interfaces());
+        }
+    }
+
+    /// The hot loop: frames from the source straight into the analyzer.
+    fn feed<R: Read>(&mut self, src: &mut FileSource<R>) -> Result<()> {
+        const BATCH: u64 = 4096;
+        let mut unshown = 0u64;
+        loop {
+            let frame = match src.next_frame()? {
+                Some(f) => f,
+                None => {
+                    self.progress.packets(unshown);
+                    return Ok(());
+                }
+            };
+            unshown += 1;
+            if unshown == BATCH {
+                self.progress.packets(BATCH);
+                unshown = 0;
+            }
+            let ix = frame.iface.0 as usize;
+            if let Some(r) = self.map.get(ix) {
+                let slot = self.an.observe_slot(&frame, self.id, *r);
+                self.tap.frame(self.id.0, &frame, slot);
+                continue;
+            }
+            // First frame on an interface we have not mapped yet (rare): copy
+            // it, since it borrows the source whose table we must read.
+            let owned = frame.to_owned();
+            self.register_ifaces(src);
+            let r = self.map.get(ix).copied().flatten();
+            let frame = owned.as_frame();
+            let slot = self.an.observe_slot(&frame, self.id, r);
+            self.tap.frame(self.id.0, &frame, slot);
+        }
     }
 }
 

@@ -21,7 +21,8 @@ use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
-use crate::{config, Outcome};
+use crate::violations_pcap::{FlowNumbers, LivePcap};
+use crate::Outcome;
 
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
 /// every interface that is up and not loopback.
@@ -66,6 +67,21 @@ struct Plan {
     timeout: Option<Duration>,
 }
 
+impl Plan {
+    fn new(args: &VerifyArgs) -> Result<Self> {
+        let opt = |v: &Option<String>, flag: &'static str| {
+            v.as_deref().map(parse_duration).transpose().context(flag)
+        };
+        Ok(Plan {
+            start: Instant::now(),
+            duration: opt(&args.duration, "--duration")?,
+            until_idle: opt(&args.until_idle, "--until-idle")?,
+            settle: parse_duration(&args.settle).context("--settle")?,
+            timeout: opt(&args.timeout, "--timeout")?,
+        })
+    }
+}
+
 /// Appends a frame to the `--write` file; after the first error, stops
 /// writing and remembers it.
 fn save<W: std::io::Write>(
@@ -82,6 +98,40 @@ fn save<W: std::io::Write>(
     }
 }
 
+/// An analyzer for live capture on `nics`: one capture and one interface
+/// per NIC, in order (the second pass of `--violations-pcap` builds the
+/// same one again).
+fn live_analyzer(
+    cfg: analyzer::AnalyzerConfig,
+    policy: Policy,
+    nics: &[String],
+) -> (Analyzer, Vec<(CaptureId, IfaceRef)>) {
+    let mut an = Analyzer::with_policy(cfg, policy);
+    let ids = nics
+        .iter()
+        .map(|n| {
+            let c = an.add_capture(n);
+            let r = an.intern_iface(n);
+            an.capture_has_iface(c, r);
+            (c, r)
+        })
+        .collect();
+    (an, ids)
+}
+
+/// Feeds one captured frame to the analyzer and numbers its flow (for
+/// `--violations-pcap`); returns the flow's class.
+fn observe(
+    an: &mut Analyzer,
+    numbers: &mut FlowNumbers,
+    f: &capture::Frame<'_>,
+    (cap, iface): (CaptureId, IfaceRef),
+) -> Option<ClassId> {
+    let slot = an.observe_slot(f, cap, Some(iface))?;
+    numbers.number(slot);
+    slot.ext.class
+}
+
 /// Runs a command with its output on our stderr.
 fn spawn(argv: &[String]) -> Result<Child> {
     Command::new(&argv[0])
@@ -95,218 +145,302 @@ fn spawn(argv: &[String]) -> Result<Child> {
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
-    let policy = config::load(&args.policy)?;
+    let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
-    let plan = Plan {
-        start: Instant::now(),
-        duration: args
-            .duration
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .context("--duration")?,
-        until_idle: args
-            .until_idle
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .context("--until-idle")?,
-        settle: parse_duration(&args.settle).context("--settle")?,
-        timeout: args
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .context("--timeout")?,
-    };
-    let bin_ns = crate::pipeline::bin_ns(&args.report.bin)?;
+    let plan = Plan::new(args)?;
     let nics = select_nics(&args.live, &policy)?;
     let cfg = live_config(&args.live)?;
     let opened: Vec<LiveNic> = nics
         .iter()
         .map(|n| LiveNic::open(n, &cfg))
         .collect::<Result<_, _>>()?;
-
+    let pcap = match &args.report.violations_pcap {
+        Some(p) => Some(LivePcap::new(p, args.write.as_deref())?),
+        None => None,
+    };
     let mut acfg = analyzer::AnalyzerConfig::default();
     acfg.flows.max_flows = args.max_flows.max(1);
-    acfg.bin_ns = bin_ns;
-    let mut an = Analyzer::with_policy(acfg, policy);
-    let ids: Vec<(CaptureId, IfaceRef)> = nics
-        .iter()
-        .map(|n| {
-            let c = an.add_capture(n);
-            let r = an.intern_iface(n);
-            an.capture_has_iface(c, r);
-            (c, r)
-        })
-        .collect();
-
+    acfg.bin_ns = crate::pipeline::bin_ns(&args.report.bin)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))
             .context("installing signal handlers")?;
     }
-    let mut src = LiveSource::start(opened);
-    let mut writer = match &args.write {
-        Some(p) => {
-            let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
-            let mut w = PcapNgOut::new(
-                &p.display().to_string(),
-                BufWriter::with_capacity(1 << 20, f),
-            )?;
-            w.declare(capture::FrameSource::interfaces(&src))?;
-            Some(w)
-        }
-        None => None,
-    };
+    let spool = pcap.as_ref().map(|p| p.spool.path());
+    let mut s = Session::start(acfg, policy, &nics, opened, args.write.as_deref().or(spool))?;
     log::info!("capturing on {}", nics.join(", "));
-
     // Capture is running on every NIC: now start the command.
-    // A failing --write (disk full) must not cost the verdict: capture goes
-    // on, the report says the file is incomplete.
-    let mut write_error: Option<String> = None;
-    let mut child = if args.command.is_empty() {
-        None
-    } else {
-        Some(spawn(&args.command)?)
-    };
-    let mut command: Option<CommandReport> = None;
-    let mut late_errors: Vec<String> = Vec::new();
-    let mut exited_at: Option<Instant> = None;
-    let mut last_expected: Option<Instant> = None;
-    let mut expected_seen: BTreeMap<ClassId, ()> = BTreeMap::new();
-    let ended_by: String;
-    let mut since_check = 0u32;
-    loop {
-        match src.poll_frame(Duration::from_millis(50)) {
-            Poll::Frame(f) => {
-                save(&mut writer, &f, &mut write_error);
-                let (cap, iface) = ids[f.iface.0 as usize];
-                if let Some(class) = an.observe(&f, cap, Some(iface)) {
-                    if expect.classes().contains(&class) {
-                        last_expected = Some(Instant::now());
-                        expected_seen.insert(class, ());
+    if !args.command.is_empty() {
+        s.child = Some(spawn(&args.command)?);
+    }
+    let ended_by = s.capture(&plan, &expect, &interrupted, &args.command);
+    s.stop(&plan, &args.command);
+    finish(
+        args,
+        s,
+        pcap,
+        &Ended {
+            plan,
+            expect,
+            ended_by,
+            acfg,
+            nics,
+        },
+    )
+}
+
+/// One capture around the command: the analyzer and what it has seen so
+/// far, the `--write` file, the command.
+struct Session {
+    src: LiveSource,
+    an: Analyzer,
+    ids: Vec<(CaptureId, IfaceRef)>,
+    numbers: FlowNumbers,
+    /// A failing --write (disk full) must not cost the verdict: capture goes
+    /// on, the report says the file is incomplete.
+    writer: Option<PcapNgOut<BufWriter<File>>>,
+    write_error: Option<String>,
+    child: Option<Child>,
+    command: Option<CommandReport>,
+    /// Errors after the verdict was proven: warnings, never a lost verdict.
+    late_errors: Vec<String>,
+    exited_at: Option<Instant>,
+    last_expected: Option<Instant>,
+    expected_seen: BTreeMap<ClassId, ()>,
+}
+
+impl Session {
+    /// Starts capture on the opened NICs and the `--write` (or spool) file.
+    fn start(
+        acfg: analyzer::AnalyzerConfig,
+        policy: Policy,
+        nics: &[String],
+        opened: Vec<LiveNic>,
+        save_to: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let (an, ids) = live_analyzer(acfg, policy, nics);
+        let src = LiveSource::start(opened);
+        let writer = match save_to {
+            Some(p) => {
+                let f =
+                    File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+                let mut w = PcapNgOut::new(
+                    &p.display().to_string(),
+                    BufWriter::with_capacity(1 << 20, f),
+                )?;
+                w.declare(capture::FrameSource::interfaces(&src))?;
+                Some(w)
+            }
+            None => None,
+        };
+        Ok(Session {
+            src,
+            an,
+            ids,
+            numbers: FlowNumbers::default(),
+            writer,
+            write_error: None,
+            child: None,
+            command: None,
+            late_errors: Vec::new(),
+            exited_at: None,
+            last_expected: None,
+            expected_seen: BTreeMap::new(),
+        })
+    }
+
+    /// Captures until the plan says stop; returns why it stopped.
+    fn capture(
+        &mut self,
+        plan: &Plan,
+        expect: &Expect,
+        interrupted: &AtomicBool,
+        argv: &[String],
+    ) -> String {
+        let mut since_check = 0u32;
+        loop {
+            match self.src.poll_frame(Duration::from_millis(50)) {
+                Poll::Frame(f) => {
+                    save(&mut self.writer, &f, &mut self.write_error);
+                    let at = self.ids[f.iface.0 as usize];
+                    let class = observe(&mut self.an, &mut self.numbers, &f, at);
+                    if let Some(class) = class.filter(|c| expect.classes().contains(c)) {
+                        self.last_expected = Some(Instant::now());
+                        self.expected_seen.insert(class, ());
+                    }
+                    since_check += 1;
+                    if since_check < 4096 {
+                        continue;
                     }
                 }
-                since_check += 1;
-                if since_check < 4096 {
-                    continue;
-                }
+                Poll::Idle => {}
+                Poll::Ended => return "every capture thread ended".into(),
             }
-            Poll::Idle => {}
-            Poll::Ended => {
-                ended_by = "every capture thread ended".into();
-                break;
+            since_check = 0;
+            self.check_command(plan, argv);
+            if interrupted.load(Ordering::SeqCst) {
+                return "interrupted".into();
             }
-        }
-        since_check = 0;
-        if let Some(c) = child.as_mut() {
-            // A failed wait is not allowed to lose what capture proved: it
-            // is reported, and the command counts as failed.
-            let waited = c.try_wait().map_err(|e| {
-                late_errors.push(format!("waiting for the command failed: {e}"));
-            });
-            if !matches!(waited, Ok(None)) {
-                let status = waited.ok().flatten();
-                exited_at = Some(Instant::now());
-                command = Some(CommandReport::new(
-                    &args.command,
-                    status.and_then(|s| s.code()),
-                    status.and_then(|s| s.signal()),
-                    plan.start.elapsed(),
-                ));
-                child = None;
+            if let Some(why) = self.done(plan, expect, argv) {
+                return why.into();
             }
         }
+    }
+
+    /// Notes the command's exit. A failed wait is not allowed to lose what
+    /// capture proved: it is reported, and the command counts as failed.
+    fn check_command(&mut self, plan: &Plan, argv: &[String]) {
+        let Some(c) = self.child.as_mut() else { return };
+        let waited = c.try_wait().map_err(|e| {
+            self.late_errors
+                .push(format!("waiting for the command failed: {e}"));
+        });
+        if matches!(waited, Ok(None)) {
+            return;
+        }
+        self.exited_at = Some(Instant::now());
+        self.command = Some(command_report(argv, waited.ok().flatten(), plan));
+        self.child = None;
+    }
+
+    /// Whether capture is over by the plan (and why).
+    fn done(&self, plan: &Plan, expect: &Expect, argv: &[String]) -> Option<&'static str> {
         let now = Instant::now();
-        if interrupted.load(Ordering::SeqCst) {
-            ended_by = "interrupted".into();
-            break;
-        }
         if plan.timeout.is_some_and(|t| now - plan.start >= t) {
-            ended_by = "--timeout reached".into();
-            break;
+            return Some("--timeout reached");
         }
         if plan.duration.is_some_and(|d| now - plan.start >= d) {
-            ended_by = "--duration reached".into();
-            break;
+            return Some("--duration reached");
         }
-        if let (Some(idle), None) = (plan.until_idle, child.as_ref()) {
-            // The trigger has finished and the traffic it caused went quiet.
-            let done_at = exited_at.unwrap_or(plan.start);
-            let quiet_since = last_expected.map_or(done_at, |l| l.max(done_at));
-            let all_seen = expected_seen.len() == expect.classes().len();
-            // With a trigger command, give the job --settle + --until-idle
-            // after it exits to show up at all; without one, wait (or --timeout).
-            let gave_up = !args.command.is_empty() && now - done_at >= plan.settle + idle;
-            if now - quiet_since >= idle && (all_seen || gave_up) {
-                ended_by = if all_seen {
-                    "every expected class seen and idle".into()
-                } else {
-                    "expected traffic not seen within --settle + --until-idle after the command"
-                        .into()
-                };
-                break;
+        if let (Some(idle), None) = (plan.until_idle, self.child.as_ref()) {
+            if let Some(why) = self.idle_done(plan, idle, expect, argv, now) {
+                return Some(why);
             }
         }
         let waits_for_other = plan.duration.is_some() || plan.until_idle.is_some();
-        if let Some(at) = exited_at {
-            if !waits_for_other && now - at >= plan.settle {
-                ended_by = "command exited and --settle elapsed".into();
-                break;
+        match self.exited_at {
+            Some(at) if !waits_for_other && now - at >= plan.settle => {
+                Some("command exited and --settle elapsed")
             }
-        }
-    }
-    src.stop();
-    // Frames the threads still hand over after the stop.
-    loop {
-        match src.poll_frame(Duration::from_millis(200)) {
-            Poll::Frame(f) => {
-                save(&mut writer, &f, &mut write_error);
-                let (cap, iface) = ids[f.iface.0 as usize];
-                an.observe(&f, cap, Some(iface));
-            }
-            Poll::Idle => {}
-            Poll::Ended => break,
-        }
-    }
-    if let Some(mut c) = child.take() {
-        // Still running when capture ended (--timeout, --duration, Ctrl-C).
-        let _ = c.kill();
-        let status = c
-            .wait()
-            .map_err(|e| late_errors.push(format!("waiting for the command failed: {e}")))
-            .ok();
-        command = Some(CommandReport::new(
-            &args.command,
-            status.and_then(|s| s.code()),
-            status.and_then(|s| s.signal()),
-            plan.start.elapsed(),
-        ));
-    }
-    if let Some(w) = writer {
-        if let Err(e) = w.finish() {
-            write_error.get_or_insert(e.to_string());
+            _ => None,
         }
     }
 
-    let nic_reports: Vec<NicReport> = nics
+    /// `--until-idle`: the trigger has finished and the traffic it caused
+    /// went quiet.
+    fn idle_done(
+        &self,
+        plan: &Plan,
+        idle: Duration,
+        expect: &Expect,
+        argv: &[String],
+        now: Instant,
+    ) -> Option<&'static str> {
+        let done_at = self.exited_at.unwrap_or(plan.start);
+        let quiet_since = self.last_expected.map_or(done_at, |l| l.max(done_at));
+        let all_seen = self.expected_seen.len() == expect.classes().len();
+        // With a trigger command, give the job --settle + --until-idle after
+        // it exits to show up at all; without one, wait (or --timeout).
+        let gave_up = !argv.is_empty() && now - done_at >= plan.settle + idle;
+        if now - quiet_since < idle || !(all_seen || gave_up) {
+            return None;
+        }
+        Some(if all_seen {
+            "every expected class seen and idle"
+        } else {
+            "expected traffic not seen within --settle + --until-idle after the command"
+        })
+    }
+
+    /// Stops capture, takes the frames the threads still hand over, stops
+    /// the command if it still runs (--timeout, --duration, Ctrl-C) and
+    /// closes the `--write` file.
+    fn stop(&mut self, plan: &Plan, argv: &[String]) {
+        self.src.stop();
+        loop {
+            match self.src.poll_frame(Duration::from_millis(200)) {
+                Poll::Frame(f) => {
+                    save(&mut self.writer, &f, &mut self.write_error);
+                    let at = self.ids[f.iface.0 as usize];
+                    observe(&mut self.an, &mut self.numbers, &f, at);
+                }
+                Poll::Idle => {}
+                Poll::Ended => break,
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let status = c
+                .wait()
+                .map_err(|e| {
+                    self.late_errors
+                        .push(format!("waiting for the command failed: {e}"))
+                })
+                .ok();
+            self.command = Some(command_report(argv, status, plan));
+        }
+        if let Some(w) = self.writer.take() {
+            if let Err(e) = w.finish() {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
+
+fn command_report(
+    argv: &[String],
+    status: Option<std::process::ExitStatus>,
+    plan: &Plan,
+) -> CommandReport {
+    CommandReport::new(
+        argv,
+        status.and_then(|s| s.code()),
+        status.and_then(|s| s.signal()),
+        plan.start.elapsed(),
+    )
+}
+
+/// How capture ended, and what the report needs of the run.
+struct Ended {
+    plan: Plan,
+    expect: Expect,
+    ended_by: String,
+    acfg: analyzer::AnalyzerConfig,
+    nics: Vec<String>,
+}
+
+/// The report: verdict, NIC health, the command, `--violations-pcap`.
+fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
+    let Session {
+        src,
+        an,
+        ids,
+        command,
+        mut late_errors,
+        write_error,
+        ..
+    } = s;
+    let nic_reports: Vec<NicReport> = e
+        .nics
         .iter()
         .zip(src.counters())
         .map(|(n, c)| NicReport::from_counters(n, c))
         .collect();
     let report = an.report();
+    let pcap_warnings = match pcap {
+        Some(p) => p.write(&an, &report, || {
+            // Flows are not listed again: keep memory to the flow table.
+            let mut cfg = e.acfg;
+            cfg.flows.keep_finished = false;
+            live_analyzer(cfg, an.policy().clone(), &e.nics)
+        }),
+        None => Vec::new(),
+    };
     let packets = an.captures().iter().map(|c| c.packets).sum();
-    let mut reasons = expect.missing(&report, an.policy(), packets);
-    for n in &nic_reports {
-        if let Some(r) = n.problem() {
-            reasons.push(r);
-        }
-    }
-    if let Some(c) = &command {
-        if !c.success {
-            reasons.push(format!("the command {}", c.describe()));
-        }
+    let mut reasons = e.expect.missing(&report, an.policy(), packets);
+    reasons.extend(nic_reports.iter().filter_map(NicReport::problem));
+    if let Some(c) = command.as_ref().filter(|c| !c.success) {
+        reasons.push(format!("the command {}", c.describe()));
     }
     let verdict = crate::expect::verdict(&report, &reasons);
     let outcomes: Vec<CaptureOutcome> = nic_reports
@@ -324,17 +458,20 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let live = LiveInfo {
         nics: nic_reports,
         command,
-        ended_by,
-        duration: plan.start.elapsed(),
+        ended_by: e.ended_by.clone(),
+        duration: e.plan.start.elapsed(),
     };
-    let view = ReportView::new(&an, &report, &outcomes, args.report.flows)
+    let mut view = ReportView::new(&an, &report, &outcomes, args.report.flows)
         .with_verdict(verdict, reasons)
         .with_live(live);
-    let mut view = view;
     view.warnings.append(&mut late_errors);
-    if let Some(e) = write_error {
-        view.warnings
-            .push(format!("{e}; the saved capture stops there"));
+    view.warnings.extend(pcap_warnings);
+    if let Some(err) = write_error {
+        let what = match &args.write {
+            Some(_) => "the saved capture",
+            None => "the spool of --violations-pcap (and so its file)",
+        };
+        view.warnings.push(format!("{err}; {what} stops there"));
     }
     output::write_report(&args.report, &view)?;
     Ok(match verdict {

@@ -89,7 +89,7 @@ class = \"x\"
             "p.toml:7:8: unknown network \"primray\" (networks: backup, empty, primary)",
             "p.toml:10:23: unknown network \"nowhere\" (networks: backup, empty, primary)",
             "p.toml:11:15: on_fallback must be \"warn\", \"fail\" or \"allow\", not \"maybe\"",
-            "p.toml:13:10: unknown class \"veeam\" (built-in: dpm, dpm-control, smb-redirected, live-migration, cluster, iscsi, replication, dns, link-local, client; or define it with a [[rules]] entry)",
+            "p.toml:13:10: unknown class \"veeam\" (built-in: dpm, dpm-control, smb-redirected, live-migration, cluster, iscsi, replication, dns, link-local, client, tunnel; or define it with a [[rules]] entry)",
             "p.toml:16:1: rule 1 names nothing (give proto, ports, hosts or an evidence key): it would match every flow",
         ]
     );
@@ -98,6 +98,42 @@ class = \"x\"
         err.contains("  | eth0 = \"primray\"\n  |        ^"),
         "{err}"
     );
+}
+
+#[test]
+fn erspan_session_keys_are_checked_and_located() {
+    let text = "\
+[networks]
+backup = [\"192.168.1.0/24\"]
+
+[interfaces]
+\"erspan:7\" = \"backup\"
+\"erspan:1024\" = \"backup\"
+\"erspan:x\" = \"backup\"
+";
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("p.toml:"))
+        .map(|l| l.trim_start_matches("lanecheck: "))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "p.toml:6:1: \"erspan:1024\" is not an ERSPAN session (erspan:0 to erspan:1023)",
+            "p.toml:7:1: \"erspan:x\" is not an ERSPAN session (erspan:0 to erspan:1023)",
+        ]
+    );
+    assert!(
+        err.contains("  | \"erspan:x\" = \"backup\"\n  | ^"),
+        "{err}"
+    );
+    // A valid session key (leading zeros allowed) checks clean.
+    let (code, out, err) = check(
+        "[networks]\nbackup = [\"192.168.1.0/24\"]\n\n[interfaces]\n\"erspan:007\" = \"backup\"\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

@@ -6,11 +6,16 @@ mod util;
 
 mod audit;
 mod conformance;
+mod derive;
 mod evidence;
 mod flows;
+mod manual;
 mod packaging;
 mod policy;
 mod procedures;
 mod scenarios;
+mod terminal;
+mod tunnels;
 mod verify;
+mod violations_pcap;
 mod watch;

@@ -50,16 +50,12 @@ pub fn run_json(args: &[&str], code: i32) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
 }
 
-/// Where the shared real-capture corpus may be, in order: `$LANECHECK_CORPUS`,
-/// `../shared/pcaps` beside this checkout, and beside the repository this
-/// checkout was cloned from when that is a local directory (a clone made
-/// anywhere on disk, e.g. under a 0700 home directory, still finds it).
-fn corpus_candidates() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(dir) = std::env::var_os("LANECHECK_CORPUS") {
-        out.push(PathBuf::from(dir));
-    }
-    out.push(root().join("../shared/pcaps"));
+/// Where `../shared/SUB` may be: beside this checkout, and beside the
+/// repository this checkout was cloned from when that is a local directory
+/// (a clone made anywhere on disk, e.g. under a 0700 home directory, still
+/// finds it).
+fn shared_candidates(sub: &str) -> Vec<PathBuf> {
+    let mut out = vec![root().join("../shared").join(sub)];
     let origin = std::process::Command::new("git")
         .args([
             "-C",
@@ -73,10 +69,44 @@ fn corpus_candidates() -> Vec<PathBuf> {
         let url = String::from_utf8_lossy(&o.stdout).trim().to_string();
         let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(&url));
         if o.status.success() && path.is_absolute() && path.is_dir() {
-            out.push(path.join("../shared/pcaps"));
+            out.push(path.join("../shared").join(sub));
         }
     }
     out
+}
+
+/// Where the shared real-capture corpus may be, in order: `$LANECHECK_CORPUS`,
+/// then `../shared/pcaps` (see `shared_candidates`).
+fn corpus_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::var_os("LANECHECK_CORPUS") {
+        out.push(PathBuf::from(dir));
+    }
+    out.extend(shared_candidates("pcaps"));
+    out
+}
+
+/// The shared reference documents (`../shared/reference`, or
+/// `$LANECHECK_REFERENCE`) holding `file`, or `None` after a loud notice.
+/// Under `CI=true` their absence fails the test instead.
+pub fn shared_reference(file: &str) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("LANECHECK_REFERENCE") {
+        candidates.push(PathBuf::from(dir));
+    }
+    candidates.extend(shared_candidates("reference"));
+    if let Some(dir) = candidates.iter().find(|d| d.join(file).is_file()) {
+        return Some(dir.join(file));
+    }
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    skip(
+        "this test",
+        &format!(
+            "the shared reference {file} is missing (looked in {}; set LANECHECK_REFERENCE)",
+            looked.join(", ")
+        ),
+    );
+    None
 }
 
 /// The shared real-capture corpus, or `None` after a loud notice. Under

@@ -21,7 +21,7 @@ fn policy() -> String {
 }
 
 /// Runs `lanecheck verify ARGS -- COMMAND` inside the dpm namespace.
-fn verify(lab: &Lab, args: &[&str], command: &[String]) -> (Option<i32>, Value, String) {
+pub(crate) fn verify(lab: &Lab, args: &[&str], command: &[String]) -> (Option<i32>, Value, String) {
     let bin = env!("CARGO_BIN_EXE_lanecheck");
     let mut c: Command = lab.exec(
         &lab.dpm,

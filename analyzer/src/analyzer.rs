@@ -10,10 +10,13 @@ use capture::{Frame, Timestamp};
 
 use crate::class::ClassId;
 use crate::classify::{Classifier, Clues, FlowTuple};
-use crate::decode::{decode, Decoded, Fragment, PacketMeta, Stopped};
+use crate::decode::{
+    self, decode, Decoded, Encap, Fragment, Layer, PacketMeta, Stop, Stopped, MAX_NESTING,
+};
 use crate::evidence::learned::Knowledge;
 use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate, Slot,
+    Tunnel, TunnelId, Tunnels,
 };
 use crate::policy::{is_link_local, NetId, Policy};
 use crate::report::DnsViolation;
@@ -53,8 +56,9 @@ impl Default for AnalyzerConfig {
     }
 }
 
-/// Per-capture accounting: every frame lands in exactly one of flows,
-/// `non_ip` or `undecoded`.
+/// Per-capture accounting: every frame's innermost level lands in exactly
+/// one of flows, `non_ip` or `undecoded`; the outer levels of a tunnelled
+/// frame are counted besides (`overlay_packets`, `mirror_packets`).
 #[derive(Clone, Debug, Default)]
 pub struct CaptureCounters {
     /// The capture's label (path, `-`, or a live interface).
@@ -71,6 +75,14 @@ pub struct CaptureCounters {
     pub undecoded: BTreeMap<Stopped, u64>,
     /// Later IP fragments whose first fragment was not seen (own flow, no ports).
     pub orphan_fragments: u64,
+    /// Outer packets of overlays (VXLAN, Geneve, NVGRE, GRE, IP in IP)
+    /// counted in their `tunnel` flows, beside their inner packets; a frame
+    /// nested twice counts twice.
+    pub overlay_packets: u64,
+    /// ERSPAN outer packets: mirror transport, counted here and in no flow.
+    pub mirror_packets: u64,
+    /// Their wire bytes.
+    pub mirror_bytes: u64,
     /// Interfaces the capture names or its frames carry, in order of appearance.
     pub interfaces: Vec<IfaceRef>,
 }
@@ -80,7 +92,18 @@ const FRAGMENT_TIMEOUT_NS: i64 = 30_000_000_000;
 /// Most fragment trains remembered at once.
 const FRAGMENT_CAP: usize = 65_536;
 
-type FragKey = (IpAddr, IpAddr, u8, u32);
+type FragKey = (IpAddr, IpAddr, u8, u32, TunnelId);
+
+/// Where one level of a frame is counted: the frame's time and capture, and
+/// this level's own bytes, NIC and tunnel.
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    ts: Timestamp,
+    capture: CaptureId,
+    wire_len: u32,
+    iface: Option<IfaceRef>,
+    tunnel: TunnelId,
+}
 
 /// Decode → flow table → evidence → classes → verdicts → series, with
 /// per-capture accounting.
@@ -91,6 +114,10 @@ pub struct Analyzer {
     iface_names: Vec<String>,
     iface_index: FxHashMap<String, IfaceRef>,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
+    /// `erspan:N` interface of each ERSPAN session seen.
+    erspan_cache: FxHashMap<u32, IfaceRef>,
+    /// Tunnels flows were carried in.
+    tunnels: Tunnels,
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
     policy: Policy,
@@ -130,6 +157,8 @@ impl Analyzer {
             iface_names: Vec::new(),
             iface_index: FxHashMap::default(),
             ifindex_cache: FxHashMap::default(),
+            erspan_cache: FxHashMap::default(),
+            tunnels: Tunnels::default(),
             fragments: FxHashMap::default(),
             gave_up: BTreeMap::new(),
             facts: Vec::new(),
@@ -202,30 +231,159 @@ impl Analyzer {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
             None => iface,
         };
-        let (key, dir) = self.flow_key(&meta, frame.ts, capture);
-        let update = PacketUpdate {
+        let at = Level {
             ts: frame.ts,
-            dir,
+            capture,
             wire_len: frame.wire_len,
-            tcp_flags: meta.tcp_flags,
             iface,
+            tunnel: TunnelId::NONE,
+        };
+        if meta.tunnel_hint {
+            return self.tunnelled(meta, at);
+        }
+        Some(self.packet(&meta, &at))
+    }
+
+    /// A frame with a tunnel: each level down to the innermost is counted
+    /// (an overlay's outer packet in its `tunnel` flow, an ERSPAN one in
+    /// the capture's mirror counters); the innermost flow is returned.
+    #[cold]
+    #[inline(never)]
+    fn tunnelled<'a>(
+        &mut self,
+        mut meta: PacketMeta<'a>,
+        mut at: Level,
+    ) -> Option<&mut Slot<FlowState>> {
+        let mut encap = decode::encapsulated(&meta);
+        if meta.mpls {
+            let mpls = Tunnel {
+                kind: decode::TunnelKind::Mpls,
+                id: None,
+                outer: None,
+                parent: TunnelId::NONE,
+            };
+            at.tunnel = self.tunnel_id(mpls, at.capture)?;
+        }
+        for depth in 0..=MAX_NESTING {
+            let Some(e) = encap else {
+                return Some(self.packet_cold(&meta, &at));
+            };
+            self.outer_level(&meta, &at, &e);
+            if depth == MAX_NESTING {
+                break;
+            }
+            meta = self.descend(&meta, &e, &mut at)?;
+            encap = decode::encapsulated(&meta);
+        }
+        let deep = Stop::NotDecoded("nested deeper than 4 tunnels, not decoded");
+        self.count_undecoded(at.capture, Layer::Tunnel, deep);
+        None
+    }
+
+    /// Counts a tunnel's outer packet: mirror transport, or its overlay flow.
+    fn outer_level(&mut self, meta: &PacketMeta<'_>, at: &Level, e: &Encap<'_>) {
+        let Some(c) = self.captures.get_mut(at.capture.0 as usize) else {
+            return;
+        };
+        if e.kind.is_mirror() {
+            c.mirror_packets += 1;
+            c.mirror_bytes += u64::from(at.wire_len);
+        } else {
+            c.overlay_packets += 1;
+            self.packet_cold(meta, at);
+        }
+    }
+
+    /// [`Analyzer::packet`] for tunnelled frames, so only the plain path
+    /// has it inlined.
+    #[inline(never)]
+    fn packet_cold(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
+        self.packet(meta, at)
+    }
+
+    /// Decodes the level inside `outer`, counting it if it is not an IP
+    /// packet; `at` becomes that level's place (its bytes, its NIC: an
+    /// ERSPAN session's `erspan:N`, else the NIC that carried the tunnel).
+    fn descend<'a>(
+        &mut self,
+        outer: &PacketMeta<'a>,
+        e: &Encap<'a>,
+        at: &mut Level,
+    ) -> Option<PacketMeta<'a>> {
+        let iface = if e.kind.is_mirror() {
+            e.id.map(|session| self.erspan_iface(session, at.capture))
+        } else {
+            at.iface
+        };
+        let m = match decode::inner(e) {
+            Decoded::Packet(m) => m,
+            Decoded::NonIp { .. } => {
+                if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
+                    c.non_ip += 1;
+                    *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
+                }
+                return None;
+            }
+            Decoded::Stopped(s) => {
+                self.count_undecoded(at.capture, s.layer, s.reason);
+                return None;
+            }
+        };
+        let tunnel = Tunnel {
+            kind: e.kind,
+            id: e.id,
+            outer: Some((outer.src, outer.dst)),
+            parent: at.tunnel,
+        };
+        let tunnel = self.tunnel_id(tunnel, at.capture)?;
+        *at = Level {
+            wire_len: e.wire_len,
+            iface,
+            tunnel,
+            ..*at
+        };
+        Some(m)
+    }
+
+    /// The id of a tunnel, or (table full) `None` with the frame counted.
+    fn tunnel_id(&mut self, t: Tunnel, capture: CaptureId) -> Option<TunnelId> {
+        let id = self.tunnels.intern(t);
+        if id.is_none() {
+            let full = Stop::NotDecoded("more than 65536 tunnels tracked, not decoded");
+            self.count_undecoded(capture, Layer::Tunnel, full);
+        }
+        id
+    }
+
+    fn count_undecoded(&mut self, capture: CaptureId, layer: Layer, reason: Stop) {
+        if let Some(c) = self.captures.get_mut(capture.0 as usize) {
+            *c.undecoded.entry(Stopped { layer, reason }).or_insert(0) += 1;
+        }
+    }
+
+    /// Adds one IP packet to its flow, through every later stage.
+    #[inline(always)]
+    fn packet(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
+        let (key, dir) = self.flow_key(meta, at);
+        let update = PacketUpdate {
+            ts: at.ts,
+            dir,
+            wire_len: at.wire_len,
+            tcp_flags: meta.tcp_flags,
+            iface: at.iface,
             vlans: &meta.vlans[..usize::from(meta.vlan_count)],
         };
         let (slot, created) = self.table.update(key, &update);
         let classifier = Classifier::new(&self.policy);
         if created {
-            let on_link = iface
+            let on_link = at
+                .iface
                 .and_then(|i| self.iface_names.get(i.0 as usize))
                 .and_then(|n| self.policy.interface_network(n));
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
         }
         let tags = (meta.vlans, meta.vlan_count);
-        count(
-            slot,
-            &mut self.stats,
-            frame.ts,
-            (frame.wire_len, iface, tags),
-        );
+        count(slot, &mut self.stats, at.ts, (at.wire_len, at.iface, tags));
         // Flows no dissector reads (most bulk traffic) skip the stage.
         if slot.ext.open || slot.ext.probe.reading() {
             let mut stage = EvidenceStage {
@@ -237,12 +395,17 @@ impl Analyzer {
                 window_ns: self.window_ns,
                 answers: &mut self.answers,
             };
-            stage.packet(slot, dir, &meta, frame.ts);
+            stage.packet(slot, dir, meta, at.ts);
         }
         judge(slot, &self.policy, &self.iface_names);
         if !self.answers.is_empty() {
             let (client, server) = (slot.flow.src().0, slot.flow.dst().0);
-            let found = check_answers(&self.policy, &mut self.answers, (client, server), capture);
+            let found = check_answers(
+                &self.policy,
+                &mut self.answers,
+                (client, server),
+                at.capture,
+            );
             for v in found {
                 if self.dns_violations.len() < DNS_VIOLATIONS_CAP {
                     self.dns_violations.push(v);
@@ -251,7 +414,7 @@ impl Analyzer {
                 }
             }
         }
-        Some(slot)
+        slot
     }
 
     /// Decodes a frame and counts it in its capture; `None` for frames
@@ -280,23 +443,19 @@ impl Analyzer {
         }
     }
 
-    /// The flow of a packet: its 5-tuple, or for a later IP fragment the
-    /// flow of its first fragment.
+    /// The flow of a packet: its 5-tuple in its tunnel, or for a later IP
+    /// fragment the flow of its first fragment.
     #[inline(always)]
-    fn flow_key(
-        &mut self,
-        meta: &PacketMeta<'_>,
-        ts: Timestamp,
-        capture: CaptureId,
-    ) -> (FlowKey, Direction) {
+    fn flow_key(&mut self, meta: &PacketMeta<'_>, at: &Level) -> (FlowKey, Direction) {
         let (key, dir) = match meta.fragment {
             Fragment::Later { id } => {
-                let fk = (meta.src, meta.dst, meta.proto, id);
-                let fresh = |seen: &Timestamp| ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
+                let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
+                let fresh =
+                    |seen: &Timestamp| at.ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
                 match self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen)) {
-                    Some((key, dir, _)) => (*key, *dir),
+                    Some((key, dir, _)) => return (*key, *dir),
                     None => {
-                        if let Some(c) = self.captures.get_mut(capture.0 as usize) {
+                        if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
                             c.orphan_fragments += 1;
                         }
                         FlowKey::new(meta.proto, meta.src, 0, meta.dst, 0)
@@ -305,10 +464,27 @@ impl Analyzer {
             }
             _ => FlowKey::new(meta.proto, meta.src, meta.sport, meta.dst, meta.dport),
         };
+        let key = key.in_tunnel(at.tunnel);
         if let Fragment::First { id } = meta.fragment {
-            self.remember_fragment((meta.src, meta.dst, meta.proto, id), key, dir, ts);
+            let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
+            self.remember_fragment(fk, key, dir, at.ts);
         }
         (key, dir)
+    }
+
+    /// The `erspan:N` interface of an ERSPAN session (it names the mirrored
+    /// port, so `[interfaces]` can map it to a network).
+    fn erspan_iface(&mut self, session: u32, capture: CaptureId) -> IfaceRef {
+        let r = match self.erspan_cache.get(&session) {
+            Some(r) => *r,
+            None => {
+                let r = self.intern_iface(&format!("erspan:{session}"));
+                self.erspan_cache.insert(session, r);
+                r
+            }
+        };
+        self.capture_has_iface(capture, r);
+        r
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
@@ -364,6 +540,11 @@ impl Analyzer {
     /// Flow-table counters (active, evicted, expired).
     pub fn flow_stats(&self) -> FlowTableStats {
         self.table.stats()
+    }
+
+    /// The tunnel a flow was carried in (`None` outside any tunnel).
+    pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
+        self.tunnels.get(id)
     }
 
     /// The policy being checked.
@@ -560,7 +741,7 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 
 /// Counts one packet (wire length, interface, VLAN tags) in the flow's
 /// series, and in its own bins while its class is open.
-#[inline]
+#[inline(always)]
 fn count(
     slot: &mut Slot<FlowState>,
     stats: &mut Stats,
@@ -608,7 +789,7 @@ fn count(
 }
 
 /// The policy check stage: recomputed when the class or the NIC set changed.
-#[inline]
+#[inline(always)]
 fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
     let Some(class) = slot.ext.class else { return };
     let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());

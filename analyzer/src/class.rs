@@ -9,7 +9,7 @@
 pub struct ClassId(pub u16);
 
 /// The built-in classes; their ids are their positions.
-pub const BUILTIN_CLASSES: [&str; 10] = [
+pub const BUILTIN_CLASSES: [&str; 11] = [
     "dpm",
     "dpm-control",
     "smb-redirected",
@@ -20,6 +20,7 @@ pub const BUILTIN_CLASSES: [&str; 10] = [
     "dns",
     "link-local",
     "client",
+    "tunnel",
 ];
 
 /// DPM data channel (TCP 5718/5719).
@@ -42,6 +43,9 @@ pub const DNS: ClassId = ClassId(7);
 pub const LINK_LOCAL: ClassId = ClassId(8);
 /// Everything else.
 pub const CLIENT: ClassId = ClassId(9);
+/// The outer packets of an overlay (VXLAN, Geneve, NVGRE, GRE, IP in IP):
+/// provider-network bytes, accounted beside the flows they carry.
+pub const TUNNEL: ClassId = ClassId(10);
 
 #[cfg(test)]
 mod tests {
@@ -60,6 +64,7 @@ mod tests {
             (DNS, "dns"),
             (LINK_LOCAL, "link-local"),
             (CLIENT, "client"),
+            (TUNNEL, "tunnel"),
         ] {
             assert_eq!(BUILTIN_CLASSES[usize::from(id.0)], name);
         }

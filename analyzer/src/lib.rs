@@ -7,8 +7,10 @@
 //! **Invariants**
 //! - Pure: no I/O, no wall clock. Packet time drives expiry, so the same
 //!   frames in the same order always give the same result.
-//! - Every frame is accounted for: it is in a flow, counted as non-IP, or
-//!   counted as undecoded under a `layer: reason` key.
+//! - Every frame is accounted for: its innermost level is in a flow,
+//!   counted as non-IP, or counted as undecoded under a `layer: reason` key;
+//!   a tunnel's outer levels are counted besides (an overlay's in its
+//!   `tunnel` flow, ERSPAN's as mirror transport).
 //! - Byte counts are original wire lengths, whatever the snaplen.
 //!
 //! ```

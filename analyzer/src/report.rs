@@ -114,6 +114,8 @@ pub struct Violation {
     pub evidence: Vec<Evidence>,
     /// For a fallback: whether name resolution explains it.
     pub explanation: Option<String>,
+    /// The tunnel the flow was carried in, if any.
+    pub tunnel: Option<crate::flow::Tunnel>,
 }
 
 /// A DNS answer that broke a `[[dns]]` rule.
@@ -473,6 +475,7 @@ impl Analyzer {
                 .map(|e| e.facts.clone())
                 .unwrap_or_default(),
             explanation: None,
+            tunnel: self.tunnel(flow.key.tunnel).copied(),
         }
     }
 }

@@ -192,7 +192,7 @@ proptest! {
         }
         let frames = frames(&flows);
         // Policy A: the built-in SMB rows and one evidence rule.
-        let extra = ClassId(10);
+        let extra = ClassId(analyzer::class::BUILTIN_CLASSES.len() as u16);
         let a = policy(vec![rule(1, extra, vec![(445, 445)], Some("VMMigration*"))], "smb-live-migration");
         // Policy B: every flow's final class by its client port, from the start.
         let b_rules = flows

@@ -272,6 +272,7 @@ impl<R: Read> FileSource<R> {
     }
 
     /// Next classic-pcap record.
+    #[inline]
     fn next_pcap(&mut self) -> Result<Option<Record>, Error> {
         let Kind::Pcap {
             be,
@@ -334,6 +335,7 @@ impl<R: Read> FileSource<R> {
     }
 
     /// Next pcapng packet (Enhanced, Simple or obsolete Packet Block).
+    #[inline]
     fn next_ng(&mut self) -> Result<Option<Record>, Error> {
         loop {
             let avail = self.fill(12)?;
@@ -614,6 +616,11 @@ fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
 }
 
 impl<R: Read> FrameSource for FileSource<R> {
+    // `#[inline]` here and on `next_pcap`/`next_ng`: the per-packet path,
+    // meant to be inlined into the caller's loop. Left to the inliner, a
+    // larger analyzer tipped it out of line (+4% instructions per packet
+    // under callgrind on the bench capture).
+    #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
         if self.done {
             return Ok(None);

@@ -1,10 +1,12 @@
-//! Writing what was captured: one pcapng, one interface block per NIC.
+//! Writing what was captured: one pcapng, one interface block per NIC
+//! (`verify --write`), or the packets of chosen flows with a comment on
+//! some of them (`--violations-pcap`).
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -42,35 +44,63 @@ impl<W: Write> PcapNgOut<W> {
         }
     }
 
-    /// Declares interfaces up to the source's table (names kept). pcap-file
-    /// writes timestamps in nanoseconds whatever `if_tsresol` says, so every
-    /// interface declares `if_tsresol = 9`.
+    /// Declares interfaces up to the source's table (names kept), so that a
+    /// frame's `iface` is its interface id in this file.
     pub fn declare(&mut self, ifaces: &[Interface]) -> Result<(), Error> {
         while self.declared < ifaces.len() {
-            let i = &ifaces[self.declared];
-            let mut options = vec![InterfaceDescriptionOption::IfTsResol(9)];
-            if let Some(n) = &i.name {
-                options.insert(0, InterfaceDescriptionOption::IfName(Cow::Owned(n.clone())));
-            }
-            let idb = InterfaceDescriptionBlock {
-                linktype: DataLink::from(u32::from(i.link.0)),
-                snaplen: i.snaplen,
-                options,
-            };
-            self.w.write_pcapng_block(idb).map_err(|e| self.err(e))?;
-            self.declared += 1;
+            self.add_interface(&ifaces[self.declared], None)?;
         }
         Ok(())
     }
 
+    /// Declares one more interface (its `if_name` kept, `description` as
+    /// `if_description`) and returns its id in this file. pcap-file writes
+    /// timestamps in nanoseconds whatever `if_tsresol` says, so every
+    /// interface declares `if_tsresol = 9`.
+    pub fn add_interface(
+        &mut self,
+        i: &Interface,
+        description: Option<&str>,
+    ) -> Result<u32, Error> {
+        let mut options = Vec::with_capacity(3);
+        if let Some(n) = &i.name {
+            options.push(InterfaceDescriptionOption::IfName(Cow::Owned(n.clone())));
+        }
+        if let Some(d) = description {
+            options.push(InterfaceDescriptionOption::IfDescription(Cow::Owned(
+                d.to_string(),
+            )));
+        }
+        options.push(InterfaceDescriptionOption::IfTsResol(9));
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::from(u32::from(i.link.0)),
+            snaplen: i.snaplen,
+            options,
+        };
+        self.w.write_pcapng_block(idb).map_err(|e| self.err(e))?;
+        let id = u32::try_from(self.declared).map_err(|e| self.err(e))?;
+        self.declared += 1;
+        Ok(id)
+    }
+
     /// Writes one frame (its interface must be declared).
     pub fn write(&mut self, f: &Frame<'_>) -> Result<(), Error> {
+        self.write_as(f, f.iface.0, None)
+    }
+
+    /// Writes one frame as a packet of interface `id` (declared with
+    /// [`PcapNgOut::add_interface`]), original timestamp and length kept,
+    /// with `comment` as its `opt_comment` (Wireshark's packet comment).
+    pub fn write_as(&mut self, f: &Frame<'_>, id: u32, comment: Option<&str>) -> Result<(), Error> {
         let epb = EnhancedPacketBlock {
-            interface_id: f.iface.0,
+            interface_id: id,
             timestamp: Duration::from_nanos(u64::try_from(f.ts.0).unwrap_or(0)),
             original_len: f.wire_len,
             data: Cow::Borrowed(f.data),
-            options: vec![],
+            options: comment
+                .map(|c| EnhancedPacketOption::Comment(Cow::Borrowed(c)))
+                .into_iter()
+                .collect(),
         };
         self.w.write_pcapng_block(epb).map_err(|e| self.err(e))?;
         Ok(())

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,8 +18,9 @@ use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
 use crate::dns::Reply;
+use crate::tunnel::{OuterKey, Wrap, Wrapped};
 use crate::wire::{self, Host, IpFrame, LinkKind, L4, SLL_HOST, SLL_OUTGOING};
-use crate::{CaptureTruth, DnsQueryTruth, DnsTruth, FlowTruth};
+use crate::{CaptureTruth, DnsQueryTruth, DnsTruth, FlowTruth, TunnelTruth};
 
 /// 2023-11-14T22:13:20Z: every scenario's clock starts here.
 pub(crate) const EPOCH_NS: i64 = 1_700_000_000 * NS_PER_SEC;
@@ -77,6 +79,8 @@ struct Frame {
     flow: Option<(usize, bool)>,
     /// The DNS message this frame carries, if the bookkeeping lists it.
     dns: Option<FrameDns>,
+    /// How the frame was wrapped in the capture's tunnel (data is the outer frame).
+    tunnel: Option<Wrapped>,
 }
 
 /// What the next IP frame carries of DNS, for the bookkeeping (`Capture::note_dns`).
@@ -183,6 +187,10 @@ pub(crate) struct Capture {
     sub_us_ns: i64,
     /// Bookkeeping for the next IP frame stored.
     dns_next: Option<DnsNote>,
+    /// Every frame is wrapped in this tunnel when the capture is written.
+    wrap: Option<Wrap>,
+    /// What was wrapped: tunnel type, mirror transport, provider network.
+    wrapped: Option<(&'static str, bool, &'static str)>,
 }
 
 impl Capture {
@@ -198,7 +206,42 @@ impl Capture {
             truncate_last: false,
             sub_us_ns: 0,
             dns_next: None,
+            wrap: None,
+            wrapped: None,
         }
+    }
+
+    /// The same scenario, renamed, with every frame wrapped in `w`.
+    pub fn wrapped_in(mut self, name: &'static str, w: Wrap) -> Capture {
+        self.name = name;
+        self.wrap = Some(w);
+        self
+    }
+
+    /// Wraps every frame (after sorting, so sequence numbers follow capture
+    /// order); a mirror collector captures on one interface, `mon0`.
+    fn apply_wrap(&mut self) {
+        let Some(mut w) = self.wrap.take() else {
+            return;
+        };
+        let frames = std::mem::take(&mut self.frames);
+        for mut f in frames {
+            let Some(mut x) = w.wrap(&f.data, f.iface) else {
+                continue;
+            };
+            f.data = std::mem::take(&mut x.data);
+            if w.encap.is_mirror() {
+                f.iface = 0;
+            }
+            f.tunnel = Some(x);
+            self.frames.push(f);
+        }
+        if w.encap.is_mirror() {
+            self.layout = Layout::PcapNg {
+                ifaces: vec!["mon0"],
+            };
+        }
+        self.wrapped = Some((w.encap.kind(), w.encap.is_mirror(), w.network));
     }
 
     pub fn pcapng(name: &'static str, ifaces: &[&'static str]) -> Capture {
@@ -300,6 +343,7 @@ impl Capture {
             data,
             flow: Some((id.0, forward)),
             dns,
+            tunnel: None,
         });
     }
 
@@ -312,6 +356,7 @@ impl Capture {
             data,
             flow: None,
             dns: None,
+            tunnel: None,
         });
     }
 
@@ -327,6 +372,7 @@ impl Capture {
     pub fn finish(mut self, dir: &Path) -> io::Result<CaptureTruth> {
         assert!(self.dns_next.is_none(), "a DNS note without its frame");
         self.frames.sort_by_key(|f| f.ts);
+        self.apply_wrap();
         for w in self.frames.windows(2) {
             if w[0].ts >= w[1].ts {
                 return Err(invalid(format!(
@@ -428,6 +474,58 @@ impl Capture {
         complete: usize,
         truncated_at: Option<u64>,
     ) -> CaptureTruth {
+        let written = &self.frames[..complete];
+        let mut flows = self.flow_truths(written);
+        // A flow whose frames were all cut off would have no truth to tell.
+        flows.retain(|t| t.packets > 0);
+        let mut ifaces: Vec<String> = written
+            .iter()
+            .filter_map(|f| self.iface_name(f.iface))
+            .chain(
+                written
+                    .iter()
+                    .filter_map(|f| f.tunnel.as_ref().and_then(|t| t.session_iface.clone())),
+            )
+            .collect();
+        if let Layout::PcapNg { ifaces: all } = &self.layout {
+            ifaces.extend(all.iter().map(|s| s.to_string()));
+        }
+        ifaces.sort();
+        ifaces.dedup();
+        let (dns, dns_unanswered) = self.dns_truth(complete);
+        let mirror = self.wrapped.is_some_and(|w| w.1);
+        let (mirror_packets, mirror_bytes) = if mirror {
+            let bytes = written.iter().map(|f| f.data.len() as u64).sum();
+            (written.len() as u64, bytes)
+        } else {
+            (0, 0)
+        };
+        CaptureTruth {
+            file,
+            format,
+            packets: written.len() as u64,
+            bytes: written.iter().map(|f| f.data.len() as u64).sum(),
+            interfaces: ifaces,
+            truncated_at,
+            non_ip_frames: written.iter().filter(|f| f.flow.is_none()).count() as u64,
+            flows,
+            outer_flows: if mirror {
+                Vec::new()
+            } else {
+                self.outer_truths(written)
+            },
+            mirror_packets,
+            mirror_bytes,
+            dns,
+            dns_unanswered,
+        }
+    }
+
+    /// The scenario's flows as written: packets, the bytes each frame's flow
+    /// counts (its inner frame's or packet's own, when wrapped), times, bins.
+    fn flow_truths(&self, written: &[Frame]) -> Vec<FlowTruth> {
+        // A mirror collector's flows are named by session, from their frames.
+        let mirror = self.wrapped.is_some_and(|w| w.1);
         let mut flows: Vec<FlowTruth> = self
             .flows
             .iter()
@@ -441,7 +539,10 @@ impl Capture {
                 bytes: 0,
                 packets_src_to_dst: 0,
                 bytes_src_to_dst: 0,
-                interfaces: self.iface_name(m.seen.iface).into_iter().collect(),
+                interfaces: match mirror {
+                    true => Vec::new(),
+                    false => self.iface_name(m.seen.iface).into_iter().collect(),
+                },
                 vlans: {
                     let mut v = m.seen.vlans.clone();
                     v.sort_unstable();
@@ -453,22 +554,16 @@ impl Capture {
                 network: m.network,
                 class: m.class,
                 bins: Vec::new(),
+                tunnel: None,
             })
             .collect();
         let mut bins: Vec<BTreeMap<i64, u64>> = vec![BTreeMap::new(); flows.len()];
-        let mut ifaces = Vec::new();
-        let (mut packets, mut bytes, mut non_ip) = (0u64, 0u64, 0u64);
-        for f in &self.frames[..complete] {
-            let len = f.data.len() as u64;
-            packets += 1;
-            bytes += len;
-            if let Some(name) = self.iface_name(f.iface) {
-                ifaces.push(name);
-            }
+        let tunnels = self.first_outer(written);
+        for f in written {
             let Some((i, forward)) = f.flow else {
-                non_ip += 1;
                 continue;
             };
+            let len = f.tunnel.as_ref().map_or(f.data.len(), |w| w.counted) as u64;
             let t = &mut flows[i];
             t.packets += 1;
             t.bytes += len;
@@ -479,30 +574,93 @@ impl Capture {
             t.first_seen_ns = t.first_seen_ns.min(f.ts);
             t.last_seen_ns = t.last_seen_ns.max(f.ts);
             *bins[i].entry(f.ts.div_euclid(NS_PER_SEC)).or_default() += len;
+            if let (Some(w), None) = (&f.tunnel, &t.tunnel) {
+                t.tunnel = Some(self.tunnel_truth(w, &tunnels));
+                if let Some(s) = &w.session_iface {
+                    t.interfaces = vec![s.clone()];
+                }
+            }
         }
         for (t, b) in flows.iter_mut().zip(bins) {
             t.bins = b.into_iter().collect();
         }
-        // A flow whose frames were all cut off would have no truth to tell.
-        flows.retain(|t| t.packets > 0);
-        if let Layout::PcapNg { ifaces: all } = &self.layout {
-            ifaces.extend(all.iter().map(|s| s.to_string()));
+        flows
+    }
+
+    /// The outer source and destination of the first frame in each tunnel
+    /// (keyed by id and the unordered outer pair), as lanecheck reports it.
+    fn first_outer(&self, written: &[Frame]) -> Vec<FirstOuter> {
+        let mut out = Vec::new();
+        for w in written.iter().filter_map(|f| f.tunnel.as_ref()) {
+            let Some(o) = w.outer else { continue };
+            let mut pair = [o.src, o.dst];
+            pair.sort();
+            if !out.iter().any(|(id, p, _)| *id == w.id && *p == pair) {
+                out.push((w.id, pair, (o.src, o.dst)));
+            }
         }
-        ifaces.sort();
-        ifaces.dedup();
-        let (dns, dns_unanswered) = self.dns_truth(complete);
-        CaptureTruth {
-            file,
-            format,
-            packets,
-            bytes,
-            interfaces: ifaces,
-            truncated_at,
-            non_ip_frames: non_ip,
-            flows,
-            dns,
-            dns_unanswered,
+        out
+    }
+
+    fn tunnel_truth(&self, w: &Wrapped, first: &[FirstOuter]) -> TunnelTruth {
+        let outer = w.outer.map(|o| {
+            let mut pair = [o.src, o.dst];
+            pair.sort();
+            first
+                .iter()
+                .find(|(id, p, _)| *id == w.id && *p == pair)
+                .map_or((o.src, o.dst), |x| x.2)
+        });
+        TunnelTruth {
+            kind: self.wrapped.map_or("?", |x| x.0),
+            id: w.id,
+            outer,
         }
+    }
+
+    /// The overlay's outer flows: every outer packet by its 5-tuple (both
+    /// directions one flow), bytes = the whole frame, class `tunnel`.
+    fn outer_truths(&self, written: &[Frame]) -> Vec<FlowTruth> {
+        let network = self.wrapped.map_or("?", |w| w.2);
+        let mut out: Vec<(OuterKey, FlowTruth, BTreeMap<i64, u64>)> = Vec::new();
+        for f in written {
+            let Some(o) = f.tunnel.as_ref().and_then(|w| w.outer) else {
+                continue;
+            };
+            let reverse =
+                |k: &OuterKey| (k.src, k.sport, k.dst, k.dport) == (o.dst, o.dport, o.src, o.sport);
+            let i = match out.iter().position(|(k, _, _)| *k == o || reverse(k)) {
+                Some(i) => i,
+                None => {
+                    out.push((o, outer_flow(o, network), BTreeMap::new()));
+                    out.len() - 1
+                }
+            };
+            let (k, t, bins) = &mut out[i];
+            if let Some(n) = self
+                .iface_name(f.iface)
+                .filter(|n| !t.interfaces.contains(n))
+            {
+                t.interfaces.push(n);
+                t.interfaces.sort();
+            }
+            let len = f.data.len() as u64;
+            t.packets += 1;
+            t.bytes += len;
+            if *k == o {
+                t.packets_src_to_dst += 1;
+                t.bytes_src_to_dst += len;
+            }
+            t.first_seen_ns = t.first_seen_ns.min(f.ts);
+            t.last_seen_ns = t.last_seen_ns.max(f.ts);
+            *bins.entry(f.ts.div_euclid(NS_PER_SEC)).or_default() += len;
+        }
+        out.into_iter()
+            .map(|(_, mut t, b)| {
+                t.bins = b.into_iter().collect();
+                t
+            })
+            .collect()
     }
 
     /// The DNS responses and unanswered queries among the first `complete` frames.
@@ -516,6 +674,32 @@ impl Capture {
             }
         }
         (answered, unanswered)
+    }
+}
+
+/// A tunnel (id, sorted outer pair) and the outer (source, destination) of its first frame.
+type FirstOuter = (Option<u32>, [IpAddr; 2], (IpAddr, IpAddr));
+
+/// An empty outer flow of `o` (its first packet's source is the initiator).
+fn outer_flow(o: OuterKey, network: &'static str) -> FlowTruth {
+    FlowTruth {
+        proto: o.proto,
+        src: o.src,
+        sport: o.sport,
+        dst: o.dst,
+        dport: o.dport,
+        packets: 0,
+        bytes: 0,
+        packets_src_to_dst: 0,
+        bytes_src_to_dst: 0,
+        interfaces: Vec::new(),
+        vlans: Vec::new(),
+        first_seen_ns: i64::MAX,
+        last_seen_ns: i64::MIN,
+        network,
+        class: "tunnel",
+        bins: Vec::new(),
+        tunnel: None,
     }
 }
 

@@ -23,6 +23,7 @@ mod payload;
 mod rpc;
 mod scenarios;
 mod smb;
+mod tunnel;
 mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
@@ -62,10 +63,24 @@ pub mod messages {
     }
 }
 
+/// The tunnel a flow was written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunnelTruth {
+    /// lanecheck's tunnel type: "mpls", "gre", "nvgre", "erspan-ii", "erspan-iii", "vxlan",
+    /// "geneve", "ipv4-in-ip", "ipv6-in-ip".
+    pub kind: &'static str,
+    /// VNI, GRE key, NVGRE VSID or ERSPAN session.
+    pub id: Option<u32>,
+    /// Outer source and destination of the first frame written in that tunnel (same id, same
+    /// unordered pair of outer addresses); none for MPLS.
+    pub outer: Option<(IpAddr, IpAddr)>,
+}
+
 /// One flow as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowTruth {
-    /// "tcp" | "udp" | "icmp" | "icmpv6"
+    /// "tcp" | "udp" | "icmp" | "icmpv6"; an overlay's outer flow: "udp", "ip47" (GRE), "ip4"
+    /// or "ip41" (IP in IP).
     pub proto: &'static str,
     /// Initiator: SYN sender for TCP, first packet's source otherwise.
     pub src: IpAddr,
@@ -76,7 +91,9 @@ pub struct FlowTruth {
     pub dport: u16,
     /// Both directions.
     pub packets: u64,
-    /// Both directions; sum of original wire lengths (link header included, no FCS).
+    /// Both directions; sum of original wire lengths (link header included, no FCS). In a
+    /// tunnel: the encapsulated frame's own bytes (the inner Ethernet frame where the tunnel
+    /// carries one, else the inner IP packet; MPLS: the whole frame).
     pub bytes: u64,
     pub packets_src_to_dst: u64,
     pub bytes_src_to_dst: u64,
@@ -97,6 +114,8 @@ pub struct FlowTruth {
     /// Wire bytes (both directions) per one-second bin: (Unix second, bytes), ascending,
     /// only bins with traffic.
     pub bins: Vec<(i64, u64)>,
+    /// The tunnel that carried it (tunnel scenarios only).
+    pub tunnel: Option<TunnelTruth>,
 }
 
 /// One record of a DNS answer section: (owner, type, TTL, value as text). Type 1 (A) and 28
@@ -160,8 +179,14 @@ pub struct CaptureTruth {
     pub truncated_at: Option<u64>,
     /// Frames that belong to no flow (ARP).
     pub non_ip_frames: u64,
-    /// In the order the scenario set them up.
+    /// In the order the scenario set them up (in a tunnel scenario: the inner flows).
     pub flows: Vec<FlowTruth>,
+    /// An overlay's outer flows (class "tunnel", bytes = whole frames), in order of first
+    /// packet; empty outside tunnel scenarios and for ERSPAN and MPLS.
+    pub outer_flows: Vec<FlowTruth>,
+    /// ERSPAN: outer packets (every frame) and their bytes, mirror transport in no flow.
+    pub mirror_packets: u64,
+    pub mirror_bytes: u64,
     /// Every DNS response written, in capture order.
     pub dns: Vec<DnsTruth>,
     /// Every DNS query written that is never answered, in capture order.
@@ -334,6 +359,105 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
 ];
 
+/// The DPM backup transfer through each tunnel; written on demand, not among the committed
+/// fixtures.
+const TUNNEL_SCENARIOS: &[(Scenario, Builder)] = &[
+    (
+        Scenario {
+            name: "tunnel_mpls",
+            description: "dpm_backup_lan on an MPLS link: labels 16001/24005 one way, 17002 back; ARP dropped",
+        },
+        scenarios::tunnel_mpls,
+    ),
+    (
+        Scenario {
+            name: "tunnel_gre",
+            description: "dpm_backup_lan in GRE (checksum, key 0x1234, sequence) carrying IPv4 between 10.99.0.1 and 10.99.0.2; ARP dropped",
+        },
+        scenarios::tunnel_gre,
+    ),
+    (
+        Scenario {
+            name: "tunnel_nvgre",
+            description: "dpm_backup_lan in NVGRE, VSID 6001, inner Ethernet (ARP included)",
+        },
+        scenarios::tunnel_nvgre,
+    ),
+    (
+        Scenario {
+            name: "tunnel_erspan2",
+            description: "dpm_backup_lan mirrored by ERSPAN II (eth0 in session 5, eth1 in session 7) from 10.99.0.10 to a collector 10.99.0.20 capturing on mon0",
+        },
+        scenarios::tunnel_erspan2,
+    ),
+    (
+        Scenario {
+            name: "tunnel_erspan3",
+            description: "dpm_backup_lan mirrored by ERSPAN III (sessions 5 and 7, with platform subheader) to the collector on mon0",
+        },
+        scenarios::tunnel_erspan3,
+    ),
+    (
+        Scenario {
+            name: "tunnel_erspan2_leak",
+            description: "dpm_primary_lan (the leak) mirrored by ERSPAN II, sessions 5 and 7",
+        },
+        scenarios::tunnel_erspan2_leak,
+    ),
+    (
+        Scenario {
+            name: "tunnel_vxlan",
+            description: "dpm_backup_lan in VXLAN VNI 5001 between VTEPs 10.99.0.1 and 10.99.0.2, UDP source port per inner flow and direction",
+        },
+        scenarios::tunnel_vxlan,
+    ),
+    (
+        Scenario {
+            name: "tunnel_vxlan_leak",
+            description: "dpm_primary_lan (the leak) in VXLAN VNI 5001",
+        },
+        scenarios::tunnel_vxlan_leak,
+    ),
+    (
+        Scenario {
+            name: "tunnel_geneve",
+            description: "dpm_backup_lan in Geneve VNI 7001 with one 8-byte option, inner Ethernet",
+        },
+        scenarios::tunnel_geneve,
+    ),
+    (
+        Scenario {
+            name: "tunnel_ipip",
+            description: "dpm_backup_lan as IPv4 in IPv6 (IP protocol 4) between fd00:99::1 and fd00:99::2; ARP dropped",
+        },
+        scenarios::tunnel_ipip,
+    ),
+    (
+        Scenario {
+            name: "tunnel_ip6ip",
+            description: "ipv6_dpm as IPv6 in IPv4 (IP protocol 41) between 10.99.0.1 and 10.99.0.2",
+        },
+        scenarios::tunnel_ip6ip,
+    ),
+];
+
+/// The tunnel scenarios (written by [`write`] like the others).
+pub fn tunnel_scenarios() -> &'static [Scenario] {
+    const LIST: [Scenario; TUNNEL_SCENARIOS.len()] = {
+        let mut out = [Scenario {
+            name: "",
+            description: "",
+        }; TUNNEL_SCENARIOS.len()];
+        let mut i = 0;
+        while i < TUNNEL_SCENARIOS.len() {
+            out[i] = TUNNEL_SCENARIOS[i].0;
+            i += 1;
+        }
+        out
+    };
+    &LIST
+}
+
 /// Every scenario, in a fixed order.
 pub fn scenarios() -> &'static [Scenario] {
     const LIST: [Scenario; SCENARIOS.len()] = {
@@ -351,10 +475,12 @@ pub fn scenarios() -> &'static [Scenario] {
     &LIST
 }
 
-/// Writes scenario `name` to `<dir>/<name>.pcap` or `.pcapng`.
+/// Writes scenario `name` (one of [`scenarios`] or [`tunnel_scenarios`]) to
+/// `<dir>/<name>.pcap` or `.pcapng`.
 pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
     let (_, build) = SCENARIOS
         .iter()
+        .chain(TUNNEL_SCENARIOS)
         .find(|(s, _)| s.name == name)
         .ok_or_else(|| {
             std::io::Error::new(

@@ -1,9 +1,12 @@
 //! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen dns DIR` |
-//! `fixgen bench PCAP PCAPNG BYTES` | `fixgen list`
+//! `fixgen bench PCAP PCAPNG BYTES` | `fixgen tunnels DIR` | `fixgen list`
 //!
 //! `flows` writes every scenario like `all` and prints one tab-separated line per flow:
 //! file, proto, src, sport, dst, dport, packets, bytes, packets src->dst, bytes src->dst,
 //! network, class, interfaces, vlans, bins (second:bytes).
+//!
+//! `tunnels` writes every tunnel scenario and prints its flow lines like `flows`: the inner
+//! flows (bytes = the encapsulated frame's own), then the overlay's outer flows (class tunnel).
 //!
 //! `dns` writes every scenario like `all` and prints one tab-separated line per DNS response:
 //! file, time (Unix ns), client, server, transport, id, name, qtype, rcode, records
@@ -14,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen bench PCAP PCAPNG BYTES | fixgen list";
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen bench PCAP PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
 
 fn line(t: &fixgen::CaptureTruth) -> String {
     format!(
@@ -122,8 +125,22 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
             let all = fixgen::write_all(Path::new(dir)).map_err(|e| e.to_string())?;
             Ok(all.iter().flat_map(dns_lines).collect())
         }
+        ["tunnels", dir] => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+            let mut out = Vec::new();
+            for s in fixgen::tunnel_scenarios() {
+                let t = fixgen::write(s.name, Path::new(dir)).map_err(|e| e.to_string())?;
+                let outer = fixgen::CaptureTruth {
+                    flows: t.outer_flows.clone(),
+                    ..t.clone()
+                };
+                out.extend(flow_lines(&t).into_iter().chain(flow_lines(&outer)));
+            }
+            Ok(out)
+        }
         ["list"] => Ok(fixgen::scenarios()
             .iter()
+            .chain(fixgen::tunnel_scenarios())
             .map(|s| format!("{}\t{}", s.name, s.description))
             .collect()),
         _ => Err(USAGE.to_string()),

@@ -8,11 +8,16 @@ mod dpm_dcom;
 mod dpm_dns;
 mod failover;
 mod lookup;
+mod tunnels;
 
 pub(crate) use cluster_smb::{cluster_fe80, cluster_smb_shares};
 pub(crate) use dpm_dcom::dpm_dcom_learned;
 pub(crate) use dpm_dns::{dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns};
 pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};
+pub(crate) use tunnels::{
+    tunnel_erspan2, tunnel_erspan2_leak, tunnel_erspan3, tunnel_geneve, tunnel_gre, tunnel_ip6ip,
+    tunnel_ipip, tunnel_mpls, tunnel_nvgre, tunnel_vxlan, tunnel_vxlan_leak,
+};
 
 use std::net::Ipv4Addr;
 

@@ -23,6 +23,9 @@ struct JsonCapture<'a> {
     undecoded: serde_json::Map<String, serde_json::Value>,
     non_ip: u64,
     orphan_fragments: u64,
+    overlay_packets: u64,
+    mirror_packets: u64,
+    mirror_bytes: u64,
     interfaces: &'a [String],
     drops: u64,
     error: Option<&'a str>,
@@ -45,11 +48,38 @@ fn capture(c: &CaptureView) -> JsonCapture<'_> {
             .collect(),
         non_ip: c.non_ip,
         orphan_fragments: c.orphan_fragments,
+        overlay_packets: c.overlay_packets,
+        mirror_packets: c.mirror_packets,
+        mirror_bytes: c.mirror_bytes,
         interfaces: &c.interfaces,
         drops: c.drops,
         error: c.error.as_deref(),
         warnings: &c.warnings,
     }
+}
+
+/// A tunnel (docs/json.md): `carried_in` is the tunnel that carried this
+/// one's outer packets, when tunnels are nested.
+#[derive(Serialize)]
+struct JsonTunnel {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: Option<u32>,
+    outer_src: Option<String>,
+    outer_dst: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carried_in: Option<Box<JsonTunnel>>,
+}
+
+fn tunnel(an: &analyzer::Analyzer, t: Option<&analyzer::flow::Tunnel>) -> Option<JsonTunnel> {
+    let t = t?;
+    Some(JsonTunnel {
+        kind: t.kind.name(),
+        id: t.id,
+        outer_src: t.outer.map(|o| o.0.to_string()),
+        outer_dst: t.outer.map(|o| o.1.to_string()),
+        carried_in: tunnel(an, an.tunnel(t.parent)).map(Box::new),
+    })
 }
 
 #[derive(Serialize)]
@@ -68,6 +98,7 @@ struct JsonFlow {
     first_seen: String,
     last_seen: String,
     community_id: String,
+    tunnel: Option<JsonTunnel>,
     class: String,
     reason: String,
     evidence: Vec<serde_json::Value>,
@@ -126,6 +157,7 @@ fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
                 first_seen: rfc3339(f.first_seen),
                 last_seen: rfc3339(f.last_seen),
                 community_id: f.community_id(),
+                tunnel: tunnel(v.an, v.an.tunnel(f.key.tunnel)),
                 class,
                 reason: v.an.reason(s),
                 evidence: st
@@ -233,6 +265,7 @@ struct JsonViolation<'a> {
     first_seen: String,
     last_seen: String,
     community_id: &'a str,
+    tunnel: Option<JsonTunnel>,
     class_reason: &'a str,
     evidence: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -348,7 +381,7 @@ fn class(c: &analyzer::report::ClassSummary) -> JsonClass<'_> {
     }
 }
 
-fn violation(x: &analyzer::report::Violation) -> JsonViolation<'_> {
+fn violation<'a>(an: &analyzer::Analyzer, x: &'a analyzer::report::Violation) -> JsonViolation<'a> {
     JsonViolation {
         class: &x.class,
         reason: x.reasons.join("; "),
@@ -366,6 +399,7 @@ fn violation(x: &analyzer::report::Violation) -> JsonViolation<'_> {
         first_seen: rfc3339(x.first_seen),
         last_seen: rfc3339(x.last_seen),
         community_id: &x.community_id,
+        tunnel: tunnel(an, x.tunnel.as_ref()),
         class_reason: &x.class_reason,
         evidence: x.evidence.iter().map(evidence::evidence).collect(),
         explanation: x.explanation.as_deref(),
@@ -388,7 +422,7 @@ fn nic(n: &super::NicReport) -> JsonNic<'_> {
 pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     let r = v.report;
     let classes = r.classes.iter().map(class).collect();
-    let violations = r.violations.iter().map(violation).collect();
+    let violations = r.violations.iter().map(|x| violation(v.an, x)).collect();
     let stats = v.an.flow_stats();
     let doc = ReportDoc {
         schema: SCHEMA,

@@ -2,6 +2,7 @@
 
 pub mod evidence;
 pub mod json;
+pub mod paint;
 pub mod report_text;
 pub mod text;
 
@@ -54,7 +55,10 @@ pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>
 pub fn write_report(args: &crate::flags::ReportArgs, view: &ReportView<'_>) -> Result<()> {
     write_all(args.output.as_deref(), |out| match args.format {
         crate::flags::Format::Json => json::write_report(out, view),
-        crate::flags::Format::Text => report_text::write_report(out, view),
+        crate::flags::Format::Text => {
+            let paint = paint::Paint::new(args.color, args.output.is_none());
+            report_text::write_report(out, view, paint)
+        }
     })
 }
 
@@ -85,6 +89,28 @@ pub struct CaptureView {
     pub error: Option<String>,
     pub warnings: Vec<String>,
     pub drops: u64,
+    /// Outer overlay packets counted in `tunnel` flows.
+    pub overlay_packets: u64,
+    /// ERSPAN mirror transport: packets and bytes (in no flow).
+    pub mirror_packets: u64,
+    pub mirror_bytes: u64,
+}
+
+/// A tunnel as reports show it: `vxlan 5001 10.99.0.1 → 10.99.0.2`, and
+/// the tunnel that carried it after ` in `.
+pub fn tunnel_text(an: &Analyzer, t: &analyzer::flow::Tunnel) -> String {
+    let mut s = t.kind.name().to_string();
+    if let Some(id) = t.id {
+        s.push_str(&format!(" {id}"));
+    }
+    if let Some((a, b)) = t.outer {
+        s.push_str(&format!(" {a}→{b}"));
+    }
+    if let Some(parent) = an.tunnel(t.parent) {
+        s.push_str(" in ");
+        s.push_str(&tunnel_text(an, parent));
+    }
+    s
 }
 
 /// Everything the flows listing shows, resolved to names and sorted.
@@ -141,7 +167,13 @@ fn capture_view(an: &Analyzer, o: &CaptureOutcome) -> CaptureView {
         ),
         None => (0, 0, 0, 0, Vec::new(), Vec::new()),
     };
+    let tunnels = counters.map_or((0, 0, 0), |c| {
+        (c.overlay_packets, c.mirror_packets, c.mirror_bytes)
+    });
     CaptureView {
+        overlay_packets: tunnels.0,
+        mirror_packets: tunnels.1,
+        mirror_bytes: tunnels.2,
         source: o.source.clone(),
         packets,
         bytes,

@@ -7,14 +7,17 @@ use std::io::Write;
 use analyzer::report::{ClassSummary, Verdict};
 use anyhow::Result;
 
-use super::text::{human_bytes, status_word, throughput_line, write_flows, write_learned};
+use super::paint::Paint;
+use super::text::{
+    human_bytes, status_word, throughput_line, write_flows, write_learned, write_tunnel_counts,
+};
 use super::{proto_name, rfc3339, ReportView};
 
-/// Writes the report.
-pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
-    headline(out, v)?;
+/// Writes the report, verdict and statuses coloured as `paint` says.
+pub fn write_report(out: &mut impl Write, v: &ReportView<'_>, paint: Paint) -> Result<()> {
+    headline(out, v, paint)?;
     for c in &v.report.classes {
-        class(out, c)?;
+        class(out, c, paint)?;
     }
     violations(out, v)?;
     dns_violations(out, v)?;
@@ -44,12 +47,13 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// The first line: ERROR, FAIL (what leaked), INCONCLUSIVE (why) or PASS.
-fn headline(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
+fn headline(out: &mut impl Write, v: &ReportView<'_>, paint: Paint) -> Result<()> {
     let r = v.report;
     if let Some(e) = &v.error {
-        writeln!(out, "ERROR: {e}")?;
+        writeln!(out, "{}: {e}", paint.verdict("ERROR", None))?;
         return Ok(());
     }
+    let word = |w: &str| paint.verdict(w, Some(v.verdict));
     match v.verdict {
         Verdict::Fail => {
             let mut what: Vec<String> = r
@@ -70,18 +74,24 @@ fn headline(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             let n = r.violations.len() + r.dns_violations.len();
             writeln!(
                 out,
-                "FAIL: {n} violation{} ({})",
+                "{}: {n} violation{} ({})",
+                word("FAIL"),
                 plural(n),
                 what.join(", ")
             )?;
         }
-        Verdict::Inconclusive => writeln!(out, "INCONCLUSIVE: {}", v.reasons.join("; "))?,
-        Verdict::Pass if v.warnings.is_empty() => {
-            writeln!(out, "PASS: every class stayed on its allowed networks")?
+        Verdict::Inconclusive => {
+            writeln!(out, "{}: {}", word("INCONCLUSIVE"), v.reasons.join("; "))?
         }
+        Verdict::Pass if v.warnings.is_empty() => writeln!(
+            out,
+            "{}: every class stayed on its allowed networks",
+            word("PASS")
+        )?,
         Verdict::Pass => writeln!(
             out,
-            "PASS with {} warning{}: no violation",
+            "{} with {} warning{}: no violation",
+            word("PASS"),
             v.warnings.len(),
             plural(v.warnings.len())
         )?,
@@ -89,7 +99,7 @@ fn headline(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     Ok(())
 }
 
-fn class(out: &mut impl Write, c: &ClassSummary) -> Result<()> {
+fn class(out: &mut impl Write, c: &ClassSummary, paint: Paint) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -117,10 +127,10 @@ fn class(out: &mut impl Write, c: &ClassSummary) -> Result<()> {
         for s in shares.iter() {
             writeln!(
                 out,
-                "  {kind:<9} {:<width$}  {:>10}  {:<9}  {}",
+                "  {kind:<9} {:<width$}  {:>10}  {}  {}",
                 s.name,
                 human_bytes(s.bytes),
-                status_word(s.status),
+                paint.status(&format!("{:<9}", status_word(s.status)), s.status),
                 throughput_line(&s.throughput),
             )?;
         }
@@ -163,6 +173,9 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             rfc3339(x.first_seen),
             rfc3339(x.last_seen),
         )?;
+        if let Some(t) = &x.tunnel {
+            writeln!(out, "    tunnel: {}", super::tunnel_text(v.an, t))?;
+        }
         for why in &x.reasons {
             writeln!(out, "    why: {why}")?;
         }
@@ -281,6 +294,7 @@ fn captures(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         for (reason, n) in &c.undecoded {
             writeln!(out, "    undecoded: {n} × {reason}")?;
         }
+        write_tunnel_counts(out, c, "    ")?;
     }
     for (proto, why, n) in &v.report.gave_up {
         writeln!(

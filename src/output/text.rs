@@ -32,41 +32,46 @@ pub(super) fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> St
     }
 }
 
+/// One row of the `flows` table (with the tunnel column when asked).
+fn flow_row(v: &FlowsView<'_>, f: &analyzer::flow::Flow, tunnels: bool) -> Vec<String> {
+    let ports = matches!(f.key.proto, 6 | 17 | 132);
+    let (src, sport) = f.src();
+    let (dst, dport) = f.dst();
+    let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
+    let ifaces = v.iface_names(f).join(",");
+    let dash = |s: String| if s.is_empty() { "-".into() } else { s };
+    let mut row = vec![
+        proto_name(f.key.proto),
+        endpoint(src, sport, ports),
+        endpoint(dst, dport, ports),
+        f.total_packets().to_string(),
+        f.total_bytes().to_string(),
+        f.packets_forward().to_string(),
+        f.bytes_forward().to_string(),
+        dash(ifaces),
+        dash(vlans.join(",")),
+        rfc3339(f.first_seen),
+    ];
+    if tunnels {
+        let t = v.an.tunnel(f.key.tunnel);
+        row.push(t.map_or("-".into(), |t| super::tunnel_text(v.an, t)));
+    }
+    row
+}
+
 /// Writes the `flows` table, largest first, then one line per capture.
+/// A `tunnel` column is added when some flow was carried in one.
 pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
-    let rows: Vec<[String; 10]> = v
+    let tunnels = v
         .flows
         .iter()
-        .map(|s| {
-            let f = &s.flow;
-            let ports = matches!(f.key.proto, 6 | 17 | 132);
-            let (src, sport) = f.src();
-            let (dst, dport) = f.dst();
-            let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
-            let ifaces = v.iface_names(f).join(",");
-            [
-                proto_name(f.key.proto),
-                endpoint(src, sport, ports),
-                endpoint(dst, dport, ports),
-                f.total_packets().to_string(),
-                f.total_bytes().to_string(),
-                f.packets_forward().to_string(),
-                f.bytes_forward().to_string(),
-                if ifaces.is_empty() {
-                    "-".into()
-                } else {
-                    ifaces
-                },
-                if vlans.is_empty() {
-                    "-".into()
-                } else {
-                    vlans.join(",")
-                },
-                rfc3339(f.first_seen),
-            ]
-        })
+        .any(|s| v.an.tunnel(s.flow.key.tunnel).is_some());
+    let rows: Vec<Vec<String>> = v
+        .flows
+        .iter()
+        .map(|s| flow_row(v, &s.flow, tunnels))
         .collect();
-    let header = [
+    let mut header = vec![
         "proto",
         "src (initiator)",
         "dst",
@@ -78,6 +83,9 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
         "vlans",
         "first seen",
     ];
+    if tunnels {
+        header.push("tunnel");
+    }
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
@@ -138,6 +146,7 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
         for (reason, n) in &c.undecoded {
             writeln!(out, "  undecoded: {n} × {reason}")?;
         }
+        write_tunnel_counts(out, c, "  ")?;
         if c.orphan_fragments > 0 {
             writeln!(
                 out,
@@ -155,6 +164,29 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             out,
             "flow table: {} flows evicted at the --max-flows cap (still counted)",
             s.evicted
+        )?;
+    }
+    Ok(())
+}
+
+/// A capture's tunnel counters, when it had tunnels.
+pub(super) fn write_tunnel_counts(
+    out: &mut impl Write,
+    c: &super::CaptureView,
+    indent: &str,
+) -> Result<()> {
+    if c.overlay_packets > 0 {
+        writeln!(
+            out,
+            "{indent}overlay: {} outer packets counted in tunnel flows",
+            c.overlay_packets
+        )?;
+    }
+    if c.mirror_packets > 0 {
+        writeln!(
+            out,
+            "{indent}mirror transport (ERSPAN): {} packets, {} bytes, in no flow",
+            c.mirror_packets, c.mirror_bytes
         )?;
     }
     Ok(())

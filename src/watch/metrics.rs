@@ -9,10 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-
-use anyhow::{anyhow, Result};
 
 /// Seconds in the sliding throughput window.
 const WINDOW_SECS: usize = 300;
@@ -130,6 +126,16 @@ impl Metrics {
             "lanecheck_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
+        self.render_traffic(&mut o);
+        self.render_alerts(&mut o);
+        self.render_capture(&mut o);
+        self.render_flows(&mut o);
+        self.render_sinks(&mut o);
+        o
+    }
+
+    /// Bytes and packets by class, network, NIC and status.
+    fn render_traffic(&self, o: &mut String) {
         for (name, idx, help) in [
             (
                 "lanecheck_bytes_total",
@@ -142,7 +148,7 @@ impl Metrics {
                 "Packets by class, network, capture interface and policy status.",
             ),
         ] {
-            family(&mut o, name, "counter", help);
+            family(o, name, "counter", help);
             for (l, v) in &self.traffic {
                 let n = if idx == 0 { v.0 } else { v.1 };
                 let _ = writeln!(
@@ -155,8 +161,12 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// Violations, open leaks and alert events.
+    fn render_alerts(&self, o: &mut String) {
         family(
-            &mut o,
+            o,
             "lanecheck_violations_total",
             "counter",
             "Flows that violated the policy.",
@@ -170,7 +180,7 @@ impl Metrics {
             );
         }
         family(
-            &mut o,
+            o,
             "lanecheck_active_leaks",
             "gauge",
             "Leak alerts currently open.",
@@ -184,7 +194,7 @@ impl Metrics {
             );
         }
         family(
-            &mut o,
+            o,
             "lanecheck_alerts_total",
             "counter",
             "Alert events emitted, by type.",
@@ -192,6 +202,10 @@ impl Metrics {
         for (t, v) in &self.alerts {
             let _ = writeln!(o, "lanecheck_alerts_total{{type=\"{t}\"}} {v}");
         }
+    }
+
+    /// Per-NIC capture counters.
+    fn render_capture(&self, o: &mut String) {
         let cap: [(&str, &str, &str, CaptureField); 5] = [
             (
                 "lanecheck_capture_packets_total",
@@ -225,27 +239,31 @@ impl Metrics {
             ),
         ];
         for (name, kind, help, get) in cap {
-            family(&mut o, name, kind, help);
+            family(o, name, kind, help);
             for (i, c) in &self.capture {
                 let _ = writeln!(o, "{name}{{interface=\"{}\"}} {}", esc(i), get(c));
             }
         }
+    }
+
+    /// The flow table and per-class throughput.
+    fn render_flows(&self, o: &mut String) {
         family(
-            &mut o,
+            o,
             "lanecheck_flows_tracked",
             "gauge",
             "Flows in the flow table.",
         );
         let _ = writeln!(o, "lanecheck_flows_tracked {}", self.flows_tracked);
         family(
-            &mut o,
+            o,
             "lanecheck_flows_evicted_total",
             "counter",
             "Flows evicted at the --max-flows cap.",
         );
         let _ = writeln!(o, "lanecheck_flows_evicted_total {}", self.flows_evicted);
         family(
-            &mut o,
+            o,
             "lanecheck_throughput_bps",
             "summary",
             "Per-class throughput of each second, bits per second: quantiles over the last 5 minutes, sum and count since start.",
@@ -261,8 +279,12 @@ impl Metrics {
             let _ = writeln!(o, "lanecheck_throughput_bps_sum{{class=\"{c}\"}} {sum}");
             let _ = writeln!(o, "lanecheck_throughput_bps_count{{class=\"{c}\"}} {count}");
         }
+    }
+
+    /// Sink deliveries and drops, policy reloads.
+    fn render_sinks(&self, o: &mut String) {
         family(
-            &mut o,
+            o,
             "lanecheck_sink_deliveries_total",
             "counter",
             "Alert events delivered, by sink.",
@@ -271,7 +293,7 @@ impl Metrics {
             let _ = writeln!(o, "lanecheck_sink_deliveries_total{{sink=\"{s}\"}} {}", v.0);
         }
         family(
-            &mut o,
+            o,
             "lanecheck_sink_drops_total",
             "counter",
             "Alert events a sink lost, by sink.",
@@ -280,7 +302,7 @@ impl Metrics {
             let _ = writeln!(o, "lanecheck_sink_drops_total{{sink=\"{s}\"}} {}", v.1);
         }
         family(
-            &mut o,
+            o,
             "lanecheck_policy_reloads_total",
             "counter",
             "Policy reloads (SIGHUP), by result.",
@@ -291,67 +313,6 @@ impl Metrics {
                 "lanecheck_policy_reloads_total{{result=\"{r}\"}} {}",
                 self.reloads.get(r).copied().unwrap_or(0)
             );
-        }
-        o
-    }
-}
-
-/// The HTTP endpoint; serves the latest rendering.
-pub struct Server {
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
-    pub page: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Binds `addr` (before privileges are dropped: ports below 1024).
-    pub fn bind(addr: &str) -> Result<tiny_http::Server> {
-        tiny_http::Server::http(addr).map_err(|e| anyhow!("--metrics {addr}: {e}"))
-    }
-
-    /// Serves a bound endpoint from its own thread.
-    pub fn serve(server: tiny_http::Server) -> Result<Self> {
-        let server = Arc::new(server);
-        let page = Arc::new(Mutex::new(String::new()));
-        let (s, p) = (Arc::clone(&server), Arc::clone(&page));
-        let thread = std::thread::Builder::new()
-            .name("metrics".into())
-            .spawn(move || {
-                for req in s.incoming_requests() {
-                    let (status, body, ctype) = match req.url() {
-                        "/metrics" => (
-                            200,
-                            p.lock().map(|g| g.clone()).unwrap_or_default(),
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        ),
-                        "/healthz" => (200, "ok\n".to_string(), "text/plain"),
-                        _ => (
-                            404,
-                            "not found: try /metrics or /healthz\n".to_string(),
-                            "text/plain",
-                        ),
-                    };
-                    let header =
-                        tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes());
-                    let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
-                    if let Ok(h) = header {
-                        resp = resp.with_header(h);
-                    }
-                    let _ = req.respond(resp);
-                }
-            })?;
-        Ok(Server {
-            server,
-            thread: Some(thread),
-            page,
-        })
-    }
-
-    /// Stops serving.
-    pub fn stop(mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

@@ -1,261 +1,171 @@
-//! Where alerts go: a JSON-lines file (or stdout), webhooks, syslog. A slow
-//! or dead sink never stops capture or the other sinks: webhooks run on
-//! their own threads behind bounded queues, and every loss is counted.
+//! Where alerts go: a JSON-lines file (or stdout), webhooks, syslog; in
+//! tests, a channel. Every sink implements [`Sink`] and runs as its own
+//! tokio task behind its own bounded queue: the loop only ever `try_send`s,
+//! so a stalled or dead sink (a pipe nobody reads, a full disk, a webhook
+//! that never answers) drops its own events, counts them (metrics) and says
+//! so once in the log, and never slows capture or the other sinks.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::net::UnixDatagram;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::alerts::Event;
+
+/// Events queued per sink before new ones are dropped.
+pub const SINK_QUEUE: usize = 1024;
+/// Attempts per webhook event (with 0.5 s, 1 s, 2 s backoff between).
+const WEBHOOK_ATTEMPTS: u32 = 4;
 
 /// Deliveries and drops of one sink kind, for the metrics.
 #[derive(Debug, Default)]
 pub struct SinkCounters {
     pub delivered: AtomicU64,
     pub dropped: AtomicU64,
+    /// The stall was logged already.
+    warned: AtomicBool,
 }
 
-/// Webhook events queued per URL before new ones are dropped.
-const WEBHOOK_QUEUE: usize = 1024;
-/// Attempts per webhook event (with 0.5 s, 1 s, 2 s backoff between).
-const WEBHOOK_ATTEMPTS: u32 = 4;
-
-/// The JSON-lines sink: a file (appended) or standard output.
-pub enum LineSink {
-    File { path: PathBuf, file: File },
-    Stdout,
+/// One event as the sinks receive it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The JSON line (no newline).
+    pub line: String,
+    /// Its type (`leak`, `capture-lost`…).
+    pub kind: &'static str,
+    /// Its time (RFC 3339).
+    pub time: String,
 }
 
-impl LineSink {
-    /// Opens `path` for appending (`-` = standard output).
-    pub fn open(path: &str) -> Result<Self> {
-        if path == "-" {
-            return Ok(LineSink::Stdout);
-        }
-        let path = PathBuf::from(path);
-        let file = open_append(&path)?;
-        Ok(LineSink::File { path, file })
+/// What a sink's queue carries.
+enum Msg {
+    Event(Arc<Delivery>),
+    /// Reopen the file (log rotation, SIGHUP).
+    Reopen,
+}
+
+/// A destination for alert events, run as its own task.
+pub trait Sink: Send + 'static {
+    /// Delivers one event; `false` when it could not (counted as dropped).
+    fn deliver(&mut self, e: &Delivery) -> impl Future<Output = bool> + Send;
+    /// Reopens what it writes to (a file); most sinks have nothing to do.
+    fn reopen(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
     }
 }
 
-struct Webhook {
-    tx: Option<SyncSender<String>>,
-    thread: Option<JoinHandle<()>>,
+/// The JSON-lines file, appended.
+pub struct FileSink {
+    path: PathBuf,
+    file: tokio::fs::File,
 }
 
-/// Every configured sink.
-pub struct Sinks {
-    lines: Option<LineSink>,
-    webhooks: Vec<Webhook>,
-    syslog: Option<UnixDatagram>,
-    pub counters: Vec<(&'static str, Arc<SinkCounters>)>,
-    hostname: String,
-}
-
-fn counters(
-    list: &mut Vec<(&'static str, Arc<SinkCounters>)>,
-    name: &'static str,
-) -> Arc<SinkCounters> {
-    if let Some((_, c)) = list.iter().find(|(n, _)| *n == name) {
-        return Arc::clone(c);
-    }
-    let c = Arc::new(SinkCounters::default());
-    list.push((name, Arc::clone(&c)));
-    c
-}
-
-fn open_append(path: &PathBuf) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open alert file {}", path.display()))
-}
-
-impl Sinks {
-    /// Opens the sinks (before privileges are dropped).
-    pub fn new(
-        lines: Option<LineSink>,
-        webhooks: &[String],
-        syslog: Option<&std::path::Path>,
-    ) -> Result<Self> {
-        let mut list = Vec::new();
-        match &lines {
-            Some(LineSink::Stdout) => {
-                counters(&mut list, "stdout");
-            }
-            Some(LineSink::File { .. }) => {
-                counters(&mut list, "file");
-            }
-            None => {}
-        }
-        let mut hooks = Vec::new();
-        for url in webhooks {
-            let c = counters(&mut list, "webhook");
-            let (tx, rx) = mpsc::sync_channel::<String>(WEBHOOK_QUEUE);
-            let url = url.clone();
-            let thread = std::thread::Builder::new()
-                .name("webhook".into())
-                .spawn(move || {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout_connect(Duration::from_secs(3))
-                        .timeout(Duration::from_secs(5))
-                        .build();
-                    for body in rx {
-                        post(&agent, &url, &body, &c);
-                    }
-                })
-                .context("starting a webhook thread")?;
-            hooks.push(Webhook {
-                tx: Some(tx),
-                thread: Some(thread),
-            });
-        }
-        let syslog = match syslog {
-            Some(path) => {
-                counters(&mut list, "syslog");
-                let s = UnixDatagram::unbound().context("syslog socket")?;
-                // A syslog daemon that stops reading must not block the
-                // event loop: a full socket drops the message (counted).
-                s.set_nonblocking(true).context("syslog socket")?;
-                match s.connect(path) {
-                    Ok(()) => Some(s),
-                    Err(e) => {
-                        log::warn!(
-                            "syslog: cannot reach {} ({e}); syslog events will be counted as dropped",
-                            path.display()
-                        );
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "-".into());
-        Ok(Sinks {
-            lines,
-            webhooks: hooks,
-            syslog,
-            counters: list,
-            hostname,
-        })
+impl FileSink {
+    /// Opens `path` for appending (while still privileged).
+    pub fn open(path: &str) -> Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open alert file {path}"))
     }
 
-    fn count(&self, name: &str, ok: bool) {
-        if let Some((_, c)) = self.counters.iter().find(|(n, _)| *n == name) {
-            let field = if ok { &c.delivered } else { &c.dropped };
-            field.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Delivers one event everywhere (webhooks asynchronously).
-    pub fn emit(&mut self, e: &Event) {
-        let line = serde_json::to_string(e).unwrap_or_default();
-        match &mut self.lines {
-            Some(LineSink::File { file, .. }) => {
-                let ok = writeln!(file, "{line}").and_then(|()| file.flush()).is_ok();
-                self.count("file", ok);
-            }
-            Some(LineSink::Stdout) => {
-                let mut out = std::io::stdout().lock();
-                let ok = writeln!(out, "{line}").and_then(|()| out.flush()).is_ok();
-                self.count("stdout", ok);
-            }
-            None => {}
-        }
-        let mut dropped = 0;
-        for w in &self.webhooks {
-            if let Some(tx) = &w.tx {
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                    tx.try_send(line.clone())
-                {
-                    dropped += 1;
-                }
-            }
-        }
-        for _ in 0..dropped {
-            self.count("webhook", false);
-        }
-        if self.counters.iter().any(|(n, _)| *n == "syslog") {
-            let ok = self.syslog.as_ref().is_some_and(|s| {
-                // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG;
-                // facility daemon (3); leaks are warnings (4), the rest notices (5).
-                let sev = if e.kind.starts_with("leak") || e.kind == "capture-lost" {
-                    4
-                } else {
-                    5
-                };
-                let msg = format!(
-                    "<{}>1 {} {} lanecheck {} {} - {line}",
-                    3 * 8 + sev,
-                    e.time,
-                    self.hostname,
-                    std::process::id(),
-                    e.kind
-                );
-                s.send(msg.as_bytes()).is_ok()
-            });
-            self.count("syslog", ok);
-        }
-    }
-
-    /// Reopens the alert file (log rotation, SIGHUP).
-    pub fn reopen(&mut self) {
-        if let Some(LineSink::File { path, file }) = &mut self.lines {
-            match open_append(path) {
-                Ok(f) => *file = f,
-                Err(e) => log::warn!("{e:#}; still writing to the old file"),
-            }
-        }
-    }
-
-    /// Flushes everything; waits for webhook queues up to `deadline`.
-    pub fn close(mut self, deadline: Instant) {
-        if let Some(LineSink::File { file, .. }) = &mut self.lines {
-            let _ = file.flush();
-        }
-        for w in &mut self.webhooks {
-            w.tx = None;
-        }
-        for w in &mut self.webhooks {
-            if let Some(t) = w.thread.take() {
-                while !t.is_finished() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if t.is_finished() {
-                    let _ = t.join();
-                } else {
-                    log::warn!(
-                        "a webhook did not finish before shutdown; its queued events are lost"
-                    );
-                }
-            }
+    /// The sink over a file opened with [`FileSink::open`].
+    pub fn new(path: &str, file: std::fs::File) -> Self {
+        FileSink {
+            path: PathBuf::from(path),
+            file: tokio::fs::File::from_std(file),
         }
     }
 }
 
-fn post(agent: &ureq::Agent, url: &str, body: &str, c: &SinkCounters) {
+impl Sink for FileSink {
+    async fn deliver(&mut self, e: &Delivery) -> bool {
+        let mut buf = Vec::with_capacity(e.line.len() + 1);
+        buf.extend_from_slice(e.line.as_bytes());
+        buf.push(b'\n');
+        self.file.write_all(&buf).await.is_ok() && self.file.flush().await.is_ok()
+    }
+
+    async fn reopen(&mut self) {
+        let opened = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await;
+        match opened {
+            Ok(f) => self.file = f,
+            Err(e) => log::warn!(
+                "cannot reopen alert file {}: {e}; still writing to the old file",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+/// JSON lines on standard output.
+pub struct StdoutSink(tokio::io::Stdout);
+
+impl StdoutSink {
+    /// Standard output.
+    pub fn new() -> Self {
+        StdoutSink(tokio::io::stdout())
+    }
+}
+
+impl Sink for StdoutSink {
+    async fn deliver(&mut self, e: &Delivery) -> bool {
+        let mut buf = Vec::with_capacity(e.line.len() + 1);
+        buf.extend_from_slice(e.line.as_bytes());
+        buf.push(b'\n');
+        self.0.write_all(&buf).await.is_ok() && self.0.flush().await.is_ok()
+    }
+}
+
+/// POSTs each event to a URL (retried with backoff). ureq is blocking: each
+/// delivery runs on tokio's blocking pool.
+pub struct WebhookSink {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl WebhookSink {
+    /// A webhook for `url`.
+    pub fn new(url: &str) -> Self {
+        WebhookSink {
+            url: url.to_string(),
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
+                .build(),
+        }
+    }
+}
+
+impl Sink for WebhookSink {
+    async fn deliver(&mut self, e: &Delivery) -> bool {
+        let (agent, url, body) = (self.agent.clone(), self.url.clone(), e.line.clone());
+        tokio::task::spawn_blocking(move || post(&agent, &url, &body))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &str) -> bool {
     let mut backoff = Duration::from_millis(500);
     for attempt in 1..=WEBHOOK_ATTEMPTS {
-        match agent
+        let sent = agent
             .post(url)
             .set("Content-Type", "application/json")
-            .send_string(body)
-        {
-            Ok(_) => {
-                c.delivered.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            .send_string(body);
+        match sent {
+            Ok(_) => return true,
             Err(e) => {
                 log::debug!("webhook {url}: attempt {attempt} failed: {e}");
                 if attempt < WEBHOOK_ATTEMPTS {
@@ -266,5 +176,186 @@ fn post(agent: &ureq::Agent, url: &str, body: &str, c: &SinkCounters) {
         }
     }
     log::warn!("webhook {url}: event dropped after {WEBHOOK_ATTEMPTS} attempts");
-    c.dropped.fetch_add(1, Ordering::Relaxed);
+    false
+}
+
+/// RFC 5424 datagrams to the local syslog socket.
+pub struct SyslogSink {
+    socket: Option<tokio::net::UnixDatagram>,
+    hostname: String,
+}
+
+impl SyslogSink {
+    /// Connects to `path` (before privileges are dropped); an unreachable
+    /// socket is logged and every event is then counted as dropped.
+    pub fn connect(path: &std::path::Path) -> Result<Option<std::os::unix::net::UnixDatagram>> {
+        let s = std::os::unix::net::UnixDatagram::unbound().context("syslog socket")?;
+        s.set_nonblocking(true).context("syslog socket")?;
+        match s.connect(path) {
+            Ok(()) => Ok(Some(s)),
+            Err(e) => {
+                log::warn!(
+                    "syslog: cannot reach {} ({e}); syslog events will be counted as dropped",
+                    path.display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// The sink over a socket from [`SyslogSink::connect`] (inside the runtime).
+    pub fn new(socket: Option<std::os::unix::net::UnixDatagram>) -> Self {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "-".into());
+        SyslogSink {
+            socket: socket.and_then(|s| tokio::net::UnixDatagram::from_std(s).ok()),
+            hostname,
+        }
+    }
+}
+
+impl Sink for SyslogSink {
+    async fn deliver(&mut self, e: &Delivery) -> bool {
+        let Some(s) = &self.socket else { return false };
+        // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG; facility
+        // daemon (3); leaks and lost captures are warnings (4), the rest notices (5).
+        let sev = if e.kind.starts_with("leak") || e.kind == "capture-lost" {
+            4
+        } else {
+            5
+        };
+        let msg = format!(
+            "<{}>1 {} {} lanecheck {} {} - {}",
+            3 * 8 + sev,
+            e.time,
+            self.hostname,
+            std::process::id(),
+            e.kind,
+            e.line
+        );
+        s.send(msg.as_bytes()).await.is_ok()
+    }
+}
+
+/// A sink's queue, task and counters.
+struct Handle {
+    name: &'static str,
+    tx: Option<mpsc::Sender<Msg>>,
+    task: Option<JoinHandle<()>>,
+    counters: Arc<SinkCounters>,
+}
+
+/// Every configured sink.
+#[derive(Default)]
+pub struct SinkSet {
+    handles: Vec<Handle>,
+}
+
+impl SinkSet {
+    /// Starts `sink` as a task (inside a tokio runtime) behind its own queue.
+    pub fn add<S: Sink>(&mut self, name: &'static str, mut sink: S) {
+        let counters = self
+            .handles
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| Arc::clone(&h.counters))
+            .unwrap_or_default();
+        let (tx, mut rx) = mpsc::channel::<Msg>(SINK_QUEUE);
+        let c = Arc::clone(&counters);
+        let task = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Event(e) => {
+                        let field = if sink.deliver(&e).await {
+                            &c.delivered
+                        } else {
+                            &c.dropped
+                        };
+                        field.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Msg::Reopen => sink.reopen().await,
+                }
+            }
+        });
+        self.handles.push(Handle {
+            name,
+            tx: Some(tx),
+            task: Some(task),
+            counters,
+        });
+    }
+
+    /// Hands an event to every sink without waiting: a full queue drops it
+    /// (counted, and the first time logged).
+    pub fn emit(&self, e: &Event) {
+        if self.handles.is_empty() {
+            return;
+        }
+        let d = Arc::new(Delivery {
+            line: serde_json::to_string(e).unwrap_or_default(),
+            kind: e.kind,
+            time: e.time.clone(),
+        });
+        for h in &self.handles {
+            let sent =
+                h.tx.as_ref()
+                    .is_some_and(|tx| tx.try_send(Msg::Event(Arc::clone(&d))).is_ok());
+            if !sent {
+                h.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                if !h.counters.warned.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "alert sink {} is not keeping up: dropping its events (counted in lanecheck_sink_drops_total)",
+                        h.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reopens the alert file (SIGHUP).
+    pub fn reopen(&self) {
+        for h in &self.handles {
+            if let Some(tx) = &h.tx {
+                let _ = tx.try_send(Msg::Reopen);
+            }
+        }
+    }
+
+    /// (sink name, delivered, dropped), summed per name.
+    pub fn counters(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out: Vec<(&'static str, u64, u64)> = Vec::new();
+        for h in &self.handles {
+            if out.iter().any(|(n, _, _)| *n == h.name) {
+                continue;
+            }
+            out.push((
+                h.name,
+                h.counters.delivered.load(Ordering::Relaxed),
+                h.counters.dropped.load(Ordering::Relaxed),
+            ));
+        }
+        out
+    }
+
+    /// Closes every queue and waits for the sinks to deliver what they hold,
+    /// at most `within`.
+    pub async fn close(&mut self, within: Duration) {
+        for h in &mut self.handles {
+            h.tx = None;
+        }
+        let tasks: Vec<(&'static str, JoinHandle<()>)> = self
+            .handles
+            .iter_mut()
+            .filter_map(|h| Some((h.name, h.task.take()?)))
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        for (name, t) in tasks {
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                log::warn!(
+                    "alert sink {name} did not finish before shutdown; its queued events are lost"
+                );
+            }
+        }
+    }
 }

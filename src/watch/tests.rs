@@ -5,14 +5,19 @@
 //! policy, not on uptime: no throughput bins at all, no finished flows, and
 //! the same number of flows, waiting flows and kept facts at every hour.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use capture::{Frame, IfaceId, LinkType, Timestamp};
+use capture::{Frame, IfaceId, LinkType, OwnedFrame, Timestamp};
 use etherparse::PacketBuilder;
 use fixgen::messages::{
     dcerpc_bind, dns_answer, dns_query, smb2_negotiate, smb2_tree_connect, smb2_write,
 };
 
+use super::alerts::Event;
+use super::feed::MemoryFeed;
+use super::sinks::{Delivery, Sink};
 use super::*;
 
 const POLICY: &str = r#"
@@ -41,7 +46,7 @@ names = ["ps.x.y.com"]
 must_include = ["backup"]
 "#;
 
-fn daemon() -> Daemon {
+fn setup(policy_path: &str, sinks: SinkSet) -> Setup {
     let policy = crate::config::parse(POLICY, "soak.toml").unwrap();
     let timing = Timing {
         realert: Duration::from_secs(900),
@@ -51,28 +56,20 @@ fn daemon() -> Daemon {
     };
     let mut acfg = daemon_config();
     acfg.flows.idle_timeout_ns = 300_000_000_000;
-    let mut d = Daemon {
-        an: Analyzer::with_policy(acfg, policy.clone()),
-        class_names: class_names(&policy),
+    Setup {
         policy,
-        policy_path: "soak.toml".into(),
+        policy_path: policy_path.into(),
         acfg,
-        ids: Vec::new(),
         names: vec!["eth0".into(), "eth1".into()],
         engine: Engine::new(timing, Instant::now()),
-        sinks: Sinks::new(None, &[], None).unwrap(),
-        metrics: Metrics::default(),
-        pending: Pending::default(),
-        events: Vec::new(),
-        nics: Vec::new(),
-        live_cfg: LiveConfig::default(),
-        evicted_seen: 0,
-        waiting: VecDeque::new(),
-        dns_seen: std::collections::HashMap::new(),
+        sinks,
         evidence_wait: Duration::from_secs(5),
-    };
-    d.register_nics();
-    d
+        page: Arc::new(Mutex::new(String::new())),
+    }
+}
+
+fn daemon() -> Daemon {
+    Daemon::new(setup("soak.toml", SinkSet::default()))
 }
 
 struct Traffic {
@@ -301,4 +298,229 @@ fn a_dns_answer_breaking_a_rule_is_one_event_per_realert() {
         (evs[0].client, evs[0].server),
         (Some(DPM_P.into()), Some(dns.into()))
     );
+}
+
+/// A sink handing every line to a channel.
+struct ChannelSink(Sender<String>);
+
+impl Sink for ChannelSink {
+    async fn deliver(&mut self, e: &Delivery) -> bool {
+        self.0.send(e.line.clone()).is_ok()
+    }
+}
+
+/// A sink whose first delivery never finishes (a pipe nobody reads); counts
+/// the deliveries it started.
+struct Stalled(Arc<AtomicU64>);
+
+impl Sink for Stalled {
+    async fn deliver(&mut self, _: &Delivery) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn owned(tr: Traffic) -> Vec<OwnedFrame> {
+    tr.frames
+        .into_iter()
+        .map(|(ms, nic, data)| OwnedFrame {
+            ts: Timestamp((1_700_000_000_000 + ms) * 1_000_000),
+            iface: IfaceId(nic),
+            link: LinkType::ETHERNET,
+            wire_len: data.len() as u32,
+            data,
+        })
+        .collect()
+}
+
+fn lines(rx: &Receiver<String>) -> Vec<serde_json::Value> {
+    rx.try_iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+/// DPM traffic on the primary NIC (a leak: 3 packets, 1,570 bytes of
+/// frames) and on the backup NIC (fine: 2 packets).
+fn leak_and_backup(port: u16) -> (Traffic, u64) {
+    let mut tr = Traffic { frames: Vec::new() };
+    tr.conversation(0, 0, (DPM_P, PS_P), (port, 5719), &[vec![7; 1460]]);
+    tr.tcp(2000, 0, (PS_P, DPM_P), (5719, port), (1, false), &[]);
+    tr.conversation(0, 1, (DPM_B, PS_B), (port + 1, 5719), &[vec![7; 100]]);
+    let leak: u64 =
+        tr.frames[..2].iter().map(|f| f.2.len() as u64).sum::<u64>() + tr.frames[2].2.len() as u64;
+    (tr, leak)
+}
+
+#[test]
+fn the_loop_judges_its_feed_ticks_and_stops_on_shutdown() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let (tx, rx) = channel();
+    let mut sinks = SinkSet::default();
+    sinks.add("file", ChannelSink(tx));
+    let s = setup("soak.toml", sinks);
+    let page = Arc::clone(&s.page);
+    let mut d = Daemon::new(s);
+    let (tr, leak_bytes) = leak_and_backup(50_000);
+    let frames = owned(tr);
+    let n = frames.len() as u64;
+    let mut feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    feed.push(frames);
+    let (ctl, ctl_rx) = sync_channel(8);
+    ctl.send(Control::Tick(Instant::now())).unwrap();
+    ctl.send(Control::Shutdown).unwrap();
+    assert_eq!(d.run(&mut feed, &ctl_rx).0, n);
+    rt.block_on(d.sinks_mut().close(Duration::from_secs(4)));
+    // Once more, to count what the sink delivered meanwhile.
+    d.tick_core(Instant::now());
+    let events = lines(&rx);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (&e["type"], &e["class"], &e["network"], &e["interface"]),
+        (
+            &"leak".into(),
+            &"dpm".into(),
+            &"primary".into(),
+            &"eth0".into()
+        )
+    );
+    assert_eq!(
+        (&e["server"], &e["server_port"]),
+        (&"10.10.12.90".into(), &5719.into())
+    );
+    // The tick rendered the page: the leak's packets and bytes, the backup
+    // flow's, and the sink's one delivery.
+    let page = page.lock().unwrap().clone();
+    for line in [
+        "lanecheck_packets_total{class=\"dpm\",network=\"primary\",interface=\"eth0\",status=\"violation\"} 3".to_string(),
+        format!("lanecheck_bytes_total{{class=\"dpm\",network=\"primary\",interface=\"eth0\",status=\"violation\"}} {leak_bytes}"),
+        "lanecheck_packets_total{class=\"dpm\",network=\"backup\",interface=\"eth1\",status=\"preferred\"} 2".to_string(),
+        "lanecheck_alerts_total{type=\"leak\"} 1".to_string(),
+        "lanecheck_sink_deliveries_total{sink=\"file\"} 1".to_string(),
+        "lanecheck_sink_drops_total{sink=\"file\"} 0".to_string(),
+    ] {
+        assert!(page.lines().any(|l| l == line), "{line} missing from\n{page}");
+    }
+}
+
+#[test]
+fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let (tx, rx) = channel();
+    let mut sinks = SinkSet::default();
+    sinks.add("file", ChannelSink(tx));
+    let mut d = Daemon::new(setup(path.to_str().unwrap(), sinks));
+    let mut feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    let (ctl, ctl_rx) = sync_channel(8);
+    // The new policy has DPM fall back to the primary network: a fallback,
+    // not a leak, after it.
+    let allowed = POLICY.replace(
+        "[classes.dpm]\nnetworks = [\"backup\"]",
+        "[classes.dpm]\nnetworks = [\"backup\", \"primary\"]",
+    );
+    assert_ne!(allowed, POLICY);
+    std::fs::write(&path, &allowed).unwrap();
+    ctl.send(Control::Reload).unwrap();
+    ctl.send(Control::Shutdown).unwrap();
+    d.run(&mut feed, &ctl_rx);
+    feed.push(owned(leak_and_backup(50_000).0));
+    std::fs::write(&path, "[networks]\nprimary = [\"10.10.12.0/33\"]\n").unwrap();
+    ctl.send(Control::Reload).unwrap();
+    ctl.send(Control::Shutdown).unwrap();
+    d.run(&mut feed, &ctl_rx);
+    // The broken policy was refused: DPM on primary is still a fallback.
+    feed.push(owned(leak_and_backup(51_000).0));
+    ctl.send(Control::Shutdown).unwrap();
+    d.run(&mut feed, &ctl_rx);
+    rt.block_on(d.sinks_mut().close(Duration::from_secs(4)));
+    let kinds: Vec<String> = lines(&rx)
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    // One fallback event for the (class, client, server, port) of both rounds.
+    assert_eq!(kinds, ["policy-reloaded", "fallback", "policy-rejected"]);
+    d.tick_core(Instant::now());
+    let page = d.page.lock().unwrap().clone();
+    let line = "lanecheck_packets_total{class=\"dpm\",network=\"primary\",interface=\"eth0\",status=\"fallback\"} 6";
+    assert!(
+        page.lines().any(|l| l == line),
+        "{line} missing from\n{page}"
+    );
+    assert_eq!(d.metrics.reloads.get("ok"), Some(&1));
+    assert_eq!(d.metrics.reloads.get("rejected"), Some(&1));
+}
+
+#[test]
+fn a_stalled_sink_drops_its_own_events_and_the_others_get_every_one() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let started = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = channel();
+    let mut sinks = SinkSet::default();
+    sinks.add("stdout", Stalled(Arc::clone(&started)));
+    sinks.add("webhook", ChannelSink(tx));
+    let s = setup("soak.toml", sinks);
+    let page = Arc::clone(&s.page);
+    let mut d = Daemon::new(s);
+    let event = |i: usize| Event::plain("capture-lost", Some(format!("nic{i}")), "test".into());
+    // The stalled sink takes the first event and never finishes it.
+    d.events.push(event(0));
+    d.flush_events();
+    while started.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let total = 3000;
+    let mut got = 1;
+    let mut received = Vec::new();
+    for batch in (1..total).collect::<Vec<_>>().chunks(200) {
+        d.events.extend(batch.iter().map(|&i| event(i)));
+        d.flush_events();
+        // The webhook keeps up: everything so far arrives.
+        while got < batch[batch.len() - 1] + 1 {
+            received.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+            got += 1;
+        }
+    }
+    received.insert(0, rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    d.tick_core(Instant::now());
+    // One event in the stalled delivery, SINK_QUEUE queued, the rest dropped.
+    let dropped = total - 1 - super::sinks::SINK_QUEUE;
+    let page = page.lock().unwrap().clone();
+    for line in [
+        format!("lanecheck_sink_drops_total{{sink=\"stdout\"}} {dropped}"),
+        "lanecheck_sink_deliveries_total{sink=\"stdout\"} 0".to_string(),
+        format!("lanecheck_sink_deliveries_total{{sink=\"webhook\"}} {total}"),
+        "lanecheck_sink_drops_total{sink=\"webhook\"} 0".to_string(),
+        format!("lanecheck_alerts_total{{type=\"capture-lost\"}} {total}"),
+    ] {
+        assert!(
+            page.lines().any(|l| l == line),
+            "{line} missing from\n{page}"
+        );
+    }
+    let mut nics: Vec<usize> = received
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["interface"].as_str().unwrap()[3..].parse().unwrap()
+        })
+        .collect();
+    nics.sort_unstable();
+    assert_eq!(nics, (0..total).collect::<Vec<_>>());
+    // Closing does not wait forever for the stalled sink.
+    let t = Instant::now();
+    rt.block_on(d.sinks_mut().close(Duration::from_millis(300)));
+    assert!(t.elapsed() < Duration::from_secs(3));
 }

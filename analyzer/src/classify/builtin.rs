@@ -14,6 +14,8 @@ pub enum Protos {
     Tcp,
     /// TCP or UDP.
     TcpUdp,
+    /// UDP only.
+    Udp,
 }
 
 /// Which role the flow's endpoints must have.
@@ -41,6 +43,8 @@ pub enum Sign {
         /// Only the responder's port counts.
         server_only: bool,
     },
+    /// One of these IP protocols (no ports).
+    IpProtos(&'static [(u8, &'static str)]),
     /// The responder is an RPC endpoint learned from an endpoint-mapper or
     /// DCOM reply.
     LearnedEndpoint,
@@ -163,6 +167,26 @@ pub const ROWS: &[Row] = &[
         sign: Sign::RpcBind,
         roles: RoleCond::EitherDpm,
         reason: "DCE/RPC with DPM server {dpm} (DCOM control)",
+        smb_refined: false,
+    },
+    // Before housekeeping: VXLAN to a multicast group (flood-and-learn
+    // BUM traffic) is still overlay transport.
+    Row {
+        class: class::TUNNEL,
+        sign: Sign::Ports {
+            protos: Protos::Udp,
+            ports: &[(4789, "VXLAN"), (6081, "Geneve")],
+            server_only: true,
+        },
+        roles: RoleCond::None,
+        reason: "{proto}/{port} ({what} overlay transport)",
+        smb_refined: false,
+    },
+    Row {
+        class: class::TUNNEL,
+        sign: Sign::IpProtos(&[(47, "GRE"), (4, "IPv4 in IP"), (41, "IPv6 in IP")]),
+        roles: RoleCond::None,
+        reason: "IP protocol {port} ({what} overlay transport)",
         smb_refined: false,
     },
     Row {

@@ -244,8 +244,11 @@ impl<'p> Classifier<'p> {
                 ports,
                 server_only,
             } => {
-                let proto_ok =
-                    t.proto == proto::TCP || (protos == Protos::TcpUdp && t.proto == proto::UDP);
+                let proto_ok = match protos {
+                    Protos::Tcp => t.proto == proto::TCP,
+                    Protos::TcpUdp => t.proto == proto::TCP || t.proto == proto::UDP,
+                    Protos::Udp => t.proto == proto::UDP,
+                };
                 let hit = |p: u16| ports.iter().any(|(q, _)| *q == p);
                 let port = if hit(t.dport) {
                     t.dport
@@ -256,6 +259,13 @@ impl<'p> Classifier<'p> {
                 };
                 proto_ok.then_some(())?;
                 Reason::Row { row: row_ix, port }
+            }
+            Sign::IpProtos(list) => {
+                list.iter().find(|(p, _)| *p == t.proto)?;
+                Reason::Row {
+                    row: row_ix,
+                    port: u16::from(t.proto),
+                }
             }
             Sign::LearnedEndpoint => {
                 let e = clues.learned?;
@@ -306,6 +316,10 @@ impl<'p> Classifier<'p> {
                 Sign::Ports { ports, .. } => ports
                     .iter()
                     .find(|(p, _)| *p == port)
+                    .map_or("", |(_, w)| w),
+                Sign::IpProtos(list) => list
+                    .iter()
+                    .find(|(p, _)| u16::from(*p) == port)
                     .map_or("", |(_, w)| w),
                 _ => "",
             };

@@ -222,7 +222,7 @@ fn learned_endpoints_and_rpc_binds_make_dpm_control() {
 fn evidence_rules_apply_when_their_evidence_arrives() {
     let mut p = policy(vec![Rule {
         index: 1,
-        class: ClassId(10),
+        class: ClassId(crate::class::BUILTIN_CLASSES.len() as u16),
         proto: Some(6),
         ports: vec![(445, 445)],
         hosts: vec![],

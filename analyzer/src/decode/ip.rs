@@ -60,6 +60,8 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         tcp_seq: 0,
         frag_offset: offset,
         frag_more: more,
+        mpls: net.mpls,
+        tunnel_hint: net.mpls,
     };
     if matches!(fragment, Fragment::Later { .. }) {
         meta.payload = payload.payload;
@@ -176,6 +178,7 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
         }
         proto::UDP => {
             (meta.sport, meta.dport) = ports(Layer::Udp)?;
+            meta.tunnel_hint |= super::tunnel::on_tunnel_port(meta.dport);
             if l4.len() >= 8 {
                 meta.payload = &l4[8..];
             }
@@ -184,6 +187,12 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
             meta.frag_offset += 8;
         }
         proto::SCTP => (meta.sport, meta.dport) = ports(Layer::Sctp)?,
+        // A tunnel's payload is what `decode::encapsulated` reads.
+        proto::GRE | proto::IPIP | proto::IPV6_ENCAP => {
+            meta.tunnel_hint = true;
+            meta.payload = l4;
+            meta.payload_wire_len = wire_len(l4_wire.max(l4.len()), 0);
+        }
         proto::ICMP | proto::ICMPV6 => {
             let [icmp_type, code, ..] = *l4 else {
                 return Err(cut(Layer::Icmp));

@@ -4,7 +4,9 @@
 //! Linux SLL/SLL2 and BSD null/loop headers are read here: etherparse has no
 //! SLL2 at all, and its SLL v1 parser rejects ARPHRD types it does not know
 //! (tun devices use 65534) although the protocol field is then still a plain
-//! EtherType. Each is a fixed layout of a few fields.
+//! EtherType. Each is a fixed layout of a few fields. So is an MPLS label
+//! stack (etherparse has no MPLS): it is read here as a link-layer shim, like
+//! a VLAN tag, in front of the IP header.
 
 use capture::LinkType;
 use etherparse::{Ethernet2Slice, SingleVlanSlice};
@@ -16,8 +18,12 @@ const ETH_IPV6: u16 = 0x86DD;
 const ETH_VLAN: u16 = 0x8100;
 const ETH_QINQ: u16 = 0x88A8;
 const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MULTICAST: u16 = 0x8848;
 /// VLAN tags we follow before giving up (etherparse's own limit is 3).
 const MAX_TAGS: usize = 3;
+/// MPLS labels we follow before giving up: real stacks hold a handful.
+const MAX_LABELS: usize = 16;
 
 fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
     Decoded::Stopped(Stopped { layer, reason })
@@ -41,17 +47,18 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<NetBytes<'_>, Decode
     }
 }
 
-fn raw(bytes: &[u8], version_hint: u8) -> NetBytes<'_> {
+pub(crate) fn raw(bytes: &[u8], version_hint: u8) -> NetBytes<'_> {
     NetBytes {
         bytes,
         version_hint,
         vlans: [0; 3],
         vlan_count: 0,
         ifindex: None,
+        mpls: false,
     }
 }
 
-fn ethernet(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+pub(crate) fn ethernet(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
     let eth = Ethernet2Slice::from_slice_without_fcs(data).map_err(|_| cut())?;
     let rest = &data[eth.header_slice().len()..];
     ether_payload(eth.ether_type().0, rest, None)
@@ -78,6 +85,7 @@ fn ether_payload(
     let version_hint = match ether_type {
         ETH_IPV4 => 4,
         ETH_IPV6 => 6,
+        ETH_MPLS | ETH_MPLS_MULTICAST => return mpls(rest, (vlans, vlan_count), ifindex),
         // 802.3 length field (LLC/SNAP, STP) or any other EtherType (ARP, LLDP…).
         other => {
             let ether_type = if other < 0x0600 { 0 } else { other };
@@ -90,7 +98,58 @@ fn ether_payload(
         vlans,
         vlan_count,
         ifindex,
+        mpls: false,
     })
+}
+
+/// The IP packet after an MPLS label stack (out of line: rare).
+#[cold]
+#[inline(never)]
+fn mpls(
+    rest: &[u8],
+    (vlans, vlan_count): ([u16; 3], u8),
+    ifindex: Option<u32>,
+) -> Result<NetBytes<'_>, Decoded<'_>> {
+    Ok(NetBytes {
+        bytes: mpls_stack(rest).map_err(Decoded::Stopped)?,
+        version_hint: 0,
+        vlans,
+        vlan_count,
+        ifindex,
+        mpls: true,
+    })
+}
+
+/// Skips an MPLS label stack (RFC 3032 §2.1: label(20) TC(3) S(1) TTL(8)
+/// per entry, S set on the bottom one) and returns the IP packet after it.
+/// The payload type is not in the stack: like routers and tshark, the first
+/// nibble decides (RFC 4928 §2: 4 or 6 is IP; 0 is a pseudowire control
+/// word, RFC 4385, in front of an Ethernet frame, which is not decoded).
+pub(crate) fn mpls_stack(mut b: &[u8]) -> Result<&[u8], Stopped> {
+    let stop = |reason| Stopped {
+        layer: Layer::Mpls,
+        reason,
+    };
+    for _ in 0..MAX_LABELS {
+        let [_, _, tc_s, _, ..] = *b else {
+            return Err(stop(Stop::HeaderCut));
+        };
+        b = &b[4..];
+        if tc_s & 1 == 0 {
+            continue;
+        }
+        return match b.first().map(|v| v >> 4) {
+            Some(4 | 6) => Ok(b),
+            Some(0) => Err(stop(Stop::NotDecoded(
+                "pseudowire control word (Ethernet over MPLS) not decoded",
+            ))),
+            Some(_) => Err(stop(Stop::NotDecoded(
+                "payload neither IPv4 nor IPv6 (Ethernet over MPLS without control word?) not decoded",
+            ))),
+            None => Err(stop(Stop::HeaderCut)),
+        };
+    }
+    Err(stop(Stop::Malformed("more than 16 labels")))
 }
 
 /// Linux cooked v1: type(2) ARPHRD(2) addr_len(2) addr(8) protocol(2).
@@ -138,4 +197,30 @@ fn null(data: &[u8], network_order: bool) -> Result<NetBytes<'_>, Decoded<'_>> {
         other => return Err(stop(Layer::Link, Stop::UnsupportedFamily(other))),
     };
     Ok(raw(&data[4..], version_hint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mpls_stack_ends_at_bottom_of_stack() {
+        // Two labels (16001, then 24005 with S), then an IPv4 header's first byte.
+        let b = [0x03, 0xe8, 0x10, 64, 0x05, 0xdc, 0x51, 64, 0x45, 0];
+        assert_eq!(mpls_stack(&b).unwrap(), &[0x45, 0]);
+        let pw = [0, 0, 0x11, 64, 0, 0, 0, 0];
+        let e = mpls_stack(&pw).unwrap_err();
+        assert_eq!(e.layer, Layer::Mpls);
+        assert!(e.to_string().contains("pseudowire"), "{e}");
+        // No bottom of stack before the bytes end: cut, never a loop.
+        assert_eq!(
+            mpls_stack(&[0, 0, 0x10, 64]).unwrap_err().reason,
+            Stop::HeaderCut
+        );
+        let long = [0u8; 4 * 17];
+        assert!(matches!(
+            mpls_stack(&long).unwrap_err().reason,
+            Stop::Malformed(_)
+        ));
+    }
 }

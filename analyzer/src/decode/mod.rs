@@ -6,11 +6,19 @@
 //! types. A snaplen-cut packet decodes as far as its bytes go: ports are
 //! taken as soon as the first four bytes of the L4 header are present.
 //!
+//! A tunnel is decoded one level at a time: [`encapsulated`] says what an
+//! outer packet carries (MPLS is a link-layer shim and is read by [`decode`]
+//! itself), [`inner`] decodes that as the next level. The caller walks the
+//! levels (at most [`MAX_NESTING`] deep) and decides what each one counts.
+//!
 //! **Invariant:** total over all byte sequences and link types: never panics,
 //! never allocates.
 
 mod ip;
 mod link;
+mod tunnel;
+
+pub use tunnel::{encapsulated, inner, Carried, Encap, Inner, TunnelKind, MAX_NESTING};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -34,6 +42,20 @@ pub enum Layer {
     Icmp,
     /// SCTP common header.
     Sctp,
+    /// MPLS label stack (RFC 3032).
+    Mpls,
+    /// GRE header (RFC 2784, RFC 2890).
+    Gre,
+    /// ERSPAN header (types II and III).
+    Erspan,
+    /// VXLAN header (RFC 7348).
+    Vxlan,
+    /// Geneve header (RFC 8926).
+    Geneve,
+    /// An IP-in-IP tunnel's inner packet (IP protocol 4 or 41).
+    IpInIp,
+    /// Tunnel nesting as a whole (depth, how many tunnels are tracked).
+    Tunnel,
 }
 
 impl fmt::Display for Layer {
@@ -46,6 +68,13 @@ impl fmt::Display for Layer {
             Layer::Udp => "udp",
             Layer::Icmp => "icmp",
             Layer::Sctp => "sctp",
+            Layer::Mpls => "mpls",
+            Layer::Gre => "gre",
+            Layer::Erspan => "erspan",
+            Layer::Vxlan => "vxlan",
+            Layer::Geneve => "geneve",
+            Layer::IpInIp => "ip-in-ip",
+            Layer::Tunnel => "tunnel",
         })
     }
 }
@@ -61,6 +90,12 @@ pub enum Stop {
     UnsupportedFamily(u32),
     /// A header field is impossible (e.g. IPv4 IHL < 5, IP version not 4/6).
     Malformed(&'static str),
+    /// Well-formed, but lanecheck does not decode what follows (the text
+    /// says what and is shown as it is).
+    NotDecoded(&'static str),
+    /// A protocol-type field (GRE, Geneve) names a payload lanecheck does
+    /// not decode.
+    UnknownType(u16),
 }
 
 impl fmt::Display for Stop {
@@ -70,6 +105,8 @@ impl fmt::Display for Stop {
             Stop::UnsupportedLink(l) => write!(f, "unsupported link type {l}"),
             Stop::UnsupportedFamily(v) => write!(f, "unsupported address family {v}"),
             Stop::Malformed(why) => write!(f, "malformed ({why})"),
+            Stop::NotDecoded(what) => f.write_str(what),
+            Stop::UnknownType(t) => write!(f, "protocol type {t:#06x} not decoded"),
         }
     }
 }
@@ -131,6 +168,12 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
     /// SCTP.
     pub const SCTP: u8 = 132;
+    /// IPv4 encapsulation (IP-in-IP, RFC 2003).
+    pub const IPIP: u8 = 4;
+    /// IPv6 encapsulation (RFC 2473, RFC 4213).
+    pub const IPV6_ENCAP: u8 = 41;
+    /// GRE.
+    pub const GRE: u8 = 47;
 }
 
 /// What the analyzer needs of one IP packet.
@@ -172,6 +215,11 @@ pub struct PacketMeta<'a> {
     pub frag_offset: u32,
     /// More fragments follow (see `frag_offset`).
     pub frag_more: bool,
+    /// The frame carried an MPLS label stack in front of the IP header.
+    pub mpls: bool,
+    /// The packet may be a tunnel's outer packet or came through MPLS
+    /// ([`encapsulated`] says what it carries): one test on the hot path.
+    pub tunnel_hint: bool,
 }
 
 impl PacketMeta<'_> {
@@ -214,6 +262,8 @@ pub(crate) struct NetBytes<'a> {
     pub(crate) vlans: [u16; 3],
     pub(crate) vlan_count: u8,
     pub(crate) ifindex: Option<u32>,
+    /// An MPLS label stack came before the IP header.
+    pub(crate) mpls: bool,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The canonical flow key.
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// Which way a packet goes relative to the canonical key.
@@ -25,10 +26,22 @@ impl Direction {
     }
 }
 
+/// The tunnel a flow was carried in (an index into the analyzer's tunnel
+/// table); [`TunnelId::NONE`] for a flow seen outside any tunnel.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
+pub struct TunnelId(pub u32);
+
+impl TunnelId {
+    /// Not in a tunnel.
+    pub const NONE: TunnelId = TunnelId(0);
+}
+
 /// A bidirectional 5-tuple: the (address, port) pair that sorts first is
 /// `lo`, so both directions of a conversation share one key. For ICMP the
-/// ports hold the Community ID type/code mapping (see `decode`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+/// ports hold the Community ID type/code mapping (see `decode`). The tunnel
+/// is part of the key: the same 5-tuple in two tunnels (two VNIs, two
+/// mirror sessions) is two flows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 pub struct FlowKey {
     /// IP protocol number.
     pub proto: u8,
@@ -40,6 +53,40 @@ pub struct FlowKey {
     pub hi: IpAddr,
     /// Higher endpoint port.
     pub hi_port: u16,
+    /// The tunnel that carried it.
+    pub tunnel: TunnelId,
+}
+
+/// Hashed as two words for IPv4 (protocol, ports and tunnel packed in
+/// one; both addresses in the other) rather than field by field: the table
+/// hashes every packet's key, and this is a third of the derived hash's
+/// rounds. Equal keys have equal fields, so they hash equally.
+impl Hash for FlowKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(
+            u64::from(self.proto)
+                | u64::from(self.lo_port) << 8
+                | u64::from(self.hi_port) << 24
+                | u64::from(self.tunnel.0) << 40,
+        );
+        match (self.lo, self.hi) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.write_u64(u64::from(a.to_bits()) << 32 | u64::from(b.to_bits()))
+            }
+            (a, b) => {
+                h.write_u128(bits(a));
+                h.write_u128(bits(b));
+            }
+        }
+    }
+}
+
+fn bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(v4.to_bits()),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
 }
 
 impl FlowKey {
@@ -54,6 +101,7 @@ impl FlowKey {
                 lo_port: sport,
                 hi: dst,
                 hi_port: dport,
+                tunnel: TunnelId::NONE,
             };
             (key, Direction::LoToHi)
         } else {
@@ -63,9 +111,16 @@ impl FlowKey {
                 lo_port: dport,
                 hi: src,
                 hi_port: sport,
+                tunnel: TunnelId::NONE,
             };
             (key, Direction::HiToLo)
         }
+    }
+
+    /// The same key in tunnel `t`.
+    #[inline]
+    pub fn in_tunnel(self, t: TunnelId) -> Self {
+        FlowKey { tunnel: t, ..self }
     }
 
     /// The sending endpoint of a packet going `dir`.

@@ -6,9 +6,11 @@
 
 mod key;
 mod table;
+mod tunnel;
 
-pub use key::{Direction, FlowKey};
+pub use key::{Direction, FlowKey, TunnelId};
 pub use table::{
     Flow, FlowExt, FlowTable, FlowTableConfig, FlowTableStats, IfaceStat, PacketUpdate, Slot,
     VlanStat,
 };
+pub use tunnel::{Tunnel, Tunnels, MAX_TUNNELS};

@@ -1,0 +1,382 @@
+//! The cluster's rules: which networks carry CSV redirected I/O, live
+//! migration, heartbeats, iSCSI and clients, from each cluster network's
+//! role and metric, the live-migration settings and the OS.
+//!
+//! Sources: seed 001 (lowest metric for CSV, the next lowest first for
+//! live migration and the lowest last, role 0 excluded), protocol-facts §2
+//! (2008 R2: one network by metric; 2012+: SMB Multichannel over every
+//! role ≥ 1 network), §3 (live-migration settings, transports), §4 (roles,
+//! heartbeats on every cluster network).
+
+use super::inputs::{ClusterNet, Inputs, Migration};
+use super::plan::{list, q, ClassPlan, Fallback, NetPlan, Plan};
+use super::source::InputError;
+use crate::flags::{LmTransport, Os};
+
+/// The cluster networks and what the rules chose.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The networks, `--address` applied.
+    pub nets: Vec<ClusterNet>,
+    /// Per network, the `--address` that gave its prefix.
+    pub prefix_from: Vec<Option<String>>,
+    /// Cluster-use networks (role 1 or 3), lowest metric first; a tie
+    /// keeps the export's order.
+    pub by_metric: Vec<usize>,
+    /// The heartbeat network: the lowest-metric role-1 network whose
+    /// metric the cluster chose (seed 001's "Heartbeat Cluster").
+    pub heartbeat: Option<usize>,
+    /// Live migration's networks, most preferred first.
+    pub lm: Vec<usize>,
+    /// Networks the live-migration settings exclude.
+    pub lm_excluded: Vec<usize>,
+    /// Ids the live-migration settings name that no network has.
+    pub lm_unknown: Vec<String>,
+}
+
+impl Cluster {
+    /// Where CSV goes first: the lowest metric.
+    pub fn csv(&self) -> Option<usize> {
+        self.by_metric.first().copied()
+    }
+
+    /// Role-1 networks other than the heartbeat network, lowest metric
+    /// first: networks an operator can dedicate to CSV or live migration.
+    pub fn dedicated(&self) -> Vec<usize> {
+        self.by_metric
+            .iter()
+            .copied()
+            .filter(|i| self.nets[*i].role.number() == 1 && Some(*i) != self.heartbeat)
+            .collect()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.nets[i].name
+    }
+
+    fn names(&self, idx: &[usize]) -> Vec<String> {
+        idx.iter().map(|i| self.name(*i).to_string()).collect()
+    }
+}
+
+/// Applies the rules to the cluster networks of `inputs`.
+pub fn layout(
+    nets: Vec<ClusterNet>,
+    prefix_from: Vec<Option<String>>,
+    inputs: &Inputs,
+) -> Result<Cluster, InputError> {
+    let mut by_metric: Vec<usize> = (0..nets.len())
+        .filter(|i| nets[*i].role.cluster_use())
+        .collect();
+    by_metric.sort_by_key(|i| nets[*i].metric);
+    let heartbeat = by_metric
+        .iter()
+        .copied()
+        .find(|i| nets[*i].role.number() == 1 && nets[*i].automatic());
+    let mut c = Cluster {
+        nets,
+        prefix_from,
+        by_metric,
+        heartbeat,
+        lm: Vec::new(),
+        lm_excluded: Vec::new(),
+        lm_unknown: Vec::new(),
+    };
+    c.lm = default_lm(&c.by_metric);
+    if let Some(m) = &inputs.migration {
+        settings(&mut c, m)?;
+    }
+    Ok(c)
+}
+
+/// Seed 001: "the network with the lowest Metric … will be automatically
+/// placed at the bottom of the list and the network with then next lowest
+/// Metric will be placed at the top of the list".
+fn default_lm(by_metric: &[usize]) -> Vec<usize> {
+    match by_metric {
+        [lowest, rest @ ..] if !rest.is_empty() => rest.iter().copied().chain([*lowest]).collect(),
+        other => other.to_vec(),
+    }
+}
+
+/// `MigrationNetworkOrder` first (excluded networks left out), then every
+/// other cluster-use network not excluded, in the default order.
+fn settings(c: &mut Cluster, m: &Migration) -> Result<(), InputError> {
+    let has_ids = c.nets.iter().any(|n| n.id.is_some());
+    let mut resolve = |tokens: &[String]| -> Result<Vec<usize>, InputError> {
+        let mut out = Vec::new();
+        for t in tokens {
+            let found = c.nets.iter().position(|n| {
+                n.id.as_deref()
+                    .is_some_and(|id| id.trim_matches(['{', '}']).eq_ignore_ascii_case(t))
+                    || n.name.eq_ignore_ascii_case(t)
+            });
+            match found {
+                Some(i) if !out.contains(&i) => out.push(i),
+                Some(_) => {}
+                None if has_ids => c.lm_unknown.push(t.clone()),
+                None => {
+                    return Err(InputError::file(
+                        &m.origin,
+                        format!("names network {t:?}, which no cluster network is called, and the cluster networks came as a table, which has no ids: export Get-ClusterNetwork as JSON, or write network names"),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    };
+    let excluded = resolve(&m.exclude)?;
+    let order = resolve(&m.order)?;
+    let rest = default_lm(&c.by_metric);
+    c.lm = order
+        .into_iter()
+        .chain(rest)
+        .filter(|i| !excluded.contains(i))
+        .fold(Vec::new(), |mut v, i| {
+            if !v.contains(&i) {
+                v.push(i);
+            }
+            v
+        });
+    c.lm_excluded = excluded;
+    Ok(())
+}
+
+/// `[networks]` entries for the cluster networks, in the export's order.
+pub fn networks(c: &Cluster, plan: &mut Plan) {
+    for (i, n) in c.nets.iter().enumerate() {
+        let metric = match n.auto_metric {
+            Some(true) => "automatic",
+            Some(false) => "set by hand",
+            None if n.automatic() => "taken as automatic: 1000 or more; no AutoMetric given",
+            None => "taken as set by hand: below 1000; no AutoMetric given",
+        };
+        let state = n
+            .state
+            .as_deref()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        let mut why = vec![format!(
+            "{}: role {} ({}), metric {} ({metric}){state}; {}.",
+            q(&n.name),
+            n.role.number(),
+            n.role.name(),
+            n.metric,
+            n.origin
+        )];
+        let gap = n.prefix.is_none();
+        why.push(match (&c.prefix_from[i], gap) {
+            (Some(origin), _) => format!("Prefix from {origin}."),
+            (None, false) => "Prefix from its Address and AddressMask.".into(),
+            (None, true) => format!(
+                "GAP: no input gives its prefix (a Format-Table export has no addresses): derive again with --address {}.",
+                q(&format!("{}=PREFIX", n.name))
+            ),
+        });
+        plan.networks.push(NetPlan {
+            name: n.name.clone(),
+            prefixes: n.prefix.into_iter().collect(),
+            gap,
+            why,
+        });
+    }
+}
+
+/// `[classes.*]` for the cluster's traffic.
+pub fn classes(c: &Cluster, inputs: &Inputs, plan: &mut Plan) {
+    if let Some(csv) = csv_class(c, inputs) {
+        plan.merge_class(csv);
+    }
+    if !c.by_metric.is_empty() {
+        plan.merge_class(ClassPlan {
+            class: "cluster",
+            networks: c.names(&c.by_metric),
+            on_fallback: Fallback::Allow,
+            why: vec![
+                "Heartbeats and NetFT traffic (UDP and TCP 3343) run on every network configured for cluster use (role 1 or 3; protocol-facts §4), under both OS rules: all equally allowed, lowest metric first.".into(),
+            ],
+        });
+    }
+    if let Some(lm) = lm_class(c, inputs) {
+        plan.merge_class(lm);
+    }
+    let by_role = |keep: fn(&ClusterNet) -> bool| -> Vec<usize> {
+        let mut v: Vec<usize> = (0..c.nets.len()).filter(|i| keep(&c.nets[*i])).collect();
+        v.sort_by_key(|i| c.nets[*i].metric);
+        v
+    };
+    let iscsi = by_role(|n| n.role.number() == 0);
+    if !iscsi.is_empty() {
+        plan.merge_class(ClassPlan {
+            class: "iscsi",
+            networks: c.names(&iscsi),
+            on_fallback: Fallback::Allow,
+            why: vec![format!(
+                "iSCSI (TCP 3260) only on role-0 networks, which the cluster does not use (seed 001: the iSCSI network is \"disabled for cluster use\"): {}.",
+                list(&c.names(&iscsi).iter().map(String::as_str).collect::<Vec<_>>())
+            )],
+        });
+    }
+    let client = by_role(|n| n.role.client());
+    if !client.is_empty() {
+        plan.merge_class(ClassPlan {
+            class: "client",
+            networks: c.names(&client),
+            on_fallback: Fallback::Allow,
+            why: vec![format!(
+                "Clients reach the cluster on role 2 and 3 networks (protocol-facts §4): {}.",
+                list(
+                    &c.names(&client)
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                )
+            )],
+        });
+    }
+}
+
+/// `smb-redirected`: the lowest metric first; which others are allowed
+/// depends on the OS.
+fn csv_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
+    let first = c.csv()?;
+    let n = &c.nets[first];
+    let mut why = vec![format!(
+        "CSV redirected I/O (SMB on 445 between cluster nodes) goes first to {}, the lowest metric ({}) of the cluster-use networks (role 1 or 3; role 0 and 2 are never used; seed 001).",
+        q(&n.name),
+        n.metric
+    )];
+    let (mut idx, mut on_fallback) = match inputs.os.value {
+        Os::W2008R2 => {
+            why.push(format!("2008 R2 ({}): \"the lowest Metric value designates the network for CSV\" (protocol-facts §2), so no other network is allowed: CSV elsewhere means that network failed or the metrics changed.", inputs.os.origin));
+            (vec![first], Fallback::Warn)
+        }
+        Os::W2012 if c.by_metric.len() == 1 => {
+            why.push(format!("2012+ ({}): SMB Multichannel would use every cluster-use network; there is no other.", inputs.os.origin));
+            (c.by_metric.clone(), Fallback::Warn)
+        }
+        Os::W2012 => {
+            why.push(format!("2012+ ({}): SMB Multichannel carries CSV over every cluster-use network (protocol-facts §2: metric order is information only), so the others are allowed, in metric order, each use a warning that shows CSV left the metric's choice.", inputs.os.origin));
+            (c.by_metric.clone(), Fallback::Warn)
+        }
+    };
+    if inputs.transport.value == LmTransport::Smb {
+        let extra: Vec<usize> = c.lm.iter().copied().filter(|i| !idx.contains(i)).collect();
+        why.push(format!(
+            "Live migration over SMB ({}) is SMB on 445 between the same nodes: lanecheck cannot tell it from CSV (protocol-facts §3), so the live-migration networks are allowed too{}.",
+            inputs.transport.origin,
+            if extra.is_empty() { String::new() } else { format!(" ({})", list(&c.names(&extra).iter().map(String::as_str).collect::<Vec<_>>())) }
+        ));
+        idx.extend(extra);
+        on_fallback = Fallback::Allow;
+    }
+    Some(ClassPlan {
+        class: "smb-redirected",
+        networks: c.names(&idx),
+        on_fallback,
+        why,
+    })
+}
+
+/// `live-migration`: the settings' order, or the metric rule.
+fn lm_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
+    let first = *c.lm.first()?;
+    let mut why = vec![match &inputs.migration {
+        Some(m) => format!(
+            "Live migration (TCP 6600) in the order of the live-migration settings ({}): {} first{}, then the other cluster networks not excluded (seed 001: the Live Migration Network tab).",
+            m.origin,
+            q(c.name(first)),
+            if c.lm_excluded.is_empty() { String::new() } else { format!("; MigrationExcludeNetworks leaves out {}", list(&c.names(&c.lm_excluded).iter().map(String::as_str).collect::<Vec<_>>())) }
+        ),
+        None if c.by_metric.len() > 1 => format!(
+            "Live migration (TCP 6600), with no live-migration settings, in the cluster's default order (seed 001): the next lowest metric first ({}, {}), the lowest ({}, {}) last.",
+            q(c.name(first)),
+            c.nets[first].metric,
+            q(c.name(c.by_metric[0])),
+            c.nets[c.by_metric[0]].metric
+        ),
+        None => format!("Live migration (TCP 6600) on the only cluster-use network, {}.", q(c.name(first))),
+    }];
+    if c.lm.len() > 1 {
+        why.push("A later network is a fallback: a warning.".into());
+    }
+    why.push(match inputs.transport.value {
+        LmTransport::Smb => {
+            "Transport smb: the memory moves over SMB (see smb-redirected); 6600 keeps this order."
+                .into()
+        }
+        t => format!(
+            "Transport {} ({}): TCP 6600.",
+            if t == LmTransport::Tcp {
+                "tcp"
+            } else {
+                "compression"
+            },
+            inputs.transport.origin
+        ),
+    });
+    Some(ClassPlan {
+        class: "live-migration",
+        networks: c.names(&c.lm),
+        on_fallback: Fallback::Warn,
+        why,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::derive::inputs::Role;
+
+    fn net(name: &str, metric: u32, role: u64) -> ClusterNet {
+        ClusterNet {
+            id: Some(format!("id-{name}")),
+            name: name.into(),
+            prefix: None,
+            role: Role::try_new(role).unwrap(),
+            metric,
+            auto_metric: None,
+            state: None,
+            origin: "t".into(),
+        }
+    }
+
+    #[test]
+    fn seed_001_default_order() {
+        let nets = vec![
+            net("iSCSI", 10100, 0),
+            net("HB", 1000, 1),
+            net("HA", 10000, 3),
+            net("CSV", 800, 1),
+            net("LM", 900, 1),
+        ];
+        let c = layout(nets, vec![None; 5], &Inputs::default()).unwrap();
+        assert_eq!(c.names(&c.by_metric), ["CSV", "LM", "HB", "HA"]);
+        assert_eq!(c.names(&c.lm), ["LM", "HB", "HA", "CSV"]);
+        assert_eq!(
+            c.heartbeat.map(|i| c.name(i).to_string()),
+            Some("HB".into())
+        );
+        assert_eq!(c.names(&c.dedicated()), ["CSV", "LM"]);
+    }
+
+    #[test]
+    fn settings_order_and_exclude() {
+        let nets = vec![
+            net("HB", 1000, 1),
+            net("HA", 10000, 3),
+            net("CSV-LM", 800, 1),
+        ];
+        let inputs = Inputs {
+            migration: Some(Migration {
+                exclude: vec!["id-HA".into()],
+                order: vec!["id-CSV-LM".into(), "gone".into()],
+                origin: "m".into(),
+            }),
+            ..Inputs::default()
+        };
+        let c = layout(nets, vec![None; 3], &inputs).unwrap();
+        assert_eq!(c.names(&c.lm), ["CSV-LM", "HB"]);
+        assert_eq!(c.lm_unknown, ["gone"]);
+    }
+}

@@ -1,0 +1,393 @@
+//! `--violations-pcap FILE` (audit, verify): every packet of every
+//! violating flow, as one pcapng that opens in Wireshark. One interface
+//! block per capture NIC (its name kept, the capture it came from as its
+//! description), original timestamps and lengths, and a packet comment on
+//! the first packet of each flow naming the violation (class, network,
+//! NIC, every reason, Community ID).
+//!
+//! Why a second pass: a flow's verdict is final only when its packets
+//! stop: evidence may reclassify it for `--evidence-window` after its first
+//! packet (either way: a provisional violation can turn out allowed, an
+//! allowed class can turn out violating), and a flow seen on one more NIC or
+//! VLAN can break the policy at its last packet. Writing while reading
+//! would need every packet of every undecided flow in memory (unbounded) or
+//! a file that is sometimes wrong. So the first pass numbers the flows as
+//! the analyzer creates them (in the flow's caller-owned `mark`), the
+//! report names the violating numbers, and a second pass feeds the same
+//! frames to a fresh analyzer, which, being deterministic, creates the same
+//! flows in the same order, and writes the packets of those numbers as it
+//! reads them. Memory stays flat (one comment per violating flow, which the
+//! report holds anyway); the price is reading the input twice, and only
+//! when there is a violation. Audit reads its files again; verify replays
+//! a spool of what it captured (`--write`'s file, or a temporary one next
+//! to FILE).
+
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use analyzer::flow::Slot;
+use analyzer::policy::FlowCheck;
+use analyzer::state::FlowState;
+use analyzer::{Analyzer, CaptureId, IfaceRef, Report};
+use anyhow::{bail, Context, Result};
+use capture::{FileSource, Frame, FrameSource, Interface, PcapNgOut};
+use rustc_hash::FxHashMap;
+
+use crate::pipeline::Tap;
+
+/// Numbers flows in the order the analyzer creates them, in the flow's
+/// `mark` (which the analyzer leaves to its caller). Number 0 is "not yet
+/// numbered"; past `u32::MAX - 1` flows every later one shares `u32::MAX`
+/// and is never written (see [`Wanted::unnumbered`]).
+#[derive(Default)]
+pub struct FlowNumbers {
+    last: u32,
+}
+
+impl FlowNumbers {
+    /// The flow's number, given at its first packet.
+    #[inline]
+    pub fn number(&mut self, slot: &mut Slot<FlowState>) -> u32 {
+        if slot.ext.mark == 0 {
+            self.last = self.last.saturating_add(1);
+            slot.ext.mark = self.last;
+        }
+        slot.ext.mark
+    }
+}
+
+impl Tap for FlowNumbers {
+    #[inline]
+    fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        if let Some(s) = slot {
+            self.number(s);
+        }
+    }
+}
+
+/// The violating flows of a first pass: number → the comment for its
+/// first packet.
+pub struct Wanted {
+    comments: FxHashMap<u32, String>,
+    /// Violating flows past the numbering's range (never written).
+    pub unnumbered: usize,
+}
+
+impl Wanted {
+    /// Every flow of `an` that breaks the policy (as the report lists them).
+    pub fn from_analyzer(an: &Analyzer) -> Self {
+        let mut w = Wanted {
+            comments: FxHashMap::default(),
+            unnumbered: 0,
+        };
+        for slot in an.slots() {
+            let Some(check) = violation(slot) else {
+                continue;
+            };
+            if slot.ext.mark == u32::MAX || slot.ext.mark == 0 {
+                w.unnumbered += 1;
+                continue;
+            }
+            w.comments.insert(slot.ext.mark, comment(an, slot, check));
+        }
+        w
+    }
+
+    /// No flow to write.
+    pub fn is_empty(&self) -> bool {
+        self.comments.is_empty()
+    }
+}
+
+/// The policy check of a flow the report lists as a violation.
+fn violation(slot: &Slot<FlowState>) -> Option<&FlowCheck> {
+    slot.ext.class?;
+    slot.ext.verdict.detail.as_deref().filter(|c| c.violates())
+}
+
+/// `lanecheck violation: class dpm on network primary, interface eth0:
+/// REASON; REASON; community id 1:…`.
+pub fn comment(an: &Analyzer, slot: &Slot<FlowState>, check: &FlowCheck) -> String {
+    let class = slot.ext.class.map_or("?", |c| an.policy().class_name(c));
+    let mut place = format!("network {}", an.net_name(check.network.flatten()));
+    if let Some(i) = &check.interface {
+        place.push_str(&format!(", interface {i}"));
+    }
+    if let Some(v) = check.vlan {
+        place.push_str(&format!(", VLAN {v}"));
+    }
+    format!(
+        "lanecheck violation: class {class} on {place}: {}; community id {}",
+        check.reasons.join("; "),
+        slot.flow.community_id()
+    )
+}
+
+/// What went into the file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Flows with at least one packet written.
+    pub flows: u64,
+    /// Packets written.
+    pub packets: u64,
+    /// Their wire bytes.
+    pub bytes: u64,
+}
+
+/// The second pass's tap: numbers flows as the first pass did and writes
+/// the packets of the wanted ones, the first of each with its comment.
+pub struct PacketWriter<W: Write> {
+    out: PcapNgOut<W>,
+    numbers: FlowNumbers,
+    /// Number → comment not yet written.
+    wanted: FxHashMap<u32, Option<String>>,
+    /// (source, its interface index) → interface id in the file.
+    ifaces: FxHashMap<(u32, usize), u32>,
+    written: Written,
+    error: Option<String>,
+}
+
+impl<W: Write> PacketWriter<W> {
+    /// A writer of `wanted`'s flows onto `out`.
+    pub fn new(out: PcapNgOut<W>, wanted: Wanted) -> Self {
+        PacketWriter {
+            out,
+            numbers: FlowNumbers::default(),
+            wanted: wanted
+                .comments
+                .into_iter()
+                .map(|(n, c)| (n, Some(c)))
+                .collect(),
+            ifaces: FxHashMap::default(),
+            written: Written::default(),
+            error: None,
+        }
+    }
+
+    /// Flushes the file: what was written, or the first write error.
+    pub fn finish(self) -> Result<Written> {
+        if let Some(e) = self.error {
+            anyhow::bail!(e);
+        }
+        self.out.finish()?;
+        Ok(self.written)
+    }
+
+    fn write(&mut self, source: u32, frame: &Frame<'_>, n: u32) -> Result<(), String> {
+        let Some(comment) = self.wanted.get_mut(&n) else {
+            return Ok(());
+        };
+        let key = (source, frame.iface.0 as usize);
+        let id = *self
+            .ifaces
+            .get(&key)
+            .ok_or_else(|| format!("a packet of undeclared interface {key:?}"))?;
+        let first = comment.take();
+        self.out
+            .write_as(frame, id, first.as_deref())
+            .map_err(|e| e.to_string())?;
+        self.written.flows += u64::from(first.is_some());
+        self.written.packets += 1;
+        self.written.bytes += u64::from(frame.wire_len);
+        Ok(())
+    }
+}
+
+impl<W: Write> Tap for PacketWriter<W> {
+    fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
+        for (ix, iface) in ifaces.iter().enumerate() {
+            if self.error.is_some() {
+                return;
+            }
+            if let Entry::Vacant(e) = self.ifaces.entry((source, ix)) {
+                match self.out.add_interface(iface, Some(label)) {
+                    Ok(id) => {
+                        e.insert(id);
+                    }
+                    Err(err) => self.error = Some(err.to_string()),
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        let Some(slot) = slot else { return };
+        let n = self.numbers.number(slot);
+        if self.error.is_none() {
+            if let Err(e) = self.write(source, frame, n) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// The pcapng being written.
+pub type Output = PcapNgOut<BufWriter<File>>;
+
+/// Creates FILE (before the first pass, so a bad path fails at once).
+pub fn create(path: &Path) -> Result<Output> {
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(PcapNgOut::new(
+        &path.display().to_string(),
+        BufWriter::with_capacity(1 << 20, f),
+    )?)
+}
+
+/// A warning when the file does not hold exactly the report's violating
+/// flows (a failed write, flows past the numbering, or a bug: the two
+/// passes must agree).
+pub fn mismatch(
+    path: &Path,
+    written: &Written,
+    report: &Report,
+    unnumbered: usize,
+) -> Option<String> {
+    let flows = report.violations.len() as u64;
+    let packets: u64 = report.violations.iter().map(|v| v.packets).sum();
+    let bytes: u64 = report.violations.iter().map(|v| v.bytes).sum();
+    let expected = Written {
+        flows,
+        packets,
+        bytes,
+    };
+    (*written != expected || unnumbered > 0).then(|| {
+        let past = if unnumbered > 0 {
+            format!(" ({unnumbered} violating flows came after the first 4294967294 flows and are not written)")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} holds {} packets ({} bytes) of {} flows, but the violations are {packets} packets ({bytes} bytes) of {flows} flows{past}",
+            path.display(),
+            written.packets,
+            written.bytes,
+            written.flows
+        )
+    })
+}
+
+/// Where `verify` spools what it captures for the second pass: `--write`'s
+/// file, or a temporary file next to FILE (same disk as the result, not a
+/// RAM-backed /tmp), removed when dropped.
+pub enum Spool {
+    /// The user's `--write` file.
+    Kept(PathBuf),
+    /// Ours.
+    Temporary(tempfile::NamedTempFile),
+}
+
+impl Spool {
+    /// The spool for `--violations-pcap FILE`, given `--write`.
+    pub fn new(violations: &Path, write: Option<&Path>) -> Result<Self> {
+        if let Some(w) = write {
+            return Ok(Spool::Kept(w.to_path_buf()));
+        }
+        let dir = violations
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let t = tempfile::Builder::new()
+            .prefix(".lanecheck-spool-")
+            .suffix(".pcapng")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a spool file in {}", dir.display()))?;
+        Ok(Spool::Temporary(t))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Spool::Kept(p) => p,
+            Spool::Temporary(t) => t.path(),
+        }
+    }
+}
+
+/// `verify --violations-pcap`: the output (created before capture starts)
+/// and the spool the second pass replays.
+pub struct LivePcap {
+    path: PathBuf,
+    out: Output,
+    /// Where every captured frame is saved.
+    pub spool: Spool,
+}
+
+/// How the second pass of `verify` builds its analyzer: exactly like the
+/// first (one capture and one interface per NIC, in order).
+pub type LiveAnalyzer = (Analyzer, Vec<(CaptureId, IfaceRef)>);
+
+/// The interface description of a live capture's NICs.
+const LIVE: &str = "live capture (lanecheck verify)";
+
+impl LivePcap {
+    /// Creates FILE and the spool (`--write`'s file if given).
+    pub fn new(path: &Path, write: Option<&Path>) -> Result<Self> {
+        let same = |w: &Path| std::path::absolute(w).ok() == std::path::absolute(path).ok();
+        if write.is_some_and(same) {
+            bail!("--violations-pcap and --write name the same file");
+        }
+        Ok(LivePcap {
+            path: path.to_path_buf(),
+            out: create(path)?,
+            spool: Spool::new(path, write)?,
+        })
+    }
+
+    /// Replays the spool through a fresh analyzer from `fresh` and writes
+    /// the violating flows' packets. Problems are warnings for the report.
+    pub fn write(
+        self,
+        first: &Analyzer,
+        report: &Report,
+        fresh: impl FnOnce() -> LiveAnalyzer,
+    ) -> Vec<String> {
+        let wanted = Wanted::from_analyzer(first);
+        let (unnumbered, empty) = (wanted.unnumbered, wanted.is_empty());
+        let mut writer = PacketWriter::new(self.out, wanted);
+        let mut warnings = Vec::new();
+        if !empty {
+            let (mut an, ids) = fresh();
+            if let Err(e) = replay(self.spool.path(), &mut an, &ids, &mut writer) {
+                warnings.push(format!("--violations-pcap: replaying the spool: {e:#}"));
+            }
+        }
+        match writer.finish() {
+            Ok(w) => warnings.extend(mismatch(&self.path, &w, report, unnumbered)),
+            Err(e) => warnings.push(format!("--violations-pcap: {e:#}")),
+        }
+        warnings
+    }
+}
+
+/// Feeds the spool's frames to `an` as capture fed them (NIC `i` is
+/// capture and interface `ids[i]`), handing each to `tap`.
+fn replay<W: Write>(
+    spool: &Path,
+    an: &mut Analyzer,
+    ids: &[(CaptureId, IfaceRef)],
+    tap: &mut PacketWriter<W>,
+) -> Result<()> {
+    let file = File::open(spool).with_context(|| format!("cannot open {}", spool.display()))?;
+    let mut src = FileSource::new(&spool.display().to_string(), file, None)?;
+    let mut declared = 0;
+    let feed = |an: &mut Analyzer, tap: &mut PacketWriter<W>, f: &Frame<'_>| {
+        if let Some(&(cap, iface)) = ids.get(f.iface.0 as usize) {
+            let slot = an.observe_slot(f, cap, Some(iface));
+            tap.frame(0, f, slot);
+        }
+    };
+    while let Some(frame) = src.next_frame()? {
+        if (frame.iface.0 as usize) < declared {
+            feed(an, tap, &frame);
+            continue;
+        }
+        let owned = frame.to_owned();
+        tap.interfaces(0, LIVE, src.interfaces());
+        declared = src.interfaces().len();
+        feed(an, tap, &owned.as_frame());
+    }
+    Ok(())
+}
