@@ -17,8 +17,10 @@ CARGO ?= cargo
 DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
+# g++: libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
+DEPS_FUZZ := $(DEPS_BUILD) g++
 
-.PHONY: demo test bench soak man fuzz deps-build deps-test deps-bench lint fmt
+.PHONY: demo test bench soak man fuzz deps-build deps-test deps-bench deps-fuzz lint fmt
 
 deps-build:
 	@scripts/deps.sh $(DEPS_BUILD)
@@ -28,6 +30,9 @@ deps-test:
 
 deps-bench:
 	@scripts/deps.sh $(DEPS_BENCH)
+
+deps-fuzz:
+	@scripts/deps.sh $(DEPS_FUZZ)
 
 demo: deps-build
 	$(CARGO) build --release --locked
@@ -61,6 +66,6 @@ soak: deps-bench
 	scripts/bench-watch.sh soak
 
 # Targets run one after another, one process each; cargo-fuzz is installed
-# when missing. TODO(derive): the `derive` target joins once its parser lands.
-fuzz: deps-build
+# when missing.
+fuzz: deps-fuzz
 	scripts/fuzz.sh $(FUZZ_TARGETS)
