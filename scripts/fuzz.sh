@@ -21,8 +21,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-ALL_TARGETS=(capture_reader decode smb dcerpc dns_tcp dns_message analyzer policy)
-# TODO(derive): add `derive` here once `lanecheck policy derive` lands.
+ALL_TARGETS=(capture_reader decode smb dcerpc dns_tcp dns_message analyzer policy derive)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 
@@ -42,11 +41,12 @@ fi
 
 # Largest input per target: capture seeds are cut to 64 KiB; the analyzer's
 # to 16 KiB (a few host pairs' packets reach every stage, and it runs at
-# half the speed on 64 KiB inputs); one frame, DNS message or policy is far smaller.
+# half the speed on 64 KiB inputs); one frame, DNS message, policy or
+# PowerShell export is far smaller.
 max_len() {
 	case "$1" in
 	decode) echo 4096 ;;
-	analyzer | dns_message | policy) echo 16384 ;;
+	analyzer | dns_message | policy | derive) echo 16384 ;;
 	*) echo 65536 ;;
 	esac
 }
@@ -115,5 +115,4 @@ done
 echo
 printf '%-15s %8s %14s %10s %8s\n' target seconds executions exec/s crashes
 printf '%s\n' "${results[@]}"
-# TODO(derive): the `derive` target is not written yet (see fuzz/README.md).
 exit "$crashed"

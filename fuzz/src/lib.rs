@@ -1,13 +1,16 @@
 //! Harness code shared by the fuzz targets (`fuzz_targets/*.rs`): the
 //! dissector input scheme, the analyzer run over one capture file, and the
-//! binary crate's policy parser compiled in by path.
+//! binary crate's policy parser and `policy derive` export parsers compiled
+//! in by path.
 //!
-//! The policy parser lives in the `lanecheck` binary crate, which has no
-//! library target. Rather than give it one (every `src/` module would have
-//! to become public API, for a fuzz target), `src/config.rs` and the one
-//! helper it calls (`src/duration.rs`) are compiled here as modules: the
-//! fuzzer runs exactly the code the binary runs, and the binary crate is
-//! unchanged but for that helper living in a file of its own.
+//! Those parsers live in the `lanecheck` binary crate, which has no library
+//! target. Rather than give it one (every `src/` module would have to
+//! become public API, for a fuzz target), `src/config.rs` and the one
+//! helper it calls (`src/duration.rs`), and the export parsers of
+//! `src/derive/` with the flag enums they name (`src/flags.rs`), are
+//! compiled here as modules: the fuzzer runs exactly the code the binary
+//! runs, and the binary crate is unchanged but for `parse_duration` living
+//! in a file of its own.
 
 use std::sync::OnceLock;
 
@@ -26,6 +29,13 @@ pub mod config;
 // `config.rs` calls `crate::duration::parse_duration`.
 #[path = "../../src/duration.rs"]
 mod duration;
+
+pub mod derive;
+
+// `derive/inputs.rs` names `crate::flags::{LmTransport, Os}`.
+#[path = "../../src/flags.rs"]
+#[allow(dead_code)]
+mod flags;
 
 /// Feeds a dissector one connection in the [`chunks`] scheme, as the
 /// evidence stage would: `feed` then `gap` per chunk, until the first give-up.

@@ -3,7 +3,9 @@
 //! (`$LANECHECK_CORPUS`, or `../shared/pcaps` beside the checkout or beside
 //! the repository it was cloned from, as `tests/util.rs` looks), the
 //! repository's `fixtures/*.pcap*`, `policies/*.toml` and the TOML
-//! examples of `docs/policy.md` and `README.md`.
+//! examples of `docs/policy.md` and `README.md`; and, for `policy derive`'s
+//! export parsers, from the shared reference documents and the derive
+//! tests (`derive.rs`).
 //!
 //! Captures are read with lanecheck's own reader and decoder, and TCP
 //! connections are cut into dissector inputs with the analyzer's own
@@ -25,6 +27,8 @@ use analyzer::evidence::stream::{Accept, TcpStream};
 use analyzer::evidence::{Dir, Start};
 use analyzer::flow::{Direction, FlowKey};
 use capture::{FileSource, Frame, FrameSource, LinkType, OwnedFrame, PcapNgOut};
+
+mod derive;
 
 #[path = "../../src/chunks.rs"]
 #[allow(dead_code)]
@@ -56,7 +60,8 @@ fn main() {
         .unwrap_or_else(|| root.join("fuzz/seeds"));
     let mut seeds = Seeds::default();
     let mut captures = list(&root.join("fixtures"), &|p| is_capture(p));
-    match corpus(&root) {
+    let shared = corpus(&root);
+    match &shared {
         Some(dir) => captures.extend(list(&dir.join("files"), &|p| is_capture(p))),
         None => eprintln!(
             "seedgen: the shared capture corpus is missing (set LANECHECK_CORPUS); \
@@ -84,6 +89,13 @@ fn main() {
         for block in toml_blocks(&text) {
             seeds.add("policy", block.into_bytes());
         }
+    }
+    let reference = derive::reference(&root, shared.as_deref());
+    if reference.is_none() {
+        eprintln!("seedgen: the shared reference is missing (set LANECHECK_REFERENCE); derive seeds from the tests only");
+    }
+    for seed in derive::seeds(&root, reference.as_deref()) {
+        seeds.add("derive", seed);
     }
     seeds.write(&out);
 }
@@ -395,6 +407,7 @@ impl Seeds {
             "dns_message",
             "analyzer",
             "policy",
+            "derive",
         ] {
             let dir = out.join(target);
             let _ = std::fs::remove_dir_all(&dir);
