@@ -12,10 +12,11 @@ CARGO ?= cargo
 # libpcap-dev: live capture (pcap crate); iproute2, python3, util-linux (setpriv): namespace tests;
 # prometheus: promtool for metrics/rules checks; systemd: systemd-analyze verify of the unit;
 # tshark: ground truth for the dissectors (DNS TTLs, frame → flow) in the conformance tests;
-# zsh, fish: the completion scripts parse and complete; groff-base: the man pages render cleanly.
+# zsh, fish: the completion scripts parse and complete; groff-base: the man pages render cleanly;
+# chromium: the HTML reports load headless with no console error and no request (tests/html.rs).
 # tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base chromium
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay
 # g++: libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
 DEPS_FUZZ := $(DEPS_BUILD) g++

@@ -9,7 +9,7 @@ use analyzer::{Analyzer, AnalyzerConfig, Report};
 
 use crate::expect::Expect;
 use crate::flags::AuditArgs;
-use crate::output::{self, ReportView};
+use crate::output::{self, Document};
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
@@ -46,24 +46,28 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let reasons = expect.missing(&report, an.policy(), packets);
     let verdict = crate::expect::verdict(&report, &reasons);
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
-    let mut view =
-        ReportView::new(&an, &report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
+    let pcap_warnings = match pcap {
+        Some((path, out)) => {
+            let second = SecondPass {
+                first: &an,
+                cfg,
+                report: &report,
+                threshold,
+            };
+            second.write(path, out, &specs)
+        }
+        None => Vec::new(),
+    };
+    let mut doc =
+        Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
     if failed == outcomes.len() {
-        view.error = Some(format!(
+        doc.error = Some(format!(
             "no capture could be read ({failed} argument{} failed)",
             if failed == 1 { "" } else { "s" }
         ));
     }
-    if let Some((path, out)) = pcap {
-        let second = SecondPass {
-            first: &an,
-            cfg,
-            report: &report,
-            threshold,
-        };
-        view.warnings.extend(second.write(path, out, &specs));
-    }
-    output::write_report(&args.report, &view)?;
+    doc.warnings.extend(pcap_warnings);
+    output::write_report(&args.report, &doc)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
         _ if failed > 0 => Outcome::Error,

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// captures live (`verify` around a command, `watch` as a daemon), follows
 /// every flow, classifies it (ports, roles, SMB and DCE/RPC evidence) and
 /// checks each class against a policy file (docs/policy.md): which networks
-/// and NICs it may use. Reports are text or JSON (docs/json.md); the exit
-/// code is the verdict.
+/// and NICs it may use. Reports are text, JSON (docs/json.md) or one
+/// self-contained HTML page with throughput charts; the exit code is the
+/// verdict.
 #[derive(Parser, Debug)]
 #[command(name = "lanecheck", version, about)]
 pub struct Cli {
@@ -333,9 +334,11 @@ pub struct AuditArgs {
 /// How an audit-style report is written (`audit`, `verify`).
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: text, json (docs/json.md) or html (one self-contained
+    /// page: verdict banner, throughput charts, tables; no script, no
+    /// network access; best written with --output).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -345,6 +348,12 @@ pub struct ReportArgs {
     /// Also list every flow with its class, reason, networks and status.
     #[arg(long)]
     pub flows: bool,
+    /// Add the per-bin throughput series to the JSON report: bytes and
+    /// bit/s of every --bin of each class, and of each class per network,
+    /// NIC and VLAN; each violation gets its flow's own series (at most 64
+    /// bins). See docs/json.md. (The HTML report always draws them.)
+    #[arg(long)]
+    pub series: bool,
     /// Write every packet of every violating flow to FILE (pcapng, one
     /// interface block per capture NIC, a packet comment naming the
     /// violation on each flow's first packet). A flow's verdict is final
@@ -371,7 +380,18 @@ pub enum ColorWhen {
     Never,
 }
 
-/// Output format.
+/// Format of an audit or verify report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable report.
+    Text,
+    /// One JSON document (see docs/json.md).
+    Json,
+    /// One self-contained HTML page (charts as inline SVG, no script).
+    Html,
+}
+
+/// Output format of a listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Human-readable table.

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::flags::{FlowsArgs, Format};
-use crate::output::{self, FlowsView};
+use crate::output::{self, FlowList};
 use crate::pipeline;
 use crate::Outcome;
 
@@ -12,10 +12,10 @@ use crate::Outcome;
 pub fn run(args: &FlowsArgs) -> Result<Outcome> {
     let mut an = pipeline::new_analyzer(&args.input)?;
     let outcomes = pipeline::read_args(&args.input, &mut an);
-    let view = FlowsView::new(&an, &outcomes);
+    let list = FlowList::new(&an, &outcomes);
     output::write_all(args.output.as_deref(), |out| match args.format {
-        Format::Json => output::json::write_flows(out, &view),
-        Format::Text => output::text::write_flows(out, &view),
+        Format::Json => output::json::write_flows(out, &list),
+        Format::Text => output::text::write_flows(out, &list),
     })?;
     let failed = outcomes.iter().any(|o| o.error.is_some());
     Ok(if failed {

@@ -19,7 +19,7 @@ use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
 
 use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
-use crate::output::{self, CommandReport, LiveInfo, NicReport, ReportView};
+use crate::output::{self, CommandReport, Document, LiveInfo, NicReport};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
 use crate::violations_pcap::{FlowNumbers, LivePcap};
 use crate::Outcome;
@@ -461,19 +461,19 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
         ended_by: e.ended_by.clone(),
         duration: e.plan.start.elapsed(),
     };
-    let mut view = ReportView::new(&an, &report, &outcomes, args.report.flows)
+    let mut doc = Document::new(&an, report, &outcomes, args.report.flows)
         .with_verdict(verdict, reasons)
         .with_live(live);
-    view.warnings.append(&mut late_errors);
-    view.warnings.extend(pcap_warnings);
+    doc.warnings.append(&mut late_errors);
+    doc.warnings.extend(pcap_warnings);
     if let Some(err) = write_error {
         let what = match &args.write {
             Some(_) => "the saved capture",
             None => "the spool of --violations-pcap (and so its file)",
         };
-        view.warnings.push(format!("{err}; {what} stops there"));
+        doc.warnings.push(format!("{err}; {what} stops there"));
     }
-    output::write_report(&args.report, &view)?;
+    output::write_report(&args.report, &doc)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
         Verdict::Inconclusive => Outcome::Inconclusive,

@@ -506,10 +506,14 @@ fn text_report_starts_with_the_verdict() {
     let out = run(&["audit", "-p", &policy("dpm.toml"), t.file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
+    // Two flows of one (class, place): counted, named once; the JSON says
+    // the same.
     assert!(
-        text.starts_with("FAIL: 2 violations (dpm on primary)"),
+        text.starts_with("FAIL: 2 violations (2 × dpm on primary)\n"),
         "{text}"
     );
+    let doc = audit("dpm.toml", &t, 1, &[]);
+    assert_eq!(doc["summary"], "2 violations (2 × dpm on primary)");
     let f = t.flows.iter().find(|f| f.dport == 5719).unwrap();
     assert!(
         text.contains(&format!(

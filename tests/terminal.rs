@@ -156,7 +156,7 @@ fn no_color_and_color_flags_decide_the_escape_codes() {
     // A terminal is coloured unless NO_COLOR is set and not empty.
     let auto = audit(&[], &[], Tty::Stdout);
     assert!(
-        auto.contains("\x1b[1m\x1b[32mPASS\x1b[0m with 1 warning"),
+        auto.contains("\x1b[1m\x1b[32mPASS\x1b[0m: no violation, 1 warning\n"),
         "{auto:?}"
     );
     assert!(auto.contains("\x1b[1m\x1b[33mFALLBACK "), "{auto:?}");

@@ -5,14 +5,17 @@ mod netns;
 mod util;
 
 mod audit;
+mod browser;
 mod conformance;
 mod derive;
 mod evidence;
 mod flows;
+mod html;
 mod manual;
 mod packaging;
 mod policy;
 mod procedures;
+mod report;
 mod scenarios;
 mod terminal;
 mod tunnels;

@@ -547,6 +547,18 @@ impl Analyzer {
         self.tunnels.get(id)
     }
 
+    /// The tunnel `id` and the tunnels that carried it, innermost first
+    /// (empty for a flow in no tunnel). Nesting is bounded by the decoder.
+    pub fn tunnel_chain(&self, id: TunnelId) -> Vec<Tunnel> {
+        let mut chain: Vec<Tunnel> = Vec::new();
+        let mut at = self.tunnel(id);
+        while let Some(t) = at {
+            chain.push(*t);
+            at = self.tunnel(t.parent);
+        }
+        chain
+    }
+
     /// The policy being checked.
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -580,6 +592,11 @@ impl Analyzer {
     /// The throughput series of a (class, scope), if any packet fed it.
     pub fn series(&self, class: ClassId, scope: Scope) -> Option<&Series> {
         self.stats.series(class, scope)
+    }
+
+    /// Throughput bin length in nanoseconds.
+    pub fn bin_ns(&self) -> i64 {
+        self.stats.bin_ns()
     }
 
     /// Every (class, scope) with a series.
@@ -740,7 +757,8 @@ fn hook(st: &mut FlowState, class: ClassId, stats: &mut Stats) {
 }
 
 /// Counts one packet (wire length, interface, VLAN tags) in the flow's
-/// series, and in its own bins while its class is open.
+/// series and its own (bounded) series, and in its own bins while its class
+/// is open.
 #[inline(always)]
 fn count(
     slot: &mut Slot<FlowState>,
@@ -756,6 +774,7 @@ fn count(
     for &id in &st.hooks {
         stats.add(id, bin, wire_len);
     }
+    st.own.add(bin, u64::from(wire_len));
     let class = st.class.unwrap_or(crate::class::CLIENT);
     let id = match st.iface_hooks.iter().find(|(i, _)| *i == iface) {
         Some((_, id)) => *id,

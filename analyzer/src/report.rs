@@ -37,6 +37,40 @@ impl Verdict {
     }
 }
 
+/// Bytes per bin over time: bins of `bin_ns` aligned to the Unix epoch
+/// (bin `i` starts at `i × bin_ns`), the active ones only; every bin from
+/// the first active to the last is in the span, idle ones holding 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bins {
+    /// Bin length in nanoseconds.
+    pub bin_ns: i64,
+    /// (bin index, bytes) of every bin with bytes, in order.
+    pub active: Vec<(i64, u64)>,
+}
+
+impl Bins {
+    /// The first and last active bin.
+    pub fn range(&self) -> Option<(i64, i64)> {
+        Some((self.active.first()?.0, self.active.last()?.0))
+    }
+
+    /// Bytes of every bin from the first active to the last, idle ones 0.
+    pub fn dense(&self) -> impl Iterator<Item = u64> + '_ {
+        let (first, last) = self.range().unwrap_or((0, -1));
+        let mut it = self.active.iter().peekable();
+        (first..=last).map(move |i| match it.next_if(|(b, _)| *b == i) {
+            Some((_, bytes)) => *bytes,
+            None => 0,
+        })
+    }
+
+    /// A bin's throughput in bits per second, as the percentiles count it.
+    pub fn bps(&self, bytes: u64) -> u64 {
+        let bps = u128::from(bytes) * 8 * 1_000_000_000 / self.bin_ns.max(1) as u128;
+        bps.min(u128::from(u64::MAX)) as u64
+    }
+}
+
 /// Bytes of a class in one network or on one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
@@ -50,6 +84,8 @@ pub struct Share {
     pub status: Status,
     /// Throughput percentiles there.
     pub throughput: Throughput,
+    /// Bytes per bin there.
+    pub series: Bins,
 }
 
 /// One class's summary.
@@ -71,6 +107,8 @@ pub struct ClassSummary {
     pub vlans: Vec<Share>,
     /// Throughput percentiles of the whole class.
     pub throughput: Throughput,
+    /// Bytes per bin of the whole class.
+    pub series: Bins,
 }
 
 /// A flow that breaks the policy (one per flow, with every reason).
@@ -114,8 +152,12 @@ pub struct Violation {
     pub evidence: Vec<Evidence>,
     /// For a fallback: whether name resolution explains it.
     pub explanation: Option<String>,
-    /// The tunnel the flow was carried in, if any.
-    pub tunnel: Option<crate::flow::Tunnel>,
+    /// The tunnels the flow was carried in, innermost first (empty if none).
+    pub tunnel: Vec<crate::flow::Tunnel>,
+    /// The flow's own bytes over time, at most
+    /// [`FLOW_POINTS`](crate::stats::FLOW_POINTS) bins (each a power of two
+    /// of the report's bins).
+    pub series: Bins,
 }
 
 /// A DNS answer that broke a `[[dns]]` rule.
@@ -392,18 +434,30 @@ impl Analyzer {
         n.map_or("unknown", |n| self.policy().network_name(n))
     }
 
-    fn throughput(&self, class: ClassId, scope: Scope) -> Throughput {
-        self.series(class, scope)
+    /// Percentiles and bins of a (class, scope).
+    fn throughput(&self, class: ClassId, scope: Scope) -> (Throughput, Bins) {
+        let bins = Bins {
+            bin_ns: self.bin_ns(),
+            active: self
+                .series(class, scope)
+                .map(|s| s.bins().into_iter().collect())
+                .unwrap_or_default(),
+        };
+        let t = self
+            .series(class, scope)
             .map(|s| s.throughput())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (t, bins)
     }
+
     fn summary(&self, class: ClassId, acc: ClassAcc) -> ClassSummary {
-        let share = |name: String, a: Acc, t: Throughput| Share {
+        let share = |name: String, a: Acc, (throughput, series): (Throughput, Bins)| Share {
             name,
             packets: a.packets,
             bytes: a.bytes,
             status: a.status.unwrap_or(Status::Preferred),
-            throughput: t,
+            throughput,
+            series,
         };
         let mut networks: Vec<Share> = acc
             .nets
@@ -435,6 +489,7 @@ impl Analyzer {
             .into_iter()
             .map(|(v, a)| share(v.to_string(), a, self.throughput(class, Scope::Vlan(v))))
             .collect();
+        let (throughput, series) = self.throughput(class, Scope::Class);
         ClassSummary {
             class: self.policy().class_name(class).to_string(),
             flows: acc.flows,
@@ -443,7 +498,8 @@ impl Analyzer {
             networks,
             interfaces,
             vlans,
-            throughput: self.throughput(class, Scope::Class),
+            throughput,
+            series,
         }
     }
 
@@ -475,7 +531,29 @@ impl Analyzer {
                 .map(|e| e.facts.clone())
                 .unwrap_or_default(),
             explanation: None,
-            tunnel: self.tunnel(flow.key.tunnel).copied(),
+            tunnel: self.tunnel_chain(flow.key.tunnel),
+            series: Bins {
+                bin_ns: i64::try_from(i128::from(self.bin_ns()) << slot.ext.own.shift())
+                    .unwrap_or(i64::MAX),
+                active: slot.ext.own.active().collect(),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bins;
+
+    #[test]
+    fn dense_bins_fill_the_idle_ones_with_zero() {
+        let b = Bins {
+            bin_ns: 500_000_000,
+            active: vec![(-2, 10), (1, 3), (2, 125)],
+        };
+        assert_eq!(b.range(), Some((-2, 2)));
+        assert_eq!(b.dense().collect::<Vec<_>>(), [10, 0, 0, 3, 125]);
+        assert_eq!(b.bps(125), 2_000);
+        assert_eq!(Bins::default().dense().count(), 0);
     }
 }

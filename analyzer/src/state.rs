@@ -11,7 +11,7 @@ use crate::evidence::probe::FlowEvidence;
 use crate::evidence::Uuid;
 use crate::flow::FlowExt;
 use crate::policy::{FlowVerdict, NetId};
-use crate::stats::Pending;
+use crate::stats::{FlowSeries, Pending};
 use crate::IfaceRef;
 
 /// A flow's evidence stage.
@@ -63,6 +63,8 @@ pub struct FlowState {
     pub(crate) vlan_hooks: SmallVec<[(u16, u32); 1]>,
     /// Own per-bin counts while the class is open.
     pub(crate) pending: Option<Box<Pending>>,
+    /// Own bytes over time (bounded), for a violation's small chart.
+    pub(crate) own: FlowSeries,
     /// The responder's endpoint, learned from an RPC reply before the flow began.
     pub learned: Option<Box<Endpoint>>,
     /// Evidence.

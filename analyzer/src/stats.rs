@@ -147,6 +147,89 @@ impl Series {
     }
 }
 
+/// Most points a flow's own series keeps (see [`FlowSeries`]).
+pub const FLOW_POINTS: usize = 64;
+
+/// A flow's own bytes over time, for the small chart of a violation: at
+/// most [`FLOW_POINTS`] points. A point is `2^shift` report bins, aligned to
+/// the Unix epoch like them (point `j` holds bins `j << shift ..
+/// (j + 1) << shift`); when a packet falls outside the points' reach the
+/// points merge in pairs (`shift + 1`) until it fits, so memory per flow is
+/// bounded whatever its length and a short flow keeps the report's bins.
+#[derive(Clone, Debug, Default)]
+pub struct FlowSeries {
+    shift: u8,
+    /// Index of the first point (in units of `2^shift` bins).
+    first: i64,
+    points: smallvec::SmallVec<[u64; 2]>,
+}
+
+impl FlowSeries {
+    /// Counts `bytes` in report bin `bin`.
+    #[inline]
+    pub fn add(&mut self, bin: i64, bytes: u64) {
+        if self.points.is_empty() {
+            self.first = bin >> self.shift;
+        }
+        while self.span_with(bin >> self.shift) > FLOW_POINTS as i64 {
+            self.coarsen();
+        }
+        self.place(bin >> self.shift, bytes);
+    }
+
+    /// Points from the first to the last, point `j` included.
+    #[inline]
+    fn span_with(&self, j: i64) -> i64 {
+        let last = self.first + self.points.len() as i64 - 1;
+        j.max(last) - j.min(self.first) + 1
+    }
+
+    /// Points merge in pairs: each covers twice the bins.
+    fn coarsen(&mut self) {
+        let first = self.first >> 1;
+        let mut merged = smallvec::SmallVec::new();
+        for (i, b) in self.points.iter().enumerate() {
+            let k = (((self.first + i as i64) >> 1) - first) as usize;
+            if merged.len() <= k {
+                merged.resize(k + 1, 0);
+            }
+            merged[k] += b;
+        }
+        self.first = first;
+        self.points = merged;
+        self.shift = (self.shift + 1).min(62);
+    }
+
+    /// Adds a point index `j` known to fit within [`FLOW_POINTS`] of the others.
+    fn place(&mut self, j: i64, bytes: u64) {
+        if j < self.first {
+            let pad = (self.first - j) as usize;
+            self.points.insert_many(0, std::iter::repeat_n(0, pad));
+            self.first = j;
+        }
+        let i = (j - self.first) as usize;
+        if i >= self.points.len() {
+            self.points.resize(i + 1, 0);
+        }
+        self.points[i] += bytes;
+    }
+
+    /// Report bins per point, as a power of two.
+    pub fn shift(&self) -> u8 {
+        self.shift
+    }
+
+    /// (point index, bytes) of every point with bytes, in order; point `j`
+    /// starts at bin `j << shift`.
+    pub fn active(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.points
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b > 0)
+            .map(|(i, b)| (self.first + i as i64, *b))
+    }
+}
+
 /// What a throughput series aggregates, within one class.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Scope {
@@ -225,6 +308,11 @@ impl Stats {
             series: Vec::new(),
             index: FxHashMap::default(),
         }
+    }
+
+    /// Bin length in nanoseconds.
+    pub fn bin_ns(&self) -> i64 {
+        self.bin_ns
     }
 
     /// Whether series are kept.
@@ -323,6 +411,42 @@ mod tests {
         assert_eq!(t.max, 403_474_480);
         assert_eq!(h3(t.max), 403_701_759);
         assert_eq!((t.p50, t.p99), (t.max, t.max));
+    }
+
+    fn points(s: &FlowSeries) -> Vec<(i64, u64)> {
+        s.active().collect()
+    }
+
+    #[test]
+    fn a_short_flow_keeps_the_report_bins() {
+        let mut s = FlowSeries::default();
+        for (bin, bytes) in [(100, 5), (100, 7), (103, 1), (99, 2)] {
+            s.add(bin, bytes);
+        }
+        assert_eq!(s.shift(), 0);
+        assert_eq!(points(&s), [(99, 2), (100, 12), (103, 1)]);
+    }
+
+    #[test]
+    fn a_long_flow_merges_points_in_pairs_aligned_to_the_epoch() {
+        let mut s = FlowSeries::default();
+        // One byte in each of bins 10..=209: 200 bins need 4 bins a point
+        // (points 2..=52, the first and last half full).
+        for bin in 10..210 {
+            s.add(bin, 1);
+        }
+        assert_eq!(s.shift(), 2);
+        let p = points(&s);
+        assert!(p.len() <= FLOW_POINTS);
+        assert_eq!(p.first(), Some(&(2, 2)));
+        assert_eq!(p.last(), Some(&(52, 2)));
+        assert!(p[1..p.len() - 1].iter().all(|(_, b)| *b == 4));
+        assert_eq!(p.iter().map(|(_, b)| b).sum::<u64>(), 200);
+        // A packet far earlier (another capture of the same flow) still fits.
+        s.add(-1000, 9);
+        assert!(s.active().count() <= FLOW_POINTS);
+        assert_eq!(s.active().map(|(_, b)| b).sum::<u64>(), 209);
+        assert_eq!(s.active().next(), Some((-1000 >> s.shift(), 9)));
     }
 
     /// HdrHistogram reports the highest value equivalent to v at 3 digits.

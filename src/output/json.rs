@@ -5,9 +5,11 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
+use analyzer::report::Bins;
 use analyzer::stats::Throughput;
 
-use super::{evidence, proto_name, rfc3339, CaptureView, FlowsView, ReportView};
+use super::model::{CaptureRow, DnsRow, FlowList, FlowRow, FlowTableRow};
+use super::{evidence, proto_name, rfc3339, Document, Render};
 
 /// Schema number of every JSON document; bumped on a breaking change.
 pub const SCHEMA: u32 = 1;
@@ -33,7 +35,7 @@ struct JsonCapture<'a> {
 }
 
 /// A capture entry of any report.
-fn capture(c: &CaptureView) -> JsonCapture<'_> {
+fn capture(c: &CaptureRow) -> JsonCapture<'_> {
     JsonCapture {
         source: &c.source,
         packets: c.packets,
@@ -71,14 +73,15 @@ struct JsonTunnel {
     carried_in: Option<Box<JsonTunnel>>,
 }
 
-fn tunnel(an: &analyzer::Analyzer, t: Option<&analyzer::flow::Tunnel>) -> Option<JsonTunnel> {
-    let t = t?;
+/// The JSON of a tunnel chain (innermost first), `null` when empty.
+fn tunnel(chain: &[analyzer::flow::Tunnel]) -> Option<JsonTunnel> {
+    let (t, rest) = chain.split_first()?;
     Some(JsonTunnel {
         kind: t.kind.name(),
         id: t.id,
         outer_src: t.outer.map(|o| o.0.to_string()),
         outer_dst: t.outer.map(|o| o.1.to_string()),
-        carried_in: tunnel(an, an.tunnel(t.parent)).map(Box::new),
+        carried_in: tunnel(rest).map(Box::new),
     })
 }
 
@@ -123,75 +126,50 @@ struct FlowsDoc<'a> {
     flow_table: FlowTableJson,
 }
 
-fn flows_json(v: &FlowsView<'_>, with_status: bool) -> Vec<JsonFlow> {
-    let policy = v.an.policy();
-    v.flows
-        .iter()
-        .map(|s| {
-            let (f, st) = (&s.flow, &s.ext);
-            let class = st.class.map_or("?", |c| policy.class_name(c)).to_string();
-            let (networks, status) = if with_status {
-                let nets = st
-                    .nets
-                    .iter()
-                    .map(|n| v.an.net_name(*n).to_string())
-                    .collect();
-                (Some(nets), Some(st.verdict.status.as_str()))
-            } else {
-                (None, None)
-            };
-            let (src, sport) = f.src();
-            let (dst, dport) = f.dst();
-            JsonFlow {
-                proto: proto_name(f.key.proto),
-                src: src.to_string(),
-                sport,
-                dst: dst.to_string(),
-                dport,
-                packets: f.total_packets(),
-                bytes: f.total_bytes(),
-                packets_src_to_dst: f.packets_forward(),
-                bytes_src_to_dst: f.bytes_forward(),
-                interfaces: v.iface_names(f),
-                vlans: f.vlans.iter().map(|v| v.vlan).collect(),
-                first_seen: rfc3339(f.first_seen),
-                last_seen: rfc3339(f.last_seen),
-                community_id: f.community_id(),
-                tunnel: tunnel(v.an, v.an.tunnel(f.key.tunnel)),
-                class,
-                reason: v.an.reason(s),
-                evidence: st
-                    .evidence()
-                    .map(|e| e.facts.iter().map(evidence::evidence).collect())
-                    .unwrap_or_default(),
-                networks,
-                status,
-            }
-        })
-        .collect()
+fn flow(f: &FlowRow, with_status: bool) -> JsonFlow {
+    JsonFlow {
+        proto: proto_name(f.proto),
+        src: f.src.to_string(),
+        sport: f.sport,
+        dst: f.dst.to_string(),
+        dport: f.dport,
+        packets: f.packets,
+        bytes: f.bytes,
+        packets_src_to_dst: f.packets_forward,
+        bytes_src_to_dst: f.bytes_forward,
+        interfaces: f.interfaces.clone(),
+        vlans: f.vlans.clone(),
+        first_seen: rfc3339(f.first_seen),
+        last_seen: rfc3339(f.last_seen),
+        community_id: f.community_id.clone(),
+        tunnel: tunnel(&f.tunnel),
+        class: f.class.clone(),
+        reason: f.reason.clone(),
+        evidence: f.evidence.iter().map(evidence::evidence).collect(),
+        networks: with_status.then(|| f.networks.clone()),
+        status: with_status.then_some(f.status.as_str()),
+    }
 }
 
-fn learned(v: &analyzer::Analyzer) -> Vec<serde_json::Value> {
-    v.knowledge()
-        .history()
-        .iter()
-        .map(evidence::endpoint)
-        .collect()
+fn flows_json(v: &FlowList, with_status: bool) -> Vec<JsonFlow> {
+    v.flows.iter().map(|f| flow(f, with_status)).collect()
+}
+
+fn flow_table(t: &FlowTableRow) -> FlowTableJson {
+    FlowTableJson {
+        evicted: t.evicted,
+        expired: t.expired,
+    }
 }
 
 /// Writes the `flows` document.
-pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
-    let flows = flows_json(v, false);
-    let stats = v.an.flow_stats();
+pub fn write_flows(out: &mut dyn Write, v: &FlowList) -> Result<()> {
     let doc = FlowsDoc {
         schema: SCHEMA,
         captures: v.captures.iter().map(capture).collect(),
-        flows,
-        learned_endpoints: learned(v.an),
-        flow_table: FlowTableJson {
-            evicted: stats.evicted,
-            expired: stats.expired,
-        },
+        flows: flows_json(v, false),
+        learned_endpoints: v.learned_endpoints.iter().map(evidence::endpoint).collect(),
+        flow_table: flow_table(&v.flow_table),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)?;
@@ -221,6 +199,46 @@ fn throughput(t: &Throughput) -> JsonThroughput {
     }
 }
 
+/// `--series`: every bin from the first active one to the last, idle ones
+/// included (the bins the percentiles are taken over), as bytes and bit/s.
+struct JsonSeries<'a>(&'a Bins);
+
+impl Serialize for JsonSeries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let b = self.0;
+        let start = b
+            .range()
+            .map(|(first, _)| rfc3339(capture::Timestamp(first.saturating_mul(b.bin_ns))));
+        let mut o = s.serialize_struct("series", 4)?;
+        o.serialize_field("bin_ms", &(b.bin_ns / 1_000_000))?;
+        o.serialize_field("start", &start)?;
+        o.serialize_field(
+            "bytes",
+            &Dense {
+                bins: b,
+                bps: false,
+            },
+        )?;
+        o.serialize_field("bps", &Dense { bins: b, bps: true })?;
+        o.end()
+    }
+}
+
+/// The dense bins of a series, as bytes or bit/s, serialised as they are
+/// produced.
+struct Dense<'a> {
+    bins: &'a Bins,
+    bps: bool,
+}
+
+impl Serialize for Dense<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.bins;
+        s.collect_seq(b.dense().map(|v| if self.bps { b.bps(v) } else { v }))
+    }
+}
+
 #[derive(Serialize)]
 struct JsonShare<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +251,8 @@ struct JsonShare<'a> {
     packets: u64,
     status: &'static str,
     throughput_bps: JsonThroughput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    series: Option<JsonSeries<'a>>,
 }
 
 #[derive(Serialize)]
@@ -245,6 +265,8 @@ struct JsonClass<'a> {
     interfaces: Vec<JsonShare<'a>>,
     vlans: Vec<JsonShare<'a>>,
     throughput_bps: JsonThroughput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    series: Option<JsonSeries<'a>>,
 }
 
 #[derive(Serialize)]
@@ -270,12 +292,15 @@ struct JsonViolation<'a> {
     evidence: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    series: Option<JsonSeries<'a>>,
 }
 
 #[derive(Serialize)]
 struct ReportDoc<'a> {
     schema: u32,
     verdict: &'static str,
+    summary: String,
     captures: Vec<JsonCapture<'a>>,
     classes: Vec<JsonClass<'a>>,
     violations: Vec<JsonViolation<'a>>,
@@ -318,28 +343,88 @@ struct JsonCommand<'a> {
     duration_ms: u64,
 }
 
-fn share<'a>(
-    s: &'a analyzer::report::Share,
-    network: Option<&'a str>,
-    interface: Option<&'a str>,
-    vlan: Option<u16>,
-) -> JsonShare<'a> {
-    JsonShare {
-        network,
-        interface,
-        vlan,
-        bytes: s.bytes,
-        packets: s.packets,
-        status: s.status.as_str(),
-        throughput_bps: throughput(&s.throughput),
+/// The JSON renderer of the report (docs/json.md); `series` adds the
+/// per-bin arrays.
+pub struct Json {
+    pub series: bool,
+}
+
+/// What a share names: its network, interface or VLAN.
+enum Place<'a> {
+    Network(&'a str),
+    Interface(&'a str),
+    Vlan(Option<u16>),
+}
+
+impl Json {
+    fn series<'a>(&self, b: &'a Bins) -> Option<JsonSeries<'a>> {
+        self.series.then_some(JsonSeries(b))
+    }
+
+    fn share<'a>(&self, s: &'a analyzer::report::Share, place: Place<'a>) -> JsonShare<'a> {
+        let (network, interface, vlan) = match place {
+            Place::Network(n) => (Some(n), None, None),
+            Place::Interface(i) => (None, Some(i), None),
+            Place::Vlan(v) => (None, None, v),
+        };
+        JsonShare {
+            network,
+            interface,
+            vlan,
+            bytes: s.bytes,
+            packets: s.packets,
+            status: s.status.as_str(),
+            throughput_bps: throughput(&s.throughput),
+            series: self.series(&s.series),
+        }
+    }
+
+    fn class<'a>(&self, c: &'a analyzer::report::ClassSummary) -> JsonClass<'a> {
+        let shares = |list: &'a [analyzer::report::Share], place: fn(&'a str) -> Place<'a>| {
+            list.iter().map(|s| self.share(s, place(&s.name))).collect()
+        };
+        JsonClass {
+            class: &c.class,
+            flows: c.flows,
+            packets: c.packets,
+            bytes: c.bytes,
+            networks: shares(&c.networks, Place::Network),
+            interfaces: shares(&c.interfaces, Place::Interface),
+            vlans: shares(&c.vlans, |n| Place::Vlan(n.parse().ok())),
+            throughput_bps: throughput(&c.throughput),
+            series: self.series(&c.series),
+        }
+    }
+
+    fn violation<'a>(&self, x: &'a analyzer::report::Violation) -> JsonViolation<'a> {
+        JsonViolation {
+            class: &x.class,
+            reason: x.reasons.join("; "),
+            reasons: &x.reasons,
+            network: &x.network,
+            interface: x.interface.as_deref(),
+            vlan: x.vlan,
+            proto: proto_name(x.proto),
+            src: x.src.to_string(),
+            sport: x.sport,
+            dst: x.dst.to_string(),
+            dport: x.dport,
+            bytes: x.bytes,
+            packets: x.packets,
+            first_seen: rfc3339(x.first_seen),
+            last_seen: rfc3339(x.last_seen),
+            community_id: &x.community_id,
+            tunnel: tunnel(&x.tunnel),
+            class_reason: &x.class_reason,
+            evidence: x.evidence.iter().map(evidence::evidence).collect(),
+            explanation: x.explanation.as_deref(),
+            series: self.series(&x.series),
+        }
     }
 }
 
-fn dns_violation(v: &ReportView<'_>, d: &analyzer::report::DnsViolation) -> serde_json::Value {
-    let capture =
-        v.an.captures()
-            .get(d.capture.0 as usize)
-            .map(|c| c.source.as_str());
+fn dns_violation(row: &DnsRow) -> serde_json::Value {
+    let d = &row.violation;
     serde_json::json!({
         "name": d.name,
         "qtype": analyzer::evidence::dns::type_name(d.qtype),
@@ -350,60 +435,10 @@ fn dns_violation(v: &ReportView<'_>, d: &analyzer::report::DnsViolation) -> serd
         "server": d.server.to_string(),
         "client": d.client.to_string(),
         "time": rfc3339(d.time),
-        "capture": capture,
+        "capture": row.capture,
         "rule": d.rule,
         "reason": d.reason,
     })
-}
-
-fn class(c: &analyzer::report::ClassSummary) -> JsonClass<'_> {
-    JsonClass {
-        class: &c.class,
-        flows: c.flows,
-        packets: c.packets,
-        bytes: c.bytes,
-        networks: c
-            .networks
-            .iter()
-            .map(|s| share(s, Some(&s.name), None, None))
-            .collect(),
-        interfaces: c
-            .interfaces
-            .iter()
-            .map(|s| share(s, None, Some(&s.name), None))
-            .collect(),
-        vlans: c
-            .vlans
-            .iter()
-            .map(|s| share(s, None, None, s.name.parse().ok()))
-            .collect(),
-        throughput_bps: throughput(&c.throughput),
-    }
-}
-
-fn violation<'a>(an: &analyzer::Analyzer, x: &'a analyzer::report::Violation) -> JsonViolation<'a> {
-    JsonViolation {
-        class: &x.class,
-        reason: x.reasons.join("; "),
-        reasons: &x.reasons,
-        network: &x.network,
-        interface: x.interface.as_deref(),
-        vlan: x.vlan,
-        proto: proto_name(x.proto),
-        src: x.src.to_string(),
-        sport: x.sport,
-        dst: x.dst.to_string(),
-        dport: x.dport,
-        bytes: x.bytes,
-        packets: x.packets,
-        first_seen: rfc3339(x.first_seen),
-        last_seen: rfc3339(x.last_seen),
-        community_id: &x.community_id,
-        tunnel: tunnel(an, x.tunnel.as_ref()),
-        class_reason: &x.class_reason,
-        evidence: x.evidence.iter().map(evidence::evidence).collect(),
-        explanation: x.explanation.as_deref(),
-    }
 }
 
 fn nic(n: &super::NicReport) -> JsonNic<'_> {
@@ -418,54 +453,45 @@ fn nic(n: &super::NicReport) -> JsonNic<'_> {
     }
 }
 
-/// Writes the audit report document (docs/json.md).
-pub fn write_report(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
-    let r = v.report;
-    let classes = r.classes.iter().map(class).collect();
-    let violations = r.violations.iter().map(|x| violation(v.an, x)).collect();
-    let stats = v.an.flow_stats();
-    let doc = ReportDoc {
-        schema: SCHEMA,
-        verdict: if v.error.is_some() {
-            "error"
-        } else {
-            v.verdict.as_str()
-        },
-        captures: v.captures.iter().map(capture).collect(),
-        classes,
-        violations,
-        dns_violations: r
-            .dns_violations
-            .iter()
-            .map(|d| dns_violation(v, d))
-            .collect(),
-        warnings: &v.warnings,
-        learned_endpoints: r.learned_endpoints.iter().map(evidence::endpoint).collect(),
-        evidence_gave_up: r
-            .gave_up
-            .iter()
-            .map(|(p, why, n)| serde_json::json!({"protocol": p, "reason": why, "flows": n}))
-            .collect(),
-        flow_table: FlowTableJson {
-            evicted: stats.evicted,
-            expired: stats.expired,
-        },
-        flows: v.flows.as_ref().map(|f| flows_json(f, true)),
-        nics: v.live.as_ref().map(|l| l.nics.iter().map(nic).collect()),
-        command: v.live.as_ref().map(|l| {
-            l.command.as_ref().map(|c| JsonCommand {
-                argv: &c.argv,
-                exit_code: c.exit_code,
-                signal: c.signal,
-                success: c.success,
-                duration_ms: c.duration.as_millis() as u64,
-            })
-        }),
-        reasons: (v.live.is_some() || !v.reasons.is_empty()).then_some(v.reasons.as_slice()),
-        ended_by: v.live.as_ref().map(|l| l.ended_by.as_str()),
-        duration_ms: v.live.as_ref().map(|l| l.duration.as_millis() as u64),
-    };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)?;
-    Ok(())
+fn command(c: &super::CommandReport) -> JsonCommand<'_> {
+    JsonCommand {
+        argv: &c.argv,
+        exit_code: c.exit_code,
+        signal: c.signal,
+        success: c.success,
+        duration_ms: c.duration.as_millis() as u64,
+    }
+}
+
+impl Render for Json {
+    /// Writes the audit report document (docs/json.md).
+    fn render(&self, v: &Document, out: &mut dyn Write) -> Result<()> {
+        let live = v.live.as_ref();
+        let doc = ReportDoc {
+            schema: SCHEMA,
+            verdict: v.verdict_name(),
+            summary: v.headline().summary,
+            captures: v.captures.iter().map(capture).collect(),
+            classes: v.classes.iter().map(|c| self.class(c)).collect(),
+            violations: v.violations.iter().map(|x| self.violation(x)).collect(),
+            dns_violations: v.dns_violations.iter().map(dns_violation).collect(),
+            warnings: &v.warnings,
+            learned_endpoints: v.learned_endpoints.iter().map(evidence::endpoint).collect(),
+            evidence_gave_up: v
+                .gave_up
+                .iter()
+                .map(|(p, why, n)| serde_json::json!({"protocol": p, "reason": why, "flows": n}))
+                .collect(),
+            flow_table: flow_table(&v.flow_table),
+            flows: v.flows.as_ref().map(|f| flows_json(f, true)),
+            nics: live.map(|l| l.nics.iter().map(nic).collect()),
+            command: live.map(|l| l.command.as_ref().map(command)),
+            reasons: (live.is_some() || !v.reasons.is_empty()).then_some(v.reasons.as_slice()),
+            ended_by: live.map(|l| l.ended_by.as_str()),
+            duration_ms: live.map(|l| l.duration.as_millis() as u64),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        Ok(())
+    }
 }

@@ -4,24 +4,35 @@
 
 use std::io::Write;
 
-use analyzer::report::{ClassSummary, Verdict};
+use analyzer::report::ClassSummary;
 use anyhow::Result;
 
 use super::paint::Paint;
 use super::text::{
     human_bytes, status_word, throughput_line, write_flows, write_learned, write_tunnel_counts,
 };
-use super::{proto_name, rfc3339, ReportView};
+use super::{proto_name, rfc3339, Document, Render};
+
+/// The text renderer: verdict and statuses coloured as `paint` says.
+pub struct Text {
+    pub paint: Paint,
+}
+
+impl Render for Text {
+    fn render(&self, doc: &Document, out: &mut dyn Write) -> Result<()> {
+        write_report(out, doc, self.paint)
+    }
+}
 
 /// Writes the report, verdict and statuses coloured as `paint` says.
-pub fn write_report(out: &mut impl Write, v: &ReportView<'_>, paint: Paint) -> Result<()> {
+fn write_report(out: &mut dyn Write, v: &Document, paint: Paint) -> Result<()> {
     headline(out, v, paint)?;
-    for c in &v.report.classes {
+    for c in &v.classes {
         class(out, c, paint)?;
     }
     violations(out, v)?;
     dns_violations(out, v)?;
-    write_learned(out, v.report)?;
+    write_learned(out, &v.learned_endpoints)?;
     if !v.warnings.is_empty() {
         writeln!(out)?;
         writeln!(out, "warnings:")?;
@@ -46,60 +57,15 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The first line: ERROR, FAIL (what leaked), INCONCLUSIVE (why) or PASS.
-fn headline(out: &mut impl Write, v: &ReportView<'_>, paint: Paint) -> Result<()> {
-    let r = v.report;
-    if let Some(e) = &v.error {
-        writeln!(out, "{}: {e}", paint.verdict("ERROR", None))?;
-        return Ok(());
-    }
-    let word = |w: &str| paint.verdict(w, Some(v.verdict));
-    match v.verdict {
-        Verdict::Fail => {
-            let mut what: Vec<String> = r
-                .violations
-                .iter()
-                .map(|x| match (x.vlan, &x.interface, x.by_address) {
-                    (_, _, true) => format!("{} on {}", x.class, x.network),
-                    (Some(v), _, false) => format!("{} on VLAN {v}", x.class),
-                    (None, Some(i), false) => format!("{} on interface {i}", x.class),
-                    (None, None, false) => format!("{} on {}", x.class, x.network),
-                })
-                .collect();
-            what.dedup();
-            if !r.dns_violations.is_empty() {
-                let n = r.dns_violations.len();
-                what.push(format!("{n} DNS answer{} breaking a rule", plural(n)));
-            }
-            let n = r.violations.len() + r.dns_violations.len();
-            writeln!(
-                out,
-                "{}: {n} violation{} ({})",
-                word("FAIL"),
-                plural(n),
-                what.join(", ")
-            )?;
-        }
-        Verdict::Inconclusive => {
-            writeln!(out, "{}: {}", word("INCONCLUSIVE"), v.reasons.join("; "))?
-        }
-        Verdict::Pass if v.warnings.is_empty() => writeln!(
-            out,
-            "{}: every class stayed on its allowed networks",
-            word("PASS")
-        )?,
-        Verdict::Pass => writeln!(
-            out,
-            "{} with {} warning{}: no violation",
-            word("PASS"),
-            v.warnings.len(),
-            plural(v.warnings.len())
-        )?,
-    }
+/// The first line: the verdict word (coloured) and its one-line reason,
+/// as every renderer gives them.
+fn headline(out: &mut dyn Write, v: &Document, paint: Paint) -> Result<()> {
+    let h = v.headline();
+    writeln!(out, "{}: {}", paint.verdict(h.word, h.verdict), h.summary)?;
     Ok(())
 }
 
-fn class(out: &mut impl Write, c: &ClassSummary, paint: Paint) -> Result<()> {
+fn class(out: &mut dyn Write, c: &ClassSummary, paint: Paint) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -138,15 +104,14 @@ fn class(out: &mut impl Write, c: &ClassSummary, paint: Paint) -> Result<()> {
     Ok(())
 }
 
-fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
-    let r = v.report;
-    if r.violations.is_empty() {
+fn violations(out: &mut dyn Write, v: &Document) -> Result<()> {
+    if v.violations.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     writeln!(out, "violations (largest first):")?;
     const SHOWN: usize = 50;
-    for x in r.violations.iter().take(SHOWN) {
+    for x in v.violations.iter().take(SHOWN) {
         let ports = matches!(x.proto, 6 | 17 | 132);
         let ep = |a, p| {
             if ports {
@@ -173,8 +138,8 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             rfc3339(x.first_seen),
             rfc3339(x.last_seen),
         )?;
-        if let Some(t) = &x.tunnel {
-            writeln!(out, "    tunnel: {}", super::tunnel_text(v.an, t))?;
+        if let Some(t) = super::tunnel_text(&x.tunnel) {
+            writeln!(out, "    tunnel: {t}")?;
         }
         for why in &x.reasons {
             writeln!(out, "    why: {why}")?;
@@ -188,24 +153,23 @@ fn violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
             x.class_reason, x.community_id
         )?;
     }
-    if r.violations.len() > SHOWN {
+    if v.violations.len() > SHOWN {
         writeln!(
             out,
             "  … {} more (every violation is in --format json)",
-            r.violations.len() - SHOWN
+            v.violations.len() - SHOWN
         )?;
     }
     Ok(())
 }
 
-fn dns_violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
-    let r = v.report;
-    if r.dns_violations.is_empty() {
+fn dns_violations(out: &mut dyn Write, v: &Document) -> Result<()> {
+    if v.dns_violations.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     writeln!(out, "DNS violations:")?;
-    for d in &r.dns_violations {
+    for d in v.dns_violations.iter().map(|d| &d.violation) {
         let answers: Vec<String> = d
             .answers
             .iter()
@@ -231,13 +195,13 @@ fn dns_violations(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         )?;
         writeln!(out, "    why: {}", d.reason)?;
     }
-    if r.dns_violations_dropped > 0 {
-        writeln!(out, "  … {} more, not kept", r.dns_violations_dropped)?;
+    if v.dns_violations_dropped > 0 {
+        writeln!(out, "  … {} more, not kept", v.dns_violations_dropped)?;
     }
     Ok(())
 }
 
-fn live(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
+fn live(out: &mut dyn Write, v: &Document) -> Result<()> {
     let Some(l) = &v.live else { return Ok(()) };
     writeln!(out)?;
     writeln!(
@@ -271,7 +235,7 @@ fn live(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
     Ok(())
 }
 
-fn captures(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
+fn captures(out: &mut dyn Write, v: &Document) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "captures:")?;
     for c in &v.captures {
@@ -296,7 +260,7 @@ fn captures(out: &mut impl Write, v: &ReportView<'_>) -> Result<()> {
         }
         write_tunnel_counts(out, c, "    ")?;
     }
-    for (proto, why, n) in &v.report.gave_up {
+    for (proto, why, n) in &v.gave_up {
         writeln!(
             out,
             "  evidence: {n} {proto} flow{} not read further: {why}",

@@ -4,7 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{proto_name, rfc3339, FlowsView};
+use super::model::{CaptureRow, FlowList, FlowRow};
+use super::{proto_name, rfc3339};
 
 /// Bytes in human units (KiB, MiB, GiB), exact below 10 KiB.
 pub fn human_bytes(b: u64) -> String {
@@ -33,44 +34,33 @@ pub(super) fn endpoint(addr: std::net::IpAddr, port: u16, with_port: bool) -> St
 }
 
 /// One row of the `flows` table (with the tunnel column when asked).
-fn flow_row(v: &FlowsView<'_>, f: &analyzer::flow::Flow, tunnels: bool) -> Vec<String> {
-    let ports = matches!(f.key.proto, 6 | 17 | 132);
-    let (src, sport) = f.src();
-    let (dst, dport) = f.dst();
-    let vlans: Vec<String> = f.vlans.iter().map(|v| v.vlan.to_string()).collect();
-    let ifaces = v.iface_names(f).join(",");
+fn flow_row(f: &FlowRow, tunnels: bool) -> Vec<String> {
+    let ports = matches!(f.proto, 6 | 17 | 132);
+    let vlans: Vec<String> = f.vlans.iter().map(|v| v.to_string()).collect();
     let dash = |s: String| if s.is_empty() { "-".into() } else { s };
     let mut row = vec![
-        proto_name(f.key.proto),
-        endpoint(src, sport, ports),
-        endpoint(dst, dport, ports),
-        f.total_packets().to_string(),
-        f.total_bytes().to_string(),
-        f.packets_forward().to_string(),
-        f.bytes_forward().to_string(),
-        dash(ifaces),
+        proto_name(f.proto),
+        endpoint(f.src, f.sport, ports),
+        endpoint(f.dst, f.dport, ports),
+        f.packets.to_string(),
+        f.bytes.to_string(),
+        f.packets_forward.to_string(),
+        f.bytes_forward.to_string(),
+        dash(f.interfaces.join(",")),
         dash(vlans.join(",")),
         rfc3339(f.first_seen),
     ];
     if tunnels {
-        let t = v.an.tunnel(f.key.tunnel);
-        row.push(t.map_or("-".into(), |t| super::tunnel_text(v.an, t)));
+        row.push(super::tunnel_text(&f.tunnel).unwrap_or_else(|| "-".into()));
     }
     row
 }
 
 /// Writes the `flows` table, largest first, then one line per capture.
 /// A `tunnel` column is added when some flow was carried in one.
-pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
-    let tunnels = v
-        .flows
-        .iter()
-        .any(|s| v.an.tunnel(s.flow.key.tunnel).is_some());
-    let rows: Vec<Vec<String>> = v
-        .flows
-        .iter()
-        .map(|s| flow_row(v, &s.flow, tunnels))
-        .collect();
+pub fn write_flows(out: &mut dyn Write, v: &FlowList) -> Result<()> {
+    let tunnels = v.flows.iter().any(|f| !f.tunnel.is_empty());
+    let rows: Vec<Vec<String>> = v.flows.iter().map(|f| flow_row(f, tunnels)).collect();
     let mut header = vec![
         "proto",
         "src (initiator)",
@@ -119,7 +109,20 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "{} flows", v.flows.len())?;
-    for c in &v.captures {
+    capture_lines(out, &v.captures)?;
+    if v.flow_table.evicted > 0 {
+        writeln!(
+            out,
+            "flow table: {} flows evicted at the --max-flows cap (still counted)",
+            v.flow_table.evicted
+        )?;
+    }
+    Ok(())
+}
+
+/// One line per capture of a flows listing, with its integrity notes.
+fn capture_lines(out: &mut dyn Write, captures: &[super::model::CaptureRow]) -> Result<()> {
+    for c in captures {
         if let Some(e) = &c.error {
             writeln!(out, "capture {}: ERROR {e}", c.source)?;
             continue;
@@ -158,36 +161,13 @@ pub fn write_flows(out: &mut impl Write, v: &FlowsView<'_>) -> Result<()> {
             writeln!(out, "  warning: {w}")?;
         }
     }
-    let s = v.an.flow_stats();
-    if s.evicted > 0 {
-        writeln!(
-            out,
-            "flow table: {} flows evicted at the --max-flows cap (still counted)",
-            s.evicted
-        )?;
-    }
     Ok(())
 }
 
 /// A capture's tunnel counters, when it had tunnels.
-pub(super) fn write_tunnel_counts(
-    out: &mut impl Write,
-    c: &super::CaptureView,
-    indent: &str,
-) -> Result<()> {
-    if c.overlay_packets > 0 {
-        writeln!(
-            out,
-            "{indent}overlay: {} outer packets counted in tunnel flows",
-            c.overlay_packets
-        )?;
-    }
-    if c.mirror_packets > 0 {
-        writeln!(
-            out,
-            "{indent}mirror transport (ERSPAN): {} packets, {} bytes, in no flow",
-            c.mirror_packets, c.mirror_bytes
-        )?;
+pub(super) fn write_tunnel_counts(out: &mut dyn Write, c: &CaptureRow, indent: &str) -> Result<()> {
+    for note in c.tunnel_notes() {
+        writeln!(out, "{indent}{note}")?;
     }
     Ok(())
 }
@@ -218,12 +198,11 @@ pub(super) fn status_word(s: analyzer::policy::Status) -> &'static str {
 
 /// RPC endpoints the traffic announced (those with a port: the ones a
 /// later connection can reach).
-pub(super) fn write_learned(out: &mut impl Write, r: &analyzer::Report) -> Result<()> {
-    let with_port: Vec<_> = r
-        .learned_endpoints
-        .iter()
-        .filter_map(|e| Some((e, e.port?)))
-        .collect();
+pub(super) fn write_learned(
+    out: &mut dyn Write,
+    learned: &[analyzer::evidence::learned::Endpoint],
+) -> Result<()> {
+    let with_port: Vec<_> = learned.iter().filter_map(|e| Some((e, e.port?))).collect();
     if with_port.is_empty() {
         return Ok(());
     }
