@@ -10,7 +10,9 @@ use std::path::Path;
 
 use analyzer::class::{ClassId, BUILTIN_CLASSES};
 use analyzer::evidence::Uuid;
-use analyzer::policy::{ClassPolicy, NetId, Network, OnFallback, Policy, Roles, Rule, Side};
+use analyzer::policy::{
+    ClassPolicy, NetId, Network, NicKey, OnFallback, Policy, Roles, Rule, Side,
+};
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
@@ -376,10 +378,37 @@ impl Validator<'_> {
         nets: &BTreeMap<&str, NetId>,
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
-        for (iface, net) in raw {
+        let mut seen: Vec<(NicKey, &str)> = Vec::new();
+        // In file order, so a key naming an interface again is the later one.
+        let mut in_order: Vec<_> = raw.iter().collect();
+        in_order.sort_by_key(|(k, _)| k.span().start);
+        for (iface, net) in in_order {
             let Some(name) = self.interface_name(iface) else {
                 continue;
             };
+            let key = match NicKey::parse(&name) {
+                Ok(k) => k,
+                Err(why) => {
+                    self.problem(iface.span(), why);
+                    continue;
+                }
+            };
+            // A GUID, index or MAC written twice (another case, with or
+            // without `\Device\NPF_`) names one interface twice.
+            if let Some((_, first)) = seen
+                .iter()
+                .find(|(k, _)| *k == key && !matches!(k, NicKey::Name(_)))
+            {
+                self.problem(
+                    iface.span(),
+                    format!(
+                        "{:?} names the same interface as {first:?}",
+                        iface.get_ref()
+                    ),
+                );
+                continue;
+            }
+            seen.push((key, iface.get_ref()));
             if let Some(id) = self.network_named(net, nets) {
                 out.insert(name, id);
             }

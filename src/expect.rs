@@ -52,15 +52,22 @@ impl Expect {
         }
         for class in &self.classes {
             let name = policy.class_name(*class);
-            let seen = report
+            let (seen, unsure) = report
                 .classes
                 .iter()
                 .find(|c| c.class == name)
-                .map_or(0, |c| c.bytes);
+                .map_or((0, 0), |c| (c.bytes, c.possible_copy_bytes));
             if seen < self.min_bytes {
                 reasons.push(format!(
                     "expected class {name} was not seen with at least {} bytes (saw {seen})",
                     self.min_bytes
+                ));
+            } else if seen - unsure < self.min_bytes {
+                // The copies that could not be told from new bytes decide.
+                reasons.push(format!(
+                    "expected class {name} reached {} bytes only counting {unsure} bytes that may be copies of packets already counted (saw {seen}, certain {})",
+                    self.min_bytes,
+                    seen - unsure
                 ));
             }
         }

@@ -420,6 +420,23 @@ pub struct CaptureArgs {
     /// is listed but the class stays.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub evidence_window: String,
+    /// Copies of one packet (pktmon logs one per networking component,
+    /// etl2pcapng one per capture point, dumpcap one per selected NIC):
+    /// `auto` collapses them in captures whose writer makes them, `on` in
+    /// every capture, `off` never.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = Dedup::Auto)]
+    pub dedup: Dedup,
+}
+
+/// `--dedup`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    /// Never collapse copies.
+    Off,
+    /// Collapse them where the capture's writer is known to make them.
+    Auto,
+    /// Collapse them in every capture.
+    On,
 }
 
 /// `lanecheck flows`.

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
 use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
@@ -58,6 +59,9 @@ pub struct CaptureOutcome {
     /// Packets lost before they reached lanecheck (live capture: kernel,
     /// interface and queue drops; 0 for files).
     pub drops: u64,
+    /// The file's interfaces as it describes them, each with the interned
+    /// interface its frames are counted under (`None`: unnamed).
+    pub interfaces: Vec<(Interface, Option<IfaceRef>)>,
 }
 
 /// The throughput bin length of `--bin`, in nanoseconds (at least 1 ms).
@@ -99,6 +103,11 @@ pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     cfg.flows.max_flows = args.max_flows;
     cfg.flows.idle_timeout_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
     cfg.evidence_window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
+    cfg.dedup = match args.dedup {
+        crate::flags::Dedup::Off => DedupMode::Off,
+        crate::flags::Dedup::Auto => DedupMode::Auto,
+        crate::flags::Dedup::On => DedupMode::On,
+    };
     Ok(cfg)
 }
 
@@ -186,6 +195,7 @@ fn read_one<T: Tap>(
         truncated: None,
         warnings: Vec::new(),
         drops: 0,
+        interfaces: Vec::new(),
     };
     let rd = match open(spec) {
         Ok(r) => progress.wrap(r),
@@ -215,6 +225,7 @@ fn read_one<T: Tap>(
         outcome.error = Some(format!("{e:#}"));
     }
     reading.register_ifaces(&src);
+    outcome.interfaces = src.interfaces().iter().cloned().zip(reading.map).collect();
     let stats = src.stats();
     outcome.truncated = stats.truncated;
     outcome.warnings = stats.warnings;
@@ -233,16 +244,16 @@ struct Reading<'a, T> {
 }
 
 impl<T: Tap> Reading<'_, T> {
-    /// Maps the source's interface table onto interned names.
+    /// Maps the source's interface table onto interned interfaces, and
+    /// tells the analyzer who wrote the file (what copies it holds, how its
+    /// NICs are named).
     fn register_ifaces<R: Read>(&mut self, src: &FileSource<R>) {
         let known = self.map.len();
         for iface in src.interfaces().iter().skip(known) {
-            let r = iface.name.as_deref().map(|n| self.an.intern_iface(n));
-            if let Some(r) = r {
-                self.an.capture_has_iface(self.id, r);
-            }
-            self.map.push(r);
+            self.map.push(self.an.register_interface(self.id, iface));
         }
+        let (producer, app) = (src.producer(), src.application());
+        self.an.set_source(self.id, producer, app, self.map.len());
         if self.map.len() > known {
             self.tap.interfaces(self.id.0, self.label, src.interfaces());
         }

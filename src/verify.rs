@@ -30,8 +30,21 @@ pub fn select_nics(args: &LiveArgs, policy: &Policy) -> Result<Vec<String>> {
     if !args.ifaces.is_empty() {
         return Ok(args.ifaces.clone());
     }
-    if !policy.interfaces.is_empty() {
-        return Ok(policy.interfaces.keys().cloned().collect());
+    // The policy's NICs by name: a GUID, index or MAC key names an
+    // interface of a capture file, not a NIC to open here.
+    let named: Vec<String> = policy
+        .interfaces
+        .keys()
+        .filter(|k| {
+            matches!(
+                analyzer::policy::NicKey::parse(k),
+                Ok(analyzer::policy::NicKey::Name(_))
+            )
+        })
+        .cloned()
+        .collect();
+    if !named.is_empty() {
+        return Ok(named);
     }
     let all: Vec<String> = capture::system_ifaces()?
         .into_iter()
@@ -453,6 +466,7 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
             truncated: None,
             warnings: Vec::new(),
             drops: n.kernel_drops + n.iface_drops + n.queue_drops,
+            interfaces: Vec::new(),
         })
         .collect();
     let live = LiveInfo {

@@ -137,6 +137,63 @@ backup = [\"192.168.1.0/24\"]
 }
 
 #[test]
+fn windows_interface_keys_are_checked_where_they_are_written() {
+    let text = "\
+[networks]
+primary = [\"10.10.12.0/24\"]
+backup = [\"192.168.1.0/24\"]
+
+[interfaces]
+\"{8E6E56A3-0FB3-47BF-836C}\" = \"backup\"
+\"\\\\Device\\\\NPF_{nope}\" = \"backup\"
+\"ifindex:twelve\" = \"primary\"
+\"00:15:5d:01:02:zz\" = \"primary\"
+\"mac:00-15-5D\" = \"primary\"
+\"{c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f}\" = \"backup\"
+\"\\\\Device\\\\NPF_{C1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F}\" = \"backup\"
+\"vEthernet (LM)\" = \"backup\"
+\"ifindex:12\" = \"primary\"
+\"00-15-5D-01-02-03\" = \"primary\"
+";
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let mut located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("p.toml:") || l.starts_with("lanecheck: p.toml:"))
+        .map(|l| l.trim_start_matches("lanecheck: "))
+        .collect();
+    located.sort();
+    assert_eq!(
+        located,
+        [
+            "p.toml:10:1: \"mac:00-15-5D\" is not a MAC address (like \"00:15:5d:01:02:03\" or \"00-15-5D-01-02-03\")",
+            "p.toml:12:1: \"\\\\Device\\\\NPF_{C1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F}\" names the same interface as \"{c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f}\"",
+            "p.toml:6:1: \"{8E6E56A3-0FB3-47BF-836C}\" is not an adapter GUID (like \"{8E6E56A3-0FB3-47BF-836C-B7E6C8002A9E}\", optionally after \\Device\\NPF_)",
+            "p.toml:7:1: \"\\\\Device\\\\NPF_{nope}\" is not an adapter GUID (like \"{8E6E56A3-0FB3-47BF-836C-B7E6C8002A9E}\", optionally after \\Device\\NPF_)",
+            "p.toml:8:1: \"ifindex:twelve\" is not an interface index (like \"ifindex:12\")",
+            "p.toml:9:1: \"00:15:5d:01:02:zz\" is not a MAC address (like \"00:15:5d:01:02:03\" or \"00-15-5D-01-02-03\")",
+        ]
+    );
+    // Without the bad ones the file is valid, and `policy check` lists every key.
+    let good: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| !(5..=9).contains(i) && *i != 11)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let (code, out, err) = check(&good);
+    assert_eq!(code, 0, "{err}");
+    for key in [
+        "{c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f}",
+        "vEthernet (LM)",
+        "ifindex:12",
+        "00-15-5D-01-02-03",
+    ] {
+        assert!(out.contains(key), "{key} in {out}");
+    }
+}
+
+#[test]
 fn syntax_and_unknown_keys() {
     let (code, _, err) = check("[networks]\nprimary = [\"10.0.0.0/8\"]\n\n[networkz]\n");
     assert_eq!(code, 2);

@@ -22,3 +22,4 @@ mod tunnels;
 mod verify;
 mod violations_pcap;
 mod watch;
+mod windows;

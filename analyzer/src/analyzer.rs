@@ -6,13 +6,14 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use capture::{Frame, Timestamp};
+use capture::{Frame, LinkType, Producer, Timestamp};
 
 use crate::class::ClassId;
 use crate::classify::{Classifier, Clues, FlowTuple};
 use crate::decode::{
     self, decode, Decoded, Encap, Fragment, Layer, PacketMeta, Stop, Stopped, MAX_NESTING,
 };
+use crate::dedup::{mislabelled_80211, Copies, Copy, Dedup, DedupMode};
 use crate::evidence::learned::Knowledge;
 use crate::flow::{
     Direction, Flow, FlowKey, FlowTable, FlowTableConfig, FlowTableStats, PacketUpdate, Slot,
@@ -20,8 +21,9 @@ use crate::flow::{
 };
 use crate::policy::{is_link_local, NetId, Policy};
 use crate::report::DnsViolation;
+use crate::size::{Scale, Weight};
 use crate::state::FlowState;
-use crate::stats::{Scope, Series, Stats};
+use crate::stats::{Counted, Scope, Series, Stats};
 
 /// An interned capture-interface name (index into [`Analyzer::iface_name`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -43,6 +45,8 @@ pub struct AnalyzerConfig {
     /// How long after its first packet (packet time) a flow's class may
     /// still change as evidence arrives (default 5 min).
     pub evidence_window_ns: i64,
+    /// Whether copies of one packet are collapsed (`--dedup`).
+    pub dedup: DedupMode,
 }
 
 impl Default for AnalyzerConfig {
@@ -52,21 +56,50 @@ impl Default for AnalyzerConfig {
             bin_ns: 1_000_000_000,
             series: true,
             evidence_window_ns: 5 * 60 * 1_000_000_000,
+            dedup: DedupMode::Auto,
         }
     }
 }
 
 /// Per-capture accounting: every frame's innermost level lands in exactly
-/// one of flows, `non_ip` or `undecoded`; the outer levels of a tunnelled
-/// frame are counted besides (`overlay_packets`, `mirror_packets`).
+/// one of flows, `non_ip`, `undecoded` or `duplicates`; the outer levels of
+/// a tunnelled frame are counted besides (`overlay_packets`,
+/// `mirror_packets`).
 #[derive(Clone, Debug, Default)]
 pub struct CaptureCounters {
     /// The capture's label (path, `-`, or a live interface).
     pub source: String,
+    /// Who wrote it.
+    pub producer: Producer,
+    /// The application its section header names, verbatim.
+    pub application: Option<String>,
+    /// What copies of one packet are collapsed in it.
+    pub copies: Copies,
     /// Frames seen.
     pub packets: u64,
-    /// Wire bytes of those frames.
+    /// Wire bytes of those frames, as the file records them.
     pub bytes: u64,
+    /// Later copies of a packet already counted (see `dedup`).
+    pub duplicates: u64,
+    /// Bytes counted for the packets that are not copies (`size`).
+    pub unique_bytes: u64,
+    /// pktmon's 802.11 frames labelled Ethernet, read as 802.11.
+    pub mislabelled_80211: u64,
+    /// Unique packets over 1500 bytes of IP, or LSOv2 (`size`).
+    pub super_frames: u64,
+    /// Unique packets whose size came partly from their IP header.
+    pub estimated_packets: u64,
+    /// Bytes counted for those.
+    pub estimated_bytes: u64,
+    /// Unique TCP packets repeating bytes counted within the copy window
+    /// (counted, and flagged: a copy of another size or a retransmission).
+    pub possible_copies: u64,
+    /// Bytes counted for those.
+    pub possible_copy_bytes: u64,
+    /// Copies of pktmon's 802.11 frames are read as 802.11.
+    pktmon: bool,
+    /// How frames of this capture are weighed.
+    scale: Scale,
     /// Non-IP frames (ARP, LLDP, STP…).
     pub non_ip: u64,
     /// Non-IP frames by capture interface (`None` = unnamed).
@@ -111,8 +144,7 @@ struct Level {
 pub struct Analyzer {
     table: FlowTable<FlowState>,
     captures: Vec<CaptureCounters>,
-    iface_names: Vec<String>,
-    iface_index: FxHashMap<String, IfaceRef>,
+    nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
     /// `erspan:N` interface of each ERSPAN session seen.
     erspan_cache: FxHashMap<u32, IfaceRef>,
@@ -121,6 +153,7 @@ pub struct Analyzer {
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
     policy: Policy,
+    dedup: Dedup,
     stats: Stats,
     knowledge: Knowledge,
     window_ns: i64,
@@ -149,13 +182,13 @@ impl Analyzer {
     pub fn with_policy(cfg: AnalyzerConfig, policy: Policy) -> Self {
         Analyzer {
             policy,
+            dedup: Dedup::new(cfg.dedup),
             stats: Stats::new(cfg.bin_ns, cfg.series),
             knowledge: Knowledge::new(cfg.flows.keep_finished),
             window_ns: cfg.evidence_window_ns,
             table: FlowTable::new(cfg.flows),
             captures: Vec::new(),
-            iface_names: Vec::new(),
-            iface_index: FxHashMap::default(),
+            nics: crate::nics::Nics::default(),
             ifindex_cache: FxHashMap::default(),
             erspan_cache: FxHashMap::default(),
             tunnels: Tunnels::default(),
@@ -177,15 +210,62 @@ impl Analyzer {
         CaptureId(self.captures.len() as u32 - 1)
     }
 
-    /// Interns an interface name.
-    pub fn intern_iface(&mut self, name: &str) -> IfaceRef {
-        if let Some(r) = self.iface_index.get(name) {
-            return *r;
+    /// Tells the analyzer who wrote `capture` (its `shb_userappl` verbatim)
+    /// and how many interfaces it has described so far: this decides what
+    /// copies are collapsed in it (`--dedup auto`), whether pktmon's 802.11
+    /// frames are recognised and whether cut frames are sized from their IP
+    /// header. Called again as interfaces appear.
+    pub fn set_source(
+        &mut self,
+        capture: CaptureId,
+        producer: Producer,
+        application: Option<&str>,
+        interfaces: usize,
+    ) {
+        let copies = self.dedup.configure(capture, producer, interfaces);
+        if let Some(c) = self.captures.get_mut(capture.0 as usize) {
+            c.producer = producer;
+            c.application = application.map(str::to_string);
+            c.copies = copies;
+            c.pktmon = producer == Producer::Pktmon;
+            c.scale = Scale {
+                lossy: matches!(
+                    producer,
+                    Producer::Pktmon | Producer::Etl2Pcapng | Producer::Etl2PcapngPktmon
+                ),
+            };
         }
-        let r = IfaceRef(self.iface_names.len() as u32);
-        self.iface_names.push(name.to_string());
-        self.iface_index.insert(name.to_string(), r);
-        r
+    }
+
+    /// Copies of `capture`'s packets forgotten before their window ended
+    /// (the copy table's cap): each may have been counted twice.
+    pub fn copy_overflow(&self, capture: CaptureId) -> u64 {
+        self.dedup.overflow(capture)
+    }
+
+    /// Interns an interface known by its name only (a live NIC, a
+    /// `PATH=NAME`), with the network its `[interfaces]` key gives it.
+    pub fn intern_iface(&mut self, name: &str) -> IfaceRef {
+        self.nics.intern(&self.policy, name)
+    }
+
+    /// Registers interface `i` of `capture` as its file describes it (name,
+    /// description, MAC): interned under its most readable name, with the
+    /// network of the best `[interfaces]` key naming it (any of the forms
+    /// Windows tools write); `None` when it has no name at all.
+    pub fn register_interface(
+        &mut self,
+        capture: CaptureId,
+        i: &capture::Interface,
+    ) -> Option<IfaceRef> {
+        let siblings = self
+            .captures
+            .get(capture.0 as usize)
+            .map(|c| c.interfaces.clone())
+            .unwrap_or_default();
+        let r = self.nics.register(&self.policy, capture, i, &siblings)?;
+        self.capture_has_iface(capture, r);
+        Some(r)
     }
 
     /// Records that `capture` has interface `iface` (even without frames).
@@ -193,15 +273,30 @@ impl Analyzer {
         if let Some(c) = self.captures.get_mut(capture.0 as usize) {
             if !c.interfaces.contains(&iface) {
                 c.interfaces.push(iface);
+                self.nics.seen_in(&self.policy, capture, iface);
             }
         }
     }
 
     /// The name of an interned interface.
     pub fn iface_name(&self, r: IfaceRef) -> &str {
-        self.iface_names
-            .get(r.0 as usize)
-            .map_or("?", String::as_str)
+        self.nics.name(r)
+    }
+
+    /// The network an interned interface is attached to (`[interfaces]`).
+    pub fn iface_network(&self, r: IfaceRef) -> Option<NetId> {
+        self.nics.net(r)
+    }
+
+    /// What the `[interfaces]` keys matched, as warnings: keys matching no
+    /// interface of any capture, or several of one capture, and interfaces
+    /// matched by keys of different networks.
+    pub fn nic_warnings(&self) -> Vec<String> {
+        self.nics.warnings(&self.policy, |c| {
+            self.captures
+                .get(c.0 as usize)
+                .map_or_else(|| "?".to_string(), |x| x.source.clone())
+        })
     }
 
     /// Accounts one frame of `capture`, seen on `iface` (if named).
@@ -226,7 +321,7 @@ impl Analyzer {
         capture: CaptureId,
         iface: Option<IfaceRef>,
     ) -> Option<&mut Slot<FlowState>> {
-        let meta = self.decode_counted(frame, capture, iface)?;
+        let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
             None => iface,
@@ -238,10 +333,18 @@ impl Analyzer {
             iface,
             tunnel: TunnelId::NONE,
         };
-        if meta.tunnel_hint {
-            return self.tunnelled(meta, at);
+        match self.dedup.check(capture, frame.ts, iface, &meta) {
+            Copy::First { possible_copy } => {
+                self.count_unique(capture, weight, possible_copy);
+                if meta.tunnel_hint {
+                    return self.tunnelled(meta, at);
+                }
+                let slot = self.packet(&meta, &at, possible_copy);
+                slot.ext.super_frames += u32::from(weight.super_frame);
+                Some(slot)
+            }
+            copy => self.observe_copy(&meta, &at, copy),
         }
-        Some(self.packet(&meta, &at))
     }
 
     /// A frame with a tunnel: each level down to the innermost is counted
@@ -298,7 +401,7 @@ impl Analyzer {
     /// has it inlined.
     #[inline(never)]
     fn packet_cold(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
-        self.packet(meta, at)
+        self.packet(meta, at, false)
     }
 
     /// Decodes the level inside `outer`, counting it if it is not an IP
@@ -363,7 +466,12 @@ impl Analyzer {
 
     /// Adds one IP packet to its flow, through every later stage.
     #[inline(always)]
-    fn packet(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
+    fn packet(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        at: &Level,
+        possible_copy: bool,
+    ) -> &mut Slot<FlowState> {
         let (key, dir) = self.flow_key(meta, at);
         let update = PacketUpdate {
             ts: at.ts,
@@ -376,11 +484,11 @@ impl Analyzer {
         let (slot, created) = self.table.update(key, &update);
         let classifier = Classifier::new(&self.policy);
         if created {
-            let on_link = at
-                .iface
-                .and_then(|i| self.iface_names.get(i.0 as usize))
-                .and_then(|n| self.policy.interface_network(n));
+            let on_link = at.iface.and_then(|i| self.nics.net(i));
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
+        }
+        if possible_copy {
+            slot.ext.possible_copy_bytes += u64::from(at.wire_len);
         }
         let tags = (meta.vlans, meta.vlan_count);
         count(slot, &mut self.stats, at.ts, (at.wire_len, at.iface, tags));
@@ -397,40 +505,101 @@ impl Analyzer {
             };
             stage.packet(slot, dir, meta, at.ts);
         }
-        judge(slot, &self.policy, &self.iface_names);
+        judge(slot, &self.policy, &self.nics);
         if !self.answers.is_empty() {
-            let (client, server) = (slot.flow.src().0, slot.flow.dst().0);
-            let found = check_answers(
-                &self.policy,
-                &mut self.answers,
-                (client, server),
-                at.capture,
+            let ends = (slot.flow.src().0, slot.flow.dst().0);
+            let found = check_answers(&self.policy, &mut self.answers, ends, at.capture);
+            keep_dns_violations(
+                &mut self.dns_violations,
+                &mut self.dns_violations_dropped,
+                found,
             );
-            for v in found {
-                if self.dns_violations.len() < DNS_VIOLATIONS_CAP {
-                    self.dns_violations.push(v);
-                } else {
-                    self.dns_violations_dropped += 1;
-                }
-            }
         }
         slot
     }
 
-    /// Decodes a frame and counts it in its capture; `None` for frames
-    /// that belong to no flow (non-IP, undecoded, unknown capture).
+    /// A later copy of a packet: counted as a duplicate; when it was seen
+    /// on a place its packet was not credited to yet (another NIC, another
+    /// VLAN tag), that place is added to the flow, with its bytes there.
+    /// A copy of a tunnelled frame is a duplicate only.
+    fn observe_copy(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        at: &Level,
+        copy: Copy,
+    ) -> Option<&mut Slot<FlowState>> {
+        if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
+            c.duplicates += 1;
+        }
+        let Copy::Place { iface: new, vlans } = copy else {
+            return None;
+        };
+        if meta.tunnel_hint {
+            return None;
+        }
+        let iface = at.iface.filter(|_| new);
+        let key = self.copy_flow_key(meta);
+        let update = PacketUpdate {
+            ts: at.ts,
+            dir: crate::flow::Direction::LoToHi,
+            wire_len: at.wire_len,
+            tcp_flags: 0,
+            iface,
+            vlans: &vlans.0[..usize::from(vlans.1)],
+        };
+        let slot = self.table.add_place(&key, &update)?;
+        count_place(slot, &mut self.stats, at.ts, (at.wire_len, iface, vlans));
+        judge(slot, &self.policy, &self.nics);
+        Some(slot)
+    }
+
+    /// Counts what the size stage said of a packet that is not a copy.
+    fn count_unique(&mut self, capture: CaptureId, w: Weight, possible_copy: bool) {
+        let Some(c) = self.captures.get_mut(capture.0 as usize) else {
+            return;
+        };
+        let len = u64::from(w.len);
+        c.unique_bytes += len;
+        c.super_frames += u64::from(w.super_frame);
+        if w.estimated {
+            c.estimated_packets += 1;
+            c.estimated_bytes += len;
+        }
+        if possible_copy {
+            c.possible_copies += 1;
+            c.possible_copy_bytes += len;
+        }
+    }
+
+    /// Counts a frame in its capture, reads pktmon's mis-labelled 802.11
+    /// copies as 802.11, decodes it and weighs it; `None` for frames that
+    /// belong to no flow (non-IP, undecoded, unknown capture). The frame
+    /// returned carries the counted length as its `wire_len`.
     #[inline(always)]
     fn decode_counted<'a>(
         &mut self,
         frame: &Frame<'a>,
         capture: CaptureId,
         iface: Option<IfaceRef>,
-    ) -> Option<PacketMeta<'a>> {
+    ) -> Option<(PacketMeta<'a>, Frame<'a>, Weight)> {
         let c = self.captures.get_mut(capture.0 as usize)?;
         c.packets += 1;
         c.bytes += u64::from(frame.wire_len);
-        match decode(frame) {
-            Decoded::Packet(m) => Some(m),
+        let mut frame = *frame;
+        let mut wifi = 0;
+        if c.pktmon && frame.link == LinkType::ETHERNET {
+            if let Some(headers) = mislabelled_80211(frame.data) {
+                frame.link = LinkType::IEEE802_11;
+                wifi = u32::try_from(headers).unwrap_or(0);
+                c.mislabelled_80211 += 1;
+            }
+        }
+        match decode(&frame) {
+            Decoded::Packet(m) => {
+                let w = crate::size::weigh(&frame, &m, c.scale, wifi);
+                frame.wire_len = w.len;
+                Some((m, frame, w))
+            }
             Decoded::NonIp { .. } => {
                 c.non_ip += 1;
                 *c.non_ip_by_iface.entry(iface).or_insert(0) += 1;
@@ -487,14 +656,32 @@ impl Analyzer {
         r
     }
 
+    /// The flow a later copy of a packet belongs to, without remembering
+    /// anything (its first copy did).
+    fn copy_flow_key(&self, m: &PacketMeta<'_>) -> FlowKey {
+        let first = match m.fragment {
+            Fragment::Later { id } => self
+                .fragments
+                .get(&(m.src, m.dst, m.proto, id, TunnelId::NONE))
+                .map(|(k, _, _)| *k),
+            _ => None,
+        };
+        first.unwrap_or_else(|| {
+            let later = matches!(m.fragment, Fragment::Later { .. });
+            let (sport, dport) = if later { (0, 0) } else { (m.sport, m.dport) };
+            FlowKey::new(m.proto, m.src, sport, m.dst, dport).0
+        })
+    }
+
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
-        if let Some(r) = self.ifindex_cache.get(&ix) {
-            let r = *r;
-            self.capture_has_iface(capture, r);
-            return r;
-        }
-        let r = self.intern_iface(&format!("ifindex:{ix}"));
-        self.ifindex_cache.insert(ix, r);
+        let r = match self.ifindex_cache.get(&ix) {
+            Some(r) => *r,
+            None => {
+                let r = self.intern_iface(&format!("ifindex:{ix}"));
+                self.ifindex_cache.insert(ix, r);
+                r
+            }
+        };
         self.capture_has_iface(capture, r);
         r
     }
@@ -614,6 +801,7 @@ impl Analyzer {
             sessions: self.knowledge.sessions(),
             fragments: self.fragments.len(),
             finished_flows: self.table.finished().len(),
+            copies: self.dedup.retained(),
         }
     }
 }
@@ -685,6 +873,8 @@ pub struct Retained {
     pub fragments: usize,
     /// Finished flows kept for the report.
     pub finished_flows: usize,
+    /// Packets remembered for recognising their copies.
+    pub copies: usize,
 }
 
 /// The flow's tuple with its initiator first.
@@ -775,59 +965,116 @@ fn count(
         stats.add(id, bin, wire_len);
     }
     st.own.add(bin, u64::from(wire_len));
-    let class = st.class.unwrap_or(crate::class::CLIENT);
-    let id = match st.iface_hooks.iter().find(|(i, _)| *i == iface) {
-        Some((_, id)) => *id,
-        None => {
-            let id = stats.id(class, Scope::Interface(iface));
-            st.iface_hooks.push((iface, id));
-            id
-        }
-    };
+    let id = iface_hook(st, stats, iface);
     stats.add(id, bin, wire_len);
     for &v in &tags.0[..usize::from(tags.1)] {
-        let id = match st.vlan_hooks.iter().find(|(x, _)| *x == v) {
-            Some((_, id)) => *id,
-            None => {
-                let id = stats.id(class, Scope::Vlan(v));
-                st.vlan_hooks.push((v, id));
-                id
-            }
-        };
+        let id = vlan_hook(st, stats, v);
         stats.add(id, bin, wire_len);
     }
+    let what = Counted {
+        iface,
+        tags,
+        place_only: false,
+    };
+    pend(st, bin, what, wire_len);
+}
+
+/// Counts a later copy of a packet in the series of the places it adds (a
+/// NIC, VLAN tags), and in the flow's own bins while its class is open.
+fn count_place(
+    slot: &mut Slot<FlowState>,
+    stats: &mut Stats,
+    ts: Timestamp,
+    (wire_len, iface, tags): (u32, Option<IfaceRef>, crate::stats::Tags),
+) {
+    if !stats.enabled() {
+        return;
+    }
+    let st = &mut slot.ext;
+    let bin = stats.bin_of(ts);
+    if iface.is_some() {
+        let id = iface_hook(st, stats, iface);
+        stats.add(id, bin, wire_len);
+    }
+    for &v in &tags.0[..usize::from(tags.1)] {
+        let id = vlan_hook(st, stats, v);
+        stats.add(id, bin, wire_len);
+    }
+    let what = Counted {
+        iface,
+        tags,
+        place_only: true,
+    };
+    pend(st, bin, what, wire_len);
+}
+
+/// The series of the flow's class on `iface`.
+#[inline]
+fn iface_hook(st: &mut FlowState, stats: &mut Stats, iface: Option<IfaceRef>) -> u32 {
+    if let Some((_, id)) = st.iface_hooks.iter().find(|(i, _)| *i == iface) {
+        return *id;
+    }
+    let class = st.class.unwrap_or(crate::class::CLIENT);
+    let id = stats.id(class, Scope::Interface(iface));
+    st.iface_hooks.push((iface, id));
+    id
+}
+
+/// The series of the flow's class with VLAN id `v`.
+#[inline]
+fn vlan_hook(st: &mut FlowState, stats: &mut Stats, v: u16) -> u32 {
+    if let Some((_, id)) = st.vlan_hooks.iter().find(|(x, _)| *x == v) {
+        return *id;
+    }
+    let class = st.class.unwrap_or(crate::class::CLIENT);
+    let id = stats.id(class, Scope::Vlan(v));
+    st.vlan_hooks.push((v, id));
+    id
+}
+
+/// Keeps the flow's own count while its class may change; a flow whose
+/// pending counts are full closes its class.
+#[inline]
+fn pend(st: &mut FlowState, bin: i64, what: Counted, wire_len: u32) {
     if st.open {
-        let full =
-            !st.pending
-                .get_or_insert_with(Box::default)
-                .add(bin, iface, tags, u64::from(wire_len));
+        let full = !st
+            .pending
+            .get_or_insert_with(Box::default)
+            .add(bin, what, u64::from(wire_len));
         if full {
             st.close();
         }
     }
 }
 
+/// Keeps the DNS violations one packet found, up to the cap.
+fn keep_dns_violations(kept: &mut Vec<DnsViolation>, dropped: &mut u64, found: Vec<DnsViolation>) {
+    for v in found {
+        if kept.len() < DNS_VIOLATIONS_CAP {
+            kept.push(v);
+        } else {
+            *dropped += 1;
+        }
+    }
+}
+
 /// The policy check stage: recomputed when the class or the NIC set changed.
 #[inline(always)]
-fn judge(slot: &mut Slot<FlowState>, policy: &Policy, iface_names: &[String]) {
+fn judge(slot: &mut Slot<FlowState>, policy: &Policy, nics: &crate::nics::Nics) {
     let Some(class) = slot.ext.class else { return };
     let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());
     if slot.ext.verdict_for == Some(key) {
         return;
     }
     let vlans: Vec<u16> = slot.flow.vlans.iter().map(|v| v.vlan).collect();
-    let names: Vec<&str> = slot
+    let ifaces: Vec<(&str, Option<NetId>)> = slot
         .flow
         .ifaces
         .iter()
-        .map(|s| {
-            iface_names
-                .get(s.iface.0 as usize)
-                .map_or("?", String::as_str)
-        })
+        .map(|s| (nics.name(s.iface), nics.net(s.iface)))
         .collect();
     slot.ext.verdict =
-        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &names, &vlans));
+        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &ifaces, &vlans));
     slot.ext.verdict_for = Some(key);
 }
 

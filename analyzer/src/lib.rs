@@ -31,10 +31,13 @@ mod analyzer;
 pub mod class;
 pub mod classify;
 pub mod decode;
+pub mod dedup;
 pub mod evidence;
 pub mod flow;
+mod nics;
 pub mod policy;
 pub mod report;
+pub mod size;
 pub mod state;
 pub mod stats;
 

@@ -109,6 +109,11 @@ pub struct ClassSummary {
     pub throughput: Throughput,
     /// Bytes per bin of the whole class.
     pub series: Bins,
+    /// LSO/RSC super-frames among its packets: its packet count is then of
+    /// host-visible segments, not wire packets.
+    pub super_frames: u64,
+    /// Bytes of packets that may be copies of another size (counted).
+    pub possible_copy_bytes: u64,
 }
 
 /// A flow that breaks the policy (one per flow, with every reason).
@@ -240,6 +245,8 @@ struct ClassAcc {
     flows: u64,
     packets: u64,
     bytes: u64,
+    super_frames: u64,
+    possible_copy_bytes: u64,
     nets: BTreeMap<Option<NetId>, Acc>,
     ifaces: BTreeMap<IfaceRef, Acc>,
     vlans: BTreeMap<u16, Acc>,
@@ -252,6 +259,8 @@ impl ClassAcc {
         self.flows += 1;
         self.packets += flow.total_packets();
         self.bytes += flow.total_bytes();
+        self.super_frames += u64::from(slot.ext.super_frames);
+        self.possible_copy_bytes += slot.ext.possible_copy_bytes;
         for net in &slot.ext.nets {
             self.nets.entry(*net).or_default().add(
                 flow.total_packets(),
@@ -317,6 +326,7 @@ impl Analyzer {
         summaries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
         let mut warnings = self.fallback_warnings(fallbacks);
         warnings.extend(self.dns_warnings());
+        warnings.extend(self.nic_warnings());
         let (dns, dns_dropped) = self.dns_violations();
         Report {
             verdict: if violations.is_empty() && dns.is_empty() {
@@ -500,6 +510,8 @@ impl Analyzer {
             vlans,
             throughput,
             series,
+            super_frames: acc.super_frames,
+            possible_copy_bytes: acc.possible_copy_bytes,
         }
     }
 

@@ -76,6 +76,11 @@ pub struct FlowState {
     pub verdict: FlowVerdict,
     /// (class, NIC count, VLAN count) the verdict was computed for.
     pub(crate) verdict_for: Option<(ClassId, usize, usize)>,
+    /// Bytes of packets that may be copies of another size (see `dedup`):
+    /// counted, and flagged.
+    pub possible_copy_bytes: u64,
+    /// LSO/RSC super-frames among its packets (see `size`).
+    pub super_frames: u32,
     /// Free for the caller (the daemon's own per-flow mark); the analyzer
     /// never reads it.
     pub mark: u32,

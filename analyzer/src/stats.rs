@@ -250,31 +250,44 @@ pub const PENDING_CAP: usize = 4096;
 /// The VLAN tags of a packet (outer first), as a pending entry keeps them.
 pub type Tags = ([u16; 3], u8);
 
+/// Where a pending count was counted: a packet counts in its class and
+/// networks, its interface and its VLANs; a later copy of a packet seen on
+/// another NIC or with another tag (`place_only`) in that NIC or VLAN only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// Capture interface (`None` = unnamed; for a copy, none credited).
+    pub iface: Option<IfaceRef>,
+    /// VLAN tags counted.
+    pub tags: Tags,
+    /// A later copy: not in the class and network totals.
+    pub place_only: bool,
+}
+
 /// A flow's own bytes per (bin, interface, VLAN tags), kept only while its
 /// class may still change, so that a change moves exactly what was counted.
 #[derive(Clone, Debug, Default)]
 pub struct Pending {
-    entries: Vec<(i64, Option<IfaceRef>, Tags, u64)>,
+    entries: Vec<(i64, Counted, u64)>,
 }
 
 impl Pending {
     /// Counts a packet; false when the cap is reached (nothing counted).
-    pub fn add(&mut self, bin: i64, iface: Option<IfaceRef>, tags: Tags, bytes: u64) -> bool {
+    pub fn add(&mut self, bin: i64, what: Counted, bytes: u64) -> bool {
         // Packets of one flow arrive in time order: the last entry is the
         // usual one (a flow seen on two NICs alternates between two).
         let tail = self.entries.len().saturating_sub(2);
         if let Some(e) = self.entries[tail..]
             .iter_mut()
             .rev()
-            .find(|e| e.0 == bin && e.1 == iface && e.2 == tags)
+            .find(|e| e.0 == bin && e.1 == what)
         {
-            e.3 += bytes;
+            e.2 += bytes;
             return true;
         }
         if self.entries.len() >= PENDING_CAP {
             return false;
         }
-        self.entries.push((bin, iface, tags, bytes));
+        self.entries.push((bin, what, bytes));
         true
     }
 
@@ -347,14 +360,19 @@ impl Stats {
     pub fn move_flow(&mut self, from: ClassId, to: ClassId, nets: &[Option<NetId>], p: &Pending) {
         let mut scopes: Vec<Scope> = vec![Scope::Class];
         scopes.extend(nets.iter().map(|n| Scope::Network(*n)));
-        for &(bin, iface, (tags, n), bytes) in &p.entries {
+        for &(bin, what, bytes) in &p.entries {
+            let (tags, n) = what.tags;
             let vlans = tags[..usize::from(n)].iter().map(|v| Scope::Vlan(*v));
-            for scope in scopes
-                .iter()
-                .copied()
-                .chain([Scope::Interface(iface)])
-                .chain(vlans)
-            {
+            let totals = if what.place_only {
+                &[][..]
+            } else {
+                &scopes[..]
+            };
+            let iface = match (what.place_only, what.iface) {
+                (true, None) => None,
+                (_, i) => Some(Scope::Interface(i)),
+            };
+            for scope in totals.iter().copied().chain(iface).chain(vlans) {
                 let old = self.id(from, scope);
                 self.series[old as usize].sub_bin(bin, bytes);
                 let new = self.id(to, scope);

@@ -29,13 +29,13 @@ use fixgen::messages::{smb2_tree_connect as tree_connect, smb2_write as write};
 
 /// One generated flow: its client port, the share deciding it, the packet
 /// carrying the tree connect, and per packet (time step in ms, write size,
-/// NIC index).
+/// NIC index, whether the other NIC logged a copy of it too).
 #[derive(Clone, Debug)]
 struct FlowSpec {
     sport: u16,
     share: usize,
     connect_at: usize,
-    packets: Vec<(u16, u16, usize)>,
+    packets: Vec<(u16, u16, usize, bool)>,
 }
 
 const SHARES: [(&str, &str); 3] = [
@@ -47,7 +47,7 @@ const SHARES: [(&str, &str); 3] = [
 fn flow_spec() -> impl Strategy<Value = FlowSpec> {
     (
         0usize..3,
-        prop::collection::vec((1u16..900, 0u16..3000, 0usize..2), 1..40),
+        prop::collection::vec((1u16..900, 0u16..3000, 0usize..2, any::<bool>()), 1..40),
     )
         .prop_flat_map(|(share, packets)| {
             let n = packets.len();
@@ -61,11 +61,13 @@ fn flow_spec() -> impl Strategy<Value = FlowSpec> {
         })
 }
 
-/// Frames of every flow, interleaved in time order, on NICs `csv`/`lm`.
+/// Frames of every flow, interleaved in time order, on NICs `csv`/`lm`
+/// (times in ns; a copy 1 µs after its packet, on the other NIC).
 fn frames(flows: &[FlowSpec]) -> Vec<(i64, usize, Vec<u8>)> {
+    const MS: i64 = 1_000_000;
     let mut out = Vec::new();
     for f in flows {
-        let mut t: i64 = 1_700_000_000_000 + i64::from(f.sport) * 7;
+        let mut t: i64 = (1_700_000_000_000 + i64::from(f.sport) * 7) * MS;
         let mut seq: u32 = 1000;
         let syn = PacketBuilder::ethernet2([2; 6], [4; 6])
             .ipv4(NODE2, NODE1, 64)
@@ -75,8 +77,8 @@ fn frames(flows: &[FlowSpec]) -> Vec<(i64, usize, Vec<u8>)> {
         syn.write(&mut buf, &[]).unwrap();
         out.push((t, 0, buf));
         seq += 1;
-        for (i, (step, size, nic)) in f.packets.iter().enumerate() {
-            t += i64::from(*step);
+        for (i, (step, size, nic, copy)) in f.packets.iter().enumerate() {
+            t += i64::from(*step) * MS;
             let payload = if i == f.connect_at {
                 tree_connect(SHARES[f.share].0)
             } else {
@@ -89,6 +91,9 @@ fn frames(flows: &[FlowSpec]) -> Vec<(i64, usize, Vec<u8>)> {
             let mut buf = Vec::new();
             b.write(&mut buf, &payload).unwrap();
             seq = seq.wrapping_add(payload.len() as u32);
+            if *copy {
+                out.push((t + 1_000, 1 - *nic, buf.clone()));
+            }
             out.push((t, *nic, buf));
         }
     }
@@ -153,10 +158,12 @@ fn rule(index: usize, class: ClassId, ports: Vec<(u16, u16)>, share: Option<&str
 fn run(policy: Policy, frames: &[(i64, usize, Vec<u8>)]) -> Report {
     let mut an = Analyzer::with_policy(AnalyzerConfig::default(), policy);
     let cap = an.add_capture("prop");
+    // dumpcap on two NICs: a copy on the other NIC adds that NIC only.
+    an.set_source(cap, capture::Producer::Npcap, None, 2);
     let nics = [an.intern_iface("csv"), an.intern_iface("lm")];
     for (t, nic, data) in frames {
         let f = Frame {
-            ts: Timestamp(*t * 1_000_000),
+            ts: Timestamp(*t),
             ..Frame::test(LinkType::ETHERNET, data)
         };
         an.observe(&f, cap, Some(nics[*nic]));

@@ -13,10 +13,11 @@
 use std::io::{self, Read};
 
 use pcap_parser::pcapng::{
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock,
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, InterfaceDescriptionBlock,
 };
 
+use crate::producer::{Fingerprint, Producer};
 use crate::{
     Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp, Truncation,
 };
@@ -46,6 +47,9 @@ const PCAPNG_PB: u32 = 2;
 const PCAPNG_SPB: u32 = 3;
 const PCAPNG_EPB: u32 = 6;
 const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+/// Packet blocks whose options are read for the producer fingerprint
+/// (etl2pcapng comments and packet ids): the first few only, off the hot path.
+const SNIFFED_PACKETS: u8 = 16;
 
 /// The container format of a file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -100,6 +104,10 @@ pub struct FileSource<R> {
     /// Name given on the command line (`PATH=NAME`) for unnamed interfaces.
     default_iface: Option<String>,
     stats: SourceStats,
+    /// What the file says about its writer.
+    fingerprint: Fingerprint,
+    /// Packet blocks still to read options from.
+    sniff: u8,
 }
 
 impl<R: Read> FileSource<R> {
@@ -124,6 +132,8 @@ impl<R: Read> FileSource<R> {
             interfaces: Vec::new(),
             default_iface,
             stats: SourceStats::default(),
+            fingerprint: Fingerprint::default(),
+            sniff: SNIFFED_PACKETS,
         };
         src.open()?;
         Ok(src)
@@ -132,6 +142,17 @@ impl<R: Read> FileSource<R> {
     /// The container format.
     pub fn format(&self) -> FileFormat {
         self.format
+    }
+
+    /// The program that wrote the file, as far as it has said so far
+    /// (section header, interfaces, the first packets' options).
+    pub fn producer(&self) -> Producer {
+        self.fingerprint.producer()
+    }
+
+    /// The first section's `shb_userappl`, verbatim.
+    pub fn application(&self) -> Option<&str> {
+        self.fingerprint.userappl.as_deref()
     }
 
     fn bad_header(&self, reason: impl Into<String>) -> Error {
@@ -207,11 +228,9 @@ impl<R: Read> FileSource<R> {
             modified,
             max_caplen: (snaplen as usize).clamp(MAX_STANDARD_CAPLEN, MAX_BLOCK - 24),
         };
-        self.interfaces.push(Interface {
-            name: self.default_iface.clone(),
-            link,
-            snaplen,
-        });
+        self.interfaces
+            .push(Interface::named(self.default_iface.clone(), link, snaplen));
+        self.fingerprint = Fingerprint::classic();
         Ok(())
     }
 
@@ -402,6 +421,10 @@ impl<R: Read> FileSource<R> {
                     let ticks = (u64::from(rd32(block, 12)) << 32) | u64::from(rd32(block, 16));
                     let caplen = rd32(block, 20) as usize;
                     let wire_len = rd32(block, 24);
+                    if btype == PCAPNG_EPB && self.sniff > 0 {
+                        self.sniff -= 1;
+                        sniff_packet(&mut self.fingerprint, block, be);
+                    }
                     if data_off + caplen > blen - 4 {
                         Err(format!(
                             "packet block at byte {} claims {caplen} captured bytes in a {blen}-byte block; skipped",
@@ -505,12 +528,18 @@ impl<R: Read> FileSource<R> {
 
     fn on_section(&mut self, be: bool, blen: usize) -> Result<(), Error> {
         let p = self.pos;
-        if let Err(e) = parse_sectionheaderblock(&self.buf[p..p + blen]) {
-            let msg = format!(
-                "section header at byte {} unreadable ({e:?})",
-                self.offset()
-            );
-            self.warn(msg);
+        match parse_sectionheaderblock(&self.buf[p..p + blen]) {
+            Ok((_, shb)) => {
+                self.fingerprint
+                    .section(text(shb.shb_userappl()), text(shb.shb_os()));
+            }
+            Err(e) => {
+                let msg = format!(
+                    "section header at byte {} unreadable ({e:?})",
+                    self.offset()
+                );
+                self.warn(msg);
+            }
         }
         let last_ts = match self.kind {
             Kind::Ng { last_ts, .. } => last_ts,
@@ -535,20 +564,11 @@ impl<R: Read> FileSource<R> {
         };
         let (iface, units, offset_secs) = match parsed {
             Ok((_, idb)) => {
-                let name = match idb.if_name() {
-                    Some(Ok(n)) if !n.is_empty() => Some(n.to_string()),
-                    _ => self.default_iface.clone(),
-                };
+                let iface = described(&idb, self.default_iface.as_ref());
+                self.fingerprint
+                    .interface(text(idb.if_name()).filter(|n| !n.is_empty()), iface.link.0);
                 let units = ts_units_per_sec(idb.if_tsresol);
-                (
-                    Interface {
-                        name,
-                        link: LinkType(idb.linktype.0 as u16),
-                        snaplen: idb.snaplen,
-                    },
-                    units,
-                    ts_offset(&idb.options, be),
-                )
+                (iface, units, ts_offset(&idb.options, be))
             }
             Err(e) => {
                 let msg = format!(
@@ -584,6 +604,53 @@ impl<R: Read> FileSource<R> {
         }
         self.pos += blen;
     }
+}
+
+/// An option's text, when present and valid UTF-8.
+fn text<E>(o: Option<Result<&str, E>>) -> Option<&str> {
+    o.and_then(Result::ok)
+}
+
+/// An interface as its description block names it: `if_name` (else the
+/// `PATH=NAME` given for the file), `if_description`, `if_hardware`
+/// (option 15, which pcap-parser 0.17 has no accessor for) and `if_MACaddr`.
+fn described(idb: &InterfaceDescriptionBlock<'_>, default: Option<&String>) -> Interface {
+    let owned = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    let hardware = idb
+        .options
+        .iter()
+        .find(|o| o.code.0 == 15)
+        .and_then(|o| std::str::from_utf8(o.value()).ok())
+        .map(|s| s.trim_end_matches('\0'));
+    Interface {
+        name: owned(text(idb.if_name())).or_else(|| default.cloned()),
+        description: owned(text(idb.if_description())),
+        hardware: owned(hardware),
+        mac: idb
+            .if_macaddr()
+            .and_then(Result::ok)
+            .and_then(|m| <[u8; 6]>::try_from(m).ok()),
+        link: LinkType(idb.linktype.0 as u16),
+        snaplen: idb.snaplen,
+    }
+}
+
+/// Reads one Enhanced Packet Block's options into the fingerprint: a
+/// comment, a packet id (option 5), a process/thread id (option 8).
+fn sniff_packet(f: &mut Fingerprint, block: &[u8], be: bool) {
+    let parsed = if be {
+        parse_enhancedpacketblock_be(block)
+    } else {
+        parse_enhancedpacketblock_le(block)
+    };
+    let Ok((_, epb)) = parsed else { return };
+    let has = |code: u16| epb.options.iter().any(|o| o.code.0 == code);
+    let comment = epb
+        .options
+        .iter()
+        .find(|o| o.code.0 == 1)
+        .and_then(|o| o.as_str().ok());
+    f.packet(comment, has(5), has(8));
 }
 
 /// `if_tsoffset` (option 14, seconds) in the section's byte order:

@@ -15,6 +15,9 @@ impl LinkType {
     pub const RAW_BSD14: Self = Self(14);
     /// Raw IPv4 or IPv6 (version nibble decides).
     pub const RAW: Self = Self(101);
+    /// IEEE 802.11 without a radio header (etl2pcapng writes pktmon's
+    /// Wi-Fi components so).
+    pub const IEEE802_11: Self = Self(105);
     /// OpenBSD loopback: 4-byte address family in network byte order.
     pub const LOOP: Self = Self(108);
     /// Linux cooked capture v1 (16-byte header).
@@ -33,6 +36,7 @@ impl std::fmt::Display for LinkType {
             Self::NULL => "NULL",
             Self::ETHERNET => "ETHERNET",
             Self::RAW_BSD12 | Self::RAW_BSD14 | Self::RAW => "RAW",
+            Self::IEEE802_11 => "IEEE802_11",
             Self::LOOP => "LOOP",
             Self::LINUX_SLL => "LINUX_SLL",
             Self::IPV4 => "IPV4",
@@ -91,10 +95,31 @@ pub struct Interface {
     /// Name: pcapng `if_name`, the `PATH=NAME` given for a classic pcap, or
     /// `None` (judged by addresses only).
     pub name: Option<String>,
+    /// pcapng `if_description`: Npcap/dumpcap put the Windows friendly name
+    /// there ("vEthernet (LM)"), etl2pcapng a component's description.
+    pub description: Option<String>,
+    /// pcapng `if_hardware`: the adapter's driver description.
+    pub hardware: Option<String>,
+    /// pcapng `if_MACaddr`.
+    pub mac: Option<[u8; 6]>,
     /// Link type of every frame captured on it.
     pub link: LinkType,
     /// Snapshot length (0 = unlimited).
     pub snaplen: u32,
+}
+
+impl Interface {
+    /// An interface known by its name only (classic pcap, live NICs).
+    pub fn named(name: Option<String>, link: LinkType, snaplen: u32) -> Self {
+        Interface {
+            name,
+            description: None,
+            hardware: None,
+            mac: None,
+            link,
+            snaplen,
+        }
+    }
 }
 
 /// One captured frame, borrowed from the source.

@@ -33,6 +33,7 @@ mod file;
 mod frame;
 mod live;
 mod memory;
+mod producer;
 mod source;
 mod writer;
 
@@ -41,5 +42,6 @@ pub use file::{FileFormat, FileSource};
 pub use frame::{Frame, IfaceId, Interface, LinkType, OwnedFrame, Timestamp};
 pub use live::{system_ifaces, LiveConfig, LiveNic, LiveSource, NicCounters, Poll, SystemIface};
 pub use memory::MemorySource;
+pub use producer::{etl2pcapng_ifindex, is_npf, Producer};
 pub use source::{FrameSource, SourceStats, Truncation};
 pub use writer::PcapNgOut;

@@ -184,11 +184,11 @@ impl LiveSource {
         let mut counters = Vec::new();
         let mut threads = Vec::new();
         for (i, nic) in nics.into_iter().enumerate() {
-            interfaces.push(Interface {
-                name: Some(nic.name.clone()),
-                link: nic.link,
-                snaplen: nic.snaplen,
-            });
+            interfaces.push(Interface::named(
+                Some(nic.name.clone()),
+                nic.link,
+                nic.snaplen,
+            ));
             let c = Arc::new(NicCounters::default());
             counters.push(Arc::clone(&c));
             if let Some(h) = spawn_capture(nic, i as u32, &tx, &stop, c) {

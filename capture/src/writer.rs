@@ -10,6 +10,7 @@ use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPa
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness};
 
@@ -24,12 +25,23 @@ pub struct PcapNgOut<W: Write> {
 
 impl<W: Write> PcapNgOut<W> {
     /// Starts a pcapng (section header) on `out`; `path` labels errors.
+    /// The section names lanecheck as its application (`shb_userappl`), so a
+    /// later read fingerprints the file as lanecheck's own.
     pub fn new(path: &str, out: W) -> Result<Self, Error> {
-        let w =
-            PcapNgWriter::with_endianness(out, Endianness::Little).map_err(|e| Error::Write {
-                path: path.to_string(),
-                message: e.to_string(),
-            })?;
+        let shb = SectionHeaderBlock {
+            endianness: Endianness::Little,
+            major_version: 1,
+            minor_version: 0,
+            section_length: -1,
+            options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
+                "lanecheck {}",
+                env!("CARGO_PKG_VERSION")
+            )))],
+        };
+        let w = PcapNgWriter::with_section_header(out, shb).map_err(|e| Error::Write {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(PcapNgOut {
             path: path.to_string(),
             w,
@@ -53,8 +65,8 @@ impl<W: Write> PcapNgOut<W> {
         Ok(())
     }
 
-    /// Declares one more interface (its `if_name` kept, `description` as
-    /// `if_description`) and returns its id in this file. pcap-file writes
+    /// Declares one more interface (its `if_name` kept, `description`, else
+    /// its own description, as `if_description`) and returns its id in this file. pcap-file writes
     /// timestamps in nanoseconds whatever `if_tsresol` says, so every
     /// interface declares `if_tsresol = 9`.
     pub fn add_interface(
@@ -66,7 +78,7 @@ impl<W: Write> PcapNgOut<W> {
         if let Some(n) = &i.name {
             options.push(InterfaceDescriptionOption::IfName(Cow::Owned(n.clone())));
         }
-        if let Some(d) = description {
+        if let Some(d) = description.or(i.description.as_deref()) {
             options.push(InterfaceDescriptionOption::IfDescription(Cow::Owned(
                 d.to_string(),
             )));
@@ -126,16 +138,8 @@ mod tests {
     #[test]
     fn round_trip_keeps_names_times_and_lengths() {
         let ifaces = vec![
-            Interface {
-                name: Some("eth0".into()),
-                link: LinkType::ETHERNET,
-                snaplen: 256,
-            },
-            Interface {
-                name: Some("eth1".into()),
-                link: LinkType::ETHERNET,
-                snaplen: 256,
-            },
+            Interface::named(Some("eth0".into()), LinkType::ETHERNET, 256),
+            Interface::named(Some("eth1".into()), LinkType::ETHERNET, 256),
         ];
         let mut out = PcapNgOut::new("mem", Vec::new()).unwrap();
         out.declare(&ifaces).unwrap();
@@ -178,5 +182,6 @@ mod tests {
             .map(|i| i.name.clone().unwrap())
             .collect();
         assert_eq!(names, ["eth0", "eth1"]);
+        assert_eq!(src.producer(), crate::Producer::Lanecheck);
     }
 }

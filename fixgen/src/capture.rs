@@ -17,6 +17,10 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
+mod host;
+
+pub(crate) use host::{HostFrame, Run};
+
 use crate::dns::Reply;
 use crate::tunnel::{OuterKey, Wrap, Wrapped};
 use crate::wire::{self, Host, IpFrame, LinkKind, L4, SLL_HOST, SLL_OUTGOING};

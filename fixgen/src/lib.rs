@@ -24,6 +24,7 @@ mod rpc;
 mod scenarios;
 mod smb;
 mod tunnel;
+pub mod windows;
 mod wire;
 
 pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
@@ -475,9 +476,9 @@ pub fn scenarios() -> &'static [Scenario] {
     &LIST
 }
 
-/// Writes scenario `name` (one of [`scenarios`] or [`tunnel_scenarios`]) to
-/// `<dir>/<name>.pcap` or `.pcapng`.
-pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
+/// Scenario `name` (one of [`scenarios`] or [`tunnel_scenarios`]), built
+/// but not written.
+pub(crate) fn build(name: &str) -> std::io::Result<capture::Capture> {
     let (_, build) = SCENARIOS
         .iter()
         .chain(TUNNEL_SCENARIOS)
@@ -488,7 +489,12 @@ pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
                 format!("no scenario named {name:?}"),
             )
         })?;
-    build().finish(dir)
+    Ok(build())
+}
+
+/// Writes scenario `name` to `<dir>/<name>.pcap` or `.pcapng`.
+pub fn write(name: &str, dir: &Path) -> std::io::Result<CaptureTruth> {
+    build(name)?.finish(dir)
 }
 
 /// Writes every scenario into `dir`.

@@ -1,5 +1,11 @@
 //! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen dns DIR` |
-//! `fixgen bench PCAP PCAPNG BYTES` | `fixgen tunnels DIR` | `fixgen list`
+//! `fixgen windows NAME STYLE DIR` | `fixgen bench PCAP PCAPNG BYTES` | `fixgen tunnels DIR` |
+//! `fixgen list`
+//!
+//! `windows` writes two-NIC scenario NAME as STYLE (pktmon, pktmon-rsc, etl2pcapng, npcap)
+//! writes it, plus the plain host view, and prints one line per file: file, the interface
+//! to give it as (`-` when named), frames, bytes, unique packets, duplicates, unique bytes,
+//! 802.11 copies, super-frames, possible copies.
 //!
 //! `flows` writes every scenario like `all` and prints one tab-separated line per flow:
 //! file, proto, src, sport, dst, dport, packets, bytes, packets src->dst, bytes src->dst,
@@ -17,7 +23,41 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen bench PCAP PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen windows NAME pktmon|pktmon-rsc|etl2pcapng|npcap DIR | fixgen bench PCAP PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
+
+fn windows(name: &str, style: &str, dir: &str) -> Result<Vec<String>, String> {
+    use fixgen::windows::Style;
+    let style = match style {
+        "pktmon" => Style::Pktmon,
+        "pktmon-rsc" => Style::PktmonRsc,
+        "etl2pcapng" => Style::Etl2Pcapng,
+        "npcap" => Style::Npcap,
+        other => return Err(format!("unknown style {other:?}\n{USAGE}")),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    let w = fixgen::windows::write(name, style, Path::new(dir)).map_err(|e| e.to_string())?;
+    let mut out: Vec<String> = w
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                f.file.display(),
+                f.nic.unwrap_or("-"),
+                f.frames,
+                f.bytes,
+                f.unique_packets,
+                f.duplicates,
+                f.unique_bytes,
+                f.mislabelled_80211,
+                f.super_frames,
+                f.possible_copies
+            )
+        })
+        .collect();
+    out.push(line(&w.plain));
+    Ok(out)
+}
 
 fn line(t: &fixgen::CaptureTruth) -> String {
     format!(
@@ -138,6 +178,7 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
             }
             Ok(out)
         }
+        ["windows", name, style, dir] => windows(name, style, dir),
         ["list"] => Ok(fixgen::scenarios()
             .iter()
             .chain(fixgen::tunnel_scenarios())

@@ -15,10 +15,33 @@ use super::{evidence, proto_name, rfc3339, Document, Render};
 pub const SCHEMA: u32 = 1;
 
 #[derive(Serialize)]
+struct JsonIface<'a> {
+    name: Option<&'a str>,
+    if_name: Option<&'a str>,
+    description: Option<&'a str>,
+    hardware: Option<&'a str>,
+    mac: Option<&'a str>,
+    key: Option<&'a str>,
+    network: Option<&'a str>,
+}
+
+#[derive(Serialize)]
 struct JsonCapture<'a> {
     source: &'a str,
+    producer: &'a str,
+    producer_app: Option<&'a str>,
+    dedup: &'a str,
     packets: u64,
+    unique_packets: u64,
+    duplicates: u64,
     bytes: u64,
+    unique_bytes: u64,
+    mislabelled_80211: u64,
+    super_frames: u64,
+    estimated_packets: u64,
+    estimated_bytes: u64,
+    possible_copies: u64,
+    possible_copy_bytes: u64,
     truncated: bool,
     truncated_at: Option<u64>,
     truncation_reason: Option<&'a str>,
@@ -29,6 +52,7 @@ struct JsonCapture<'a> {
     mirror_packets: u64,
     mirror_bytes: u64,
     interfaces: &'a [String],
+    interface_info: Vec<JsonIface<'a>>,
     drops: u64,
     error: Option<&'a str>,
     warnings: &'a [String],
@@ -38,8 +62,20 @@ struct JsonCapture<'a> {
 fn capture(c: &CaptureRow) -> JsonCapture<'_> {
     JsonCapture {
         source: &c.source,
+        producer: c.producer,
+        producer_app: c.application.as_deref(),
+        dedup: c.dedup,
         packets: c.packets,
+        unique_packets: c.unique_packets,
+        duplicates: c.duplicates,
         bytes: c.bytes,
+        unique_bytes: c.unique_bytes,
+        mislabelled_80211: c.mislabelled_80211,
+        super_frames: c.super_frames,
+        estimated_packets: c.estimated_packets,
+        estimated_bytes: c.estimated_bytes,
+        possible_copies: c.possible_copies,
+        possible_copy_bytes: c.possible_copy_bytes,
         truncated: c.truncated_at.is_some(),
         truncated_at: c.truncated_at,
         truncation_reason: c.truncation_reason.as_deref(),
@@ -54,6 +90,19 @@ fn capture(c: &CaptureRow) -> JsonCapture<'_> {
         mirror_packets: c.mirror_packets,
         mirror_bytes: c.mirror_bytes,
         interfaces: &c.interfaces,
+        interface_info: c
+            .interface_info
+            .iter()
+            .map(|i| JsonIface {
+                name: i.name.as_deref(),
+                if_name: i.if_name.as_deref(),
+                description: i.description.as_deref(),
+                hardware: i.hardware.as_deref(),
+                mac: i.mac.as_deref(),
+                key: i.key.as_deref(),
+                network: i.network.as_deref(),
+            })
+            .collect(),
         drops: c.drops,
         error: c.error.as_deref(),
         warnings: &c.warnings,
@@ -265,6 +314,8 @@ struct JsonClass<'a> {
     interfaces: Vec<JsonShare<'a>>,
     vlans: Vec<JsonShare<'a>>,
     throughput_bps: JsonThroughput,
+    super_frames: u64,
+    possible_copy_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     series: Option<JsonSeries<'a>>,
 }
@@ -393,6 +444,8 @@ impl Json {
             vlans: shares(&c.vlans, |n| Place::Vlan(n.parse().ok())),
             throughput_bps: throughput(&c.throughput),
             series: self.series(&c.series),
+            super_frames: c.super_frames,
+            possible_copy_bytes: c.possible_copy_bytes,
         }
     }
 

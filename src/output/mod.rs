@@ -2,6 +2,7 @@
 //! ends) and its renderers, text, JSON and HTML, each an implementation of
 //! [`Render`] that reads the model and never the analyzer.
 
+pub mod captures;
 pub mod evidence;
 pub mod headline;
 pub mod html;

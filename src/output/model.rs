@@ -22,125 +22,7 @@ use capture::Timestamp;
 
 use crate::pipeline::CaptureOutcome;
 
-/// One capture (a file, or a NIC of a live run) and what reading it gave.
-#[derive(Clone, Debug, Default)]
-pub struct CaptureRow {
-    /// The path as given (`-` for standard input), or the NIC.
-    pub source: String,
-    /// Frames read.
-    pub packets: u64,
-    /// Their wire bytes.
-    pub bytes: u64,
-    /// Non-IP frames.
-    pub non_ip: u64,
-    /// Later IP fragments without their first fragment.
-    pub orphan_fragments: u64,
-    /// Byte offset where a cut or corrupt tail stopped reading.
-    pub truncated_at: Option<u64>,
-    /// What was wrong there.
-    pub truncation_reason: Option<String>,
-    /// Frames whose decoding stopped, by `layer: reason`.
-    pub undecoded: Vec<(String, u64)>,
-    /// Interface names the capture declares or its frames carry.
-    pub interfaces: Vec<String>,
-    /// Why it could not be read.
-    pub error: Option<String>,
-    /// Oddities that did not stop reading.
-    pub warnings: Vec<String>,
-    /// Packets lost before lanecheck saw them (live capture).
-    pub drops: u64,
-    /// Outer overlay packets counted in `tunnel` flows.
-    pub overlay_packets: u64,
-    /// ERSPAN mirror transport: packets and bytes (in no flow).
-    pub mirror_packets: u64,
-    pub mirror_bytes: u64,
-}
-
-impl CaptureRow {
-    /// A capture's row: the pipeline's outcome and the analyzer's counters.
-    pub fn new(an: &Analyzer, o: &CaptureOutcome) -> Self {
-        let mut row = CaptureRow {
-            source: o.source.clone(),
-            truncated_at: o.truncated.as_ref().map(|t| t.offset),
-            truncation_reason: o.truncated.as_ref().map(|t| t.reason.clone()),
-            error: o.error.clone(),
-            warnings: o.warnings.clone(),
-            drops: o.drops,
-            ..CaptureRow::default()
-        };
-        if let Some(c) = o.id.and_then(|id| an.captures().get(id.0 as usize)) {
-            row.packets = c.packets;
-            row.bytes = c.bytes;
-            row.non_ip = c.non_ip;
-            row.orphan_fragments = c.orphan_fragments;
-            row.overlay_packets = c.overlay_packets;
-            row.mirror_packets = c.mirror_packets;
-            row.mirror_bytes = c.mirror_bytes;
-            row.undecoded = c
-                .undecoded
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect();
-            row.interfaces = c
-                .interfaces
-                .iter()
-                .map(|r| an.iface_name(*r).to_string())
-                .collect();
-        }
-        row
-    }
-
-    /// The capture's tunnel counters, one line each, when it had tunnels.
-    pub fn tunnel_notes(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.overlay_packets > 0 {
-            out.push(format!(
-                "overlay: {} outer packets counted in tunnel flows",
-                self.overlay_packets
-            ));
-        }
-        if self.mirror_packets > 0 {
-            out.push(format!(
-                "mirror transport (ERSPAN): {} packets, {} bytes, in no flow",
-                self.mirror_packets, self.mirror_bytes
-            ));
-        }
-        out
-    }
-
-    /// What a reader must know about the capture's integrity, one line
-    /// each: not read, truncation, drops, undecoded frames, orphan
-    /// fragments, reading oddities.
-    pub fn integrity(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(e) = &self.error {
-            out.push(format!("not read: {e}"));
-        }
-        if let Some(at) = self.truncated_at {
-            let why = self.truncation_reason.as_deref().unwrap_or("cut");
-            out.push(format!(
-                "truncated at byte {at}: {why}; everything before it is counted"
-            ));
-        }
-        if self.drops > 0 {
-            out.push(format!(
-                "{} packets dropped before lanecheck saw them",
-                self.drops
-            ));
-        }
-        for (reason, n) in &self.undecoded {
-            out.push(format!("undecoded: {n} × {reason}"));
-        }
-        if self.orphan_fragments > 0 {
-            out.push(format!(
-                "{} later IP fragments without their first fragment",
-                self.orphan_fragments
-            ));
-        }
-        out.extend(self.warnings.iter().cloned());
-        out
-    }
-}
+pub use super::captures::CaptureRow;
 
 /// One flow, resolved: names, class, reason, status.
 #[derive(Clone, Debug)]
@@ -429,6 +311,7 @@ impl Document {
         let captures: Vec<CaptureRow> = outcomes.iter().map(|o| CaptureRow::new(an, o)).collect();
         let stats = an.flow_stats();
         let mut warnings = report.warnings;
+        warnings.extend(captures.iter().flat_map(CaptureRow::copy_warnings));
         warnings.extend(reading_warnings(&captures, stats.evicted));
         let dns_violations = report
             .dns_violations

@@ -67,9 +67,15 @@ fn headline(out: &mut dyn Write, v: &Document, paint: Paint) -> Result<()> {
 
 fn class(out: &mut dyn Write, c: &ClassSummary, paint: Paint) -> Result<()> {
     writeln!(out)?;
+    // LSO/RSC super-frames: what the host saw, not what the wire carried.
+    let unit = if c.super_frames > 0 {
+        "host-visible segments"
+    } else {
+        "packets"
+    };
     writeln!(
         out,
-        "{}: {} flow{}, {} packets, {} ({} bytes)",
+        "{}: {} flow{}, {} {unit}, {} ({} bytes)",
         c.class,
         c.flows,
         plural(c.flows as usize),
@@ -252,6 +258,9 @@ fn captures(out: &mut dyn Write, v: &Document) -> Result<()> {
             write!(out, ", interfaces {}", c.interfaces.join(","))?;
         }
         writeln!(out)?;
+        for note in c.notes() {
+            writeln!(out, "    {note}")?;
+        }
         if let Some(at) = c.truncated_at {
             writeln!(out, "    truncated at byte {at}")?;
         }

@@ -140,6 +140,9 @@ fn capture_lines(out: &mut dyn Write, captures: &[super::model::CaptureRow]) -> 
             write!(out, ", interfaces {}", c.interfaces.join(","))?;
         }
         writeln!(out)?;
+        for note in c.notes() {
+            writeln!(out, "  {note}")?;
+        }
         if let (Some(at), Some(why)) = (c.truncated_at, &c.truncation_reason) {
             writeln!(
                 out,

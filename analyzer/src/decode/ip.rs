@@ -58,6 +58,18 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         payload: &[],
         payload_wire_len: 0,
         tcp_seq: 0,
+        tcp_ack: 0,
+        ip_id: match &ip {
+            LaxIpSlice::Ipv4(v4) => v4.header().identification(),
+            LaxIpSlice::Ipv6(_) => 0,
+        },
+        ip_len: match &ip {
+            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+            LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
+                0 => 0,
+                n => 40 + u32::from(n),
+            },
+        },
         frag_offset: offset,
         frag_more: more,
         mpls: net.mpls,
@@ -167,6 +179,9 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
             meta.tcp_flags = l4.get(13).copied().unwrap_or(0);
             if let Some(seq) = l4.get(4..8) {
                 meta.tcp_seq = u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]);
+            }
+            if let Some(ack) = l4.get(8..12) {
+                meta.tcp_ack = u32::from_be_bytes([ack[0], ack[1], ack[2], ack[3]]);
             }
             let data_offset = usize::from(l4.get(12).copied().unwrap_or(0) >> 4) * 4;
             if data_offset >= 20 && data_offset <= l4.len() {

@@ -43,6 +43,7 @@ pub(crate) fn decode(link: LinkType, data: &[u8]) -> Result<NetBytes<'_>, Decode
         LinkType::IPV6 => Ok(raw(data, 6)),
         LinkType::NULL => null(data, false),
         LinkType::LOOP => null(data, true),
+        LinkType::IEEE802_11 => ieee80211(data),
         other => Err(stop(Layer::Link, Stop::UnsupportedLink(other.0))),
     }
 }
@@ -197,6 +198,46 @@ fn null(data: &[u8], network_order: bool) -> Result<NetBytes<'_>, Decoded<'_>> {
         other => return Err(stop(Layer::Link, Stop::UnsupportedFamily(other))),
     };
     Ok(raw(&data[4..], version_hint))
+}
+
+/// Where the LLC/SNAP payload of an IEEE 802.11 data frame starts (its
+/// EtherType is the two bytes before), or `None` for any other frame.
+/// The MAC header is 24 bytes, +6 with both DS bits (four addresses), +2
+/// for QoS data, +4 with the HT control field (order bit on a QoS frame)
+/// (IEEE 802.11-2020 §9.2.3, §9.3.2.1); null-data and protected frames
+/// carry nothing readable. SNAP is `AA AA 03`, OUI, EtherType (RFC 1042).
+pub fn ieee80211_payload(data: &[u8]) -> Option<usize> {
+    let [fc0, fc1, ..] = *data else { return None };
+    let data_frame = fc0 & 0x0c == 0x08 && fc0 & 0x03 == 0;
+    let null_data = fc0 & 0x40 != 0;
+    if !data_frame || null_data || fc1 & 0x40 != 0 {
+        return None;
+    }
+    let mut hdr = 24;
+    if fc1 & 0x03 == 0x03 {
+        hdr += 6;
+    }
+    if fc0 & 0x80 != 0 {
+        hdr += if fc1 & 0x80 != 0 { 6 } else { 2 };
+    }
+    let llc = data.get(hdr..hdr + 8)?;
+    (llc[..3] == [0xaa, 0xaa, 0x03]).then_some(hdr + 8)
+}
+
+/// IEEE 802.11 (link type 105): a data frame's LLC/SNAP payload is an
+/// Ethernet payload; every other frame is non-IP.
+fn ieee80211(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
+    if data.len() < 24 {
+        return Err(cut());
+    }
+    match ieee80211_payload(data) {
+        Some(off) => ether_payload(
+            u16::from_be_bytes([data[off - 2], data[off - 1]]),
+            &data[off..],
+            None,
+        ),
+        None => Err(Decoded::NonIp { ether_type: 0 }),
+    }
 }
 
 #[cfg(test)]

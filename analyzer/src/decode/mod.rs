@@ -20,6 +20,8 @@ mod tunnel;
 
 pub use tunnel::{encapsulated, inner, Carried, Encap, Inner, TunnelKind, MAX_NESTING};
 
+pub use link::ieee80211_payload;
+
 use std::fmt;
 use std::net::IpAddr;
 
@@ -209,6 +211,15 @@ pub struct PacketMeta<'a> {
     pub payload_wire_len: u32,
     /// TCP sequence number (0 for other protocols).
     pub tcp_seq: u32,
+    /// TCP acknowledgement number (0 for other protocols).
+    pub tcp_ack: u32,
+    /// IPv4 identification (0 for IPv6): with the transport header, what
+    /// tells one packet from another (copies of one packet share it).
+    pub ip_id: u16,
+    /// The IP packet's length as its header declares it (IPv4 total
+    /// length, IPv6 40 + payload length); 0 when the header says 0 (an
+    /// LSOv2 frame the NIC will segment, or an IPv6 jumbogram).
+    pub ip_len: u32,
     /// For an IP fragment: the byte offset of `payload` in the original
     /// IP payload (8 for a first UDP fragment, whose UDP header is parsed),
     /// and whether more fragments follow.
@@ -363,6 +374,72 @@ mod tests {
         let m = packet(LinkType::RAW, &later);
         assert_eq!(m.fragment, Fragment::Later { id: 0x1234 });
         assert_eq!((m.sport, m.dport), (0, 0));
+    }
+
+    /// An 802.11 data frame (frame control `fc0`, `fc1`) around `payload`
+    /// with LLC/SNAP and `ether_type`.
+    fn wifi(fc0: u8, fc1: u8, ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![fc0, fc1, 0, 0];
+        f.extend([
+            2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 3, 0x10, 0,
+        ]);
+        if fc1 & 3 == 3 {
+            f.extend([2, 0, 0, 0, 0, 4]);
+        }
+        if fc0 & 0x80 != 0 {
+            f.extend([0, 0]);
+        }
+        f.extend([0xaa, 0xaa, 0x03, 0, 0, 0]);
+        f.extend(ether_type.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn ieee80211_data_frames_carry_ip() {
+        // Data (24-byte header), QoS data (26), four-address QoS data (32).
+        for (fc0, fc1, hdr) in [(0x08, 0x01, 24), (0x88, 0x02, 26), (0x88, 0x03, 32)] {
+            let f = wifi(fc0, fc1, 0x0800, &IPV4_UDP);
+            assert_eq!(ieee80211_payload(&f), Some(hdr + 8));
+            let m = packet(LinkType::IEEE802_11, &f);
+            assert_eq!((m.sport, m.dport, m.ip_id), (1234, 53, 0x1234));
+        }
+        let arp = wifi(0x08, 0x01, 0x0806, &[0; 28]);
+        assert!(matches!(
+            decode(&Frame::test(LinkType::IEEE802_11, &arp)),
+            Decoded::NonIp { ether_type: 0x0806 }
+        ));
+        // A protected frame, a null-data frame and a beacon are not readable IP.
+        for fc in [(0x08, 0x41), (0x48, 0x01), (0x80, 0x00)] {
+            let f = wifi(fc.0, fc.1, 0x0800, &IPV4_UDP);
+            assert_eq!(ieee80211_payload(&f), None);
+            assert!(matches!(
+                decode(&Frame::test(LinkType::IEEE802_11, &f)),
+                Decoded::NonIp { ether_type: 0 }
+            ));
+        }
+        let Decoded::Stopped(s) = decode(&Frame::test(LinkType::IEEE802_11, &[0x08; 10])) else {
+            panic!()
+        };
+        assert_eq!(s.to_string(), "link: header cut by snaplen");
+    }
+
+    #[test]
+    fn tcp_acknowledgement_and_ip_id() {
+        let mut tcp = IPV4_UDP.to_vec();
+        tcp[9] = 6;
+        tcp.truncate(20);
+        tcp.extend([
+            0x04, 0xd2, 0, 80, 0, 0, 0, 7, 0, 0, 0, 9, 0x50, 0x10, 0, 0, 0, 0, 0, 0,
+        ]);
+        let m = packet(LinkType::RAW, &tcp);
+        assert_eq!((m.tcp_seq, m.tcp_ack, m.ip_id), (7, 9, 0x1234));
+        // The header's total length (32), not the 40 bytes present.
+        assert_eq!(m.ip_len, 32);
+        // LSOv2: total length 0, the NIC fills it in; decoded from the bytes.
+        tcp[2..4].copy_from_slice(&[0, 0]);
+        let m = packet(LinkType::RAW, &tcp);
+        assert_eq!((m.ip_len, m.dport), (0, 80));
     }
 
     #[test]

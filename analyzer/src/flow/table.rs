@@ -309,6 +309,15 @@ impl<X: FlowExt> FlowTable<X> {
         }
     }
 
+    /// A later copy of a packet of the flow `key` (still in the table),
+    /// seen on another place: adds that place (interface, VLAN ids) with its
+    /// bytes there, and nothing to the flow's totals or times.
+    pub fn add_place(&mut self, key: &FlowKey, p: &PacketUpdate<'_>) -> Option<&mut Slot<X>> {
+        let slot = self.map.get_mut(key)?;
+        places(&mut slot.flow, p);
+        Some(slot.as_mut())
+    }
+
     /// The slot of a flow still in the table.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot<X>> {
         self.map.get_mut(key).map(|b| b.as_mut())
@@ -365,6 +374,13 @@ fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
             sender_lo
         };
     }
+    places(flow, p);
+}
+
+/// Adds one packet (or a later copy of it) to the flow's places: its
+/// interface and VLAN ids, with their packets and bytes.
+#[inline]
+fn places(flow: &mut Flow, p: &PacketUpdate<'_>) {
     if let Some(i) = p.iface {
         match flow.ifaces.iter_mut().find(|s| s.iface == i) {
             Some(s) => {

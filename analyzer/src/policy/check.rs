@@ -91,12 +91,13 @@ impl Place<'_> {
 
 impl Policy {
     /// Checks one flow of `class` whose endpoints lie in `nets` (`None` =
-    /// `unknown`) and that was seen on `ifaces` and with `vlans`.
+    /// `unknown`) and that was seen on `ifaces` (name, and the network its
+    /// `[interfaces]` key maps it to) and with `vlans`.
     pub fn check(
         &self,
         class: ClassId,
         nets: &[Option<NetId>],
-        ifaces: &[&str],
+        ifaces: &[(&str, Option<NetId>)],
         vlans: &[u16],
     ) -> FlowCheck {
         let mut c = FlowCheck::default();
@@ -104,8 +105,8 @@ impl Policy {
             let status = self.judge_place(class, Place::Address, net, &mut c);
             c.net_status.push((net, status));
         }
-        for &iface in ifaces {
-            if let Some(net) = self.interface_network(iface) {
+        for &(iface, net) in ifaces {
+            if let Some(net) = net {
                 let status = self.judge_place(class, Place::Interface(iface), Some(net), &mut c);
                 c.iface_status.push((iface.to_string(), status));
             }
@@ -131,7 +132,7 @@ impl Policy {
                 c.network = nets.first().copied();
             }
             if c.interface.is_none() {
-                c.interface = ifaces.first().map(|s| s.to_string());
+                c.interface = ifaces.first().map(|s| s.0.to_string());
             }
         }
         c

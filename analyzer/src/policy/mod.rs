@@ -7,6 +7,7 @@
 
 mod check;
 mod dns;
+mod nic;
 mod subnet;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use ipnet::IpNet;
 
 pub use check::{FlowCheck, FlowVerdict};
 pub use dns::{DnsFinding, DnsRule, NamePattern};
+pub use nic::{mac_text, Nic, NicKey};
 pub use subnet::Subnets;
 
 use crate::class::{ClassId, BUILTIN_CLASSES};
@@ -134,6 +136,8 @@ pub struct Policy {
     pub retired: Vec<NetId>,
     /// DNS answer rules, in file order.
     pub dns: Vec<DnsRule>,
+    /// The `[interfaces]` keys read, in key order (parallel to `interfaces`).
+    nic_keys: Vec<(String, NicKey, NetId)>,
     subnets: Subnets,
 }
 
@@ -182,8 +186,18 @@ impl Policy {
                 .flat_map(|(i, n)| n.prefixes.iter().map(move |p| (*p, NetId(i as u16))))
                 .collect(),
         );
+        // The binary validated every key (`config`); a key that does not
+        // read as a GUID, index or MAC here can only be a name.
+        let nic_keys = interfaces
+            .iter()
+            .map(|(k, n)| {
+                let key = NicKey::parse(k).unwrap_or_else(|_| NicKey::Name(k.clone()));
+                (k.clone(), key, *n)
+            })
+            .collect();
         Policy {
             networks,
+            nic_keys,
             interfaces,
             hosts,
             roles,
@@ -223,9 +237,39 @@ impl Policy {
         self.subnets.lookup(addr)
     }
 
-    /// The network an interface is attached to.
+    /// The network an interface known by its name only is attached to.
     pub fn interface_network(&self, iface: &str) -> Option<NetId> {
-        self.interfaces.get(iface).copied()
+        self.nic_network(&Nic::named(iface))
+    }
+
+    /// The network a capture interface is attached to: the best
+    /// `[interfaces]` key matching it (see [`NicKey::rank`]).
+    pub fn nic_network(&self, nic: &Nic<'_>) -> Option<NetId> {
+        self.nic_keys_matching(nic)
+            .first()
+            .map(|&k| self.nic_keys[k].2)
+    }
+
+    /// The `[interfaces]` keys (indexes) naming `nic`, best first.
+    pub fn nic_keys_matching(&self, nic: &Nic<'_>) -> Vec<usize> {
+        let mut hits: Vec<(u8, usize)> = self
+            .nic_keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, k, _))| k.rank(nic).map(|r| (r, i)))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// An `[interfaces]` key by index: as written, parsed, and its network.
+    pub fn nic_key(&self, i: usize) -> Option<(&str, &NicKey, NetId)> {
+        self.nic_keys.get(i).map(|(s, k, n)| (s.as_str(), k, *n))
+    }
+
+    /// How many `[interfaces]` keys there are.
+    pub fn nic_key_count(&self) -> usize {
+        self.nic_keys.len()
     }
 
     /// The host name of an address, if the policy names it.

@@ -237,7 +237,7 @@ pub fn captures(o: &mut String, doc: &Document) {
             }
             o.push_str("</ul>");
         }
-        for note in c.tunnel_notes() {
+        for note in c.notes().into_iter().chain(c.tunnel_notes()) {
             let _ = write!(o, "<br><small>{}</small>", esc(&note));
         }
         o.push_str("</td></tr>\n");
