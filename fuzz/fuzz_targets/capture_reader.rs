@@ -1,6 +1,8 @@
 //! Arbitrary bytes as a capture file: `FileSource` never panics, and what it
 //! yields keeps its invariants (each frame's interface is described, the
-//! counters match the frames, a truncation lies inside the input).
+//! counters match the frames, a truncation lies inside the input); the
+//! producer fingerprint (section, interfaces, packet options) and what the
+//! report says of it are read at the end.
 #![no_main]
 
 use capture::{FileSource, FrameSource};
@@ -22,5 +24,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(st.wire_bytes, wire);
     if let Some(t) = st.truncated {
         assert!(t.offset <= data.len() as u64);
+    }
+    let p = src.producer();
+    std::hint::black_box((p.as_str(), p.describe(), src.application()));
+    for i in src.interfaces() {
+        if let Some(name) = i.name.as_deref() {
+            std::hint::black_box((capture::is_npf(name), capture::etl2pcapng_ifindex(name)));
+        }
     }
 });

@@ -1,13 +1,14 @@
 //! The decoder: the first byte picks one of the link types lanecheck
 //! decodes, the rest is the frame. Total: never panics, and what it finds
-//! lies inside the frame.
+//! lies inside the frame (an 802.11 payload offset too).
 #![no_main]
 
-use analyzer::decode::{decode, Decoded};
+use analyzer::decode::{decode, ieee80211_payload, Decoded};
+use analyzer::dedup::mislabelled_80211;
 use capture::{Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [LinkType; 10] = [
+const LINKS: [LinkType; 11] = [
     LinkType::NULL,
     LinkType::ETHERNET,
     LinkType::RAW_BSD12,
@@ -18,6 +19,7 @@ const LINKS: [LinkType; 10] = [
     LinkType::IPV4,
     LinkType::IPV6,
     LinkType::LINUX_SLL2,
+    LinkType::IEEE802_11,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +30,11 @@ fuzz_target!(|data: &[u8]| {
     if let Decoded::Packet(m) = decode(&Frame::test(link, frame)) {
         assert!(m.payload.len() <= frame.len());
         assert!(usize::from(m.vlan_count) <= 3);
+    }
+    for off in [ieee80211_payload(frame), mislabelled_80211(frame)]
+        .into_iter()
+        .flatten()
+    {
+        assert!(off <= frame.len());
     }
 });

@@ -14,6 +14,7 @@
 
 use std::sync::OnceLock;
 
+use analyzer::dedup::DedupMode;
 use analyzer::evidence::Dissector;
 use analyzer::policy::Policy;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
@@ -101,6 +102,8 @@ pub mod opts {
     pub const DAEMON: u8 = 1 << 4;
     /// Unnamed interfaces are `eth1` (`PATH=eth1`), which policies map.
     pub const NAMED: u8 = 1 << 5;
+    /// Bits 6-7: `--dedup`: 0 or 3 auto (the default), 1 on, 2 off.
+    pub const DEDUP: u8 = 0b1100_0000;
 }
 
 /// The analyzer target: options byte (see [`opts`]), then a capture file,
@@ -123,6 +126,11 @@ pub fn analyze(input: &[u8]) {
         cfg.series = false;
         cfg.flows.keep_finished = false;
     }
+    cfg.dedup = match (o & opts::DEDUP) >> 6 {
+        1 => DedupMode::On,
+        2 => DedupMode::Off,
+        _ => DedupMode::Auto,
+    };
     let iface = (o & opts::NAMED != 0).then(|| "eth1".to_string());
     let Ok(mut src) = FileSource::new("fuzz", file, iface) else {
         return;
@@ -141,14 +149,15 @@ pub fn analyze(input: &[u8]) {
     }
 }
 
-/// `src/pipeline.rs`'s loop: frames into the analyzer, each capture
-/// interface interned by name when its first frame arrives.
+/// `src/pipeline.rs`'s loop: frames into the analyzer; the source's
+/// interfaces registered (with who wrote the file) when a frame arrives on
+/// one not yet mapped, and once more at the end.
 fn feed(src: &mut FileSource<&[u8]>, an: &mut Analyzer, id: CaptureId) {
     let mut map: Vec<Option<IfaceRef>> = Vec::new();
     loop {
         let frame = match src.next_frame() {
             Ok(Some(f)) => f,
-            _ => return,
+            _ => break,
         };
         let ix = frame.iface.0 as usize;
         if let Some(r) = map.get(ix) {
@@ -156,14 +165,22 @@ fn feed(src: &mut FileSource<&[u8]>, an: &mut Analyzer, id: CaptureId) {
             continue;
         }
         let owned = frame.to_owned();
-        for iface in src.interfaces().iter().skip(map.len()) {
-            let r = iface.name.as_deref().map(|n| an.intern_iface(n));
-            if let Some(r) = r {
-                an.capture_has_iface(id, r);
-            }
-            map.push(r);
-        }
+        register(src, an, id, &mut map);
         let r = map.get(ix).copied().flatten();
         an.observe(&owned.as_frame(), id, r);
     }
+    register(src, an, id, &mut map);
+}
+
+/// `pipeline.rs`'s `Reading::register_ifaces`.
+fn register(
+    src: &FileSource<&[u8]>,
+    an: &mut Analyzer,
+    id: CaptureId,
+    map: &mut Vec<Option<IfaceRef>>,
+) {
+    for iface in src.interfaces().iter().skip(map.len()) {
+        map.push(an.register_interface(id, iface));
+    }
+    an.set_source(id, src.producer(), src.application(), map.len());
 }

@@ -49,7 +49,7 @@ const PER_TARGET: usize = 1000;
 const FRAME_MAX: usize = 256;
 
 /// The link types of the decode target, in the order of its first byte.
-const LINKS: [u16; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
+const LINKS: [u16; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 105];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
