@@ -23,6 +23,12 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let expect = Expect::new(&args.expect, &policy)?;
     let mut cfg = pipeline::analyzer_config(&args.input)?;
     cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;
+    if !args.report.flows {
+        // Memory bounded by --max-flows and what the report shows, not by
+        // the number of flows in the captures: finished flows pile up to an
+        // eighth of the table before the plain ones are folded.
+        cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
+    }
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
     let specs = pipeline::specs(&args.input);

@@ -22,6 +22,8 @@ pub struct CaptureSpec {
     pub path: String,
     /// `PATH=NAME`: names the file's unnamed interfaces.
     pub iface: Option<String>,
+    /// Read on a thread of its own, ahead of the analysis (`--threads` > 1).
+    pub read_ahead: bool,
 }
 
 impl CaptureSpec {
@@ -33,12 +35,14 @@ impl CaptureSpec {
                 return CaptureSpec {
                     path: path.to_string(),
                     iface: Some(name.to_string()),
+                    read_ahead: false,
                 };
             }
         }
         CaptureSpec {
             path: arg.to_string(),
             iface: None,
+            read_ahead: false,
         }
     }
 }
@@ -130,10 +134,22 @@ impl Tap for () {
 
 /// The capture arguments as specs.
 pub fn specs(args: &CaptureArgs) -> Vec<CaptureSpec> {
+    let ahead = threads(args) > 1;
     args.captures
         .iter()
-        .map(|a| CaptureSpec::parse(a))
+        .map(|a| CaptureSpec {
+            read_ahead: ahead,
+            ..CaptureSpec::parse(a)
+        })
         .collect()
+}
+
+/// `--threads`, or the machine's cores.
+pub fn threads(args: &CaptureArgs) -> usize {
+    args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
 }
 
 /// Reads the capture arguments into `an`, reporting each unreadable one on
@@ -173,9 +189,9 @@ pub fn read_all<T: Tap>(
     outcomes
 }
 
-fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read>> {
+fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
     if spec.path == "-" {
-        Ok(Box::new(io::stdin().lock()))
+        Ok(Box::new(io::stdin()))
     } else {
         Ok(Box::new(File::open(&spec.path)?))
     }
@@ -204,7 +220,12 @@ fn read_one<T: Tap>(
             return outcome;
         }
     };
-    let mut src = match FileSource::new(&label, rd, spec.iface.clone()) {
+    let opened = if spec.read_ahead {
+        FileSource::read_ahead(&label, rd, spec.iface.clone())
+    } else {
+        FileSource::new(&label, rd, spec.iface.clone())
+    };
+    let mut src = match opened {
         Ok(s) => s,
         Err(e) => {
             outcome.error = Some(e.to_string());
@@ -309,7 +330,8 @@ mod tests {
             CaptureSpec::parse("no/such/eth1.pcap=eth1"),
             CaptureSpec {
                 path: "no/such/eth1.pcap".into(),
-                iface: Some("eth1".into())
+                iface: Some("eth1".into()),
+                read_ahead: false,
             }
         );
         assert_eq!(CaptureSpec::parse("-").iface, None);

@@ -67,7 +67,7 @@ impl Progress {
     }
 
     /// `rd`, advancing the bar by the bytes read through it.
-    pub fn wrap(&self, rd: Box<dyn Read>) -> Box<dyn Read> {
+    pub fn wrap(&self, rd: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         match &self.bar {
             Some(b) => Box::new(b.wrap_read(rd)),
             None => rd,

@@ -300,3 +300,68 @@ fn a_violation_carries_its_flows_own_series() {
     // The class series keeps every 10 ms bin.
     assert_eq!(class(&fine, "dpm")["series"]["bin_ms"], 10);
 }
+
+/// A classic pcap (µs) of `(unix seconds, frame)` records.
+fn pcap_of(frames: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
+        out.extend(v.to_le_bytes());
+    }
+    for (secs, f) in frames {
+        for v in [*secs, 0, f.len() as u32, f.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(f);
+    }
+    out
+}
+
+#[test]
+fn a_capture_spanning_years_writes_its_series_sparse() {
+    // One UDP packet, then another of the same flow three years (and 7 s)
+    // later: 94,608,008 one-second bins from the first to the last.
+    let udp = |len: usize| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 10, 12, 90], [10, 10, 12, 89], 64)
+            .udp(50_000, 53)
+            .write(&mut f, &vec![0; len])
+            .unwrap();
+        f
+    };
+    let (t0, span) = (1_600_000_000u32, 3 * 365 * 86_400 + 7);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("years.pcap");
+    std::fs::write(&file, pcap_of(&[(t0, udp(100)), (t0 + span, udp(200))])).unwrap();
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            "--series",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let s = &doc["classes"][0]["series"];
+    assert_eq!(s["bins"], u64::from(span) + 1, "{s}");
+    assert_eq!(s["start"], "2020-09-13T12:26:40Z");
+    let active = serde_json::json!([[0, 142], [span, 242]]);
+    assert_eq!(s["active"], active);
+    assert!(s.get("bytes").is_none() && s.get("bps").is_none(), "{s}");
+    // A series of a day or less stays dense.
+    std::fs::write(&file, pcap_of(&[(t0, udp(100)), (t0 + 86_399, udp(200))])).unwrap();
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            "--series",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let s = &doc["classes"][0]["series"];
+    assert_eq!(s["bytes"].as_array().unwrap().len(), 86_400);
+    assert!(s.get("active").is_none(), "{s}");
+}

@@ -18,6 +18,7 @@ mod procedures;
 mod report;
 mod scenarios;
 mod terminal;
+mod threads;
 mod tunnels;
 mod verify;
 mod violations_pcap;

@@ -47,6 +47,12 @@ pub struct AnalyzerConfig {
     pub evidence_window_ns: i64,
     /// Whether copies of one packet are collapsed (`--dedup`).
     pub dedup: DedupMode,
+    /// Once this many flows have left the table (0: never), those a report
+    /// shows only as counts (classified, no violation, no fallback, no
+    /// note) are folded into their class's totals and dropped, so memory
+    /// stays bounded by `max_flows` and what the report must keep. The
+    /// report is the same; [`Analyzer::slots`] no longer lists them.
+    pub fold_every: usize,
 }
 
 impl Default for AnalyzerConfig {
@@ -57,6 +63,7 @@ impl Default for AnalyzerConfig {
             series: true,
             evidence_window_ns: 5 * 60 * 1_000_000_000,
             dedup: DedupMode::Auto,
+            fold_every: 0,
         }
     }
 }
@@ -85,7 +92,7 @@ pub struct CaptureCounters {
     pub unique_bytes: u64,
     /// pktmon's 802.11 frames labelled Ethernet, read as 802.11.
     pub mislabelled_80211: u64,
-    /// Unique packets over 1500 bytes of IP, or LSOv2 (`size`).
+    /// Unique packets over 9216 bytes of IP, or LSOv2 (`size`).
     pub super_frames: u64,
     /// Unique packets whose size came partly from their IP header.
     pub estimated_packets: u64,
@@ -143,6 +150,9 @@ struct Level {
 #[derive(Debug)]
 pub struct Analyzer {
     table: FlowTable<FlowState>,
+    /// Finished flows folded into their class's totals (`fold_every`).
+    pub(crate) retired: crate::report::Retired,
+    fold_every: usize,
     captures: Vec<CaptureCounters>,
     nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
@@ -181,6 +191,8 @@ impl Analyzer {
     /// An empty analyzer checking `policy`.
     pub fn with_policy(cfg: AnalyzerConfig, policy: Policy) -> Self {
         Analyzer {
+            retired: crate::report::Retired::default(),
+            fold_every: cfg.fold_every,
             policy,
             dedup: Dedup::new(cfg.dedup),
             stats: Stats::new(cfg.bin_ns, cfg.series),
@@ -321,6 +333,9 @@ impl Analyzer {
         capture: CaptureId,
         iface: Option<IfaceRef>,
     ) -> Option<&mut Slot<FlowState>> {
+        if self.fold_every > 0 && self.table.finished().len() >= self.fold_every {
+            self.fold_finished();
+        }
         let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
@@ -732,6 +747,24 @@ impl Analyzer {
     /// The tunnel a flow was carried in (`None` outside any tunnel).
     pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
         self.tunnels.get(id)
+    }
+
+    /// Folds the finished flows a report shows only as counts into their
+    /// class's totals, keeping the others (in order) for the report.
+    #[cold]
+    fn fold_finished(&mut self) {
+        let finished = self.table.take_finished();
+        let mut retired = std::mem::take(&mut self.retired);
+        let mut kept = Vec::new();
+        for slot in finished {
+            if slot.ext.class.is_some() && slot.ext.verdict.detail.is_none() {
+                retired.add(self, &slot);
+            } else {
+                kept.push(slot);
+            }
+        }
+        self.retired = retired;
+        self.table.put_back_finished(kept);
     }
 
     /// The tunnel `id` and the tunnels that carried it, innermost first

@@ -225,7 +225,7 @@ pub struct Report {
     pub dns_violations_dropped: u64,
 }
 
-#[derive(Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Acc {
     packets: u64,
     bytes: u64,
@@ -240,7 +240,7 @@ impl Acc {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct ClassAcc {
     flows: u64,
     packets: u64,
@@ -284,13 +284,27 @@ impl ClassAcc {
     }
 }
 
+/// Finished flows folded into their class's totals (see
+/// [`crate::AnalyzerConfig::fold_every`]).
+#[derive(Debug, Default)]
+pub(crate) struct Retired(BTreeMap<ClassId, ClassAcc>);
+
+impl Retired {
+    /// Adds a classified flow's counts and statuses.
+    pub(crate) fn add(&mut self, an: &Analyzer, slot: &Slot<FlowState>) {
+        if let Some(class) = slot.ext.class {
+            self.0.entry(class).or_default().add(an, slot);
+        }
+    }
+}
+
 /// Fallback uses of one (class, network): flows, bytes, explanations.
 type Fallbacks = BTreeMap<(ClassId, NetId), (u64, u64, Vec<String>)>;
 
 impl Analyzer {
     /// Summarises every flow's verdict (the policy-check stage's result).
     pub fn report(&self) -> Report {
-        let mut classes: BTreeMap<ClassId, ClassAcc> = BTreeMap::new();
+        let mut classes: BTreeMap<ClassId, ClassAcc> = self.retired.0.clone();
         let mut violations = Vec::new();
         let mut fallbacks = Fallbacks::new();
         for slot in self.slots() {

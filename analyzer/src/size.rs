@@ -9,11 +9,15 @@
 //!   header declares beyond the cut are added, and the packet is marked as
 //!   an *estimate*. A frame whose file records its original length is
 //!   exact whatever its snaplen, and is never marked.
-//! - LSO/RSC super-frames (an IP packet over 1500 bytes, or an IPv4 total
-//!   length of 0 that the NIC fills in when it segments: LSOv2) are counted
+//! - LSO/RSC super-frames (an IP packet over 9216 bytes, more than any
+//!   Ethernet link carries, jumbo frames included, or an IPv4 total length
+//!   of 0 that the NIC fills in when it segments: LSOv2) are counted
 //!   by their own size, which is what the host handed over; they are
 //!   counted as *super-frames* so reports can say that packet counts are
-//!   host-visible segments, not wire packets.
+//!   host-visible segments, not wire packets. A packet of 1501 to 9216
+//!   bytes is a jumbo frame on a link with a large MTU (live migration and
+//!   storage networks often have one) or a small super-frame, which the
+//!   capture cannot tell apart: it is counted as one packet, unflagged.
 //! - pktmon's mis-labelled 802.11 copies are counted as the Ethernet frame
 //!   they carry (14 bytes of Ethernet header instead of their 802.11 and
 //!   LLC/SNAP headers), so every copy of a packet weighs the same.
@@ -22,8 +26,9 @@ use capture::Frame;
 
 use crate::decode::PacketMeta;
 
-/// The largest IP packet a standard Ethernet link carries.
-pub const ETHERNET_MTU: u32 = 1500;
+/// The largest IP packet any Ethernet link carries (the usual jumbo MTU
+/// ceiling): above it a packet can only be a super-frame.
+pub const JUMBO_MTU: u32 = 9216;
 /// Ethernet II header.
 const ETHERNET_HEADER: u32 = 14;
 
@@ -65,7 +70,7 @@ pub fn weigh(frame: &Frame<'_>, m: &PacketMeta<'_>, scale: Scale, wifi_headers: 
     Weight {
         len,
         estimated,
-        super_frame: m.ip_len == 0 || m.ip_len > ETHERNET_MTU,
+        super_frame: m.ip_len == 0 || m.ip_len > JUMBO_MTU,
     }
 }
 
@@ -118,6 +123,20 @@ mod tests {
         // Other writers' frames are taken as recorded.
         let w = weigh_bytes(&full[..128], 128, false);
         assert_eq!((w.len, w.estimated), (128, false));
+    }
+
+    #[test]
+    fn jumbo_frames_are_packets_and_bigger_ones_super_frames() {
+        // IP 9216 bytes (40 of headers): the largest jumbo frame.
+        for (payload, super_frame) in [(1461, false), (8960, false), (9176, false), (9177, true)] {
+            let f = frame(payload);
+            let w = weigh_bytes(&f, f.len() as u32, false);
+            assert_eq!(
+                (w.len, w.super_frame),
+                (f.len() as u32, super_frame),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use pcap_parser::pcapng::{
     parse_interfacedescriptionblock_le, parse_sectionheaderblock, InterfaceDescriptionBlock,
 };
 
+use crate::ahead::{Chunk, ReadAhead, HEADROOM};
 use crate::producer::{Fingerprint, Producer};
 use crate::{
     Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp, Truncation,
@@ -87,15 +88,24 @@ enum Kind {
     },
 }
 
+/// Where a [`FileSource`]'s bytes come from.
+enum Input<R> {
+    /// Read by the caller's thread, into the source's own buffer.
+    Direct(R),
+    /// Read ahead by a thread of its own, in blocks the source takes over.
+    Ahead(ReadAhead),
+}
+
 /// A pcap or pcapng file read as a stream.
 pub struct FileSource<R> {
     name: String,
-    rd: R,
+    input: Input<R>,
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// Absolute offset of `buf[0]` in the input.
-    base: u64,
+    /// Absolute offset of `buf[0]` in the input (negative while a
+    /// read-ahead block's headroom is in front).
+    base: i64,
     eof: bool,
     done: bool,
     kind: Kind,
@@ -114,10 +124,34 @@ impl<R: Read> FileSource<R> {
     /// Opens a capture from `rd`. `name` labels errors and reports;
     /// `default_iface` names interfaces the file leaves unnamed.
     pub fn new(name: &str, rd: R, default_iface: Option<String>) -> Result<Self, Error> {
+        Self::with_input(name, Input::Direct(rd), vec![0; BUF_SIZE], default_iface)
+    }
+
+    /// Like [`FileSource::new`], with a thread of its own reading `rd`
+    /// ahead in large blocks while the caller works on the frames of the
+    /// block before: the same frames, errors and offsets, on two cores.
+    pub fn read_ahead(name: &str, rd: R, default_iface: Option<String>) -> Result<Self, Error>
+    where
+        R: Send + 'static,
+    {
+        let ahead = ReadAhead::start(rd).map_err(|e| Error::Read {
+            source_name: name.to_string(),
+            offset: 0,
+            source: e,
+        })?;
+        Self::with_input(name, Input::Ahead(ahead), Vec::new(), default_iface)
+    }
+
+    fn with_input(
+        name: &str,
+        input: Input<R>,
+        buf: Vec<u8>,
+        default_iface: Option<String>,
+    ) -> Result<Self, Error> {
         let mut src = FileSource {
             name: name.to_string(),
-            rd,
-            buf: vec![0; BUF_SIZE],
+            input,
+            buf,
             pos: 0,
             end: 0,
             base: 0,
@@ -241,19 +275,15 @@ impl<R: Read> FileSource<R> {
         if self.end - self.pos >= need || self.eof {
             return Ok(self.end - self.pos);
         }
-        if self.buf.len() - self.pos < need {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.base += self.pos as u64;
-            self.end -= self.pos;
-            self.pos = 0;
-            if self.buf.len() < need {
-                // Exactly what the record needs: its length was already
-                // checked against the format's limit.
-                self.buf.resize(need, 0);
-            }
+        if matches!(self.input, Input::Ahead(_)) {
+            return self.fill_ahead(need);
         }
+        self.make_room(need);
+        let Input::Direct(rd) = &mut self.input else {
+            return Ok(self.end - self.pos);
+        };
         while self.end - self.pos < need {
-            match self.rd.read(&mut self.buf[self.end..]) {
+            match rd.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -263,7 +293,7 @@ impl<R: Read> FileSource<R> {
                 Err(e) => {
                     return Err(Error::Read {
                         source_name: self.name.clone(),
-                        offset: self.base + self.end as u64,
+                        offset: (self.base + self.end as i64) as u64,
                         source: e,
                     })
                 }
@@ -272,8 +302,79 @@ impl<R: Read> FileSource<R> {
         Ok(self.end - self.pos)
     }
 
+    /// Moves the unread bytes to the front of the buffer if `need` of them
+    /// would not fit after `pos`, growing it if `need` exceeds its size.
+    fn make_room(&mut self, need: usize) {
+        if self.buf.len() - self.pos < need {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as i64;
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.buf.len() < need {
+                // Exactly what the record needs: its length was already
+                // checked against the format's limit.
+                self.buf.resize(need, 0);
+            }
+        }
+    }
+
+    /// [`FileSource::fill`] from read-ahead blocks: each block becomes the
+    /// buffer, with the unread tail of the last one copied into its
+    /// headroom; a tail larger than the headroom (a record longer than
+    /// that) is completed by copying blocks onto it instead.
+    #[cold]
+    fn fill_ahead(&mut self, need: usize) -> Result<usize, Error> {
+        while self.end - self.pos < need && !self.eof {
+            let Input::Ahead(ahead) = &self.input else {
+                break;
+            };
+            let (block, len) = match ahead.next() {
+                Chunk::Data { buf, len } => (buf, len),
+                Chunk::End => {
+                    self.eof = true;
+                    break;
+                }
+                Chunk::Failed { error, at } => {
+                    return Err(Error::Read {
+                        source_name: self.name.clone(),
+                        offset: at,
+                        source: error,
+                    })
+                }
+            };
+            self.take_block(block, len);
+        }
+        Ok(self.end - self.pos)
+    }
+
+    /// Makes `block` (data at `HEADROOM..HEADROOM + len`) the next bytes.
+    fn take_block(&mut self, mut block: Vec<u8>, len: usize) {
+        let tail = self.end - self.pos;
+        let data = HEADROOM..HEADROOM + len;
+        if tail > HEADROOM {
+            self.make_room(tail + len);
+            self.buf[self.end..self.end + len].copy_from_slice(&block[data]);
+            self.end += len;
+            self.give_back(block);
+            return;
+        }
+        let start = HEADROOM - tail;
+        block[start..HEADROOM].copy_from_slice(&self.buf[self.pos..self.end]);
+        self.base += self.pos as i64 - start as i64;
+        let old = std::mem::replace(&mut self.buf, block);
+        self.give_back(old);
+        self.pos = start;
+        self.end = data.end;
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if let Input::Ahead(ahead) = &self.input {
+            ahead.recycle(buf);
+        }
+    }
+
     fn offset(&self) -> u64 {
-        self.base + self.pos as u64
+        (self.base + self.pos as i64) as u64
     }
 
     fn truncate(&mut self, reason: String) {

@@ -28,6 +28,7 @@
 //! assert_eq!(n, src.stats().frames);
 //! ```
 
+mod ahead;
 mod error;
 mod file;
 mod frame;

@@ -225,8 +225,9 @@ impl CaptureRow {
         }
         if self.super_frames > 0 {
             out.push(format!(
-                "{} LSO/RSC super-frames (IP packets over 1500 bytes or with IPv4 length 0): packet counts are host-visible segments, not wire packets; bytes are exact",
-                self.super_frames
+                "{} LSO/RSC super-frame{} (IP packets over 9216 bytes, more than any link carries, or with IPv4 length 0): packet counts are host-visible segments, not wire packets; bytes are exact",
+                self.super_frames,
+                if self.super_frames == 1 { "" } else { "s" }
             ));
         }
         if self.estimated_packets > 0 {

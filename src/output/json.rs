@@ -262,17 +262,36 @@ impl Serialize for JsonSeries<'_> {
         let mut o = s.serialize_struct("series", 4)?;
         o.serialize_field("bin_ms", &(b.bin_ns / 1_000_000))?;
         o.serialize_field("start", &start)?;
-        o.serialize_field(
-            "bytes",
-            &Dense {
-                bins: b,
-                bps: false,
-            },
-        )?;
-        o.serialize_field("bps", &Dense { bins: b, bps: true })?;
+        match b.range() {
+            Some((first, last)) if last - first >= MAX_DENSE_BINS => {
+                o.serialize_field("bins", &(last - first + 1))?;
+                let active: Vec<(i64, u64)> = b
+                    .active
+                    .iter()
+                    .map(|(i, bytes)| (i - first, *bytes))
+                    .collect();
+                o.serialize_field("active", &active)?;
+            }
+            _ => {
+                o.serialize_field(
+                    "bytes",
+                    &Dense {
+                        bins: b,
+                        bps: false,
+                    },
+                )?;
+                o.serialize_field("bps", &Dense { bins: b, bps: true })?;
+            }
+        }
         o.end()
     }
 }
+
+/// Above this many bins a series is written sparse (`bins` and the
+/// `active` ones): a capture spanning years (a bad clock, files of
+/// different days together) would otherwise write gigabytes of zeros. A
+/// day of 1 s bins (86,400) is still dense.
+const MAX_DENSE_BINS: i64 = 100_000;
 
 /// The dense bins of a series, as bytes or bit/s, serialised as they are
 /// produced.

@@ -158,11 +158,16 @@ impl Key {
     }
 }
 
+/// Interfaces one packet is credited to, at most.
+const PLACES: usize = 16;
+
 /// The places one packet has been credited to.
 #[derive(Clone, Copy, Debug)]
 struct Seen {
     ts: i64,
-    ifaces: [Option<IfaceRef>; 4],
+    /// The interfaces credited, up to [`PLACES`] (an etl2pcapng file of a
+    /// pktmon trace has an interface per component: 12 to 14 of them).
+    ifaces: [Option<IfaceRef>; PLACES],
     n_ifaces: u8,
     vlans: [u16; 6],
     n_vlans: u8,
@@ -172,7 +177,7 @@ impl Seen {
     fn new(ts: i64, iface: Option<IfaceRef>, tags: &[u16]) -> Seen {
         let mut s = Seen {
             ts,
-            ifaces: [None; 4],
+            ifaces: [None; PLACES],
             n_ifaces: 1,
             vlans: [0; 6],
             n_vlans: 0,
@@ -184,29 +189,28 @@ impl Seen {
         s
     }
 
-    /// Credits `iface` if new; true when it was.
+    /// Credits `iface` if new; true when it was. Beyond [`PLACES`]
+    /// interfaces none is credited: one not remembered could not be told
+    /// from one credited already, and would be credited at every copy.
     fn add_iface(&mut self, iface: Option<IfaceRef>) -> bool {
         let n = usize::from(self.n_ifaces);
-        if self.ifaces[..n].contains(&iface) {
+        if n == self.ifaces.len() || self.ifaces[..n].contains(&iface) {
             return false;
         }
-        if n < self.ifaces.len() {
-            self.ifaces[n] = iface;
-            self.n_ifaces += 1;
-        }
+        self.ifaces[n] = iface;
+        self.n_ifaces += 1;
         true
     }
 
-    /// Credits VLAN `v` if new; true when it was.
+    /// Credits VLAN `v` if new; true when it was (none beyond 6, as for
+    /// interfaces).
     fn add_vlan(&mut self, v: u16) -> bool {
         let n = usize::from(self.n_vlans);
-        if self.vlans[..n].contains(&v) {
+        if n == self.vlans.len() || self.vlans[..n].contains(&v) {
             return false;
         }
-        if n < self.vlans.len() {
-            self.vlans[n] = v;
-            self.n_vlans += 1;
-        }
+        self.vlans[n] = v;
+        self.n_vlans += 1;
         true
     }
 }

@@ -172,3 +172,25 @@ fn a_coalesced_frame_after_its_segments_is_a_possible_copy() {
     let next = tcp(0x6001, 1000 + 4 * 1460, 1460);
     assert_eq!(d.check(CAP, Timestamp(200), None, &meta(&next)), FIRST);
 }
+
+#[test]
+fn copies_on_many_nics_credit_each_once_up_to_sixteen() {
+    let mut d = stage(DedupMode::On, Producer::Etl2PcapngPktmon, 20);
+    let p = tcp(0x3001, 1, 100);
+    let m = meta(&p);
+    let nic = |i: u32| Some(IfaceRef(i));
+    assert_eq!(d.check(CAP, Timestamp(0), nic(0), &m), FIRST);
+    let mut credited = 1;
+    for round in 0..3 {
+        for i in 0..20u32 {
+            let at = Timestamp(1_000 + i64::from(round * 20 + i) * 10);
+            match d.check(CAP, at, nic(i), &m) {
+                Copy::Place { iface: true, .. } => credited += 1,
+                Copy::Repeat => {}
+                other => panic!("round {round}, nic {i}: {other:?}"),
+            }
+        }
+    }
+    // Every NIC credited at most once, whatever the repeats: the first 16.
+    assert_eq!(credited, 16);
+}

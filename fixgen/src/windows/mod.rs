@@ -139,7 +139,7 @@ pub struct WindowsFile {
     pub unique_bytes: u64,
     /// 802.11 frames written under the Ethernet link type.
     pub mislabelled_80211: u64,
-    /// Super-frames among the packets counted once (IP over 1500 bytes, or length 0).
+    /// Super-frames among the packets counted once (IP over 9216 bytes, or length 0).
     pub super_frames: u64,
     /// Frames written in a size no copy of theirs has (`PktmonRsc`'s coalesced frames): each
     /// is counted and repeats bytes already counted; their bytes.
@@ -220,7 +220,7 @@ fn ip_weight(data: &[u8]) -> Option<(u64, bool)> {
             n => 40 + u32::from(n),
         }
     };
-    Some((data.len() as u64, ip_len == 0 || ip_len > 1500))
+    Some((data.len() as u64, ip_len == 0 || ip_len > 9216))
 }
 
 #[cfg(test)]

@@ -1,0 +1,205 @@
+//! `--threads`: reading a capture on a thread of its own changes when the
+//! bytes arrive, never what is reported. Every committed fixture, every
+//! tunnel scenario and every capture of the shared corpus gives the same
+//! report, byte for byte, on one thread and on two, in each format; so do
+//! several captures together, a cut capture and standard input. Folding
+//! finished flows into their class totals (audit without `--flows`) changes
+//! no report either.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::util::{lanecheck, root, shared_corpus};
+
+/// stdout and exit code of `lanecheck ARGS --threads N`.
+fn output(args: &[&str], threads: &str) -> (Vec<u8>, Option<i32>) {
+    let out = lanecheck()
+        .args(args)
+        .args(["--threads", threads])
+        .output()
+        .unwrap();
+    (out.stdout, out.status.code())
+}
+
+/// Asserts one thread and two give the same document.
+fn same_on_one_and_two(args: &[&str]) {
+    let one = output(args, "1");
+    let two = output(args, "2");
+    assert!(!one.0.is_empty(), "{args:?} printed nothing");
+    assert!(
+        one == two,
+        "{args:?}: --threads 1 and 2 differ\n{}\n---\n{}",
+        String::from_utf8_lossy(&one.0),
+        String::from_utf8_lossy(&two.0)
+    );
+}
+
+fn policy() -> String {
+    root().join("policies/dpm.toml").display().to_string()
+}
+
+/// Audits `file` in JSON (with flows and series), text and HTML, and lists
+/// its flows, on one thread and on two.
+fn same_reports(file: &Path) {
+    let f = file.to_str().unwrap();
+    let p = policy();
+    for format in ["json", "text", "html"] {
+        same_on_one_and_two(&[
+            "audit", "--policy", &p, "--format", format, "--flows", "--series", f,
+        ]);
+    }
+    same_on_one_and_two(&["flows", "--format", "json", f]);
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_fixture_reports_the_same_on_one_thread_and_two() {
+    let files = fixtures();
+    assert!(files.len() >= 20, "{} fixtures", files.len());
+    for f in &files {
+        same_reports(f);
+    }
+}
+
+#[test]
+fn tunnel_scenarios_report_the_same_on_one_thread_and_two() {
+    let dir = tempfile::tempdir().unwrap();
+    for s in fixgen::tunnel_scenarios() {
+        let t = fixgen::write(s.name, dir.path()).unwrap();
+        same_reports(&t.file);
+    }
+}
+
+#[test]
+fn the_corpus_reports_the_same_on_one_thread_and_two() {
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let mut files = Vec::new();
+    let mut dirs = vec![corpus.join("files")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 10, "{} corpus captures", files.len());
+    for f in &files {
+        let f = f.to_str().unwrap();
+        same_on_one_and_two(&["audit", "--policy", &policy(), "--format", "json", f]);
+    }
+}
+
+#[test]
+fn several_captures_a_cut_one_and_stdin_report_the_same() {
+    let files = fixtures();
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let p = policy();
+    let mut args = vec!["audit", "--policy", &p, "--format", "json", "--flows"];
+    args.extend(&names);
+    same_on_one_and_two(&args);
+    // A capture cut in the middle of a record.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(root().join("fixtures/dpm_backup_lan.pcapng")).unwrap();
+    let cut = dir.path().join("cut.pcapng");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let cut = cut.to_str().unwrap();
+    same_on_one_and_two(&["audit", "--policy", &p, "--format", "json", cut]);
+    let doc = output(&["audit", "--policy", &p, "--format", "json", cut], "2").0;
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    assert_eq!(doc["captures"][0]["truncated"], true, "{doc}");
+    // Standard input.
+    let stdin = |threads: &str| {
+        let out = lanecheck()
+            .args([
+                "audit",
+                "--policy",
+                &p,
+                "--format",
+                "json",
+                "--threads",
+                threads,
+            ])
+            .arg("-")
+            .stdin(Stdio::from(
+                std::fs::File::open(root().join("fixtures/vlan_dpm.pcap")).unwrap(),
+            ))
+            .output()
+            .unwrap();
+        (out.stdout, out.status.code())
+    };
+    let one = stdin("1");
+    assert!(one.0.len() > 100);
+    assert_eq!(one, stdin("2"));
+}
+
+#[test]
+fn threads_zero_is_refused() {
+    let out = lanecheck()
+        .args(["flows", "--threads", "0"])
+        .arg(root().join("fixtures/vlan_dpm.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--threads"), "{err}");
+}
+
+/// The audit JSON without its `flows` list.
+fn without_flows(bytes: &[u8]) -> serde_json::Value {
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    doc.as_object_mut().unwrap().remove("flows");
+    doc
+}
+
+#[test]
+fn folding_finished_flows_changes_no_report() {
+    // With --max-flows 2 and a 1 s idle timeout nearly every flow leaves
+    // the table, and (without --flows) the plain ones are folded into their
+    // class totals at once; with --flows every flow is kept.
+    let mut files = fixtures();
+    if let Some(corpus) = shared_corpus() {
+        files.push(corpus.join("files/zeek+zeek/testing/btest/Traces/smb/smb2.pcap"));
+        files.push(corpus.join("files/ntop+nDPI/tests/cfgs/default/pcap/1kxun.pcap"));
+    }
+    let p = policy();
+    for f in &files {
+        let f = f.to_str().unwrap();
+        let args = [
+            "audit",
+            "--policy",
+            &p,
+            "--format",
+            "json",
+            "--series",
+            "--max-flows",
+            "2",
+            "--idle-timeout",
+            "1s",
+            f,
+        ];
+        let folded = output(&args, "1");
+        let mut keep = args.to_vec();
+        keep.insert(1, "--flows");
+        let kept = output(&keep, "1");
+        assert_eq!(folded.1, kept.1, "{f}");
+        assert_eq!(without_flows(&folded.0), without_flows(&kept.0), "{f}");
+    }
+}
