@@ -98,7 +98,8 @@ pub mod opts {
     /// Tiny flow table (4 flows), 1 s idle timeout and evidence window:
     /// eviction, expiry and closing classes on every few packets.
     pub const SMALL: u8 = 1 << 3;
-    /// As the daemon runs it: no series, finished flows dropped.
+    /// As the daemon runs it: no series, finished flows dropped; without
+    /// it, as `audit` runs: finished flows folded (`fold_every`).
     pub const DAEMON: u8 = 1 << 4;
     /// Unnamed interfaces are `eth1` (`PATH=eth1`), which policies map.
     pub const NAMED: u8 = 1 << 5;
@@ -125,6 +126,10 @@ pub fn analyze(input: &[u8]) {
     if o & opts::DAEMON != 0 {
         cfg.series = false;
         cfg.flows.keep_finished = false;
+    } else {
+        // As `lanecheck audit` runs (src/audit.rs): finished flows folded
+        // into class totals; with the tiny table, after every one.
+        cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
     }
     cfg.dedup = match (o & opts::DEDUP) >> 6 {
         1 => DedupMode::On,
