@@ -4,6 +4,8 @@
 #   make bench  throughput tables (needs ~6 GiB free disk for bench-data/; RUNS, BENCH_SETS, BENCH_DATA)
 #   make soak   the daemon for SOAK_MINUTES (30) under mixed traffic and a flood: RSS slope
 #   make man    regenerates docs/man/ from the flags (a test fails while it is stale)
+#   make fuzz   coverage-guided fuzzing, 10 min in all (FUZZ_SECONDS per target,
+#               FUZZ_RUNS executions; see fuzz/README.md); not part of `make test`
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -17,8 +19,10 @@ CARGO ?= cargo
 DEPS_BUILD := libpcap-dev pkg-config
 DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base chromium
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay libndpi-bin nfdump
+# g++: libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
+DEPS_FUZZ := $(DEPS_BUILD) g++
 
-.PHONY: demo test bench soak man deps-build deps-test deps-bench lint fmt
+.PHONY: demo test bench soak man fuzz deps-build deps-test deps-bench deps-fuzz lint fmt
 
 deps-build:
 	@scripts/deps.sh $(DEPS_BUILD)
@@ -28,6 +32,9 @@ deps-test:
 
 deps-bench:
 	@scripts/deps.sh $(DEPS_BENCH)
+
+deps-fuzz:
+	@scripts/deps.sh $(DEPS_FUZZ)
 
 demo: deps-build
 	$(CARGO) build --release --locked
@@ -59,3 +66,8 @@ bench: deps-bench
 soak: deps-bench
 	$(CARGO) build --release --locked
 	scripts/bench-watch.sh soak
+
+# Targets run one after another, one process each; cargo-fuzz is installed
+# when missing.
+fuzz: deps-fuzz
+	scripts/fuzz.sh $(FUZZ_TARGETS)

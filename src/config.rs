@@ -512,7 +512,7 @@ impl Validator<'_> {
         let max_ttl =
             r.max_ttl
                 .as_ref()
-                .and_then(|t| match crate::pipeline::parse_duration(t.get_ref()) {
+                .and_then(|t| match crate::duration::parse_duration(t.get_ref()) {
                     Ok(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
                     Err(e) => {
                         self.problem(t.span(), format!("max_ttl: {e}"));

@@ -9,6 +9,7 @@
 mod audit;
 mod config;
 mod derive;
+mod duration;
 mod expect;
 mod flags;
 mod flows;

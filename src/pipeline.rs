@@ -11,6 +11,7 @@ use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
 use capture::{FileSource, Frame, FrameSource, Interface, Truncation};
 
+pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
 use crate::progress::Progress;
 
@@ -65,19 +66,6 @@ pub struct CaptureOutcome {
     /// The file's interfaces as it describes them, each with the interned
     /// interface its frames are counted under (`None`: unnamed).
     pub interfaces: Vec<(Interface, Option<IfaceRef>)>,
-}
-
-/// Parses a duration: `500ms`, `60s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(std::time::Duration::from_secs_f64(secs));
-        }
-        bail!("invalid duration {s:?}: must be a non-negative number of seconds");
-    }
-    humantime::parse_duration(t)
-        .with_context(|| format!("invalid duration {s:?} (examples: 500ms, 60s, 2m, 1h)"))
 }
 
 /// The throughput bin length of `--bin`, in nanoseconds (at least 1 ms).
