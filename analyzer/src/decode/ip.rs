@@ -15,13 +15,34 @@ fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
 }
 
 pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
-    let ip = match header(&net) {
-        Ok(ip) => ip,
-        Err(stopped) => return stopped,
+    let layer_of = |v: u8| if v == 6 { Layer::Ipv6 } else { Layer::Ipv4 };
+    let Some(first) = net.bytes.first() else {
+        return stop(layer_of(net.version_hint), Stop::HeaderCut);
     };
+    let version = first >> 4;
+    if version != 4 && version != 6 {
+        return stop(
+            layer_of(net.version_hint),
+            Stop::Malformed("IP version is neither 4 nor 6"),
+        );
+    }
+    let layer = layer_of(version);
+    let (ip, ext_err) = match LaxIpSlice::from_slice(net.bytes) {
+        Ok(v) => v,
+        Err(LaxHeaderSliceError::Len(_)) => return stop(layer, Stop::HeaderCut),
+        Err(LaxHeaderSliceError::Content(_)) => {
+            return stop(layer, Stop::Malformed("impossible IP header field"))
+        }
+    };
+    if ext_err.is_some() {
+        return stop(
+            layer,
+            Stop::Malformed("IPv6 extension header cut or invalid"),
+        );
+    }
     let (fragment, offset, more) = fragment_of(&ip);
     let payload = ip.payload();
-    let (ip_id, ip_len) = identity(&ip);
+    let cut = payload.incomplete;
     let mut meta = PacketMeta {
         src: ip.source_addr(),
         dst: ip.destination_addr(),
@@ -38,73 +59,40 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         payload_wire_len: 0,
         tcp_seq: 0,
         tcp_ack: 0,
-        ip_id,
-        ip_len,
+        ip_id: match &ip {
+            LaxIpSlice::Ipv4(v4) => v4.header().identification(),
+            LaxIpSlice::Ipv6(_) => 0,
+        },
+        ip_len: match &ip {
+            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+            LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
+                0 => 0,
+                n => 40 + u32::from(n),
+            },
+        },
         frag_offset: offset,
         frag_more: more,
         mpls: net.mpls,
         tunnel_hint: net.mpls,
     };
-    // What the IP payload was on the wire: its captured length, or the
-    // header's declared length when a snaplen cut it.
-    let l4_wire = if payload.incomplete {
+    if matches!(fragment, Fragment::Later { .. }) {
+        meta.payload = payload.payload;
+        let wire = if cut {
+            declared_len(&ip)
+        } else {
+            payload.payload.len()
+        };
+        meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
+        return Decoded::Packet(meta);
+    }
+    let l4_wire = if cut {
         declared_len(&ip)
     } else {
         payload.payload.len()
     };
-    if matches!(fragment, Fragment::Later { .. }) {
-        meta.payload = payload.payload;
-        meta.payload_wire_len = u32::try_from(l4_wire).unwrap_or(u32::MAX);
-        return Decoded::Packet(meta);
-    }
     match transport(&mut meta, payload.payload, l4_wire) {
         Ok(()) => Decoded::Packet(meta),
         Err(s) => Decoded::Stopped(s),
-    }
-}
-
-/// The IP header (and IPv6 extension headers), or why decoding stops
-/// there.
-#[inline]
-fn header<'a>(net: &NetBytes<'a>) -> Result<LaxIpSlice<'a>, Decoded<'static>> {
-    let layer_of = |v: u8| if v == 6 { Layer::Ipv6 } else { Layer::Ipv4 };
-    let Some(first) = net.bytes.first() else {
-        return Err(stop(layer_of(net.version_hint), Stop::HeaderCut));
-    };
-    let version = first >> 4;
-    if version != 4 && version != 6 {
-        return Err(stop(
-            layer_of(net.version_hint),
-            Stop::Malformed("IP version is neither 4 nor 6"),
-        ));
-    }
-    let layer = layer_of(version);
-    match LaxIpSlice::from_slice(net.bytes) {
-        Ok((ip, None)) => Ok(ip),
-        Ok((_, Some(_))) => Err(stop(
-            layer,
-            Stop::Malformed("IPv6 extension header cut or invalid"),
-        )),
-        Err(LaxHeaderSliceError::Len(_)) => Err(stop(layer, Stop::HeaderCut)),
-        Err(LaxHeaderSliceError::Content(_)) => {
-            Err(stop(layer, Stop::Malformed("impossible IP header field")))
-        }
-    }
-}
-
-/// The IPv4 identification (0 for IPv6) and the IP packet's declared
-/// length (0 for IPv4 LSOv2 and IPv6 jumbograms).
-#[inline]
-fn identity(ip: &LaxIpSlice<'_>) -> (u16, u32) {
-    match ip {
-        LaxIpSlice::Ipv4(v4) => (
-            v4.header().identification(),
-            u32::from(v4.header().total_len()),
-        ),
-        LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
-            0 => (0, 0),
-            n => (0, 40 + u32::from(n)),
-        },
     }
 }
 
