@@ -9,15 +9,11 @@ use std::process::Stdio;
 use fixgen::{CaptureTruth, FlowTruth};
 use serde_json::Value;
 
+use crate::audit::generate;
 use crate::util::{lanecheck, root, run, run_json};
 
-fn generate(name: &str) -> (tempfile::TempDir, CaptureTruth) {
-    let dir = tempfile::tempdir().unwrap();
-    let truth = fixgen::write(name, dir.path()).unwrap();
-    (dir, truth)
-}
-
-fn rfc3339(ns: i64) -> String {
+/// A packet time (ns) as reports write it.
+pub(crate) fn rfc3339(ns: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()

@@ -7,20 +7,9 @@ use std::collections::BTreeMap;
 use fixgen::{CaptureTruth, FlowTruth};
 use serde_json::{json, Value};
 
-use crate::audit::{class, pb, policy, share, truth_sum};
+use crate::audit::{class, generate, pb, policy, share, truth_sum};
+use crate::flows::rfc3339;
 use crate::util::{run, run_json};
-
-fn generate(name: &str) -> (tempfile::TempDir, CaptureTruth) {
-    let dir = tempfile::tempdir().unwrap();
-    let truth = fixgen::write(name, dir.path()).unwrap();
-    (dir, truth)
-}
-
-fn rfc3339(ns: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
 
 /// proto, initiator and responder, and whether the flow is in a tunnel.
 fn json_key(f: &Value) -> String {
