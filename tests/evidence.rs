@@ -7,45 +7,26 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::conformance::epoch_to_rfc3339;
-use crate::util::{read_tsv, run_json, shared_corpus, skip};
+use crate::util::{read_tsv, run_json, shared_corpus};
 
 /// tshark's fields for every frame (`-T fields`), or `None` after a skip.
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>> {
-    let mut c = Command::new("tshark");
-    c.args(["-n", "-r"]).arg(file).args([
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=|",
-    ]);
+    let file = file.to_str().unwrap();
+    let mut args = vec!["-n", "-r", file, "-T", "fields"];
+    args.extend(["-E", "occurrence=a", "-E", "aggregator=|"]);
     if !filter.is_empty() {
-        c.args(["-Y", filter]);
+        args.extend(["-Y", filter]);
     }
     for f in fields {
-        c.args(["-e", f]);
+        args.extend(["-e", f]);
     }
-    let Ok(out) = c.output() else {
-        skip(
-            "evidence conformance",
-            "tshark not found (`make test` installs it)",
-        );
-        return None;
-    };
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::util::tshark_output("evidence conformance", &args)?;
     Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
+        text.lines()
             .map(|l| l.split('\t').map(str::to_string).collect())
             .collect(),
     )

@@ -187,3 +187,18 @@ pub fn loud(msg: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
 }
+
+/// `tshark ARGS`' standard output, or `None` after a skip (counted, or a
+/// failure under `CI=true`) when tshark is missing; `test` names the caller.
+pub fn tshark_output(test: &str, args: &[&str]) -> Option<String> {
+    let Ok(out) = Command::new("tshark").args(args).output() else {
+        skip(test, "tshark not found (`make test` installs it)");
+        return None;
+    };
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -12,7 +12,7 @@ use fixgen::{CaptureTruth, FlowTruth};
 use serde_json::Value;
 
 use crate::audit::{generate, policy};
-use crate::util::{run, run_json, skip};
+use crate::util::{run, run_json};
 
 /// One packet as tshark dissects it.
 #[derive(Debug)]
@@ -47,26 +47,12 @@ const FIELDS: [&str; 14] = [
 /// Every packet of FILE by tshark (first occurrence of each field, so an
 /// ICMP error's quoted header does not count), or `None` after a skip.
 pub(crate) fn tshark_packets(file: &Path) -> Option<Vec<Packet>> {
-    let mut c = Command::new("tshark");
-    c.args(["-n", "-r"])
-        .arg(file)
-        .args(["-T", "fields", "-E", "occurrence=f"]);
+    let file = file.to_str().unwrap();
+    let mut args = vec!["-n", "-r", file, "-T", "fields", "-E", "occurrence=f"];
     for f in FIELDS {
-        c.args(["-e", f]);
+        args.extend(["-e", f]);
     }
-    let Ok(out) = c.output() else {
-        skip(
-            "violations pcap",
-            "tshark not found (`make test` installs it)",
-        );
-        return None;
-    };
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = crate::util::tshark_output("violations pcap", &args)?;
     Some(text.lines().map(packet).collect())
 }
 
