@@ -396,79 +396,95 @@ impl Capture {
         } else {
             self.frames.len()
         };
-        let mut truncated_at = None;
-
-        match &self.layout {
+        let truncated_at = match &self.layout {
             Layout::PcapNg { ifaces } => {
-                let mut w =
-                    PcapNgWriter::with_endianness(out, Endianness::Little).map_err(io_err)?;
-                for name in ifaces {
-                    w.write_pcapng_block(ethernet_idb(name)).map_err(io_err)?;
-                }
-                for f in &self.frames[..complete] {
-                    w.write_pcapng_block(epb(f.iface, f.ts, &f.data, f.data.len()))
-                        .map_err(io_err)?;
-                }
-                w.into_inner()
-                    .into_inner()
-                    .map_err(|e| e.into_error())?
-                    .sync_all()?;
+                self.write_pcapng(out, ifaces, complete)?;
+                None
             }
-            Layout::Pcap {
-                link,
-                endianness,
-                nanos,
-                snaplen,
-            } => {
-                let header = PcapHeader {
-                    datalink: match link {
-                        LinkKind::Ethernet => DataLink::ETHERNET,
-                        LinkKind::Sll2 => DataLink::LINUX_SLL2,
-                    },
-                    snaplen: *snaplen,
-                    endianness: *endianness,
-                    ts_resolution: if *nanos {
-                        TsResolution::NanoSecond
-                    } else {
-                        TsResolution::MicroSecond
-                    },
-                    ..PcapHeader::default()
-                };
-                let mut w = PcapWriter::with_header(out, header).map_err(io_err)?;
-                let mut offset = 24u64;
-                for f in &self.frames[..complete] {
-                    let incl = f.data.len().min(*snaplen as usize);
-                    let pkt = PcapPacket::new(ts_dur(f.ts), f.data.len() as u32, &f.data[..incl]);
-                    offset += w.write_packet(&pkt).map_err(io_err)? as u64;
-                }
-                if complete < self.frames.len() {
-                    // The cut record: a header that promises the whole frame, followed by only
-                    // its first half. RawPcapPacket writes the fields as given, unvalidated.
-                    let f = &self.frames[complete];
-                    let ts = ts_dur(f.ts);
-                    let frac = if *nanos {
-                        ts.subsec_nanos()
-                    } else {
-                        ts.subsec_micros()
-                    };
-                    let raw = RawPcapPacket {
-                        ts_sec: ts.as_secs() as u32,
-                        ts_frac: frac,
-                        incl_len: f.data.len() as u32,
-                        orig_len: f.data.len() as u32,
-                        data: Cow::Borrowed(&f.data[..f.data.len() / 2]),
-                    };
-                    w.write_raw_packet(&raw).map_err(io_err)?;
-                    truncated_at = Some(offset);
-                }
-                w.into_writer()
-                    .into_inner()
-                    .map_err(|e| e.into_error())?
-                    .sync_all()?;
-            }
-        }
-
+            Layout::Pcap { .. } => self.write_pcap(out, complete)?,
+        };
         Ok(self.truth(file, format, complete, truncated_at))
+    }
+
+    /// The frames before `complete` as pcapng, one Ethernet interface per name.
+    fn write_pcapng(
+        &self,
+        out: BufWriter<File>,
+        ifaces: &[&str],
+        complete: usize,
+    ) -> io::Result<()> {
+        let mut w = PcapNgWriter::with_endianness(out, Endianness::Little).map_err(io_err)?;
+        for name in ifaces {
+            w.write_pcapng_block(ethernet_idb(name)).map_err(io_err)?;
+        }
+        for f in &self.frames[..complete] {
+            w.write_pcapng_block(epb(f.iface, f.ts, &f.data, f.data.len()))
+                .map_err(io_err)?;
+        }
+        w.into_inner()
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()
+    }
+
+    /// The frames before `complete` as classic pcap, then the cut record if
+    /// any: returns the byte offset where it starts.
+    fn write_pcap(&self, out: BufWriter<File>, complete: usize) -> io::Result<Option<u64>> {
+        let Layout::Pcap {
+            link,
+            endianness,
+            nanos,
+            snaplen,
+        } = self.layout
+        else {
+            return Err(invalid("not a classic pcap layout".into()));
+        };
+        let header = PcapHeader {
+            datalink: match link {
+                LinkKind::Ethernet => DataLink::ETHERNET,
+                LinkKind::Sll2 => DataLink::LINUX_SLL2,
+            },
+            snaplen,
+            endianness,
+            ts_resolution: if nanos {
+                TsResolution::NanoSecond
+            } else {
+                TsResolution::MicroSecond
+            },
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(out, header).map_err(io_err)?;
+        let mut offset = 24u64;
+        for f in &self.frames[..complete] {
+            let incl = f.data.len().min(snaplen as usize);
+            let pkt = PcapPacket::new(ts_dur(f.ts), f.data.len() as u32, &f.data[..incl]);
+            offset += w.write_packet(&pkt).map_err(io_err)? as u64;
+        }
+        let mut truncated_at = None;
+        if let Some(f) = self.frames.get(complete) {
+            // The cut record: a header that promises the whole frame, followed by only
+            // its first half. RawPcapPacket writes the fields as given, unvalidated.
+            let ts = ts_dur(f.ts);
+            let frac = if nanos {
+                ts.subsec_nanos()
+            } else {
+                ts.subsec_micros()
+            };
+            let raw = RawPcapPacket {
+                ts_sec: ts.as_secs() as u32,
+                ts_frac: frac,
+                incl_len: f.data.len() as u32,
+                orig_len: f.data.len() as u32,
+                data: Cow::Borrowed(&f.data[..f.data.len() / 2]),
+            };
+            w.write_raw_packet(&raw).map_err(io_err)?;
+            truncated_at = Some(offset);
+        }
+        w.into_writer()
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(truncated_at)
     }
 
     fn truth(

@@ -359,23 +359,35 @@ fn cluster(name: &'static str, good: bool) -> Capture {
         .map(|c| c.0)
         .filter(|n| good || !matches!(*n, "csv" | "lm"))
         .collect();
-    let iface = |n: &str| nets.iter().position(|x| *x == n).expect("network present") as u32;
     let mut cap = Capture::pcapng(name, &nets);
+    cluster_heartbeats(&mut cap, &nets);
+    cluster_iscsi(&mut cap, &nets);
+    cluster_csv(&mut cap, &nets, if good { "csv" } else { "heartbeat" });
+    cluster_lm(&mut cap, &nets, if good { "lm" } else { "hostaccess" });
+    cluster_clients(&mut cap, &nets);
+    cap
+}
 
-    // Heartbeats on every network with the cluster role, both directions, once a second.
+/// The capture interface of network `n` in a cluster scenario.
+fn iface_of(nets: &[&str], n: &str) -> u32 {
+    nets.iter().position(|x| *x == n).expect("network present") as u32
+}
+
+/// Heartbeats on every network with the cluster role, both directions, once a second.
+fn cluster_heartbeats(cap: &mut Capture, nets: &[&'static str]) {
     for (net, _, role) in CLUSTER_NETS {
         if !role || !nets.contains(net) {
             continue;
         }
         for (k, (a, b)) in [(1, 2), (1, 3), (2, 3)].into_iter().enumerate() {
             let mut d = Dgram::udp(
-                &mut cap,
+                cap,
                 Spec::new(
                     node(net, a),
                     3343,
                     node(net, b),
                     3343,
-                    Seen::on(iface(net)),
+                    Seen::on(iface_of(nets, net)),
                     net,
                     "cluster",
                 ),
@@ -385,13 +397,13 @@ fn cluster(name: &'static str, good: bool) -> Capture {
                 let rel = ms(s * 1000 + 200 + 10 * k as i64);
                 let seq = 1000 + s as u32;
                 d.send(
-                    &mut cap,
+                    cap,
                     rel,
                     Side::Client,
                     &payload::heartbeat(seq, false, ha, hb),
                 );
                 d.send(
-                    &mut cap,
+                    cap,
                     rel + ms(1),
                     Side::Server,
                     &payload::heartbeat(seq, true, hb, ha),
@@ -399,18 +411,20 @@ fn cluster(name: &'static str, good: bool) -> Capture {
             }
         }
     }
+}
 
-    // iSCSI reads from the SAN target (not a cluster network).
+/// iSCSI reads from the SAN target (not a cluster network).
+fn cluster_iscsi(cap: &mut Capture, nets: &[&'static str]) {
     let san = Host::new("172.16.10.100");
     for n in 1..=2u8 {
         let mut c = Tcp::open(
-            &mut cap,
+            cap,
             Spec::new(
                 node("iscsi", n),
                 49800 + u16::from(n),
                 san,
                 3260,
-                Seen::on(iface("iscsi")),
+                Seen::on(iface_of(nets, "iscsi")),
                 "iscsi",
                 "iscsi",
             ),
@@ -418,27 +432,28 @@ fn cluster(name: &'static str, good: bool) -> Capture {
         );
         let mut itt = 0u32;
         for s in 1..=3 {
-            c.at(&mut cap, ms(s * 1000 + 20));
+            c.at(cap, ms(s * 1000 + 20));
             for _ in 0..2 {
                 itt += 1;
-                c.send(&mut cap, Side::Client, &payload::iscsi_pdu(0x01, itt, 0));
-                c.send(&mut cap, Side::Server, &payload::iscsi_pdu(0x25, itt, 4096));
+                c.send(cap, Side::Client, &payload::iscsi_pdu(0x01, itt, 0));
+                c.send(cap, Side::Server, &payload::iscsi_pdu(0x25, itt, 4096));
             }
         }
-        c.at(&mut cap, ms(3600));
-        c.close(&mut cap);
+        c.at(cap, ms(3600));
+        c.close(cap);
     }
+}
 
-    // CSV redirected I/O: node2 writes through the coordinator node1 over SMB.
-    let smb_net = if good { "csv" } else { "heartbeat" };
+/// CSV redirected I/O: node2 writes through the coordinator node1 over SMB on `smb_net`.
+fn cluster_csv(cap: &mut Capture, nets: &[&'static str], smb_net: &'static str) {
     let mut c = Tcp::open(
-        &mut cap,
+        cap,
         Spec::new(
             node(smb_net, 2),
             49901,
             node(smb_net, 1),
             445,
-            Seen::on(iface(smb_net)),
+            Seen::on(iface_of(nets, smb_net)),
             smb_net,
             "smb-redirected",
         ),
@@ -446,30 +461,27 @@ fn cluster(name: &'static str, good: bool) -> Capture {
     );
     let mut mid = 10u64;
     for (s, writes) in [(1, 2), (2, 4), (3, 1), (4, 3)] {
-        c.at(&mut cap, ms(s * 1000 + 30));
+        c.at(cap, ms(s * 1000 + 30));
         for _ in 0..writes {
             mid += 1;
-            c.send(
-                &mut cap,
-                Side::Client,
-                &smb::smb2_write(mid, mid * 8192, 8192),
-            );
-            c.send(&mut cap, Side::Server, &smb::smb2_write_response(mid, 8192));
+            c.send(cap, Side::Client, &smb::smb2_write(mid, mid * 8192, 8192));
+            c.send(cap, Side::Server, &smb::smb2_write_response(mid, 8192));
         }
     }
-    c.at(&mut cap, ms(4500));
-    c.close(&mut cap);
+    c.at(cap, ms(4500));
+    c.close(cap);
+}
 
-    // Live migration from node1 to node3.
-    let lm_net = if good { "lm" } else { "hostaccess" };
+/// Live migration from node1 to node3 on `lm_net`.
+fn cluster_lm(cap: &mut Capture, nets: &[&'static str], lm_net: &'static str) {
     let mut c = Tcp::open(
-        &mut cap,
+        cap,
         Spec::new(
             node(lm_net, 1),
             50001,
             node(lm_net, 3),
             6600,
-            Seen::on(iface(lm_net)),
+            Seen::on(iface_of(nets, lm_net)),
             lm_net,
             "live-migration",
         ),
@@ -481,52 +493,53 @@ fn cluster(name: &'static str, good: bool) -> Capture {
         (ms(3040), 24 * MSS),
         (ms(4040), 12 * MSS),
     ];
-    c.bursts(&mut cap, Side::Client, &schedule, &mut gen);
-    c.at(&mut cap, ms(4600));
-    c.close(&mut cap);
+    c.bursts(cap, Side::Client, &schedule, &mut gen);
+    c.at(cap, ms(4600));
+    c.close(cap);
+}
 
-    // Clients on the host access network.
+/// Clients on the host access network.
+fn cluster_clients(cap: &mut Capture, nets: &[&'static str]) {
     let client = Host::new("10.20.0.200");
     let mut c = Tcp::open(
-        &mut cap,
+        cap,
         Spec::new(
             client,
             52001,
             node("hostaccess", 1),
             443,
-            Seen::on(iface("hostaccess")),
+            Seen::on(iface_of(nets, "hostaccess")),
             "hostaccess",
             "client",
         ),
         ms(500),
     );
-    c.send(&mut cap, Side::Client, &payload::tls_record(400));
-    c.send(&mut cap, Side::Server, &payload::tls_record(3000));
-    c.at(&mut cap, ms(1500));
-    c.send(&mut cap, Side::Client, &payload::tls_record(250));
-    c.send(&mut cap, Side::Server, &payload::tls_record(2200));
-    c.close(&mut cap);
+    c.send(cap, Side::Client, &payload::tls_record(400));
+    c.send(cap, Side::Server, &payload::tls_record(3000));
+    c.at(cap, ms(1500));
+    c.send(cap, Side::Client, &payload::tls_record(250));
+    c.send(cap, Side::Server, &payload::tls_record(2200));
+    c.close(cap);
     let mut c = Tcp::open(
-        &mut cap,
+        cap,
         Spec::new(
             client,
             52002,
             node("hostaccess", 2),
             3389,
-            Seen::on(iface("hostaccess")),
+            Seen::on(iface_of(nets, "hostaccess")),
             "hostaccess",
             "client",
         ),
         ms(700),
     );
     for s in 1..=4 {
-        c.at(&mut cap, ms(s * 1000 + 50));
-        c.send(&mut cap, Side::Client, &payload::tpkt(180));
-        c.send(&mut cap, Side::Server, &payload::tpkt(1100));
+        c.at(cap, ms(s * 1000 + 50));
+        c.send(cap, Side::Client, &payload::tpkt(180));
+        c.send(cap, Side::Server, &payload::tpkt(1100));
     }
-    c.at(&mut cap, ms(4800));
-    c.close(&mut cap);
-    cap
+    c.at(cap, ms(4800));
+    c.close(cap);
 }
 
 pub(crate) fn cluster_good() -> Capture {
