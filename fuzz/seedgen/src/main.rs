@@ -21,7 +21,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use analyzer::decode::{decode, proto, tcp_flags, Decoded, Fragment};
+use analyzer::decode::{decode, proto, tcp_flags, Decoded, Fragment, PacketMeta};
 use analyzer::evidence::dcerpc::DceRpc;
 use analyzer::evidence::stream::{Accept, TcpStream};
 use analyzer::evidence::{Dir, Start};
@@ -195,6 +195,80 @@ struct Conn {
     done: bool,
 }
 
+impl Conn {
+    fn new(kdir: Direction) -> Self {
+        Conn {
+            initiator_lo: kdir == Direction::LoToHi,
+            stream: TcpStream::default(),
+            starts: None,
+            target: None,
+            chunks: Vec::new(),
+            size: 0,
+            done: false,
+        }
+    }
+
+    /// One TCP packet of the connection: its bytes in order, kept while a
+    /// dissector reads the connection and it is under [`CONN_MAX`].
+    fn packet(&mut self, kdir: Direction, m: &PacketMeta<'_>) {
+        if m.tcp_flags & tcp_flags::SYN != 0 && m.tcp_flags & tcp_flags::ACK == 0 {
+            self.initiator_lo = kdir == Direction::LoToHi;
+        }
+        if self.done {
+            return;
+        }
+        let dir = if (kdir == Direction::LoToHi) == self.initiator_lo {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let acc = self
+            .stream
+            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len);
+        let (data, start, missing) = match acc {
+            Accept::Nothing => return,
+            Accept::Gap => {
+                self.done = true;
+                return;
+            }
+            Accept::Bytes {
+                data,
+                segment_start,
+                missing,
+            } => (data, segment_start, missing),
+        };
+        if self.starts.is_none() && !self.choose_target(m, data) {
+            self.done = true;
+            return;
+        }
+        self.size += data.len() + 7;
+        self.chunks.push((dir, data.to_vec(), start, missing));
+        if self.size >= CONN_MAX {
+            self.done = true;
+        }
+    }
+
+    /// At the first bytes: the stream starts and the dissector that reads
+    /// the connection; false when none does.
+    fn choose_target(&mut self, m: &PacketMeta<'_>, data: &[u8]) -> bool {
+        self.starts = Some([
+            self.stream.start(Dir::ToServer),
+            self.stream.start(Dir::ToClient),
+        ]);
+        let ports = [m.sport, m.dport];
+        self.target = if ports.iter().any(|p| [445, 139].contains(p)) {
+            Some("smb")
+        } else if ports.contains(&53) {
+            Some("dns_tcp")
+        } else if ports.contains(&135) || DceRpc::signature(data) {
+            Some("dcerpc")
+        } else {
+            None
+        };
+        self.target.is_some()
+    }
+}
+
 /// The frames between each pair of hosts, in order, up to [`ANALYZER_MAX`].
 #[derive(Default)]
 struct Pairs {
@@ -279,75 +353,27 @@ impl Seeds {
                 continue;
             }
             let (key, kdir) = FlowKey::new(m.proto, m.src, m.sport, m.dst, m.dport);
-            let conn = conns.entry(key).or_insert_with(|| Conn {
-                initiator_lo: kdir == Direction::LoToHi,
-                stream: TcpStream::default(),
-                starts: None,
-                target: None,
-                chunks: Vec::new(),
-                size: 0,
-                done: false,
-            });
-            if m.tcp_flags & tcp_flags::SYN != 0 && m.tcp_flags & tcp_flags::ACK == 0 {
-                conn.initiator_lo = kdir == Direction::LoToHi;
-            }
-            if conn.done {
-                continue;
-            }
-            let dir = if (kdir == Direction::LoToHi) == conn.initiator_lo {
-                Dir::ToServer
-            } else {
-                Dir::ToClient
-            };
-            let acc =
-                conn.stream
-                    .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len);
-            let (data, start, missing) = match acc {
-                Accept::Nothing => continue,
-                Accept::Gap => {
-                    conn.done = true;
-                    continue;
-                }
-                Accept::Bytes {
-                    data,
-                    segment_start,
-                    missing,
-                } => (data, segment_start, missing),
-            };
-            if conn.starts.is_none() {
-                conn.starts = Some([
-                    conn.stream.start(Dir::ToServer),
-                    conn.stream.start(Dir::ToClient),
-                ]);
-                let ports = [m.sport, m.dport];
-                conn.target = if ports.iter().any(|p| [445, 139].contains(p)) {
-                    Some("smb")
-                } else if ports.contains(&53) {
-                    Some("dns_tcp")
-                } else if ports.contains(&135) || DceRpc::signature(data) {
-                    Some("dcerpc")
-                } else {
-                    None
-                };
-                if conn.target.is_none() {
-                    conn.done = true;
-                    continue;
-                }
-            }
-            conn.size += data.len() + 7;
-            conn.chunks.push((dir, data.to_vec(), start, missing));
-            if conn.size >= CONN_MAX {
-                conn.done = true;
-            }
+            let conn = conns.entry(key).or_insert_with(|| Conn::new(kdir));
+            conn.packet(kdir, &m);
         }
+        self.pair_seeds(pairs, src.interfaces(), opts);
+        self.conn_seeds(conns);
+    }
+
+    /// One analyzer seed per chosen host pair: its frames as a pcapng.
+    fn pair_seeds(&mut self, pairs: Pairs, ifaces: &[capture::Interface], opts: u8) {
         for frames in pairs.chosen() {
             let mut out = PcapNgOut::new("seed", vec![opts]).expect("pcapng to memory");
-            out.declare(src.interfaces()).expect("interfaces");
+            out.declare(ifaces).expect("interfaces");
             for f in frames {
                 out.write(&f.as_frame()).expect("frame");
             }
             self.add("analyzer", out.finish().expect("pcapng"));
         }
+    }
+
+    /// One dissector seed per connection a dissector reads.
+    fn conn_seeds(&mut self, conns: HashMap<FlowKey, Conn>) {
         for conn in conns.into_values() {
             let (Some(target), Some(starts)) = (conn.target, conn.starts) else {
                 continue;
