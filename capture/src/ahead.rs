@@ -35,6 +35,8 @@ pub(crate) enum Chunk {
 pub(crate) struct ReadAhead {
     full: Receiver<Chunk>,
     empty: SyncSender<Vec<u8>>,
+    /// Bytes received so far (where a vanished thread left off).
+    received: u64,
 }
 
 impl ReadAhead {
@@ -45,15 +47,24 @@ impl ReadAhead {
         std::thread::Builder::new()
             .name("capture-read".into())
             .spawn(move || read_blocks(rd, &full_tx, &empty_rx))?;
-        Ok(ReadAhead { full, empty })
+        Ok(ReadAhead {
+            full,
+            empty,
+            received: 0,
+        })
     }
 
-    /// The next chunk (waits for it). A vanished thread reads as an error.
-    pub(crate) fn next(&self) -> Chunk {
-        self.full.recv().unwrap_or_else(|_| Chunk::Failed {
+    /// The next chunk (waits for it). A vanished thread reads as an error
+    /// where its last block ended.
+    pub(crate) fn next(&mut self) -> Chunk {
+        let chunk = self.full.recv().unwrap_or_else(|_| Chunk::Failed {
             error: io::Error::other("the read-ahead thread ended"),
-            at: 0,
-        })
+            at: self.received,
+        });
+        if let Chunk::Data { len, .. } = &chunk {
+            self.received += *len as u64;
+        }
+        chunk
     }
 
     /// Gives a block's buffer back for reuse (dropped if the thread is gone

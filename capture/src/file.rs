@@ -325,7 +325,7 @@ impl<R: Read> FileSource<R> {
     #[cold]
     fn fill_ahead(&mut self, need: usize) -> Result<usize, Error> {
         while self.end - self.pos < need && !self.eof {
-            let Input::Ahead(ahead) = &self.input else {
+            let Input::Ahead(ahead) = &mut self.input else {
                 break;
             };
             let (block, len) = match ahead.next() {
