@@ -1,6 +1,9 @@
 //! The bounded flow table.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use capture::Timestamp;
 
@@ -204,11 +207,19 @@ pub struct FlowTableStats {
 /// Flows by key, bounded by count and idle time, each with the state `X`
 /// of later stages. Removed flows are handed over in
 /// [`FlowTable::take_finished`]; their packets still count.
+///
+/// The slots live in one dense vector and the hash table holds only their
+/// 4-byte index, found by comparing the slot's own key. A `HashMap<FlowKey,
+/// Slot>` would cost a whole slot per empty bucket (the table runs up to
+/// half empty after it doubles), and boxing each slot, as this table once
+/// did, cost an allocation per flow and a second cache miss per packet;
+/// hashbrown's `HashTable` is the map without the key stored twice.
 #[derive(Debug)]
 pub struct FlowTable<X> {
-    /// Boxed: a hash table's empty buckets then cost a pointer, not a whole
-    /// slot (the table runs up to half empty after it doubles).
-    map: FxHashMap<FlowKey, Box<Slot<X>>>,
+    /// Flows in the table; removing one moves the last into its place.
+    slots: Vec<Slot<X>>,
+    /// Index into `slots`, hashed by the slot's key.
+    index: HashTable<u32>,
     cfg: FlowTableConfig,
     now: Timestamp,
     next_sweep: Option<Timestamp>,
@@ -216,13 +227,19 @@ pub struct FlowTable<X> {
     stats: FlowTableStats,
 }
 
+#[inline]
+fn hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
 impl<X: FlowExt> FlowTable<X> {
-    /// An empty table.
+    /// An empty table (at most `u32::MAX` flows at once).
     pub fn new(cfg: FlowTableConfig) -> Self {
         FlowTable {
-            map: FxHashMap::default(),
+            slots: Vec::new(),
+            index: HashTable::new(),
             cfg: FlowTableConfig {
-                max_flows: cfg.max_flows.max(1),
+                max_flows: cfg.max_flows.clamp(1, u32::MAX as usize),
                 ..cfg
             },
             now: Timestamp(i64::MIN),
@@ -230,6 +247,15 @@ impl<X: FlowExt> FlowTable<X> {
             finished: Vec::new(),
             stats: FlowTableStats::default(),
         }
+    }
+
+    /// Where the flow of `key` is in `slots`.
+    #[inline]
+    fn find(&self, h: u64, key: &FlowKey) -> Option<usize> {
+        let slots = &self.slots;
+        self.index
+            .find(h, |&i| slots[i as usize].flow.key == *key)
+            .map(|&i| i as usize)
     }
 
     /// Adds one packet to the flow of `key`, creating it if needed; the
@@ -243,19 +269,57 @@ impl<X: FlowExt> FlowTable<X> {
                 Some(_) => {}
             }
         }
-        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
-            self.evict_oldest();
-        }
-        let mut created = false;
-        let slot = self.map.entry(key).or_insert_with(|| {
-            created = true;
-            Box::new(Slot {
-                flow: Flow::new(key, p.dir, p.ts),
-                ext: X::default(),
-            })
-        });
+        let h = hash(&key);
+        let (i, created) = match self.find(h, &key) {
+            Some(i) => (i, false),
+            None => (self.insert(h, key, p), true),
+        };
+        let slot = &mut self.slots[i];
         count(&mut slot.flow, p);
         (slot, created)
+    }
+
+    /// A new flow's slot (evicting first if the table is full).
+    fn insert(&mut self, h: u64, key: FlowKey, p: &PacketUpdate<'_>) -> usize {
+        if self.slots.len() >= self.cfg.max_flows {
+            self.evict_oldest();
+        }
+        let i = self.slots.len();
+        self.slots.push(Slot {
+            flow: Flow::new(key, p.dir, p.ts),
+            ext: X::default(),
+        });
+        let slots = &self.slots;
+        self.index
+            .insert_unique(h, i as u32, |&j| hash(&slots[j as usize].flow.key));
+        i
+    }
+
+    /// Takes the slot at `i` out of the table; the last slot moves into
+    /// its place.
+    fn remove_at(&mut self, i: usize) -> Slot<X> {
+        let key = self.slots[i].flow.key;
+        if let Ok(e) = self.index.find_entry(hash(&key), |&j| j as usize == i) {
+            e.remove();
+        }
+        let last = self.slots.len() - 1;
+        if i != last {
+            let moved = self.slots[last].flow.key;
+            if let Some(j) = self.index.find_mut(hash(&moved), |&j| j as usize == last) {
+                *j = i as u32;
+            }
+        }
+        self.slots.swap_remove(i)
+    }
+
+    /// A flow leaves the table: later stages are told, and it is kept for
+    /// reports unless the table keeps nothing it removed.
+    fn retire(&mut self, i: usize) {
+        let mut s = self.remove_at(i);
+        s.ext.removed();
+        if self.cfg.keep_finished {
+            self.finished.push(s);
+        }
     }
 
     fn sweep_after(&self, t: Timestamp) -> Timestamp {
@@ -266,32 +330,25 @@ impl<X: FlowExt> FlowTable<X> {
     /// Expires every flow idle for longer than the timeout at the current packet time.
     pub fn sweep(&mut self) {
         let deadline = self.now.0.saturating_sub(self.cfg.idle_timeout_ns);
-        let finished = &mut self.finished;
-        let keep = self.cfg.keep_finished;
-        let mut expired = 0;
-        self.map.retain(|_, s| {
-            if s.flow.last_seen.0 < deadline {
-                s.ext.removed();
-                if keep {
-                    finished.push(std::mem::take(s.as_mut()));
-                }
-                expired += 1;
-                false
+        let mut i = 0;
+        while i < self.slots.len() {
+            if self.slots[i].flow.last_seen.0 < deadline {
+                self.retire(i);
+                self.stats.expired += 1;
             } else {
-                true
+                i += 1;
             }
-        });
-        self.stats.expired += expired;
+        }
         self.next_sweep = Some(self.sweep_after(self.now));
     }
 
     /// Evicts the least recently seen sixteenth of the table (at least one
     /// flow): amortised O(1) per new flow under a flood.
     fn evict_oldest(&mut self) {
-        let n = (self.map.len() / 16).max(1);
+        let n = (self.slots.len() / 16).max(1);
         let mut ages: Vec<(Timestamp, FlowKey)> = self
-            .map
-            .values()
+            .slots
+            .iter()
             .map(|s| (s.flow.last_seen, s.flow.key))
             .collect();
         if n < ages.len() {
@@ -299,11 +356,8 @@ impl<X: FlowExt> FlowTable<X> {
             ages.truncate(n);
         }
         for (_, key) in ages {
-            if let Some(mut s) = self.map.remove(&key) {
-                s.ext.removed();
-                if self.cfg.keep_finished {
-                    self.finished.push(*s);
-                }
+            if let Some(i) = self.find(hash(&key), &key) {
+                self.retire(i);
                 self.stats.evicted += 1;
             }
         }
@@ -313,14 +367,15 @@ impl<X: FlowExt> FlowTable<X> {
     /// seen on another place: adds that place (interface, VLAN ids) with its
     /// bytes there, and nothing to the flow's totals or times.
     pub fn add_place(&mut self, key: &FlowKey, p: &PacketUpdate<'_>) -> Option<&mut Slot<X>> {
-        let slot = self.map.get_mut(key)?;
+        let slot = self.get_mut(key)?;
         places(&mut slot.flow, p);
-        Some(slot.as_mut())
+        Some(slot)
     }
 
     /// The slot of a flow still in the table.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot<X>> {
-        self.map.get_mut(key).map(|b| b.as_mut())
+        let i = self.find(hash(key), key)?;
+        Some(&mut self.slots[i])
     }
 
     /// Flows removed (expired or evicted) since the last call.
@@ -337,12 +392,12 @@ impl<X: FlowExt> FlowTable<X> {
 
     /// Flows still in the table.
     pub fn active(&self) -> impl Iterator<Item = &Slot<X>> {
-        self.map.values().map(|b| b.as_ref())
+        self.slots.iter()
     }
 
     /// Flows still in the table, mutably.
     pub fn active_mut(&mut self) -> impl Iterator<Item = &mut Slot<X>> {
-        self.map.values_mut().map(|b| b.as_mut())
+        self.slots.iter_mut()
     }
 
     /// Flows removed but not yet taken.
@@ -353,7 +408,7 @@ impl<X: FlowExt> FlowTable<X> {
     /// Counters.
     pub fn stats(&self) -> FlowTableStats {
         FlowTableStats {
-            active: self.map.len() as u64,
+            active: self.slots.len() as u64,
             ..self.stats
         }
     }
@@ -508,5 +563,34 @@ mod tests {
         assert!(t.finished().is_empty());
         assert_eq!(s.active + s.evicted + s.expired, 100);
         assert!(s.expired > 0 && s.evicted > 0, "{s:?}");
+    }
+
+    proptest::proptest! {
+        /// Whatever expires and is evicted, every flow left is found by its
+        /// key (the slot a removal moved is re-indexed) and no packet is lost.
+        #[test]
+        fn removals_keep_the_index_whole(
+            ops in proptest::collection::vec((0u16..64, 0i64..40), 1..400),
+            max_flows in 1usize..24,
+        ) {
+            let cfg = FlowTableConfig { max_flows, idle_timeout_ns: 5_000_000_000, keep_finished: true };
+            let mut t: FlowTable<()> = FlowTable::new(cfg);
+            let mut ts = 0i64;
+            for (port, step) in &ops {
+                ts += step * 100_000_000;
+                let (k, d) = key(1000 + port, 80);
+                let (slot, _) = t.update(k, &update(ts, d, 0));
+                proptest::prop_assert_eq!(slot.flow.key, k);
+            }
+            let active: Vec<FlowKey> = t.active().map(|s| s.flow.key).collect();
+            proptest::prop_assert!(active.len() <= max_flows);
+            for k in active {
+                proptest::prop_assert_eq!(t.get_mut(&k).map(|s| s.flow.key), Some(k));
+            }
+            let packets: u64 = t.finished().iter().chain(t.active()).map(|s| s.flow.total_packets()).sum();
+            proptest::prop_assert_eq!(packets, ops.len() as u64);
+            let s = t.stats();
+            proptest::prop_assert_eq!(s.evicted + s.expired, t.finished().len() as u64);
+        }
     }
 }
