@@ -994,7 +994,7 @@ fn count(
     }
     let st = &mut slot.ext;
     let bin = stats.bin_of(ts);
-    for &id in &st.hooks {
+    for &id in st.hooks.ids() {
         stats.add(id, bin, wire_len);
     }
     st.own.add(bin, u64::from(wire_len));
@@ -1099,7 +1099,11 @@ fn keep_dns_violations(kept: &mut Vec<DnsViolation>, dropped: &mut u64, found: V
 #[inline(always)]
 fn judge(slot: &mut Slot<FlowState>, policy: &Policy, nics: &crate::nics::Nics) {
     let Some(class) = slot.ext.class else { return };
-    let key = (class, slot.flow.ifaces.len(), slot.flow.vlans.len());
+    let key = (
+        class,
+        slot.flow.ifaces.len() as u32,
+        slot.flow.vlans.len() as u32,
+    );
     if slot.ext.verdict_for == Some(key) {
         return;
     }

@@ -44,6 +44,43 @@ impl Probe {
     }
 }
 
+/// The series ids a flow's packets feed: its class's, then one per network
+/// of its endpoints (at most two), so never more than three.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hooks {
+    ids: [u32; 3],
+    len: u8,
+}
+
+impl Hooks {
+    /// Forgets every id.
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Adds an id (a fourth is ignored: a flow has two endpoints).
+    pub(crate) fn push(&mut self, id: u32) {
+        if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+
+    /// The ids, in order.
+    #[inline]
+    pub(crate) fn ids(&self) -> &[u32] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
+/// What the evidence of a flow says a rule can read: SMB share paths and
+/// RPC interfaces, each bounded.
+#[derive(Debug, Default)]
+pub(crate) struct FlowClues {
+    pub(crate) shares: SmallVec<[Box<str>; 1]>,
+    pub(crate) interfaces: SmallVec<[Uuid; 1]>,
+}
+
 /// Later stages' state of one flow.
 #[derive(Debug, Default)]
 pub struct FlowState {
@@ -56,7 +93,7 @@ pub struct FlowState {
     /// Networks of its endpoints (`None` = `unknown`), deduplicated.
     pub nets: SmallVec<[Option<NetId>; 2]>,
     /// Series fed by every packet: the class, then one per network.
-    pub(crate) hooks: SmallVec<[u32; 3]>,
+    pub(crate) hooks: Hooks,
     /// Series per capture interface.
     pub(crate) iface_hooks: SmallVec<[(Option<IfaceRef>, u32); 1]>,
     /// Series per VLAN id.
@@ -69,13 +106,13 @@ pub struct FlowState {
     pub learned: Option<Box<Endpoint>>,
     /// Evidence.
     pub probe: Probe,
-    /// SMB paths and RPC interfaces found (what rules read), bounded.
-    pub(crate) shares: SmallVec<[Box<str>; 1]>,
-    pub(crate) interfaces: SmallVec<[Uuid; 1]>,
+    /// SMB paths and RPC interfaces found (what rules read), bounded;
+    /// boxed, since only flows a dissector reads ever have any.
+    pub(crate) clues: Option<Box<FlowClues>>,
     /// Policy standing, for `verdict_for`.
     pub verdict: FlowVerdict,
     /// (class, NIC count, VLAN count) the verdict was computed for.
-    pub(crate) verdict_for: Option<(ClassId, usize, usize)>,
+    pub(crate) verdict_for: Option<(ClassId, u32, u32)>,
     /// Bytes of packets that may be copies of another size (see `dedup`):
     /// counted, and flagged.
     pub possible_copy_bytes: u64,
@@ -103,6 +140,21 @@ impl FlowState {
     /// The evidence state, if a dissector reads the flow.
     pub fn evidence(&self) -> Option<&FlowEvidence> {
         self.probe.get()
+    }
+
+    /// Share paths found so far.
+    pub(crate) fn shares(&self) -> &[Box<str>] {
+        self.clues.as_ref().map_or(&[], |c| &c.shares)
+    }
+
+    /// RPC interfaces bound so far.
+    pub(crate) fn interfaces(&self) -> &[Uuid] {
+        self.clues.as_ref().map_or(&[], |c| &c.interfaces)
+    }
+
+    /// The clues, created at the first.
+    pub(crate) fn clues_mut(&mut self) -> &mut FlowClues {
+        self.clues.get_or_insert_with(Box::default)
     }
 }
 

@@ -176,13 +176,16 @@ impl EvidenceStage<'_> {
             }
             Fact::SmbTreeConnect { path, session_id } => {
                 self.knowledge.smb_path(*session_id, path);
-                return (true, push_clue(&mut st.shares, path.as_str().into()));
+                return (
+                    true,
+                    push_clue(&mut st.clues_mut().shares, path.as_str().into()),
+                );
             }
             Fact::SmbEncrypted { session_id } => {
                 return (true, self.session_paths(*session_id, st, ev, ts));
             }
             Fact::RpcBind { interface, .. } => {
-                return (true, push_clue(&mut st.interfaces, *interface));
+                return (true, push_clue(&mut st.clues_mut().interfaces, *interface));
             }
             Fact::DnsQuery { name, id, .. } => {
                 // Kept only as a queried name, not as flow evidence.
@@ -212,10 +215,10 @@ impl EvidenceStage<'_> {
     ) -> bool {
         let mut changed = false;
         for path in self.knowledge.smb_paths(session_id).to_vec() {
-            if st.shares.iter().any(|p| p.eq_ignore_ascii_case(&path)) {
+            if st.shares().iter().any(|p| p.eq_ignore_ascii_case(&path)) {
                 continue;
             }
-            changed |= push_clue(&mut st.shares, path.clone());
+            changed |= push_clue(&mut st.clues_mut().shares, path.clone());
             ev.keep(Evidence {
                 time: ts,
                 fact: Fact::SmbTreeConnect {
@@ -237,8 +240,8 @@ impl EvidenceStage<'_> {
         let t = tuple(flow);
         let clues = Clues {
             learned: st.learned.as_deref(),
-            shares: &st.shares,
-            interfaces: &st.interfaces,
+            shares: st.shares(),
+            interfaces: st.interfaces(),
         };
         let c = self.classifier.classify(&t, &clues);
         let old = st.class.unwrap_or(crate::class::CLIENT);
@@ -250,10 +253,10 @@ impl EvidenceStage<'_> {
         }
         st.set(c);
         let decided = st
-            .shares
+            .shares()
             .iter()
             .any(|p| !crate::classify::share_of(p).eq_ignore_ascii_case("IPC$"))
-            || !st.interfaces.is_empty();
+            || !st.interfaces().is_empty();
         if decided {
             st.close();
         }

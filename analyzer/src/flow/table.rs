@@ -4,6 +4,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
 
 use capture::Timestamp;
 
@@ -92,10 +93,12 @@ pub struct Flow {
     pub first_seen: Timestamp,
     /// Latest packet time.
     pub last_seen: Timestamp,
-    /// Capture interfaces seen on, in order of first appearance.
-    pub ifaces: Vec<IfaceStat>,
+    /// Capture interfaces seen on, in order of first appearance (one
+    /// inline: most flows are seen on one NIC, and a heap vector cost an
+    /// allocation per flow).
+    pub ifaces: SmallVec<[IfaceStat; 1]>,
     /// VLAN ids seen (outer and inner tags), in order of first appearance.
-    pub vlans: Vec<VlanStat>,
+    pub vlans: SmallVec<[VlanStat; 1]>,
 }
 
 impl Default for Flow {
@@ -121,8 +124,8 @@ impl Flow {
             bytes: [0; 2],
             first_seen: ts,
             last_seen: ts,
-            ifaces: Vec::new(),
-            vlans: Vec::new(),
+            ifaces: SmallVec::new(),
+            vlans: SmallVec::new(),
         }
     }
 
