@@ -153,6 +153,11 @@ pub struct Analyzer {
     /// Finished flows folded into their class's totals (`fold_every`).
     pub(crate) retired: crate::report::Retired,
     fold_every: usize,
+    /// Finished flows a fold kept (the report shows each), in order; apart
+    /// from the table's finished list, so they are never scanned again.
+    kept: Vec<Slot<FlowState>>,
+    /// Folds done (see [`Analyzer::folds`]).
+    folds: u64,
     captures: Vec<CaptureCounters>,
     nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
@@ -193,6 +198,8 @@ impl Analyzer {
         Analyzer {
             retired: crate::report::Retired::default(),
             fold_every: cfg.fold_every,
+            kept: Vec::new(),
+            folds: 0,
             policy,
             dedup: Dedup::new(cfg.dedup),
             stats: Stats::new(cfg.bin_ns, cfg.series),
@@ -715,7 +722,10 @@ impl Analyzer {
     /// Every flow with its state: removed ones first, then those still in
     /// the table.
     pub fn slots(&self) -> impl Iterator<Item = &Slot<FlowState>> {
-        self.table.finished().iter().chain(self.table.active())
+        self.kept
+            .iter()
+            .chain(self.table.finished())
+            .chain(self.table.active())
     }
 
     /// Every flow: removed ones first, then those still in the table.
@@ -726,7 +736,9 @@ impl Analyzer {
     /// Hands over (and forgets) the flows expired or evicted so far; a
     /// long-running caller calls this to keep memory bounded.
     pub fn take_finished(&mut self) -> Vec<Slot<FlowState>> {
-        self.table.take_finished()
+        let mut all = std::mem::take(&mut self.kept);
+        all.append(&mut self.table.take_finished());
+        all
     }
 
     /// The state of a flow still in the table.
@@ -753,9 +765,10 @@ impl Analyzer {
     /// class's totals, keeping the others (in order) for the report.
     #[cold]
     fn fold_finished(&mut self) {
+        self.folds += 1;
         let finished = self.table.take_finished();
         let mut retired = std::mem::take(&mut self.retired);
-        let mut kept = Vec::new();
+        let mut kept = std::mem::take(&mut self.kept);
         for slot in finished {
             if slot.ext.class.is_some() && slot.ext.verdict.detail.is_none() {
                 retired.add(self, &slot);
@@ -764,7 +777,13 @@ impl Analyzer {
             }
         }
         self.retired = retired;
-        self.table.put_back_finished(kept);
+        self.kept = kept;
+    }
+
+    /// How many times finished flows were folded: about one per
+    /// `fold_every` flows that finished, however many a fold keeps.
+    pub fn folds(&self) -> u64 {
+        self.folds
     }
 
     /// The tunnel `id` and the tunnels that carried it, innermost first

@@ -386,13 +386,6 @@ impl<X: FlowExt> FlowTable<X> {
         std::mem::take(&mut self.finished)
     }
 
-    /// Puts back finished flows taken by [`FlowTable::take_finished`]
-    /// before any later one.
-    pub fn put_back_finished(&mut self, mut kept: Vec<Slot<X>>) {
-        kept.append(&mut self.finished);
-        self.finished = kept;
-    }
-
     /// Flows still in the table.
     pub fn active(&self) -> impl Iterator<Item = &Slot<X>> {
         self.slots.iter()
