@@ -30,6 +30,7 @@ use crate::stats::{Counted, Scope, Series, Stats};
 pub struct IfaceRef(pub u32);
 
 /// A capture fed into the analyzer (index into [`Analyzer::captures`]).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct CaptureId(pub u32);
 
@@ -53,6 +54,9 @@ pub struct AnalyzerConfig {
     /// stays bounded by `max_flows` and what the report must keep. The
     /// report is the same; [`Analyzer::slots`] no longer lists them.
     pub fold_every: usize,
+    /// Keep a digest of every flow, folded ones included
+    /// ([`Analyzer::flow_digests`]: `audit --save`).
+    pub flow_digests: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -64,6 +68,7 @@ impl Default for AnalyzerConfig {
             evidence_window_ns: 5 * 60 * 1_000_000_000,
             dedup: DedupMode::Auto,
             fold_every: 0,
+            flow_digests: false,
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct Analyzer {
     kept: Vec<Slot<FlowState>>,
     /// Folds done (see [`Analyzer::folds`]).
     folds: u64,
+    /// Digests of the folded flows, when `flow_digests` asks for them.
+    folded_digests: Option<Vec<u64>>,
     captures: Vec<CaptureCounters>,
     nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
@@ -185,7 +192,7 @@ pub struct Analyzer {
 }
 
 /// Most DNS violations kept for a report.
-const DNS_VIOLATIONS_CAP: usize = 100_000;
+pub const DNS_VIOLATIONS_CAP: usize = 100_000;
 
 impl Analyzer {
     /// An empty analyzer with the empty policy (classes, no restrictions).
@@ -200,6 +207,7 @@ impl Analyzer {
             fold_every: cfg.fold_every,
             kept: Vec::new(),
             folds: 0,
+            folded_digests: cfg.flow_digests.then(Vec::new),
             policy,
             dedup: Dedup::new(cfg.dedup),
             stats: Stats::new(cfg.bin_ns, cfg.series),
@@ -221,7 +229,11 @@ impl Analyzer {
     }
 
     /// Registers a capture; frames are then observed with its id.
+    /// Idle expiry follows each capture's own packet clock (see
+    /// [`FlowTable::restart_clock`]); live captures are all added before
+    /// their first packet and share one clock.
     pub fn add_capture(&mut self, source: &str) -> CaptureId {
+        self.table.restart_clock();
         self.captures.push(CaptureCounters {
             source: source.to_string(),
             ..CaptureCounters::default()
@@ -307,11 +319,11 @@ impl Analyzer {
         self.nics.net(r)
     }
 
-    /// What the `[interfaces]` keys matched, as warnings: keys matching no
+    /// What the `[interfaces]` keys matched (see [`crate::nics::NicFindings`]): keys matching no
     /// interface of any capture, or several of one capture, and interfaces
     /// matched by keys of different networks.
-    pub fn nic_warnings(&self) -> Vec<String> {
-        self.nics.warnings(&self.policy, |c| {
+    pub fn nic_findings(&self) -> crate::nics::NicFindings {
+        self.nics.findings(&self.policy, |c| {
             self.captures
                 .get(c.0 as usize)
                 .map_or_else(|| "?".to_string(), |x| x.source.clone())
@@ -756,6 +768,16 @@ impl Analyzer {
         self.table.stats()
     }
 
+    /// What a merge needs of the flow table to tell how one run of several
+    /// audits' captures would have expired flows: the last-seen times of
+    /// the flows still in it, sorted; the latest idle deadline a sweep
+    /// applied; the most flows it held at once.
+    pub fn table_clock(&self) -> (Vec<Timestamp>, Option<Timestamp>, usize) {
+        let mut last: Vec<Timestamp> = self.table.active().map(|s| s.flow.last_seen).collect();
+        last.sort_unstable();
+        (last, self.table.swept_to(), self.table.peak())
+    }
+
     /// The tunnel a flow was carried in (`None` outside any tunnel).
     pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
         self.tunnels.get(id)
@@ -772,12 +794,60 @@ impl Analyzer {
         for slot in finished {
             if slot.ext.class.is_some() && slot.ext.verdict.detail.is_none() {
                 retired.add(self, &slot);
+                if self.folded_digests.is_some() {
+                    let d = self.flow_digest(&slot.flow.key);
+                    self.folded_digests.get_or_insert_with(Vec::new).push(d);
+                }
             } else {
                 kept.push(slot);
             }
         }
         self.retired = retired;
         self.kept = kept;
+    }
+
+    /// A digest of a flow's key that does not depend on the run: its
+    /// 5-tuple and the chain of tunnels (kind, id, outer endpoints) that
+    /// carried it. Two audits of captures holding the same flow give it the
+    /// same digest (`lanecheck merge` finds flows split between summaries).
+    pub fn flow_digest(&self, key: &FlowKey) -> u64 {
+        use std::hash::Hasher;
+        let mut h = rustc_hash::FxHasher::default();
+        let addr = |h: &mut rustc_hash::FxHasher, a: IpAddr| match a {
+            IpAddr::V4(v) => h.write(&v.to_ipv6_mapped().octets()),
+            IpAddr::V6(v) => {
+                h.write_u8(6);
+                h.write(&v.octets());
+            }
+        };
+        h.write_u8(key.proto);
+        addr(&mut h, key.lo);
+        h.write_u16(key.lo_port);
+        addr(&mut h, key.hi);
+        h.write_u16(key.hi_port);
+        for t in self.tunnel_chain(key.tunnel) {
+            h.write(format!("{:?}", t.kind).as_bytes());
+            h.write_u64(t.id.map_or(u64::MAX, u64::from));
+            if let Some((a, b)) = t.outer {
+                // Unordered: another capture may see the other way first.
+                addr(&mut h, a.min(b));
+                addr(&mut h, a.max(b));
+            }
+        }
+        h.finish()
+    }
+
+    /// The digests of every flow of the run, folded ones included, sorted
+    /// and each once (empty unless `flow_digests` was set).
+    pub fn flow_digests(&self) -> Vec<u64> {
+        let Some(folded) = &self.folded_digests else {
+            return Vec::new();
+        };
+        let mut all = folded.clone();
+        all.extend(self.slots().map(|s| self.flow_digest(&s.flow.key)));
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// How many times finished flows were folded: about one per

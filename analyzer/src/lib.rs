@@ -33,7 +33,9 @@ pub mod classify;
 pub mod decode;
 pub mod dedup;
 pub mod evidence;
+pub mod findings;
 pub mod flow;
+mod merge;
 mod nics;
 pub mod policy;
 pub mod report;
@@ -44,5 +46,6 @@ pub mod stats;
 pub use analyzer::{
     describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Retained,
 };
+pub use nics::{NicFindings, NicKeyFinding};
 pub use report::Report;
 pub use stats::Scope;

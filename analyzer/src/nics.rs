@@ -115,21 +115,18 @@ impl Nics {
         self.nets.get(r.0 as usize).copied().flatten()
     }
 
-    /// Keys that matched no interface of any capture, keys that matched
-    /// several interfaces of one capture, and interfaces that several keys
-    /// of different networks matched. `source` names a capture.
-    pub fn warnings(&self, policy: &Policy, source: impl Fn(CaptureId) -> String) -> Vec<String> {
-        let mut out = Vec::new();
+    /// For each `[interfaces]` key, whether it matched an interface of a
+    /// capture and which captures had several interfaces it matched; and
+    /// the interfaces that several keys of different networks matched.
+    /// `source` names a capture.
+    pub fn findings(&self, policy: &Policy, source: impl Fn(CaptureId) -> String) -> NicFindings {
+        let mut keys = Vec::new();
         for k in 0..policy.nic_key_count() {
             let Some((key, _, net)) = policy.nic_key(k) else {
                 continue;
             };
             let with: Vec<&Hit> = self.hits.iter().filter(|h| h.keys.contains(&k)).collect();
-            if with.is_empty() {
-                out.push(format!(
-                    "[interfaces] {key:?} matches no interface of any capture read: no frame was judged by it"
-                ));
-            }
+            let mut out = Vec::new();
             let mut captures: Vec<CaptureId> = with.iter().map(|h| h.capture).collect();
             captures.dedup();
             for c in captures {
@@ -148,9 +145,16 @@ impl Nics {
                     ));
                 }
             }
+            keys.push(NicKeyFinding {
+                key: key.to_string(),
+                matched: !with.is_empty(),
+                several: out,
+            });
         }
-        out.extend(self.conflicts(policy, &source));
-        out
+        NicFindings {
+            keys,
+            conflicts: self.conflicts(policy, &source),
+        }
     }
 
     /// Interfaces matched by keys of different networks.
@@ -181,6 +185,45 @@ impl Nics {
                 policy.network_name(keys[0].1)
             ));
         }
+        out
+    }
+}
+
+/// What one `[interfaces]` key matched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NicKeyFinding {
+    /// The key as written.
+    pub key: String,
+    /// It matched an interface of some capture.
+    pub matched: bool,
+    /// Warnings: a capture with several interfaces it matched.
+    pub several: Vec<String>,
+}
+
+/// The `[interfaces]` keys' findings, in key order, and the interfaces
+/// keys of different networks matched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NicFindings {
+    pub keys: Vec<NicKeyFinding>,
+    pub conflicts: Vec<String>,
+}
+
+impl NicFindings {
+    /// The report's warnings, in key order, then the conflicts.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for k in &self.keys {
+            if !k.matched {
+                out.push(format!(
+                    "[interfaces] {:?} matches no interface of any capture read: no frame was judged by it",
+                    k.key
+                ));
+            }
+            out.extend(k.several.iter().cloned());
+        }
+        out.extend(self.conflicts.iter().cloned());
         out
     }
 }
@@ -259,7 +302,7 @@ mod tests {
             ("vEthernet (Backup)", Some(NetId(0)))
         );
         assert_eq!((n.name(b), n.net(b)), ("Ethernet 2", Some(NetId(1))));
-        assert!(n.warnings(&p, |_| "c".into()).is_empty());
+        assert!(n.findings(&p, |_| "c".into()).warnings().is_empty());
     }
 
     #[test]
@@ -272,7 +315,7 @@ mod tests {
         let b = n.register(&p, cap, &named("eth:12:20"), &[a]).unwrap();
         // The exact name outranks the index.
         assert_eq!((n.net(a), n.net(b)), (Some(NetId(0)), Some(NetId(1))));
-        let w = n.warnings(&p, |_| "x.pcapng".into());
+        let w = n.findings(&p, |_| "x.pcapng".into()).warnings();
         assert_eq!(
             w,
             [

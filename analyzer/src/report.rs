@@ -9,6 +9,7 @@ use capture::Timestamp;
 use crate::class::ClassId;
 use crate::evidence::learned::Endpoint;
 use crate::evidence::probe::Evidence;
+use crate::findings::{DnsRuleFinding, FallbackUse, Findings};
 use crate::flow::Slot;
 use crate::policy::{FlowCheck, NetId, Status};
 use crate::state::FlowState;
@@ -16,6 +17,7 @@ use crate::stats::Throughput;
 use crate::{Analyzer, IfaceRef, Scope};
 
 /// The run's verdict.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
     /// No violation.
@@ -40,6 +42,7 @@ impl Verdict {
 /// Bytes per bin over time: bins of `bin_ns` aligned to the Unix epoch
 /// (bin `i` starts at `i × bin_ns`), the active ones only; every bin from
 /// the first active to the last is in the span, idle ones holding 0.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bins {
     /// Bin length in nanoseconds.
@@ -72,6 +75,7 @@ impl Bins {
 }
 
 /// Bytes of a class in one network or on one interface.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
     /// Network or interface name.
@@ -89,6 +93,7 @@ pub struct Share {
 }
 
 /// One class's summary.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClassSummary {
     /// Class name.
@@ -117,6 +122,7 @@ pub struct ClassSummary {
 }
 
 /// A flow that breaks the policy (one per flow, with every reason).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// Class.
@@ -165,7 +171,28 @@ pub struct Violation {
     pub series: Bins,
 }
 
+impl Violation {
+    /// The report's order: largest first, then earliest, then by what the
+    /// flow is, so that no two violations tie and the order never depends
+    /// on where the flows were kept (a merge orders as one run does).
+    pub fn order(a: &Violation, b: &Violation) -> std::cmp::Ordering {
+        let tunnels = |v: &Violation| -> Vec<_> {
+            v.tunnel.iter().map(|t| (t.kind, t.id, t.outer)).collect()
+        };
+        b.bytes
+            .cmp(&a.bytes)
+            .then(a.first_seen.cmp(&b.first_seen))
+            .then(a.last_seen.cmp(&b.last_seen))
+            .then_with(|| {
+                (a.proto, a.src, a.sport, a.dst, a.dport, &a.class)
+                    .cmp(&(b.proto, b.src, b.sport, b.dst, b.dport, &b.class))
+            })
+            .then_with(|| tunnels(a).cmp(&tunnels(b)))
+    }
+}
+
 /// A DNS answer that broke a `[[dns]]` rule.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsViolation {
     /// The query name.
@@ -205,6 +232,7 @@ fn ago(ns: i64) -> String {
 }
 
 /// The analyzer's findings.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug)]
 pub struct Report {
     /// Pass or fail (the binary may make it inconclusive).
@@ -213,8 +241,10 @@ pub struct Report {
     pub classes: Vec<ClassSummary>,
     /// Violations, largest first.
     pub violations: Vec<Violation>,
-    /// Fallback uses and other warnings.
+    /// Fallback uses and other warnings (the words of `findings`).
     pub warnings: Vec<String>,
+    /// What the warnings say, as data.
+    pub findings: Findings,
     /// RPC endpoints announced in the traffic, in order.
     pub learned_endpoints: Vec<Endpoint>,
     /// Dissectors that gave up, by (protocol, reason): flows read no further.
@@ -332,15 +362,17 @@ impl Analyzer {
                 violations.push(v);
             }
         }
-        violations.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.first_seen.cmp(&b.first_seen)));
+        violations.sort_by(Violation::order);
         let mut summaries: Vec<ClassSummary> = classes
             .into_iter()
             .map(|(c, acc)| self.summary(c, acc))
             .collect();
         summaries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
-        let mut warnings = self.fallback_warnings(fallbacks);
-        warnings.extend(self.dns_warnings());
-        warnings.extend(self.nic_warnings());
+        let findings = Findings {
+            fallbacks: self.fallback_uses(fallbacks),
+            dns_rules: self.dns_findings(),
+            nics: self.nic_findings(),
+        };
         let (dns, dns_dropped) = self.dns_violations();
         Report {
             verdict: if violations.is_empty() && dns.is_empty() {
@@ -350,7 +382,8 @@ impl Analyzer {
             },
             classes: summaries,
             violations,
-            warnings,
+            warnings: findings.warnings(),
+            findings,
             learned_endpoints: self.knowledge().history().to_vec(),
             gave_up: self
                 .gave_up()
@@ -362,36 +395,32 @@ impl Analyzer {
         }
     }
 
-    fn fallback_warnings(&self, fallbacks: Fallbacks) -> Vec<String> {
+    fn fallback_uses(&self, fallbacks: Fallbacks) -> Vec<FallbackUse> {
         let policy = self.policy();
         fallbacks
             .into_iter()
-            .map(|((c, n), (flows, bytes, why))| {
-                let mut w = format!(
-                    "{} used fallback network {} ({flows} flow{}, {bytes} bytes)",
-                    policy.class_name(c),
-                    policy.network_name(n),
-                    if flows == 1 { "" } else { "s" }
-                );
-                if !why.is_empty() {
-                    w.push_str(": ");
-                    w.push_str(&why.join("; "));
-                }
-                w
+            .map(|((c, n), (flows, bytes, explanations))| FallbackUse {
+                order: (c.0, n.0),
+                class: policy.class_name(c).to_string(),
+                network: policy.network_name(n).to_string(),
+                flows,
+                bytes,
+                explanations,
             })
             .collect()
     }
 
-    /// Names a DNS rule covers that were queried but never answered, or
-    /// never queried at all.
-    fn dns_warnings(&self) -> Vec<String> {
+    /// For each DNS rule: names it covers that were queried but never
+    /// answered, and its name patterns never queried at all.
+    fn dns_findings(&self) -> Vec<(usize, DnsRuleFinding)> {
         let names = &self.knowledge().names;
         let unanswered = names.unanswered();
         let mut out = Vec::new();
         for rule in &self.policy().dns {
+            let mut f = DnsRuleFinding::default();
             for (name, id, client, at) in &unanswered {
                 if rule.covers(name) {
-                    out.push(format!(
+                    f.unanswered.push(format!(
                         "DNS rule {}: {name} was queried by {client} at {at} (id 0x{id:04x}) but never answered",
                         rule.index
                     ));
@@ -401,13 +430,10 @@ impl Analyzer {
                 let seen = names.queried().any(|q| p.matches(q))
                     || names.answered_names().any(|a| p.matches(a));
                 if !seen {
-                    out.push(format!(
-                        "DNS rule {}: {} was never queried",
-                        rule.index,
-                        p.text()
-                    ));
+                    f.unseen.push(p.text().to_string());
                 }
             }
+            out.push((rule.index, f));
         }
         out
     }

@@ -23,6 +23,7 @@ pub struct Series {
 }
 
 /// Percentiles of a series' per-bin throughput, in bits per second.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Throughput {
     /// Bin length in milliseconds.
@@ -101,49 +102,54 @@ impl Series {
 
     /// Percentiles of bits per second over the active span.
     pub fn throughput(&self) -> Throughput {
-        let bins = self.bins();
-        let bin_ms = (self.bin_ns / 1_000_000).max(0) as u64;
-        let (Some((&first, _)), Some((&last, _))) = (bins.first_key_value(), bins.last_key_value())
-        else {
-            return Throughput {
-                bin_ms,
-                ..Throughput::default()
-            };
-        };
-        let span = (last - first + 1) as u64;
-        let bps = |bytes: u64| -> u64 {
-            (u128::from(bytes) * 8 * 1_000_000_000 / self.bin_ns as u128).min(u128::from(u64::MAX))
-                as u64
-        };
-        let mut h = match Histogram::<u64>::new(3) {
-            Ok(h) => h,
-            Err(_) => return Throughput::default(),
-        };
-        let mut max = 0;
-        for &bytes in bins.values() {
-            let v = bps(bytes);
-            max = max.max(v);
-            if h.record(v).is_err() {
-                h.saturating_record(v);
-            }
-        }
-        let idle = span - bins.len() as u64;
-        if idle > 0 {
-            let _ = h.record_n(0, idle);
-        }
-        // HdrHistogram reports the highest value equivalent to the true one
-        // at 3 digits, which can lie above the busiest bin: never report a
-        // percentile above the exact max.
-        let q = |p: f64| h.value_at_quantile(p).min(max);
-        Throughput {
+        let bins: Vec<(i64, u64)> = self.bins().into_iter().collect();
+        throughput(self.bin_ns, &bins)
+    }
+}
+
+/// Percentiles of bits per second of bins of `bin_ns`, given the active
+/// ones in order, over every bin from the first to the last.
+pub fn throughput(bin_ns: i64, active: &[(i64, u64)]) -> Throughput {
+    let bin_ms = (bin_ns / 1_000_000).max(0) as u64;
+    let (Some(&(first, _)), Some(&(last, _))) = (active.first(), active.last()) else {
+        return Throughput {
             bin_ms,
-            bins: span,
-            p50: q(0.50),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            max,
+            ..Throughput::default()
+        };
+    };
+    let span = (last - first + 1) as u64;
+    let bps = |bytes: u64| -> u64 {
+        (u128::from(bytes) * 8 * 1_000_000_000 / bin_ns.max(1) as u128).min(u128::from(u64::MAX))
+            as u64
+    };
+    let mut h = match Histogram::<u64>::new(3) {
+        Ok(h) => h,
+        Err(_) => return Throughput::default(),
+    };
+    let mut max = 0;
+    for &(_, bytes) in active {
+        let v = bps(bytes);
+        max = max.max(v);
+        if h.record(v).is_err() {
+            h.saturating_record(v);
         }
+    }
+    let idle = span - active.len() as u64;
+    if idle > 0 {
+        let _ = h.record_n(0, idle);
+    }
+    // HdrHistogram reports the highest value equivalent to the true one
+    // at 3 digits, which can lie above the busiest bin: never report a
+    // percentile above the exact max.
+    let q = |p: f64| h.value_at_quantile(p).min(max);
+    Throughput {
+        bin_ms,
+        bins: span,
+        p50: q(0.50),
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+        max,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Folding finished flows (`AnalyzerConfig::fold_every`): a fold runs once
 //! per `fold_every` flows that finish, however many violating flows earlier
-//! folds kept, and the report counts every flow.
+//! folds kept, the report counts every flow, and every flow keeps its
+//! digest.
 
 use std::collections::BTreeMap;
 
@@ -36,7 +37,7 @@ fn policy() -> Policy {
 
 /// One UDP packet of flow `i`: even flows on `allowed`, odd ones on `blocked`.
 fn packet(i: u16) -> Vec<u8> {
-    let net = if i % 2 == 0 { 1 } else { 2 };
+    let net = if i.is_multiple_of(2) { 1 } else { 2 };
     let mut out = Vec::new();
     PacketBuilder::ethernet2([2; 6], [4; 6])
         .ipv4([10, net, 0, 1], [10, net, 0, 2], 64)
@@ -55,6 +56,7 @@ fn kept_violations_do_not_make_every_packet_fold() {
             keep_finished: true,
         },
         fold_every: FOLD_EVERY,
+        flow_digests: true,
         ..AnalyzerConfig::default()
     };
     let mut an = Analyzer::with_policy(cfg, policy());
@@ -77,6 +79,8 @@ fn kept_violations_do_not_make_every_packet_fold() {
         "{} folds: folding never ran",
         an.folds()
     );
+    // Folded flows keep their digest (audit --save): one per flow.
+    assert_eq!(an.flow_digests().len(), usize::from(FLOWS));
     let report = an.report();
     assert_eq!(report.violations.len(), usize::from(FLOWS / 2));
     let client = report.classes.iter().find(|c| c.class == "client").unwrap();

@@ -49,6 +49,7 @@ impl std::fmt::Display for LinkType {
 }
 
 /// Packet time: nanoseconds since the Unix epoch (UTC).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
 pub struct Timestamp(pub i64);
 

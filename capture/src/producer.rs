@@ -17,6 +17,7 @@
 //! - an interface of link type 290 (ETW events) is Wireshark's etwdump.
 
 /// The program that wrote a capture file.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum Producer {
     /// Windows' `pktmon etl2pcap` (`shb_userappl` "Packet Monitor").

@@ -29,6 +29,7 @@ const ETH_ERSPAN_I_II: u16 = 0x88BE;
 const ETH_ERSPAN_III: u16 = 0x22EB;
 
 /// The kinds of tunnel lanecheck decodes.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum TunnelKind {
     /// An MPLS label stack in front of the IP header (no outer IP packet).

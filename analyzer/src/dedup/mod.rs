@@ -61,6 +61,7 @@ pub enum DedupMode {
 }
 
 /// What is collapsed in one capture.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Copies {
     /// Nothing: every frame is a packet.

@@ -20,12 +20,13 @@ pub const ENDPOINT_TTL_NS: i64 = 10 * 60 * 1_000_000_000;
 /// Most endpoints remembered at once.
 const ENDPOINT_CAP: usize = 65_536;
 /// Most announcements listed in a report.
-const HISTORY_CAP: usize = 10_000;
+pub const HISTORY_CAP: usize = 10_000;
 /// Most SMB sessions remembered, and paths per session.
 const SESSION_CAP: usize = 65_536;
 const PATHS_PER_SESSION: usize = 8;
 
 /// An endpoint announced in an RPC reply.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// The server the endpoint belongs to.

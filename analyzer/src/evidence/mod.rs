@@ -59,6 +59,7 @@ impl fmt::Display for GiveUp {
 
 /// An SMB dialect: SMB2/3 by its revision code, SMB1 by the dialect string
 /// the server chose.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Dialect {
     /// `0x0202`, `0x0210`, `0x0300`, `0x0302`, `0x0311`, or `0x02ff` (the
@@ -84,6 +85,7 @@ impl fmt::Display for Dialect {
 }
 
 /// The data of one DNS resource record.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum RecordData {
     /// An IPv4 address.
@@ -118,6 +120,7 @@ impl fmt::Display for RecordData {
 }
 
 /// One record of a DNS answer section.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct DnsRecord {
     /// Owner name (lower case, no trailing dot).
@@ -131,6 +134,7 @@ pub struct DnsRecord {
 }
 
 /// A DNS response.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct DnsAnswer {
     /// Transaction id.
@@ -242,6 +246,7 @@ impl DnsAnswer {
 }
 
 /// How an RPC endpoint was announced.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Via {
     /// An endpoint-mapper `ept_map` reply (tower floors).
@@ -261,6 +266,7 @@ impl Via {
 }
 
 /// Something a dissector proved from a flow's payload.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Fact {
     /// The dialect a server chose in its NEGOTIATE response.

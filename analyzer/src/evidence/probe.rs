@@ -49,6 +49,7 @@ impl Proto {
 }
 
 /// A fact and the packet time it was found at.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evidence {
     /// Packet time of the packet that completed it.

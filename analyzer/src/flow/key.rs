@@ -28,6 +28,7 @@ impl Direction {
 
 /// The tunnel a flow was carried in (an index into the analyzer's tunnel
 /// table); [`TunnelId::NONE`] for a flow seen outside any tunnel.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
 pub struct TunnelId(pub u32);
 

@@ -228,6 +228,10 @@ pub struct FlowTable<X> {
     next_sweep: Option<Timestamp>,
     finished: Vec<Slot<X>>,
     stats: FlowTableStats,
+    /// Most flows held at once.
+    peak: usize,
+    /// The latest idle deadline a sweep applied.
+    swept_to: Option<Timestamp>,
 }
 
 #[inline]
@@ -249,7 +253,29 @@ impl<X: FlowExt> FlowTable<X> {
             next_sweep: None,
             finished: Vec::new(),
             stats: FlowTableStats::default(),
+            peak: 0,
+            swept_to: None,
         }
+    }
+
+    /// Restarts the expiry clock: the next packet's time is the table's
+    /// time, earlier or not, and sweeps follow the packets from there. A
+    /// capture file's flows then expire as they would in a run of that
+    /// capture alone, whatever was read before it.
+    pub fn restart_clock(&mut self) {
+        self.now = Timestamp(i64::MIN);
+        self.next_sweep = None;
+    }
+
+    /// Most flows held at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// The latest idle deadline a sweep applied: every flow last seen
+    /// before it that was in the table then has expired.
+    pub fn swept_to(&self) -> Option<Timestamp> {
+        self.swept_to
     }
 
     /// Where the flow of `key` is in `slots`.
@@ -292,6 +318,7 @@ impl<X: FlowExt> FlowTable<X> {
             flow: Flow::new(key, p.dir, p.ts),
             ext: X::default(),
         });
+        self.peak = self.peak.max(self.slots.len());
         let slots = &self.slots;
         self.index
             .insert_unique(h, i as u32, |&j| hash(&slots[j as usize].flow.key));
@@ -333,6 +360,7 @@ impl<X: FlowExt> FlowTable<X> {
     /// Expires every flow idle for longer than the timeout at the current packet time.
     pub fn sweep(&mut self) {
         let deadline = self.now.0.saturating_sub(self.cfg.idle_timeout_ns);
+        self.swept_to = self.swept_to.max(Some(Timestamp(deadline)));
         let mut i = 0;
         while i < self.slots.len() {
             if self.slots[i].flow.last_seen.0 < deadline {

@@ -15,6 +15,7 @@ pub const MAX_TUNNELS: usize = 65_536;
 
 /// One tunnel: its kind, id and outer endpoints, and the tunnel its own
 /// outer packets were carried in (nested tunnels).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Tunnel {
     /// Kind.

@@ -312,6 +312,7 @@ pub enum Use {
 }
 
 /// Status of a (class, network) or (class, interface) aggregate.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
     /// Only the preferred network.

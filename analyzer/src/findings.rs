@@ -1,0 +1,110 @@
+//! What the report warns about, kept as data: fallback uses, what each DNS
+//! rule saw, what each `[interfaces]` key matched. The warnings are
+//! written from it, so two reports' findings merge before they are words
+//! (`lanecheck merge`) and read as one run's.
+
+use crate::nics::NicFindings;
+
+/// A class's flows on one of its fallback networks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FallbackUse {
+    /// The class's and the network's index in the policy (the order of
+    /// the warnings).
+    pub order: (u16, u16),
+    /// Class name.
+    pub class: String,
+    /// Network name.
+    pub network: String,
+    /// Flows.
+    pub flows: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// What name resolution says of them, each once, in order.
+    pub explanations: Vec<String>,
+}
+
+/// What one `[[dns]]` rule saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DnsRuleFinding {
+    /// Warnings: a name it covers was queried but never answered.
+    pub unanswered: Vec<String>,
+    /// Its name patterns that were never queried nor answered, in order.
+    pub unseen: Vec<String>,
+}
+
+/// Everything the report warns about that is not a capture's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Findings {
+    /// Fallback uses, by (class, network) in policy order.
+    pub fallbacks: Vec<FallbackUse>,
+    /// One per `[[dns]]` rule, in order (with the rule's 1-based index).
+    pub dns_rules: Vec<(usize, DnsRuleFinding)>,
+    /// The `[interfaces]` keys.
+    pub nics: NicFindings,
+}
+
+impl Findings {
+    /// The warnings, in the report's order: fallbacks, DNS rules, NICs.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.fallbacks.iter().map(fallback_warning).collect();
+        for (index, rule) in &self.dns_rules {
+            out.extend(rule.unanswered.iter().cloned());
+            out.extend(
+                rule.unseen
+                    .iter()
+                    .map(|p| format!("DNS rule {index}: {p} was never queried")),
+            );
+        }
+        out.extend(self.nics.warnings());
+        out
+    }
+
+    /// Adds a later part's findings: fallback uses of one (class, network)
+    /// add up, a DNS name pattern is unseen only if no part saw it, a NIC
+    /// key matched if any part matched it.
+    pub fn absorb(&mut self, other: Findings) {
+        for f in other.fallbacks {
+            match self.fallbacks.iter_mut().find(|x| x.order == f.order) {
+                Some(x) => {
+                    x.flows += f.flows;
+                    x.bytes += f.bytes;
+                    for e in f.explanations {
+                        if !x.explanations.contains(&e) {
+                            x.explanations.push(e);
+                        }
+                    }
+                }
+                None => self.fallbacks.push(f),
+            }
+        }
+        self.fallbacks.sort_by_key(|f| f.order);
+        for ((_, mine), (_, theirs)) in self.dns_rules.iter_mut().zip(other.dns_rules) {
+            mine.unanswered.extend(theirs.unanswered);
+            mine.unseen.retain(|p| theirs.unseen.contains(p));
+        }
+        for (mine, theirs) in self.nics.keys.iter_mut().zip(other.nics.keys) {
+            mine.matched |= theirs.matched;
+            mine.several.extend(theirs.several);
+        }
+        self.nics.conflicts.extend(other.nics.conflicts);
+    }
+}
+
+fn fallback_warning(f: &FallbackUse) -> String {
+    let mut w = format!(
+        "{} used fallback network {} ({} flow{}, {} bytes)",
+        f.class,
+        f.network,
+        f.flows,
+        if f.flows == 1 { "" } else { "s" },
+        f.bytes
+    );
+    if !f.explanations.is_empty() {
+        w.push_str(": ");
+        w.push_str(&f.explanations.join("; "));
+    }
+    w
+}
