@@ -12,6 +12,7 @@ use crate::flags::AuditArgs;
 use crate::output::{self, Document};
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
+use crate::summary::{self, Summary};
 use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
 use crate::Outcome;
 
@@ -19,7 +20,7 @@ use crate::Outcome;
 /// if an argument was not a readable capture, else 3 when nothing was read
 /// or an `--expect`ed class is missing, else 0.
 pub fn run(args: &AuditArgs) -> Result<Outcome> {
-    let policy = crate::derive::policy(&args.policy)?;
+    let (policy, policy_text) = crate::derive::policy_and_text(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let mut cfg = pipeline::analyzer_config(&args.input)?;
     cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;
@@ -29,6 +30,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         // eighth of the table before the plain ones are folded.
         cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
     }
+    cfg.flow_digests = args.save.is_some();
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
     let specs = pipeline::specs(&args.input);
@@ -37,6 +39,14 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         Some(p) => {
             rereadable(&specs, p)?;
             Some((p, violations_pcap::create(p)?))
+        }
+        None => None,
+    };
+    // Created before reading too.
+    let save = match &args.save {
+        Some(p) => {
+            not_a_capture(&specs, p, "--save")?;
+            Some((p, summary::create(p)?))
         }
         None => None,
     };
@@ -64,8 +74,20 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         }
         None => Vec::new(),
     };
+    let saved = save.map(|s| (s, report.clone()));
     let mut doc =
         Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
+    if let Some(((path, file), report)) = saved {
+        let s = Summary::new(
+            &an,
+            &cfg,
+            &policy_text,
+            report,
+            doc.captures.clone(),
+            doc.flow_table,
+        );
+        s.write(path, file)?;
+    }
     if failed == outcomes.len() {
         doc.error = Some(format!(
             "no capture could be read ({failed} argument{} failed)",
@@ -90,7 +112,6 @@ fn total_size(specs: &[CaptureSpec]) -> Option<u64> {
 /// was: regular files only (standard input and pipes cannot be read twice),
 /// and never the output itself.
 fn rereadable(specs: &[CaptureSpec], out: &Path) -> Result<()> {
-    let out_id = std::fs::canonicalize(out).ok();
     for s in specs {
         let regular = s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
         if !regular {
@@ -99,12 +120,23 @@ fn rereadable(specs: &[CaptureSpec], out: &Path) -> Result<()> {
                 s.path
             );
         }
-        if out_id.is_some() && std::fs::canonicalize(&s.path).ok() == out_id {
-            bail!(
-                "--violations-pcap {} would overwrite a capture being audited",
-                out.display()
-            );
-        }
+    }
+    not_a_capture(specs, out, "--violations-pcap")
+}
+
+/// An output file must not be one of the captures it is made from.
+fn not_a_capture(specs: &[CaptureSpec], out: &Path, flag: &str) -> Result<()> {
+    let Ok(out_id) = std::fs::canonicalize(out) else {
+        return Ok(());
+    };
+    if specs
+        .iter()
+        .any(|s| std::fs::canonicalize(&s.path).is_ok_and(|p| p == out_id))
+    {
+        bail!(
+            "{flag} {} would overwrite a capture being audited",
+            out.display()
+        );
     }
     Ok(())
 }

@@ -36,6 +36,10 @@ pub enum Command {
     /// throughput percentiles, violations with evidence. Exit 0 pass,
     /// 1 violation, 2 error.
     Audit(AuditArgs),
+    /// Merge the summaries of audits run apart (`audit --save`: one per
+    /// host, or per batch job) into one report, equal to auditing all their
+    /// captures in one run (docs/deployment.md). Exit codes as audit.
+    Merge(MergeArgs),
     /// Prove a triggered job used the right NIC: capture on every NIC while
     /// COMMAND runs (plus --settle), then report like audit. Exit 0 pass,
     /// 1 violation, 2 error, 3 inconclusive (drops, an expected class not
@@ -329,6 +333,35 @@ pub struct AuditArgs {
     /// terminal, never for standard input (suffixes k, M, G: powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "256M")]
     pub progress_threshold: String,
+    /// Also write a summary of this audit to FILE for `lanecheck merge`
+    /// (versioned JSON: classes with their per-bin series, violations with
+    /// evidence, captures, findings, flow digests; see docs/deployment.md).
+    /// Each host audits its own captures; one merge reports them all.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// `lanecheck merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Summaries written by `audit --save`, in the order one audit would
+    /// read their captures.
+    #[arg(required = true, value_name = "SUMMARY")]
+    pub summaries: Vec<PathBuf>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// Output format: text, json (docs/json.md) or html.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Add the per-bin throughput series to the JSON report (as `audit --series`).
+    #[arg(long)]
+    pub series: bool,
+    /// Colour verdicts and statuses in the text report: auto, always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
 }
 
 /// How an audit-style report is written (`audit`, `verify`).

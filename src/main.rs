@@ -20,6 +20,7 @@ mod output;
 mod pipeline;
 mod policy_cmd;
 mod progress;
+mod summary;
 mod verify;
 mod violations_pcap;
 mod watch;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         flags::Command::Flows(args) => flows::run(&args),
         flags::Command::Audit(args) => audit::run(&args),
+        flags::Command::Merge(args) => summary::merge(&args),
         flags::Command::Verify(args) => verify::run(&args),
         flags::Command::Ifaces(args) => ifaces::run(&args),
         flags::Command::Watch(args) => watch::run(&args),

@@ -12,6 +12,7 @@ mod evidence;
 mod flows;
 mod html;
 mod manual;
+mod merge;
 mod packaging;
 mod policy;
 mod procedures;

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::util::{lanecheck, root, shared_corpus};
+use crate::util::{corpus_captures, lanecheck, root, shared_corpus};
 
 /// stdout and exit code of `lanecheck ARGS --threads N`.
 fn output(args: &[&str], threads: &str) -> (Vec<u8>, Option<i32>) {
@@ -84,23 +84,7 @@ fn the_corpus_reports_the_same_on_one_thread_and_two() {
     let Some(corpus) = shared_corpus() else {
         return;
     };
-    let mut files = Vec::new();
-    let mut dirs = vec![corpus.join("files")];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p
-                .extension()
-                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
-            {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 10, "{} corpus captures", files.len());
+    let files = corpus_captures(&corpus);
     for f in &files {
         let f = f.to_str().unwrap();
         same_on_one_and_two(&["audit", "--policy", &policy(), "--format", "json", f]);

@@ -127,6 +127,28 @@ pub fn shared_corpus() -> Option<PathBuf> {
     None
 }
 
+/// Every capture of the corpus (`files/**/*.{pcap,pcapng,cap}`), sorted.
+pub fn corpus_captures(corpus: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![corpus.join("files")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 10, "{} corpus captures", files.len());
+    files
+}
+
 /// Reports a test skipped for a missing prerequisite: a loud line on
 /// stderr that `scripts/test-summary.sh` counts as a skip, or, under
 /// `CI=true`, a failure. Always returns `false` (for `if !have(..) { return }`).

@@ -309,14 +309,26 @@ pub fn run_lint(flags: &DeriveInputs) -> Result<Outcome> {
 /// The policy of `audit` and `verify`: `--policy FILE`, or derived from
 /// `--derive-from DIR` (lint warnings logged, a prefix gap an error).
 pub fn policy(source: &PolicySource) -> Result<Policy> {
+    Ok(policy_and_text(source)?.0)
+}
+
+/// The policy of `--policy FILE` or `--derive-from DIR`, with the TOML it
+/// was read from (what `audit --save` keeps, so `merge` checks the same
+/// policy).
+pub fn policy_and_text(source: &PolicySource) -> Result<(Policy, String)> {
     match (&source.policy, &source.derive_from) {
-        (Some(file), _) => config::load(file),
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read policy: {e}", file.display()))?;
+            let policy = config::parse(&text, &file.display().to_string())?;
+            Ok((policy, text))
+        }
         (None, Some(dir)) => from_dir(dir),
         (None, None) => bail!("give --policy FILE or --derive-from DIR"),
     }
 }
 
-fn from_dir(dir: &Path) -> Result<Policy> {
+fn from_dir(dir: &Path) -> Result<(Policy, String)> {
     let flags = DeriveInputs {
         derive_from: Some(dir.to_path_buf()),
         ..DeriveInputs::default()
@@ -326,5 +338,6 @@ fn from_dir(dir: &Path) -> Result<Policy> {
         log::warn!("{}: {l}", dir.display());
     }
     let label = format!("policy derived from {}", dir.display());
-    config::parse(&d.text, &label).map_err(anyhow::Error::from)
+    let policy = config::parse(&d.text, &label)?;
+    Ok((policy, d.text))
 }

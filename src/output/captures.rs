@@ -3,12 +3,13 @@
 //! named, and what a reader must be warned of.
 
 use analyzer::Analyzer;
+use serde::{Deserialize, Serialize};
 
 use crate::pipeline::CaptureOutcome;
 
 /// One capture interface as its file describes it, with what lanecheck
 /// made of it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IfaceInfo {
     /// The name reports use (`None`: unnamed, judged by address).
     pub name: Option<String>,
@@ -47,16 +48,27 @@ impl IfaceInfo {
 }
 
 /// One capture (a file, or a NIC of a live run) and what reading it gave.
-#[derive(Clone, Debug, Default)]
+/// (Serialised in audit summaries; the words are restored from `writer`
+/// and `copies` by [`CaptureRow::restore_words`].)
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CaptureRow {
     /// The path as given (`-` for standard input), or the NIC.
     pub source: String,
-    /// Who wrote it (`captures[].producer`) and in words.
+    /// The analyzer's number for it (none when it could not be opened).
+    pub id: Option<u32>,
+    /// Who wrote it.
+    pub writer: capture::Producer,
+    /// Its spelling (`captures[].producer`) and in words.
+    #[serde(skip)]
     pub producer: &'static str,
+    #[serde(skip)]
     pub producer_words: &'static str,
     /// Its `shb_userappl`, verbatim.
     pub application: Option<String>,
-    /// What copies were collapsed (`none`, `across-interfaces`, `all`).
+    /// What copies were collapsed.
+    pub copies: analyzer::dedup::Copies,
+    /// Its spelling (`none`, `across-interfaces`, `all`).
+    #[serde(skip)]
     pub dedup: &'static str,
     /// Frames read.
     pub packets: u64,
@@ -106,6 +118,7 @@ impl CaptureRow {
     pub fn new(an: &Analyzer, o: &CaptureOutcome) -> Self {
         let mut row = CaptureRow {
             source: o.source.clone(),
+            id: o.id.map(|i| i.0),
             truncated_at: o.truncated.as_ref().map(|t| t.offset),
             truncation_reason: o.truncated.as_ref().map(|t| t.reason.clone()),
             error: o.error.clone(),
@@ -139,10 +152,10 @@ impl CaptureRow {
 
     /// Copies the analyzer's plain counters.
     fn counters(&mut self, c: &analyzer::CaptureCounters) {
-        self.producer = c.producer.as_str();
-        self.producer_words = c.producer.describe();
+        self.writer = c.producer;
+        self.copies = c.copies;
+        self.restore_words();
         self.application = c.application.clone();
-        self.dedup = c.copies.as_str();
         self.packets = c.packets;
         self.unique_packets = c.packets - c.duplicates;
         self.duplicates = c.duplicates;
@@ -159,6 +172,13 @@ impl CaptureRow {
         self.overlay_packets = c.overlay_packets;
         self.mirror_packets = c.mirror_packets;
         self.mirror_bytes = c.mirror_bytes;
+    }
+
+    /// Spells `writer` and `copies` (after reading a row back).
+    pub fn restore_words(&mut self) {
+        self.producer = self.writer.as_str();
+        self.producer_words = self.writer.describe();
+        self.dedup = self.copies.as_str();
     }
 
     /// The capture's tunnel counters, one line each, when it had tunnels.

@@ -12,7 +12,8 @@ pub mod paint;
 pub mod report_text;
 pub mod text;
 
-pub use model::{CommandReport, Document, FlowList, LiveInfo, NicReport};
+pub use captures::CaptureRow;
+pub use model::{CommandReport, Document, FlowList, FlowTableRow, LiveInfo, NicReport};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

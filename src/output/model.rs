@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use analyzer::evidence::learned::Endpoint;
 use analyzer::evidence::probe::Evidence;
 use analyzer::flow::Slot;
-use analyzer::policy::Status;
+use analyzer::policy::{Policy, Status};
 use analyzer::report::{ClassSummary, DnsViolation, Verdict, Violation};
 use analyzer::state::FlowState;
 use analyzer::Analyzer;
@@ -102,7 +102,7 @@ impl FlowRow {
 }
 
 /// Flow-table counters.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FlowTableRow {
     /// Pushed out at the `--max-flows` cap (still listed).
     pub evicted: u64,
@@ -308,18 +308,38 @@ impl Document {
         outcomes: &[CaptureOutcome],
         with_flows: bool,
     ) -> Self {
-        let captures: Vec<CaptureRow> = outcomes.iter().map(|o| CaptureRow::new(an, o)).collect();
         let stats = an.flow_stats();
+        let mut doc = Document::from_parts(
+            report,
+            outcomes.iter().map(|o| CaptureRow::new(an, o)).collect(),
+            FlowTableRow {
+                evicted: stats.evicted,
+                expired: stats.expired,
+            },
+            an.policy(),
+        );
+        doc.flows = with_flows.then(|| FlowList::new(an, outcomes));
+        doc
+    }
+
+    /// The report made of an analyzer's (or several merged) findings, the
+    /// captures read and the flow table's counters; `policy` names hosts.
+    pub fn from_parts(
+        report: analyzer::Report,
+        captures: Vec<CaptureRow>,
+        flow_table: FlowTableRow,
+        policy: &Policy,
+    ) -> Self {
         let mut warnings = report.warnings;
         warnings.extend(captures.iter().flat_map(CaptureRow::copy_warnings));
-        warnings.extend(reading_warnings(&captures, stats.evicted));
+        warnings.extend(reading_warnings(&captures, flow_table.evicted));
         let dns_violations = report
             .dns_violations
             .into_iter()
             .map(|d| DnsRow {
-                capture: an
-                    .captures()
-                    .get(d.capture.0 as usize)
+                capture: captures
+                    .iter()
+                    .find(|c| c.id == Some(d.capture.0))
                     .map(|c| c.source.clone()),
                 violation: d,
             })
@@ -336,27 +356,24 @@ impl Document {
             warnings,
             learned_endpoints: report.learned_endpoints,
             gave_up: report.gave_up,
-            flow_table: FlowTableRow {
-                evicted: stats.evicted,
-                expired: stats.expired,
-            },
-            flows: with_flows.then(|| FlowList::new(an, outcomes)),
+            flow_table,
+            flows: None,
             live: None,
             hosts: BTreeMap::new(),
         };
-        doc.hosts = doc.name_hosts(an);
+        doc.hosts = doc.name_hosts(policy);
         doc
     }
 
     /// Policy names of every address a violation or DNS violation shows.
-    fn name_hosts(&self, an: &Analyzer) -> BTreeMap<IpAddr, String> {
+    fn name_hosts(&self, policy: &Policy) -> BTreeMap<IpAddr, String> {
         let shown = self.violations.iter().flat_map(|v| [v.src, v.dst]).chain(
             self.dns_violations
                 .iter()
                 .flat_map(|d| [d.violation.server, d.violation.client]),
         );
         shown
-            .filter_map(|a| Some((a, an.policy().host_name(a)?.to_string())))
+            .filter_map(|a| Some((a, policy.host_name(a)?.to_string())))
             .collect()
     }
 

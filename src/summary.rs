@@ -1,0 +1,393 @@
+//! Audit summaries: `audit --save FILE` writes one, `lanecheck merge`
+//! reads several and reports them as one audit of all their captures.
+//!
+//! A summary is versioned JSON holding what a report is made of before it
+//! becomes words: the analyzer's [`Report`] (classes with their full
+//! per-bin series, violations with evidence, findings, endpoints, DNS
+//! violations), the capture rows, the flow table's counters, the policy
+//! text and the settings that shape a report, and a digest of every flow
+//! (to find flows that more than one summary holds). Merging is
+//! [`Report::merge`] plus concatenating the captures; docs/deployment.md
+//! says when the result equals one run and what it warns about when not.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use analyzer::report::Verdict;
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, Report};
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::expect::Expect;
+use crate::flags::{MergeArgs, ReportArgs};
+use crate::output::{self, CaptureRow, Document, FlowTableRow};
+use crate::Outcome;
+
+/// The `format` of a summary.
+pub const FORMAT: &str = "lanecheck-audit-summary";
+/// The version written; a reader refuses newer ones.
+pub const VERSION: u32 = 1;
+
+/// The audit settings a merge requires to be equal in every summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub bin_ns: i64,
+    pub idle_timeout_ns: i64,
+    pub evidence_window_ns: i64,
+    pub max_flows: usize,
+    pub dedup: String,
+}
+
+impl Settings {
+    /// The settings of an audit run with `cfg`.
+    pub fn of(cfg: &AnalyzerConfig) -> Self {
+        Settings {
+            bin_ns: cfg.bin_ns,
+            idle_timeout_ns: cfg.flows.idle_timeout_ns,
+            evidence_window_ns: cfg.evidence_window_ns,
+            max_flows: cfg.flows.max_flows,
+            dedup: format!("{:?}", cfg.dedup).to_lowercase(),
+        }
+    }
+}
+
+/// One audit, as `audit --save` writes it.
+#[derive(Serialize, Deserialize)]
+pub struct Summary {
+    pub format: String,
+    pub version: u32,
+    /// The lanecheck version that wrote it.
+    pub lanecheck: String,
+    pub settings: Settings,
+    /// The policy's TOML, as read or derived.
+    pub policy: String,
+    pub captures: Vec<CaptureRow>,
+    pub flow_table: FlowTableRow,
+    pub report: Report,
+    /// Every flow's [`Analyzer::flow_digest`], sorted: little-endian u64s
+    /// in base64.
+    pub flow_digests: String,
+    pub clock: Clock,
+}
+
+/// How the audit's flow table ended (see [`Analyzer::table_clock`]): what a
+/// merge needs to count the flows one run would have expired while reading
+/// later summaries' captures.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Clock {
+    /// Last-seen times (ns) of the flows still in the table, sorted:
+    /// little-endian i64s in base64.
+    pub active_last_seen: String,
+    /// The latest idle deadline (ns) a sweep applied.
+    pub swept_to: Option<i64>,
+    /// Most flows the table held at once.
+    pub peak_flows: u64,
+}
+
+/// The first fields of a summary, read before the rest to say what the
+/// file is when it is not a summary this lanecheck reads.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<String>,
+    version: Option<u32>,
+    lanecheck: Option<String>,
+}
+
+impl Summary {
+    /// The summary of `an`'s audit.
+    pub fn new(
+        an: &Analyzer,
+        cfg: &AnalyzerConfig,
+        policy: &str,
+        report: Report,
+        captures: Vec<CaptureRow>,
+        flow_table: FlowTableRow,
+    ) -> Self {
+        let digests: Vec<u8> = an
+            .flow_digests()
+            .iter()
+            .flat_map(|d| d.to_le_bytes())
+            .collect();
+        let (last_seen, swept_to, peak) = an.table_clock();
+        let last_seen: Vec<u8> = last_seen.iter().flat_map(|t| t.0.to_le_bytes()).collect();
+        let clock = Clock {
+            active_last_seen: B64.encode(last_seen),
+            swept_to: swept_to.map(|t| t.0),
+            peak_flows: peak as u64,
+        };
+        Summary {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            lanecheck: env!("CARGO_PKG_VERSION").to_string(),
+            settings: Settings::of(cfg),
+            policy: policy.to_string(),
+            captures,
+            flow_table,
+            report,
+            flow_digests: B64.encode(digests),
+            clock,
+        }
+    }
+
+    /// Writes it to `out` (created before the captures are read).
+    pub fn write(&self, path: &Path, out: File) -> Result<()> {
+        let mut w = BufWriter::new(out);
+        serde_json::to_writer(&mut w, self)
+            .and_then(|()| w.flush().map_err(serde_json::Error::io))
+            .with_context(|| format!("cannot write summary {}", path.display()))
+    }
+
+    /// Reads a summary, saying what is wrong with a file that is not one.
+    pub fn read(path: &Path) -> Result<Summary> {
+        let open = || {
+            File::open(path)
+                .map(BufReader::new)
+                .with_context(|| format!("{}: cannot open summary", path.display()))
+        };
+        let header: Header = serde_json::from_reader(open()?).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a lanecheck audit summary, or a damaged one: {}",
+                path.display(),
+                located(&e)
+            )
+        })?;
+        if header.format.as_deref() != Some(FORMAT) {
+            bail!(
+                "{}: not a lanecheck audit summary (write one with `lanecheck audit --save FILE`)",
+                path.display()
+            );
+        }
+        match header.version {
+            Some(v) if v <= VERSION => {}
+            v => bail!(
+                "{}: summary version {} (written by lanecheck {}); this lanecheck {} reads version {VERSION} and older",
+                path.display(),
+                v.map_or("?".to_string(), |v| v.to_string()),
+                header.lanecheck.as_deref().unwrap_or("?"),
+                env!("CARGO_PKG_VERSION"),
+            ),
+        }
+        let mut s: Summary = serde_json::from_reader(open()?)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), located(&e)))?;
+        for c in &mut s.captures {
+            c.restore_words();
+        }
+        Ok(s)
+    }
+
+    fn digests(&self, path: &Path) -> Result<Vec<u64>> {
+        Ok(words(&self.flow_digests, path, "flow_digests")?
+            .map(u64::from_le_bytes)
+            .collect())
+    }
+
+    fn active_last_seen(&self, path: &Path) -> Result<Vec<i64>> {
+        Ok(
+            words(&self.clock.active_last_seen, path, "clock.active_last_seen")?
+                .map(i64::from_le_bytes)
+                .collect(),
+        )
+    }
+}
+
+/// `line L, column C: what` of a JSON error.
+fn located(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    let what = text.strip_suffix(&at).unwrap_or(&text);
+    format!("line {}, column {}: {what}", e.line(), e.column())
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The 8-byte words of a base64 field.
+fn words(text: &str, path: &Path, field: &str) -> Result<impl Iterator<Item = [u8; 8]>> {
+    let bytes = B64
+        .decode(text)
+        .ok()
+        .filter(|b| b.len() % 8 == 0)
+        .with_context(|| format!("{}: {field} is not base64 of 8-byte words", path.display()))?;
+    let words: Vec<[u8; 8]> = bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            w
+        })
+        .collect();
+    Ok(words.into_iter())
+}
+
+/// Creates the `--save` file before reading, so a bad path fails at once.
+pub fn create(path: &Path) -> Result<File> {
+    File::create(path).with_context(|| format!("cannot create summary {}", path.display()))
+}
+
+/// `lanecheck merge`.
+pub fn merge(args: &MergeArgs) -> Result<Outcome> {
+    let summaries: Vec<(PathBuf, Summary)> = args
+        .summaries
+        .iter()
+        .map(|p| Ok((p.clone(), Summary::read(p)?)))
+        .collect::<Result<_>>()?;
+    let (first_path, first) = &summaries[0];
+    for (p, s) in &summaries[1..] {
+        same_audit(first_path, first, p, s)?;
+    }
+    let first_max_flows = first.settings.max_flows;
+    let label = format!("policy saved in {}", first_path.display());
+    let policy = crate::config::parse(&first.policy, &label)?;
+    let expect = Expect::new(&args.expect, &policy)?;
+    let shared = shared_flows(&summaries)?;
+    let clock = replay_clock(&summaries)?;
+    let mut merged = Merged::of(summaries.into_iter().map(|(_, s)| s));
+    merged.flow_table.expired += clock.expired;
+    let packets = merged.captures.iter().map(|c| c.packets).sum();
+    let reasons = expect.missing(&merged.report, &policy, packets);
+    let verdict = crate::expect::verdict(&merged.report, &reasons);
+    let failed = merged.captures.iter().filter(|c| c.error.is_some()).count();
+    let total = merged.captures.len();
+    let mut doc = Document::from_parts(merged.report, merged.captures, merged.flow_table, &policy)
+        .with_verdict(verdict, reasons);
+    if failed == total {
+        doc.error = Some(format!(
+            "no capture could be read ({failed} argument{} failed)",
+            if failed == 1 { "" } else { "s" }
+        ));
+    }
+    if shared > 0 {
+        doc.warnings.push(format!(
+            "{shared} flow{} appear in more than one summary (one conversation captured on several hosts, or a flow split between captures audited apart): each summary counted its part as a flow of its own, so flow counts and violations may differ from one audit of all the captures",
+            if shared == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(peak) = clock.crowded {
+        doc.warnings.push(format!(
+            "one audit of all the captures would have held up to {peak} flows at once, more than --max-flows {}: which flows it evicted may differ from the summaries'",
+            first_max_flows
+        ));
+    }
+    output::write_report(&report_args(args), &doc)?;
+    Ok(match verdict {
+        Verdict::Fail => Outcome::Fail,
+        _ if failed > 0 => Outcome::Error,
+        Verdict::Inconclusive => Outcome::Inconclusive,
+        Verdict::Pass => Outcome::Pass,
+    })
+}
+
+/// A merge needs every summary audited alike: the same policy and the
+/// settings that shape flows, classes and series.
+fn same_audit(first_path: &Path, first: &Summary, path: &Path, s: &Summary) -> Result<()> {
+    if s.policy != first.policy {
+        bail!(
+            "{} was audited with another policy than {}: merge summaries of one policy",
+            path.display(),
+            first_path.display()
+        );
+    }
+    if s.settings != first.settings {
+        bail!(
+            "{} was audited with other settings than {} ({:?} against {:?}): merge summaries audited with the same --bin, --idle-timeout, --evidence-window, --max-flows and --dedup",
+            path.display(),
+            first_path.display(),
+            s.settings,
+            first.settings
+        );
+    }
+    Ok(())
+}
+
+/// How many flows more than one summary holds.
+fn shared_flows(summaries: &[(PathBuf, Summary)]) -> Result<u64> {
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    for (p, s) in summaries {
+        for d in s.digests(p)? {
+            *seen.entry(d).or_default() += 1;
+        }
+    }
+    Ok(seen.values().filter(|n| **n > 1).count() as u64)
+}
+
+/// What one run over every summary's captures, in order, would have done
+/// with the flows each audit left in its table.
+struct Replayed {
+    /// Flows a later capture's sweeps would have expired.
+    expired: u64,
+    /// The most flows one run might have held, when beyond `--max-flows`.
+    crowded: Option<u64>,
+}
+
+/// Replays the flow table's clock across summaries: a flow an audit left
+/// in its table stays in one run's table while the next captures are read,
+/// and expires at the first of their sweeps whose idle deadline passes its
+/// last packet (each capture's sweeps run on its own clock, so they are
+/// the summary's own; the latest deadline decides).
+fn replay_clock(summaries: &[(PathBuf, Summary)]) -> Result<Replayed> {
+    let mut left: Vec<i64> = Vec::new();
+    let mut out = Replayed {
+        expired: 0,
+        crowded: None,
+    };
+    for (p, s) in summaries {
+        if let Some(d) = s.clock.swept_to {
+            let before = left.len();
+            left.retain(|t| *t >= d);
+            out.expired += (before - left.len()) as u64;
+        }
+        let most = left.len() as u64 + s.clock.peak_flows;
+        if !left.is_empty() && most >= s.settings.max_flows as u64 {
+            out.crowded = out.crowded.max(Some(most));
+        }
+        left.extend(s.active_last_seen(p)?);
+    }
+    Ok(out)
+}
+
+/// The summaries' parts, merged.
+struct Merged {
+    report: Report,
+    captures: Vec<CaptureRow>,
+    flow_table: FlowTableRow,
+}
+
+impl Merged {
+    fn of(summaries: impl Iterator<Item = Summary>) -> Self {
+        let mut parts = Vec::new();
+        let mut captures = Vec::new();
+        let mut flow_table = FlowTableRow::default();
+        let mut ids = 0u32;
+        for s in summaries {
+            let opened = s.captures.iter().filter(|c| c.id.is_some()).count() as u32;
+            captures.extend(s.captures.into_iter().map(|mut c| {
+                c.id = c.id.map(|i| CaptureId(i).0 + ids);
+                c
+            }));
+            flow_table.evicted += s.flow_table.evicted;
+            flow_table.expired += s.flow_table.expired;
+            parts.push((s.report, opened));
+            ids += opened;
+        }
+        Merged {
+            report: Report::merge(parts),
+            captures,
+            flow_table,
+        }
+    }
+}
+
+/// The report flags of a merge, as audit's.
+fn report_args(args: &MergeArgs) -> ReportArgs {
+    ReportArgs {
+        format: args.format,
+        output: args.output.clone(),
+        bin: String::new(),
+        flows: false,
+        series: args.series,
+        violations_pcap: None,
+        color: args.color,
+    }
+}

@@ -1,0 +1,269 @@
+//! `audit --save` and `lanecheck merge`: audits of captures run apart merge
+//! into the report of one audit of all of them, byte for byte, in every
+//! format (the shared corpus, one summary per capture, under policies with
+//! fallback, DNS-rule and NIC findings; its captures span a decade out of
+//! order, so one run's idle expiry across captures is replayed too). Flows
+//! that several summaries hold are counted and said; summaries of another
+//! policy, other settings or a newer version, and files that are not
+//! summaries, are refused with the file and the place.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::util::{corpus_captures, lanecheck, root, shared_corpus};
+
+fn policy(name: &str) -> String {
+    root().join("policies").join(name).display().to_string()
+}
+
+/// `lanecheck ARGS`: stdout, stderr, exit code.
+fn run(args: &[&str]) -> (Vec<u8>, String, Option<i32>) {
+    let out = lanecheck().args(args).output().unwrap();
+    (
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// `audit --save DIR/NAME.json CAPTURE` with `policy` and `extra` flags.
+fn save(dir: &Path, name: &str, policy: &str, capture: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.json"));
+    let (_, err, code) = run(&[
+        &["audit", "--policy", policy, "--save", out.to_str().unwrap()],
+        extra,
+        &[capture.to_str().unwrap()],
+    ]
+    .concat());
+    assert!(matches!(code, Some(0..=3)), "{capture:?}: {err}");
+    out
+}
+
+/// A summary's flow digests.
+fn digests(summary: &Path) -> BTreeSet<u64> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["flow_digests"].as_str().unwrap())
+        .unwrap();
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The corpus captures that share no flow with an earlier one (the corpus
+/// holds a few captures twice, in another format or with another tag).
+fn disjoint(files: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
+    let mut seen = BTreeSet::new();
+    let mut kept = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let d = digests(&save(
+            dir,
+            &format!("probe{i}"),
+            &policy("dpm.toml"),
+            f,
+            &[],
+        ));
+        if d.is_disjoint(&seen) {
+            seen.extend(d);
+            kept.push(f.clone());
+        }
+    }
+    assert!(
+        kept.len() + 8 >= files.len(),
+        "only {} of {} captures share no flow",
+        kept.len(),
+        files.len()
+    );
+    kept
+}
+
+#[test]
+fn the_corpus_audited_apart_merges_into_one_audit() {
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = disjoint(&corpus_captures(&corpus), dir.path());
+    let paths: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    for name in ["dpm-fallback.toml", "dpm-dns.toml", "cluster.toml"] {
+        let p = policy(name);
+        let summaries: Vec<String> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                save(dir.path(), &format!("{i}"), &p, f, &[])
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let summaries: Vec<&str> = summaries.iter().map(String::as_str).collect();
+        for format in [
+            &["--format", "json", "--series"][..],
+            &["--format", "text", "--color", "never"],
+            &["--format", "html"],
+        ] {
+            let one = run(&[&["audit", "--policy", &p], format, &paths].concat());
+            let merged = run(&[&["merge"], format, &summaries].concat());
+            assert!(!one.0.is_empty(), "{name} {format:?}: empty report");
+            assert_eq!(one.2, merged.2, "{name} {format:?}: exit codes");
+            assert!(
+                one.0 == merged.0,
+                "{name} {format:?}: merge differs from one audit\n{}\n---\n{}",
+                String::from_utf8_lossy(&one.0),
+                String::from_utf8_lossy(&merged.0)
+            );
+        }
+    }
+}
+
+/// Distinct 5-tuples of `lanecheck flows` (its own flow list, not digests).
+fn flow_tuples(capture: &Path) -> usize {
+    let (out, err, code) = run(&["flows", "--format", "json", capture.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let tuples: BTreeSet<String> = v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}", f["community_id"]))
+        .collect();
+    tuples.len()
+}
+
+#[test]
+fn flows_held_by_several_summaries_are_counted_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = root().join("fixtures/cluster_good.pcapng");
+    let p = policy("cluster.toml");
+    let a = save(dir.path(), "a", &p, &capture, &[]);
+    let b = save(dir.path(), "b", &p, &capture, &[]);
+    let (out, err, _) = run(&[
+        "merge",
+        "--format",
+        "json",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    let merged: serde_json::Value =
+        serde_json::from_slice(&out).unwrap_or_else(|_| panic!("{err}"));
+    let n = flow_tuples(&capture);
+    assert!(n > 5, "{n} flows");
+    let said = format!("{n} flows appear in more than one summary");
+    let warnings = merged["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(&said)),
+        "no {said:?} in {warnings:?}"
+    );
+    // Each summary counted its part: twice the flows of one audit.
+    let (one, _, _) = run(&[
+        "audit",
+        "--policy",
+        &p,
+        "--format",
+        "json",
+        capture.to_str().unwrap(),
+    ]);
+    let one: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    let flows = |v: &serde_json::Value| -> u64 {
+        v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["flows"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(flows(&merged), 2 * flows(&one));
+}
+
+#[test]
+fn an_expected_class_is_checked_on_the_merged_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = root().join("fixtures/dpm_backup_lan.pcapng");
+    let p = policy("dpm.toml");
+    let s = save(dir.path(), "s", &p, &capture, &[]);
+    let expect = ["--expect", "dpm", "--min-bytes", "1G", "--format", "json"];
+    let one = run(&[
+        &["audit", "--policy", &p][..],
+        &expect,
+        &[capture.to_str().unwrap()],
+    ]
+    .concat());
+    let merged = run(&[&["merge"][..], &expect, &[s.to_str().unwrap()]].concat());
+    assert_eq!(one.2, Some(3), "{}", one.1);
+    assert_eq!(merged.2, Some(3), "{}", merged.1);
+    assert!(
+        one.0 == merged.0,
+        "{}\n---\n{}",
+        String::from_utf8_lossy(&one.0),
+        String::from_utf8_lossy(&merged.0)
+    );
+}
+
+/// `merge` exits 2, naming `file` and saying `what`.
+fn refused(summaries: &[&Path], file: &Path, what: &str) {
+    let args: Vec<&str> = summaries.iter().map(|s| s.to_str().unwrap()).collect();
+    let (out, err, code) = run(&[&["merge"][..], &args].concat());
+    assert_eq!(code, Some(2), "{what}: {err}");
+    assert!(out.is_empty(), "{what}: printed a report");
+    assert!(err.contains(&file.display().to_string()), "{what}: {err}");
+    assert!(err.contains(what), "{what}: {err}");
+}
+
+#[test]
+fn summaries_that_cannot_merge_are_refused_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let capture = root().join("fixtures/cluster_good.pcapng");
+    let good = save(d, "good", &policy("cluster.toml"), &capture, &[]);
+    let other = save(d, "other", &policy("dpm.toml"), &capture, &[]);
+    refused(&[&good, &other], &other, "another policy");
+    let bins = save(
+        d,
+        "bins",
+        &policy("cluster.toml"),
+        &capture,
+        &["--bin", "2s"],
+    );
+    refused(&[&good, &bins], &bins, "other settings");
+    refused(
+        &[&good, &capture],
+        &capture,
+        "not a lanecheck audit summary",
+    );
+    let text = std::fs::read_to_string(&good).unwrap();
+    let cut = d.join("cut.json");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    refused(
+        &[&good, &cut],
+        &cut,
+        &format!("line 1, column {}", text.len() / 2),
+    );
+    let newer = d.join("newer.json");
+    std::fs::write(
+        &newer,
+        text.replacen("\"version\":1,", "\"version\":99,", 1),
+    )
+    .unwrap();
+    refused(&[&newer], &newer, "summary version 99");
+    let alien = d.join("alien.json");
+    std::fs::write(&alien, "{\"format\": \"something else\"}").unwrap();
+    refused(&[&alien], &alien, "not a lanecheck audit summary");
+}
+
+#[test]
+fn save_never_overwrites_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("c.pcapng");
+    std::fs::copy(root().join("fixtures/cluster_good.pcapng"), &capture).unwrap();
+    let before = std::fs::read(&capture).unwrap();
+    let c = capture.to_str().unwrap();
+    let (_, err, code) = run(&["audit", "--policy", &policy("cluster.toml"), "--save", c, c]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("would overwrite a capture"), "{err}");
+    assert_eq!(std::fs::read(&capture).unwrap(), before);
+}
