@@ -4,12 +4,14 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use analyzer::policy::Policy;
 use analyzer::report::Verdict;
 use analyzer::{Analyzer, AnalyzerConfig, Report};
 
 use crate::expect::Expect;
 use crate::flags::AuditArgs;
 use crate::output::{self, Document};
+use crate::parallel;
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::summary::{self, Summary};
@@ -30,7 +32,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         // eighth of the table before the plain ones are folded.
         cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
     }
-    cfg.flow_digests = args.save.is_some();
+    cfg.merge_facts = args.save.is_some();
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
     let specs = pipeline::specs(&args.input);
@@ -50,8 +52,16 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         }
         None => None,
     };
-    let mut an = Analyzer::with_policy(cfg, policy);
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
+    let alone = pcap.is_none() && save.is_none() && !args.report.flows;
+    let threads = pipeline::threads(&args.input);
+    if let Some(m) = alone
+        .then(|| parallel::audit(&specs, cfg, &policy, threads, &progress))
+        .flatten()
+    {
+        return finish_merged(args, m, &expect, &policy);
+    }
+    let mut an = Analyzer::with_policy(cfg, policy);
     let outcomes = match pcap {
         Some(_) => pipeline::read_all(&specs, &mut an, &mut FlowNumbers::default(), &progress),
         None => pipeline::read_all(&specs, &mut an, &mut (), &progress),
@@ -75,7 +85,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         None => Vec::new(),
     };
     let saved = save.map(|s| (s, report.clone()));
-    let mut doc =
+    let doc =
         Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
     if let Some(((path, file), report)) = saved {
         let s = Summary::new(
@@ -88,7 +98,19 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         );
         s.write(path, file)?;
     }
-    if failed == outcomes.len() {
+    write(args, doc, verdict, failed, outcomes.len(), pcap_warnings)
+}
+
+/// Writes the report; the exit code.
+fn write(
+    args: &AuditArgs,
+    mut doc: Document,
+    verdict: Verdict,
+    failed: usize,
+    captures: usize,
+    pcap_warnings: Vec<String>,
+) -> Result<Outcome> {
+    if failed == captures {
         doc.error = Some(format!(
             "no capture could be read ({failed} argument{} failed)",
             if failed == 1 { "" } else { "s" }
@@ -102,6 +124,23 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         Verdict::Inconclusive => Outcome::Inconclusive,
         Verdict::Pass => Outcome::Pass,
     })
+}
+
+/// The report of captures audited in parallel and merged.
+fn finish_merged(
+    args: &AuditArgs,
+    m: parallel::Merged,
+    expect: &Expect,
+    policy: &Policy,
+) -> Result<Outcome> {
+    pipeline::report_outcomes(&m.outcomes);
+    let packets = m.captures.iter().map(|c| c.packets).sum();
+    let reasons = expect.missing(&m.report, policy, packets);
+    let verdict = crate::expect::verdict(&m.report, &reasons);
+    let failed = m.outcomes.iter().filter(|o| o.error.is_some()).count();
+    let doc = Document::from_parts(m.report, m.captures, m.flow_table, policy)
+        .with_verdict(verdict, reasons);
+    write(args, doc, verdict, failed, m.outcomes.len(), Vec::new())
 }
 
 fn total_size(specs: &[CaptureSpec]) -> Option<u64> {

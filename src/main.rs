@@ -17,6 +17,7 @@ mod ifaces;
 mod logging;
 mod manual;
 mod output;
+mod parallel;
 mod pipeline;
 mod policy_cmd;
 mod progress;

@@ -197,7 +197,7 @@ fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
-fn read_one<T: Tap>(
+pub fn read_one<T: Tap>(
     spec: &CaptureSpec,
     an: &mut Analyzer,
     tap: &mut T,

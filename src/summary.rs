@@ -111,12 +111,12 @@ impl Summary {
             .iter()
             .flat_map(|d| d.to_le_bytes())
             .collect();
-        let (last_seen, swept_to, peak) = an.table_clock();
-        let last_seen: Vec<u8> = last_seen.iter().flat_map(|t| t.0.to_le_bytes()).collect();
+        let end = TableEnd::of(an);
+        let last_seen: Vec<u8> = end.last_seen.iter().flat_map(|t| t.to_le_bytes()).collect();
         let clock = Clock {
             active_last_seen: B64.encode(last_seen),
-            swept_to: swept_to.map(|t| t.0),
-            peak_flows: peak as u64,
+            swept_to: end.swept_to,
+            peak_flows: end.peak,
         };
         Summary {
             format: FORMAT.to_string(),
@@ -184,12 +184,14 @@ impl Summary {
             .collect())
     }
 
-    fn active_last_seen(&self, path: &Path) -> Result<Vec<i64>> {
-        Ok(
-            words(&self.clock.active_last_seen, path, "clock.active_last_seen")?
+    fn table_end(&self, path: &Path) -> Result<TableEnd> {
+        Ok(TableEnd {
+            last_seen: words(&self.clock.active_last_seen, path, "clock.active_last_seen")?
                 .map(i64::from_le_bytes)
                 .collect(),
-        )
+            swept_to: self.clock.swept_to,
+            peak: self.clock.peak_flows,
+        })
     }
 }
 
@@ -242,7 +244,11 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
     let policy = crate::config::parse(&first.policy, &label)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let shared = shared_flows(&summaries)?;
-    let clock = replay_clock(&summaries)?;
+    let ends = summaries
+        .iter()
+        .map(|(p, s)| s.table_end(p))
+        .collect::<Result<Vec<_>>>()?;
+    let clock = replay_clock(&ends, first_max_flows);
     let mut merged = Merged::of(summaries.into_iter().map(|(_, s)| s));
     merged.flow_table.expired += clock.expired;
     let packets = merged.captures.iter().map(|c| c.packets).sum();
@@ -312,39 +318,62 @@ fn shared_flows(summaries: &[(PathBuf, Summary)]) -> Result<u64> {
     Ok(seen.values().filter(|n| **n > 1).count() as u64)
 }
 
-/// What one run over every summary's captures, in order, would have done
-/// with the flows each audit left in its table.
-struct Replayed {
-    /// Flows a later capture's sweeps would have expired.
-    expired: u64,
-    /// The most flows one run might have held, when beyond `--max-flows`.
-    crowded: Option<u64>,
+/// How an audit's flow table ended (see [`Analyzer::table_clock`]).
+#[derive(Clone, Debug)]
+pub struct TableEnd {
+    /// Last packet times (ns) of the flows still in it.
+    pub last_seen: Vec<i64>,
+    /// The latest idle deadline a sweep applied.
+    pub swept_to: Option<i64>,
+    /// Most flows held at once.
+    pub peak: u64,
 }
 
-/// Replays the flow table's clock across summaries: a flow an audit left
-/// in its table stays in one run's table while the next captures are read,
-/// and expires at the first of their sweeps whose idle deadline passes its
+impl TableEnd {
+    /// The end of `an`'s table.
+    pub fn of(an: &Analyzer) -> Self {
+        let (last, swept_to, peak) = an.table_clock();
+        TableEnd {
+            last_seen: last.iter().map(|t| t.0).collect(),
+            swept_to: swept_to.map(|t| t.0),
+            peak: peak as u64,
+        }
+    }
+}
+
+/// What one run over every part's captures, in order, would have done
+/// with the flows each part left in its table.
+pub struct Replayed {
+    /// Flows a later capture's sweeps would have expired.
+    pub expired: u64,
+    /// The most flows one run might have held, when beyond `--max-flows`.
+    pub crowded: Option<u64>,
+}
+
+/// Replays the flow table's clock across parts: a flow a part left in its
+/// table stays in one run's table while the next captures are read, and
+/// expires at the first of their sweeps whose idle deadline passes its
 /// last packet (each capture's sweeps run on its own clock, so they are
-/// the summary's own; the latest deadline decides).
-fn replay_clock(summaries: &[(PathBuf, Summary)]) -> Result<Replayed> {
+/// the part's own; the latest deadline decides).
+pub fn replay_clock(parts: &[TableEnd], max_flows: usize) -> Replayed {
     let mut left: Vec<i64> = Vec::new();
     let mut out = Replayed {
         expired: 0,
         crowded: None,
     };
-    for (p, s) in summaries {
-        if let Some(d) = s.clock.swept_to {
+    for part in parts {
+        if let Some(d) = part.swept_to {
             let before = left.len();
             left.retain(|t| *t >= d);
             out.expired += (before - left.len()) as u64;
         }
-        let most = left.len() as u64 + s.clock.peak_flows;
-        if !left.is_empty() && most >= s.settings.max_flows as u64 {
+        let most = left.len() as u64 + part.peak;
+        if !left.is_empty() && most >= max_flows as u64 {
             out.crowded = out.crowded.max(Some(most));
         }
-        left.extend(s.active_last_seen(p)?);
+        left.extend(&part.last_seen);
     }
-    Ok(out)
+    out
 }
 
 /// The summaries' parts, merged.

@@ -55,7 +55,7 @@ fn digests(summary: &Path) -> BTreeSet<u64> {
 
 /// The corpus captures that share no flow with an earlier one (the corpus
 /// holds a few captures twice, in another format or with another tag).
-fn disjoint(files: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
+pub fn disjoint(files: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
     let mut seen = BTreeSet::new();
     let mut kept = Vec::new();
     for (i, f) in files.iter().enumerate() {

@@ -134,6 +134,68 @@ fn several_captures_a_cut_one_and_stdin_report_the_same() {
     assert_eq!(one, stdin("2"));
 }
 
+/// stdout, exit code and stderr of `lanecheck --log-level info ARGS --threads N`.
+fn logged(args: &[&str], threads: &str) -> (Vec<u8>, Option<i32>, String) {
+    let out = lanecheck()
+        .args(["--log-level", "info"])
+        .args(args)
+        .args(["--threads", threads])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.stdout, out.status.code(), err)
+}
+
+/// `audit ARGS` on one thread and on two: the same report; what the
+/// two-thread run logged.
+fn same_sequential_and_parallel(args: &[&str]) -> String {
+    let one = logged(args, "1");
+    let two = logged(args, "2");
+    assert!(!one.0.is_empty(), "{args:?} printed nothing");
+    assert!(
+        (&one.0, one.1) == (&two.0, two.1),
+        "{args:?}: sequential and parallel differ\n{}\n---\n{}",
+        String::from_utf8_lossy(&one.0),
+        String::from_utf8_lossy(&two.0)
+    );
+    two.2
+}
+
+#[test]
+fn captures_audited_in_parallel_report_as_one_after_another() {
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::merge::disjoint(&corpus_captures(&corpus), dir.path());
+    let mut names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let p = policy();
+    for format in [
+        &["--format", "json", "--series"][..],
+        &["--format", "text"],
+        &["--format", "html"],
+    ] {
+        let args = [&["audit", "--policy", &p][..], format, &names].concat();
+        let log = same_sequential_and_parallel(&args);
+        let said = format!("read {} captures on 2 threads, merged", names.len());
+        assert!(log.contains(&said), "no {said:?} in {log}");
+    }
+    // One that cannot be read, among the others.
+    names.insert(3, "/nonexistent/capture.pcapng");
+    let args = [&["audit", "--policy", &p, "--format", "json"][..], &names].concat();
+    let log = same_sequential_and_parallel(&args);
+    assert!(log.contains("captures on 2 threads, merged"), "{log}");
+    // The fixtures hold the same flows: read one after another, and why.
+    let fixtures = fixtures();
+    let names: Vec<&str> = fixtures.iter().map(|f| f.to_str().unwrap()).collect();
+    let args = [&["audit", "--policy", &p, "--format", "json"][..], &names].concat();
+    let log = same_sequential_and_parallel(&args);
+    assert!(
+        log.contains("one after another:") && log.contains("hold the same flow"),
+        "{log}"
+    );
+}
+
 #[test]
 fn threads_zero_is_refused() {
     let out = lanecheck()

@@ -54,9 +54,11 @@ pub struct AnalyzerConfig {
     /// stays bounded by `max_flows` and what the report must keep. The
     /// report is the same; [`Analyzer::slots`] no longer lists them.
     pub fold_every: usize,
-    /// Keep a digest of every flow, folded ones included
-    /// ([`Analyzer::flow_digests`]: `audit --save`).
-    pub flow_digests: bool,
+    /// Keep what merging this run with runs over other captures needs: a
+    /// digest of every flow, folded ones included
+    /// ([`Analyzer::flow_digests`]), and the responder endpoints new flows
+    /// looked up among learned ones ([`Analyzer::reach`]).
+    pub merge_facts: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -68,7 +70,7 @@ impl Default for AnalyzerConfig {
             evidence_window_ns: 5 * 60 * 1_000_000_000,
             dedup: DedupMode::Auto,
             fold_every: 0,
-            flow_digests: false,
+            merge_facts: false,
         }
     }
 }
@@ -132,6 +134,57 @@ pub struct CaptureCounters {
     pub interfaces: Vec<IfaceRef>,
 }
 
+/// What a run learned from its captures' payloads, and what its new flows
+/// looked up: what decides whether runs over different captures add up to
+/// one run over all of them (each part of it, conservatively).
+#[derive(Clone, Debug, Default)]
+pub struct Reach {
+    /// RPC endpoints announced (server, protocol, port).
+    pub learned: Vec<(IpAddr, u8, u16)>,
+    /// `learned` lists every announcement (its cap was not reached).
+    pub learned_all: bool,
+    /// The responder endpoints (address, protocol, port) new flows looked
+    /// up among the learned ones (every new flow looks).
+    pub looked_up: rustc_hash::FxHashSet<(IpAddr, u8, u16)>,
+    /// DNS names, addresses and queries remembered.
+    pub names: usize,
+    /// SMB sessions whose share paths were seen in clear (a path of one
+    /// connection applies to another of the same session).
+    pub smb_learned: Vec<u64>,
+    /// SMB sessions an encrypted message looked up.
+    pub smb_looked_up: rustc_hash::FxHashSet<u64>,
+    /// Neither SMB list lost an entry to its cap.
+    pub smb_all: bool,
+    /// Tunnels interned.
+    pub tunnels: usize,
+    /// Digests of the IP fragment trains whose later fragments came
+    /// without their first (`None`: too many to list).
+    pub orphan_trains: Option<rustc_hash::FxHashSet<u64>>,
+    /// Digests of the first fragments still remembered for later ones.
+    pub open_trains: rustc_hash::FxHashSet<u64>,
+}
+
+/// A set of digests that stops growing at 65,536 and then says so.
+#[derive(Debug, Default)]
+struct Bounded {
+    set: rustc_hash::FxHashSet<u64>,
+    overflowed: bool,
+}
+
+impl Bounded {
+    fn note(&mut self, d: u64) {
+        if self.set.len() < 65_536 {
+            self.set.insert(d);
+        } else {
+            self.overflowed |= !self.set.contains(&d);
+        }
+    }
+
+    fn get(&self) -> Option<rustc_hash::FxHashSet<u64>> {
+        (!self.overflowed).then(|| self.set.clone())
+    }
+}
+
 /// How long a first fragment's flow is remembered for its later fragments.
 const FRAGMENT_TIMEOUT_NS: i64 = 30_000_000_000;
 /// Most fragment trains remembered at once.
@@ -163,8 +216,14 @@ pub struct Analyzer {
     kept: Vec<Slot<FlowState>>,
     /// Folds done (see [`Analyzer::folds`]).
     folds: u64,
-    /// Digests of the folded flows, when `flow_digests` asks for them.
+    /// Digests of the folded flows, when `merge_facts` asks for them.
     folded_digests: Option<Vec<u64>>,
+    /// Digests of the fragment trains whose first fragment was not seen.
+    orphans: Bounded,
+    /// `AnalyzerConfig::merge_facts`.
+    merge_facts: bool,
+    /// Responder endpoints new flows looked up (`merge_facts`).
+    looked_up: Option<rustc_hash::FxHashSet<(IpAddr, u8, u16)>>,
     captures: Vec<CaptureCounters>,
     nics: crate::nics::Nics,
     ifindex_cache: FxHashMap<u32, IfaceRef>,
@@ -207,7 +266,10 @@ impl Analyzer {
             fold_every: cfg.fold_every,
             kept: Vec::new(),
             folds: 0,
-            folded_digests: cfg.flow_digests.then(Vec::new),
+            folded_digests: cfg.merge_facts.then(Vec::new),
+            looked_up: cfg.merge_facts.then(Default::default),
+            orphans: Bounded::default(),
+            merge_facts: cfg.merge_facts,
             policy,
             dedup: Dedup::new(cfg.dedup),
             stats: Stats::new(cfg.bin_ns, cfg.series),
@@ -520,6 +582,10 @@ impl Analyzer {
         if created {
             let on_link = at.iface.and_then(|i| self.nics.net(i));
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
+            if let Some(seen) = &mut self.looked_up {
+                let t = tuple(&slot.flow);
+                seen.insert((t.dst, t.proto, t.dport));
+            }
         }
         if possible_copy {
             slot.ext.possible_copy_bytes += u64::from(at.wire_len);
@@ -660,6 +726,10 @@ impl Analyzer {
                     None => {
                         if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
                             c.orphan_fragments += 1;
+                        }
+                        if self.merge_facts {
+                            let d = self.train_digest(&fk);
+                            self.orphans.note(d);
                         }
                         FlowKey::new(meta.proto, meta.src, 0, meta.dst, 0)
                     }
@@ -838,7 +908,7 @@ impl Analyzer {
     }
 
     /// The digests of every flow of the run, folded ones included, sorted
-    /// and each once (empty unless `flow_digests` was set).
+    /// and each once (empty unless `merge_facts` was set).
     pub fn flow_digests(&self) -> Vec<u64> {
         let Some(folded) = &self.folded_digests else {
             return Vec::new();
@@ -848,6 +918,41 @@ impl Analyzer {
         all.sort_unstable();
         all.dedup();
         all
+    }
+
+    /// What this run learned or looked up that another run's captures
+    /// could have changed, had they been read in the same run (see
+    /// [`Reach`]).
+    pub fn reach(&self) -> Reach {
+        let k = self.knowledge();
+        let (smb_learned, smb_looked_up, smb_all) = k.smb_reach();
+        Reach {
+            learned: k
+                .history()
+                .iter()
+                .filter_map(|e| Some((e.server, e.proto, e.port?)))
+                .collect(),
+            learned_all: k.history_dropped == 0,
+            looked_up: self.looked_up.clone().unwrap_or_default(),
+            names: k.names.len(),
+            smb_learned,
+            smb_looked_up,
+            smb_all,
+            tunnels: self.tunnels.len(),
+            orphan_trains: self.orphans.get(),
+            open_trains: self
+                .fragments
+                .keys()
+                .map(|k| self.train_digest(k))
+                .collect(),
+        }
+    }
+
+    /// A digest of a fragment train's key (addresses, protocol, IP id and
+    /// tunnels) that does not depend on the run.
+    fn train_digest(&self, (src, dst, proto, id, tunnel): &FragKey) -> u64 {
+        let (key, _) = FlowKey::new(*proto, *src, (*id >> 16) as u16, *dst, *id as u16);
+        self.flow_digest(&key.in_tunnel(*tunnel))
     }
 
     /// How many times finished flows were folded: about one per

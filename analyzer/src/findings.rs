@@ -28,10 +28,22 @@ pub struct FallbackUse {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DnsRuleFinding {
-    /// Warnings: a name it covers was queried but never answered.
-    pub unanswered: Vec<String>,
+    /// Warnings: a name it covers was queried but never answered, in the
+    /// order of [`crate::evidence::names::Names::unanswered`], which is
+    /// `order` (time, transaction id, name, client).
+    pub unanswered: Vec<Unanswered>,
     /// Its name patterns that were never queried nor answered, in order.
     pub unseen: Vec<String>,
+}
+
+/// A query a DNS rule covers that no answer matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Unanswered {
+    /// (time in ns, transaction id, name, client): the order of the list.
+    pub order: (i64, u16, String, std::net::IpAddr),
+    /// The warning.
+    pub warning: String,
 }
 
 /// Everything the report warns about that is not a capture's own.
@@ -51,7 +63,7 @@ impl Findings {
     pub fn warnings(&self) -> Vec<String> {
         let mut out: Vec<String> = self.fallbacks.iter().map(fallback_warning).collect();
         for (index, rule) in &self.dns_rules {
-            out.extend(rule.unanswered.iter().cloned());
+            out.extend(rule.unanswered.iter().map(|u| u.warning.clone()));
             out.extend(
                 rule.unseen
                     .iter()
@@ -83,6 +95,7 @@ impl Findings {
         self.fallbacks.sort_by_key(|f| f.order);
         for ((_, mine), (_, theirs)) in self.dns_rules.iter_mut().zip(other.dns_rules) {
             mine.unanswered.extend(theirs.unanswered);
+            mine.unanswered.sort_by(|a, b| a.order.cmp(&b.order));
             mine.unseen.retain(|p| theirs.unseen.contains(p));
         }
         for (mine, theirs) in self.nics.keys.iter_mut().zip(other.nics.keys) {

@@ -44,7 +44,7 @@ pub mod state;
 pub mod stats;
 
 pub use analyzer::{
-    describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Retained,
+    describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Reach, Retained,
 };
 pub use nics::{NicFindings, NicKeyFinding};
 pub use report::Report;

@@ -9,7 +9,7 @@ use capture::Timestamp;
 use crate::class::ClassId;
 use crate::evidence::learned::Endpoint;
 use crate::evidence::probe::Evidence;
-use crate::findings::{DnsRuleFinding, FallbackUse, Findings};
+use crate::findings::{DnsRuleFinding, FallbackUse, Findings, Unanswered};
 use crate::flow::Slot;
 use crate::policy::{FlowCheck, NetId, Status};
 use crate::state::FlowState;
@@ -420,10 +420,13 @@ impl Analyzer {
             let mut f = DnsRuleFinding::default();
             for (name, id, client, at) in &unanswered {
                 if rule.covers(name) {
-                    f.unanswered.push(format!(
-                        "DNS rule {}: {name} was queried by {client} at {at} (id 0x{id:04x}) but never answered",
-                        rule.index
-                    ));
+                    f.unanswered.push(Unanswered {
+                        order: (at.0, *id, name.to_string(), *client),
+                        warning: format!(
+                            "DNS rule {}: {name} was queried by {client} at {at} (id 0x{id:04x}) but never answered",
+                            rule.index
+                        ),
+                    });
                 }
             }
             for p in &rule.names {

@@ -56,7 +56,7 @@ fn kept_violations_do_not_make_every_packet_fold() {
             keep_finished: true,
         },
         fold_every: FOLD_EVERY,
-        flow_digests: true,
+        merge_facts: true,
         ..AnalyzerConfig::default()
     };
     let mut an = Analyzer::with_policy(cfg, policy());

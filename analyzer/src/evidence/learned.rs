@@ -59,6 +59,10 @@ pub struct Knowledge {
     /// Endpoints not remembered because the table was full.
     pub endpoints_dropped: u64,
     sessions: FxHashMap<u64, Vec<Box<str>>>,
+    /// Sessions whose paths an encrypted message looked up (at most
+    /// `SESSION_CAP`), and whether any were forgotten (either table full).
+    smb_lookups: rustc_hash::FxHashSet<u64>,
+    smb_forgot: bool,
     /// What names resolved to.
     pub names: super::names::Names,
 }
@@ -128,6 +132,7 @@ impl Knowledge {
             // Forget everything rather than grow: an old session's paths
             // only matter to a channel opened later, which is rare.
             self.sessions.clear();
+            self.smb_forgot = true;
         }
         let paths = self.sessions.entry(session).or_default();
         if paths.len() < PATHS_PER_SESSION && !paths.iter().any(|p| p.eq_ignore_ascii_case(path)) {
@@ -138,6 +143,25 @@ impl Knowledge {
     /// The paths a session connected to, as seen in clear.
     pub fn smb_paths(&self, session: u64) -> &[Box<str>] {
         self.sessions.get(&session).map_or(&[], Vec::as_slice)
+    }
+
+    /// Notes that an encrypted message of `session` looked up its paths.
+    pub fn note_smb_lookup(&mut self, session: u64) {
+        if self.smb_lookups.len() < SESSION_CAP {
+            self.smb_lookups.insert(session);
+        } else if !self.smb_lookups.contains(&session) {
+            self.smb_forgot = true;
+        }
+    }
+
+    /// Sessions with paths remembered, sessions looked up, and whether
+    /// either list lost any (what a parallel audit checks).
+    pub fn smb_reach(&self) -> (Vec<u64>, rustc_hash::FxHashSet<u64>, bool) {
+        (
+            self.sessions.keys().copied().collect(),
+            self.smb_lookups.clone(),
+            !self.smb_forgot,
+        )
     }
 
     /// SMB sessions remembered (bounded).

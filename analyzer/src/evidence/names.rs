@@ -11,7 +11,7 @@ use capture::Timestamp;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Most names (and addresses) remembered.
-const NAMES_CAP: usize = 65_536;
+pub const NAMES_CAP: usize = 65_536;
 /// Answers remembered per name, and names per address.
 const PER_NAME: usize = 8;
 const PER_ADDR: usize = 4;
@@ -80,14 +80,15 @@ impl Names {
         self.pending.entry(key).or_insert(ts);
     }
 
-    /// Queries no answer matched (by name, id and client), oldest first.
+    /// Queries no answer matched (by name, id and client), oldest first
+    /// (then by id, name and client: a total order).
     pub fn unanswered(&self) -> Vec<Unanswered<'_>> {
         let mut v: Vec<Unanswered<'_>> = self
             .pending
             .iter()
             .map(|((n, id, c), t)| (&**n, *id, *c, *t))
             .collect();
-        v.sort_by_key(|u| (u.3, u.1));
+        v.sort_by_key(|u| (u.3, u.1, u.0, u.2));
         v
     }
 

@@ -214,6 +214,7 @@ impl EvidenceStage<'_> {
         ts: Timestamp,
     ) -> bool {
         let mut changed = false;
+        self.knowledge.note_smb_lookup(session_id);
         for path in self.knowledge.smb_paths(session_id).to_vec() {
             if st.shares().iter().any(|p| p.eq_ignore_ascii_case(&path)) {
                 continue;

@@ -1,0 +1,229 @@
+//! Several captures audited at once: each on a worker thread with an
+//! analyzer of its own, the reports merged as `lanecheck merge` merges
+//! summaries. The result is the sequential run's only when the captures do
+//! not meet (no flow in two of them, nothing learned in one that a later
+//! one looks up, no DNS or SMB session knowledge crossing, no fragments
+//! continuing, one run's table under `--max-flows`); every such check is
+//! conservative, and when one fails the captures are read again one after
+//! another. `tests/threads.rs` compares both ways over the corpus and
+//! every fixture.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use analyzer::evidence::names::NAMES_CAP;
+use analyzer::flow::MAX_TUNNELS;
+use analyzer::policy::Policy;
+use analyzer::{Analyzer, AnalyzerConfig, Reach, Report};
+
+use crate::output::{CaptureRow, FlowTableRow};
+use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
+use crate::progress::Progress;
+use crate::summary::{replay_clock, TableEnd};
+
+/// One capture audited alone.
+struct Part {
+    outcome: CaptureOutcome,
+    row: CaptureRow,
+    report: Report,
+    flow_table: FlowTableRow,
+    end: TableEnd,
+    digests: Vec<u64>,
+    reach: Reach,
+}
+
+/// The captures audited in parallel and merged.
+pub struct Merged {
+    pub outcomes: Vec<CaptureOutcome>,
+    pub captures: Vec<CaptureRow>,
+    pub report: Report,
+    pub flow_table: FlowTableRow,
+}
+
+/// Audits `specs` on up to `threads` workers; `None` when they must be
+/// read one after another (fewer than two files, standard input, or
+/// captures that meet).
+pub fn audit(
+    specs: &[CaptureSpec],
+    cfg: AnalyzerConfig,
+    policy: &Policy,
+    threads: usize,
+    progress: &Progress,
+) -> Option<Merged> {
+    if threads < 2 || specs.len() < 2 || specs.iter().any(|s| s.path == "-") {
+        return None;
+    }
+    let cfg = AnalyzerConfig {
+        merge_facts: true,
+        ..cfg
+    };
+    let parts = run_parts(specs, cfg, policy, threads, progress);
+    if let Some(why) = meeting(&parts, cfg.flows.max_flows) {
+        log::info!("reading the captures one after another: {why}");
+        return None;
+    }
+    log::info!(
+        "read {} captures on {} threads, merged",
+        parts.len(),
+        threads.min(specs.len())
+    );
+    Some(merge(parts, cfg.flows.max_flows))
+}
+
+/// Every capture audited alone, in spec order.
+fn run_parts(
+    specs: &[CaptureSpec],
+    cfg: AnalyzerConfig,
+    policy: &Policy,
+    threads: usize,
+    progress: &Progress,
+) -> Vec<Part> {
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(specs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(spec) = specs.get(i) else { break };
+                let part = audit_one(spec, cfg, policy.clone(), progress);
+                if let Ok(mut d) = done.lock() {
+                    d.push((i, part));
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut parts = done.into_inner().unwrap_or_default();
+    parts.sort_by_key(|(i, _)| *i);
+    parts.into_iter().map(|(_, p)| p).collect()
+}
+
+fn audit_one(spec: &CaptureSpec, cfg: AnalyzerConfig, policy: Policy, progress: &Progress) -> Part {
+    let spec = CaptureSpec {
+        read_ahead: false,
+        ..spec.clone()
+    };
+    let mut an = Analyzer::with_policy(cfg, policy);
+    let outcome = pipeline::read_one(&spec, &mut an, &mut (), progress);
+    let stats = an.flow_stats();
+    Part {
+        row: CaptureRow::new(&an, &outcome),
+        report: an.report(),
+        flow_table: FlowTableRow {
+            evicted: stats.evicted,
+            expired: stats.expired,
+        },
+        end: TableEnd::of(&an),
+        digests: an.flow_digests(),
+        reach: an.reach(),
+        outcome,
+    }
+}
+
+/// Why one run over the captures in order could differ from the merged
+/// parts, if it could.
+fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
+    let name = |i: usize| parts[i].row.source.clone();
+    let mut owner: HashMap<u64, usize> = HashMap::new();
+    for (j, p) in parts.iter().enumerate() {
+        for d in &p.digests {
+            if let Some(i) = owner.insert(*d, j) {
+                return Some(format!("{} and {} hold the same flow", name(i), name(j)));
+            }
+        }
+    }
+    for (j, p) in parts.iter().enumerate() {
+        for (i, earlier) in parts[..j].iter().enumerate() {
+            let (e, r) = (&earlier.reach, &p.reach);
+            if !e.learned_all || e.learned.iter().any(|x| r.looked_up.contains(x)) {
+                return Some(format!(
+                    "{} learned an RPC endpoint a flow of {} uses",
+                    name(i),
+                    name(j)
+                ));
+            }
+            if !e.smb_all || !r.smb_all || e.smb_learned.iter().any(|s| r.smb_looked_up.contains(s))
+            {
+                return Some(format!(
+                    "{} saw share paths of an SMB session {} encrypts",
+                    name(i),
+                    name(j)
+                ));
+            }
+        }
+    }
+    knowledge_crossing(parts).or_else(|| {
+        replay_clock(
+            &parts.iter().map(|p| p.end.clone()).collect::<Vec<_>>(),
+            max_flows,
+        )
+        .crowded
+        .map(|n| format!("one run would hold {n} flows, beyond --max-flows"))
+    })
+}
+
+/// DNS answers explaining another capture's fallbacks or answering its
+/// queries, SMB sessions in several captures, fragments continuing from an
+/// earlier capture, or caps one run would reach.
+fn knowledge_crossing(parts: &[Part]) -> Option<String> {
+    let needs_dns = |p: &Part| {
+        !p.report.findings.fallbacks.is_empty()
+            || p.report
+                .findings
+                .dns_rules
+                .iter()
+                .any(|(_, r)| !r.unanswered.is_empty())
+    };
+    // Names remembered in one capture can matter to another that needs
+    // them, unless one capture is the only one with either.
+    let with_names: Vec<usize> = (0..parts.len())
+        .filter(|i| parts[*i].reach.names > 0)
+        .collect();
+    let needing: Vec<usize> = (0..parts.len()).filter(|i| needs_dns(&parts[*i])).collect();
+    let alone = with_names.len() == 1 && needing == with_names;
+    if !with_names.is_empty() && !needing.is_empty() && !alone {
+        return Some("DNS answers of one capture may explain another's".into());
+    }
+    for (j, p) in parts.iter().enumerate() {
+        let continues = |e: &Part| match &p.reach.orphan_trains {
+            Some(o) => e.reach.open_trains.iter().any(|t| o.contains(t)),
+            None => !e.reach.open_trains.is_empty(),
+        };
+        if parts[..j].iter().any(continues) {
+            return Some("IP fragments may continue from an earlier capture".into());
+        }
+    }
+    let names: usize = parts.iter().map(|p| p.reach.names).sum();
+    let tunnels: usize = parts.iter().map(|p| p.reach.tunnels).sum();
+    (names >= NAMES_CAP || tunnels >= MAX_TUNNELS)
+        .then(|| "one run would reach a memory cap".into())
+}
+
+/// The parts as one report, as `lanecheck merge` makes it.
+fn merge(parts: Vec<Part>, max_flows: usize) -> Merged {
+    let ends: Vec<TableEnd> = parts.iter().map(|p| p.end.clone()).collect();
+    let clock = replay_clock(&ends, max_flows);
+    let mut out = Merged {
+        outcomes: Vec::new(),
+        captures: Vec::new(),
+        report: Report::merge(Vec::new()),
+        flow_table: FlowTableRow::default(),
+    };
+    let mut reports = Vec::new();
+    let mut ids = 0u32;
+    for p in parts {
+        let opened = u32::from(p.row.id.is_some());
+        let mut row = p.row;
+        row.id = row.id.map(|_| ids);
+        ids += opened;
+        out.captures.push(row);
+        out.outcomes.push(p.outcome);
+        out.flow_table.evicted += p.flow_table.evicted;
+        out.flow_table.expired += p.flow_table.expired;
+        reports.push((p.report, opened));
+    }
+    out.flow_table.expired += clock.expired;
+    out.report = Report::merge(reports);
+    out
+}
