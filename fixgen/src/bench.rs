@@ -135,8 +135,20 @@ pub(crate) struct BenchStream {
 impl BenchStream {
     /// A stream whose frames lie `step_ns` apart.
     pub(crate) fn new(step_ns: i64) -> BenchStream {
+        Self::part(step_ns, 0)
+    }
+
+    /// Part `part` of the traffic: the same, but every client port moved
+    /// by `part × BENCH_FLOWS`, so parts share no flow (one host's capture
+    /// each, for the several-files benchmark).
+    fn part(step_ns: i64, part: u16) -> BenchStream {
+        let moved = |i| {
+            let mut f = bench_flow(i);
+            f.ports[0] += part * BENCH_FLOWS as u16;
+            f
+        };
         BenchStream {
-            flows: (0..BENCH_FLOWS).map(bench_flow).collect(),
+            flows: (0..BENCH_FLOWS).map(moved).collect(),
             payload: crate::payload::pattern(1460, 0xbe),
             rng: Rng(0x6c61_6e65_6368_6b21),
             ts: EPOCH_NS,
@@ -252,8 +264,19 @@ impl PairWriter {
 }
 
 pub fn write_bench(pcap: &Path, pcapng: &Path, target_bytes: u64) -> io::Result<BenchTruth> {
+    write_bench_part(pcap, pcapng, 0, target_bytes)
+}
+
+/// Part `part` of the benchmark traffic (see [`BenchStream::part`]); part
+/// 0 is [`write_bench`]'s capture.
+pub fn write_bench_part(
+    pcap: &Path,
+    pcapng: &Path,
+    part: u16,
+    target_bytes: u64,
+) -> io::Result<BenchTruth> {
     let mut out = PairWriter::create(pcap, pcapng)?;
-    let mut stream = BenchStream::new(BENCH_STEP_NS);
+    let mut stream = BenchStream::part(BENCH_STEP_NS, part);
     let mut buf: Vec<u8> = Vec::with_capacity(2048);
     let mut truth = BenchTruth {
         packets: 0,

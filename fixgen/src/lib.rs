@@ -28,7 +28,7 @@ mod tunnel;
 pub mod windows;
 mod wire;
 
-pub use bench::{write_bench, BenchTruth, BENCH_FLOWS};
+pub use bench::{write_bench, write_bench_part, BenchTruth, BENCH_FLOWS};
 pub use bench_flows::{write_bench_flows, FlowsTruth};
 
 /// Application messages as the scenarios write them, for other crates'

@@ -1,5 +1,7 @@
 //! `fixgen all DIR` | `fixgen one NAME DIR` | `fixgen flows DIR` | `fixgen dns DIR` |
 //! `fixgen windows NAME STYLE DIR` | `fixgen bench PCAP PCAPNG BYTES` |
+//! `fixgen bench-part N PCAP PCAPNG BYTES` (the `bench` traffic with client ports moved
+//! by N × 1,000: captures that share no flow, for the several-files benchmark) |
 //! `fixgen bench-flows PCAP PCAPNG BYTES` | `fixgen bench-pktmon PCAPNG BYTES` |
 //! `fixgen tunnels DIR` | `fixgen list`
 //!
@@ -31,7 +33,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen windows NAME pktmon|pktmon-rsc|etl2pcapng|npcap DIR | fixgen bench PCAP PCAPNG BYTES | fixgen bench-flows PCAP PCAPNG BYTES | fixgen bench-pktmon PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
+const USAGE: &str = "usage: fixgen all DIR | fixgen one NAME DIR | fixgen flows DIR | fixgen dns DIR | fixgen windows NAME pktmon|pktmon-rsc|etl2pcapng|npcap DIR | fixgen bench PCAP PCAPNG BYTES | fixgen bench-part N PCAP PCAPNG BYTES | fixgen bench-flows PCAP PCAPNG BYTES | fixgen bench-pktmon PCAPNG BYTES | fixgen tunnels DIR | fixgen list";
 
 fn windows(name: &str, style: &str, dir: &str) -> Result<Vec<String>, String> {
     use fixgen::windows::Style;
@@ -65,6 +67,28 @@ fn windows(name: &str, style: &str, dir: &str) -> Result<Vec<String>, String> {
         .collect();
     out.push(line(&w.plain));
     Ok(out)
+}
+
+/// `bench` (part 0) and `bench-part N`: the long-flow benchmark traffic.
+fn bench(pcap: &str, pcapng: &str, part: &str, bytes: &str) -> Result<Vec<String>, String> {
+    let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
+    let part: u16 = part
+        .parse()
+        .ok()
+        .filter(|p| *p < 16)
+        .ok_or_else(|| format!("PART {part:?}: 0 to 15"))?;
+    let t = fixgen::write_bench_part(Path::new(pcap), Path::new(pcapng), part, target)
+        .map_err(|e| e.to_string())?;
+    Ok(vec![
+        format!(
+            "{pcap}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
+            t.packets, t.bytes, t.flows, t.pcap_file_bytes
+        ),
+        format!(
+            "{pcapng}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
+            t.packets, t.bytes, t.flows, t.pcapng_file_bytes
+        ),
+    ])
 }
 
 fn bench_flows(pcap: &str, pcapng: &str, bytes: &str) -> Result<Vec<String>, String> {
@@ -168,21 +192,8 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
             let t = fixgen::write(name, Path::new(dir)).map_err(|e| e.to_string())?;
             Ok(vec![line(&t)])
         }
-        ["bench", pcap, pcapng, bytes] => {
-            let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
-            let t = fixgen::write_bench(Path::new(pcap), Path::new(pcapng), target)
-                .map_err(|e| e.to_string())?;
-            Ok(vec![
-                format!(
-                    "{pcap}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
-                    t.packets, t.bytes, t.flows, t.pcap_file_bytes
-                ),
-                format!(
-                    "{pcapng}\t{} packets\t{} bytes\t{} flows\t{} file bytes",
-                    t.packets, t.bytes, t.flows, t.pcapng_file_bytes
-                ),
-            ])
-        }
+        ["bench", pcap, pcapng, bytes] => bench(pcap, pcapng, "0", bytes),
+        ["bench-part", part, pcap, pcapng, bytes] => bench(pcap, pcapng, part, bytes),
         ["bench-flows", pcap, pcapng, bytes] => bench_flows(pcap, pcapng, bytes),
         ["bench-pktmon", path, bytes] => {
             let target: u64 = bytes.parse().map_err(|e| format!("BYTES {bytes:?}: {e}"))?;
