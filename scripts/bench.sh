@@ -14,6 +14,11 @@
 #           12-14 copies per packet): audit --dedup auto vs off, and the plain audit vs the
 #           bare loop (with $BENCH_BASELINE=/path/to/old/lanecheck: that binary as "before");
 #           these runs are short: $DEDUP_RUNS of them (default the larger of RUNS and 11)
+#   memory  (also part of flows) bytes per flow in the table: see scripts/bench-memory.sh
+#   files   four captures at once (fixgen bench-part 0-3: the plain traffic, a quarter of
+#           $BENCH_BYTES each, client ports moved so they share no flow): lanecheck audit of
+#           one of them and of all four, --threads 1 and default; the rate of four against
+#           one (the parallel path must be taken: its log line is checked)
 #   live    scripts/bench-live.sh;  daemon  scripts/bench-watch.sh
 #
 # Columns: median wall seconds, Mpps (packets the capture holds / median wall), CPU seconds
@@ -21,7 +26,9 @@
 # read loop's, and what the reader itself said it read. A peer's number is used only if
 # its own output shows it saw every packet (fixgen's bookkeeping, kept in $BENCH_DATA/*.truth):
 #   lanecheck   "packets" of the capture in its JSON report
-#   tcpdump     --count: "N packets" on stderr (libpcap's read loop, nothing decoded or written)
+#   tcpdump     --count: "N packets" on stderr (libpcap's read loop, nothing decoded or written);
+#               and (plain capture only) decoding and printing every packet, one line
+#               each, counted by wc -l
 #   ndpiReader  "IP packets: ... of N packets total" in its traffic statistics
 #   nfpcapd     "Packets:" of `nfdump -R DIR -I` over the flow files it wrote (every frame is
 #               IP, so the flow records must hold them all)
@@ -35,7 +42,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 DATA=${BENCH_DATA:-bench-data}
 SIZE=${BENCH_BYTES:-1073741824}
-SETS=${BENCH_SETS:-plain flows dedup live daemon}
+SETS=${BENCH_SETS:-plain flows files dedup live daemon}
 BASELINE=${BENCH_BASELINE:-}
 
 has_set() { [[ " $SETS " == *" $1 "* ]]; }
@@ -81,6 +88,7 @@ seen() {
             [ "$1" = lanecheck-unique ] && key=unique_packets
             python3 -c 'import json,sys; print(sum(c[sys.argv[2]] for c in json.load(open(sys.argv[1]))["captures"]))' "$2.json" "$key" 2>/dev/null ;;
         tcpdump) sed -n 's/^\([0-9]*\) packets$/\1/p' "$2" ;;
+        lines) awk 'NR == 1 { print $1 }' "$2" ;;
         ndpi) sed -n 's/.* of \([0-9]*\) packets total.*/\1/p' "$2" ;;
         nfpcapd) nfdump -R "$3" -I 2>/dev/null | sed -n 's/^Packets: \([0-9]*\)$/\1/p' ;;
         loop) awk '{ print $1 }' "$2" ;;
@@ -138,7 +146,7 @@ table() {
 
 median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# peers POLICY: the readers of the capture × format tables.
+# peers POLICY SET: the readers of the capture × format tables.
 peers() {
     LABELS=() KINDS=() CMDS=() EXPECTS=()
     local audit="$LC audit --policy $1 --format json --output @O.json"
@@ -151,6 +159,11 @@ peers() {
         THREADS_NOTE="note: lanecheck audit has no --threads yet: one row, its default"
     fi
     reader "tcpdump -nr F --count" tcpdump "tcpdump -nr @F --count"
+    # Decoding and printing costs tcpdump minutes on the many-flow capture (176 s a run,
+    # 0.03 Mpps, measured): the plain capture only.
+    if [ "$2" = plain ]; then
+        reader "tcpdump -nr F | wc -l (decodes)" lines "tcpdump -nr @F 2>/dev/null | wc -l"
+    fi
     reader "ndpiReader -i F" ndpi "ndpiReader -i @F"
     reader "nfpcapd -r F -w DIR" nfpcapd "nfpcapd -r @F -w @D"
     LOOP_ROW=${#LABELS[@]}
@@ -162,7 +175,7 @@ echo "runs per cell: $RUNS (median; runs interleaved across readers); sets: $SET
 if has_set plain || has_set dedup; then
     gen bench "$DATA/bench.pcap" "$DATA/bench.pcapng" -- bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
 fi
-if has_set flows; then
+if has_set flows || has_set memory; then
     gen bench-flows "$DATA/bench-flows.pcap" "$DATA/bench-flows.pcapng" -- \
         bench-flows "$DATA/bench-flows.pcap" "$DATA/bench-flows.pcapng" "$SIZE"
 fi
@@ -175,15 +188,26 @@ for set in plain flows; do
     name=bench; policy=policies/dpm.toml
     if [ $set = flows ]; then name=bench-flows; policy=scripts/bench-flows.toml; fi
     if [ -s "$DATA/$name.truth" ]; then echo; sed 's/^/fixgen: /' "$DATA/$name.truth"; fi
+    declare -A FORMAT_MED=()
     for f in pcap pcapng; do
         file="$DATA/$name.$f"
         cat "$file" > /dev/null   # warm the page cache
-        peers "$policy"
+        peers "$policy" $set
         echo
         table "$set/$f (policy $policy)" "$file" "$(truth "$name" "$file")"
+        FORMAT_MED[$f]=${MEDIANS[1]}
     done
+    awk -v a="${FORMAT_MED[pcap]}" -v b="${FORMAT_MED[pcapng]}" 'BEGIN {
+        printf "%s: pcapng at %.2fx the pcap rate (default threads, median wall, same packets)\n", "'$set'", a / b }'
     if [ -n "$THREADS_NOTE" ]; then echo "$THREADS_NOTE"; fi
 done
+if has_set flows || has_set memory; then echo; source scripts/bench-memory.sh; fi
+
+if has_set files; then
+    echo
+    # shellcheck source=bench-files.sh
+    source scripts/bench-files.sh
+fi
 
 if has_set dedup; then
     echo

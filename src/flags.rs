@@ -445,8 +445,10 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
     /// Threads: 2 or more reads each capture on a thread of its own, ahead
-    /// of the analysis (the same result, sooner); 1 reads and analyses on
-    /// one. Default: the machine's cores.
+    /// of the analysis, and audits several captures at once when they share
+    /// no flow nor anything learned (`audit` without --flows, --save or
+    /// --violations-pcap; else one after another) - the same result,
+    /// sooner; 1 reads and analyses on one. Default: the machine's cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// A flow idle this long (in packet time) is closed: 500ms, 60s, 2m, 1h;
