@@ -172,10 +172,38 @@ impl Summary {
         }
         let mut s: Summary = serde_json::from_reader(open()?)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), located(&e)))?;
+        s.check().map_err(|e| {
+            anyhow::anyhow!("{}: not a summary lanecheck wrote: {e}", path.display())
+        })?;
         for c in &mut s.captures {
             c.restore_words();
         }
         Ok(s)
+    }
+
+    /// What a summary lanecheck wrote always satisfies, so a damaged or
+    /// forged one is refused here rather than trusted by the merge and the
+    /// renderers: bins of at least 1 ms, each series in bin order with
+    /// every bin's time within the nanosecond clock, a flow's own series
+    /// in a power-of-two multiple of the report's bins.
+    fn check(&self) -> std::result::Result<(), String> {
+        let bin = self.settings.bin_ns;
+        if bin < 1_000_000 {
+            return Err(format!("settings.bin_ns {bin} is under 1 ms"));
+        }
+        for c in &self.report.classes {
+            let shares = c.networks.iter().chain(&c.interfaces).chain(&c.vlans);
+            for (what, b) in
+                std::iter::once(("", &c.series)).chain(shares.map(|s| (s.name.as_str(), &s.series)))
+            {
+                check_bins(b, bin, false)
+                    .map_err(|e| format!("class {} {what} series: {e}", c.class))?;
+            }
+        }
+        for (i, v) in self.report.violations.iter().enumerate() {
+            check_bins(&v.series, bin, true).map_err(|e| format!("violation {i} series: {e}"))?;
+        }
+        Ok(())
     }
 
     fn digests(&self, path: &Path) -> Result<Vec<u64>> {
@@ -192,6 +220,43 @@ impl Summary {
             swept_to: self.clock.swept_to,
             peak: self.clock.peak_flows,
         })
+    }
+}
+
+/// A series as lanecheck writes it (see [`Summary::check`]); `coarser`:
+/// a flow's own, in `2^k` report bins.
+fn check_bins(
+    b: &analyzer::report::Bins,
+    bin_ns: i64,
+    coarser: bool,
+) -> std::result::Result<(), String> {
+    if b.active.is_empty() {
+        return Ok(());
+    }
+    let ratio = b.bin_ns.checked_div(bin_ns).unwrap_or(0);
+    let fits = if coarser {
+        b.bin_ns % bin_ns == 0 && ratio > 0 && (ratio as u64).is_power_of_two()
+    } else {
+        b.bin_ns == bin_ns
+    };
+    if !fits {
+        return Err(format!(
+            "bins of {} ns in a report of {bin_ns} ns bins",
+            b.bin_ns
+        ));
+    }
+    let in_clock = |i: i64| {
+        i.checked_add(1)
+            .and_then(|j| j.checked_mul(b.bin_ns))
+            .is_some()
+            && i.checked_mul(b.bin_ns).is_some()
+    };
+    if !b.active.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Err("bins out of order".into());
+    }
+    match b.active.iter().find(|(i, _)| !in_clock(*i)) {
+        Some((i, _)) => Err(format!("bin {i} is beyond the clock")),
+        None => Ok(()),
     }
 }
 
@@ -250,7 +315,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     let clock = replay_clock(&ends, first_max_flows);
     let mut merged = Merged::of(summaries.into_iter().map(|(_, s)| s));
-    merged.flow_table.expired += clock.expired;
+    merged.flow_table.expired = merged.flow_table.expired.saturating_add(clock.expired);
     let packets = merged.captures.iter().map(|c| c.packets).sum();
     let reasons = expect.missing(&merged.report, &policy, packets);
     let verdict = crate::expect::verdict(&merged.report, &reasons);
@@ -367,7 +432,7 @@ pub fn replay_clock(parts: &[TableEnd], max_flows: usize) -> Replayed {
             left.retain(|t| *t >= d);
             out.expired += (before - left.len()) as u64;
         }
-        let most = left.len() as u64 + part.peak;
+        let most = (left.len() as u64).saturating_add(part.peak);
         if !left.is_empty() && most >= max_flows as u64 {
             out.crowded = out.crowded.max(Some(most));
         }
@@ -392,13 +457,14 @@ impl Merged {
         for s in summaries {
             let opened = s.captures.iter().filter(|c| c.id.is_some()).count() as u32;
             captures.extend(s.captures.into_iter().map(|mut c| {
-                c.id = c.id.map(|i| CaptureId(i).0 + ids);
+                c.id = c.id.map(|i| CaptureId(i).0.saturating_add(ids));
                 c
             }));
-            flow_table.evicted += s.flow_table.evicted;
-            flow_table.expired += s.flow_table.expired;
+            // Saturating: the counts come from files.
+            flow_table.evicted = flow_table.evicted.saturating_add(s.flow_table.evicted);
+            flow_table.expired = flow_table.expired.saturating_add(s.flow_table.expired);
             parts.push((s.report, opened));
-            ids += opened;
+            ids = ids.saturating_add(opened);
         }
         Merged {
             report: Report::merge(parts),

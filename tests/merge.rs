@@ -267,3 +267,67 @@ fn save_never_overwrites_a_capture() {
     assert!(err.contains("would overwrite a capture"), "{err}");
     assert_eq!(std::fs::read(&capture).unwrap(), before);
 }
+
+/// Summaries cut at many places and with bytes changed: `merge` reports,
+/// or refuses with exit 2, and never panics (the debug binary checks
+/// every overflow).
+#[test]
+fn damaged_summaries_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let capture = root().join("fixtures/dpm_fallback_despite_dns.pcapng");
+    let good = std::fs::read(save(d, "good", &policy("dpm-dns.toml"), &capture, &[])).unwrap();
+    let other = save(
+        d,
+        "other",
+        &policy("dpm-dns.toml"),
+        &root().join("fixtures/cluster_fe80.pcapng"),
+        &[],
+    );
+    let bad = d.join("bad.json");
+    // A fixed generator: the same cases every run.
+    let mut x: u64 = 0x6c61_6e65_6368_6563;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut reported = 0;
+    for case in 0..120 {
+        let mut bytes = good.clone();
+        if case % 3 == 0 {
+            bytes.truncate((next() % good.len() as u64) as usize);
+        } else {
+            // Digits become other digits (numbers stay numbers, so the
+            // file mostly still parses and the merge itself is exercised).
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % bytes.len() as u64) as usize;
+                if bytes[at].is_ascii_digit() {
+                    bytes[at] = b'0' + (next() % 10) as u8;
+                } else if case % 3 == 2 {
+                    bytes[at] = (next() % 256) as u8;
+                }
+            }
+        }
+        std::fs::write(&bad, &bytes).unwrap();
+        for format in ["json", "text", "html"] {
+            let (_, err, code) = run(&[
+                "merge",
+                "--format",
+                format,
+                "--series",
+                bad.to_str().unwrap(),
+                other.to_str().unwrap(),
+            ]);
+            assert!(
+                !err.contains("panicked") && matches!(code, Some(0..=3)),
+                "case {case} ({format}): exit {code:?}: {err}"
+            );
+            reported += usize::from(code != Some(2));
+        }
+    }
+    // Most changed digits leave a summary that merges: the merge and the
+    // renderers ran on them, not only the reader.
+    assert!(reported >= 60, "only {reported} of 360 merges reported");
+}

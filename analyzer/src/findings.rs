@@ -81,8 +81,8 @@ impl Findings {
         for f in other.fallbacks {
             match self.fallbacks.iter_mut().find(|x| x.order == f.order) {
                 Some(x) => {
-                    x.flows += f.flows;
-                    x.bytes += f.bytes;
+                    x.flows = x.flows.saturating_add(f.flows);
+                    x.bytes = x.bytes.saturating_add(f.bytes);
                     for e in f.explanations {
                         if !x.explanations.contains(&e) {
                             x.explanations.push(e);

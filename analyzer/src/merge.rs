@@ -59,16 +59,19 @@ impl Report {
         self.learned_endpoints.truncate(HISTORY_CAP);
         let mut gave_up: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (p, r, n) in self.gave_up.drain(..).chain(part.gave_up) {
-            *gave_up.entry((p, r)).or_default() += n;
+            let g = gave_up.entry((p, r)).or_default();
+            *g = g.saturating_add(n);
         }
         self.gave_up = gave_up.into_iter().map(|((p, r), n)| (p, r, n)).collect();
-        self.dns_violations_dropped += part.dns_violations_dropped;
+        self.dns_violations_dropped = self
+            .dns_violations_dropped
+            .saturating_add(part.dns_violations_dropped);
         for mut d in part.dns_violations {
             if self.dns_violations.len() < DNS_VIOLATIONS_CAP {
-                d.capture = CaptureId(d.capture.0 + offset);
+                d.capture = CaptureId(d.capture.0.saturating_add(offset));
                 self.dns_violations.push(d);
             } else {
-                self.dns_violations_dropped += 1;
+                self.dns_violations_dropped = self.dns_violations_dropped.saturating_add(1);
             }
         }
     }
@@ -89,11 +92,14 @@ impl Report {
 }
 
 fn add_class(mine: &mut ClassSummary, c: ClassSummary) {
-    mine.flows += c.flows;
-    mine.packets += c.packets;
-    mine.bytes += c.bytes;
-    mine.super_frames += c.super_frames;
-    mine.possible_copy_bytes += c.possible_copy_bytes;
+    // Saturating: the parts come from files.
+    mine.flows = mine.flows.saturating_add(c.flows);
+    mine.packets = mine.packets.saturating_add(c.packets);
+    mine.bytes = mine.bytes.saturating_add(c.bytes);
+    mine.super_frames = mine.super_frames.saturating_add(c.super_frames);
+    mine.possible_copy_bytes = mine
+        .possible_copy_bytes
+        .saturating_add(c.possible_copy_bytes);
     add_bins(&mut mine.series, c.series);
     if !mine.series.active.is_empty() {
         mine.throughput = throughput(mine.series.bin_ns, &mine.series.active);
@@ -112,8 +118,8 @@ fn add_shares(mine: &mut Vec<Share>, theirs: Vec<Share>) {
     for s in theirs {
         match mine.iter_mut().find(|x| x.name == s.name) {
             Some(x) => {
-                x.packets += s.packets;
-                x.bytes += s.bytes;
+                x.packets = x.packets.saturating_add(s.packets);
+                x.bytes = x.bytes.saturating_add(s.bytes);
                 x.status = x.status.max(s.status);
                 add_bins(&mut x.series, s.series);
                 if !x.series.active.is_empty() {
@@ -125,18 +131,19 @@ fn add_shares(mine: &mut Vec<Share>, theirs: Vec<Share>) {
     }
 }
 
-/// Sums two series of the same bins.
+/// Sums two series of the same bins (in bin order, each bin once, even
+/// when a part's file lists them otherwise).
 fn add_bins(mine: &mut Bins, theirs: Bins) {
     if theirs.active.is_empty() {
         return;
     }
     if mine.active.is_empty() {
-        *mine = theirs;
-        return;
+        mine.bin_ns = theirs.bin_ns;
     }
-    let mut sum: BTreeMap<i64, u64> = mine.active.drain(..).collect();
-    for (bin, bytes) in theirs.active {
-        *sum.entry(bin).or_default() += bytes;
+    let mut sum: BTreeMap<i64, u64> = BTreeMap::new();
+    for (bin, bytes) in mine.active.drain(..).chain(theirs.active) {
+        let b = sum.entry(bin).or_default();
+        *b = b.saturating_add(bytes);
     }
     mine.active = sum.into_iter().collect();
 }

@@ -117,7 +117,8 @@ pub fn throughput(bin_ns: i64, active: &[(i64, u64)]) -> Throughput {
             ..Throughput::default()
         };
     };
-    let span = (last - first + 1) as u64;
+    // Saturating: a merged summary's bins come from a file.
+    let span = u64::try_from(i128::from(last) - i128::from(first) + 1).unwrap_or(1);
     let bps = |bytes: u64| -> u64 {
         (u128::from(bytes) * 8 * 1_000_000_000 / bin_ns.max(1) as u128).min(u128::from(u64::MAX))
             as u64
@@ -134,7 +135,7 @@ pub fn throughput(bin_ns: i64, active: &[(i64, u64)]) -> Throughput {
             h.saturating_record(v);
         }
     }
-    let idle = span - active.len() as u64;
+    let idle = span.saturating_sub(active.len() as u64);
     if idle > 0 {
         let _ = h.record_n(0, idle);
     }

@@ -93,8 +93,9 @@ impl Axis {
 
     /// The x coordinate of time `t` (ns since the epoch).
     fn x(&self, t: i64) -> f64 {
-        let span = (self.end_ns() - self.start_ns()).max(1) as f64;
-        X0 + (t - self.start_ns()) as f64 / span * (X1 - X0)
+        // In f64: a merged summary's times may lie anywhere in the clock.
+        let span = (self.end_ns() as f64 - self.start_ns() as f64).max(1.0);
+        X0 + (t as f64 - self.start_ns() as f64) / span * (X1 - X0)
     }
 
     /// The left edge of column `c`.
@@ -284,10 +285,10 @@ fn grid(out: &mut String, axis: &Axis, ymax: f64, y: &dyn Fn(f64) -> f64) {
             ty = y(v) + 4.0,
         );
     }
-    let step = tick_step(axis.end_ns() - axis.start_ns());
-    let mut t = axis.start_ns().div_euclid(step) * step;
+    let step = tick_step(axis.end_ns().saturating_sub(axis.start_ns()));
+    let mut t = axis.start_ns().div_euclid(step).saturating_mul(step);
     if t < axis.start_ns() {
-        t += step;
+        t = t.saturating_add(step);
     }
     while t <= axis.end_ns() {
         let x = axis.x(t);
@@ -298,7 +299,10 @@ fn grid(out: &mut String, axis: &Axis, ymax: f64, y: &dyn Fn(f64) -> f64) {
             tick_label(t, step),
             ty = Y1 + 16.0,
         );
-        t += step;
+        match t.checked_add(step) {
+            Some(n) => t = n,
+            None => break,
+        }
     }
     let _ = write!(
         out,
