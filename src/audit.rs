@@ -1,6 +1,6 @@
 //! `lanecheck audit`: capture files against a policy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -24,34 +24,11 @@ use crate::Outcome;
 pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let (policy, policy_text) = crate::derive::policy_and_text(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
-    let mut cfg = pipeline::analyzer_config(&args.input)?;
-    cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;
-    if !args.report.flows {
-        // Memory bounded by --max-flows and what the report shows, not by
-        // the number of flows in the captures: finished flows pile up to an
-        // eighth of the table before the plain ones are folded.
-        cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
-    }
-    cfg.merge_facts = args.save.is_some();
+    let cfg = config(args)?;
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
     let specs = pipeline::specs(&args.input);
-    // Created before reading, so a bad path fails at once, not after an hour.
-    let pcap = match &args.report.violations_pcap {
-        Some(p) => {
-            rereadable(&specs, p)?;
-            Some((p, violations_pcap::create(p)?))
-        }
-        None => None,
-    };
-    // Created before reading too.
-    let save = match &args.save {
-        Some(p) => {
-            not_a_capture(&specs, p, "--save")?;
-            Some((p, summary::create(p)?))
-        }
-        None => None,
-    };
+    let (pcap, save) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
     let alone = pcap.is_none() && save.is_none() && !args.report.flows;
     let threads = pipeline::threads(&args.input);
@@ -99,6 +76,49 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         s.write(path, file)?;
     }
     write(args, doc, verdict, failed, outcomes.len(), pcap_warnings)
+}
+
+/// The analyzer settings of an audit.
+fn config(args: &AuditArgs) -> Result<AnalyzerConfig> {
+    let mut cfg = pipeline::analyzer_config(&args.input)?;
+    cfg.bin_ns = pipeline::bin_ns(&args.report.bin)?;
+    if !args.report.flows {
+        // Memory bounded by --max-flows and what the report shows, not by
+        // the number of flows in the captures: finished flows pile up to an
+        // eighth of the table before the plain ones are folded.
+        cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
+    }
+    cfg.merge_facts = args.save.is_some();
+    Ok(cfg)
+}
+
+/// An output file, if asked for, with its path.
+type OutFile<'a, W> = Option<(&'a PathBuf, W)>;
+
+/// `--violations-pcap` and `--save`, created before reading, so a bad
+/// path fails at once, not after an hour.
+fn outputs<'a>(
+    args: &'a AuditArgs,
+    specs: &[CaptureSpec],
+) -> Result<(
+    OutFile<'a, violations_pcap::Output>,
+    OutFile<'a, std::fs::File>,
+)> {
+    let pcap = match &args.report.violations_pcap {
+        Some(p) => {
+            rereadable(specs, p)?;
+            Some((p, violations_pcap::create(p)?))
+        }
+        None => None,
+    };
+    let save = match &args.save {
+        Some(p) => {
+            not_a_capture(specs, p, "--save")?;
+            Some((p, summary::create(p)?))
+        }
+        None => None,
+    };
+    Ok((pcap, save))
 }
 
 /// Writes the report; the exit code.

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use analyzer::dedup::DedupMode;
 use analyzer::evidence::Dissector;
 use analyzer::policy::Policy;
-use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef, Report};
 use capture::{FileSource, FrameSource};
 
 pub mod chunks;
@@ -128,8 +128,10 @@ pub fn analyze(input: &[u8]) {
         cfg.flows.keep_finished = false;
     } else {
         // As `lanecheck audit` runs (src/audit.rs): finished flows folded
-        // into class totals; with the tiny table, after every one.
+        // into class totals; with the tiny table, after every one; with
+        // what `--save` and parallel captures keep.
         cfg.fold_every = (cfg.flows.max_flows / 8).max(1);
+        cfg.merge_facts = true;
     }
     cfg.dedup = match (o & opts::DEDUP) >> 6 {
         1 => DedupMode::On,
@@ -151,7 +153,21 @@ pub fn analyze(input: &[u8]) {
     if o & opts::DAEMON != 0 {
         std::hint::black_box(an.take_finished());
         std::hint::black_box(an.take_dns_violations());
+    } else {
+        merge_twice(&an, report);
     }
+}
+
+/// What `audit --save` and `lanecheck merge` do with a report: it goes
+/// through JSON unchanged, and merges with itself (every sum, list and
+/// finding of `Report::merge`); the merge facts are computed.
+fn merge_twice(an: &Analyzer, report: Report) {
+    std::hint::black_box((an.flow_digests(), an.reach(), an.table_clock()));
+    let json = serde_json::to_vec(&report).expect("a report serialises");
+    let back: Report = serde_json::from_slice(&json).expect("a report reads back");
+    assert_eq!(serde_json::to_vec(&back).expect("again"), json, "JSON round trip");
+    let merged = Report::merge(vec![(report, 1), (back, 1)]);
+    std::hint::black_box(merged.findings.warnings());
 }
 
 /// `src/pipeline.rs`'s loop: frames into the analyzer; the source's
