@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use analyzer::evidence::learned::ENDPOINT_CAP;
 use analyzer::evidence::names::NAMES_CAP;
 use analyzer::flow::MAX_TUNNELS;
 use analyzer::policy::Policy;
@@ -194,9 +195,15 @@ fn knowledge_crossing(parts: &[Part]) -> Option<String> {
             return Some("IP fragments may continue from an earlier capture".into());
         }
     }
+    let mut tunnels = rustc_hash::FxHashSet::default();
+    for p in parts {
+        if p.reach.tunnel_keys.iter().any(|t| !tunnels.insert(*t)) {
+            return Some("a tunnel is seen in several captures".into());
+        }
+    }
     let names: usize = parts.iter().map(|p| p.reach.names).sum();
-    let tunnels: usize = parts.iter().map(|p| p.reach.tunnels).sum();
-    (names >= NAMES_CAP || tunnels >= MAX_TUNNELS)
+    let learned: usize = parts.iter().map(|p| p.reach.learned.len()).sum();
+    (names >= NAMES_CAP || tunnels.len() >= MAX_TUNNELS || learned >= ENDPOINT_CAP)
         .then(|| "one run would reach a memory cap".into())
 }
 

@@ -73,9 +73,19 @@ fn every_fixture_reports_the_same_on_one_thread_and_two() {
 #[test]
 fn tunnel_scenarios_report_the_same_on_one_thread_and_two() {
     let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
     for s in fixgen::tunnel_scenarios() {
         let t = fixgen::write(s.name, dir.path()).unwrap();
         same_reports(&t.file);
+        files.push(t.file);
+    }
+    // All together: in parallel or, where they share tunnels or flows, one
+    // after another; the same report either way.
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let p = policy();
+    for format in ["json", "text"] {
+        let args = [&["audit", "--policy", &p, "--format", format][..], &names].concat();
+        same_sequential_and_parallel(&args);
     }
 }
 
@@ -248,4 +258,89 @@ fn folding_finished_flows_changes_no_report() {
         assert_eq!(folded.1, kept.1, "{f}");
         assert_eq!(without_flows(&folded.0), without_flows(&kept.0), "{f}");
     }
+}
+
+/// A classic pcap (little-endian, microseconds, Ethernet) of `frames`, one
+/// millisecond apart.
+fn pcap(path: &Path, frames: &[Vec<u8>]) {
+    // Magic, version 2.4, zone, sigfigs, snaplen, link type 1.
+    let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let len = f.len() as u32;
+        for v in [1_700_000_000, i as u32 * 1000, len, len] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// VXLAN VNI 5001 from `outer.0` to `outer.1` (UDP from `sport`), carrying
+/// TCP `inner.0`:`iport` → `inner.1`:80.
+fn vxlan(outer: ([u8; 4], [u8; 4]), sport: u16, inner: ([u8; 4], [u8; 4]), iport: u16) -> Vec<u8> {
+    let mut inner_frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4(inner.0, inner.1, 64)
+        .tcp(iport, 80, 1, 1000)
+        .write(&mut inner_frame, &[0x5a; 200])
+        .unwrap();
+    let mut payload = vec![0x08, 0, 0, 0, 0, 0x13, 0x89, 0];
+    payload.extend_from_slice(&inner_frame);
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([6; 6], [8; 6])
+        .ipv4(outer.0, outer.1, 64)
+        .udp(sport, 4789)
+        .write(&mut out, &payload)
+        .unwrap();
+    out
+}
+
+#[test]
+fn captures_sharing_a_tunnel_are_read_one_after_another() {
+    // The same VXLAN tunnel, first seen in each file from the other end,
+    // carrying different flows: one run draws it as the first file saw it.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let one = dir.path().join("one.pcap");
+    let two = dir.path().join("two.pcap");
+    pcap(
+        &one,
+        &vec![vxlan((a, b), 49152, ([10, 0, 0, 1], [10, 0, 0, 2]), 50000); 3],
+    );
+    pcap(
+        &two,
+        &vec![vxlan((b, a), 49153, ([10, 0, 0, 3], [10, 0, 0, 4]), 50001); 3],
+    );
+    let p = policy();
+    let args = [
+        "audit",
+        "--policy",
+        &p,
+        "--format",
+        "json",
+        one.to_str().unwrap(),
+        two.to_str().unwrap(),
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(
+        log.contains("a tunnel is seen in several captures"),
+        "{log}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&logged(&args, "2").0).unwrap();
+    let tunnels: Vec<String> = doc["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["tunnel"].to_string())
+        .collect();
+    assert_eq!(tunnels.len(), 2, "{doc}");
+    assert!(
+        tunnels[0].contains("192.0.2.1") && tunnels[0] == tunnels[1],
+        "{tunnels:?}"
+    );
 }

@@ -134,6 +134,17 @@ pub struct CaptureCounters {
     pub interfaces: Vec<IfaceRef>,
 }
 
+/// A digest of a tunnel that does not depend on the run or the direction
+/// of its first packet.
+fn tunnel_digest(t: &Tunnel) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    format!("{:?}", t.kind).hash(&mut h);
+    t.id.hash(&mut h);
+    t.outer.map(|(a, b)| (a.min(b), a.max(b))).hash(&mut h);
+    h.finish()
+}
+
 /// What a run learned from its captures' payloads, and what its new flows
 /// looked up: what decides whether runs over different captures add up to
 /// one run over all of them (each part of it, conservatively).
@@ -157,6 +168,10 @@ pub struct Reach {
     pub smb_all: bool,
     /// Tunnels interned.
     pub tunnels: usize,
+    /// Digests of the tunnels (kind, id, outer endpoints unordered): a
+    /// tunnel two runs both saw is drawn with the first run's orientation
+    /// in one run over both.
+    pub tunnel_keys: rustc_hash::FxHashSet<u64>,
     /// Digests of the IP fragment trains whose later fragments came
     /// without their first (`None`: too many to list).
     pub orphan_trains: Option<rustc_hash::FxHashSet<u64>>,
@@ -939,6 +954,7 @@ impl Analyzer {
             smb_looked_up,
             smb_all,
             tunnels: self.tunnels.len(),
+            tunnel_keys: self.tunnels.all().iter().map(tunnel_digest).collect(),
             orphan_trains: self.orphans.get(),
             open_trains: self
                 .fragments

@@ -18,7 +18,7 @@ use super::{Uuid, Via};
 /// How long a learned endpoint classifies new connections (packet time).
 pub const ENDPOINT_TTL_NS: i64 = 10 * 60 * 1_000_000_000;
 /// Most endpoints remembered at once.
-const ENDPOINT_CAP: usize = 65_536;
+pub const ENDPOINT_CAP: usize = 65_536;
 /// Most announcements listed in a report.
 pub const HISTORY_CAP: usize = 10_000;
 /// Most SMB sessions remembered, and paths per session.

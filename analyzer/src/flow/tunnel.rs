@@ -48,6 +48,11 @@ pub struct Tunnels {
 }
 
 impl Tunnels {
+    /// Every tunnel interned, in order.
+    pub fn all(&self) -> &[Tunnel] {
+        &self.list
+    }
+
     /// The id of `t`, interning it; `None` once [`MAX_TUNNELS`] are tracked.
     pub fn intern(&mut self, t: Tunnel) -> Option<TunnelId> {
         let key = t.key();
