@@ -9,12 +9,12 @@ use analyzer::report::Verdict;
 use analyzer::{Analyzer, AnalyzerConfig, Report};
 
 use crate::expect::Expect;
-use crate::flags::AuditArgs;
+use crate::flags::{AuditArgs, ReportArgs};
 use crate::output::{self, Document};
 use crate::parallel;
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
-use crate::summary::{self, Summary};
+use crate::summary::{self, Merged, Summary};
 use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
 use crate::Outcome;
 
@@ -36,7 +36,8 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         .then(|| parallel::audit(&specs, cfg, &policy, threads, &progress))
         .flatten()
     {
-        return finish_merged(args, m, &expect, &policy);
+        pipeline::report_outcomes(&m.outcomes);
+        return report_merged(&args.report, m.merged, &expect, &policy);
     }
     let mut an = Analyzer::with_policy(cfg, policy);
     let outcomes = match pcap {
@@ -64,7 +65,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let saved = save.map(|s| (s, report.clone()));
     let doc =
         Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
-    if let Some(((path, file), report)) = saved {
+    let summary = saved.map(|(out, report)| {
         let s = Summary::new(
             &an,
             &cfg,
@@ -73,9 +74,21 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
             doc.captures.clone(),
             doc.flow_table,
         );
+        (out, s)
+    });
+    // The report first: a summary that cannot be written loses no report.
+    let outcome = write(
+        &args.report,
+        doc,
+        verdict,
+        failed,
+        outcomes.len(),
+        pcap_warnings,
+    )?;
+    if let Some(((path, file), s)) = summary {
         s.write(path, file)?;
     }
-    write(args, doc, verdict, failed, outcomes.len(), pcap_warnings)
+    Ok(outcome)
 }
 
 /// The analyzer settings of an audit.
@@ -121,14 +134,14 @@ fn outputs<'a>(
     Ok((pcap, save))
 }
 
-/// Writes the report; the exit code.
+/// Writes the report (with `warnings` added); the exit code.
 fn write(
-    args: &AuditArgs,
+    args: &ReportArgs,
     mut doc: Document,
     verdict: Verdict,
     failed: usize,
     captures: usize,
-    pcap_warnings: Vec<String>,
+    warnings: Vec<String>,
 ) -> Result<Outcome> {
     if failed == captures {
         doc.error = Some(format!(
@@ -136,8 +149,8 @@ fn write(
             if failed == 1 { "" } else { "s" }
         ));
     }
-    doc.warnings.extend(pcap_warnings);
-    output::write_report(&args.report, &doc)?;
+    doc.warnings.extend(warnings);
+    output::write_report(args, &doc)?;
     Ok(match verdict {
         Verdict::Fail => Outcome::Fail,
         _ if failed > 0 => Outcome::Error,
@@ -146,21 +159,22 @@ fn write(
     })
 }
 
-/// The report of captures audited in parallel and merged.
-fn finish_merged(
-    args: &AuditArgs,
-    m: parallel::Merged,
+/// The verdict and report of merged parts (`merge`, or captures audited
+/// in parallel), as of one run.
+pub fn report_merged(
+    args: &ReportArgs,
+    m: Merged,
     expect: &Expect,
     policy: &Policy,
 ) -> Result<Outcome> {
-    pipeline::report_outcomes(&m.outcomes);
     let packets = m.captures.iter().map(|c| c.packets).sum();
     let reasons = expect.missing(&m.report, policy, packets);
     let verdict = crate::expect::verdict(&m.report, &reasons);
-    let failed = m.outcomes.iter().filter(|o| o.error.is_some()).count();
+    let failed = m.captures.iter().filter(|c| c.error.is_some()).count();
+    let total = m.captures.len();
     let doc = Document::from_parts(m.report, m.captures, m.flow_table, policy)
         .with_verdict(verdict, reasons);
-    write(args, doc, verdict, failed, m.outcomes.len(), Vec::new())
+    write(args, doc, verdict, failed, total, m.warnings)
 }
 
 fn total_size(specs: &[CaptureSpec]) -> Option<u64> {

@@ -21,7 +21,7 @@ use analyzer::{Analyzer, AnalyzerConfig, Reach, Report};
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
-use crate::summary::{replay_clock, TableEnd};
+use crate::summary::{self, replay_clock, TableEnd};
 
 /// One capture audited alone.
 struct Part {
@@ -36,10 +36,9 @@ struct Part {
 
 /// The captures audited in parallel and merged.
 pub struct Merged {
+    /// What reading each capture gave, in order.
     pub outcomes: Vec<CaptureOutcome>,
-    pub captures: Vec<CaptureRow>,
-    pub report: Report,
-    pub flow_table: FlowTableRow,
+    pub merged: summary::Merged,
 }
 
 /// Audits `specs` on up to `threads` workers; `None` when they must be
@@ -59,11 +58,13 @@ pub fn audit(
         merge_facts: true,
         ..cfg
     };
-    let parts = run_parts(specs, cfg, policy, threads, progress);
+    let parts = run_parts(specs, cfg, policy, threads, progress)?;
     if let Some(why) = meeting(&parts, cfg.flows.max_flows) {
         log::info!("reading the captures one after another: {why}");
+        progress.restart();
         return None;
     }
+    progress.finish();
     log::info!(
         "read {} captures on {} threads, merged",
         parts.len(),
@@ -72,14 +73,15 @@ pub fn audit(
     Some(merge(parts, cfg.flows.max_flows))
 }
 
-/// Every capture audited alone, in spec order.
+/// Every capture audited alone, in spec order (`None` if a worker's part
+/// was lost: the captures are then read one after another).
 fn run_parts(
     specs: &[CaptureSpec],
     cfg: AnalyzerConfig,
     policy: &Policy,
     threads: usize,
     progress: &Progress,
-) -> Vec<Part> {
+) -> Option<Vec<Part>> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -94,10 +96,12 @@ fn run_parts(
             });
         }
     });
-    progress.finish();
-    let mut parts = done.into_inner().unwrap_or_default();
+    let mut parts = done.into_inner().ok()?;
+    if parts.len() != specs.len() {
+        return None;
+    }
     parts.sort_by_key(|(i, _)| *i);
-    parts.into_iter().map(|(_, p)| p).collect()
+    Some(parts.into_iter().map(|(_, p)| p).collect())
 }
 
 fn audit_one(spec: &CaptureSpec, cfg: AnalyzerConfig, policy: Policy, progress: &Progress) -> Part {
@@ -209,28 +213,21 @@ fn knowledge_crossing(parts: &[Part]) -> Option<String> {
 
 /// The parts as one report, as `lanecheck merge` makes it.
 fn merge(parts: Vec<Part>, max_flows: usize) -> Merged {
-    let ends: Vec<TableEnd> = parts.iter().map(|p| p.end.clone()).collect();
-    let clock = replay_clock(&ends, max_flows);
-    let mut out = Merged {
-        outcomes: Vec::new(),
-        captures: Vec::new(),
-        report: Report::merge(Vec::new()),
-        flow_table: FlowTableRow::default(),
-    };
-    let mut reports = Vec::new();
-    let mut ids = 0u32;
-    for p in parts {
-        let opened = u32::from(p.row.id.is_some());
-        let mut row = p.row;
-        row.id = row.id.map(|_| ids);
-        ids += opened;
-        out.captures.push(row);
-        out.outcomes.push(p.outcome);
-        out.flow_table.evicted += p.flow_table.evicted;
-        out.flow_table.expired += p.flow_table.expired;
-        reports.push((p.report, opened));
+    let mut outcomes = Vec::new();
+    let shares = parts
+        .into_iter()
+        .map(|p| {
+            outcomes.push(p.outcome);
+            summary::Part {
+                report: p.report,
+                captures: vec![p.row],
+                flow_table: p.flow_table,
+                end: p.end,
+            }
+        })
+        .collect();
+    Merged {
+        outcomes,
+        merged: summary::combine(shares, max_flows),
     }
-    out.flow_table.expired += clock.expired;
-    out.report = Report::merge(reports);
-    out
 }

@@ -82,6 +82,14 @@ impl Progress {
         }
     }
 
+    /// Starts the bar again from zero (the captures are read a second time).
+    pub fn restart(&self) {
+        if let Some(b) = &self.bar {
+            b.set_position(0);
+        }
+        self.packets.store(0, Ordering::Relaxed);
+    }
+
     /// Removes the bar, so the report that follows starts on a clean line.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {

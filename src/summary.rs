@@ -12,18 +12,17 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use analyzer::report::Verdict;
-use analyzer::{Analyzer, AnalyzerConfig, CaptureId, Report};
+use analyzer::{Analyzer, AnalyzerConfig, Report};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::expect::Expect;
 use crate::flags::{MergeArgs, ReportArgs};
-use crate::output::{self, CaptureRow, Document, FlowTableRow};
+use crate::output::{CaptureRow, FlowTableRow};
 use crate::Outcome;
 
 /// The `format` of a summary.
@@ -87,8 +86,8 @@ pub struct Clock {
     pub peak_flows: u64,
 }
 
-/// The first fields of a summary, read before the rest to say what the
-/// file is when it is not a summary this lanecheck reads.
+/// The fields that say what a file is: read alone when the whole does not
+/// parse as a summary, to say why.
 #[derive(Deserialize)]
 struct Header {
     format: Option<String>,
@@ -142,36 +141,18 @@ impl Summary {
 
     /// Reads a summary, saying what is wrong with a file that is not one.
     pub fn read(path: &Path) -> Result<Summary> {
-        let open = || {
-            File::open(path)
-                .map(BufReader::new)
-                .with_context(|| format!("{}: cannot open summary", path.display()))
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: cannot open summary", path.display()))?;
+        let mut s = match serde_json::from_slice::<Summary>(&bytes) {
+            Ok(s) => s,
+            Err(e) => return Err(unreadable(path, &bytes, &e)),
         };
-        let header: Header = serde_json::from_reader(open()?).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not a lanecheck audit summary, or a damaged one: {}",
-                path.display(),
-                located(&e)
-            )
-        })?;
-        if header.format.as_deref() != Some(FORMAT) {
-            bail!(
-                "{}: not a lanecheck audit summary (write one with `lanecheck audit --save FILE`)",
-                path.display()
-            );
-        }
-        match header.version {
-            Some(v) if v <= VERSION => {}
-            v => bail!(
-                "{}: summary version {} (written by lanecheck {}); this lanecheck {} reads version {VERSION} and older",
-                path.display(),
-                v.map_or("?".to_string(), |v| v.to_string()),
-                header.lanecheck.as_deref().unwrap_or("?"),
-                env!("CARGO_PKG_VERSION"),
-            ),
-        }
-        let mut s: Summary = serde_json::from_reader(open()?)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), located(&e)))?;
+        let header = Header {
+            format: Some(s.format.clone()),
+            version: Some(s.version),
+            lanecheck: Some(s.lanecheck.clone()),
+        };
+        header.accept(path)?;
         s.check().map_err(|e| {
             anyhow::anyhow!("{}: not a summary lanecheck wrote: {e}", path.display())
         })?;
@@ -260,6 +241,44 @@ fn check_bins(
     }
 }
 
+impl Header {
+    /// A summary of this format and a version this lanecheck reads.
+    fn accept(&self, path: &Path) -> Result<()> {
+        if self.format.as_deref() != Some(FORMAT) {
+            bail!(
+                "{}: not a lanecheck audit summary (write one with `lanecheck audit --save FILE`)",
+                path.display()
+            );
+        }
+        match self.version {
+            Some(v) if v <= VERSION => Ok(()),
+            v => bail!(
+                "{}: summary version {} (written by lanecheck {}); this lanecheck {} reads version {VERSION} and older",
+                path.display(),
+                v.map_or("?".to_string(), |v| v.to_string()),
+                self.lanecheck.as_deref().unwrap_or("?"),
+                env!("CARGO_PKG_VERSION"),
+            ),
+        }
+    }
+}
+
+/// Why `bytes` is not a summary: not one at all, a newer version, or
+/// broken where `e` says.
+fn unreadable(path: &Path, bytes: &[u8], e: &serde_json::Error) -> anyhow::Error {
+    match serde_json::from_slice::<Header>(bytes) {
+        Ok(h) => match h.accept(path) {
+            Err(why) => why,
+            Ok(()) => anyhow::anyhow!("{}: {}", path.display(), located(e)),
+        },
+        Err(h) => anyhow::anyhow!(
+            "{}: not a lanecheck audit summary, or a damaged one: {}",
+            path.display(),
+            located(&h)
+        ),
+    }
+}
+
 /// `line L, column C: what` of a JSON error.
 fn located(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -309,45 +328,25 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
     let policy = crate::config::parse(&first.policy, &label)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let shared = shared_flows(&summaries)?;
-    let ends = summaries
-        .iter()
-        .map(|(p, s)| s.table_end(p))
+    let parts = summaries
+        .into_iter()
+        .map(|(p, s)| {
+            Ok(Part {
+                end: s.table_end(&p)?,
+                report: s.report,
+                captures: s.captures,
+                flow_table: s.flow_table,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
-    let clock = replay_clock(&ends, first_max_flows);
-    let mut merged = Merged::of(summaries.into_iter().map(|(_, s)| s));
-    merged.flow_table.expired = merged.flow_table.expired.saturating_add(clock.expired);
-    let packets = merged.captures.iter().map(|c| c.packets).sum();
-    let reasons = expect.missing(&merged.report, &policy, packets);
-    let verdict = crate::expect::verdict(&merged.report, &reasons);
-    let failed = merged.captures.iter().filter(|c| c.error.is_some()).count();
-    let total = merged.captures.len();
-    let mut doc = Document::from_parts(merged.report, merged.captures, merged.flow_table, &policy)
-        .with_verdict(verdict, reasons);
-    if failed == total {
-        doc.error = Some(format!(
-            "no capture could be read ({failed} argument{} failed)",
-            if failed == 1 { "" } else { "s" }
-        ));
-    }
+    let mut merged = combine(parts, first_max_flows);
     if shared > 0 {
-        doc.warnings.push(format!(
+        merged.warnings.push(format!(
             "{shared} flow{} appear in more than one summary (one conversation captured on several hosts, or a flow split between captures audited apart): each summary counted its part as a flow of its own, so flow counts and violations may differ from one audit of all the captures",
             if shared == 1 { "" } else { "s" }
         ));
     }
-    if let Some(peak) = clock.crowded {
-        doc.warnings.push(format!(
-            "one audit of all the captures would have held up to {peak} flows at once, more than --max-flows {}: which flows it evicted may differ from the summaries'",
-            first_max_flows
-        ));
-    }
-    output::write_report(&report_args(args), &doc)?;
-    Ok(match verdict {
-        Verdict::Fail => Outcome::Fail,
-        _ if failed > 0 => Outcome::Error,
-        Verdict::Inconclusive => Outcome::Inconclusive,
-        Verdict::Pass => Outcome::Pass,
-    })
+    crate::audit::report_merged(&report_args(args), merged, &expect, &policy)
 }
 
 /// A merge needs every summary audited alike: the same policy and the
@@ -441,36 +440,55 @@ pub fn replay_clock(parts: &[TableEnd], max_flows: usize) -> Replayed {
     out
 }
 
-/// The summaries' parts, merged.
-struct Merged {
-    report: Report,
-    captures: Vec<CaptureRow>,
-    flow_table: FlowTableRow,
+/// One audit's share of a merge: a summary, or a capture audited on a
+/// worker of its own (`parallel.rs`).
+pub struct Part {
+    pub report: Report,
+    pub captures: Vec<CaptureRow>,
+    pub flow_table: FlowTableRow,
+    pub end: TableEnd,
 }
 
-impl Merged {
-    fn of(summaries: impl Iterator<Item = Summary>) -> Self {
-        let mut parts = Vec::new();
-        let mut captures = Vec::new();
-        let mut flow_table = FlowTableRow::default();
-        let mut ids = 0u32;
-        for s in summaries {
-            let opened = s.captures.iter().filter(|c| c.id.is_some()).count() as u32;
-            captures.extend(s.captures.into_iter().map(|mut c| {
-                c.id = c.id.map(|i| CaptureId(i).0.saturating_add(ids));
-                c
-            }));
-            // Saturating: the counts come from files.
-            flow_table.evicted = flow_table.evicted.saturating_add(s.flow_table.evicted);
-            flow_table.expired = flow_table.expired.saturating_add(s.flow_table.expired);
-            parts.push((s.report, opened));
-            ids = ids.saturating_add(opened);
-        }
-        Merged {
-            report: Report::merge(parts),
-            captures,
-            flow_table,
-        }
+/// Parts merged into one run's report, captures and counters.
+pub struct Merged {
+    pub report: Report,
+    pub captures: Vec<CaptureRow>,
+    pub flow_table: FlowTableRow,
+    /// What the merged report must say beside one run's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Merges `parts`, in order: their reports ([`Report::merge`]), captures
+/// (renumbered after the parts before), flow-table counters, and the
+/// flows one run would have expired across them ([`replay_clock`]).
+pub fn combine(parts: Vec<Part>, max_flows: usize) -> Merged {
+    let ends: Vec<TableEnd> = parts.iter().map(|p| p.end.clone()).collect();
+    let clock = replay_clock(&ends, max_flows);
+    let mut reports = Vec::new();
+    let mut captures = Vec::new();
+    let mut flow_table = FlowTableRow::default();
+    let mut ids = 0u32;
+    for p in parts {
+        let opened = p.captures.iter().filter(|c| c.id.is_some()).count() as u32;
+        captures.extend(p.captures.into_iter().map(|mut c| {
+            c.id = c.id.map(|i| i.saturating_add(ids));
+            c
+        }));
+        // Saturating: the counts may come from files.
+        flow_table.evicted = flow_table.evicted.saturating_add(p.flow_table.evicted);
+        flow_table.expired = flow_table.expired.saturating_add(p.flow_table.expired);
+        reports.push((p.report, opened));
+        ids = ids.saturating_add(opened);
+    }
+    flow_table.expired = flow_table.expired.saturating_add(clock.expired);
+    let warnings = clock.crowded.map(|peak| format!(
+        "one audit of all the captures would have held up to {peak} flows at once, more than --max-flows {max_flows}: which flows it evicted may differ from the parts'"
+    ));
+    Merged {
+        report: Report::merge(reports),
+        captures,
+        flow_table,
+        warnings: warnings.into_iter().collect(),
     }
 }
 

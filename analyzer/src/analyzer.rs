@@ -135,7 +135,8 @@ pub struct CaptureCounters {
 }
 
 /// A digest of a tunnel that does not depend on the run or the direction
-/// of its first packet.
+/// of its first packet (outer endpoints unordered: another capture may see
+/// the other way first).
 fn tunnel_digest(t: &Tunnel) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
@@ -911,13 +912,7 @@ impl Analyzer {
         addr(&mut h, key.hi);
         h.write_u16(key.hi_port);
         for t in self.tunnel_chain(key.tunnel) {
-            h.write(format!("{:?}", t.kind).as_bytes());
-            h.write_u64(t.id.map_or(u64::MAX, u64::from));
-            if let Some((a, b)) = t.outer {
-                // Unordered: another capture may see the other way first.
-                addr(&mut h, a.min(b));
-                addr(&mut h, a.max(b));
-            }
+            h.write_u64(tunnel_digest(&t));
         }
         h.finish()
     }
