@@ -14,6 +14,7 @@ use crate::output::{self, Document};
 use crate::parallel;
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
+use crate::shard;
 use crate::summary::{self, Merged, Summary};
 use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
 use crate::Outcome;
@@ -33,7 +34,12 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let alone = pcap.is_none() && save.is_none() && !args.report.flows;
     let threads = pipeline::threads(&args.input);
     if let Some(m) = alone
-        .then(|| parallel::audit(&specs, cfg, &policy, threads, &progress))
+        .then(|| {
+            parallel::audit(&specs, cfg, &policy, threads, &progress).or_else(|| {
+                let shard = args.input.shard;
+                shard::audit(&specs, cfg, &policy, threads, shard, &progress)
+            })
+        })
         .flatten()
     {
         pipeline::report_outcomes(&m.outcomes);

@@ -451,6 +451,13 @@ pub struct CaptureArgs {
     /// sooner; 1 reads and analyses on one. Default: the machine's cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// With 2 or more threads and one capture file, analyse it on every
+    /// thread, each a share of its flows (by address pair), and merge: the
+    /// same result when no share learns what another uses (else it is read
+    /// again on one). auto: when its first 65,536 frames hold 4,096 address
+    /// pairs or more (analysis, not reading, is then the bottleneck).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
+    pub shard: ShardMode,
     /// A flow idle this long (in packet time) is closed: 500ms, 60s, 2m, 1h;
     /// a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "15m")]
@@ -466,6 +473,17 @@ pub struct CaptureArgs {
     /// every capture, `off` never.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = Dedup::Auto)]
     pub dedup: Dedup,
+}
+
+/// `--shard`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardMode {
+    /// Never: one analyzer per capture.
+    Never,
+    /// When the capture holds many conversations.
+    Auto,
+    /// Whenever it can (one regular file, 2 or more threads).
+    Always,
 }
 
 /// `--dedup`.

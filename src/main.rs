@@ -21,6 +21,7 @@ mod parallel;
 mod pipeline;
 mod policy_cmd;
 mod progress;
+mod shard;
 mod summary;
 mod verify;
 mod violations_pcap;

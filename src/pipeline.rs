@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
@@ -132,6 +133,55 @@ impl Tap for () {
     fn frame(&mut self, _: u32, _: &Frame<'_>, _: Option<&mut Slot<FlowState>>) {}
 }
 
+/// Which frames a reading pass analyses: every one (`()`), or one share
+/// of the capture's flows ([`Shard`]); the others only move its clock.
+pub trait Share {
+    /// Whether `frame` of `capture` is this pass's to analyse.
+    fn mine(&mut self, an: &Analyzer, frame: &Frame<'_>, capture: CaptureId) -> bool;
+    /// Whether to stop reading (asked every few thousand frames).
+    fn stop(&mut self, _an: &Analyzer) -> bool {
+        false
+    }
+}
+
+impl Share for () {
+    #[inline(always)]
+    fn mine(&mut self, _: &Analyzer, _: &Frame<'_>, _: CaptureId) -> bool {
+        true
+    }
+}
+
+/// Share `index` of `of` of a capture's flows, by [`Analyzer::shard_key`]
+/// (frames without IP go to share 0). Every share stops once one sees the
+/// shares cannot merge into one analyzer's result (`doomed`).
+#[derive(Clone, Copy, Debug)]
+pub struct Shard<'a> {
+    pub index: u64,
+    pub of: u64,
+    /// Flows one analyzer may hold (`--max-flows`).
+    pub max_flows: usize,
+    pub doomed: &'a AtomicBool,
+}
+
+impl Share for Shard<'_> {
+    #[inline]
+    fn mine(&mut self, an: &Analyzer, frame: &Frame<'_>, capture: CaptureId) -> bool {
+        let key = an.shard_key(frame, capture);
+        key.map_or(0, |k| k % self.of) == self.index
+    }
+
+    /// A tunnel, or a table that (as full as this one) would fill one
+    /// analyzer's, means the capture will be read again on one: no share
+    /// need read on.
+    fn stop(&mut self, an: &Analyzer) -> bool {
+        let crowded = an.active_flows().saturating_mul(self.of as usize) >= self.max_flows;
+        if crowded || an.tunnels_seen() > 0 {
+            self.doomed.store(true, Ordering::Relaxed);
+        }
+        self.doomed.load(Ordering::Relaxed)
+    }
+}
+
 /// The capture arguments as specs.
 pub fn specs(args: &CaptureArgs) -> Vec<CaptureSpec> {
     let ahead = threads(args) > 1;
@@ -203,6 +253,17 @@ pub fn read_one<T: Tap>(
     tap: &mut T,
     progress: &Progress,
 ) -> CaptureOutcome {
+    read_share(spec, an, tap, &mut (), progress)
+}
+
+/// [`read_one`], analysing only the frames `share` says are its own.
+pub fn read_share<T: Tap, S: Share>(
+    spec: &CaptureSpec,
+    an: &mut Analyzer,
+    tap: &mut T,
+    share: &mut S,
+    progress: &Progress,
+) -> CaptureOutcome {
     let label = spec.path.clone();
     let mut outcome = CaptureOutcome {
         id: None,
@@ -239,6 +300,7 @@ pub fn read_one<T: Tap>(
         id,
         label: &label,
         tap,
+        share,
         progress,
         map: Vec::new(),
     };
@@ -254,17 +316,18 @@ pub fn read_one<T: Tap>(
 }
 
 /// One capture being read: where its frames go.
-struct Reading<'a, T> {
+struct Reading<'a, T, S> {
     an: &'a mut Analyzer,
     id: CaptureId,
     label: &'a str,
     tap: &'a mut T,
+    share: &'a mut S,
     progress: &'a Progress,
     /// The source's interface index → interned name.
     map: Vec<Option<IfaceRef>>,
 }
 
-impl<T: Tap> Reading<'_, T> {
+impl<T: Tap, S: Share> Reading<'_, T, S> {
     /// Maps the source's interface table onto interned interfaces, and
     /// tells the analyzer who wrote the file (what copies it holds, how its
     /// NICs are named).
@@ -296,6 +359,13 @@ impl<T: Tap> Reading<'_, T> {
             if unshown == BATCH {
                 self.progress.packets(BATCH);
                 unshown = 0;
+                if self.share.stop(self.an) {
+                    return Ok(());
+                }
+            }
+            if !self.share.mine(self.an, &frame, self.id) {
+                self.an.pass(&frame);
+                continue;
             }
             let ix = frame.iface.0 as usize;
             if let Some(r) = self.map.get(ix) {

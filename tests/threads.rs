@@ -344,3 +344,134 @@ fn captures_sharing_a_tunnel_are_read_one_after_another() {
         "{tunnels:?}"
     );
 }
+
+/// Audits `file` in JSON (with series), text and HTML on one thread and in
+/// shares on two; returns what the two-thread runs logged.
+fn same_in_shares(file: &str, policy: &str, shard: &str) -> String {
+    let mut logs = String::new();
+    for format in [
+        &["--format", "json", "--series"][..],
+        &["--format", "text"],
+        &["--format", "html"],
+    ] {
+        let args = [
+            &["audit", "--policy", policy, "--shard", shard][..],
+            format,
+            &[file],
+        ]
+        .concat();
+        logs.push_str(&same_sequential_and_parallel(&args));
+    }
+    logs
+}
+
+#[test]
+fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
+    // Many short flows (fixgen's many-flow bench traffic): `auto` shares
+    // them out, and the numbers are the generator's.
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
+    let truth = fixgen::write_bench_flows(&pcap, &pcapng, 32 << 20).unwrap();
+    let p = root()
+        .join("scripts/bench-flows.toml")
+        .display()
+        .to_string();
+    for f in [&pcap, &pcapng] {
+        let f = f.to_str().unwrap();
+        let log = same_in_shares(f, &p, "auto");
+        assert_eq!(
+            log.matches("in 2 shares of its flows, merged").count(),
+            3,
+            "{log}"
+        );
+        let (json, _) = output(&["audit", "--policy", &p, "--format", "json", f], "2");
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["captures"][0]["packets"], truth.packets);
+        let flows: u64 = doc["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["flows"].as_u64().unwrap())
+            .sum();
+        assert_eq!(flows, truth.flows);
+    }
+    // Flows idle 300 ms expire in sweeps (one a second of its 1.7 s): each
+    // share's clock follows every frame, so they expire as one table's do
+    // (verified to differ when only a share's own frames move its clock).
+    let f = pcap.to_str().unwrap();
+    let args = [
+        "audit",
+        "--policy",
+        &p,
+        "--idle-timeout",
+        "300ms",
+        "--format",
+        "json",
+        f,
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+    let (json, _) = output(&args, "2");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let expired = doc["flow_table"]["expired"].as_u64().unwrap();
+    assert!(
+        expired > truth.flows / 4,
+        "{expired} of {} expired",
+        truth.flows
+    );
+    // A table one analyzer would fill cannot be shared out (evictions):
+    // `auto` keeps it whole, `always` falls back and says why.
+    let few = (truth.flows / 2).to_string();
+    let args = [
+        "audit",
+        "--policy",
+        &p,
+        "--max-flows",
+        &few,
+        "--format",
+        "json",
+        f,
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(!log.contains("shares"), "{log}");
+    let args = [
+        "audit",
+        "--policy",
+        &p,
+        "--max-flows",
+        &few,
+        "--shard",
+        "always",
+        "--format",
+        "json",
+        f,
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(
+        log.contains("on one thread: it holds tunnels, or more flows"),
+        "{log}"
+    );
+}
+
+#[test]
+fn every_fixture_and_the_corpus_report_the_same_in_shares() {
+    let mut files = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    for s in fixgen::tunnel_scenarios() {
+        files.push(fixgen::write(s.name, dir.path()).unwrap().file);
+    }
+    if let Some(corpus) = shared_corpus() {
+        files.extend(corpus_captures(&corpus));
+    }
+    let p = policy();
+    let (mut shared, mut whole) = (0, 0);
+    for f in &files {
+        let log = same_in_shares(f.to_str().unwrap(), &p, "always");
+        shared += log.matches("shares of its flows, merged").count();
+        whole += log.matches("on one thread:").count();
+    }
+    // Every run is one or the other; both happen (tunnels are never
+    // shared out, a capture of one conversation always is).
+    assert_eq!(shared + whole, 3 * files.len());
+    assert!(shared > 0 && whole > 0, "{shared} shared, {whole} whole");
+}

@@ -134,6 +134,31 @@ pub struct CaptureCounters {
     pub interfaces: Vec<IfaceRef>,
 }
 
+impl CaptureCounters {
+    /// Adds the counters of another analyzer's share of the same capture
+    /// (`audit --shard`). Interfaces are that analyzer's own: not added.
+    pub fn add(&mut self, o: &CaptureCounters) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.duplicates += o.duplicates;
+        self.unique_bytes += o.unique_bytes;
+        self.mislabelled_80211 += o.mislabelled_80211;
+        self.super_frames += o.super_frames;
+        self.estimated_packets += o.estimated_packets;
+        self.estimated_bytes += o.estimated_bytes;
+        self.possible_copies += o.possible_copies;
+        self.possible_copy_bytes += o.possible_copy_bytes;
+        self.non_ip += o.non_ip;
+        for (k, v) in &o.undecoded {
+            *self.undecoded.entry(*k).or_insert(0) += v;
+        }
+        self.orphan_fragments += o.orphan_fragments;
+        self.overlay_packets += o.overlay_packets;
+        self.mirror_packets += o.mirror_packets;
+        self.mirror_bytes += o.mirror_bytes;
+    }
+}
+
 /// A digest of a tunnel that does not depend on the run or the direction
 /// of its first packet (outer endpoints unordered: another capture may see
 /// the other way first).
@@ -178,6 +203,14 @@ pub struct Reach {
     pub orphan_trains: Option<rustc_hash::FxHashSet<u64>>,
     /// Digests of the first fragments still remembered for later ones.
     pub open_trains: rustc_hash::FxHashSet<u64>,
+    /// The most packets the copy stage remembered at once, and the most TCP
+    /// directions it followed, over the captures (how close it came to
+    /// its caps).
+    pub copy_peaks: (usize, usize),
+    /// The most flows the table held at once.
+    pub flow_peak: usize,
+    /// The most first fragments remembered at once.
+    pub fragment_peak: usize,
 }
 
 /// A set of digests that stops growing at 65,536 and then says so.
@@ -204,7 +237,7 @@ impl Bounded {
 /// How long a first fragment's flow is remembered for its later fragments.
 const FRAGMENT_TIMEOUT_NS: i64 = 30_000_000_000;
 /// Most fragment trains remembered at once.
-const FRAGMENT_CAP: usize = 65_536;
+pub const FRAGMENT_CAP: usize = 65_536;
 
 type FragKey = (IpAddr, IpAddr, u8, u32, TunnelId);
 
@@ -249,6 +282,8 @@ pub struct Analyzer {
     tunnels: Tunnels,
     /// First fragment seen → its flow and direction, by (src, dst, proto, id).
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
+    /// Most first fragments remembered at once.
+    fragment_peak: usize,
     policy: Policy,
     dedup: Dedup,
     stats: Stats,
@@ -298,6 +333,7 @@ impl Analyzer {
             erspan_cache: FxHashMap::default(),
             tunnels: Tunnels::default(),
             fragments: FxHashMap::default(),
+            fragment_peak: 0,
             gave_up: BTreeMap::new(),
             facts: Vec::new(),
             answers: Vec::new(),
@@ -433,6 +469,7 @@ impl Analyzer {
         if self.fold_every > 0 && self.table.finished().len() >= self.fold_every {
             self.fold_finished();
         }
+        self.table.tick(frame.ts);
         let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
@@ -457,6 +494,55 @@ impl Analyzer {
             }
             copy => self.observe_copy(&meta, &at, copy),
         }
+    }
+
+    /// Which share of a capture's flows `frame` falls in when several
+    /// analyzers split one capture (`audit --shard`): a digest of the
+    /// addresses of its outermost IP header, the same both ways, so every
+    /// packet of a flow, every fragment of a packet and every copy of one
+    /// (copies share addresses) has the same; none for a frame with no IP.
+    /// The frame is decoded as [`Analyzer::observe_slot`] decodes it
+    /// (pktmon's 802.11 frames included), so a flow's frames agree.
+    pub fn shard_key(&self, frame: &Frame<'_>, capture: CaptureId) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut frame = *frame;
+        let pktmon = self
+            .captures
+            .get(capture.0 as usize)
+            .is_some_and(|c| c.pktmon);
+        if pktmon && frame.link == LinkType::ETHERNET && mislabelled_80211(frame.data).is_some() {
+            frame.link = LinkType::IEEE802_11;
+        }
+        let Decoded::Packet(m) = decode(&frame) else {
+            return None;
+        };
+        let mut h = rustc_hash::FxHasher::default();
+        (m.src.min(m.dst), m.src.max(m.dst)).hash(&mut h);
+        // FxHash leaves neighbouring addresses in neighbouring digests:
+        // MurmurHash3's finaliser spreads them over every bit.
+        let mut k = h.finish();
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        Some(k ^ (k >> 33))
+    }
+
+    /// Flows in the table now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Tunnels interned so far.
+    pub fn tunnels_seen(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// A frame another analyzer takes (`audit --shard`): here only its
+    /// time counts, on the expiry clock every frame of a capture moves, so
+    /// each share's flows expire when one analyzer's would.
+    pub fn pass(&mut self, frame: &Frame<'_>) {
+        self.table.tick(frame.ts);
     }
 
     /// A frame with a tunnel: each level down to the innermost is counted
@@ -815,6 +901,7 @@ impl Analyzer {
             }
         }
         self.fragments.insert(fk, (key, dir, ts));
+        self.fragment_peak = self.fragment_peak.max(self.fragments.len());
     }
 
     /// Every flow with its state: removed ones first, then those still in
@@ -956,6 +1043,11 @@ impl Analyzer {
                 .keys()
                 .map(|k| self.train_digest(k))
                 .collect(),
+            copy_peaks: (0..self.captures.len() as u32)
+                .map(|c| self.dedup.peaks(CaptureId(c)))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+            flow_peak: self.table.peak(),
+            fragment_peak: self.fragment_peak,
         }
     }
 

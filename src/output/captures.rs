@@ -137,11 +137,6 @@ impl CaptureRow {
                 .unwrap_or(&empty);
         row.counters(c);
         row.copy_overflow = o.id.map_or(0, |id| an.copy_overflow(id));
-        row.undecoded = c
-            .undecoded
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect();
         row.interfaces = c
             .interfaces
             .iter()
@@ -151,7 +146,12 @@ impl CaptureRow {
     }
 
     /// Copies the analyzer's plain counters.
-    fn counters(&mut self, c: &analyzer::CaptureCounters) {
+    pub fn counters(&mut self, c: &analyzer::CaptureCounters) {
+        self.undecoded = c
+            .undecoded
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
         self.writer = c.producer;
         self.copies = c.copies;
         self.restore_words();

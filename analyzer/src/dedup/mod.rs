@@ -34,6 +34,7 @@ use capture::{Producer, Timestamp};
 use crate::decode::PacketMeta;
 use crate::{CaptureId, IfaceRef};
 
+pub use overlap::MAX_DIRECTIONS;
 pub use wifi::mislabelled_80211;
 
 /// How long after a packet's first copy a later one is recognised: pktmon's
@@ -226,6 +227,8 @@ struct Window {
     overlap: overlap::Overlap,
     /// Packets forgotten before their window ended ([`MAX_SEEN`]).
     overflow: u64,
+    /// Most packets remembered at once.
+    peak: usize,
 }
 
 impl Window {
@@ -237,6 +240,7 @@ impl Window {
             newest: i64::MIN,
             overlap: overlap::Overlap::default(),
             overflow: 0,
+            peak: 0,
         }
     }
 
@@ -270,6 +274,7 @@ impl Window {
         }
         self.seen.insert(key, Seen::new(ts.0, iface, tags));
         self.order.push_back((ts.0, key));
+        self.peak = self.peak.max(self.order.len());
         Copy::First {
             possible_copy: self.overlap.repeats(ts.0, m),
         }
@@ -365,6 +370,15 @@ impl Dedup {
         match self.captures.get(capture.0 as usize) {
             Some(Some(w)) => w.overflow,
             _ => 0,
+        }
+    }
+
+    /// The most packets and TCP directions `capture`'s window held at once
+    /// (how close it came to [`MAX_SEEN`] and the overlap stage's cap).
+    pub fn peaks(&self, capture: CaptureId) -> (usize, usize) {
+        match self.captures.get(capture.0 as usize) {
+            Some(Some(w)) => (w.peak, w.overlap.peak()),
+            _ => (0, 0),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::decode::{proto, PacketMeta};
 /// Ranges remembered per direction.
 const RANGES: usize = 32;
 /// Directions remembered before the stale ones are dropped.
-const MAX_DIRECTIONS: usize = 1 << 14;
+pub const MAX_DIRECTIONS: usize = 1 << 14;
 
 type Direction = (IpAddr, u16, IpAddr, u16);
 
@@ -28,9 +28,16 @@ type Direction = (IpAddr, u16, IpAddr, u16);
 #[derive(Debug, Default)]
 pub(super) struct Overlap {
     dirs: FxHashMap<Direction, VecDeque<(u32, u32, i64)>>,
+    /// Most directions held at once.
+    peak: usize,
 }
 
 impl Overlap {
+    /// Most directions held at once (how close they came to the cap).
+    pub(super) fn peak(&self) -> usize {
+        self.peak
+    }
+
     /// Records the counted TCP packet `m` at `ts`; true when its payload
     /// repeats bytes counted within the window.
     pub(super) fn repeats(&mut self, ts: i64, m: &PacketMeta<'_>) -> bool {
@@ -59,6 +66,7 @@ impl Overlap {
             ranges.pop_front();
         }
         ranges.push_back((seq, seq.wrapping_add(len), ts));
+        self.peak = self.peak.max(self.dirs.len());
         covered > 0
     }
 }

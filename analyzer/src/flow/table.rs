@@ -267,6 +267,16 @@ impl<X: FlowExt> FlowTable<X> {
         self.next_sweep = None;
     }
 
+    /// Flows held now.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// No flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Most flows held at once so far.
     pub fn peak(&self) -> usize {
         self.peak
@@ -287,17 +297,26 @@ impl<X: FlowExt> FlowTable<X> {
             .map(|&i| i as usize)
     }
 
-    /// Adds one packet to the flow of `key`, creating it if needed; the
-    /// flag says whether it was created by this packet.
-    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> (&mut Slot<X>, bool) {
-        if p.ts > self.now {
-            self.now = p.ts;
+    /// Moves the expiry clock to `ts` if it is later, sweeping when a sweep
+    /// is due: every frame of a capture moves it (a flow's packet, but also
+    /// a frame of no flow, or of a flow another table holds), so tables
+    /// that share a capture's flows sweep at the same moments.
+    #[inline]
+    pub fn tick(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
             match self.next_sweep {
-                None => self.next_sweep = Some(self.sweep_after(p.ts)),
-                Some(t) if p.ts >= t => self.sweep(),
+                None => self.next_sweep = Some(self.sweep_after(ts)),
+                Some(t) if ts >= t => self.sweep(),
                 Some(_) => {}
             }
         }
+    }
+
+    /// Adds one packet to the flow of `key`, creating it if needed; the
+    /// flag says whether it was created by this packet.
+    pub fn update(&mut self, key: FlowKey, p: &PacketUpdate<'_>) -> (&mut Slot<X>, bool) {
+        self.tick(p.ts);
         let h = hash(&key);
         let (i, created) = match self.find(h, &key) {
             Some(i) => (i, false),
