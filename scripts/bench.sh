@@ -9,7 +9,9 @@
 #   flows   bench-flows.pcap/.pcapng (fixgen bench-flows: ~1.2 million short flows, IMIX-like
 #           sizes, TCP handshakes and teardowns, UDP, IPv4+IPv6, 802.1Q)
 #           For each capture and format: lanecheck audit (--threads 1 and default once the
-#           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop and cat.
+#           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop and cat; on the
+#           many-flow capture also audit --max-flows 2M on one thread and in shares of its
+#           flows (--shard auto), and the ratio of the two.
 #   dedup   bench-pktmon.pcapng (fixgen bench-pktmon: the plain traffic as pktmon logs it,
 #           12-14 copies per packet): audit --dedup auto vs off, and the plain audit vs the
 #           bare loop (with $BENCH_BASELINE=/path/to/old/lanecheck: that binary as "before");
@@ -148,12 +150,21 @@ median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((N
 
 # peers POLICY SET: the readers of the capture × format tables.
 peers() {
-    LABELS=() KINDS=() CMDS=() EXPECTS=()
+    LABELS=() KINDS=() CMDS=() EXPECTS=() SHARD_ROWS=
     local audit="$LC audit --policy $1 --format json --output @O.json"
     if grep -q -- '--threads' <<< "$("$LC" audit --help)"; then
         reader "lanecheck audit --threads 1" lanecheck "$audit --threads 1 @F"
         reader "lanecheck audit (default threads)" lanecheck "$audit @F"
         THREADS_NOTE=
+        # The many-flow capture fills the default table (evictions, which
+        # shares of its flows cannot reproduce: read whole); with room for
+        # its flows, --shard auto analyses it on both cores.
+        if [ "$2" = flows ] && grep -q -- '--shard' <<< "$("$LC" audit --help)"; then
+            local room="$audit --max-flows 2000000"
+            reader "lanecheck audit --max-flows 2M --threads 1" lanecheck "$room --threads 1 @F"
+            reader "lanecheck audit --max-flows 2M (shares)" lanecheck "$room @F"
+            SHARD_ROWS=2
+        fi
     else
         reader "lanecheck audit" lanecheck "$audit @F"
         THREADS_NOTE="note: lanecheck audit has no --threads yet: one row, its default"
@@ -196,6 +207,10 @@ for set in plain flows; do
         echo
         table "$set/$f (policy $policy)" "$file" "$(truth "$name" "$file")"
         FORMAT_MED[$f]=${MEDIANS[1]}
+        if [ $set = flows ] && [ -n "${SHARD_ROWS:-}" ]; then
+            awk -v one="${MEDIANS[2]}" -v two="${MEDIANS[3]}" 'BEGIN {
+                printf "  one capture in shares of its flows: %.2fx the one-thread rate\n", one / two }'
+        fi
     done
     awk -v a="${FORMAT_MED[pcap]}" -v b="${FORMAT_MED[pcapng]}" 'BEGIN {
         printf "%s: pcapng at %.2fx the pcap rate (default threads, median wall, same packets)\n", "'$set'", a / b }'

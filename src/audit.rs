@@ -36,7 +36,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     if let Some(m) = alone
         .then(|| {
             parallel::audit(&specs, cfg, &policy, threads, &progress).or_else(|| {
-                let shard = args.input.shard;
+                let shard = args.shard;
                 shard::audit(&specs, cfg, &policy, threads, shard, &progress)
             })
         })

@@ -339,6 +339,16 @@ pub struct AuditArgs {
     /// Each host audits its own captures; one merge reports them all.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// One capture file with 2 or more threads (without --flows, --save or
+    /// --violations-pcap): analyse it on every thread, each a
+    /// share of its flows (by address pair), and merge - the same result;
+    /// when shares would differ from one analyzer (one learns what another
+    /// uses, or the table would fill) it is read again on one. auto: when
+    /// its first 65,536 frames hold 4,096 address pairs or more (analysis,
+    /// not reading, is then the bottleneck) and, at that rate, the whole
+    /// capture would not fill --max-flows.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
+    pub shard: ShardMode,
 }
 
 /// `lanecheck merge`.
@@ -447,17 +457,11 @@ pub struct CaptureArgs {
     /// Threads: 2 or more reads each capture on a thread of its own, ahead
     /// of the analysis, and audits several captures at once when they share
     /// no flow nor anything learned (`audit` without --flows, --save or
-    /// --violations-pcap; else one after another) - the same result,
-    /// sooner; 1 reads and analyses on one. Default: the machine's cores.
+    /// --violations-pcap; else one after another), or one capture of many
+    /// flows in shares of them (`audit --shard`) - the same result, sooner;
+    /// 1 reads and analyses on one. Default: the machine's cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// With 2 or more threads and one capture file, analyse it on every
-    /// thread, each a share of its flows (by address pair), and merge: the
-    /// same result when no share learns what another uses (else it is read
-    /// again on one). auto: when its first 65,536 frames hold 4,096 address
-    /// pairs or more (analysis, not reading, is then the bottleneck).
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
-    pub shard: ShardMode,
     /// A flow idle this long (in packet time) is closed: 500ms, 60s, 2m, 1h;
     /// a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "15m")]
