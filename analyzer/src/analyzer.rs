@@ -501,8 +501,10 @@ impl Analyzer {
     /// addresses of its outermost IP header, the same both ways, so every
     /// packet of a flow, every fragment of a packet and every copy of one
     /// (copies share addresses) has the same; none for a frame with no IP.
-    /// The frame is decoded as [`Analyzer::observe_slot`] decodes it
-    /// (pktmon's 802.11 frames included), so a flow's frames agree.
+    /// The link layer is read as [`Analyzer::observe_slot`] reads it
+    /// (pktmon's 802.11 frames included) and the addresses are those its
+    /// decode gives ([`decode::addresses`]), so a flow's frames agree; a
+    /// frame it cannot decode counts in whichever share takes it.
     pub fn shard_key(&self, frame: &Frame<'_>, capture: CaptureId) -> Option<u64> {
         use std::hash::{Hash, Hasher};
         let mut frame = *frame;
@@ -513,11 +515,9 @@ impl Analyzer {
         if pktmon && frame.link == LinkType::ETHERNET && mislabelled_80211(frame.data).is_some() {
             frame.link = LinkType::IEEE802_11;
         }
-        let Decoded::Packet(m) = decode(&frame) else {
-            return None;
-        };
+        let (src, dst) = decode::addresses(&frame)?;
         let mut h = rustc_hash::FxHasher::default();
-        (m.src.min(m.dst), m.src.max(m.dst)).hash(&mut h);
+        (src.min(dst), src.max(dst)).hash(&mut h);
         // FxHash leaves neighbouring addresses in neighbouring digests:
         // MurmurHash3's finaliser spreads them over every bit.
         let mut k = h.finish();

@@ -2,10 +2,13 @@
 //! decodes, the rest is the frame; a tunnel's outer packet is decapsulated
 //! level by level as the analyzer does (`encapsulated`, `inner`, at most
 //! `MAX_NESTING` + 1 levels). Total: never panics, and what it finds lies
-//! inside the frame (an 802.11 payload offset too).
+//! inside the frame (an 802.11 payload offset too); `addresses` gives a
+//! packet's addresses.
 #![no_main]
 
-use analyzer::decode::{decode, encapsulated, ieee80211_payload, inner, Decoded, MAX_NESTING};
+use analyzer::decode::{
+    addresses, decode, encapsulated, ieee80211_payload, inner, Decoded, MAX_NESTING,
+};
 use analyzer::dedup::mislabelled_80211;
 use capture::{Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let link = LINKS[usize::from(pick) % LINKS.len()];
     let mut level = decode(&Frame::test(link, frame));
+    // The share key's addresses are the decode's (`audit --shard`).
+    if let Decoded::Packet(m) = &level {
+        assert_eq!(addresses(&Frame::test(link, frame)), Some((m.src, m.dst)));
+    }
     for _ in 0..=MAX_NESTING {
         let Decoded::Packet(m) = level else {
             break;

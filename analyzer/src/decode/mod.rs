@@ -264,6 +264,21 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
     ip::decode(net)
 }
 
+/// The source and destination of a frame's first IP header, read at their
+/// fixed offsets after the link layer (no transport, no checks beyond the
+/// header's length): whenever [`decode`] gives a packet, its `src` and
+/// `dst`. Cheaper than a decode where only the addresses matter.
+pub fn addresses(frame: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
+    let b = link::decode(frame.link, frame.data).ok()?.bytes;
+    let at = |i: usize| -> Option<[u8; 4]> { b.get(i..i + 4)?.try_into().ok() };
+    let at16 = |i: usize| -> Option<[u8; 16]> { b.get(i..i + 16)?.try_into().ok() };
+    match b.first()? >> 4 {
+        4 => Some((at(12)?.into(), at(16)?.into())),
+        6 => Some((at16(8)?.into(), at16(24)?.into())),
+        _ => None,
+    }
+}
+
 /// What the link layer hands to the IP layer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NetBytes<'a> {
@@ -323,6 +338,8 @@ mod tests {
         ];
         for (link, bytes) in cases {
             let m = packet(link, &bytes);
+            let want = Some((m.src, m.dst));
+            assert_eq!(addresses(&Frame::test(link, &bytes)), want, "{link}");
             assert_eq!((m.proto, m.sport, m.dport), (17, 1234, 53), "{link}");
             assert_eq!(m.payload, b"abcd", "{link}");
             let want_ifindex = (link == LinkType::LINUX_SLL2).then_some(7);
