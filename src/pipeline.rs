@@ -10,7 +10,7 @@ use analyzer::flow::Slot;
 use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
-use capture::{FileSource, Frame, FrameSource, Interface, Truncation};
+use capture::{CaptureFile, FileSource, Frame, FramedSource, Interface, Truncation};
 
 pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
@@ -282,17 +282,28 @@ pub fn read_share<T: Tap, S: Share>(
         }
     };
     let opened = if spec.read_ahead {
-        FileSource::read_ahead(&label, rd, spec.iface.clone())
+        FramedSource::start(&label, rd, spec.iface.clone())
+            .map(|s| read_source(s, &mut outcome, an, tap, share, progress))
     } else {
         FileSource::new(&label, rd, spec.iface.clone())
+            .map(|s| read_source(s, &mut outcome, an, tap, share, progress))
     };
-    let mut src = match opened {
-        Ok(s) => s,
-        Err(e) => {
-            outcome.error = Some(e.to_string());
-            return outcome;
-        }
-    };
+    if let Err(e) = opened {
+        outcome.error = Some(e.to_string());
+    }
+    outcome
+}
+
+/// Reads an opened capture into `an` (see [`read_share`]).
+fn read_source<F: CaptureFile, T: Tap, S: Share>(
+    mut src: F,
+    outcome: &mut CaptureOutcome,
+    an: &mut Analyzer,
+    tap: &mut T,
+    share: &mut S,
+    progress: &Progress,
+) {
+    let label = outcome.source.clone();
     let id = an.add_capture(&label);
     outcome.id = Some(id);
     let mut reading = Reading {
@@ -312,7 +323,6 @@ pub fn read_share<T: Tap, S: Share>(
     let stats = src.stats();
     outcome.truncated = stats.truncated;
     outcome.warnings = stats.warnings;
-    outcome
 }
 
 /// One capture being read: where its frames go.
@@ -331,7 +341,7 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
     /// Maps the source's interface table onto interned interfaces, and
     /// tells the analyzer who wrote the file (what copies it holds, how its
     /// NICs are named).
-    fn register_ifaces<R: Read>(&mut self, src: &FileSource<R>) {
+    fn register_ifaces<F: CaptureFile>(&mut self, src: &F) {
         let known = self.map.len();
         for iface in src.interfaces().iter().skip(known) {
             self.map.push(self.an.register_interface(self.id, iface));
@@ -344,7 +354,7 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
     }
 
     /// The hot loop: frames from the source straight into the analyzer.
-    fn feed<R: Read>(&mut self, src: &mut FileSource<R>) -> Result<()> {
+    fn feed<F: CaptureFile>(&mut self, src: &mut F) -> Result<()> {
         const BATCH: u64 = 4096;
         let mut unshown = 0u64;
         loop {

@@ -17,7 +17,7 @@ use pcap_parser::pcapng::{
     parse_interfacedescriptionblock_le, parse_sectionheaderblock, InterfaceDescriptionBlock,
 };
 
-use crate::ahead::{Chunk, ReadAhead, HEADROOM};
+use crate::blocks::{BlockReader, Chunk, HEADROOM};
 use crate::producer::{Fingerprint, Producer};
 use crate::{
     Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp, Truncation,
@@ -28,12 +28,12 @@ use crate::{
 const BUF_SIZE: usize = 1 << 20;
 /// Where the next packet's bytes are in the buffer, and its metadata.
 #[derive(Clone, Copy, Debug)]
-struct Record {
-    start: usize,
-    caplen: usize,
-    wire_len: u32,
-    ts: Timestamp,
-    iface: u32,
+pub(crate) struct Record {
+    pub(crate) start: usize,
+    pub(crate) caplen: usize,
+    pub(crate) wire_len: u32,
+    pub(crate) ts: Timestamp,
+    pub(crate) iface: u32,
 }
 
 /// A classic-pcap record longer than this (and than the file's snaplen) is
@@ -92,8 +92,9 @@ enum Kind {
 enum Input<R> {
     /// Read by the caller's thread, into the source's own buffer.
     Direct(R),
-    /// Read ahead by a thread of its own, in blocks the source takes over.
-    Ahead(ReadAhead),
+    /// Read by the caller's thread into blocks, each handed on with its
+    /// frames once the source has moved to the next (`framed.rs`).
+    Blocks(BlockReader<R>),
 }
 
 /// A pcap or pcapng file read as a stream.
@@ -118,6 +119,8 @@ pub struct FileSource<R> {
     fingerprint: Fingerprint,
     /// Packet blocks still to read options from.
     sniff: u8,
+    /// Times the interfaces or what the file says of its writer changed.
+    changes: u32,
 }
 
 impl<R: Read> FileSource<R> {
@@ -127,19 +130,36 @@ impl<R: Read> FileSource<R> {
         Self::with_input(name, Input::Direct(rd), vec![0; BUF_SIZE], default_iface)
     }
 
-    /// Like [`FileSource::new`], with a thread of its own reading `rd`
-    /// ahead in large blocks while the caller works on the frames of the
-    /// block before: the same frames, errors and offsets, on two cores.
-    pub fn read_ahead(name: &str, rd: R, default_iface: Option<String>) -> Result<Self, Error>
-    where
-        R: Send + 'static,
-    {
-        let ahead = ReadAhead::start(rd).map_err(|e| Error::Read {
-            source_name: name.to_string(),
-            offset: 0,
-            source: e,
-        })?;
-        Self::with_input(name, Input::Ahead(ahead), Vec::new(), default_iface)
+    /// Like [`FileSource::new`], reading into blocks that leave the source
+    /// with their frames ([`FileSource::take_retired`]; `framed.rs`);
+    /// `pool` gives used blocks back.
+    pub(crate) fn in_blocks(
+        name: &str,
+        rd: R,
+        pool: std::sync::mpsc::Receiver<Vec<u8>>,
+        default_iface: Option<String>,
+    ) -> Result<Self, Error> {
+        let blocks = Input::Blocks(BlockReader::new(rd, pool));
+        Self::with_input(name, blocks, Vec::new(), default_iface)
+    }
+
+    /// The block the frames returned so far lie in, once the source has
+    /// moved past it (`in_blocks` only).
+    pub(crate) fn take_retired(&mut self) -> Option<Vec<u8>> {
+        match &mut self.input {
+            Input::Blocks(b) => b.retired.take(),
+            _ => None,
+        }
+    }
+
+    /// The current block (at the end of the input).
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// How many times the interfaces or the writer's fingerprint changed.
+    pub(crate) fn changes(&self) -> u32 {
+        self.changes
     }
 
     fn with_input(
@@ -168,6 +188,7 @@ impl<R: Read> FileSource<R> {
             stats: SourceStats::default(),
             fingerprint: Fingerprint::default(),
             sniff: SNIFFED_PACKETS,
+            changes: 0,
         };
         src.open()?;
         Ok(src)
@@ -275,8 +296,8 @@ impl<R: Read> FileSource<R> {
         if self.end - self.pos >= need || self.eof {
             return Ok(self.end - self.pos);
         }
-        if matches!(self.input, Input::Ahead(_)) {
-            return self.fill_ahead(need);
+        if !matches!(self.input, Input::Direct(_)) {
+            return self.fill_blocks(need);
         }
         self.make_room(need);
         let Input::Direct(rd) = &mut self.input else {
@@ -318,17 +339,18 @@ impl<R: Read> FileSource<R> {
         }
     }
 
-    /// [`FileSource::fill`] from read-ahead blocks: each block becomes the
+    /// [`FileSource::fill`] in blocks (framed read-ahead): each block becomes the
     /// buffer, with the unread tail of the last one copied into its
     /// headroom; a tail larger than the headroom (a record longer than
     /// that) is completed by copying blocks onto it instead.
     #[cold]
-    fn fill_ahead(&mut self, need: usize) -> Result<usize, Error> {
+    fn fill_blocks(&mut self, need: usize) -> Result<usize, Error> {
         while self.end - self.pos < need && !self.eof {
-            let Input::Ahead(ahead) = &mut self.input else {
-                break;
+            let chunk = match &mut self.input {
+                Input::Blocks(blocks) => blocks.next(),
+                Input::Direct(_) => break,
             };
-            let (block, len) = match ahead.next() {
+            let (block, len) = match chunk {
                 Chunk::Data { buf, len } => (buf, len),
                 Chunk::End => {
                     self.eof = true;
@@ -352,6 +374,11 @@ impl<R: Read> FileSource<R> {
         let tail = self.end - self.pos;
         let data = HEADROOM..HEADROOM + len;
         if tail > HEADROOM {
+            if let Input::Blocks(b) = &mut self.input {
+                // Rare (a record longer than the headroom): the frames so
+                // far leave in a copy, as the buffer is about to move.
+                b.retire(self.buf.clone());
+            }
             self.make_room(tail + len);
             self.buf[self.end..self.end + len].copy_from_slice(&block[data]);
             self.end += len;
@@ -362,14 +389,18 @@ impl<R: Read> FileSource<R> {
         block[start..HEADROOM].copy_from_slice(&self.buf[self.pos..self.end]);
         self.base += self.pos as i64 - start as i64;
         let old = std::mem::replace(&mut self.buf, block);
-        self.give_back(old);
+        match &mut self.input {
+            Input::Blocks(b) => b.retire(old),
+            _ => self.give_back(old),
+        }
         self.pos = start;
         self.end = data.end;
     }
 
-    fn give_back(&self, buf: Vec<u8>) {
-        if let Input::Ahead(ahead) = &self.input {
-            ahead.recycle(buf);
+    fn give_back(&mut self, buf: Vec<u8>) {
+        match &mut self.input {
+            Input::Blocks(b) => b.recycle(buf),
+            Input::Direct(_) => {}
         }
     }
 
@@ -524,6 +555,7 @@ impl<R: Read> FileSource<R> {
                     let wire_len = rd32(block, 24);
                     if btype == PCAPNG_EPB && self.sniff > 0 {
                         self.sniff -= 1;
+                        self.changes += 1;
                         sniff_packet(&mut self.fingerprint, block, be);
                     }
                     if data_off + caplen > blen - 4 {
@@ -631,6 +663,7 @@ impl<R: Read> FileSource<R> {
         let p = self.pos;
         match parse_sectionheaderblock(&self.buf[p..p + blen]) {
             Ok((_, shb)) => {
+                self.changes += 1;
                 self.fingerprint
                     .section(text(shb.shb_userappl()), text(shb.shb_os()));
             }
@@ -695,6 +728,7 @@ impl<R: Read> FileSource<R> {
         let global = self.interfaces.len() as u32;
         let snaplen = iface.snaplen;
         self.interfaces.push(iface);
+        self.changes += 1;
         if let Kind::Ng { section, .. } = &mut self.kind {
             section.push(Some(NgIface {
                 global,
@@ -783,13 +817,11 @@ fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
     }
 }
 
-impl<R: Read> FrameSource for FileSource<R> {
-    // `#[inline]` here and on `next_pcap`/`next_ng`: the per-packet path,
-    // meant to be inlined into the caller's loop. Left to the inliner, a
-    // larger analyzer tipped it out of line (+4% instructions per packet
-    // under callgrind on the bench capture).
+impl<R: Read> FileSource<R> {
+    /// The next record (where its bytes are in the buffer) and its link
+    /// type, counted.
     #[inline]
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+    pub(crate) fn next_record(&mut self) -> Result<Option<(Record, LinkType)>, Error> {
         if self.done {
             return Ok(None);
         }
@@ -797,28 +829,45 @@ impl<R: Read> FrameSource for FileSource<R> {
             FileFormat::Pcap => self.next_pcap()?,
             FileFormat::PcapNg => self.next_ng()?,
         };
-        let Some(Record {
-            start,
-            caplen,
-            wire_len,
-            ts,
-            iface,
-        }) = next
-        else {
+        let Some(r) = next else {
             return Ok(None);
         };
         self.stats.frames += 1;
-        self.stats.wire_bytes += u64::from(wire_len);
+        self.stats.wire_bytes += u64::from(r.wire_len);
         let link = self
             .interfaces
-            .get(iface as usize)
+            .get(r.iface as usize)
             .map_or(LinkType::ETHERNET, |i| i.link);
+        Ok(Some((r, link)))
+    }
+}
+
+impl<R: Read> crate::CaptureFile for FileSource<R> {
+    fn producer(&self) -> Producer {
+        self.fingerprint.producer()
+    }
+
+    fn application(&self) -> Option<&str> {
+        self.fingerprint.userappl.as_deref()
+    }
+}
+
+impl<R: Read> FrameSource for FileSource<R> {
+    // `#[inline]` here and on `next_pcap`/`next_ng`: the per-packet path,
+    // meant to be inlined into the caller's loop. Left to the inliner, a
+    // larger analyzer tipped it out of line (+4% instructions per packet
+    // under callgrind on the bench capture).
+    #[inline]
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+        let Some((r, link)) = self.next_record()? else {
+            return Ok(None);
+        };
         Ok(Some(Frame {
-            ts,
-            iface: IfaceId(iface),
+            ts: r.ts,
+            iface: IfaceId(r.iface),
             link,
-            wire_len,
-            data: &self.buf[start..start + caplen],
+            wire_len: r.wire_len,
+            data: &self.buf[r.start..r.start + r.caplen],
         }))
     }
 

@@ -28,10 +28,11 @@
 //! assert_eq!(n, src.stats().frames);
 //! ```
 
-mod ahead;
+mod blocks;
 mod error;
 mod file;
 mod frame;
+mod framed;
 mod live;
 mod memory;
 mod producer;
@@ -41,8 +42,9 @@ mod writer;
 pub use error::Error;
 pub use file::{FileFormat, FileSource};
 pub use frame::{Frame, IfaceId, Interface, LinkType, OwnedFrame, Timestamp};
+pub use framed::FramedSource;
 pub use live::{system_ifaces, LiveConfig, LiveNic, LiveSource, NicCounters, Poll, SystemIface};
 pub use memory::MemorySource;
 pub use producer::{etl2pcapng_ifindex, is_npf, Producer};
-pub use source::{FrameSource, SourceStats, Truncation};
+pub use source::{CaptureFile, FrameSource, SourceStats, Truncation};
 pub use writer::PcapNgOut;

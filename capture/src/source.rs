@@ -13,6 +13,15 @@ pub trait FrameSource {
     fn stats(&self) -> SourceStats;
 }
 
+/// A capture file being read (directly, or framed on a thread of its
+/// own): frames, and what the file says of its writer so far.
+pub trait CaptureFile: FrameSource {
+    /// The program that wrote the file, as far as it has said so far.
+    fn producer(&self) -> crate::Producer;
+    /// The first section's `shb_userappl`, verbatim.
+    fn application(&self) -> Option<&str>;
+}
+
 /// Where and why a capture stopped early.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Truncation {

@@ -1,11 +1,13 @@
-//! Read-ahead gives exactly what a direct read gives: the same frames (time,
-//! interface, lengths, bytes), the same truncation offset and the same
-//! read error at the same offset, over inputs of many blocks whose records
-//! straddle block boundaries, some longer than a block's headroom.
+//! Framed read-ahead gives exactly what a direct read gives:
+//! the same frames (time, interface, link type, lengths, bytes), the same
+//! interfaces and writer at each frame, the same truncation offset and the
+//! same read error at the same offset, over inputs of many blocks whose
+//! records straddle block boundaries, some longer than a block's headroom,
+//! with interfaces declared between packets.
 
 use std::io::{self, Cursor, Read};
 
-use capture::{FileSource, FrameSource, Interface, LinkType, PcapNgOut};
+use capture::{CaptureFile, FileSource, FramedSource, Interface, LinkType, PcapNgOut};
 
 /// A deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
@@ -52,9 +54,15 @@ fn pcapng(n: usize, seed: u64) -> Vec<u8> {
     let ifaces = [
         Interface::named(Some("eth0".into()), LinkType::ETHERNET, 262_144),
         Interface::named(Some("eth1".into()), LinkType::ETHERNET, 262_144),
+        Interface::named(Some("wlan0".into()), LinkType::ETHERNET, 262_144),
     ];
-    w.declare(&ifaces).unwrap();
+    w.declare(&ifaces[..2]).unwrap();
     for i in 0..n {
+        // A third interface declared between packets, deep in the file.
+        if i == n / 2 {
+            w.declare(&ifaces).unwrap();
+        }
+        let iface = if i > n / 2 { i % 3 } else { i % 2 };
         let len = if rng.next().is_multiple_of(40) {
             70_000 + (rng.next() % 100_000) as usize
         } else {
@@ -63,7 +71,7 @@ fn pcapng(n: usize, seed: u64) -> Vec<u8> {
         let data: Vec<u8> = (0..len).map(|k| (k as u64 ^ i as u64) as u8).collect();
         let f = capture::Frame {
             ts: capture::Timestamp(1_700_000_000_000_000_000 + i as i64 * 1_000),
-            iface: capture::IfaceId((i % 2) as u32),
+            iface: capture::IfaceId(iface as u32),
             link: LinkType::ETHERNET,
             wire_len: len as u32,
             data: &data,
@@ -90,37 +98,51 @@ impl Read for Failing {
     }
 }
 
-/// Everything a source yields: one line per frame, then how it ended.
-fn read_all<R: Read>(mut src: FileSource<R>) -> Vec<String> {
+/// Everything a source yields: one line per frame (with the interfaces
+/// and writer it knows of then), then how it ended.
+fn read_all<F: CaptureFile>(mut src: F) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        match src.next_frame() {
-            Ok(Some(f)) => out.push(format!(
-                "{} {} {} {} {:016x}",
+        let line = match src.next_frame() {
+            Ok(Some(f)) => format!(
+                "{} {} {} {} {} {:016x}",
                 f.ts.0,
                 f.iface.0,
+                f.link.0,
                 f.wire_len,
                 f.data.len(),
                 f.data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                     (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
                 })
-            )),
+            ),
             Ok(None) => break,
             Err(e) => {
                 out.push(format!("error: {e}"));
                 break;
             }
-        }
+        };
+        let names: Vec<_> = src.interfaces().iter().map(|i| i.name.clone()).collect();
+        let said = format!("{names:?} {:?} {:?}", src.producer(), src.application());
+        out.push(format!("{line} {said}"));
     }
     let s = src.stats();
-    out.push(format!("frames {} truncated {:?}", s.frames, s.truncated));
+    let names: Vec<_> = src.interfaces().iter().map(|i| i.name.clone()).collect();
+    out.push(format!(
+        "frames {} bytes {} truncated {:?} warnings {:?} interfaces {names:?} {:?}",
+        s.frames,
+        s.wire_bytes,
+        s.truncated,
+        s.warnings,
+        src.producer()
+    ));
     out
 }
 
+/// A direct read and framed read-ahead.
 fn both<R: Read + Send + 'static>(make: impl Fn() -> R) -> (Vec<String>, Vec<String>) {
     let direct = read_all(FileSource::new("t", make(), None).unwrap());
-    let ahead = read_all(FileSource::read_ahead("t", make(), None).unwrap());
-    (direct, ahead)
+    let framed = read_all(FramedSource::start("t", make(), None).unwrap());
+    (direct, framed)
 }
 
 #[test]

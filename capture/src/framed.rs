@@ -1,0 +1,278 @@
+//! Framed read-ahead: a thread reads the file into 1 MiB blocks *and*
+//! frames its records, sending each block with the list of its frames
+//! (where each lies, its time, interface, lengths and link type) once it
+//! has moved to the next; the caller only walks the list. Reading and
+//! framing thus run apart from decoding and analysis, and nothing crosses
+//! threads per packet: a block and its list travel together through a
+//! bounded channel, and both come back for reuse.
+//!
+//! The caller sees what a direct read would show at each frame: the
+//! interfaces and what the file says of its writer change with the frame
+//! after which a direct read would have changed them (a list of changes
+//! travels with each block), and errors, truncation and counters are the
+//! direct read's (`capture/tests/ahead.rs`).
+
+use std::io::Read;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use crate::file::{FileFormat, FileSource};
+use crate::producer::Producer;
+use crate::{
+    CaptureFile, Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp,
+};
+
+/// Blocks that may wait for the caller.
+const DEPTH: usize = 4;
+
+/// Where one frame lies in its block, and what the caller needs of it.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    start: u32,
+    len: u32,
+    wire_len: u32,
+    iface: u32,
+    ts: Timestamp,
+    link: LinkType,
+}
+
+/// What the file had said of itself after some frame.
+#[derive(Clone, Debug)]
+struct Said {
+    interfaces: Vec<Interface>,
+    producer: Producer,
+    application: Option<String>,
+}
+
+impl Said {
+    fn of<R: Read>(src: &FileSource<R>) -> Self {
+        Said {
+            interfaces: src.interfaces().to_vec(),
+            producer: src.producer(),
+            application: src.application().map(str::to_string),
+        }
+    }
+}
+
+/// A block and its frames; `said[i] = (k, s)`: from frame `k` on, `s`.
+struct Batch {
+    buf: Vec<u8>,
+    recs: Vec<Rec>,
+    said: Vec<(usize, Said)>,
+}
+
+enum Msg {
+    Batch(Batch),
+    /// The end, or a read error, with the counters and the last word.
+    End {
+        error: Option<Error>,
+        stats: SourceStats,
+        said: Said,
+    },
+}
+
+/// A capture file framed on a thread of its own.
+pub struct FramedSource {
+    name: String,
+    rx: Receiver<Msg>,
+    back: SyncSender<(Vec<u8>, Vec<Rec>)>,
+    batch: Batch,
+    at: usize,
+    /// Index in `batch.said` of the next change.
+    next_said: usize,
+    said: Said,
+    format: FileFormat,
+    stats: SourceStats,
+    error: Option<Error>,
+    done: bool,
+}
+
+impl FramedSource {
+    /// Opens `rd` (the header is read here, so a file that is no capture
+    /// fails at once) and starts the thread that reads and frames the rest.
+    pub fn start<R: Read + Send + 'static>(
+        name: &str,
+        rd: R,
+        default_iface: Option<String>,
+    ) -> Result<Self, Error> {
+        let (back, pool) = sync_channel::<(Vec<u8>, Vec<Rec>)>(DEPTH + 2);
+        let (blocks_back, blocks) = sync_channel::<Vec<u8>>(DEPTH + 2);
+        let src = FileSource::in_blocks(name, rd, blocks, default_iface)?;
+        let (tx, rx) = sync_channel(DEPTH);
+        let said = Said::of(&src);
+        let format = src.format();
+        let spawned = std::thread::Builder::new()
+            .name("capture-frame".into())
+            .spawn(move || frame_blocks(src, &tx, &pool, &blocks_back));
+        spawned.map_err(|e| Error::Read {
+            source_name: name.to_string(),
+            offset: 0,
+            source: e,
+        })?;
+        Ok(FramedSource {
+            name: name.to_string(),
+            rx,
+            back,
+            batch: Batch {
+                buf: Vec::new(),
+                recs: Vec::new(),
+                said: Vec::new(),
+            },
+            at: 0,
+            next_said: 0,
+            said,
+            format,
+            stats: SourceStats::default(),
+            error: None,
+            done: false,
+        })
+    }
+
+    /// The container format.
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    /// Waits for the next block; false at the end (or an error, kept for
+    /// the caller).
+    fn refill(&mut self) -> bool {
+        match self.rx.recv() {
+            Ok(Msg::Batch(b)) => {
+                let old = std::mem::replace(&mut self.batch, b);
+                let _ = self.back.try_send((old.buf, old.recs));
+                self.at = 0;
+                self.next_said = 0;
+                true
+            }
+            Ok(Msg::End { error, stats, said }) => {
+                self.error = error;
+                self.stats = stats;
+                self.said = said;
+                self.done = true;
+                false
+            }
+            Err(_) => {
+                self.error = Some(Error::Read {
+                    source_name: self.name.clone(),
+                    offset: 0,
+                    source: std::io::Error::other("the framing thread ended"),
+                });
+                self.done = true;
+                false
+            }
+        }
+    }
+}
+
+impl CaptureFile for FramedSource {
+    fn producer(&self) -> Producer {
+        self.said.producer
+    }
+
+    fn application(&self) -> Option<&str> {
+        self.said.application.as_deref()
+    }
+}
+
+impl FrameSource for FramedSource {
+    #[inline]
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+        while self.at == self.batch.recs.len() {
+            if self.done || !self.refill() {
+                return match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+        }
+        let i = self.at;
+        self.at += 1;
+        if let Some((k, said)) = self.batch.said.get(self.next_said) {
+            if *k == i {
+                self.said = said.clone();
+                self.next_said += 1;
+            }
+        }
+        let r = self.batch.recs[i];
+        self.stats.frames += 1;
+        self.stats.wire_bytes += u64::from(r.wire_len);
+        let data = &self.batch.buf[r.start as usize..(r.start + r.len) as usize];
+        Ok(Some(Frame {
+            ts: r.ts,
+            iface: IfaceId(r.iface),
+            link: r.link,
+            wire_len: r.wire_len,
+            data,
+        }))
+    }
+
+    fn interfaces(&self) -> &[Interface] {
+        &self.said.interfaces
+    }
+
+    fn stats(&self) -> SourceStats {
+        self.stats.clone()
+    }
+}
+
+/// The thread: frames `src` to its end, sending each block with its
+/// frames as the source leaves it; stops when the caller hangs up.
+fn frame_blocks<R: Read>(
+    mut src: FileSource<R>,
+    tx: &SyncSender<Msg>,
+    pool: &Receiver<(Vec<u8>, Vec<Rec>)>,
+    blocks_back: &SyncSender<Vec<u8>>,
+) {
+    let mut recs = Vec::new();
+    let mut said = Vec::new();
+    let mut changes = src.changes();
+    loop {
+        let next = src.next_record();
+        if let Some(buf) = src.take_retired() {
+            let batch = Batch {
+                buf,
+                recs: std::mem::take(&mut recs),
+                said: std::mem::take(&mut said),
+            };
+            if tx.send(Msg::Batch(batch)).is_err() {
+                return;
+            }
+            // Used blocks and lists come back: blocks to the reader.
+            if let Ok((b, mut r)) = pool.try_recv() {
+                let _ = blocks_back.try_send(b);
+                r.clear();
+                recs = r;
+            }
+        }
+        let error = match next {
+            Ok(Some((r, link))) => {
+                if src.changes() != changes {
+                    changes = src.changes();
+                    said.push((recs.len(), Said::of(&src)));
+                }
+                recs.push(Rec {
+                    start: r.start as u32,
+                    len: r.caplen as u32,
+                    wire_len: r.wire_len,
+                    iface: r.iface,
+                    ts: r.ts,
+                    link,
+                });
+                continue;
+            }
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
+        let last = Batch {
+            buf: src.take_buffer(),
+            recs,
+            said,
+        };
+        let _ = tx.send(Msg::Batch(last));
+        let _ = tx.send(Msg::End {
+            error,
+            stats: src.stats(),
+            said: Said::of(&src),
+        });
+        return;
+    }
+}
