@@ -454,8 +454,8 @@ pub struct CaptureArgs {
     /// (and still counted) beyond it.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
-    /// Threads: 2 or more reads each capture on a thread of its own, ahead
-    /// of the analysis, and audits several captures at once when they share
+    /// Threads: 2 or more reads and frames each capture on a thread of its own,
+    /// ahead of the analysis, and audits several captures at once when they share
     /// no flow nor anything learned (`audit` without --flows, --save or
     /// --violations-pcap; else one after another), or one capture of many
     /// flows in shares of them (`audit --shard`) - the same result, sooner;
