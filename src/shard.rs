@@ -200,12 +200,15 @@ fn share(
 /// if it could.
 fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
     let first = &parts[0].outcome;
+    if first.id.is_none() {
+        return Some("it is not a capture file".into());
+    }
     let read_alike = parts.iter().all(|p| {
         p.outcome.error == first.error
             && p.outcome.truncated.as_ref().map(|t| t.offset)
                 == first.truncated.as_ref().map(|t| t.offset)
     });
-    if !read_alike || first.id.is_none() {
+    if !read_alike {
         return Some("the shares did not read the same frames".into());
     }
     let mut digests = rustc_hash::FxHashSet::default();
