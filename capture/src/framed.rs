@@ -15,7 +15,7 @@
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use crate::file::{FileFormat, FileSource};
+use crate::file::{FileFormat, FileSource, Record};
 use crate::producer::Producer;
 use crate::{
     CaptureFile, Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp,
@@ -217,62 +217,83 @@ impl FrameSource for FramedSource {
 /// The thread: frames `src` to its end, sending each block with its
 /// frames as the source leaves it; stops when the caller hangs up.
 fn frame_blocks<R: Read>(
-    mut src: FileSource<R>,
+    src: FileSource<R>,
     tx: &SyncSender<Msg>,
     pool: &Receiver<(Vec<u8>, Vec<Rec>)>,
     blocks_back: &SyncSender<Vec<u8>>,
 ) {
-    let mut recs = Vec::new();
-    let mut said = Vec::new();
-    let mut changes = src.changes();
+    let mut f = Framer {
+        changes: src.changes(),
+        src,
+        recs: Vec::new(),
+        said: Vec::new(),
+    };
     loop {
-        let next = src.next_record();
-        if let Some(buf) = src.take_retired() {
-            let batch = Batch {
-                buf,
-                recs: std::mem::take(&mut recs),
-                said: std::mem::take(&mut said),
-            };
-            if tx.send(Msg::Batch(batch)).is_err() {
+        let next = f.src.next_record();
+        if let Some(buf) = f.src.take_retired() {
+            if !f.hand_on(buf, tx) {
                 return;
             }
             // Used blocks and lists come back: blocks to the reader.
             if let Ok((b, mut r)) = pool.try_recv() {
                 let _ = blocks_back.try_send(b);
                 r.clear();
-                recs = r;
+                f.recs = r;
             }
         }
-        let error = match next {
-            Ok(Some((r, link))) => {
-                if src.changes() != changes {
-                    changes = src.changes();
-                    said.push((recs.len(), Said::of(&src)));
-                }
-                recs.push(Rec {
-                    start: r.start as u32,
-                    len: r.caplen as u32,
-                    wire_len: r.wire_len,
-                    iface: r.iface,
-                    ts: r.ts,
-                    link,
-                });
-                continue;
-            }
-            Ok(None) => None,
-            Err(e) => Some(e),
-        };
-        let last = Batch {
-            buf: src.take_buffer(),
-            recs,
-            said,
-        };
-        let _ = tx.send(Msg::Batch(last));
-        let _ = tx.send(Msg::End {
-            error,
-            stats: src.stats(),
-            said: Said::of(&src),
+        match next {
+            Ok(Some((r, link))) => f.push(r, link),
+            Ok(None) => return f.finish(None, tx),
+            Err(e) => return f.finish(Some(e), tx),
+        }
+    }
+}
+
+/// The framing thread's state: the source and the current block's frames.
+struct Framer<R> {
+    src: FileSource<R>,
+    recs: Vec<Rec>,
+    said: Vec<(usize, Said)>,
+    /// The source's change count when `said` was last brought up to date.
+    changes: u32,
+}
+
+impl<R: Read> Framer<R> {
+    /// Adds a frame, after what the file said since the last one.
+    fn push(&mut self, r: Record, link: LinkType) {
+        if self.src.changes() != self.changes {
+            self.changes = self.src.changes();
+            self.said.push((self.recs.len(), Said::of(&self.src)));
+        }
+        self.recs.push(Rec {
+            start: r.start as u32,
+            len: r.caplen as u32,
+            wire_len: r.wire_len,
+            iface: r.iface,
+            ts: r.ts,
+            link,
         });
-        return;
+    }
+
+    /// Sends `buf` with the frames so far; false if the caller hung up.
+    fn hand_on(&mut self, buf: Vec<u8>, tx: &SyncSender<Msg>) -> bool {
+        let batch = Batch {
+            buf,
+            recs: std::mem::take(&mut self.recs),
+            said: std::mem::take(&mut self.said),
+        };
+        tx.send(Msg::Batch(batch)).is_ok()
+    }
+
+    /// Sends the last block and how the input ended.
+    fn finish(mut self, error: Option<Error>, tx: &SyncSender<Msg>) {
+        let buf = self.src.take_buffer();
+        if self.hand_on(buf, tx) {
+            let _ = tx.send(Msg::End {
+                error,
+                stats: self.src.stats(),
+                said: Said::of(&self.src),
+            });
+        }
     }
 }
