@@ -159,6 +159,22 @@ impl CaptureCounters {
     }
 }
 
+/// An address's bits folded to 64 and spread by MurmurHash3's finaliser.
+fn spread(a: IpAddr) -> u64 {
+    let x = match a {
+        IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        IpAddr::V6(v6) => {
+            let b = v6.to_bits();
+            (b as u64) ^ ((b >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }
+    };
+    let mut k = x ^ (x >> 33);
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
 /// A digest of a tunnel that does not depend on the run or the direction
 /// of its first packet (outer endpoints unordered: another capture may see
 /// the other way first).
@@ -506,7 +522,6 @@ impl Analyzer {
     /// decode gives ([`decode::addresses`]), so a flow's frames agree; a
     /// frame it cannot decode counts in whichever share takes it.
     pub fn shard_key(&self, frame: &Frame<'_>, capture: CaptureId) -> Option<u64> {
-        use std::hash::{Hash, Hasher};
         let mut frame = *frame;
         let pktmon = self
             .captures
@@ -516,16 +531,9 @@ impl Analyzer {
             frame.link = LinkType::IEEE802_11;
         }
         let (src, dst) = decode::addresses(&frame)?;
-        let mut h = rustc_hash::FxHasher::default();
-        (src.min(dst), src.max(dst)).hash(&mut h);
-        // FxHash leaves neighbouring addresses in neighbouring digests:
-        // MurmurHash3's finaliser spreads them over every bit.
-        let mut k = h.finish();
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        Some(k ^ (k >> 33))
+        // A sum is the same both ways; each address spread over every bit
+        // first (neighbouring addresses must not land in one share).
+        Some(spread(src).wrapping_add(spread(dst)))
     }
 
     /// Flows in the table now.
