@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
@@ -153,14 +153,45 @@ impl Share for () {
 
 /// Share `index` of `of` of a capture's flows, by [`Analyzer::shard_key`]
 /// (frames without IP go to share 0). Every share stops once one sees the
-/// shares cannot merge into one analyzer's result (`doomed`).
+/// shares cannot merge into one analyzer's result ([`Board::doomed`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Shard<'a> {
     pub index: u64,
     pub of: u64,
     /// Flows one analyzer may hold (`--max-flows`).
     pub max_flows: usize,
-    pub doomed: &'a AtomicBool,
+    pub board: &'a Board,
+}
+
+/// What the shares of one capture tell each other while they read.
+#[derive(Debug, Default)]
+pub struct Board {
+    /// A share found that the shares cannot merge into one analyzer's result.
+    pub doomed: AtomicBool,
+    /// The shares (a bit each) that remember DNS names.
+    names: AtomicU64,
+    /// The shares that learned RPC endpoints.
+    endpoints: AtomicU64,
+}
+
+impl Board {
+    /// Notes what `an`, share `index`, holds; true when the shares can no
+    /// longer merge (the checks of `shard.rs` that are already certain).
+    fn note(&self, index: u64, an: &Analyzer, max_flows: usize, of: u64) -> bool {
+        let me = 1u64 << (index % 64);
+        let k = an.knowledge();
+        if !k.names.is_empty() {
+            self.names.fetch_or(me, Ordering::Relaxed);
+        }
+        if !k.history().is_empty() {
+            self.endpoints.fetch_or(me, Ordering::Relaxed);
+        }
+        let several = |bits: &AtomicU64| bits.load(Ordering::Relaxed).count_ones() >= 2;
+        // With `[[dns]]` rules every share needs the others' answers.
+        let dns = !an.policy().dns.is_empty() && several(&self.names);
+        let crowded = an.active_flows().saturating_mul(of as usize) >= max_flows;
+        crowded || an.tunnels_seen() > 0 || dns || several(&self.endpoints)
+    }
 }
 
 impl Share for Shard<'_> {
@@ -170,15 +201,15 @@ impl Share for Shard<'_> {
         key.map_or(0, |k| k % self.of) == self.index
     }
 
-    /// A tunnel, or a table that (as full as this one) would fill one
-    /// analyzer's, means the capture will be read again on one: no share
-    /// need read on.
+    /// A tunnel, a table that (as full as this one) would fill one
+    /// analyzer's, DNS answers in two shares under `[[dns]]` rules, or
+    /// endpoints learned in two shares mean the capture will be read again
+    /// on one: no share need read on.
     fn stop(&mut self, an: &Analyzer) -> bool {
-        let crowded = an.active_flows().saturating_mul(self.of as usize) >= self.max_flows;
-        if crowded || an.tunnels_seen() > 0 {
-            self.doomed.store(true, Ordering::Relaxed);
+        if self.board.note(self.index, an, self.max_flows, self.of) {
+            self.board.doomed.store(true, Ordering::Relaxed);
         }
-        self.doomed.load(Ordering::Relaxed)
+        self.board.doomed.load(Ordering::Relaxed)
     }
 }
 

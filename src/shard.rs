@@ -19,7 +19,7 @@
 //! both ways over the corpus and every fixture.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
 use analyzer::evidence::learned::ENDPOINT_CAP;
@@ -31,7 +31,7 @@ use capture::{FileSource, FrameSource};
 use crate::flags::ShardMode;
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::parallel::Merged;
-use crate::pipeline::{self, CaptureOutcome, CaptureSpec, Shard};
+use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
 use crate::summary;
 
@@ -138,7 +138,7 @@ fn run_shares(
     progress: &Progress,
 ) -> Option<Vec<Part>> {
     let hidden = Progress::hidden();
-    let doomed = AtomicBool::new(false);
+    let board = Board::default();
     let parts: Option<Vec<Part>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..of)
             .map(|index| {
@@ -149,15 +149,15 @@ fn run_shares(
                     index,
                     of,
                     max_flows: cfg.flows.max_flows,
-                    doomed: &doomed,
+                    board: &board,
                 };
                 s.spawn(move || share(spec, cfg, policy, shard, shown))
             })
             .collect();
         handles.into_iter().map(|h| h.join().ok()).collect()
     });
-    if doomed.load(Ordering::Relaxed) {
-        log::info!("analysing {} on one thread: it holds tunnels, or more flows than one analyzer may hold", spec.path);
+    if board.doomed.load(Ordering::Relaxed) {
+        log::info!("analysing {} on one thread: shares met early (tunnels, a table that would fill, DNS answers or RPC endpoints in several shares)", spec.path);
         progress.restart();
         return None;
     }

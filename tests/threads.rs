@@ -447,10 +447,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
         f,
     ];
     let log = same_sequential_and_parallel(&args);
-    assert!(
-        log.contains("on one thread: it holds tunnels, or more flows"),
-        "{log}"
-    );
+    assert!(log.contains("on one thread: shares met early"), "{log}");
 }
 
 #[test]
@@ -474,4 +471,63 @@ fn every_fixture_and_the_corpus_report_the_same_in_shares() {
     // shared out, a capture of one conversation always is).
     assert_eq!(shared + whole, 3 * files.len());
     assert!(shared > 0 && whole > 0, "{shared} shared, {whole} whole");
+}
+
+/// A DNS query from client `i` (10.1.x.y) to 10.0.0.53 and its answer:
+/// `name` → 10.10.12.50.
+fn dns_exchange(i: u16, name: &str) -> [Vec<u8>; 2] {
+    let client = [10, 1, (i / 250) as u8, (i % 250) as u8 + 1];
+    let server = [10, 0, 0, 53];
+    let answer = fixgen::messages::dns_answer(i, name, &["10.10.12.50".parse().unwrap()]);
+    let query = fixgen::messages::dns_query(i, name);
+    let frame = |src, dst, sport, dport, payload: &[u8]| {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(src, dst, 64)
+            .udp(sport, dport)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    };
+    [
+        frame(client, server, 50_000 + i, 53, &query),
+        frame(server, client, 53, 50_000 + i, &answer),
+    ]
+}
+
+#[test]
+fn shares_that_learn_dns_answers_for_each_other_stop_early() {
+    // 6,000 clients resolving a name: their answers fall in both shares.
+    // Under a policy with a [[dns]] rule each share needs the other's
+    // answers, so the shares stop at their first check and the capture is
+    // read on one analyzer; without one, the shares merge. The same report
+    // either way.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dns.pcap");
+    let frames: Vec<Vec<u8>> = (0..6_000)
+        .flat_map(|i| dns_exchange(i, "dpm01.contoso.local"))
+        .collect();
+    pcap(&file, &frames);
+    let f = file.to_str().unwrap();
+    let with_rule = root().join("policies/dpm-dns.toml").display().to_string();
+    let args = [
+        "audit", "--policy", &with_rule, "--shard", "always", "--format", "json", f,
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(log.contains("on one thread: shares met early"), "{log}");
+    let (json, _) = output(&args, "2");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(doc["captures"][0]["packets"], 12_000);
+    let args = [
+        "audit",
+        "--policy",
+        &policy(),
+        "--shard",
+        "always",
+        "--format",
+        "json",
+        f,
+    ];
+    let log = same_sequential_and_parallel(&args);
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
 }
