@@ -345,6 +345,16 @@ fn captures_sharing_a_tunnel_are_read_one_after_another() {
     );
 }
 
+/// `audit --policy POLICY EXTRA… --format json FILE`.
+fn audit_json<'a>(policy: &'a str, extra: &[&'a str], file: &'a str) -> Vec<&'a str> {
+    [
+        &["audit", "--policy", policy][..],
+        extra,
+        &["--format", "json", file],
+    ]
+    .concat()
+}
+
 /// Audits `file` in JSON (with series), text and HTML on one thread and in
 /// shares on two; returns what the two-thread runs logged.
 fn same_in_shares(file: &str, policy: &str, shard: &str) -> String {
@@ -399,16 +409,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     // share's clock follows every frame, so they expire as one table's do
     // (verified to differ when only a share's own frames move its clock).
     let f = pcap.to_str().unwrap();
-    let args = [
-        "audit",
-        "--policy",
-        &p,
-        "--idle-timeout",
-        "300ms",
-        "--format",
-        "json",
-        f,
-    ];
+    let args = audit_json(&p, &["--idle-timeout", "300ms"], f);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
     let (json, _) = output(&args, "2");
@@ -422,30 +423,9 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     // A table one analyzer would fill cannot be shared out (evictions):
     // `auto` keeps it whole, `always` falls back and says why.
     let few = (truth.flows / 2).to_string();
-    let args = [
-        "audit",
-        "--policy",
-        &p,
-        "--max-flows",
-        &few,
-        "--format",
-        "json",
-        f,
-    ];
-    let log = same_sequential_and_parallel(&args);
+    let log = same_sequential_and_parallel(&audit_json(&p, &["--max-flows", &few], f));
     assert!(!log.contains("shares"), "{log}");
-    let args = [
-        "audit",
-        "--policy",
-        &p,
-        "--max-flows",
-        &few,
-        "--shard",
-        "always",
-        "--format",
-        "json",
-        f,
-    ];
+    let args = audit_json(&p, &["--max-flows", &few, "--shard", "always"], f);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("on one thread: shares met early"), "{log}");
 }
@@ -510,24 +490,14 @@ fn shares_that_learn_dns_answers_for_each_other_stop_early() {
     pcap(&file, &frames);
     let f = file.to_str().unwrap();
     let with_rule = root().join("policies/dpm-dns.toml").display().to_string();
-    let args = [
-        "audit", "--policy", &with_rule, "--shard", "always", "--format", "json", f,
-    ];
+    let args = audit_json(&with_rule, &["--shard", "always"], f);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("on one thread: shares met early"), "{log}");
     let (json, _) = output(&args, "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(doc["captures"][0]["packets"], 12_000);
-    let args = [
-        "audit",
-        "--policy",
-        &policy(),
-        "--shard",
-        "always",
-        "--format",
-        "json",
-        f,
-    ];
+    let p = policy();
+    let args = audit_json(&p, &["--shard", "always"], f);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
 }
