@@ -61,6 +61,29 @@ pub enum FileFormat {
     PcapNg,
 }
 
+/// A pcapng packet block's fields.
+#[derive(Clone, Copy, Debug)]
+struct Packet {
+    btype: u32,
+    if_id: u32,
+    ticks: u64,
+    /// Where its data starts in the block.
+    data_off: usize,
+    caplen: usize,
+    wire_len: u32,
+}
+
+/// The 32-bit word at `i` of `b` in the section's byte order.
+#[inline(always)]
+fn rd32(be: bool, b: &[u8], i: usize) -> u32 {
+    let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+    if be {
+        u32::from_be_bytes(w)
+    } else {
+        u32::from_le_bytes(w)
+    }
+}
+
 /// Per-section state of one pcapng interface.
 #[derive(Clone, Copy, Debug)]
 struct NgIface {
@@ -489,100 +512,11 @@ impl<R: Read> FileSource<R> {
     #[inline]
     fn next_ng(&mut self) -> Result<Option<Record>, Error> {
         loop {
-            let avail = self.fill(12)?;
-            if avail < 12 {
-                if avail > 0 {
-                    self.truncate(format!("block header cut after {avail} bytes"));
-                } else {
-                    self.done = true;
-                }
+            let Some((btype, blen, be)) = self.next_block()? else {
                 return Ok(None);
-            }
-            let p = self.pos;
-            let raw_type = u32::from_le_bytes(self.buf[p..p + 4].try_into().unwrap_or_default());
-            let be = if raw_type == PCAPNG_SHB {
-                let bom =
-                    u32::from_le_bytes(self.buf[p + 8..p + 12].try_into().unwrap_or_default());
-                bom != PCAPNG_BOM
-            } else {
-                matches!(self.kind, Kind::Ng { be: true, .. })
             };
-            let rd32 = |b: &[u8], i: usize| {
-                let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-                if be {
-                    u32::from_be_bytes(w)
-                } else {
-                    u32::from_le_bytes(w)
-                }
-            };
-            let btype = rd32(&self.buf, p);
-            let blen = rd32(&self.buf, p + 4) as usize;
-            if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
-                self.truncate(format!(
-                    "impossible block length {blen} (block type {btype:#x})"
-                ));
-                return Ok(None);
-            }
-            let avail = self.fill(blen)?;
-            if avail < blen {
-                self.truncate(format!("block cut: {avail} of {blen} bytes present"));
-                return Ok(None);
-            }
-            let p = self.pos;
-            let block = &self.buf[p..p + blen];
-            if rd32(block, blen - 4) as usize != blen {
-                self.truncate(format!(
-                    "block length {blen} does not match its trailing copy {}",
-                    rd32(block, blen - 4)
-                ));
-                return Ok(None);
-            }
-            let packet = match btype {
-                PCAPNG_EPB | PCAPNG_PB if blen >= 32 => {
-                    let (if_id, data_off) = if btype == PCAPNG_EPB {
-                        (rd32(block, 8), 28)
-                    } else {
-                        let w = [block[8], block[9]];
-                        let id = if be {
-                            u16::from_be_bytes(w)
-                        } else {
-                            u16::from_le_bytes(w)
-                        };
-                        (u32::from(id), 28)
-                    };
-                    let ticks = (u64::from(rd32(block, 12)) << 32) | u64::from(rd32(block, 16));
-                    let caplen = rd32(block, 20) as usize;
-                    let wire_len = rd32(block, 24);
-                    if btype == PCAPNG_EPB && self.sniff > 0 {
-                        self.sniff -= 1;
-                        self.changes += 1;
-                        sniff_packet(&mut self.fingerprint, block, be);
-                    }
-                    if data_off + caplen > blen - 4 {
-                        Err(format!(
-                            "packet block at byte {} claims {caplen} captured bytes in a {blen}-byte block; skipped",
-                            self.offset()
-                        ))
-                    } else {
-                        Ok((if_id, ticks, data_off, caplen, wire_len))
-                    }
-                }
-                PCAPNG_SPB if blen >= 16 => {
-                    let wire_len = rd32(block, 8);
-                    let room = blen - 16;
-                    let snap = match &self.kind {
-                        Kind::Ng { section, .. } => {
-                            section.first().copied().flatten().map_or(0, |i| i.snaplen)
-                        }
-                        Kind::Pcap { .. } => 0,
-                    };
-                    let mut caplen = room.min(wire_len as usize);
-                    if snap > 0 {
-                        caplen = caplen.min(snap as usize);
-                    }
-                    // Simple Packet Blocks carry no timestamp.
-                    Ok((0, 0, 12, caplen, wire_len))
-                }
+            let fields = match btype {
+                PCAPNG_EPB | PCAPNG_PB | PCAPNG_SPB => self.packet_fields(btype, blen, be),
                 PCAPNG_SHB => {
                     self.on_section(be, blen)?;
                     continue;
@@ -591,72 +525,182 @@ impl<R: Read> FileSource<R> {
                     self.on_interface(be, blen);
                     continue;
                 }
-                PCAPNG_EPB | PCAPNG_PB | PCAPNG_SPB => Err(format!(
-                    "packet block at byte {} is only {blen} bytes long; skipped",
-                    self.offset()
-                )),
                 _ => {
                     self.pos += blen;
                     continue;
                 }
             };
-            let (if_id, ticks, data_off, caplen, wire_len) = match packet {
-                Ok(v) => v,
-                Err(msg) => {
-                    self.warn(msg);
-                    self.pos += blen;
-                    continue;
-                }
-            };
-            let Kind::Ng {
-                section, last_ts, ..
-            } = &mut self.kind
-            else {
-                return Ok(None);
-            };
-            let last = *last_ts;
-            let Some(slot) = section.get(if_id as usize).copied() else {
-                let msg = format!(
-                    "packet at byte {} names interface {if_id}, which its section does not describe; skipped",
-                    self.offset()
-                );
-                self.warn(msg);
-                self.pos += blen;
-                continue;
-            };
-            let Some(iface) = slot else {
-                let msg = format!(
-                    "packet at byte {} is on interface {if_id}, whose description was unreadable; skipped",
-                    self.offset()
-                );
-                self.warn(msg);
-                self.pos += blen;
-                continue;
-            };
-            // A Simple Packet Block has no timestamp: it takes the time of
-            // the last timestamped packet, so it does not land in 1970.
-            let ts = if btype == PCAPNG_SPB {
-                last
-            } else {
-                let ns = u128::from(ticks) * 1_000_000_000 / u128::from(iface.units_per_sec);
-                Timestamp(
-                    (ns.min(i64::MAX as u128) as i64)
-                        .saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)),
-                )
-            };
-            if let Kind::Ng { last_ts, .. } = &mut self.kind {
-                *last_ts = ts;
-            }
-            let start = p + data_off;
+            let record = fields.and_then(|f| self.place(f));
+            let start = self.pos;
             self.pos += blen;
-            return Ok(Some(Record {
-                start,
-                caplen,
-                wire_len,
-                ts,
-                iface: iface.global,
-            }));
+            match record {
+                Ok(r) => {
+                    return Ok(Some(Record {
+                        start: start + r.start,
+                        ..r
+                    }))
+                }
+                Err(msg) => self.warn(msg),
+            }
         }
+    }
+
+    /// The next whole block, checked (type, length, byte order), buffered
+    /// at `pos`; `None` at the end of the input or where it is cut.
+    #[inline(always)]
+    fn next_block(&mut self) -> Result<Option<(u32, usize, bool)>, Error> {
+        let avail = self.fill(12)?;
+        if avail < 12 {
+            if avail > 0 {
+                self.truncate(format!("block header cut after {avail} bytes"));
+            } else {
+                self.done = true;
+            }
+            return Ok(None);
+        }
+        let p = self.pos;
+        let raw_type = u32::from_le_bytes(self.buf[p..p + 4].try_into().unwrap_or_default());
+        let be = if raw_type == PCAPNG_SHB {
+            let bom = u32::from_le_bytes(self.buf[p + 8..p + 12].try_into().unwrap_or_default());
+            bom != PCAPNG_BOM
+        } else {
+            matches!(self.kind, Kind::Ng { be: true, .. })
+        };
+        let btype = rd32(be, &self.buf, p);
+        let blen = rd32(be, &self.buf, p + 4) as usize;
+        if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
+            self.truncate(format!(
+                "impossible block length {blen} (block type {btype:#x})"
+            ));
+            return Ok(None);
+        }
+        let avail = self.fill(blen)?;
+        if avail < blen {
+            self.truncate(format!("block cut: {avail} of {blen} bytes present"));
+            return Ok(None);
+        }
+        let trailer = rd32(be, &self.buf, self.pos + blen - 4) as usize;
+        if trailer != blen {
+            self.truncate(format!(
+                "block length {blen} does not match its trailing copy {trailer}"
+            ));
+            return Ok(None);
+        }
+        Ok(Some((btype, blen, be)))
+    }
+
+    /// What a packet block at `pos` says of its packet, or why it is
+    /// skipped.
+    #[inline(always)]
+    fn packet_fields(&mut self, btype: u32, blen: usize, be: bool) -> Result<Packet, String> {
+        let block = &self.buf[self.pos..self.pos + blen];
+        let rd = |i: usize| rd32(be, block, i);
+        match btype {
+            PCAPNG_EPB | PCAPNG_PB if blen >= 32 => {
+                let if_id = if btype == PCAPNG_EPB {
+                    rd(8)
+                } else {
+                    let w = [block[8], block[9]];
+                    u32::from(if be {
+                        u16::from_be_bytes(w)
+                    } else {
+                        u16::from_le_bytes(w)
+                    })
+                };
+                let packet = Packet {
+                    btype,
+                    if_id,
+                    ticks: (u64::from(rd(12)) << 32) | u64::from(rd(16)),
+                    data_off: 28,
+                    caplen: rd(20) as usize,
+                    wire_len: rd(24),
+                };
+                if btype == PCAPNG_EPB && self.sniff > 0 {
+                    self.sniff -= 1;
+                    self.changes += 1;
+                    sniff_packet(&mut self.fingerprint, block, be);
+                }
+                if packet.data_off + packet.caplen > blen - 4 {
+                    return Err(format!(
+                        "packet block at byte {} claims {} captured bytes in a {blen}-byte block; skipped",
+                        self.offset(),
+                        packet.caplen
+                    ));
+                }
+                Ok(packet)
+            }
+            PCAPNG_SPB if blen >= 16 => {
+                let wire_len = rd(8);
+                let snap = match &self.kind {
+                    Kind::Ng { section, .. } => {
+                        section.first().copied().flatten().map_or(0, |i| i.snaplen)
+                    }
+                    Kind::Pcap { .. } => 0,
+                };
+                let mut caplen = (blen - 16).min(wire_len as usize);
+                if snap > 0 {
+                    caplen = caplen.min(snap as usize);
+                }
+                // Simple Packet Blocks carry no timestamp, and interface 0.
+                Ok(Packet {
+                    btype,
+                    if_id: 0,
+                    ticks: 0,
+                    data_off: 12,
+                    caplen,
+                    wire_len,
+                })
+            }
+            _ => Err(format!(
+                "packet block at byte {} is only {blen} bytes long; skipped",
+                self.offset()
+            )),
+        }
+    }
+
+    /// The record of `packet` (its start relative to its block): its
+    /// interface in the section and its time; or why it is skipped.
+    #[inline(always)]
+    fn place(&mut self, packet: Packet) -> Result<Record, String> {
+        let Kind::Ng {
+            section, last_ts, ..
+        } = &mut self.kind
+        else {
+            return Err("packet block outside a pcapng section".into());
+        };
+        let iface = match section.get(packet.if_id as usize) {
+            Some(Some(iface)) => *iface,
+            Some(None) => {
+                return Err(format!(
+                    "packet at byte {} is on interface {}, whose description was unreadable; skipped",
+                    self.base + self.pos as i64,
+                    packet.if_id
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "packet at byte {} names interface {}, which its section does not describe; skipped",
+                    self.base + self.pos as i64,
+                    packet.if_id
+                ))
+            }
+        };
+        // A Simple Packet Block has no timestamp: it takes the time of
+        // the last timestamped packet, so it does not land in 1970.
+        if packet.btype != PCAPNG_SPB {
+            let ns = u128::from(packet.ticks) * 1_000_000_000 / u128::from(iface.units_per_sec);
+            *last_ts = Timestamp(
+                (ns.min(i64::MAX as u128) as i64)
+                    .saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)),
+            );
+        }
+        Ok(Record {
+            start: packet.data_off,
+            caplen: packet.caplen,
+            wire_len: packet.wire_len,
+            ts: *last_ts,
+            iface: iface.global,
+        })
     }
 
     fn on_section(&mut self, be: bool, blen: usize) -> Result<(), Error> {
