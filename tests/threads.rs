@@ -238,19 +238,8 @@ fn folding_finished_flows_changes_no_report() {
     let p = policy();
     for f in &files {
         let f = f.to_str().unwrap();
-        let args = [
-            "audit",
-            "--policy",
-            &p,
-            "--format",
-            "json",
-            "--series",
-            "--max-flows",
-            "2",
-            "--idle-timeout",
-            "1s",
-            f,
-        ];
+        let fold = ["--series", "--max-flows", "2", "--idle-timeout", "1s"];
+        let args = audit_json(&p, &fold, &[f]);
         let folded = output(&args, "1");
         let mut keep = args.to_vec();
         keep.insert(1, "--flows");
@@ -317,15 +306,8 @@ fn captures_sharing_a_tunnel_are_read_one_after_another() {
         &vec![vxlan((b, a), 49153, ([10, 0, 0, 3], [10, 0, 0, 4]), 50001); 3],
     );
     let p = policy();
-    let args = [
-        "audit",
-        "--policy",
-        &p,
-        "--format",
-        "json",
-        one.to_str().unwrap(),
-        two.to_str().unwrap(),
-    ];
+    let files = [one.to_str().unwrap(), two.to_str().unwrap()];
+    let args = audit_json(&p, &[], &files);
     let log = same_sequential_and_parallel(&args);
     assert!(
         log.contains("a tunnel is seen in several captures"),
@@ -345,12 +327,13 @@ fn captures_sharing_a_tunnel_are_read_one_after_another() {
     );
 }
 
-/// `audit --policy POLICY EXTRA… --format json FILE`.
-fn audit_json<'a>(policy: &'a str, extra: &[&'a str], file: &'a str) -> Vec<&'a str> {
+/// `audit --policy POLICY EXTRA… --format json FILE…`.
+fn audit_json<'a>(policy: &'a str, extra: &[&'a str], files: &[&'a str]) -> Vec<&'a str> {
     [
         &["audit", "--policy", policy][..],
         extra,
-        &["--format", "json", file],
+        &["--format", "json"],
+        files,
     ]
     .concat()
 }
@@ -409,7 +392,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     // share's clock follows every frame, so they expire as one table's do
     // (verified to differ when only a share's own frames move its clock).
     let f = pcap.to_str().unwrap();
-    let args = audit_json(&p, &["--idle-timeout", "300ms"], f);
+    let args = audit_json(&p, &["--idle-timeout", "300ms"], &[f]);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
     let (json, _) = output(&args, "2");
@@ -423,9 +406,9 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     // A table one analyzer would fill cannot be shared out (evictions):
     // `auto` keeps it whole, `always` falls back and says why.
     let few = (truth.flows / 2).to_string();
-    let log = same_sequential_and_parallel(&audit_json(&p, &["--max-flows", &few], f));
+    let log = same_sequential_and_parallel(&audit_json(&p, &["--max-flows", &few], &[f]));
     assert!(!log.contains("shares"), "{log}");
-    let args = audit_json(&p, &["--max-flows", &few, "--shard", "always"], f);
+    let args = audit_json(&p, &["--max-flows", &few, "--shard", "always"], &[f]);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("on one thread: shares met early"), "{log}");
 }
@@ -490,14 +473,14 @@ fn shares_that_learn_dns_answers_for_each_other_stop_early() {
     pcap(&file, &frames);
     let f = file.to_str().unwrap();
     let with_rule = root().join("policies/dpm-dns.toml").display().to_string();
-    let args = audit_json(&with_rule, &["--shard", "always"], f);
+    let args = audit_json(&with_rule, &["--shard", "always"], &[f]);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("on one thread: shares met early"), "{log}");
     let (json, _) = output(&args, "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(doc["captures"][0]["packets"], 12_000);
     let p = policy();
-    let args = audit_json(&p, &["--shard", "always"], f);
+    let args = audit_json(&p, &["--shard", "always"], &[f]);
     let log = same_sequential_and_parallel(&args);
     assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
 }
