@@ -136,26 +136,60 @@ pub struct CaptureCounters {
 
 impl CaptureCounters {
     /// Adds the counters of another analyzer's share of the same capture
-    /// (`audit --shard`). Interfaces are that analyzer's own: not added.
+    /// (`audit --shard`). What describes the capture (its source, writer,
+    /// copies, weighing) is the same in every share; interfaces are that
+    /// analyzer's own interning: neither is added. Every field is named,
+    /// so a counter added later cannot be forgotten here.
     pub fn add(&mut self, o: &CaptureCounters) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.duplicates += o.duplicates;
-        self.unique_bytes += o.unique_bytes;
-        self.mislabelled_80211 += o.mislabelled_80211;
-        self.super_frames += o.super_frames;
-        self.estimated_packets += o.estimated_packets;
-        self.estimated_bytes += o.estimated_bytes;
-        self.possible_copies += o.possible_copies;
-        self.possible_copy_bytes += o.possible_copy_bytes;
-        self.non_ip += o.non_ip;
-        for (k, v) in &o.undecoded {
+        let CaptureCounters {
+            source: _,
+            producer: _,
+            application: _,
+            copies: _,
+            pktmon: _,
+            scale: _,
+            non_ip_by_iface: _,
+            interfaces: _,
+            packets,
+            bytes,
+            duplicates,
+            unique_bytes,
+            mislabelled_80211,
+            super_frames,
+            estimated_packets,
+            estimated_bytes,
+            possible_copies,
+            possible_copy_bytes,
+            non_ip,
+            undecoded,
+            orphan_fragments,
+            overlay_packets,
+            mirror_packets,
+            mirror_bytes,
+        } = o;
+        let sums = [
+            (&mut self.packets, packets),
+            (&mut self.bytes, bytes),
+            (&mut self.duplicates, duplicates),
+            (&mut self.unique_bytes, unique_bytes),
+            (&mut self.mislabelled_80211, mislabelled_80211),
+            (&mut self.super_frames, super_frames),
+            (&mut self.estimated_packets, estimated_packets),
+            (&mut self.estimated_bytes, estimated_bytes),
+            (&mut self.possible_copies, possible_copies),
+            (&mut self.possible_copy_bytes, possible_copy_bytes),
+            (&mut self.non_ip, non_ip),
+            (&mut self.orphan_fragments, orphan_fragments),
+            (&mut self.overlay_packets, overlay_packets),
+            (&mut self.mirror_packets, mirror_packets),
+            (&mut self.mirror_bytes, mirror_bytes),
+        ];
+        for (mine, theirs) in sums {
+            *mine += theirs;
+        }
+        for (k, v) in undecoded {
             *self.undecoded.entry(*k).or_insert(0) += v;
         }
-        self.orphan_fragments += o.orphan_fragments;
-        self.overlay_packets += o.overlay_packets;
-        self.mirror_packets += o.mirror_packets;
-        self.mirror_bytes += o.mirror_bytes;
     }
 }
 
