@@ -16,6 +16,7 @@ mod flows;
 mod ifaces;
 mod logging;
 mod manual;
+mod names;
 mod output;
 mod parallel;
 mod pipeline;

@@ -1,23 +1,27 @@
 //! Several captures audited at once: each on a worker thread with an
 //! analyzer of its own, the reports merged as `lanecheck merge` merges
-//! summaries. The result is the sequential run's only when the captures do
-//! not meet (no flow in two of them, nothing learned in one that a later
-//! one looks up, no DNS or SMB session knowledge crossing, no fragments
-//! continuing, one run's table under `--max-flows`); every such check is
-//! conservative, and when one fails the captures are read again one after
-//! another. `tests/threads.rs` compares both ways over the corpus and
-//! every fixture.
+//! summaries. DNS names are shared exactly: each capture's queries and
+//! answers, replayed in capture order as the workers finish, are the
+//! names one run ends with, and the reports that need names are made with
+//! those (`names.rs`). The rest is the sequential run's only when the
+//! captures do not meet (no flow in two of them, no RPC endpoint learned
+//! in one that a later one looks up, no SMB session knowledge crossing, no
+//! fragments continuing, one run's table under `--max-flows`); every such
+//! check is conservative, and when one fails the captures are read again
+//! one after another. `tests/threads.rs` compares both ways over the
+//! corpus and every fixture.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use analyzer::evidence::learned::ENDPOINT_CAP;
-use analyzer::evidence::names::NAMES_CAP;
+use analyzer::evidence::names::{NameEvent, Names};
 use analyzer::flow::MAX_TUNNELS;
 use analyzer::policy::Policy;
-use analyzer::{Analyzer, AnalyzerConfig, Reach, Report};
+use analyzer::{Analyzer, AnalyzerConfig, Reach};
 
+use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
@@ -27,7 +31,7 @@ use crate::summary::{self, replay_clock, TableEnd};
 struct Part {
     outcome: CaptureOutcome,
     row: CaptureRow,
-    report: Report,
+    read: Read,
     flow_table: FlowTableRow,
     end: TableEnd,
     digests: Vec<u64>,
@@ -58,38 +62,75 @@ pub fn audit(
         merge_facts: true,
         ..cfg
     };
-    let parts = run_parts(specs, cfg, policy, threads, progress)?;
-    if let Some(why) = meeting(&parts, cfg.flows.max_flows) {
-        log::info!("reading the captures one after another: {why}");
-        progress.restart();
-        return None;
-    }
+    let (parts, names) = run_parts(specs, cfg, policy, threads, progress)?;
+    let names = names.and_then(|names| match meeting(&parts, cfg.flows.max_flows) {
+        Some(why) => Err(why),
+        None => Ok(names),
+    });
+    let names = match names {
+        Ok(names) => names,
+        Err(why) => {
+            log::info!("reading the captures one after another: {why}");
+            progress.restart();
+            return None;
+        }
+    };
     progress.finish();
     log::info!(
         "read {} captures on {} threads, merged",
         parts.len(),
         threads.min(specs.len())
     );
-    Some(merge(parts, cfg.flows.max_flows))
+    Some(merge(parts, &names, cfg, policy))
 }
 
-/// Every capture audited alone, in spec order (`None` if a worker's part
-/// was lost: the captures are then read one after another).
+/// The captures' names journals replayed in capture order as the workers
+/// finish them (a journal waits only for the captures before it).
+#[derive(Default)]
+struct Replay {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, Vec<(u64, NameEvent)>>,
+    names: Names,
+    failed: Option<String>,
+}
+
+impl Replay {
+    fn add(&mut self, i: usize, journal: Result<Vec<(u64, NameEvent)>, String>) {
+        match journal {
+            Ok(events) => {
+                self.waiting.insert(i, events);
+            }
+            Err(why) => self.failed = Some(why),
+        }
+        while let Some(events) = self.waiting.remove(&self.next) {
+            self.names.apply(events.iter().map(|(_, e)| e));
+            self.next += 1;
+        }
+    }
+}
+
+/// Every capture audited alone, in spec order, with the names of all of
+/// them or why they cannot be had (`None` if a worker's part was lost:
+/// the captures are then read one after another).
 fn run_parts(
     specs: &[CaptureSpec],
     cfg: AnalyzerConfig,
     policy: &Policy,
     threads: usize,
     progress: &Progress,
-) -> Option<Vec<Part>> {
+) -> Option<(Vec<Part>, Result<Names, String>)> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
+    let replay = Mutex::new(Replay::default());
     std::thread::scope(|s| {
         for _ in 0..threads.min(specs.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(spec) = specs.get(i) else { break };
-                let part = audit_one(spec, cfg, policy.clone(), progress);
+                let (part, journal) = audit_one(spec, cfg, policy.clone(), progress);
+                if let Ok(mut r) = replay.lock() {
+                    r.add(i, journal);
+                }
                 if let Ok(mut d) = done.lock() {
                     d.push((i, part));
                 }
@@ -97,24 +138,33 @@ fn run_parts(
         }
     });
     let mut parts = done.into_inner().ok()?;
-    if parts.len() != specs.len() {
+    let replay = replay.into_inner().ok()?;
+    if parts.len() != specs.len() || replay.next != specs.len() && replay.failed.is_none() {
         return None;
     }
     parts.sort_by_key(|(i, _)| *i);
-    Some(parts.into_iter().map(|(_, p)| p).collect())
+    let names = replay.failed.map_or(Ok(replay.names), Err);
+    Some((parts.into_iter().map(|(_, p)| p).collect(), names))
 }
 
-fn audit_one(spec: &CaptureSpec, cfg: AnalyzerConfig, policy: Policy, progress: &Progress) -> Part {
+/// One capture audited alone, and its names journal.
+fn audit_one(
+    spec: &CaptureSpec,
+    cfg: AnalyzerConfig,
+    policy: Policy,
+    progress: &Progress,
+) -> (Part, Result<Vec<(u64, NameEvent)>, String>) {
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
     };
     let mut an = Analyzer::with_policy(cfg, policy);
+    an.keep_names_journal();
     let outcome = pipeline::read_one(&spec, &mut an, &mut (), progress);
     let stats = an.flow_stats();
-    Part {
+    let journal = names::journal(&mut an);
+    let part = Part {
         row: CaptureRow::new(&an, &outcome),
-        report: an.report(),
         flow_table: FlowTableRow {
             evicted: stats.evicted,
             expired: stats.expired,
@@ -123,7 +173,9 @@ fn audit_one(spec: &CaptureSpec, cfg: AnalyzerConfig, policy: Policy, progress: 
         digests: an.flow_digests(),
         reach: an.reach(),
         outcome,
-    }
+        read: Read::new(an),
+    };
+    (part, journal)
 }
 
 /// Why one run over the captures in order could differ from the merged
@@ -168,28 +220,9 @@ fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
     })
 }
 
-/// DNS answers explaining another capture's fallbacks or answering its
-/// queries, SMB sessions in several captures, fragments continuing from an
-/// earlier capture, or caps one run would reach.
+/// Fragments continuing from an earlier capture, a tunnel in several
+/// captures, or caps one run would reach.
 fn knowledge_crossing(parts: &[Part]) -> Option<String> {
-    let needs_dns = |p: &Part| {
-        !p.report.findings.fallbacks.is_empty()
-            || p.report
-                .findings
-                .dns_rules
-                .iter()
-                .any(|(_, r)| !r.unanswered.is_empty())
-    };
-    // Names remembered in one capture can matter to another that needs
-    // them, unless one capture is the only one with either.
-    let with_names: Vec<usize> = (0..parts.len())
-        .filter(|i| parts[*i].reach.names > 0)
-        .collect();
-    let needing: Vec<usize> = (0..parts.len()).filter(|i| needs_dns(&parts[*i])).collect();
-    let alone = with_names.len() == 1 && needing == with_names;
-    if !with_names.is_empty() && !needing.is_empty() && !alone {
-        return Some("DNS answers of one capture may explain another's".into());
-    }
     for (j, p) in parts.iter().enumerate() {
         let continues = |e: &Part| match &p.reach.orphan_trains {
             Some(o) => e.reach.open_trains.iter().any(|t| o.contains(t)),
@@ -205,29 +238,35 @@ fn knowledge_crossing(parts: &[Part]) -> Option<String> {
             return Some("a tunnel is seen in several captures".into());
         }
     }
-    let names: usize = parts.iter().map(|p| p.reach.names).sum();
     let learned: usize = parts.iter().map(|p| p.reach.learned.len()).sum();
-    (names >= NAMES_CAP || tunnels.len() >= MAX_TUNNELS || learned >= ENDPOINT_CAP)
+    (tunnels.len() >= MAX_TUNNELS || learned >= ENDPOINT_CAP)
         .then(|| "one run would reach a memory cap".into())
 }
 
-/// The parts as one report, as `lanecheck merge` makes it.
-fn merge(parts: Vec<Part>, max_flows: usize) -> Merged {
+/// The parts as one report, as `lanecheck merge` makes it, with the
+/// names of all the captures.
+fn merge(parts: Vec<Part>, names: &Names, cfg: AnalyzerConfig, policy: &Policy) -> Merged {
     let mut outcomes = Vec::new();
-    let shares = parts
+    let mut reads = Vec::new();
+    let mut rest = Vec::new();
+    for p in parts {
+        outcomes.push(p.outcome);
+        reads.push(p.read);
+        rest.push((p.row, p.flow_table, p.end));
+    }
+    let reports = names::reports_with(reads, names, cfg, policy);
+    let shares = reports
         .into_iter()
-        .map(|p| {
-            outcomes.push(p.outcome);
-            summary::Part {
-                report: p.report,
-                captures: vec![p.row],
-                flow_table: p.flow_table,
-                end: p.end,
-            }
+        .zip(rest)
+        .map(|(report, (row, flow_table, end))| summary::Part {
+            report,
+            captures: vec![row],
+            flow_table,
+            end,
         })
         .collect();
     Merged {
         outcomes,
-        merged: summary::combine(shares, max_flows),
+        merged: summary::combine(shares, cfg.flows.max_flows),
     }
 }

@@ -168,9 +168,7 @@ pub struct Shard<'a> {
 pub struct Board {
     /// A share found that the shares cannot merge into one analyzer's result.
     pub doomed: AtomicBool,
-    /// The shares (a bit each) that remember DNS names.
-    names: AtomicU64,
-    /// The shares that learned RPC endpoints.
+    /// The shares (a bit each) that learned RPC endpoints.
     endpoints: AtomicU64,
 }
 
@@ -179,18 +177,12 @@ impl Board {
     /// longer merge (the checks of `shard.rs` that are already certain).
     fn note(&self, index: u64, an: &Analyzer, max_flows: usize, of: u64) -> bool {
         let me = 1u64 << (index % 64);
-        let k = an.knowledge();
-        if !k.names.is_empty() {
-            self.names.fetch_or(me, Ordering::Relaxed);
-        }
-        if !k.history().is_empty() {
+        if !an.knowledge().history().is_empty() {
             self.endpoints.fetch_or(me, Ordering::Relaxed);
         }
-        let several = |bits: &AtomicU64| bits.load(Ordering::Relaxed).count_ones() >= 2;
-        // With `[[dns]]` rules every share needs the others' answers.
-        let dns = !an.policy().dns.is_empty() && several(&self.names);
+        let several = self.endpoints.load(Ordering::Relaxed).count_ones() >= 2;
         let crowded = an.active_flows().saturating_mul(of as usize) >= max_flows;
-        crowded || an.tunnels_seen() > 0 || dns || several(&self.endpoints)
+        crowded || an.tunnels_seen() > 0 || several
     }
 }
 
@@ -202,9 +194,8 @@ impl Share for Shard<'_> {
     }
 
     /// A tunnel, a table that (as full as this one) would fill one
-    /// analyzer's, DNS answers in two shares under `[[dns]]` rules, or
-    /// endpoints learned in two shares mean the capture will be read again
-    /// on one: no share need read on.
+    /// analyzer's, or endpoints learned in two shares mean the capture
+    /// will be read again on one: no share need read on.
     fn stop(&mut self, an: &Analyzer) -> bool {
         if self.board.note(self.index, an, self.max_flows, self.of) {
             self.board.doomed.store(true, Ordering::Relaxed);

@@ -8,11 +8,14 @@
 //! clock, so its flows expire exactly when one analyzer's would.
 //!
 //! The shares merge as parallel captures do (`Report::merge`), with one
-//! capture row summed from theirs. That equals one analyzer's result only
-//! if nothing crossed shares: no RPC endpoint, SMB session or DNS answer
-//! learned in one share and used in another, no tunnel (its outer and
-//! inner flows may fall apart), no list whose order is the capture's
-//! order in two shares, no cap one analyzer would have reached (flows,
+//! capture row summed from theirs. DNS names are shared exactly: every
+//! share numbers the capture's frames alike, and the queries and answers
+//! each saw, replayed in frame order, are the names one analyzer ends
+//! with (`names.rs`); DNS violations are put in frame order too. The rest
+//! equals one analyzer's result only if nothing crossed shares: no RPC
+//! endpoint or SMB session learned in one share and used in another, no
+//! tunnel (its outer and inner flows may fall apart), no learned-endpoint
+//! list in two shares, no cap one analyzer would have reached (flows,
 //! fragments, copies), the same interfaces in a compatible order. Each
 //! check is conservative; when one fails, the capture is read again on one
 //! analyzer and `--log-level info` says why. `tests/threads.rs` compares
@@ -23,12 +26,13 @@ use std::sync::atomic::Ordering;
 
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
 use analyzer::evidence::learned::ENDPOINT_CAP;
-use analyzer::evidence::names::NAMES_CAP;
+use analyzer::evidence::names::NameEvent;
 use analyzer::policy::Policy;
-use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report};
+use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
 
 use crate::flags::ShardMode;
+use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::parallel::Merged;
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
@@ -46,7 +50,10 @@ struct Part {
     outcome: CaptureOutcome,
     row: CaptureRow,
     counters: CaptureCounters,
-    report: Report,
+    read: Read,
+    /// The frame each of the report's DNS violations came from.
+    dns_frames: Vec<u64>,
+    journal: Result<Vec<(u64, NameEvent)>, String>,
     flow_table: FlowTableRow,
     digests: Vec<u64>,
     reach: Reach,
@@ -75,19 +82,23 @@ pub fn audit(
         merge_facts: true,
         ..cfg
     };
-    let parts = run_shares(spec, cfg, policy, threads as u64, progress)?;
-    if let Some(why) = crossing(&parts, cfg.flows.max_flows) {
-        log::info!("analysing {} on one thread: {why}", spec.path);
-        progress.restart();
-        return None;
-    }
+    let merged = run_shares(spec, cfg, policy, threads as u64, progress)
+        .and_then(|parts| crossing(&parts, cfg.flows.max_flows).map_or(Ok(parts), Err));
+    let parts = match merged {
+        Ok(parts) => parts,
+        Err(why) => {
+            log::info!("analysing {} on one thread: {why}", spec.path);
+            progress.restart();
+            return None;
+        }
+    };
     progress.finish();
     log::info!(
         "analysed {} in {} shares of its flows, merged",
         spec.path,
         parts.len()
     );
-    merge(parts)
+    merge(parts, cfg, policy)
 }
 
 /// Whether the capture's first frames hold many address pairs, but not
@@ -128,15 +139,15 @@ fn many_conversations(spec: &CaptureSpec, max_flows: usize) -> bool {
     many
 }
 
-/// Every share analysed on a thread of its own, in share order (`None`
-/// if a thread's part was lost).
+/// Every share analysed on a thread of its own, in share order, or why
+/// they cannot merge (shares that met early, a thread's part lost).
 fn run_shares(
     spec: &CaptureSpec,
     cfg: AnalyzerConfig,
     policy: &Policy,
     of: u64,
     progress: &Progress,
-) -> Option<Vec<Part>> {
+) -> Result<Vec<Part>, String> {
     let hidden = Progress::hidden();
     let board = Board::default();
     let parts: Option<Vec<Part>> = std::thread::scope(|s| {
@@ -157,11 +168,12 @@ fn run_shares(
         handles.into_iter().map(|h| h.join().ok()).collect()
     });
     if board.doomed.load(Ordering::Relaxed) {
-        log::info!("analysing {} on one thread: shares met early (tunnels, a table that would fill, DNS answers or RPC endpoints in several shares)", spec.path);
-        progress.restart();
-        return None;
+        return Err(
+            "shares met early (tunnels, a table that would fill, RPC endpoints in several shares)"
+                .into(),
+        );
     }
-    parts
+    parts.ok_or_else(|| "a share's thread was lost".into())
 }
 
 fn share(
@@ -176,6 +188,7 @@ fn share(
         ..spec.clone()
     };
     let mut an = Analyzer::with_policy(cfg, policy);
+    an.keep_names_journal();
     let outcome = pipeline::read_share(&spec, &mut an, &mut (), &mut shard, progress);
     let stats = an.flow_stats();
     let counters = outcome
@@ -185,7 +198,8 @@ fn share(
     Part {
         row: CaptureRow::new(&an, &outcome),
         counters,
-        report: an.report(),
+        journal: names::journal(&mut an),
+        dns_frames: an.dns_violation_frames().to_vec(),
         flow_table: FlowTableRow {
             evicted: stats.evicted,
             expired: stats.expired,
@@ -193,6 +207,7 @@ fn share(
         digests: an.flow_digests(),
         reach: an.reach(),
         outcome,
+        read: Read::new(an),
     }
 }
 
@@ -225,8 +240,12 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
         .or_else(|| interfaces(parts).err())
 }
 
-/// RPC endpoints, SMB sessions or DNS answers of one share another uses.
+/// RPC endpoints or SMB sessions of one share another uses, or DNS
+/// names a share could not journal.
 fn learned_crossing(parts: &[Part]) -> Option<String> {
+    if let Some(Err(why)) = parts.iter().map(|p| &p.journal).find(|j| j.is_err()) {
+        return Some(why.clone());
+    }
     for (i, a) in parts.iter().enumerate() {
         for (j, b) in parts.iter().enumerate().filter(|(j, _)| *j != i) {
             let (a, b) = (&a.reach, &b.reach);
@@ -240,36 +259,23 @@ fn learned_crossing(parts: &[Part]) -> Option<String> {
             }
         }
     }
-    let needs_dns = |p: &Part| {
-        !p.report.findings.fallbacks.is_empty() || !p.report.findings.dns_rules.is_empty()
-    };
-    let with_names: Vec<usize> = (0..parts.len())
-        .filter(|i| parts[*i].reach.names > 0)
-        .collect();
-    let needing: Vec<usize> = (0..parts.len()).filter(|i| needs_dns(&parts[*i])).collect();
-    let alone = with_names.len() <= 1 && needing.iter().all(|i| with_names.contains(i));
-    (!with_names.is_empty() && !needing.is_empty() && !alone)
-        .then(|| "DNS answers of one share may explain another's flows".into())
+    None
 }
 
-/// Lists a report keeps in the capture's order (learned endpoints, DNS
-/// violations, tunnels): from one share only.
+/// The learned-endpoint list, kept in the capture's order, from one share
+/// only; NIC-key findings alike in every share; no tunnels.
 fn ordered_lists(parts: &[Part]) -> Option<String> {
-    let holding = |f: &dyn Fn(&Part) -> bool| parts.iter().filter(|p| f(p)).count();
-    let explained = |p: &Part| {
-        let f = &p.report.findings.fallbacks;
-        f.iter().any(|f| !f.explanations.is_empty())
-    };
-    if holding(&|p| !p.report.learned_endpoints.is_empty()) > 1
-        || holding(&|p| !p.report.dns_violations.is_empty()) > 1
-        || holding(&explained) > 1
-    {
+    let listing = parts
+        .iter()
+        .filter(|p| !p.read.report.learned_endpoints.is_empty())
+        .count();
+    if listing > 1 {
         return Some("lists in the capture's order span shares".into());
     }
     // What the interfaces' keys matched is found as interfaces appear:
     // every share must have found the same.
     fn nics(p: &Part) -> (Vec<&Vec<String>>, &Vec<String>) {
-        let n = &p.report.findings.nics;
+        let n = &p.read.report.findings.nics;
         (n.keys.iter().map(|k| &k.several).collect(), &n.conflicts)
     }
     if parts.iter().any(|p| nics(p) != nics(&parts[0])) {
@@ -290,7 +296,6 @@ fn caps(parts: &[Part], max_flows: usize) -> Option<String> {
         || sum(&|r| r.fragment_peak) >= analyzer::FRAGMENT_CAP
         || sum(&|r| r.copy_peaks.0) >= MAX_SEEN
         || sum(&|r| r.copy_peaks.1) >= MAX_DIRECTIONS
-        || sum(&|r| r.names) >= NAMES_CAP
         || sum(&|r| r.learned.len()) >= ENDPOINT_CAP;
     reached.then(|| "one analyzer would reach a memory cap".into())
 }
@@ -312,14 +317,20 @@ fn interfaces(parts: &[Part]) -> Result<Vec<String>, String> {
 }
 
 /// The shares as one analyzer's report and capture row.
-fn merge(parts: Vec<Part>) -> Option<Merged> {
-    let names = interfaces(&parts).ok()?;
+fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<Merged> {
+    let ifaces = interfaces(&parts).ok()?;
+    let journals = parts
+        .iter_mut()
+        .map(|p| std::mem::replace(&mut p.journal, Ok(Vec::new())).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let names = names::of_shares(journals);
     let mut counters: Option<CaptureCounters> = None;
     let mut flow_table = FlowTableRow::default();
     let mut copy_overflow = 0;
-    let mut reports = Vec::new();
     let mut rows = Vec::new();
     let mut outcomes = Vec::new();
+    let mut reads = Vec::new();
+    let mut dns_frames = Vec::new();
     for p in parts {
         match &mut counters {
             Some(c) => c.add(&p.counters),
@@ -328,30 +339,64 @@ fn merge(parts: Vec<Part>) -> Option<Merged> {
         flow_table.evicted += p.flow_table.evicted;
         flow_table.expired += p.flow_table.expired;
         copy_overflow += p.row.copy_overflow;
-        // Every share numbers the capture alike: no renumbering.
-        let mut report = p.report;
-        if !reports.is_empty() {
-            // The same in every share (checked): said once.
-            let nics = &mut report.findings.nics;
-            nics.conflicts.clear();
-            nics.keys.iter_mut().for_each(|k| k.several.clear());
-        }
-        reports.push((report, 0));
+        reads.push(p.read);
+        dns_frames.push(p.dns_frames);
         rows.push(p.row);
         outcomes.push(p.outcome);
     }
+    let mut reports = names::reports_with(reads, &names, cfg, policy);
+    dns_in_frame_order(&mut reports, dns_frames);
     let mut row = rows.swap_remove(0);
     row.counters(&counters?);
     row.copy_overflow = copy_overflow;
-    row.interfaces = names;
+    row.interfaces = ifaces;
     outcomes.truncate(1);
     Some(Merged {
         outcomes,
         merged: summary::Merged {
-            report: Report::merge(reports),
+            report: Report::merge(said_once(reports)),
             captures: vec![row],
             flow_table,
             warnings: Vec::new(),
         },
     })
+}
+
+/// The shares' reports for [`Report::merge`]: every share numbers the
+/// capture alike (no renumbering), and the NIC-key findings, the same in
+/// every share (checked), are said once.
+fn said_once(reports: Vec<Report>) -> Vec<(Report, u32)> {
+    let mut out = Vec::new();
+    for mut report in reports {
+        if !out.is_empty() {
+            // The same in every share (checked): said once.
+            let nics = &mut report.findings.nics;
+            nics.conflicts.clear();
+            nics.keys.iter_mut().for_each(|k| k.several.clear());
+        }
+        out.push((report, 0));
+    }
+    out
+}
+
+/// The shares' DNS violations in the capture's order (by the frame each
+/// came from), kept and counted as one analyzer keeps them: its first
+/// [`DNS_VIOLATIONS_CAP`] are among the shares' first that many.
+fn dns_in_frame_order(reports: &mut [Report], frames: Vec<Vec<u64>>) {
+    let total: u64 = reports
+        .iter()
+        .map(|r| r.dns_violations.len() as u64 + r.dns_violations_dropped)
+        .sum();
+    let mut all: Vec<(u64, analyzer::report::DnsViolation)> = Vec::new();
+    for (r, f) in reports.iter_mut().zip(frames) {
+        all.extend(f.into_iter().zip(std::mem::take(&mut r.dns_violations)));
+        r.dns_violations_dropped = 0;
+    }
+    // Stable: one frame's violations stay in their order.
+    all.sort_by_key(|(frame, _)| *frame);
+    all.truncate(DNS_VIOLATIONS_CAP);
+    if let Some(first) = reports.first_mut() {
+        first.dns_violations_dropped = total - all.len() as u64;
+        first.dns_violations = all.into_iter().map(|(_, v)| v).collect();
+    }
 }

@@ -252,6 +252,11 @@ fn folding_finished_flows_changes_no_report() {
 /// A classic pcap (little-endian, microseconds, Ethernet) of `frames`, one
 /// millisecond apart.
 fn pcap(path: &Path, frames: &[Vec<u8>]) {
+    pcap_at(path, frames, 0);
+}
+
+/// A pcap of `frames`, 1 ms apart from `start_ms` after 1,700,000,000 s.
+fn pcap_at(path: &Path, frames: &[Vec<u8>], start_ms: u32) {
     // Magic, version 2.4, zone, sigfigs, snaplen, link type 1.
     let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -261,7 +266,8 @@ fn pcap(path: &Path, frames: &[Vec<u8>]) {
     }
     for (i, f) in frames.iter().enumerate() {
         let len = f.len() as u32;
-        for v in [1_700_000_000, i as u32 * 1000, len, len] {
+        let ms = start_ms + i as u32;
+        for v in [1_700_000_000 + ms / 1000, ms % 1000 * 1000, len, len] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(f);
@@ -436,6 +442,17 @@ fn every_fixture_and_the_corpus_report_the_same_in_shares() {
     assert!(shared > 0 && whole > 0, "{shared} shared, {whole} whole");
 }
 
+/// An Ethernet frame of UDP `src:sport` → `dst:dport` carrying `payload`.
+fn udp(src: [u8; 4], dst: [u8; 4], (sport, dport): (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
 /// A DNS query from client `i` (10.1.x.y) to 10.0.0.53 and its answer:
 /// `name` → 10.10.12.50.
 fn dns_exchange(i: u16, name: &str) -> [Vec<u8>; 2] {
@@ -443,28 +460,18 @@ fn dns_exchange(i: u16, name: &str) -> [Vec<u8>; 2] {
     let server = [10, 0, 0, 53];
     let answer = fixgen::messages::dns_answer(i, name, &["10.10.12.50".parse().unwrap()]);
     let query = fixgen::messages::dns_query(i, name);
-    let frame = |src, dst, sport, dport, payload: &[u8]| {
-        let mut out = Vec::new();
-        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
-            .ipv4(src, dst, 64)
-            .udp(sport, dport)
-            .write(&mut out, payload)
-            .unwrap();
-        out
-    };
     [
-        frame(client, server, 50_000 + i, 53, &query),
-        frame(server, client, 53, 50_000 + i, &answer),
+        udp(client, server, (50_000 + i, 53), &query),
+        udp(server, client, (53, 50_000 + i), &answer),
     ]
 }
 
 #[test]
-fn shares_that_learn_dns_answers_for_each_other_stop_early() {
+fn shares_learn_dns_answers_for_each_other_exactly() {
     // 6,000 clients resolving a name: their answers fall in both shares.
-    // Under a policy with a [[dns]] rule each share needs the other's
-    // answers, so the shares stop at their first check and the capture is
-    // read on one analyzer; without one, the shares merge. The same report
-    // either way.
+    // Every share's queries and answers, replayed in frame order, are one
+    // analyzer's names: the shares merge under a policy with a [[dns]]
+    // rule as without one, with the same report as one thread.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dns.pcap");
     let frames: Vec<Vec<u8>> = (0..6_000)
@@ -473,14 +480,198 @@ fn shares_that_learn_dns_answers_for_each_other_stop_early() {
     pcap(&file, &frames);
     let f = file.to_str().unwrap();
     let with_rule = root().join("policies/dpm-dns.toml").display().to_string();
-    let args = audit_json(&with_rule, &["--shard", "always"], &[f]);
-    let log = same_sequential_and_parallel(&args);
-    assert!(log.contains("on one thread: shares met early"), "{log}");
-    let (json, _) = output(&args, "2");
+    for p in [with_rule, policy()] {
+        let args = audit_json(&p, &["--shard", "always"], &[f]);
+        let log = same_sequential_and_parallel(&args);
+        assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+        let (json, _) = output(&args, "2");
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["captures"][0]["packets"], 12_000);
+    }
+}
+
+/// TCP `src:sport` → `dst:dport`: SYN, SYN-ACK, then `len` bytes of data.
+fn handshake_and_data(
+    src: [u8; 4],
+    dst: [u8; 4],
+    (sport, dport): (u16, u16),
+    len: usize,
+) -> [Vec<u8>; 3] {
+    let build = |from, to, (fp, tp): (u16, u16), seq, ack: Option<u32>, syn: bool, data: &[u8]| {
+        let mut b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(from, to, 64)
+            .tcp(fp, tp, seq, 64_000);
+        if syn {
+            b = b.syn();
+        }
+        if let Some(a) = ack {
+            b = b.ack(a);
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, data).unwrap();
+        out
+    };
+    [
+        build(src, dst, (sport, dport), 1, None, true, &[]),
+        build(dst, src, (dport, sport), 9, Some(2), true, &[]),
+        build(
+            src,
+            dst,
+            (sport, dport),
+            2,
+            Some(10),
+            false,
+            &vec![0x42; len],
+        ),
+    ]
+}
+
+/// Protected servers the DPM server backs up on the primary network (a
+/// fallback), each after a DNS answer for its name given to one of a few
+/// clients (so answers and fallbacks fall in different shares); odd
+/// servers' names resolve to their primary address only (a `[[dns]]`
+/// violation each). Some servers ask for dpm.x.y.com and hear nothing.
+const SERVERS: u8 = 64;
+const UNANSWERED: u8 = 8;
+
+fn fallbacks_after_lookups() -> Vec<Vec<u8>> {
+    let (dpm, dns) = ([10, 10, 12, 89], [10, 10, 12, 10]);
+    let mut frames = Vec::new();
+    for i in 0..SERVERS {
+        let (backup, primary) = ([192, 168, 1, 100 + i], [10, 10, 12, 100 + i]);
+        let name = format!("ps{i}.x.y.com");
+        let addrs: Vec<std::net::Ipv4Addr> = match i % 2 {
+            0 => vec![backup.into(), primary.into()],
+            _ => vec![primary.into()],
+        };
+        let client = [10, 10, 12, 150 + i % 8];
+        let (id, port) = (u16::from(i), 50_000 + u16::from(i));
+        frames.push(udp(
+            client,
+            dns,
+            (port, 53),
+            &fixgen::messages::dns_query(id, &name),
+        ));
+        let answer = fixgen::messages::dns_answer(id, &name, &addrs);
+        frames.push(udp(dns, client, (53, port), &answer));
+        frames.extend(handshake_and_data(
+            dpm,
+            primary,
+            (49_000 + u16::from(i), 5719),
+            1000,
+        ));
+    }
+    for i in 0..UNANSWERED {
+        let query = fixgen::messages::dns_query(0x100 + u16::from(i), "dpm.x.y.com");
+        frames.push(udp([10, 10, 12, 100 + i], dns, (51_000, 53), &query));
+    }
+    frames
+}
+
+/// `policies/dpm-fallback.toml` with a `[[dns]]` rule: every name under
+/// x.y.com must resolve to a backup address; never.x.y.com is never asked.
+fn fallback_policy(dir: &Path) -> String {
+    let base = std::fs::read_to_string(root().join("policies/dpm-fallback.toml")).unwrap();
+    let policy = dir.join("policy.toml");
+    let rule =
+        "\n[[dns]]\nnames = [\"*.x.y.com\", \"never.x.y.com\"]\nmust_include = [\"backup\"]\n";
+    std::fs::write(&policy, base + rule).unwrap();
+    policy.display().to_string()
+}
+
+#[test]
+fn shares_explain_fallbacks_with_each_others_dns_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fallbacks.pcap");
+    pcap(&file, &fallbacks_after_lookups());
+    let p = fallback_policy(dir.path());
+    let f = file.to_str().unwrap();
+    let log = same_in_shares(f, &p, "always");
+    assert_eq!(
+        log.matches("in 2 shares of its flows, merged").count(),
+        3,
+        "{log}"
+    );
+    let (json, _) = output(&audit_json(&p, &["--shard", "always"], &[f]), "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    assert_eq!(doc["captures"][0]["packets"], 12_000);
-    let p = policy();
-    let args = audit_json(&p, &["--shard", "always"], &[f]);
-    let log = same_sequential_and_parallel(&args);
-    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+    let packets = u64::from(SERVERS) * 5 + u64::from(UNANSWERED);
+    assert_eq!(doc["captures"][0]["packets"], packets);
+    explained_by_each_servers_answer(&doc);
+}
+
+#[test]
+fn captures_explain_fallbacks_with_each_others_dns_answers() {
+    // The DNS messages in one capture, the fallbacks a second later in another:
+    // audited in parallel, each capture's report has the other's names.
+    let dir = tempfile::tempdir().unwrap();
+    let (lookups, flows): (Vec<Vec<u8>>, Vec<Vec<u8>>) = fallbacks_after_lookups()
+        .into_iter()
+        .partition(|f| is_dns(f));
+    let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    pcap_at(&a, &lookups, 0);
+    pcap_at(&b, &flows, 1_000);
+    let p = fallback_policy(dir.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let log = same_sequential_and_parallel(&audit_json(&p, &[], &[a, b]));
+    assert!(
+        log.contains("read 2 captures on 2 threads, merged"),
+        "{log}"
+    );
+    let (json, _) = output(&audit_json(&p, &[], &[a, b]), "2");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    explained_by_each_servers_answer(&doc);
+    // Answers after the flows explain nothing, on one thread as on two.
+    let log = same_sequential_and_parallel(&audit_json(&p, &[], &[b, a]));
+    assert!(
+        log.contains("read 2 captures on 2 threads, merged"),
+        "{log}"
+    );
+}
+
+/// Whether a frame (Ethernet, IPv4 without options) is UDP from or to
+/// port 53: the DNS messages of `fallbacks_after_lookups`.
+fn is_dns(f: &[u8]) -> bool {
+    f[23] == 17 && (f[34..36] == [0, 53] || f[36..38] == [0, 53])
+}
+
+/// The report of `fallbacks_after_lookups`: each fallback explained by
+/// its own server's answer, wherever that fell; the rule's unanswered and
+/// unseen names; its violations in the capture's order.
+fn explained_by_each_servers_answer(doc: &serde_json::Value) {
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let all = warnings.join("\n");
+    let half = usize::from(SERVERS / 2);
+    assert_eq!(
+        all.matches("still resolved to 192.168.1.").count(),
+        half,
+        "{all}"
+    );
+    assert_eq!(
+        all.matches("resolved only to 10.10.12.").count(),
+        half,
+        "{all}"
+    );
+    assert!(!all.contains("no DNS answer naming"), "{all}");
+    assert_eq!(
+        all.matches("dpm.x.y.com was queried by").count(),
+        usize::from(UNANSWERED)
+    );
+    assert!(all.contains("never.x.y.com was never queried"), "{all}");
+    // The odd servers' answers broke the rule, in the capture's order.
+    let names: Vec<&str> = doc["dns_violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    let odd: Vec<String> = (0..SERVERS)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("ps{i}.x.y.com"))
+        .collect();
+    assert_eq!(names, odd);
 }

@@ -349,6 +349,11 @@ pub struct Analyzer {
     dns_violations: Vec<DnsViolation>,
     /// DNS violations beyond the cap.
     dns_violations_dropped: u64,
+    /// The frame (of [`Analyzer::frames_read`]) each kept DNS violation
+    /// came from.
+    dns_violation_frames: Vec<u64>,
+    /// Frames observed or passed: what stamps the names' journal.
+    frames_read: u64,
 }
 
 /// Most DNS violations kept for a report.
@@ -389,6 +394,8 @@ impl Analyzer {
             answers: Vec::new(),
             dns_violations: Vec::new(),
             dns_violations_dropped: 0,
+            dns_violation_frames: Vec::new(),
+            frames_read: 0,
         }
     }
 
@@ -520,6 +527,8 @@ impl Analyzer {
             self.fold_finished();
         }
         self.table.tick(frame.ts);
+        self.frames_read += 1;
+        self.knowledge.names.stamp(self.frames_read);
         let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),
@@ -585,6 +594,30 @@ impl Analyzer {
     /// each share's flows expire when one analyzer's would.
     pub fn pass(&mut self, frame: &Frame<'_>) {
         self.table.tick(frame.ts);
+        self.frames_read += 1;
+    }
+
+    /// Frames observed or passed so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frames_read
+    }
+
+    /// From now on, keep a journal of what changes the DNS names (see
+    /// [`crate::evidence::names::Journal`]): analyzers that each read part
+    /// of the traffic report with the names one analyzer would have.
+    pub fn keep_names_journal(&mut self) {
+        self.knowledge.names.keep_journal();
+    }
+
+    /// Hands over the names' journal (none unless kept).
+    pub fn take_names_journal(&mut self) -> Option<crate::evidence::names::Journal> {
+        self.knowledge.names.take_journal()
+    }
+
+    /// Reports from now on with `names` (those one analyzer of all the
+    /// traffic would hold, replayed from every part's journal).
+    pub fn set_names(&mut self, names: crate::evidence::names::Names) {
+        self.knowledge.names = names;
     }
 
     /// A frame with a tunnel: each level down to the innermost is counted
@@ -753,11 +786,16 @@ impl Analyzer {
         if !self.answers.is_empty() {
             let ends = (slot.flow.src().0, slot.flow.dst().0);
             let found = check_answers(&self.policy, &mut self.answers, ends, at.capture);
+            let before = self.dns_violations.len();
             keep_dns_violations(
                 &mut self.dns_violations,
                 &mut self.dns_violations_dropped,
                 found,
             );
+            let kept = self.dns_violations.len() - before;
+            let frame = self.frames_read;
+            self.dns_violation_frames
+                .extend(std::iter::repeat_n(frame, kept));
         }
         slot
     }
@@ -1133,8 +1171,15 @@ impl Analyzer {
         (&self.dns_violations, self.dns_violations_dropped)
     }
 
+    /// The frame (of [`Analyzer::frames_read`]) each DNS violation of
+    /// [`Analyzer::dns_violations`] came from.
+    pub fn dns_violation_frames(&self) -> &[u64] {
+        &self.dns_violation_frames
+    }
+
     /// Hands over (and forgets) the DNS violations so far (the daemon).
     pub fn take_dns_violations(&mut self) -> Vec<DnsViolation> {
+        self.dns_violation_frames.clear();
         std::mem::take(&mut self.dns_violations)
     }
 

@@ -20,7 +20,7 @@ pub struct FallbackUse {
     pub flows: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// What name resolution says of them, each once, in order.
+    /// What name resolution says of them, each once, sorted.
     pub explanations: Vec<String>,
 }
 
@@ -88,6 +88,7 @@ impl Findings {
                             x.explanations.push(e);
                         }
                     }
+                    x.explanations.sort_unstable();
                 }
                 None => self.fallbacks.push(f),
             }

@@ -45,7 +45,7 @@ pub mod stats;
 
 pub use analyzer::{
     describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Reach, Retained,
-    FRAGMENT_CAP,
+    DNS_VIOLATIONS_CAP, FRAGMENT_CAP,
 };
 pub use nics::{NicFindings, NicKeyFinding};
 pub use report::Report;

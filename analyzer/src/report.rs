@@ -399,13 +399,18 @@ impl Analyzer {
         let policy = self.policy();
         fallbacks
             .into_iter()
-            .map(|((c, n), (flows, bytes, explanations))| FallbackUse {
-                order: (c.0, n.0),
-                class: policy.class_name(c).to_string(),
-                network: policy.network_name(n).to_string(),
-                flows,
-                bytes,
-                explanations,
+            .map(|((c, n), (flows, bytes, mut explanations))| {
+                // In text order, not the flows' order: the same whichever
+                // analyzers found them (merges, shares).
+                explanations.sort_unstable();
+                FallbackUse {
+                    order: (c.0, n.0),
+                    class: policy.class_name(c).to_string(),
+                    network: policy.network_name(n).to_string(),
+                    flows,
+                    bytes,
+                    explanations,
+                }
             })
             .collect()
     }

@@ -3,6 +3,13 @@
 //! it), and which names were queried and answered. DNS rules warn about
 //! names never answered; a fallback is explained by what its server's name
 //! resolved to just before. Bounded: a table that fills is cleared.
+//!
+//! The names are read only when a report is made. Analyzers that each read
+//! a part of the traffic (`audit --shard`, captures audited in parallel)
+//! keep a [`Journal`] of what changed them, stamped with the frame that
+//! did; the journals replayed in the one order of those frames
+//! ([`Names::replay`]) give the names one analyzer of all the traffic ends
+//! with, and each part reports with those.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -19,8 +26,52 @@ const PER_ADDR: usize = 4;
 /// One answer for a name: when, and the addresses it resolved to.
 pub type Resolution = (Timestamp, Vec<IpAddr>);
 
+/// Most changes a [`Journal`] keeps before it gives up (and its analyzer's
+/// part of the traffic is reported by one analyzer after all).
+pub const JOURNAL_CAP: usize = 1 << 19;
+
+/// One change to the names: a query or an answer, as [`Names::query`] and
+/// [`Names::answer`] were given it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameEvent {
+    Query {
+        name: Box<str>,
+        id: u16,
+        client: IpAddr,
+        ts: Timestamp,
+    },
+    Answer {
+        name: Box<str>,
+        id: u16,
+        client: IpAddr,
+        ts: Timestamp,
+        addrs: Vec<IpAddr>,
+    },
+}
+
+/// The changes to one analyzer's names, each with the frame that made it
+/// (the analyzer's count of frames read, set by [`Names::stamp`]).
+#[derive(Clone, Debug, Default)]
+pub struct Journal {
+    at: u64,
+    /// (frame, change), in the order they were made.
+    pub events: Vec<(u64, NameEvent)>,
+    /// More than [`JOURNAL_CAP`] changes: the journal is incomplete.
+    pub overflowed: bool,
+}
+
+impl Journal {
+    fn push(&mut self, e: NameEvent) {
+        if self.events.len() < JOURNAL_CAP {
+            self.events.push((self.at, e));
+        } else {
+            self.overflowed = true;
+        }
+    }
+}
+
 /// Names and the addresses they resolved to.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Names {
     by_name: FxHashMap<Box<str>, VecDeque<Resolution>>,
     by_addr: FxHashMap<IpAddr, Vec<Box<str>>>,
@@ -28,6 +79,8 @@ pub struct Names {
     answered: FxHashSet<Box<str>>,
     /// Queries not answered yet: (name, id, client) → when asked.
     pending: FxHashMap<(Box<str>, u16, IpAddr), Timestamp>,
+    /// What changed the names, when kept.
+    journal: Option<Box<Journal>>,
 }
 
 /// A query no answer matched: name, transaction id, client, when.
@@ -48,6 +101,15 @@ impl Names {
         ts: Timestamp,
         addrs: &[IpAddr],
     ) {
+        if let Some(j) = &mut self.journal {
+            j.push(NameEvent::Answer {
+                name: name.into(),
+                id,
+                client,
+                ts,
+                addrs: addrs.to_vec(),
+            });
+        }
         let key: Box<str> = name.into();
         self.pending.remove(&(key.clone(), id, client));
         if self.answered.len() >= NAMES_CAP {
@@ -71,6 +133,14 @@ impl Names {
 
     /// A query for `name` (transaction `id`, from `client`) at `ts`.
     pub fn query(&mut self, (name, id, client): (&str, u16, IpAddr), ts: Timestamp) {
+        if let Some(j) = &mut self.journal {
+            j.push(NameEvent::Query {
+                name: name.into(),
+                id,
+                client,
+                ts,
+            });
+        }
         if self.queried.len() >= NAMES_CAP {
             self.queried.clear();
         }
@@ -78,6 +148,53 @@ impl Names {
         let key = (name.into(), id, client);
         bounded(&mut self.pending, &key);
         self.pending.entry(key).or_insert(ts);
+    }
+
+    /// From now on, keep a [`Journal`] of every change.
+    pub fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Box::default);
+    }
+
+    /// The changes from now on are made by frame `frame` (a no-op without
+    /// a journal).
+    #[inline]
+    pub fn stamp(&mut self, frame: u64) {
+        if let Some(j) = &mut self.journal {
+            j.at = frame;
+        }
+    }
+
+    /// Hands over the journal kept so far (none if none is kept).
+    pub fn take_journal(&mut self) -> Option<Journal> {
+        self.journal.as_mut().map(|j| std::mem::take(&mut **j))
+    }
+
+    /// The names after `events`, in order, from none (no journal kept).
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a NameEvent>) -> Names {
+        let mut names = Names::default();
+        names.apply(events);
+        names
+    }
+
+    /// Makes the changes of `events`, in order.
+    pub fn apply<'a>(&mut self, events: impl IntoIterator<Item = &'a NameEvent>) {
+        for e in events {
+            match e {
+                NameEvent::Query {
+                    name,
+                    id,
+                    client,
+                    ts,
+                } => self.query((name, *id, *client), *ts),
+                NameEvent::Answer {
+                    name,
+                    id,
+                    client,
+                    ts,
+                    addrs,
+                } => self.answer((name, *id, *client), *ts, addrs),
+            }
+        }
     }
 
     /// Queries no answer matched (by name, id and client), oldest first
@@ -156,5 +273,87 @@ mod tests {
         assert_eq!(n.unanswered(), vec![("ps.x.y.com", 2, c, Timestamp(39))]);
         n.query(("dpm.x.y.com", 9, c), Timestamp(50));
         assert!(n.queried().any(|q| q == "dpm.x.y.com") && !n.answered("dpm.x.y.com"));
+    }
+
+    /// Everything the names hold, compared.
+    fn same(a: &Names, b: &Names) -> bool {
+        a.by_name == b.by_name
+            && a.by_addr == b.by_addr
+            && a.queried == b.queried
+            && a.answered == b.answered
+            && a.pending == b.pending
+    }
+
+    /// Frame `f`'s change: a query or answer among a few names, clients
+    /// and addresses (so answers match queries and lists fill).
+    fn event(f: u64, kind: u8, name: u32, n: &mut Names) {
+        let name = format!("h{name}.contoso.local");
+        let client = IpAddr::from([10, 1, 0, (f % 7) as u8]);
+        let addr = IpAddr::from([10, 10, 12, (f % 11) as u8]);
+        let ts = Timestamp(f as i64);
+        match kind % 3 {
+            0 => n.query((&name, (f % 5) as u16, client), ts),
+            _ => n.answer((&name, (f % 5) as u16, client), ts, &[addr]),
+        }
+    }
+
+    /// Frames dealt to `shares` analyzers by `owner`; their journals
+    /// replayed in frame order against one analyzer reading every frame.
+    fn replayed_equals_one(
+        frames: &[(u8, u32)],
+        shares: usize,
+        owner: impl Fn(usize) -> usize,
+    ) -> Names {
+        let mut one = Names::default();
+        let mut parts: Vec<Names> = (0..shares).map(|_| Names::default()).collect();
+        parts.iter_mut().for_each(Names::keep_journal);
+        for (i, (kind, name)) in frames.iter().enumerate() {
+            let f = i as u64 + 1;
+            event(f, *kind, *name, &mut one);
+            let part = &mut parts[owner(i) % shares];
+            part.stamp(f);
+            event(f, *kind, *name, part);
+        }
+        let mut all: Vec<(u64, NameEvent)> = Vec::new();
+        for p in &mut parts {
+            let j = p.take_journal().unwrap();
+            assert!(!j.overflowed);
+            all.extend(j.events);
+        }
+        all.sort_by_key(|(f, _)| *f);
+        let names = Names::replay(all.iter().map(|(_, e)| e));
+        assert!(same(&names, &one));
+        one
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn journals_replayed_in_frame_order_are_one_analyzers_names(
+            frames in proptest::collection::vec((0u8..3, 0u32..40), 0..300),
+            owners in proptest::collection::vec(0usize..3, 300),
+        ) {
+            replayed_equals_one(&frames, 3, |i| owners[i]);
+        }
+    }
+
+    #[test]
+    fn replay_clears_a_full_table_as_one_analyzer_does() {
+        // More names than NAMES_CAP: the tables clear at the same change.
+        let frames: Vec<(u8, u32)> = (0..NAMES_CAP as u32 + 5_000).map(|i| (1, i)).collect();
+        let one = replayed_equals_one(&frames, 2, |i| i % 2);
+        assert!(one.by_name.len() <= 5_000, "the table never cleared");
+    }
+
+    #[test]
+    fn a_journal_past_its_cap_says_so() {
+        let mut n = Names::default();
+        n.keep_journal();
+        for i in 0..=JOURNAL_CAP as u64 {
+            n.stamp(i);
+            n.query(("a.b", 1, IpAddr::from([10, 0, 0, 1])), Timestamp(0));
+        }
+        let j = n.take_journal().unwrap();
+        assert!(j.overflowed && j.events.len() == JOURNAL_CAP);
+        assert!(Names::default().take_journal().is_none());
     }
 }
