@@ -15,7 +15,7 @@ use crate::parallel;
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::shard;
-use crate::summary::{self, Merged, Summary};
+use crate::summary::{self, Merged, Summary, TableFacts};
 use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
 use crate::Outcome;
 
@@ -31,7 +31,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let specs = pipeline::specs(&args.input);
     let (pcap, save) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
-    let alone = pcap.is_none() && save.is_none() && !args.report.flows;
+    let alone = pcap.is_none() && !args.report.flows;
     let threads = pipeline::threads(&args.input);
     if let Some(m) = alone
         .then(|| {
@@ -43,7 +43,24 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         .flatten()
     {
         pipeline::report_outcomes(&m.outcomes);
-        return report_merged(&args.report, m.merged, &expect, &policy);
+        let summary = save.map(|out| {
+            let r = &m.merged;
+            let s = Summary::new(
+                m.table(),
+                &cfg,
+                &policy_text,
+                r.report.clone(),
+                r.captures.clone(),
+                r.flow_table,
+            );
+            (out, s)
+        });
+        // The report first: a summary that cannot be written loses no report.
+        let outcome = report_merged(&args.report, m.merged, &expect, &policy)?;
+        if let Some(((path, file), s)) = summary {
+            s.write(path, file)?;
+        }
+        return Ok(outcome);
     }
     let mut an = Analyzer::with_policy(cfg, policy);
     let outcomes = match pcap {
@@ -73,7 +90,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
     let summary = saved.map(|(out, report)| {
         let s = Summary::new(
-            &an,
+            TableFacts::of(&an),
             &cfg,
             &policy_text,
             report,

@@ -25,7 +25,7 @@ use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
-use crate::summary::{self, replay_clock, TableEnd};
+use crate::summary::{self, replay_clock, TableEnd, TableFacts};
 
 /// One capture audited alone.
 struct Part {
@@ -43,6 +43,26 @@ pub struct Merged {
     /// What reading each capture gave, in order.
     pub outcomes: Vec<CaptureOutcome>,
     pub merged: summary::Merged,
+    /// Every flow's digest, sorted (for `--save`).
+    pub digests: Vec<u64>,
+}
+
+impl Merged {
+    /// What `--save` says of one run's flow table.
+    pub fn table(&self) -> TableFacts {
+        TableFacts {
+            digests: self.digests.clone(),
+            end: self.merged.end.clone(),
+        }
+    }
+}
+
+/// The parts' flow digests as one run's: sorted, each once.
+pub fn all_digests(parts: impl Iterator<Item = Vec<u64>>) -> Vec<u64> {
+    let mut all: Vec<u64> = parts.flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Audits `specs` on up to `threads` workers; `None` when they must be
@@ -160,6 +180,7 @@ fn audit_one(
     };
     let mut an = Analyzer::with_policy(cfg, policy);
     an.keep_names_journal();
+    an.keep_table_sweeps();
     let outcome = pipeline::read_one(&spec, &mut an, &mut (), progress);
     let stats = an.flow_stats();
     let journal = names::journal(&mut an);
@@ -249,9 +270,11 @@ fn merge(parts: Vec<Part>, names: &Names, cfg: AnalyzerConfig, policy: &Policy) 
     let mut outcomes = Vec::new();
     let mut reads = Vec::new();
     let mut rest = Vec::new();
+    let mut digests = Vec::new();
     for p in parts {
         outcomes.push(p.outcome);
         reads.push(p.read);
+        digests.push(p.digests);
         rest.push((p.row, p.flow_table, p.end));
     }
     let reports = names::reports_with(reads, names, cfg, policy);
@@ -268,5 +291,6 @@ fn merge(parts: Vec<Part>, names: &Names, cfg: AnalyzerConfig, policy: &Policy) 
     Merged {
         outcomes,
         merged: summary::combine(shares, cfg.flows.max_flows),
+        digests: all_digests(digests.into_iter()),
     }
 }

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
 use analyzer::evidence::learned::ENDPOINT_CAP;
 use analyzer::evidence::names::NameEvent;
+use analyzer::flow::Sweeps;
 use analyzer::policy::Policy;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
@@ -34,10 +35,10 @@ use capture::{FileSource, FrameSource};
 use crate::flags::ShardMode;
 use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowTableRow};
-use crate::parallel::Merged;
+use crate::parallel::{self, Merged};
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
-use crate::summary;
+use crate::summary::{self, TableEnd};
 
 /// Frames the `auto` mode looks at before choosing.
 const PROBE_FRAMES: usize = 1 << 16;
@@ -55,6 +56,7 @@ struct Part {
     dns_frames: Vec<u64>,
     journal: Result<Vec<(u64, NameEvent)>, String>,
     flow_table: FlowTableRow,
+    end: TableEnd,
     digests: Vec<u64>,
     reach: Reach,
 }
@@ -189,6 +191,7 @@ fn share(
     };
     let mut an = Analyzer::with_policy(cfg, policy);
     an.keep_names_journal();
+    an.keep_table_sweeps();
     let outcome = pipeline::read_share(&spec, &mut an, &mut (), &mut shard, progress);
     let stats = an.flow_stats();
     let counters = outcome
@@ -204,6 +207,7 @@ fn share(
             evicted: stats.evicted,
             expired: stats.expired,
         },
+        end: TableEnd::of(&an),
         digests: an.flow_digests(),
         reach: an.reach(),
         outcome,
@@ -238,6 +242,37 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
         .or_else(|| ordered_lists(parts))
         .or_else(|| caps(parts, max_flows))
         .or_else(|| interfaces(parts).err())
+        .or_else(|| one_table(parts).err())
+}
+
+/// How one analyzer's table would have ended: the shares' flows still
+/// held, the same sweeps (every frame moves every share's clock), and at
+/// most the shares' flows together between two sweeps (a table only
+/// grows between sweeps, and shares never evict: see [`caps`]).
+fn one_table(parts: &[Part]) -> Result<TableEnd, String> {
+    let sweeps: Vec<&Sweeps> = parts.iter().filter_map(|p| p.end.sweeps.as_ref()).collect();
+    let (Some(first), Some(part)) = (sweeps.first(), parts.first()) else {
+        return Err("no share kept its table's sweeps".into());
+    };
+    let first = &first.done;
+    let alike = sweeps.len() == parts.len()
+        && sweeps.iter().all(|s| {
+            s.done.len() == first.len() && s.done.iter().zip(first).all(|(a, b)| a.0 == b.0)
+        });
+    if !alike {
+        return Err("the shares swept their tables at other moments".into());
+    }
+    let between = |k: usize| sweeps.iter().map(|s| s.done[k].1).sum::<usize>();
+    let open: usize = sweeps.iter().map(|s| s.open).sum();
+    let peak = (0..first.len()).map(between).max().unwrap_or(0).max(open);
+    let mut last_seen: Vec<i64> = parts.iter().flat_map(|p| p.end.last_seen.clone()).collect();
+    last_seen.sort_unstable();
+    Ok(TableEnd {
+        last_seen,
+        swept_to: part.end.swept_to,
+        peak: peak as u64,
+        sweeps: None,
+    })
 }
 
 /// RPC endpoints or SMB sessions of one share another uses, or DNS
@@ -319,6 +354,8 @@ fn interfaces(parts: &[Part]) -> Result<Vec<String>, String> {
 /// The shares as one analyzer's report and capture row.
 fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<Merged> {
     let ifaces = interfaces(&parts).ok()?;
+    let end = one_table(&parts).ok()?;
+    let digests = parallel::all_digests(parts.iter_mut().map(|p| std::mem::take(&mut p.digests)));
     let journals = parts
         .iter_mut()
         .map(|p| std::mem::replace(&mut p.journal, Ok(Vec::new())).ok())
@@ -358,7 +395,9 @@ fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<M
             captures: vec![row],
             flow_table,
             warnings: Vec::new(),
+            end,
         },
+        digests,
     })
 }
 

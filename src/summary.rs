@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use analyzer::flow::Sweeps;
 use analyzer::{Analyzer, AnalyzerConfig, Report};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
@@ -95,22 +96,36 @@ struct Header {
     lanecheck: Option<String>,
 }
 
+/// What a summary says of the flow table beside the report: every flow's
+/// digest (sorted) and how the table ended.
+pub struct TableFacts {
+    pub digests: Vec<u64>,
+    pub end: TableEnd,
+}
+
+impl TableFacts {
+    /// `an`'s.
+    pub fn of(an: &Analyzer) -> Self {
+        TableFacts {
+            digests: an.flow_digests(),
+            end: TableEnd::of(an),
+        }
+    }
+}
+
 impl Summary {
-    /// The summary of `an`'s audit.
+    /// The summary of an audit: its settings, policy, report, captures,
+    /// flow-table counters and [`TableFacts`].
     pub fn new(
-        an: &Analyzer,
+        table: TableFacts,
         cfg: &AnalyzerConfig,
         policy: &str,
         report: Report,
         captures: Vec<CaptureRow>,
         flow_table: FlowTableRow,
     ) -> Self {
-        let digests: Vec<u8> = an
-            .flow_digests()
-            .iter()
-            .flat_map(|d| d.to_le_bytes())
-            .collect();
-        let end = TableEnd::of(an);
+        let TableFacts { digests, end } = table;
+        let digests: Vec<u8> = digests.iter().flat_map(|d| d.to_le_bytes()).collect();
         let last_seen: Vec<u8> = end.last_seen.iter().flat_map(|t| t.to_le_bytes()).collect();
         let clock = Clock {
             active_last_seen: B64.encode(last_seen),
@@ -200,6 +215,7 @@ impl Summary {
                 .collect(),
             swept_to: self.clock.swept_to,
             peak: self.clock.peak_flows,
+            sweeps: None,
         })
     }
 }
@@ -385,12 +401,15 @@ fn shared_flows(summaries: &[(PathBuf, Summary)]) -> Result<u64> {
 /// How an audit's flow table ended (see [`Analyzer::table_clock`]).
 #[derive(Clone, Debug)]
 pub struct TableEnd {
-    /// Last packet times (ns) of the flows still in it.
+    /// Last packet times (ns) of the flows still in it, sorted.
     pub last_seen: Vec<i64>,
     /// The latest idle deadline a sweep applied.
     pub swept_to: Option<i64>,
     /// Most flows held at once.
     pub peak: u64,
+    /// Its size between sweeps, when the audit kept it (an audit on a
+    /// worker: not in summaries).
+    pub sweeps: Option<Sweeps>,
 }
 
 impl TableEnd {
@@ -401,6 +420,7 @@ impl TableEnd {
             last_seen: last.iter().map(|t| t.0).collect(),
             swept_to: swept_to.map(|t| t.0),
             peak: peak as u64,
+            sweeps: an.table_sweeps().cloned(),
         }
     }
 }
@@ -412,6 +432,9 @@ pub struct Replayed {
     pub expired: u64,
     /// The most flows one run might have held, when beyond `--max-flows`.
     pub crowded: Option<u64>,
+    /// How one run's table ended: exact when every part kept its sweeps
+    /// (its `peak` is otherwise an upper bound).
+    pub end: TableEnd,
 }
 
 /// Replays the flow table's clock across parts: a flow a part left in its
@@ -420,24 +443,51 @@ pub struct Replayed {
 /// last packet (each capture's sweeps run on its own clock, so they are
 /// the part's own; the latest deadline decides).
 pub fn replay_clock(parts: &[TableEnd], max_flows: usize) -> Replayed {
+    // Sorted, so the flows a deadline expires are a prefix.
     let mut left: Vec<i64> = Vec::new();
     let mut out = Replayed {
         expired: 0,
         crowded: None,
+        end: TableEnd {
+            last_seen: Vec::new(),
+            swept_to: None,
+            peak: 0,
+            sweeps: None,
+        },
     };
     for part in parts {
-        if let Some(d) = part.swept_to {
-            let before = left.len();
-            left.retain(|t| *t >= d);
-            out.expired += (before - left.len()) as u64;
-        }
-        let most = (left.len() as u64).saturating_add(part.peak);
+        let most = match &part.sweeps {
+            Some(s) => peak_over(&left, s),
+            None => (left.len() as u64).saturating_add(part.peak),
+        };
+        out.end.peak = out.end.peak.max(most);
         if !left.is_empty() && most >= max_flows as u64 {
             out.crowded = out.crowded.max(Some(most));
         }
+        if let Some(d) = part.swept_to {
+            let gone = left.partition_point(|t| *t < d);
+            left.drain(..gone);
+            out.expired += gone as u64;
+        }
+        out.end.swept_to = out.end.swept_to.max(part.swept_to);
         left.extend(&part.last_seen);
+        left.sort_unstable();
     }
+    out.end.last_seen = left;
     out
+}
+
+/// The most flows one run held while reading a part: the flows earlier
+/// parts left (sorted `left`), fewer at each of the part's sweeps, plus
+/// the most of the part's own between two sweeps.
+fn peak_over(left: &[i64], s: &Sweeps) -> u64 {
+    let mut held = left.len();
+    let mut most = 0;
+    for (deadline, own) in &s.done {
+        most = most.max(held + own);
+        held = left.len() - left.partition_point(|t| *t < deadline.0);
+    }
+    most.max(held + s.open) as u64
 }
 
 /// One audit's share of a merge: a summary, or a capture audited on a
@@ -456,6 +506,8 @@ pub struct Merged {
     pub flow_table: FlowTableRow,
     /// What the merged report must say beside one run's warnings.
     pub warnings: Vec<String>,
+    /// How one run's table ended (see [`Replayed::end`]).
+    pub end: TableEnd,
 }
 
 /// Merges `parts`, in order: their reports ([`Report::merge`]), captures
@@ -489,6 +541,7 @@ pub fn combine(parts: Vec<Part>, max_flows: usize) -> Merged {
         captures,
         flow_table,
         warnings: warnings.into_iter().collect(),
+        end: clock.end,
     }
 }
 

@@ -171,6 +171,24 @@ fn same_sequential_and_parallel(args: &[&str]) -> String {
     two.2
 }
 
+/// `audit ARGS --save FILE` on one thread and on two: the same report and
+/// the same summary, byte for byte; what the two-thread run logged.
+fn same_summary(args: &[&str], dir: &Path) -> String {
+    let (one, two) = (dir.join("one.summary"), dir.join("two.summary"));
+    let (one_s, two_s) = (one.to_str().unwrap(), two.to_str().unwrap());
+    let a = logged(&[args, &["--save", one_s]].concat(), "1");
+    let b = logged(&[args, &["--save", two_s]].concat(), "2");
+    assert_eq!((&a.0, a.1), (&b.0, b.1), "{args:?}: reports differ");
+    let (x, y) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    assert!(
+        x == y,
+        "{args:?}: summaries differ\n{}\n---\n{}",
+        String::from_utf8_lossy(&x),
+        String::from_utf8_lossy(&y)
+    );
+    b.2
+}
+
 #[test]
 fn captures_audited_in_parallel_report_as_one_after_another() {
     let Some(corpus) = shared_corpus() else {
@@ -187,6 +205,18 @@ fn captures_audited_in_parallel_report_as_one_after_another() {
     ] {
         let args = [&["audit", "--policy", &p][..], format, &names].concat();
         let log = same_sequential_and_parallel(&args);
+        let said = format!("read {} captures on 2 threads, merged", names.len());
+        assert!(log.contains(&said), "no {said:?} in {log}");
+    }
+    // `--save`: the same summary, with flows expiring in sweeps (the
+    // table's clock and peak replayed across the captures).
+    for idle in ["1s", "5m"] {
+        let args = [
+            &["audit", "--policy", &p, "--idle-timeout", idle][..],
+            &names,
+        ]
+        .concat();
+        let log = same_summary(&args, dir.path());
         let said = format!("read {} captures on 2 threads, merged", names.len());
         assert!(log.contains(&said), "no {said:?} in {log}");
     }
@@ -257,6 +287,12 @@ fn pcap(path: &Path, frames: &[Vec<u8>]) {
 
 /// A pcap of `frames`, 1 ms apart from `start_ms` after 1,700,000,000 s.
 fn pcap_at(path: &Path, frames: &[Vec<u8>], start_ms: u32) {
+    let timed: Vec<(u32, Vec<u8>)> = (start_ms..).zip(frames.iter().cloned()).collect();
+    pcap_times(path, &timed);
+}
+
+/// A pcap of frames, each at its millisecond after 1,700,000,000 s.
+fn pcap_times(path: &Path, frames: &[(u32, Vec<u8>)]) {
     // Magic, version 2.4, zone, sigfigs, snaplen, link type 1.
     let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -264,9 +300,8 @@ fn pcap_at(path: &Path, frames: &[Vec<u8>], start_ms: u32) {
     for v in [0u32, 0, 65535, 1] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    for (i, f) in frames.iter().enumerate() {
+    for (ms, f) in frames {
         let len = f.len() as u32;
-        let ms = start_ms + i as u32;
         for v in [1_700_000_000 + ms / 1000, ms % 1000 * 1000, len, len] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -400,6 +435,10 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     let f = pcap.to_str().unwrap();
     let args = audit_json(&p, &["--idle-timeout", "300ms"], &[f]);
     let log = same_sequential_and_parallel(&args);
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+    // `--save`: the same summary (flow digests, the flows still open, the
+    // most flows one table held between the sweeps).
+    let log = same_summary(&args, dir.path());
     assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
     let (json, _) = output(&args, "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -597,6 +636,8 @@ fn shares_explain_fallbacks_with_each_others_dns_answers() {
     let packets = u64::from(SERVERS) * 5 + u64::from(UNANSWERED);
     assert_eq!(doc["captures"][0]["packets"], packets);
     explained_by_each_servers_answer(&doc);
+    let log = same_summary(&audit_json(&p, &["--shard", "always"], &[f]), dir.path());
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
 }
 
 #[test]
@@ -620,6 +661,11 @@ fn captures_explain_fallbacks_with_each_others_dns_answers() {
     let (json, _) = output(&audit_json(&p, &[], &[a, b]), "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
     explained_by_each_servers_answer(&doc);
+    let log = same_summary(&audit_json(&p, &[], &[a, b]), dir.path());
+    assert!(
+        log.contains("read 2 captures on 2 threads, merged"),
+        "{log}"
+    );
     // Answers after the flows explain nothing, on one thread as on two.
     let log = same_sequential_and_parallel(&audit_json(&p, &[], &[b, a]));
     assert!(
@@ -674,4 +720,75 @@ fn explained_by_each_servers_answer(doc: &serde_json::Value) {
         .map(|i| format!("ps{i}.x.y.com"))
         .collect();
     assert_eq!(names, odd);
+}
+
+/// A TCP SYN from 10.2.x.y to 10.3.x.y (flow `i`), and the share of two
+/// its address pair falls in (as `audit --shard` deals frames).
+fn syn(i: u32) -> (Vec<u8>, u64) {
+    let [_, _, a, b] = i.to_be_bytes();
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4([10, 2, a, b], [10, 3, a, b], 64)
+        .tcp(40_000, 80, 1, 64_000)
+        .syn()
+        .write(&mut out, &[])
+        .unwrap();
+    let an = analyzer::Analyzer::new(analyzer::AnalyzerConfig::default());
+    let frame = capture::Frame::test(capture::LinkType::ETHERNET, &out);
+    let share = an.shard_key(&frame, analyzer::CaptureId(0)).unwrap() % 2;
+    (out, share)
+}
+
+/// The first `n` flows of share `share`.
+fn flows_of_share(share: u64, n: usize) -> Vec<Vec<u8>> {
+    (0..)
+        .map(syn)
+        .filter(|(_, s)| *s == share)
+        .map(|(f, _)| f)
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn summaries_count_the_most_flows_one_table_held() {
+    // 300 flows of one share, then, 10 s later (idle timeout 1 s), 200 of
+    // the other: one table held 300 at most, not the 500 of the shares'
+    // most added up.
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (flows_of_share(0, 300), flows_of_share(1, 200));
+    let at = |start: u32, frames: &[Vec<u8>]| -> Vec<(u32, Vec<u8>)> {
+        (start..).zip(frames.iter().cloned()).collect()
+    };
+    let one = dir.path().join("one.pcap");
+    pcap_times(&one, &[at(0, &first), at(10_000, &second)].concat());
+    let p = policy();
+    let f = one.to_str().unwrap();
+    let args = audit_json(&p, &["--idle-timeout", "1s", "--shard", "always"], &[f]);
+    let log = same_summary(&args, dir.path());
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+    assert_eq!(peak_saved(dir.path()), 300);
+    // In two captures: the second's first flow at 10 s, its first sweep at
+    // 12 s (when one run expires the first capture's 300), the rest after:
+    // one run held 301 at most, not 300 + the second's 199.
+    let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    pcap_times(&a, &at(0, &first));
+    pcap_times(
+        &b,
+        &[at(10_000, &second[..1]), at(12_000, &second[1..])].concat(),
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let args = audit_json(&p, &["--idle-timeout", "1s"], &[a, b]);
+    let log = same_summary(&args, dir.path());
+    assert!(
+        log.contains("read 2 captures on 2 threads, merged"),
+        "{log}"
+    );
+    assert_eq!(peak_saved(dir.path()), 301);
+}
+
+/// The most flows held, as the last `same_summary` saved it.
+fn peak_saved(dir: &Path) -> u64 {
+    let text = std::fs::read(dir.join("two.summary")).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    doc["clock"]["peak_flows"].as_u64().unwrap()
 }

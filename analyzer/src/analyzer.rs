@@ -1021,6 +1021,18 @@ impl Analyzer {
         self.table.stats()
     }
 
+    /// From now on, keep the flow table's size between sweeps (what
+    /// merging analyzers that each held part of the flows needs to know
+    /// the most flows one analyzer would have held).
+    pub fn keep_table_sweeps(&mut self) {
+        self.table.keep_sweeps();
+    }
+
+    /// The flow table's size between sweeps, if kept.
+    pub fn table_sweeps(&self) -> Option<&crate::flow::Sweeps> {
+        self.table.sweeps()
+    }
+
     /// What a merge needs of the flow table to tell how one run of several
     /// audits' captures would have expired flows: the last-seen times of
     /// the flows still in it, sorted; the latest idle deadline a sweep

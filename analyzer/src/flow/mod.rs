@@ -11,6 +11,6 @@ mod tunnel;
 pub use key::{Direction, FlowKey, TunnelId};
 pub use table::{
     Flow, FlowExt, FlowTable, FlowTableConfig, FlowTableStats, IfaceStat, PacketUpdate, Slot,
-    VlanStat,
+    Sweeps, VlanStat,
 };
 pub use tunnel::{Tunnel, Tunnels, MAX_TUNNELS};

@@ -207,6 +207,20 @@ pub struct FlowTableStats {
     pub expired: u64,
 }
 
+/// The table's size between sweeps, kept when asked
+/// ([`FlowTable::keep_sweeps`]): what merging tables that each held part
+/// of the flows needs to know the most flows one table would have held.
+/// Between two sweeps a table only grows (flows leave only in sweeps and
+/// evictions), so parts that sweep at the same moments peaked together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sweeps {
+    /// Each sweep: its idle deadline and the most flows held since the
+    /// sweep before it (or the start).
+    pub done: Vec<(Timestamp, usize)>,
+    /// The most flows held since the last sweep.
+    pub open: usize,
+}
+
 /// Flows by key, bounded by count and idle time, each with the state `X`
 /// of later stages. Removed flows are handed over in
 /// [`FlowTable::take_finished`]; their packets still count.
@@ -232,6 +246,8 @@ pub struct FlowTable<X> {
     peak: usize,
     /// The latest idle deadline a sweep applied.
     swept_to: Option<Timestamp>,
+    /// The size between sweeps, when kept.
+    sweeps: Option<Box<Sweeps>>,
 }
 
 #[inline]
@@ -255,7 +271,24 @@ impl<X: FlowExt> FlowTable<X> {
             stats: FlowTableStats::default(),
             peak: 0,
             swept_to: None,
+            sweeps: None,
         }
+    }
+
+    /// From now on, keep the size between sweeps ([`Sweeps`]).
+    pub fn keep_sweeps(&mut self) {
+        let held = self.slots.len();
+        self.sweeps.get_or_insert_with(|| {
+            Box::new(Sweeps {
+                done: Vec::new(),
+                open: held,
+            })
+        });
+    }
+
+    /// The size between sweeps, if kept.
+    pub fn sweeps(&self) -> Option<&Sweeps> {
+        self.sweeps.as_deref()
     }
 
     /// Restarts the expiry clock: the next packet's time is the table's
@@ -338,6 +371,9 @@ impl<X: FlowExt> FlowTable<X> {
             ext: X::default(),
         });
         self.peak = self.peak.max(self.slots.len());
+        if let Some(s) = &mut self.sweeps {
+            s.open = s.open.max(self.slots.len());
+        }
         let slots = &self.slots;
         self.index
             .insert_unique(h, i as u32, |&j| hash(&slots[j as usize].flow.key));
@@ -380,6 +416,9 @@ impl<X: FlowExt> FlowTable<X> {
     pub fn sweep(&mut self) {
         let deadline = self.now.0.saturating_sub(self.cfg.idle_timeout_ns);
         self.swept_to = self.swept_to.max(Some(Timestamp(deadline)));
+        if let Some(s) = &mut self.sweeps {
+            s.done.push((Timestamp(deadline), s.open));
+        }
         let mut i = 0;
         while i < self.slots.len() {
             if self.slots[i].flow.last_seen.0 < deadline {
@@ -388,6 +427,10 @@ impl<X: FlowExt> FlowTable<X> {
             } else {
                 i += 1;
             }
+        }
+        let held = self.slots.len();
+        if let Some(s) = &mut self.sweeps {
+            s.open = held;
         }
         self.next_sweep = Some(self.sweep_after(self.now));
     }
@@ -634,6 +677,50 @@ mod tests {
             proptest::prop_assert_eq!(packets, ops.len() as u64);
             let s = t.stats();
             proptest::prop_assert_eq!(s.evicted + s.expired, t.finished().len() as u64);
+        }
+    }
+
+    /// The most flows one table of every flow held, from tables that
+    /// each held a part of them and swept at the same moments.
+    fn peak_of_parts(parts: &[FlowTable<()>]) -> usize {
+        let sweeps: Vec<&Sweeps> = parts.iter().map(|t| t.sweeps().unwrap()).collect();
+        let n = sweeps[0].done.len();
+        assert!(sweeps.iter().all(|s| s.done.len() == n));
+        let at = |k: usize| sweeps.iter().map(|s| s.done[k].1).sum::<usize>();
+        let open: usize = sweeps.iter().map(|s| s.open).sum();
+        (0..n).map(at).max().unwrap_or(0).max(open)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parts_sweeping_together_peak_as_one_table(
+            ops in proptest::collection::vec((0u16..48, 0i64..3_000), 1..300),
+        ) {
+            // Packets 0-3 s apart on 48 flows, 1 s idle timeout (a sweep a
+            // second): one table, and three that each take a third of the
+            // flows but every packet's time, as shares do.
+            let cfg = FlowTableConfig {
+                max_flows: 1_000,
+                idle_timeout_ns: 1_000_000_000,
+                keep_finished: false,
+            };
+            let mut one: FlowTable<()> = FlowTable::new(cfg);
+            let mut parts: Vec<FlowTable<()>> = (0..3).map(|_| FlowTable::new(cfg)).collect();
+            parts.iter_mut().for_each(FlowTable::keep_sweeps);
+            let mut ts = 0i64;
+            for (flow, gap_ms) in ops {
+                ts += gap_ms * 1_000_000;
+                let (k, d) = key(flow, 80);
+                one.update(k, &update(ts, d, 0));
+                for (i, t) in parts.iter_mut().enumerate() {
+                    if usize::from(flow) % 3 == i {
+                        t.update(k, &update(ts, d, 0));
+                    } else {
+                        t.tick(Timestamp(ts));
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(peak_of_parts(&parts), one.peak());
         }
     }
 }
