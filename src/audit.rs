@@ -10,8 +10,8 @@ use analyzer::{Analyzer, AnalyzerConfig, Report};
 
 use crate::expect::Expect;
 use crate::flags::{AuditArgs, ReportArgs};
-use crate::output::{self, Document};
-use crate::parallel;
+use crate::output::{self, Document, FlowList};
+use crate::parallel::{self, Plan};
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::shard;
@@ -31,17 +31,18 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let specs = pipeline::specs(&args.input);
     let (pcap, save) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
-    let alone = pcap.is_none() && !args.report.flows;
-    let threads = pipeline::threads(&args.input);
-    if let Some(m) = alone
-        .then(|| {
-            parallel::audit(&specs, cfg, &policy, threads, &progress).or_else(|| {
-                let shard = args.shard;
-                shard::audit(&specs, cfg, &policy, threads, shard, &progress)
-            })
-        })
-        .flatten()
-    {
+    let plan = Plan {
+        cfg,
+        policy: &policy,
+        threads: pipeline::threads(&args.input),
+        flows: args.report.flows,
+        progress: &progress,
+    };
+    // --violations-pcap numbers flows as one analyzer creates them.
+    let merged = pcap
+        .is_none()
+        .then(|| parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)));
+    if let Some(m) = merged.flatten() {
         pipeline::report_outcomes(&m.outcomes);
         let summary = save.map(|out| {
             let r = &m.merged;
@@ -195,8 +196,12 @@ pub fn report_merged(
     let verdict = crate::expect::verdict(&m.report, &reasons);
     let failed = m.captures.iter().filter(|c| c.error.is_some()).count();
     let total = m.captures.len();
-    let doc = Document::from_parts(m.report, m.captures, m.flow_table, policy)
+    let mut doc = Document::from_parts(m.report, m.captures, m.flow_table, policy)
         .with_verdict(verdict, reasons);
+    doc.flows = m.flows.map(|rows| {
+        let (captures, learned) = (doc.captures.clone(), doc.learned_endpoints.clone());
+        FlowList::of_rows(captures, rows, learned, doc.flow_table)
+    });
     write(args, doc, verdict, failed, total, m.warnings)
 }
 

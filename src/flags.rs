@@ -339,7 +339,7 @@ pub struct AuditArgs {
     /// Each host audits its own captures; one merge reports them all.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
-    /// One capture file with 2 or more threads (without --flows or
+    /// One capture file with 2 or more threads (without
     /// --violations-pcap): analyse it on every thread, each a
     /// share of its flows (by address pair), and merge - the same result;
     /// when shares would differ from one analyzer (one learns what another
@@ -456,8 +456,8 @@ pub struct CaptureArgs {
     pub max_flows: usize,
     /// Threads: 2 or more reads and frames each capture on a thread of its own,
     /// ahead of the analysis, and audits several captures at once when they share
-    /// no flow nor anything learned (`audit` without --flows or
-    /// --violations-pcap; else one after another), or one capture of many
+    /// no flow nor anything learned (`audit` without --violations-pcap;
+    /// else one after another), or one capture of many
     /// flows in shares of them (`audit --shard`) - the same result, sooner;
     /// 1 reads and analyses on one. Default: the machine's cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]

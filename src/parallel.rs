@@ -22,7 +22,7 @@ use analyzer::policy::Policy;
 use analyzer::{Analyzer, AnalyzerConfig, Reach};
 
 use crate::names::{self, Read};
-use crate::output::{CaptureRow, FlowTableRow};
+use crate::output::{CaptureRow, FlowList, FlowRow, FlowTableRow};
 use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
 use crate::summary::{self, replay_clock, TableEnd, TableFacts};
@@ -32,6 +32,8 @@ struct Part {
     outcome: CaptureOutcome,
     row: CaptureRow,
     read: Read,
+    /// Its flows (`--flows`).
+    rows: Vec<FlowRow>,
     flow_table: FlowTableRow,
     end: TableEnd,
     digests: Vec<u64>,
@@ -65,25 +67,58 @@ pub fn all_digests(parts: impl Iterator<Item = Vec<u64>>) -> Vec<u64> {
     all
 }
 
+/// What an audit on several threads is asked for (here and `shard.rs`).
+#[derive(Clone, Copy)]
+pub struct Plan<'a> {
+    pub cfg: AnalyzerConfig,
+    pub policy: &'a Policy,
+    pub threads: usize,
+    /// `--flows`: every flow's row, for the list.
+    pub flows: bool,
+    pub progress: &'a Progress,
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of parts that merge: their analyzers keep what a merge
+    /// needs to know.
+    pub fn merging(self) -> Plan<'a> {
+        Plan {
+            cfg: AnalyzerConfig {
+                merge_facts: true,
+                ..self.cfg
+            },
+            ..self
+        }
+    }
+
+    /// An analyzer for one part: what a merge needs is kept.
+    pub fn analyzer(&self) -> Analyzer {
+        let mut an = Analyzer::with_policy(self.cfg, self.policy.clone());
+        an.keep_names_journal();
+        an.keep_table_sweeps();
+        an
+    }
+
+    /// `an`'s flows as rows of capture set `part`, if the list is asked for.
+    pub fn rows(&self, an: &Analyzer, part: usize) -> Vec<FlowRow> {
+        match self.flows {
+            true => FlowList::rows(an, part),
+            false => Vec::new(),
+        }
+    }
+}
+
 /// Audits `specs` on up to `threads` workers; `None` when they must be
 /// read one after another (fewer than two files, standard input, or
 /// captures that meet).
-pub fn audit(
-    specs: &[CaptureSpec],
-    cfg: AnalyzerConfig,
-    policy: &Policy,
-    threads: usize,
-    progress: &Progress,
-) -> Option<Merged> {
+pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<Merged> {
+    let (threads, progress) = (plan.threads, plan.progress);
     if threads < 2 || specs.len() < 2 || specs.iter().any(|s| s.path == "-") {
         return None;
     }
-    let cfg = AnalyzerConfig {
-        merge_facts: true,
-        ..cfg
-    };
-    let (parts, names) = run_parts(specs, cfg, policy, threads, progress)?;
-    let names = names.and_then(|names| match meeting(&parts, cfg.flows.max_flows) {
+    let plan = plan.merging();
+    let (parts, names) = run_parts(specs, plan)?;
+    let names = names.and_then(|names| match meeting(&parts, plan.cfg.flows.max_flows) {
         Some(why) => Err(why),
         None => Ok(names),
     });
@@ -101,7 +136,7 @@ pub fn audit(
         parts.len(),
         threads.min(specs.len())
     );
-    Some(merge(parts, &names, cfg, policy))
+    Some(merge(parts, &names, plan))
 }
 
 /// The captures' names journals replayed in capture order as the workers
@@ -132,22 +167,16 @@ impl Replay {
 /// Every capture audited alone, in spec order, with the names of all of
 /// them or why they cannot be had (`None` if a worker's part was lost:
 /// the captures are then read one after another).
-fn run_parts(
-    specs: &[CaptureSpec],
-    cfg: AnalyzerConfig,
-    policy: &Policy,
-    threads: usize,
-    progress: &Progress,
-) -> Option<(Vec<Part>, Result<Names, String>)> {
+fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<(Vec<Part>, Result<Names, String>)> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
     let replay = Mutex::new(Replay::default());
     std::thread::scope(|s| {
-        for _ in 0..threads.min(specs.len()) {
+        for _ in 0..plan.threads.min(specs.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(spec) = specs.get(i) else { break };
-                let (part, journal) = audit_one(spec, cfg, policy.clone(), progress);
+                let (part, journal) = audit_one(spec, i, plan);
                 if let Ok(mut r) = replay.lock() {
                     r.add(i, journal);
                 }
@@ -170,18 +199,15 @@ fn run_parts(
 /// One capture audited alone, and its names journal.
 fn audit_one(
     spec: &CaptureSpec,
-    cfg: AnalyzerConfig,
-    policy: Policy,
-    progress: &Progress,
+    i: usize,
+    plan: Plan<'_>,
 ) -> (Part, Result<Vec<(u64, NameEvent)>, String>) {
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
     };
-    let mut an = Analyzer::with_policy(cfg, policy);
-    an.keep_names_journal();
-    an.keep_table_sweeps();
-    let outcome = pipeline::read_one(&spec, &mut an, &mut (), progress);
+    let mut an = plan.analyzer();
+    let outcome = pipeline::read_one(&spec, &mut an, &mut (), plan.progress);
     let stats = an.flow_stats();
     let journal = names::journal(&mut an);
     let part = Part {
@@ -193,6 +219,7 @@ fn audit_one(
         end: TableEnd::of(&an),
         digests: an.flow_digests(),
         reach: an.reach(),
+        rows: plan.rows(&an, i),
         outcome,
         read: Read::new(an),
     };
@@ -266,18 +293,20 @@ fn knowledge_crossing(parts: &[Part]) -> Option<String> {
 
 /// The parts as one report, as `lanecheck merge` makes it, with the
 /// names of all the captures.
-fn merge(parts: Vec<Part>, names: &Names, cfg: AnalyzerConfig, policy: &Policy) -> Merged {
+fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
     let mut outcomes = Vec::new();
     let mut reads = Vec::new();
     let mut rest = Vec::new();
     let mut digests = Vec::new();
+    let mut rows = Vec::new();
     for p in parts {
         outcomes.push(p.outcome);
         reads.push(p.read);
         digests.push(p.digests);
+        rows.extend(p.rows);
         rest.push((p.row, p.flow_table, p.end));
     }
-    let reports = names::reports_with(reads, names, cfg, policy);
+    let reports = names::reports_with(reads, names, plan.cfg, plan.policy);
     let shares = reports
         .into_iter()
         .zip(rest)
@@ -288,9 +317,11 @@ fn merge(parts: Vec<Part>, names: &Names, cfg: AnalyzerConfig, policy: &Policy) 
             end,
         })
         .collect();
+    let mut merged = summary::combine(shares, plan.cfg.flows.max_flows);
+    merged.flows = plan.flows.then_some(rows);
     Merged {
         outcomes,
-        merged: summary::combine(shares, cfg.flows.max_flows),
+        merged,
         digests: all_digests(digests.into_iter()),
     }
 }

@@ -28,14 +28,13 @@ use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
 use analyzer::evidence::learned::ENDPOINT_CAP;
 use analyzer::evidence::names::NameEvent;
 use analyzer::flow::Sweeps;
-use analyzer::policy::Policy;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
 
 use crate::flags::ShardMode;
 use crate::names::{self, Read};
-use crate::output::{CaptureRow, FlowTableRow};
-use crate::parallel::{self, Merged};
+use crate::output::{CaptureRow, FlowRow, FlowTableRow};
+use crate::parallel::{self, Merged, Plan};
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
 use crate::summary::{self, TableEnd};
@@ -52,6 +51,8 @@ struct Part {
     row: CaptureRow,
     counters: CaptureCounters,
     read: Read,
+    /// Its flows (`--flows`).
+    rows: Vec<FlowRow>,
     /// The frame each of the report's DNS violations came from.
     dns_frames: Vec<u64>,
     journal: Result<Vec<(u64, NameEvent)>, String>,
@@ -64,28 +65,20 @@ struct Part {
 /// Audits the one capture of `specs` in `threads` shares; `None` when it
 /// is read on one analyzer (not one regular file, one thread, `--shard
 /// never`, `auto` finding few conversations, or shares that meet).
-pub fn audit(
-    specs: &[CaptureSpec],
-    cfg: AnalyzerConfig,
-    policy: &Policy,
-    threads: usize,
-    mode: ShardMode,
-    progress: &Progress,
-) -> Option<Merged> {
+pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<Merged> {
     let [spec] = specs else { return None };
     let regular = std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file());
-    if threads < 2 || mode == ShardMode::Never || spec.path == "-" || !regular {
+    if plan.threads < 2 || mode == ShardMode::Never || spec.path == "-" || !regular {
         return None;
     }
-    if mode == ShardMode::Auto && !many_conversations(spec, cfg.flows.max_flows) {
+    let max_flows = plan.cfg.flows.max_flows;
+    if mode == ShardMode::Auto && !many_conversations(spec, max_flows) {
         return None;
     }
-    let cfg = AnalyzerConfig {
-        merge_facts: true,
-        ..cfg
-    };
-    let merged = run_shares(spec, cfg, policy, threads as u64, progress)
-        .and_then(|parts| crossing(&parts, cfg.flows.max_flows).map_or(Ok(parts), Err));
+    let plan = plan.merging();
+    let progress = plan.progress;
+    let merged =
+        run_shares(spec, plan).and_then(|parts| crossing(&parts, max_flows).map_or(Ok(parts), Err));
     let parts = match merged {
         Ok(parts) => parts,
         Err(why) => {
@@ -100,7 +93,7 @@ pub fn audit(
         spec.path,
         parts.len()
     );
-    merge(parts, cfg, policy)
+    merge(parts, plan)
 }
 
 /// Whether the capture's first frames hold many address pairs, but not
@@ -143,28 +136,22 @@ fn many_conversations(spec: &CaptureSpec, max_flows: usize) -> bool {
 
 /// Every share analysed on a thread of its own, in share order, or why
 /// they cannot merge (shares that met early, a thread's part lost).
-fn run_shares(
-    spec: &CaptureSpec,
-    cfg: AnalyzerConfig,
-    policy: &Policy,
-    of: u64,
-    progress: &Progress,
-) -> Result<Vec<Part>, String> {
+fn run_shares(spec: &CaptureSpec, plan: Plan<'_>) -> Result<Vec<Part>, String> {
     let hidden = Progress::hidden();
+    let of = plan.threads as u64;
     let board = Board::default();
     let parts: Option<Vec<Part>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..of)
             .map(|index| {
                 // One share moves the progress bar: they all read everything.
-                let shown = if index == 0 { progress } else { &hidden };
-                let policy = policy.clone();
+                let progress = if index == 0 { plan.progress } else { &hidden };
                 let shard = Shard {
                     index,
                     of,
-                    max_flows: cfg.flows.max_flows,
+                    max_flows: plan.cfg.flows.max_flows,
                     board: &board,
                 };
-                s.spawn(move || share(spec, cfg, policy, shard, shown))
+                s.spawn(move || share(spec, Plan { progress, ..plan }, shard))
             })
             .collect();
         handles.into_iter().map(|h| h.join().ok()).collect()
@@ -178,21 +165,13 @@ fn run_shares(
     parts.ok_or_else(|| "a share's thread was lost".into())
 }
 
-fn share(
-    spec: &CaptureSpec,
-    cfg: AnalyzerConfig,
-    policy: Policy,
-    mut shard: Shard<'_>,
-    progress: &Progress,
-) -> Part {
+fn share(spec: &CaptureSpec, plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
     };
-    let mut an = Analyzer::with_policy(cfg, policy);
-    an.keep_names_journal();
-    an.keep_table_sweeps();
-    let outcome = pipeline::read_share(&spec, &mut an, &mut (), &mut shard, progress);
+    let mut an = plan.analyzer();
+    let outcome = pipeline::read_share(&spec, &mut an, &mut (), &mut shard, plan.progress);
     let stats = an.flow_stats();
     let counters = outcome
         .id
@@ -210,6 +189,9 @@ fn share(
         end: TableEnd::of(&an),
         digests: an.flow_digests(),
         reach: an.reach(),
+        // Tunnels are never shared out: every share's key order is one
+        // analyzer's.
+        rows: plan.rows(&an, 0),
         outcome,
         read: Read::new(an),
     }
@@ -352,7 +334,7 @@ fn interfaces(parts: &[Part]) -> Result<Vec<String>, String> {
 }
 
 /// The shares as one analyzer's report and capture row.
-fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<Merged> {
+fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
     let ifaces = interfaces(&parts).ok()?;
     let end = one_table(&parts).ok()?;
     let digests = parallel::all_digests(parts.iter_mut().map(|p| std::mem::take(&mut p.digests)));
@@ -368,6 +350,7 @@ fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<M
     let mut outcomes = Vec::new();
     let mut reads = Vec::new();
     let mut dns_frames = Vec::new();
+    let mut flows = Vec::new();
     for p in parts {
         match &mut counters {
             Some(c) => c.add(&p.counters),
@@ -377,11 +360,12 @@ fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<M
         flow_table.expired += p.flow_table.expired;
         copy_overflow += p.row.copy_overflow;
         reads.push(p.read);
+        flows.extend(p.rows);
         dns_frames.push(p.dns_frames);
         rows.push(p.row);
         outcomes.push(p.outcome);
     }
-    let mut reports = names::reports_with(reads, &names, cfg, policy);
+    let mut reports = names::reports_with(reads, &names, plan.cfg, plan.policy);
     dns_in_frame_order(&mut reports, dns_frames);
     let mut row = rows.swap_remove(0);
     row.counters(&counters?);
@@ -396,6 +380,7 @@ fn merge(mut parts: Vec<Part>, cfg: AnalyzerConfig, policy: &Policy) -> Option<M
             flow_table,
             warnings: Vec::new(),
             end,
+            flows: plan.flows.then_some(flows),
         },
         digests,
     })

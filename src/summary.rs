@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::expect::Expect;
 use crate::flags::{MergeArgs, ReportArgs};
-use crate::output::{CaptureRow, FlowTableRow};
+use crate::output::{CaptureRow, FlowRow, FlowTableRow};
 use crate::Outcome;
 
 /// The `format` of a summary.
@@ -508,6 +508,9 @@ pub struct Merged {
     pub warnings: Vec<String>,
     /// How one run's table ended (see [`Replayed::end`]).
     pub end: TableEnd,
+    /// Every flow's row, in no order (`--flows`, captures audited on
+    /// several threads).
+    pub flows: Option<Vec<FlowRow>>,
 }
 
 /// Merges `parts`, in order: their reports ([`Report::merge`]), captures
@@ -542,6 +545,7 @@ pub fn combine(parts: Vec<Part>, max_flows: usize) -> Merged {
         flow_table,
         warnings: warnings.into_iter().collect(),
         end: clock.end,
+        flows: None,
     }
 }
 

@@ -198,11 +198,7 @@ fn captures_audited_in_parallel_report_as_one_after_another() {
     let files = crate::merge::disjoint(&corpus_captures(&corpus), dir.path());
     let mut names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let p = policy();
-    for format in [
-        &["--format", "json", "--series"][..],
-        &["--format", "text"],
-        &["--format", "html"],
-    ] {
+    for format in SHARED_FORMATS {
         let args = [&["audit", "--policy", &p][..], format, &names].concat();
         let log = same_sequential_and_parallel(&args);
         let said = format!("read {} captures on 2 threads, merged", names.len());
@@ -379,15 +375,12 @@ fn audit_json<'a>(policy: &'a str, extra: &[&'a str], files: &[&'a str]) -> Vec<
     .concat()
 }
 
-/// Audits `file` in JSON (with series), text and HTML on one thread and in
-/// shares on two; returns what the two-thread runs logged.
+/// Audits `file` in JSON (with series, and with every flow), text and
+/// HTML on one thread and in shares on two; returns what the two-thread
+/// runs logged.
 fn same_in_shares(file: &str, policy: &str, shard: &str) -> String {
     let mut logs = String::new();
-    for format in [
-        &["--format", "json", "--series"][..],
-        &["--format", "text"],
-        &["--format", "html"],
-    ] {
+    for format in SHARED_FORMATS {
         let args = [
             &["audit", "--policy", policy, "--shard", shard][..],
             format,
@@ -398,6 +391,14 @@ fn same_in_shares(file: &str, policy: &str, shard: &str) -> String {
     }
     logs
 }
+
+/// The report forms the shares tests compare.
+const SHARED_FORMATS: [&[&str]; 4] = [
+    &["--format", "json", "--series"],
+    &["--format", "json", "--flows"],
+    &["--format", "text"],
+    &["--format", "html"],
+];
 
 #[test]
 fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
@@ -415,7 +416,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
         let log = same_in_shares(f, &p, "auto");
         assert_eq!(
             log.matches("in 2 shares of its flows, merged").count(),
-            3,
+            SHARED_FORMATS.len(),
             "{log}"
         );
         let (json, _) = output(&["audit", "--policy", &p, "--format", "json", f], "2");
@@ -477,7 +478,7 @@ fn every_fixture_and_the_corpus_report_the_same_in_shares() {
     }
     // Every run is one or the other; both happen (tunnels are never
     // shared out, a capture of one conversation always is).
-    assert_eq!(shared + whole, 3 * files.len());
+    assert_eq!(shared + whole, SHARED_FORMATS.len() * files.len());
     assert!(shared > 0 && whole > 0, "{shared} shared, {whole} whole");
 }
 
@@ -626,11 +627,8 @@ fn shares_explain_fallbacks_with_each_others_dns_answers() {
     let p = fallback_policy(dir.path());
     let f = file.to_str().unwrap();
     let log = same_in_shares(f, &p, "always");
-    assert_eq!(
-        log.matches("in 2 shares of its flows, merged").count(),
-        3,
-        "{log}"
-    );
+    let merged = log.matches("in 2 shares of its flows, merged").count();
+    assert_eq!(merged, SHARED_FORMATS.len(), "{log}");
     let (json, _) = output(&audit_json(&p, &["--shard", "always"], &[f]), "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let packets = u64::from(SERVERS) * 5 + u64::from(UNANSWERED);

@@ -13,7 +13,7 @@ pub mod report_text;
 pub mod text;
 
 pub use captures::CaptureRow;
-pub use model::{CommandReport, Document, FlowList, FlowTableRow, LiveInfo, NicReport};
+pub use model::{CommandReport, Document, FlowList, FlowRow, FlowTableRow, LiveInfo, NicReport};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use analyzer::evidence::learned::Endpoint;
 use analyzer::evidence::probe::Evidence;
-use analyzer::flow::Slot;
+use analyzer::flow::{FlowKey, Slot};
 use analyzer::policy::{Policy, Status};
 use analyzer::report::{ClassSummary, DnsViolation, Verdict, Violation};
 use analyzer::state::FlowState;
@@ -59,10 +59,15 @@ pub struct FlowRow {
     pub networks: Vec<String>,
     /// Its worst status.
     pub status: Status,
+    /// Where it sorts among flows of as many bytes and the same first
+    /// packet: its key, with its tunnel's id (interned by one analyzer)
+    /// after the number of the capture set that analyzer read (parallel
+    /// captures: each its own, in order; else 0).
+    pub order: (FlowKey, usize),
 }
 
 impl FlowRow {
-    fn new(an: &Analyzer, s: &Slot<FlowState>) -> Self {
+    fn new(an: &Analyzer, s: &Slot<FlowState>, part: usize) -> Self {
         let (f, st) = (&s.flow, &s.ext);
         let ((src, sport), (dst, dport)) = (f.src(), f.dst());
         FlowRow {
@@ -97,7 +102,22 @@ impl FlowRow {
                 .map(|n| an.net_name(*n).to_string())
                 .collect(),
             status: st.verdict.status,
+            order: (f.key, part),
         }
+    }
+
+    /// Largest first, then by first packet, then by key (a total order:
+    /// a flow's key is unique among flows of one first packet).
+    fn cmp(&self, b: &FlowRow) -> std::cmp::Ordering {
+        let (k, l) = (&self.order.0, &b.order.0);
+        b.bytes
+            .cmp(&self.bytes)
+            .then(self.first_seen.cmp(&b.first_seen))
+            .then(
+                (k.proto, k.lo, k.lo_port, k.hi, k.hi_port)
+                    .cmp(&(l.proto, l.lo, l.lo_port, l.hi, l.hi_port)),
+            )
+            .then((self.order.1, k.tunnel).cmp(&(b.order.1, l.tunnel)))
     }
 }
 
@@ -125,23 +145,37 @@ impl FlowList {
     /// Every flow of `an`, resolved and sorted by bytes (largest first),
     /// then time.
     pub fn new(an: &Analyzer, outcomes: &[CaptureOutcome]) -> Self {
-        let mut slots: Vec<&Slot<FlowState>> = an.slots().collect();
-        slots.sort_by(|a, b| {
-            let (a, b) = (&a.flow, &b.flow);
-            b.total_bytes()
-                .cmp(&a.total_bytes())
-                .then(a.first_seen.cmp(&b.first_seen))
-                .then(a.key.cmp(&b.key))
-        });
         let stats = an.flow_stats();
-        FlowList {
-            captures: outcomes.iter().map(|o| CaptureRow::new(an, o)).collect(),
-            flows: slots.into_iter().map(|s| FlowRow::new(an, s)).collect(),
-            learned_endpoints: an.knowledge().history().to_vec(),
-            flow_table: FlowTableRow {
+        FlowList::of_rows(
+            outcomes.iter().map(|o| CaptureRow::new(an, o)).collect(),
+            FlowList::rows(an, 0),
+            an.knowledge().history().to_vec(),
+            FlowTableRow {
                 evicted: stats.evicted,
                 expired: stats.expired,
             },
+        )
+    }
+
+    /// Every flow of `an` (which read capture set `part`), resolved, in
+    /// no order.
+    pub fn rows(an: &Analyzer, part: usize) -> Vec<FlowRow> {
+        an.slots().map(|s| FlowRow::new(an, s, part)).collect()
+    }
+
+    /// The list of `flows` (sorted here) read from `captures`.
+    pub fn of_rows(
+        captures: Vec<CaptureRow>,
+        mut flows: Vec<FlowRow>,
+        learned_endpoints: Vec<Endpoint>,
+        flow_table: FlowTableRow,
+    ) -> Self {
+        flows.sort_by(FlowRow::cmp);
+        FlowList {
+            captures,
+            flows,
+            learned_endpoints,
+            flow_table,
         }
     }
 }
