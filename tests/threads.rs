@@ -198,12 +198,14 @@ fn captures_audited_in_parallel_report_as_one_after_another() {
     let files = crate::merge::disjoint(&corpus_captures(&corpus), dir.path());
     let mut names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let p = policy();
+    let said = format!("read {} captures on 2 threads, merged", names.len());
     for format in SHARED_FORMATS {
         let args = [&["audit", "--policy", &p][..], format, &names].concat();
         let log = same_sequential_and_parallel(&args);
-        let said = format!("read {} captures on 2 threads, merged", names.len());
         assert!(log.contains(&said), "no {said:?} in {log}");
     }
+    let log = same_sequential_and_parallel(&[&["flows", "--format", "json"][..], &names].concat());
+    assert!(log.contains(&said), "no {said:?} in {log}");
     // `--save`: the same summary, with flows expiring in sweeps (the
     // table's clock and peak replayed across the captures).
     for idle in ["1s", "5m"] {
@@ -213,7 +215,6 @@ fn captures_audited_in_parallel_report_as_one_after_another() {
         ]
         .concat();
         let log = same_summary(&args, dir.path());
-        let said = format!("read {} captures on 2 threads, merged", names.len());
         assert!(log.contains(&said), "no {said:?} in {log}");
     }
     // One that cannot be read, among the others.
@@ -419,6 +420,9 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
             SHARED_FORMATS.len(),
             "{log}"
         );
+        // `lanecheck flows` reads as audit does.
+        let log = same_sequential_and_parallel(&["flows", "--format", "json", f]);
+        assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
         let (json, _) = output(&["audit", "--policy", &p, "--format", "json", f], "2");
         let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(doc["captures"][0]["packets"], truth.packets);
