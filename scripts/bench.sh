@@ -9,7 +9,8 @@
 #   flows   bench-flows.pcap/.pcapng (fixgen bench-flows: ~1.2 million short flows, IMIX-like
 #           sizes, TCP handshakes and teardowns, UDP, IPv4+IPv6, 802.1Q)
 #           For each capture and format: lanecheck audit (--threads 1 and default once the
-#           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop and cat; on the
+#           flag exists), tcpdump, ndpiReader, nfpcapd, the bare read loop (lanecheck's
+#           reader), pcap-parser's own read loop and cat; on the
 #           many-flow capture also audit --max-flows 2M on one thread and in shares of its
 #           flows (--shard auto), and the ratio of the two.
 #   dedup   bench-pktmon.pcapng (fixgen bench-pktmon: the plain traffic as pktmon logs it,
@@ -34,7 +35,7 @@
 #   ndpiReader  "IP packets: ... of N packets total" in its traffic statistics
 #   nfpcapd     "Packets:" of `nfdump -R DIR -I` over the flow files it wrote (every frame is
 #               IP, so the flow records must hold them all)
-#   bare loop   the frame count it prints;  cat  reads bytes, nothing to count
+#   loops       the frame count they print;  cat  reads bytes, nothing to count
 # A cell whose reader fails the check shows "UNVERIFIED" and its numbers must not be used.
 #
 # Memory: peak RSS from /usr/bin/time. lanecheck reads files with read() into one buffer
@@ -50,10 +51,11 @@ BASELINE=${BENCH_BASELINE:-}
 has_set() { [[ " $SETS " == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p lanecheck -p fixgen --bins
-cargo build --release --locked -q -p capture --example readloop
+cargo build --release --locked -q -p capture --example readloop --example parserloop
 BIN=target/release
 LC=$BIN/lanecheck
 LOOP=$BIN/examples/readloop
+PARSER_LOOP=$BIN/examples/parserloop
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DATA"
@@ -179,6 +181,9 @@ peers() {
     reader "nfpcapd -r F -w DIR" nfpcapd "nfpcapd -r @F -w @D"
     LOOP_ROW=${#LABELS[@]}
     reader "bare read loop (frames only)" loop "$LOOP @F"
+    # The reference the throughput issue first quoted: pcap-parser's own
+    # reader (1 MiB buffer), every block parsed, nothing decoded.
+    reader "pcap-parser read loop (frames only)" loop "$PARSER_LOOP @F"
     reader "cat F > /dev/null" cat "cat @F > /dev/null"
 }
 
