@@ -22,6 +22,7 @@ mod parallel;
 mod pipeline;
 mod policy_cmd;
 mod progress;
+mod seams;
 mod shard;
 mod summary;
 mod verify;

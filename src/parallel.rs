@@ -25,6 +25,7 @@ use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowList, FlowRow, FlowTableRow};
 use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
+use crate::seams::{self, Seams};
 use crate::summary::{self, replay_clock, TableEnd, TableFacts};
 
 /// One capture audited alone.
@@ -117,13 +118,14 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<Merged> {
         return None;
     }
     let plan = plan.merging();
-    let (parts, names) = run_parts(specs, plan)?;
-    let names = names.and_then(|names| match meeting(&parts, plan.cfg.flows.max_flows) {
-        Some(why) => Err(why),
-        None => Ok(names),
+    let read = run_parts(specs, plan).and_then(|(parts, names)| {
+        match meeting(&parts, plan.cfg.flows.max_flows) {
+            Some(why) => Err(why),
+            None => Ok((parts, names)),
+        }
     });
-    let names = match names {
-        Ok(names) => names,
+    let (parts, names) = match read {
+        Ok(read) => read,
         Err(why) => {
             log::info!("reading the captures one after another: {why}");
             progress.restart();
@@ -165,18 +167,22 @@ impl Replay {
 }
 
 /// Every capture audited alone, in spec order, with the names of all of
-/// them or why they cannot be had (`None` if a worker's part was lost:
-/// the captures are then read one after another).
-fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<(Vec<Part>, Result<Names, String>)> {
+/// them, or why they cannot merge (captures that meet where one ends and
+/// the next begins, a journal past its cap, a worker's part lost).
+fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names), String> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
     let replay = Mutex::new(Replay::default());
+    let seams = Seams::new(specs.iter().map(|s| s.path.clone()).collect());
     std::thread::scope(|s| {
         for _ in 0..plan.threads.min(specs.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(spec) = specs.get(i) else { break };
-                let (part, journal) = audit_one(spec, i, plan);
+                if seams.doomed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (part, journal) = audit_one(spec, i, plan, &seams);
                 if let Ok(mut r) = replay.lock() {
                     r.add(i, journal);
                 }
@@ -186,14 +192,20 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<(Vec<Part>, Result
             });
         }
     });
-    let mut parts = done.into_inner().ok()?;
-    let replay = replay.into_inner().ok()?;
-    if parts.len() != specs.len() || replay.next != specs.len() && replay.failed.is_none() {
-        return None;
+    if let Some(why) = seams.why() {
+        return Err(why);
+    }
+    let lost = || "a worker's part was lost".to_string();
+    let mut parts = done.into_inner().map_err(|_| lost())?;
+    let replay = replay.into_inner().map_err(|_| lost())?;
+    if let Some(why) = replay.failed {
+        return Err(why);
+    }
+    if parts.len() != specs.len() || replay.next != specs.len() {
+        return Err(lost());
     }
     parts.sort_by_key(|(i, _)| *i);
-    let names = replay.failed.map_or(Ok(replay.names), Err);
-    Some((parts.into_iter().map(|(_, p)| p).collect(), names))
+    Ok((parts.into_iter().map(|(_, p)| p).collect(), replay.names))
 }
 
 /// One capture audited alone, and its names journal.
@@ -201,13 +213,17 @@ fn audit_one(
     spec: &CaptureSpec,
     i: usize,
     plan: Plan<'_>,
+    seams: &Seams,
 ) -> (Part, Result<Vec<(u64, NameEvent)>, String>) {
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
     };
     let mut an = plan.analyzer();
-    let outcome = pipeline::read_one(&spec, &mut an, &mut (), plan.progress);
+    let mut start = seams::Start::new(seams, i);
+    let outcome = pipeline::read_share(&spec, &mut an, &mut start, &mut &*seams, plan.progress);
+    start.finish();
+    seams.ended(i, &an);
     let stats = an.flow_stats();
     let journal = names::journal(&mut an);
     let part = Part {

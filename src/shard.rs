@@ -1,5 +1,6 @@
-//! One capture analysed on several threads, each a share of its flows
-//! (`audit --shard`). Every thread reads the whole file itself: where
+//! One capture (or several, in order) analysed on several threads, each a
+//! share of its flows (`audit --shard`). Every thread reads the whole file
+//! (every file) itself: where
 //! analysis is the bottleneck (many flows), the kernel's copy out of the
 //! page cache is the cheap part, and no frame crosses threads. A thread
 //! analyses the frames whose IP addresses fall in its share
@@ -7,8 +8,11 @@
 //! a flow falls in one share) and lets the others move only its expiry
 //! clock, so its flows expire exactly when one analyzer's would.
 //!
-//! The shares merge as parallel captures do (`Report::merge`), with one
-//! capture row summed from theirs. DNS names are shared exactly: every
+//! The shares merge as parallel captures do (`Report::merge`), with each
+//! capture's row summed from theirs. Several captures are shared out when
+//! they cannot be audited in parallel because they hold the same flows (a
+//! host's rotated captures of long conversations): a flow that continues
+//! from one file into the next stays in one share. DNS names are shared exactly: every
 //! share numbers the capture's frames alike, and the queries and answers
 //! each saw, replayed in frame order, are the names one analyzer ends
 //! with (`names.rs`); DNS violations are put in frame order too. The rest
@@ -45,11 +49,31 @@ const PROBE_FRAMES: usize = 1 << 16;
 /// bottleneck (the flow table no longer fits the caches).
 const PROBE_PAIRS: usize = 1 << 12;
 
-/// One share of the capture, analysed.
-struct Part {
+/// One capture as a share read it.
+struct Captured {
     outcome: CaptureOutcome,
     row: CaptureRow,
     counters: CaptureCounters,
+}
+
+impl Captured {
+    fn new(an: &Analyzer, outcome: CaptureOutcome) -> Self {
+        let counters = outcome
+            .id
+            .and_then(|id| an.captures().get(id.0 as usize).cloned())
+            .unwrap_or_default();
+        Captured {
+            row: CaptureRow::new(an, &outcome),
+            counters,
+            outcome,
+        }
+    }
+}
+
+/// One share of the captures, analysed.
+struct Part {
+    /// Each capture read, in order (fewer if the shares stopped early).
+    captures: Vec<Captured>,
     read: Read,
     /// Its flows (`--flows`).
     rows: Vec<FlowRow>,
@@ -62,35 +86,40 @@ struct Part {
     reach: Reach,
 }
 
-/// Audits the one capture of `specs` in `threads` shares; `None` when it
-/// is read on one analyzer (not one regular file, one thread, `--shard
-/// never`, `auto` finding few conversations, or shares that meet).
+/// Audits the captures of `specs`, in order, in `threads` shares; `None`
+/// when they are read on one analyzer (not regular files, one thread,
+/// `--shard never`, `auto` finding few conversations in the first, or
+/// shares that meet).
 pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<Merged> {
-    let [spec] = specs else { return None };
-    let regular = std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file());
-    if plan.threads < 2 || mode == ShardMode::Never || spec.path == "-" || !regular {
+    let regular =
+        |s: &CaptureSpec| s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
+    let [first, ..] = specs else { return None };
+    if plan.threads < 2 || mode == ShardMode::Never || !specs.iter().all(regular) {
         return None;
     }
     let max_flows = plan.cfg.flows.max_flows;
-    if mode == ShardMode::Auto && !many_conversations(spec, max_flows) {
+    if mode == ShardMode::Auto && !many_conversations(first, max_flows) {
         return None;
     }
+    let (name, whose) = match specs {
+        [one] => (one.path.clone(), "its"),
+        _ => (format!("{} captures", specs.len()), "their"),
+    };
     let plan = plan.merging();
     let progress = plan.progress;
-    let merged =
-        run_shares(spec, plan).and_then(|parts| crossing(&parts, max_flows).map_or(Ok(parts), Err));
+    let merged = run_shares(specs, plan)
+        .and_then(|parts| crossing(&parts, max_flows).map_or(Ok(parts), Err));
     let parts = match merged {
         Ok(parts) => parts,
         Err(why) => {
-            log::info!("analysing {} on one thread: {why}", spec.path);
+            log::info!("analysing {name} on one thread: {why}");
             progress.restart();
             return None;
         }
     };
     progress.finish();
     log::info!(
-        "analysed {} in {} shares of its flows, merged",
-        spec.path,
+        "analysed {name} in {} shares of {whose} flows, merged",
         parts.len()
     );
     merge(parts, plan)
@@ -136,7 +165,7 @@ fn many_conversations(spec: &CaptureSpec, max_flows: usize) -> bool {
 
 /// Every share analysed on a thread of its own, in share order, or why
 /// they cannot merge (shares that met early, a thread's part lost).
-fn run_shares(spec: &CaptureSpec, plan: Plan<'_>) -> Result<Vec<Part>, String> {
+fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String> {
     let hidden = Progress::hidden();
     let of = plan.threads as u64;
     let board = Board::default();
@@ -151,7 +180,7 @@ fn run_shares(spec: &CaptureSpec, plan: Plan<'_>) -> Result<Vec<Part>, String> {
                     max_flows: plan.cfg.flows.max_flows,
                     board: &board,
                 };
-                s.spawn(move || share(spec, Plan { progress, ..plan }, shard))
+                s.spawn(move || share(specs, Plan { progress, ..plan }, shard))
             })
             .collect();
         handles.into_iter().map(|h| h.join().ok()).collect()
@@ -165,21 +194,31 @@ fn run_shares(spec: &CaptureSpec, plan: Plan<'_>) -> Result<Vec<Part>, String> {
     parts.ok_or_else(|| "a share's thread was lost".into())
 }
 
-fn share(spec: &CaptureSpec, plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
-    let spec = CaptureSpec {
-        read_ahead: false,
-        ..spec.clone()
-    };
+fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
     let mut an = plan.analyzer();
-    let outcome = pipeline::read_share(&spec, &mut an, &mut (), &mut shard, plan.progress);
+    let mut outcomes = Vec::new();
+    for spec in specs {
+        let spec = CaptureSpec {
+            read_ahead: false,
+            ..spec.clone()
+        };
+        outcomes.push(pipeline::read_share(
+            &spec,
+            &mut an,
+            &mut (),
+            &mut shard,
+            plan.progress,
+        ));
+        if shard.board.doomed.load(Ordering::Relaxed) {
+            break;
+        }
+    }
     let stats = an.flow_stats();
-    let counters = outcome
-        .id
-        .and_then(|id| an.captures().get(id.0 as usize).cloned())
-        .unwrap_or_default();
     Part {
-        row: CaptureRow::new(&an, &outcome),
-        counters,
+        captures: outcomes
+            .into_iter()
+            .map(|o| Captured::new(&an, o))
+            .collect(),
         journal: names::journal(&mut an),
         dns_frames: an.dns_violation_frames().to_vec(),
         flow_table: FlowTableRow {
@@ -192,22 +231,23 @@ fn share(spec: &CaptureSpec, plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
         // Tunnels are never shared out: every share's key order is one
         // analyzer's.
         rows: plan.rows(&an, 0),
-        outcome,
         read: Read::new(an),
     }
 }
 
-/// Why one analyzer over the capture could differ from the merged shares,
-/// if it could.
+/// Why one analyzer over the captures could differ from the merged
+/// shares, if it could.
 fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
-    let first = &parts[0].outcome;
-    if first.id.is_none() {
-        return Some("it is not a capture file".into());
+    let first = &parts[0].captures;
+    if first.iter().all(|c| c.outcome.id.is_none()) {
+        return Some("no capture file could be read".into());
     }
+    let alike = |a: &Captured, b: &Captured| {
+        let cut = |c: &Captured| c.outcome.truncated.as_ref().map(|t| t.offset);
+        a.outcome.error == b.outcome.error && cut(a) == cut(b)
+    };
     let read_alike = parts.iter().all(|p| {
-        p.outcome.error == first.error
-            && p.outcome.truncated.as_ref().map(|t| t.offset)
-                == first.truncated.as_ref().map(|t| t.offset)
+        p.captures.len() == first.len() && p.captures.iter().zip(first).all(|(a, b)| alike(a, b))
     });
     if !read_alike {
         return Some("the shares did not read the same frames".into());
@@ -317,20 +357,40 @@ fn caps(parts: &[Part], max_flows: usize) -> Option<String> {
     reached.then(|| "one analyzer would reach a memory cap".into())
 }
 
-/// The capture's interfaces in order of appearance: each share's list
+/// Each capture's interfaces in order of appearance: each share's list
 /// must be a beginning of the longest (then that is one analyzer's order).
-fn interfaces(parts: &[Part]) -> Result<Vec<String>, String> {
-    let longest = parts
-        .iter()
-        .map(|p| &p.row.interfaces)
-        .max_by_key(|l| l.len())
-        .cloned()
-        .unwrap_or_default();
-    if parts.iter().all(|p| longest.starts_with(&p.row.interfaces)) {
-        Ok(longest)
-    } else {
-        Err("the shares met the capture's interfaces in another order".into())
+fn interfaces(parts: &[Part]) -> Result<Vec<Vec<String>>, String> {
+    (0..parts[0].captures.len())
+        .map(|c| {
+            let lists: Vec<&Vec<String>> = parts
+                .iter()
+                .map(|p| &p.captures[c].row.interfaces)
+                .collect();
+            let longest = lists.iter().max_by_key(|l| l.len()).copied().cloned();
+            let longest = longest.unwrap_or_default();
+            match lists.iter().all(|l| longest.starts_with(l)) {
+                true => Ok(longest),
+                false => Err("the shares met a capture's interfaces in another order".into()),
+            }
+        })
+        .collect()
+}
+
+/// Each capture's outcome and row, as one analyzer's: the shares' counters
+/// summed, the interfaces of [`interfaces`].
+fn one_capture(
+    shares: Vec<Captured>,
+    interfaces: Vec<String>,
+) -> Option<(CaptureOutcome, CaptureRow)> {
+    let mut shares = shares.into_iter();
+    let mut first = shares.next()?;
+    for s in shares {
+        first.counters.add(&s.counters);
+        first.row.copy_overflow += s.row.copy_overflow;
     }
+    first.row.counters(&first.counters);
+    first.row.interfaces = interfaces;
+    Some((first.outcome, first.row))
 }
 
 /// The shares as one analyzer's report and capture row.
@@ -343,40 +403,35 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
         .map(|p| std::mem::replace(&mut p.journal, Ok(Vec::new())).ok())
         .collect::<Option<Vec<_>>>()?;
     let names = names::of_shares(journals);
-    let mut counters: Option<CaptureCounters> = None;
     let mut flow_table = FlowTableRow::default();
-    let mut copy_overflow = 0;
-    let mut rows = Vec::new();
-    let mut outcomes = Vec::new();
+    let mut by_capture: Vec<Vec<Captured>> = ifaces.iter().map(|_| Vec::new()).collect();
     let mut reads = Vec::new();
     let mut dns_frames = Vec::new();
     let mut flows = Vec::new();
     for p in parts {
-        match &mut counters {
-            Some(c) => c.add(&p.counters),
-            None => counters = Some(p.counters),
-        }
         flow_table.evicted += p.flow_table.evicted;
         flow_table.expired += p.flow_table.expired;
-        copy_overflow += p.row.copy_overflow;
         reads.push(p.read);
         flows.extend(p.rows);
         dns_frames.push(p.dns_frames);
-        rows.push(p.row);
-        outcomes.push(p.outcome);
+        for (c, captured) in p.captures.into_iter().enumerate() {
+            by_capture.get_mut(c)?.push(captured);
+        }
     }
     let mut reports = names::reports_with(reads, &names, plan.cfg, plan.policy);
     dns_in_frame_order(&mut reports, dns_frames);
-    let mut row = rows.swap_remove(0);
-    row.counters(&counters?);
-    row.copy_overflow = copy_overflow;
-    row.interfaces = ifaces;
-    outcomes.truncate(1);
+    let (outcomes, captures) = by_capture
+        .into_iter()
+        .zip(ifaces)
+        .map(|(shares, ifaces)| one_capture(shares, ifaces))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     Some(Merged {
         outcomes,
         merged: summary::Merged {
             report: Report::merge(said_once(reports)),
-            captures: vec![row],
+            captures,
             flow_table,
             warnings: Vec::new(),
             end,

@@ -584,6 +584,11 @@ impl Analyzer {
         self.table.len()
     }
 
+    /// The keys of the flows in the table now.
+    pub fn active_flow_keys(&self) -> impl Iterator<Item = FlowKey> + '_ {
+        self.table.active().map(|s| s.flow.key)
+    }
+
     /// Tunnels interned so far.
     pub fn tunnels_seen(&self) -> usize {
         self.tunnels.len()

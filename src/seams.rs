@@ -1,0 +1,151 @@
+//! Captures audited in parallel meet where one ends with a flow the next
+//! begins with (a host's rotated captures of long conversations); they
+//! are then read again as one run (in shares of their flows, or on one
+//! analyzer), and the sooner that is known the less reading is wasted.
+//! Each worker notes the flows of its capture's first frames and, at its
+//! end, the flows still open; a flow in both, for neighbouring captures,
+//! stops every worker. The check of `parallel.rs` at the end (every
+//! flow's digest) remains the proof; this finds the common case early.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use analyzer::flow::{FlowKey, Slot, TunnelId};
+use analyzer::state::FlowState;
+use analyzer::{Analyzer, CaptureId};
+use capture::Frame;
+use rustc_hash::FxHashSet;
+
+use crate::pipeline::{Share, Tap};
+
+/// Frames of a capture whose flows are its beginning.
+const START_FRAMES: u64 = 1 << 16;
+
+/// What the workers tell each other about where their captures meet.
+pub struct Seams {
+    /// Two captures meet: every worker stops.
+    pub doomed: AtomicBool,
+    names: Vec<String>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// By capture: the flows of its first frames, until checked against
+    /// the capture before it.
+    starts: BTreeMap<usize, FxHashSet<FlowKey>>,
+    /// By capture: the flows open at its end, until checked against the
+    /// capture after it.
+    ends: BTreeMap<usize, FxHashSet<FlowKey>>,
+    why: Option<String>,
+}
+
+impl Seams {
+    /// The seams of the captures named `names`, in order.
+    pub fn new(names: Vec<String>) -> Self {
+        Seams {
+            doomed: AtomicBool::new(false),
+            names,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Why the captures meet, if they do.
+    pub fn why(&self) -> Option<String> {
+        self.state.lock().ok()?.why.clone()
+    }
+
+    /// Capture `i` began with `keys`.
+    fn started(&self, i: usize, keys: FxHashSet<FlowKey>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.starts.insert(i, keys);
+            self.check(&mut s, i);
+        }
+    }
+
+    /// Capture `i` ended with the flows `an` still holds.
+    pub fn ended(&self, i: usize, an: &Analyzer) {
+        let keys = an.active_flow_keys().filter(|k| k.tunnel == TunnelId::NONE);
+        let keys = keys.collect();
+        if let Ok(mut s) = self.state.lock() {
+            s.ends.insert(i, keys);
+            self.check(&mut s, i + 1);
+        }
+    }
+
+    /// Whether capture `i - 1` ends with a flow capture `i` begins with
+    /// (once both are known: they are then forgotten).
+    fn check(&self, s: &mut State, i: usize) {
+        let Some(before) = i.checked_sub(1) else {
+            return;
+        };
+        if !(s.starts.contains_key(&i) && s.ends.contains_key(&before)) {
+            return;
+        }
+        let (Some(start), Some(end)) = (s.starts.remove(&i), s.ends.remove(&before)) else {
+            return;
+        };
+        if start.iter().any(|k| end.contains(k)) {
+            let name = |j: usize| self.names.get(j).map_or("?", String::as_str);
+            s.why = Some(format!(
+                "{} and {} hold the same flow (one ends with a flow the other begins with)",
+                name(before),
+                name(i)
+            ));
+            self.doomed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A worker's tap on capture `index`: the flows of its first frames.
+pub struct Start<'a> {
+    seams: &'a Seams,
+    index: usize,
+    frames: u64,
+    keys: Option<FxHashSet<FlowKey>>,
+}
+
+impl<'a> Start<'a> {
+    pub fn new(seams: &'a Seams, index: usize) -> Self {
+        Start {
+            seams,
+            index,
+            frames: 0,
+            keys: Some(FxHashSet::default()),
+        }
+    }
+
+    /// Tells the seams the capture's beginning (if it was shorter than
+    /// [`START_FRAMES`], all of it).
+    pub fn finish(&mut self) {
+        if let Some(keys) = self.keys.take() {
+            self.seams.started(self.index, keys);
+        }
+    }
+}
+
+impl Tap for Start<'_> {
+    #[inline]
+    fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        let Some(keys) = &mut self.keys else { return };
+        if let Some(s) = slot.filter(|s| s.flow.key.tunnel == TunnelId::NONE) {
+            keys.insert(s.flow.key);
+        }
+        self.frames += 1;
+        if self.frames == START_FRAMES {
+            self.finish();
+        }
+    }
+}
+
+impl Share for &Seams {
+    #[inline(always)]
+    fn mine(&mut self, _: &Analyzer, _: &Frame<'_>, _: CaptureId) -> bool {
+        true
+    }
+
+    fn stop(&mut self, _: &Analyzer) -> bool {
+        self.doomed.load(Ordering::Relaxed)
+    }
+}
