@@ -43,25 +43,11 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         .is_none()
         .then(|| parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)));
     if let Some(m) = merged.flatten() {
-        pipeline::report_outcomes(&m.outcomes);
-        let summary = save.map(|out| {
-            let r = &m.merged;
-            let s = Summary::new(
-                m.table(),
-                &cfg,
-                &policy_text,
-                r.report.clone(),
-                r.captures.clone(),
-                r.flow_table,
-            );
-            (out, s)
-        });
-        // The report first: a summary that cannot be written loses no report.
-        let outcome = report_merged(&args.report, m.merged, &expect, &policy)?;
-        if let Some(((path, file), s)) = summary {
-            s.write(path, file)?;
-        }
-        return Ok(outcome);
+        let saving = Saving {
+            cfg: &cfg,
+            policy_text: &policy_text,
+        };
+        return write_merged(&args.report, m, save.map(|s| (s, saving)), &expect, &policy);
     }
     let mut an = Analyzer::with_policy(cfg, policy);
     let outcomes = match pcap {
@@ -109,6 +95,42 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         outcomes.len(),
         pcap_warnings,
     )?;
+    if let Some(((path, file), s)) = summary {
+        s.write(path, file)?;
+    }
+    Ok(outcome)
+}
+
+/// What a summary says beside the report.
+struct Saving<'a> {
+    cfg: &'a AnalyzerConfig,
+    policy_text: &'a str,
+}
+
+/// The report (and `--save`'s summary) of captures audited on several
+/// threads and merged.
+fn write_merged(
+    args: &ReportArgs,
+    m: parallel::Merged,
+    save: Option<((&PathBuf, std::fs::File), Saving<'_>)>,
+    expect: &Expect,
+    policy: &Policy,
+) -> Result<Outcome> {
+    pipeline::report_outcomes(&m.outcomes);
+    let summary = save.map(|(out, saving)| {
+        let r = &m.merged;
+        let s = Summary::new(
+            m.table(),
+            saving.cfg,
+            saving.policy_text,
+            r.report.clone(),
+            r.captures.clone(),
+            r.flow_table,
+        );
+        (out, s)
+    });
+    // The report first: a summary that cannot be written loses no report.
+    let outcome = report_merged(args, m.merged, expect, policy)?;
     if let Some(((path, file), s)) = summary {
         s.write(path, file)?;
     }
