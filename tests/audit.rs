@@ -186,12 +186,7 @@ fn primary_as_second_backup_network_passes_with_a_fallback_warning() {
     assert_eq!(share(dpm, "networks", "primary")["status"], "fallback");
     assert_eq!(share(dpm, "interfaces", "eth0")["status"], "fallback");
     let (_, fb_bytes) = truth_sum(&t, "dpm", Some("primary"));
-    let warnings: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = crate::util::warnings(&doc);
     // The DNS answer just before the fallback (the second query, at +4 s)
     // returned only the primary address: the fallback follows name resolution.
     let fallback = t
@@ -495,12 +490,7 @@ fn truncated_capture_is_a_warning_not_an_error() {
     let doc = audit("dpm.toml", &t, 0, &[]);
     let at = t.truncated_at.unwrap();
     assert_eq!(doc["captures"][0]["truncated_at"], at);
-    let w: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let w = crate::util::warnings(&doc);
     // A classic pcap names no interface: the policy's NIC keys judge nothing.
     assert_eq!(
         &w[..2],

@@ -686,12 +686,7 @@ fn is_dns(f: &[u8]) -> bool {
 /// its own server's answer, wherever that fell; the rule's unanswered and
 /// unseen names; its violations in the capture's order.
 fn explained_by_each_servers_answer(doc: &serde_json::Value) {
-    let warnings: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = crate::util::warnings(doc);
     let all = warnings.join("\n");
     let half = usize::from(SERVERS / 2);
     assert_eq!(

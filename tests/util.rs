@@ -34,6 +34,14 @@ pub fn run_into_closed_pipe(args: &[&str]) -> Output {
         .expect("run lanecheck")
 }
 
+/// The warnings of a JSON report, as text.
+pub fn warnings(doc: &serde_json::Value) -> Vec<&str> {
+    let list = doc["warnings"].as_array().expect("warnings is a list");
+    list.iter()
+        .map(|w| w.as_str().expect("a warning is text"))
+        .collect()
+}
+
 /// Runs `lanecheck ARGS --format json`, asserting exit `code`, and parses stdout.
 pub fn run_json(args: &[&str], code: i32) -> serde_json::Value {
     let out = lanecheck()

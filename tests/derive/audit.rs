@@ -29,12 +29,7 @@ fn audit_derives_its_policy_from_the_exports() {
     let (_b, bad) = generated("cluster_bad");
     let (code, doc) = audit_json(&["--derive-from", d], &bad);
     assert_eq!((code, doc["verdict"].as_str()), (0, Some("pass")), "{doc}");
-    let warnings: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = crate::util::warnings(&doc);
     assert!(
         warnings
             .iter()
