@@ -396,7 +396,7 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
                 }
             }
             if !self.share.mine(self.an, &frame, self.id) {
-                self.an.pass(&frame);
+                self.an.pass(&frame, self.id);
                 continue;
             }
             let ix = frame.iface.0 as usize;

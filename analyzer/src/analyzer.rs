@@ -596,10 +596,21 @@ impl Analyzer {
 
     /// A frame another analyzer takes (`audit --shard`): here only its
     /// time counts, on the expiry clock every frame of a capture moves, so
-    /// each share's flows expire when one analyzer's would.
-    pub fn pass(&mut self, frame: &Frame<'_>) {
+    /// each share's flows expire when one analyzer's would; and the
+    /// interface a Linux cooked (SLL2) frame names, which one analyzer
+    /// meets as it decodes the frame, so every share lists the capture's
+    /// interfaces in one analyzer's order.
+    pub fn pass(&mut self, frame: &Frame<'_>, capture: CaptureId) {
         self.table.tick(frame.ts);
         self.frames_read += 1;
+        if frame.link == LinkType::LINUX_SLL2 {
+            if let Decoded::Packet(PacketMeta {
+                ifindex: Some(ix), ..
+            }) = decode(frame)
+            {
+                self.ifindex_iface(ix, capture);
+            }
+        }
     }
 
     /// Frames observed or passed so far.
