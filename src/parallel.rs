@@ -221,7 +221,8 @@ fn audit_one(
     };
     let mut an = plan.analyzer();
     let mut start = seams::Start::new(seams, i);
-    let outcome = pipeline::read_share(&spec, &mut an, &mut start, &mut &*seams, plan.progress);
+    let mut watch = seams::Watch::new(seams, i);
+    let outcome = pipeline::read_share(&spec, &mut an, &mut start, &mut watch, plan.progress);
     start.finish();
     seams.ended(i, &an);
     let stats = an.flow_stats();

@@ -4,8 +4,11 @@
 //! analyzer), and the sooner that is known the less reading is wasted.
 //! Each worker notes the flows of its capture's first frames and, at its
 //! end, the flows still open; a flow in both, for neighbouring captures,
-//! stops every worker. The check of `parallel.rs` at the end (every
-//! flow's digest) remains the proof; this finds the common case early.
+//! stops every worker. A worker also looks once for the next capture's
+//! first flows in its own table, so long conversations that run through
+//! both are found while both are read. The check of `parallel.rs` at the
+//! end (every flow's digest) remains the proof; this finds the common
+//! cases early.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +77,30 @@ impl Seams {
         }
     }
 
+    /// Whether `an`, reading capture `i`, holds a flow capture `i + 1`
+    /// begins with; false while those are not known yet.
+    fn look_ahead(&self, i: usize, an: &Analyzer) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return true;
+        };
+        let Some(next) = s.starts.get(&(i + 1)) else {
+            return false;
+        };
+        if next.iter().any(|k| an.holds_flow(k)) {
+            s.why.get_or_insert(format!(
+                "{} and {} hold the same flow (the second begins with a flow the first holds)",
+                self.name(i),
+                self.name(i + 1)
+            ));
+            self.doomed.store(true, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("?", String::as_str)
+    }
+
     /// Whether capture `i - 1` ends with a flow capture `i` begins with
     /// (once both are known: they are then forgotten).
     fn check(&self, s: &mut State, i: usize) {
@@ -87,11 +114,10 @@ impl Seams {
             return;
         };
         if start.iter().any(|k| end.contains(k)) {
-            let name = |j: usize| self.names.get(j).map_or("?", String::as_str);
-            s.why = Some(format!(
+            s.why.get_or_insert(format!(
                 "{} and {} hold the same flow (one ends with a flow the other begins with)",
-                name(before),
-                name(i)
+                self.name(before),
+                self.name(i)
             ));
             self.doomed.store(true, Ordering::Relaxed);
         }
@@ -139,13 +165,36 @@ impl Tap for Start<'_> {
     }
 }
 
-impl Share for &Seams {
+/// A worker's watch on capture `index`: stops it when captures meet.
+pub struct Watch<'a> {
+    seams: &'a Seams,
+    index: usize,
+    /// The next capture's first flows were looked for in this table.
+    looked: bool,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(seams: &'a Seams, index: usize) -> Self {
+        Watch {
+            seams,
+            index,
+            looked: false,
+        }
+    }
+}
+
+impl Share for Watch<'_> {
     #[inline(always)]
     fn mine(&mut self, _: &Analyzer, _: &Frame<'_>, _: CaptureId) -> bool {
         true
     }
 
-    fn stop(&mut self, _: &Analyzer) -> bool {
-        self.doomed.load(Ordering::Relaxed)
+    /// Once the next capture's first flows are known, whether this table
+    /// holds one of them (then the two meet).
+    fn stop(&mut self, an: &Analyzer) -> bool {
+        if !self.looked {
+            self.looked = self.seams.look_ahead(self.index, an);
+        }
+        self.seams.doomed.load(Ordering::Relaxed)
     }
 }

@@ -584,6 +584,11 @@ impl Analyzer {
         self.table.len()
     }
 
+    /// Whether the flow of `key` is in the table now.
+    pub fn holds_flow(&self, key: &FlowKey) -> bool {
+        self.table.holds(key)
+    }
+
     /// The keys of the flows in the table now.
     pub fn active_flow_keys(&self) -> impl Iterator<Item = FlowKey> + '_ {
         self.table.active().map(|s| s.flow.key)

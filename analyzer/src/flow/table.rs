@@ -471,6 +471,11 @@ impl<X: FlowExt> FlowTable<X> {
         Some(&mut self.slots[i])
     }
 
+    /// Whether the flow of `key` is in the table.
+    pub fn holds(&self, key: &FlowKey) -> bool {
+        self.find(hash(key), key).is_some()
+    }
+
     /// Flows removed (expired or evicted) since the last call.
     pub fn take_finished(&mut self) -> Vec<Slot<X>> {
         std::mem::take(&mut self.finished)
