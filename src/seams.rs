@@ -198,3 +198,76 @@ impl Share for Watch<'_> {
         self.seams.doomed.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer::AnalyzerConfig;
+    use capture::LinkType;
+
+    /// A TCP SYN from 10.0.0.1:`port` to 10.0.0.2:80, and its flow's key.
+    fn syn(port: u16) -> (Vec<u8>, FlowKey) {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(port, 80, 1, 64_000)
+            .syn()
+            .write(&mut out, &[])
+            .unwrap();
+        let (a, b) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        (out, FlowKey::new(6, a, port, b, 80).0)
+    }
+
+    /// An analyzer that read the SYNs of `ports`.
+    fn holding(ports: &[u16]) -> Analyzer {
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let id = an.add_capture("a");
+        for p in ports {
+            let (frame, _) = syn(*p);
+            an.observe(&Frame::test(LinkType::ETHERNET, &frame), id, None);
+        }
+        an
+    }
+
+    fn seams() -> Seams {
+        Seams::new(vec!["a.pcap".into(), "b.pcap".into()])
+    }
+
+    #[test]
+    fn a_capture_ending_with_a_flow_the_next_begins_with_stops_every_worker() {
+        let s = seams();
+        s.ended(0, &holding(&[1000, 1001]));
+        s.started(1, [syn(2000).1].into_iter().collect());
+        assert!(!s.doomed.load(Ordering::Relaxed) && s.why().is_none());
+        let s = seams();
+        s.started(1, [syn(1001).1].into_iter().collect());
+        assert!(!s.doomed.load(Ordering::Relaxed));
+        s.ended(0, &holding(&[1000, 1001]));
+        assert!(s.doomed.load(Ordering::Relaxed));
+        let why = s.why().unwrap();
+        assert!(
+            why.starts_with("a.pcap and b.pcap hold the same flow (one ends"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_worker_finds_the_next_captures_first_flow_in_its_table() {
+        let s = seams();
+        let an = holding(&[1000, 1001]);
+        let mut watch = Watch::new(&s, 0);
+        // Not known yet: looked for again later.
+        assert!(!watch.stop(&an) && !watch.looked);
+        s.started(1, [syn(1001).1].into_iter().collect());
+        assert!(watch.stop(&an) && watch.looked);
+        assert!(s
+            .why()
+            .unwrap()
+            .contains("the second begins with a flow the first holds"));
+        // A table without it: looked for once, nothing found.
+        let s = seams();
+        s.started(1, [syn(3000).1].into_iter().collect());
+        let mut watch = Watch::new(&s, 0);
+        assert!(!watch.stop(&an) && watch.looked);
+    }
+}
