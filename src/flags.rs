@@ -339,14 +339,15 @@ pub struct AuditArgs {
     /// Each host audits its own captures; one merge reports them all.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
-    /// One capture file with 2 or more threads (without
-    /// --violations-pcap): analyse it on every thread, each a
-    /// share of its flows (by address pair), and merge - the same result;
-    /// when shares would differ from one analyzer (one learns what another
-    /// uses, or the table would fill) it is read again on one. auto: when
-    /// its first 65,536 frames hold 4,096 address pairs or more (analysis,
-    /// not reading, is then the bottleneck) and, at that rate, the whole
-    /// capture would not fill --max-flows.
+    /// One capture file, or several that share flows (rotated captures),
+    /// with 2 or more threads (without --violations-pcap): analyse them on
+    /// every thread, each a share of their flows (by address pair), and
+    /// merge - the same result; when shares would differ from one analyzer
+    /// (one learns an RPC endpoint or SMB session another uses, or the
+    /// table would fill) they are read again on one. auto: when the first
+    /// capture's first 65,536 frames hold 4,096 address pairs or more
+    /// (analysis, not reading, is then the bottleneck) and, at that rate,
+    /// it would not fill --max-flows.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
     pub shard: ShardMode,
 }
