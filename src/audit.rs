@@ -36,13 +36,22 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         policy: &policy,
         threads: pipeline::threads(&args.input),
         flows: args.report.flows,
+        numbered: pcap.is_some(),
         progress: &progress,
     };
-    // --violations-pcap numbers flows as one analyzer creates them.
-    let merged = pcap
-        .is_none()
-        .then(|| parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)));
-    if let Some(m) = merged.flatten() {
+    let merged = parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard));
+    if let Some(mut m) = merged {
+        if let (Some((path, out)), Some(wanted)) = (pcap, m.wanted.take()) {
+            let second = SecondPass {
+                wanted,
+                policy: &policy,
+                cfg,
+                report: &m.merged.report,
+                threshold,
+            };
+            let warnings = second.write(path, out, &specs);
+            m.merged.warnings.extend(warnings);
+        }
         let saving = Saving {
             cfg: &cfg,
             policy_text: &policy_text,
@@ -63,7 +72,8 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let pcap_warnings = match pcap {
         Some((path, out)) => {
             let second = SecondPass {
-                first: &an,
+                wanted: Wanted::from_analyzer(&an),
+                policy: an.policy(),
                 cfg,
                 report: &report,
                 threshold,
@@ -266,7 +276,9 @@ fn not_a_capture(specs: &[CaptureSpec], out: &Path, flag: &str) -> Result<()> {
 
 /// What the second pass needs from the first.
 struct SecondPass<'a> {
-    first: &'a Analyzer,
+    /// The violating flows, by the number one analyzer gives them.
+    wanted: Wanted,
+    policy: &'a Policy,
     cfg: AnalyzerConfig,
     report: &'a Report,
     threshold: u64,
@@ -282,15 +294,14 @@ impl SecondPass<'_> {
         out: violations_pcap::Output,
         specs: &[CaptureSpec],
     ) -> Vec<String> {
-        let wanted = Wanted::from_analyzer(self.first);
-        let unnumbered = wanted.unnumbered;
-        let empty = wanted.is_empty();
-        let mut writer = PacketWriter::new(out, wanted);
+        let unnumbered = self.wanted.unnumbered;
+        let empty = self.wanted.is_empty();
+        let mut writer = PacketWriter::new(out, self.wanted);
         if !empty {
             let mut cfg = self.cfg;
             // Flows are not listed again: keep memory to the flow table.
             cfg.flows.keep_finished = false;
-            let mut an = Analyzer::with_policy(cfg, self.first.policy().clone());
+            let mut an = Analyzer::with_policy(cfg, self.policy.clone());
             let progress = Progress::for_input(
                 "writing --violations-pcap",
                 total_size(specs),

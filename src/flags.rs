@@ -457,8 +457,8 @@ pub struct CaptureArgs {
     pub max_flows: usize,
     /// Threads: 2 or more reads and frames each capture on a thread of its own,
     /// ahead of the analysis, and audits several captures at once when they share
-    /// no flow nor anything learned (`audit` without --violations-pcap, and
-    /// `flows`; else one after another), or one capture of many
+    /// no flow nor anything learned (`audit` and `flows`; else one after
+    /// another), or one capture of many
     /// flows in shares of them (`audit --shard`) - the same result, sooner;
     /// 1 reads and analyses on one. Default: the machine's cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]

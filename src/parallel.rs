@@ -27,6 +27,7 @@ use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
 use crate::seams::{self, Seams};
 use crate::summary::{self, replay_clock, TableEnd, TableFacts};
+use crate::violations_pcap::{FlowNumbers, Wanted};
 
 /// One capture audited alone.
 struct Part {
@@ -35,6 +36,9 @@ struct Part {
     read: Read,
     /// Its flows (`--flows`).
     rows: Vec<FlowRow>,
+    /// Its violating flows by number, and how many flows it numbered
+    /// (`--violations-pcap`).
+    wanted: Option<(Wanted, u32)>,
     flow_table: FlowTableRow,
     end: TableEnd,
     digests: Vec<u64>,
@@ -48,6 +52,9 @@ pub struct Merged {
     pub merged: summary::Merged,
     /// Every flow's digest, sorted (for `--save`).
     pub digests: Vec<u64>,
+    /// The violating flows by the number one analyzer gives them
+    /// (`--violations-pcap`).
+    pub wanted: Option<Wanted>,
 }
 
 impl Merged {
@@ -76,6 +83,9 @@ pub struct Plan<'a> {
     pub threads: usize,
     /// `--flows`: every flow's row, for the list.
     pub flows: bool,
+    /// `--violations-pcap`: flows numbered as one analyzer numbers them
+    /// (captures in parallel only: shares interleave their flows).
+    pub numbered: bool,
     pub progress: &'a Progress,
 }
 
@@ -220,10 +230,11 @@ fn audit_one(
         ..spec.clone()
     };
     let mut an = plan.analyzer();
-    let mut start = seams::Start::new(seams, i);
+    let numbers = plan.numbered.then(FlowNumbers::default);
+    let mut tap = (seams::Start::new(seams, i), numbers);
     let mut watch = seams::Watch::new(seams, i);
-    let outcome = pipeline::read_share(&spec, &mut an, &mut start, &mut watch, plan.progress);
-    start.finish();
+    let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
+    tap.0.finish();
     seams.ended(i, &an);
     let stats = an.flow_stats();
     let journal = names::journal(&mut an);
@@ -237,6 +248,7 @@ fn audit_one(
         digests: an.flow_digests(),
         reach: an.reach(),
         rows: plan.rows(&an, i),
+        wanted: tap.1.map(|n| (Wanted::from_analyzer(&an), n.count())),
         outcome,
         read: Read::new(an),
     };
@@ -316,7 +328,16 @@ fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
     let mut rest = Vec::new();
     let mut digests = Vec::new();
     let mut rows = Vec::new();
+    let mut wanted: Option<Wanted> = None;
+    let mut numbered = 0u32;
     for p in parts {
+        if let Some((w, n)) = p.wanted {
+            match &mut wanted {
+                Some(all) => all.absorb(w, numbered),
+                None => wanted = Some(w),
+            }
+            numbered = numbered.saturating_add(n);
+        }
         outcomes.push(p.outcome);
         reads.push(p.read);
         digests.push(p.digests);
@@ -340,5 +361,6 @@ fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
         outcomes,
         merged,
         digests: all_digests(digests.into_iter()),
+        wanted,
     }
 }

@@ -133,6 +133,36 @@ impl Tap for () {
     fn frame(&mut self, _: u32, _: &Frame<'_>, _: Option<&mut Slot<FlowState>>) {}
 }
 
+/// A tap when asked for.
+impl<T: Tap> Tap for Option<T> {
+    fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
+        if let Some(t) = self {
+            t.interfaces(source, label, ifaces);
+        }
+    }
+
+    #[inline]
+    fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        if let Some(t) = self {
+            t.frame(source, frame, slot);
+        }
+    }
+}
+
+/// Two taps, each seeing every frame.
+impl<A: Tap, B: Tap> Tap for (A, B) {
+    fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
+        self.0.interfaces(source, label, ifaces);
+        self.1.interfaces(source, label, ifaces);
+    }
+
+    #[inline]
+    fn frame(&mut self, source: u32, frame: &Frame<'_>, mut slot: Option<&mut Slot<FlowState>>) {
+        self.0.frame(source, frame, slot.as_deref_mut());
+        self.1.frame(source, frame, slot);
+    }
+}
+
 /// Which frames a reading pass analyses: every one (`()`), or one share
 /// of the capture's flows ([`Shard`]); the others only move its clock.
 pub trait Share {

@@ -97,6 +97,11 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<M
     if plan.threads < 2 || mode == ShardMode::Never || !specs.iter().all(regular) {
         return None;
     }
+    if plan.numbered {
+        // --violations-pcap numbers flows as one analyzer creates them:
+        // shares create theirs interleaved.
+        return None;
+    }
     let max_flows = plan.cfg.flows.max_flows;
     if mode == ShardMode::Auto && !many_conversations(first, max_flows) {
         return None;
@@ -438,6 +443,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
             flows: plan.flows.then_some(flows),
         },
         digests,
+        wanted: None,
     })
 }
 

@@ -47,6 +47,11 @@ pub struct FlowNumbers {
 }
 
 impl FlowNumbers {
+    /// Flows numbered so far.
+    pub fn count(&self) -> u32 {
+        self.last
+    }
+
     /// The flow's number, given at its first packet.
     #[inline]
     pub fn number(&mut self, slot: &mut Slot<FlowState>) -> u32 {
@@ -98,6 +103,21 @@ impl Wanted {
     /// No flow to write.
     pub fn is_empty(&self) -> bool {
         self.comments.is_empty()
+    }
+
+    /// Adds the wanted flows of captures read after this one's by another
+    /// analyzer, which numbered `first` flows fewer (one analyzer reading
+    /// them all goes on numbering where this one's captures ended).
+    pub fn absorb(&mut self, later: Wanted, first: u32) {
+        self.unnumbered += later.unnumbered;
+        for (n, comment) in later.comments {
+            match n.checked_add(first).filter(|n| *n < u32::MAX) {
+                Some(n) => {
+                    self.comments.insert(n, comment);
+                }
+                None => self.unnumbered += 1,
+            }
+        }
     }
 }
 

@@ -217,6 +217,24 @@ fn captures_audited_in_parallel_report_as_one_after_another() {
         let log = same_summary(&args, dir.path());
         assert!(log.contains(&said), "no {said:?} in {log}");
     }
+    // --violations-pcap: the flows numbered as one analyzer numbers them
+    // (each capture's after the captures before it), the same file.
+    let pcaps = [dir.path().join("one.pcapng"), dir.path().join("two.pcapng")];
+    let runs: Vec<_> = pcaps
+        .iter()
+        .zip(["1", "2"])
+        .map(|(out, threads)| {
+            let out = out.to_str().unwrap();
+            let args = audit_json(&p, &["--violations-pcap", out], &names);
+            logged(&args, threads)
+        })
+        .collect();
+    assert_eq!((&runs[0].0, runs[0].1), (&runs[1].0, runs[1].1));
+    assert!(runs[1].2.contains(&said), "no {said:?} in {}", runs[1].2);
+    let doc: serde_json::Value = serde_json::from_slice(&runs[1].0).unwrap();
+    assert!(!doc["violations"].as_array().unwrap().is_empty());
+    let files = pcaps.map(|f| std::fs::read(f).unwrap());
+    assert!(files[0] == files[1], "the violations pcaps differ");
     // One that cannot be read, among the others.
     names.insert(3, "/nonexistent/capture.pcapng");
     let args = [&["audit", "--policy", &p, "--format", "json"][..], &names].concat();
