@@ -194,6 +194,18 @@ impl CaptureCounters {
 }
 
 /// An address's bits folded to 64 and spread by MurmurHash3's finaliser.
+/// Every address of a policy host with several, to the host's first (the
+/// first host naming it, in name order).
+fn host_addresses(policy: &Policy) -> FxHashMap<IpAddr, IpAddr> {
+    let mut out = FxHashMap::default();
+    for addrs in policy.hosts.values().filter(|a| a.len() > 1) {
+        for a in addrs {
+            out.entry(*a).or_insert(addrs[0]);
+        }
+    }
+    out
+}
+
 fn spread(a: IpAddr) -> u64 {
     let x = match a {
         IpAddr::V4(v4) => u64::from(v4.to_bits()),
@@ -334,6 +346,9 @@ pub struct Analyzer {
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
     /// Most first fragments remembered at once.
     fragment_peak: usize,
+    /// Each address of a policy host with several, to its first
+    /// ([`Analyzer::shard_key`]).
+    host_of: FxHashMap<IpAddr, IpAddr>,
     policy: Policy,
     dedup: Dedup,
     stats: Stats,
@@ -367,6 +382,7 @@ impl Analyzer {
 
     /// An empty analyzer checking `policy`.
     pub fn with_policy(cfg: AnalyzerConfig, policy: Policy) -> Self {
+        let host_of = host_addresses(&policy);
         Analyzer {
             retired: crate::report::Retired::default(),
             fold_every: cfg.fold_every,
@@ -389,6 +405,7 @@ impl Analyzer {
             tunnels: Tunnels::default(),
             fragments: FxHashMap::default(),
             fragment_peak: 0,
+            host_of,
             gave_up: BTreeMap::new(),
             facts: Vec::new(),
             answers: Vec::new(),
@@ -574,6 +591,13 @@ impl Analyzer {
             frame.link = LinkType::IEEE802_11;
         }
         let (src, dst) = decode::addresses(&frame)?;
+        // A multi-homed host is one place: a DCOM binding names its backup
+        // address to a client that asked on the primary one.
+        let host = |a: IpAddr| self.host_of.get(&a).copied().unwrap_or(a);
+        let (src, dst) = match self.host_of.is_empty() {
+            true => (src, dst),
+            false => (host(src), host(dst)),
+        };
         // A sum is the same both ways; each address spread over every bit
         // first (neighbouring addresses must not land in one share).
         Some(spread(src).wrapping_add(spread(dst)))
