@@ -39,112 +39,134 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         numbered: pcap.is_some(),
         progress: &progress,
     };
-    let merged = parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard));
-    if let Some(mut m) = merged {
+    let run = Run {
+        args,
+        policy: &policy,
+        policy_text: &policy_text,
+        expect: &expect,
+        cfg,
+        threshold,
+        specs: &specs,
+    };
+    match parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)) {
+        Some(m) => run.merged(m, pcap, save),
+        None => run.one_analyzer(pcap, save, &progress),
+    }
+}
+
+/// An audit's settings and inputs, once read.
+struct Run<'a> {
+    args: &'a AuditArgs,
+    policy: &'a Policy,
+    policy_text: &'a str,
+    expect: &'a Expect,
+    cfg: AnalyzerConfig,
+    threshold: u64,
+    specs: &'a [CaptureSpec],
+}
+
+impl Run<'_> {
+    /// The report (and `--violations-pcap`, `--save`) of captures audited
+    /// on several threads and merged.
+    fn merged(
+        &self,
+        mut m: parallel::Merged,
+        pcap: OutFile<'_, violations_pcap::Output>,
+        save: OutFile<'_, std::fs::File>,
+    ) -> Result<Outcome> {
+        pipeline::report_outcomes(&m.outcomes);
         if let (Some((path, out)), Some(wanted)) = (pcap, m.wanted.take()) {
             let second = SecondPass {
                 wanted,
-                policy: &policy,
-                cfg,
+                policy: self.policy,
+                cfg: self.cfg,
                 report: &m.merged.report,
-                threshold,
+                threshold: self.threshold,
             };
-            let warnings = second.write(path, out, &specs);
+            let warnings = second.write(path, out, self.specs);
             m.merged.warnings.extend(warnings);
         }
-        let saving = Saving {
-            cfg: &cfg,
-            policy_text: &policy_text,
-        };
-        return write_merged(&args.report, m, save.map(|s| (s, saving)), &expect, &policy);
-    }
-    let mut an = Analyzer::with_policy(cfg, policy);
-    let outcomes = match pcap {
-        Some(_) => pipeline::read_all(&specs, &mut an, &mut FlowNumbers::default(), &progress),
-        None => pipeline::read_all(&specs, &mut an, &mut (), &progress),
-    };
-    pipeline::report_outcomes(&outcomes);
-    let report = an.report();
-    let packets = an.captures().iter().map(|c| c.packets).sum();
-    let reasons = expect.missing(&report, an.policy(), packets);
-    let verdict = crate::expect::verdict(&report, &reasons);
-    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
-    let pcap_warnings = match pcap {
-        Some((path, out)) => {
-            let second = SecondPass {
-                wanted: Wanted::from_analyzer(&an),
-                policy: an.policy(),
-                cfg,
-                report: &report,
-                threshold,
-            };
-            second.write(path, out, &specs)
+        let summary = save.map(|out| {
+            let r = &m.merged;
+            let s = Summary::new(
+                m.table(),
+                &self.cfg,
+                self.policy_text,
+                r.report.clone(),
+                r.captures.clone(),
+                r.flow_table,
+            );
+            (out, s)
+        });
+        // The report first: a summary that cannot be written loses no report.
+        let outcome = report_merged(&self.args.report, m.merged, self.expect, self.policy)?;
+        if let Some(((path, file), s)) = summary {
+            s.write(path, file)?;
         }
-        None => Vec::new(),
-    };
-    let saved = save.map(|s| (s, report.clone()));
-    let doc =
-        Document::new(&an, report, &outcomes, args.report.flows).with_verdict(verdict, reasons);
-    let summary = saved.map(|(out, report)| {
-        let s = Summary::new(
-            TableFacts::of(&an),
-            &cfg,
-            &policy_text,
-            report,
-            doc.captures.clone(),
-            doc.flow_table,
-        );
-        (out, s)
-    });
-    // The report first: a summary that cannot be written loses no report.
-    let outcome = write(
-        &args.report,
-        doc,
-        verdict,
-        failed,
-        outcomes.len(),
-        pcap_warnings,
-    )?;
-    if let Some(((path, file), s)) = summary {
-        s.write(path, file)?;
+        Ok(outcome)
     }
-    Ok(outcome)
-}
 
-/// What a summary says beside the report.
-struct Saving<'a> {
-    cfg: &'a AnalyzerConfig,
-    policy_text: &'a str,
-}
-
-/// The report (and `--save`'s summary) of captures audited on several
-/// threads and merged.
-fn write_merged(
-    args: &ReportArgs,
-    m: parallel::Merged,
-    save: Option<((&PathBuf, std::fs::File), Saving<'_>)>,
-    expect: &Expect,
-    policy: &Policy,
-) -> Result<Outcome> {
-    pipeline::report_outcomes(&m.outcomes);
-    let summary = save.map(|(out, saving)| {
-        let r = &m.merged;
-        let s = Summary::new(
-            m.table(),
-            saving.cfg,
-            saving.policy_text,
-            r.report.clone(),
-            r.captures.clone(),
-            r.flow_table,
-        );
-        (out, s)
-    });
-    // The report first: a summary that cannot be written loses no report.
-    let outcome = report_merged(args, m.merged, expect, policy)?;
-    if let Some(((path, file), s)) = summary {
-        s.write(path, file)?;
+    /// The audit on one analyzer, reading the captures in order.
+    fn one_analyzer(
+        &self,
+        pcap: OutFile<'_, violations_pcap::Output>,
+        save: OutFile<'_, std::fs::File>,
+        progress: &Progress,
+    ) -> Result<Outcome> {
+        let mut an = Analyzer::with_policy(self.cfg, self.policy.clone());
+        let outcomes = match pcap {
+            Some(_) => {
+                pipeline::read_all(self.specs, &mut an, &mut FlowNumbers::default(), progress)
+            }
+            None => pipeline::read_all(self.specs, &mut an, &mut (), progress),
+        };
+        pipeline::report_outcomes(&outcomes);
+        let report = an.report();
+        let packets = an.captures().iter().map(|c| c.packets).sum();
+        let reasons = self.expect.missing(&report, an.policy(), packets);
+        let verdict = crate::expect::verdict(&report, &reasons);
+        let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+        let pcap_warnings = match pcap {
+            Some((path, out)) => {
+                let second = SecondPass {
+                    wanted: Wanted::from_analyzer(&an),
+                    policy: an.policy(),
+                    cfg: self.cfg,
+                    report: &report,
+                    threshold: self.threshold,
+                };
+                second.write(path, out, self.specs)
+            }
+            None => Vec::new(),
+        };
+        let saved = save.map(|s| (s, report.clone()));
+        let flows = self.args.report.flows;
+        let doc = Document::new(&an, report, &outcomes, flows).with_verdict(verdict, reasons);
+        let summary = saved.map(|(out, report)| {
+            let s = Summary::new(
+                TableFacts::of(&an),
+                &self.cfg,
+                self.policy_text,
+                report,
+                doc.captures.clone(),
+                doc.flow_table,
+            );
+            (out, s)
+        });
+        // The report first: a summary that cannot be written loses no report.
+        let outcome = write(
+            &self.args.report,
+            doc,
+            verdict,
+            failed,
+            outcomes.len(),
+            pcap_warnings,
+        )?;
+        if let Some(((path, file), s)) = summary {
+            s.write(path, file)?;
+        }
+        Ok(outcome)
     }
-    Ok(outcome)
 }
 
 /// The analyzer settings of an audit.
