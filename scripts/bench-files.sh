@@ -26,14 +26,7 @@ F_PACKETS=("$one" "$one" "$all" "$all")
 declare -a F_WALL=() F_CPU=() F_CHECK=()
 for ((r = 0; r < RUNS; r++)); do
     for i in 0 1 2 3; do
-        t0=$EPOCHREALTIME
-        /usr/bin/time -f "%U %S %M" -o "$WORK/time" bash -c "${F_CMDS[$i]} > $WORK/files.json" 2>/dev/null || true
-        t1=$EPOCHREALTIME
-        F_WALL[i]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') "
-        read -r u s m < <(tail -1 "$WORK/time")
-        F_CPU[i]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
-        got=$(python3 -c 'import json,sys; print(sum(c["packets"] for c in json.load(open(sys.argv[1]))["captures"]))' "$WORK/files.json" 2>/dev/null || echo -)
-        [ "$got" = "${F_PACKETS[$i]}" ] || F_CHECK[i]="UNVERIFIED ($got, not ${F_PACKETS[$i]})"
+        audit_run F "$i" "${F_CMDS[$i]}" "${F_PACKETS[$i]}"
     done
 done
 echo "files: four captures of $(du -h "${PARTS[0]}" | cut -f1) each (fixgen bench-part 0-3), policy policies/dpm.toml"

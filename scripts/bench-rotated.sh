@@ -37,14 +37,7 @@ R_CMDS=("$rot --threads 1 ${ROT[*]}" "$rot ${ROT[*]}")
 declare -a R_WALL=() R_CPU=() R_CHECK=()
 for ((r = 0; r < RUNS; r++)); do
     for i in 0 1; do
-        t0=$EPOCHREALTIME
-        /usr/bin/time -f "%U %S %M" -o "$WORK/time" bash -c "${R_CMDS[$i]} > $WORK/rotated.json" 2>/dev/null || true
-        t1=$EPOCHREALTIME
-        R_WALL[i]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') "
-        read -r u s _ < <(tail -1 "$WORK/time")
-        R_CPU[i]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
-        got=$(python3 -c 'import json,sys; print(sum(c["packets"] for c in json.load(open(sys.argv[1]))["captures"]))' "$WORK/rotated.json" 2>/dev/null || echo -)
-        [ "$got" = "$packets" ] || R_CHECK[i]="UNVERIFIED ($got, not $packets)"
+        audit_run R "$i" "${R_CMDS[$i]}" "$packets"
     done
 done
 echo "rotated: the many-flow capture cut into eight files (flows cross the cuts), policy scripts/bench-flows.toml, --max-flows 2M"

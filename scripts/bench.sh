@@ -153,6 +153,22 @@ table() {
 
 median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+# audit_run SET I CMD PACKETS: one timed run of CMD (an audit writing its JSON report on
+# stdout): its wall and CPU seconds appended to ${SET}_WALL[I] and ${SET}_CPU[I], and
+# ${SET}_CHECK[I] set when the report does not hold PACKETS packets.
+audit_run() {
+    local -n walls="$1_WALL" cpus="$1_CPU" checks="$1_CHECK"
+    local i=$2 t0 t1 u s got
+    t0=$EPOCHREALTIME
+    /usr/bin/time -f "%U %S %M" -o "$WORK/time" bash -c "$3 > $WORK/run.json" 2>/dev/null || true
+    t1=$EPOCHREALTIME
+    walls[i]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') "
+    read -r u s _ < <(tail -1 "$WORK/time")
+    cpus[i]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
+    got=$(python3 -c 'import json,sys; print(sum(c["packets"] for c in json.load(open(sys.argv[1]))["captures"]))' "$WORK/run.json" 2>/dev/null || echo -)
+    [ "$got" = "$4" ] || checks[i]="UNVERIFIED ($got, not $4)"
+}
+
 # peers POLICY SET: the readers of the capture × format tables.
 peers() {
     LABELS=() KINDS=() CMDS=() EXPECTS=() SHARD_ROWS=
