@@ -878,4 +878,14 @@ fn rotated_captures_of_many_flows_are_analysed_in_shares() {
     let classes = doc["classes"].as_array().unwrap();
     let flows: u64 = classes.iter().map(|c| c["flows"].as_u64().unwrap()).sum();
     assert_eq!(flows, truth.flows);
+    // The middle file cut short: every share reads up to the cut, and on.
+    let middle = std::fs::metadata(&files[1]).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .unwrap();
+    f.set_len(middle - 777).unwrap();
+    let log = same_sequential_and_parallel(&audit_json(&p, &[], &names));
+    assert!(log.contains("analysed 3 captures in 2 shares"), "{log}");
+    assert!(log.contains("truncated at byte"), "{log}");
 }
