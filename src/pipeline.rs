@@ -212,7 +212,7 @@ impl Board {
         }
         let several = self.endpoints.load(Ordering::Relaxed).count_ones() >= 2;
         let crowded = an.active_flows().saturating_mul(of as usize) >= max_flows;
-        crowded || an.tunnels_seen() > 0 || several
+        crowded || an.tunnels_seen() > 0 || several || an.names_journal_full()
     }
 }
 
@@ -224,8 +224,9 @@ impl Share for Shard<'_> {
     }
 
     /// A tunnel, a table that (as full as this one) would fill one
-    /// analyzer's, or endpoints learned in two shares mean the capture
-    /// will be read again on one: no share need read on.
+    /// analyzer's, endpoints learned in two shares, or a names journal
+    /// past its cap mean the capture will be read again on one: no share
+    /// need read on.
     fn stop(&mut self, an: &Analyzer) -> bool {
         if self.board.note(self.index, an, self.max_flows, self.of) {
             self.board.doomed.store(true, Ordering::Relaxed);

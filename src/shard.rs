@@ -192,7 +192,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
     });
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
-            "shares met early (tunnels, a table that would fill, RPC endpoints in several shares)"
+            "shares met early (tunnels, a table that would fill, RPC endpoints in several shares, DNS messages past a journal's cap)"
                 .into(),
         );
     }

@@ -654,6 +654,11 @@ impl Analyzer {
         self.knowledge.names.keep_journal();
     }
 
+    /// Whether the names' journal has given up (past its cap).
+    pub fn names_journal_full(&self) -> bool {
+        self.knowledge.names.journal_full()
+    }
+
     /// Hands over the names' journal (none unless kept).
     pub fn take_names_journal(&mut self) -> Option<crate::evidence::names::Journal> {
         self.knowledge.names.take_journal()

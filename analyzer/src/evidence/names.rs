@@ -164,6 +164,11 @@ impl Names {
         }
     }
 
+    /// Whether the journal kept has given up ([`JOURNAL_CAP`]).
+    pub fn journal_full(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.overflowed)
+    }
+
     /// Hands over the journal kept so far (none if none is kept).
     pub fn take_journal(&mut self) -> Option<Journal> {
         self.journal.as_mut().map(|j| std::mem::take(&mut **j))
@@ -352,6 +357,7 @@ mod tests {
             n.stamp(i);
             n.query(("a.b", 1, IpAddr::from([10, 0, 0, 1])), Timestamp(0));
         }
+        assert!(n.journal_full());
         let j = n.take_journal().unwrap();
         assert!(j.overflowed && j.events.len() == JOURNAL_CAP);
         assert!(Names::default().take_journal().is_none());
