@@ -426,24 +426,32 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
                     return Ok(());
                 }
             }
-            if !self.share.mine(self.an, &frame, self.id) {
-                self.an.pass(&frame, self.id);
-                continue;
-            }
             let ix = frame.iface.0 as usize;
-            if let Some(r) = self.map.get(ix) {
-                let slot = self.an.observe_slot(&frame, self.id, *r);
-                self.tap.frame(self.id.0, &frame, slot);
+            if let Some(r) = self.map.get(ix).copied() {
+                self.take(&frame, r);
                 continue;
             }
             // First frame on an interface we have not mapped yet (rare): copy
-            // it, since it borrows the source whose table we must read.
+            // it, since it borrows the source whose table we must read. Every
+            // share registers it here, whichever takes the frame: what the
+            // file said of itself so far (its writer, its interface count)
+            // decides which copies are collapsed from this frame on.
             let owned = frame.to_owned();
             self.register_ifaces(src);
             let r = self.map.get(ix).copied().flatten();
-            let frame = owned.as_frame();
-            let slot = self.an.observe_slot(&frame, self.id, r);
-            self.tap.frame(self.id.0, &frame, slot);
+            self.take(&owned.as_frame(), r);
+        }
+    }
+
+    /// One frame: analysed if it is this pass's, else it only moves the
+    /// clock.
+    #[inline]
+    fn take(&mut self, frame: &Frame<'_>, iface: Option<IfaceRef>) {
+        if self.share.mine(self.an, frame, self.id) {
+            let slot = self.an.observe_slot(frame, self.id, iface);
+            self.tap.frame(self.id.0, frame, slot);
+        } else {
+            self.an.pass(frame, self.id);
         }
     }
 }
