@@ -193,7 +193,6 @@ impl CaptureCounters {
     }
 }
 
-/// An address's bits folded to 64 and spread by MurmurHash3's finaliser.
 /// Every address of a policy host with several, to the host's first (the
 /// first host naming it, in name order).
 fn host_addresses(policy: &Policy) -> FxHashMap<IpAddr, IpAddr> {
@@ -206,6 +205,7 @@ fn host_addresses(policy: &Policy) -> FxHashMap<IpAddr, IpAddr> {
     out
 }
 
+/// An address's bits folded to 64 and spread by MurmurHash3's finaliser.
 fn spread(a: IpAddr) -> u64 {
     let x = match a {
         IpAddr::V4(v4) => u64::from(v4.to_bits()),
