@@ -277,21 +277,11 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
 /// most the shares' flows together between two sweeps (a table only
 /// grows between sweeps, and shares never evict: see [`caps`]).
 fn one_table(parts: &[Part]) -> Result<TableEnd, String> {
-    let sweeps: Vec<&Sweeps> = parts.iter().filter_map(|p| p.end.sweeps.as_ref()).collect();
-    let (Some(first), Some(part)) = (sweeps.first(), parts.first()) else {
-        return Err("no share kept its table's sweeps".into());
-    };
-    let first = &first.done;
-    let alike = sweeps.len() == parts.len()
-        && sweeps.iter().all(|s| {
-            s.done.len() == first.len() && s.done.iter().zip(first).all(|(a, b)| a.0 == b.0)
-        });
-    if !alike {
+    let sweeps: Option<Vec<&Sweeps>> = parts.iter().map(|p| p.end.sweeps.as_ref()).collect();
+    let peak = sweeps.as_deref().and_then(Sweeps::together);
+    let (Some(peak), Some(part)) = (peak, parts.first()) else {
         return Err("the shares swept their tables at other moments".into());
-    }
-    let between = |k: usize| sweeps.iter().map(|s| s.done[k].1).sum::<usize>();
-    let open: usize = sweeps.iter().map(|s| s.open).sum();
-    let peak = (0..first.len()).map(between).max().unwrap_or(0).max(open);
+    };
     let mut last_seen: Vec<i64> = parts.iter().flat_map(|p| p.end.last_seen.clone()).collect();
     last_seen.sort_unstable();
     Ok(TableEnd {
