@@ -30,23 +30,17 @@ pub type Resolution = (Timestamp, Vec<IpAddr>);
 /// part of the traffic is reported by one analyzer after all).
 pub const JOURNAL_CAP: usize = 1 << 19;
 
-/// One change to the names: a query or an answer, as [`Names::query`] and
-/// [`Names::answer`] were given it.
+/// One change to the names: a query, or an answer with the addresses its
+/// name resolved to, as [`Names::query`] and [`Names::answer`] were given
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NameEvent {
-    Query {
-        name: Box<str>,
-        id: u16,
-        client: IpAddr,
-        ts: Timestamp,
-    },
-    Answer {
-        name: Box<str>,
-        id: u16,
-        client: IpAddr,
-        ts: Timestamp,
-        addrs: Vec<IpAddr>,
-    },
+pub struct NameEvent {
+    pub name: Box<str>,
+    pub id: u16,
+    pub client: IpAddr,
+    pub ts: Timestamp,
+    /// An answer's addresses; none for a query.
+    pub answer: Option<Vec<IpAddr>>,
 }
 
 /// The changes to one analyzer's names, each with the frame that made it
@@ -101,15 +95,7 @@ impl Names {
         ts: Timestamp,
         addrs: &[IpAddr],
     ) {
-        if let Some(j) = &mut self.journal {
-            j.push(NameEvent::Answer {
-                name: name.into(),
-                id,
-                client,
-                ts,
-                addrs: addrs.to_vec(),
-            });
-        }
+        self.note((name, id, client), ts, Some(addrs));
         let key: Box<str> = name.into();
         self.pending.remove(&(key.clone(), id, client));
         if self.answered.len() >= NAMES_CAP {
@@ -133,14 +119,7 @@ impl Names {
 
     /// A query for `name` (transaction `id`, from `client`) at `ts`.
     pub fn query(&mut self, (name, id, client): (&str, u16, IpAddr), ts: Timestamp) {
-        if let Some(j) = &mut self.journal {
-            j.push(NameEvent::Query {
-                name: name.into(),
-                id,
-                client,
-                ts,
-            });
-        }
+        self.note((name, id, client), ts, None);
         if self.queried.len() >= NAMES_CAP {
             self.queried.clear();
         }
@@ -148,6 +127,24 @@ impl Names {
         let key = (name.into(), id, client);
         bounded(&mut self.pending, &key);
         self.pending.entry(key).or_insert(ts);
+    }
+
+    /// Journals a query or (with its addresses) an answer, if kept.
+    fn note(
+        &mut self,
+        (name, id, client): (&str, u16, IpAddr),
+        ts: Timestamp,
+        answer: Option<&[IpAddr]>,
+    ) {
+        if let Some(j) = &mut self.journal {
+            j.push(NameEvent {
+                name: name.into(),
+                id,
+                client,
+                ts,
+                answer: answer.map(<[IpAddr]>::to_vec),
+            });
+        }
     }
 
     /// From now on, keep a [`Journal`] of every change.
@@ -184,20 +181,10 @@ impl Names {
     /// Makes the changes of `events`, in order.
     pub fn apply<'a>(&mut self, events: impl IntoIterator<Item = &'a NameEvent>) {
         for e in events {
-            match e {
-                NameEvent::Query {
-                    name,
-                    id,
-                    client,
-                    ts,
-                } => self.query((name, *id, *client), *ts),
-                NameEvent::Answer {
-                    name,
-                    id,
-                    client,
-                    ts,
-                    addrs,
-                } => self.answer((name, *id, *client), *ts, addrs),
+            let asked = (&*e.name, e.id, e.client);
+            match &e.answer {
+                Some(addrs) => self.answer(asked, e.ts, addrs),
+                None => self.query(asked, e.ts),
             }
         }
     }
