@@ -33,16 +33,23 @@ use crate::violations_pcap::{FlowNumbers, Wanted};
 struct Part {
     outcome: CaptureOutcome,
     row: CaptureRow,
-    read: Read,
-    /// Its flows (`--flows`).
-    rows: Vec<FlowRow>,
     /// Its violating flows by number, and how many flows it numbered
     /// (`--violations-pcap`).
     wanted: Option<(Wanted, u32)>,
-    flow_table: FlowTableRow,
-    end: TableEnd,
-    digests: Vec<u64>,
-    reach: Reach,
+    done: Analysed,
+}
+
+/// What a part's analyzer (a capture audited alone, or a share of
+/// captures) leaves for the merge.
+pub struct Analysed {
+    pub read: Read,
+    /// Its flows (`--flows`).
+    pub rows: Vec<FlowRow>,
+    pub journal: Result<Vec<(u64, NameEvent)>, String>,
+    pub flow_table: FlowTableRow,
+    pub end: TableEnd,
+    pub digests: Vec<u64>,
+    pub reach: Reach,
 }
 
 /// The captures audited in parallel and merged.
@@ -110,11 +117,40 @@ impl<'a> Plan<'a> {
         an
     }
 
-    /// `an`'s flows as rows of capture set `part`, if the list is asked for.
-    pub fn rows(&self, an: &Analyzer, part: usize) -> Vec<FlowRow> {
-        match self.flows {
-            true => FlowList::rows(an, part),
-            false => Vec::new(),
+    /// What `an`, which read capture set `part` (its flows' tunnel ids are
+    /// that set's), leaves for the merge.
+    pub fn analysed(&self, mut an: Analyzer, part: usize) -> Analysed {
+        let stats = an.flow_stats();
+        Analysed {
+            journal: names::journal(&mut an),
+            flow_table: FlowTableRow {
+                evicted: stats.evicted,
+                expired: stats.expired,
+            },
+            end: TableEnd::of(&an),
+            digests: an.flow_digests(),
+            reach: an.reach(),
+            rows: match self.flows {
+                true => FlowList::rows(&an, part),
+                false => Vec::new(),
+            },
+            read: Read::new(an),
+        }
+    }
+}
+
+/// `read`, or `None` after saying why the parts cannot merge (`instead`:
+/// what is done instead) and rewinding the progress bar for that.
+pub fn settle<T>(read: Result<T, String>, progress: &Progress, instead: &str) -> Option<T> {
+    match read {
+        Ok(t) => {
+            progress.finish();
+            Some(t)
+        }
+        Err(why) => {
+            log::info!("{instead}: {why}");
+            progress.restart();
+            None
         }
     }
 }
@@ -134,15 +170,7 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<Merged> {
             None => Ok((parts, names)),
         }
     });
-    let (parts, names) = match read {
-        Ok(read) => read,
-        Err(why) => {
-            log::info!("reading the captures one after another: {why}");
-            progress.restart();
-            return None;
-        }
-    };
-    progress.finish();
+    let (parts, names) = settle(read, progress, "reading the captures one after another")?;
     log::info!(
         "read {} captures on {} threads, merged",
         parts.len(),
@@ -192,7 +220,8 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
                 if seams.doomed.load(Ordering::Relaxed) {
                     break;
                 }
-                let (part, journal) = audit_one(spec, i, plan, &seams);
+                let mut part = audit_one(spec, i, plan, &seams);
+                let journal = std::mem::replace(&mut part.done.journal, Ok(Vec::new()));
                 if let Ok(mut r) = replay.lock() {
                     r.add(i, journal);
                 }
@@ -218,13 +247,8 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
     Ok((parts.into_iter().map(|(_, p)| p).collect(), replay.names))
 }
 
-/// One capture audited alone, and its names journal.
-fn audit_one(
-    spec: &CaptureSpec,
-    i: usize,
-    plan: Plan<'_>,
-    seams: &Seams,
-) -> (Part, Result<Vec<(u64, NameEvent)>, String>) {
+/// One capture audited alone.
+fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Part {
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
@@ -236,23 +260,12 @@ fn audit_one(
     let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
     tap.0.finish();
     seams.ended(i, &an);
-    let stats = an.flow_stats();
-    let journal = names::journal(&mut an);
-    let part = Part {
+    Part {
         row: CaptureRow::new(&an, &outcome),
-        flow_table: FlowTableRow {
-            evicted: stats.evicted,
-            expired: stats.expired,
-        },
-        end: TableEnd::of(&an),
-        digests: an.flow_digests(),
-        reach: an.reach(),
-        rows: plan.rows(&an, i),
         wanted: tap.1.map(|n| (Wanted::from_analyzer(&an), n.count())),
         outcome,
-        read: Read::new(an),
-    };
-    (part, journal)
+        done: plan.analysed(an, i),
+    }
 }
 
 /// Why one run over the captures in order could differ from the merged
@@ -261,7 +274,7 @@ fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
     let name = |i: usize| parts[i].row.source.clone();
     let mut owner: HashMap<u64, usize> = HashMap::new();
     for (j, p) in parts.iter().enumerate() {
-        for d in &p.digests {
+        for d in &p.done.digests {
             if let Some(i) = owner.insert(*d, j) {
                 return Some(format!("{} and {} hold the same flow", name(i), name(j)));
             }
@@ -269,7 +282,7 @@ fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
     }
     for (j, p) in parts.iter().enumerate() {
         for (i, earlier) in parts[..j].iter().enumerate() {
-            let (e, r) = (&earlier.reach, &p.reach);
+            let (e, r) = (&earlier.done.reach, &p.done.reach);
             if !e.learned_all || e.learned.iter().any(|x| r.looked_up.contains(x)) {
                 return Some(format!(
                     "{} learned an RPC endpoint a flow of {} uses",
@@ -289,7 +302,7 @@ fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
     }
     knowledge_crossing(parts).or_else(|| {
         replay_clock(
-            &parts.iter().map(|p| p.end.clone()).collect::<Vec<_>>(),
+            &parts.iter().map(|p| p.done.end.clone()).collect::<Vec<_>>(),
             max_flows,
         )
         .crowded
@@ -301,9 +314,9 @@ fn meeting(parts: &[Part], max_flows: usize) -> Option<String> {
 /// captures, or caps one run would reach.
 fn knowledge_crossing(parts: &[Part]) -> Option<String> {
     for (j, p) in parts.iter().enumerate() {
-        let continues = |e: &Part| match &p.reach.orphan_trains {
-            Some(o) => e.reach.open_trains.iter().any(|t| o.contains(t)),
-            None => !e.reach.open_trains.is_empty(),
+        let continues = |e: &Part| match &p.done.reach.orphan_trains {
+            Some(o) => e.done.reach.open_trains.iter().any(|t| o.contains(t)),
+            None => !e.done.reach.open_trains.is_empty(),
         };
         if parts[..j].iter().any(continues) {
             return Some("IP fragments may continue from an earlier capture".into());
@@ -311,11 +324,11 @@ fn knowledge_crossing(parts: &[Part]) -> Option<String> {
     }
     let mut tunnels = rustc_hash::FxHashSet::default();
     for p in parts {
-        if p.reach.tunnel_keys.iter().any(|t| !tunnels.insert(*t)) {
+        if p.done.reach.tunnel_keys.iter().any(|t| !tunnels.insert(*t)) {
             return Some("a tunnel is seen in several captures".into());
         }
     }
-    let learned: usize = parts.iter().map(|p| p.reach.learned.len()).sum();
+    let learned: usize = parts.iter().map(|p| p.done.reach.learned.len()).sum();
     (tunnels.len() >= MAX_TUNNELS || learned >= ENDPOINT_CAP)
         .then(|| "one run would reach a memory cap".into())
 }
@@ -339,10 +352,11 @@ fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
             numbered = numbered.saturating_add(n);
         }
         outcomes.push(p.outcome);
-        reads.push(p.read);
-        digests.push(p.digests);
-        rows.extend(p.rows);
-        rest.push((p.row, p.flow_table, p.end));
+        let done = p.done;
+        reads.push(done.read);
+        digests.push(done.digests);
+        rows.extend(done.rows);
+        rest.push((p.row, done.flow_table, done.end));
     }
     let reports = names::reports_with(reads, names, plan.cfg, plan.policy);
     let shares = reports

@@ -30,15 +30,14 @@ use std::sync::atomic::Ordering;
 
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
 use analyzer::evidence::learned::ENDPOINT_CAP;
-use analyzer::evidence::names::NameEvent;
 use analyzer::flow::Sweeps;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
 
 use crate::flags::ShardMode;
-use crate::names::{self, Read};
-use crate::output::{CaptureRow, FlowRow, FlowTableRow};
-use crate::parallel::{self, Merged, Plan};
+use crate::names;
+use crate::output::{CaptureRow, FlowTableRow};
+use crate::parallel::{all_digests, settle, Analysed, Merged, Plan};
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
 use crate::summary::{self, TableEnd};
@@ -74,16 +73,9 @@ impl Captured {
 struct Part {
     /// Each capture read, in order (fewer if the shares stopped early).
     captures: Vec<Captured>,
-    read: Read,
-    /// Its flows (`--flows`).
-    rows: Vec<FlowRow>,
     /// The frame each of the report's DNS violations came from.
     dns_frames: Vec<u64>,
-    journal: Result<Vec<(u64, NameEvent)>, String>,
-    flow_table: FlowTableRow,
-    end: TableEnd,
-    digests: Vec<u64>,
-    reach: Reach,
+    done: Analysed,
 }
 
 /// Audits the captures of `specs`, in order, in `threads` shares; `None`
@@ -111,23 +103,19 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<M
         _ => (format!("{} captures", specs.len()), "their"),
     };
     let plan = plan.merging();
-    let progress = plan.progress;
-    let merged = run_shares(specs, plan)
-        .and_then(|parts| crossing(&parts, max_flows).map_or(Ok(parts), Err));
-    let parts = match merged {
-        Ok(parts) => parts,
-        Err(why) => {
-            log::info!("analysing {name} on one thread: {why}");
-            progress.restart();
-            return None;
-        }
-    };
-    progress.finish();
+    let read = run_shares(specs, plan)
+        .and_then(|parts| crossing(&parts, max_flows).map_or(Ok(parts), Err))
+        .and_then(|parts| merge(parts, plan));
+    let merged = settle(
+        read,
+        plan.progress,
+        &format!("analysing {name} on one thread"),
+    )?;
     log::info!(
         "analysed {name} in {} shares of {whose} flows, merged",
-        parts.len()
+        plan.threads
     );
-    merge(parts, plan)
+    Some(merged)
 }
 
 /// Whether the capture's first frames hold many address pairs, but not
@@ -218,25 +206,15 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
             break;
         }
     }
-    let stats = an.flow_stats();
     Part {
         captures: outcomes
             .into_iter()
             .map(|o| Captured::new(&an, o))
             .collect(),
-        journal: names::journal(&mut an),
         dns_frames: an.dns_violation_frames().to_vec(),
-        flow_table: FlowTableRow {
-            evicted: stats.evicted,
-            expired: stats.expired,
-        },
-        end: TableEnd::of(&an),
-        digests: an.flow_digests(),
-        reach: an.reach(),
-        // Tunnels are never shared out: every share's key order is one
-        // analyzer's.
-        rows: plan.rows(&an, 0),
-        read: Read::new(an),
+        // Tunnels are never shared out: every share's tunnel ids (none)
+        // are one analyzer's.
+        done: plan.analysed(an, 0),
     }
 }
 
@@ -260,7 +238,7 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
     let mut digests = rustc_hash::FxHashSet::default();
     if parts
         .iter()
-        .flat_map(|p| &p.digests)
+        .flat_map(|p| &p.done.digests)
         .any(|d| !digests.insert(*d))
     {
         return Some("a flow fell in two shares".into());
@@ -268,8 +246,6 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
     learned_crossing(parts)
         .or_else(|| ordered_lists(parts))
         .or_else(|| caps(parts, max_flows))
-        .or_else(|| interfaces(parts).err())
-        .or_else(|| one_table(parts).err())
 }
 
 /// How one analyzer's table would have ended: the shares' flows still
@@ -277,16 +253,19 @@ fn crossing(parts: &[Part], max_flows: usize) -> Option<String> {
 /// most the shares' flows together between two sweeps (a table only
 /// grows between sweeps, and shares never evict: see [`caps`]).
 fn one_table(parts: &[Part]) -> Result<TableEnd, String> {
-    let sweeps: Option<Vec<&Sweeps>> = parts.iter().map(|p| p.end.sweeps.as_ref()).collect();
+    let sweeps: Option<Vec<&Sweeps>> = parts.iter().map(|p| p.done.end.sweeps.as_ref()).collect();
     let peak = sweeps.as_deref().and_then(Sweeps::together);
     let (Some(peak), Some(part)) = (peak, parts.first()) else {
         return Err("the shares swept their tables at other moments".into());
     };
-    let mut last_seen: Vec<i64> = parts.iter().flat_map(|p| p.end.last_seen.clone()).collect();
+    let mut last_seen: Vec<i64> = parts
+        .iter()
+        .flat_map(|p| p.done.end.last_seen.clone())
+        .collect();
     last_seen.sort_unstable();
     Ok(TableEnd {
         last_seen,
-        swept_to: part.end.swept_to,
+        swept_to: part.done.end.swept_to,
         peak: peak as u64,
         sweeps: None,
     })
@@ -295,12 +274,12 @@ fn one_table(parts: &[Part]) -> Result<TableEnd, String> {
 /// RPC endpoints or SMB sessions of one share another uses, or DNS
 /// names a share could not journal.
 fn learned_crossing(parts: &[Part]) -> Option<String> {
-    if let Some(Err(why)) = parts.iter().map(|p| &p.journal).find(|j| j.is_err()) {
+    if let Some(Err(why)) = parts.iter().map(|p| &p.done.journal).find(|j| j.is_err()) {
         return Some(why.clone());
     }
     for (i, a) in parts.iter().enumerate() {
         for (j, b) in parts.iter().enumerate().filter(|(j, _)| *j != i) {
-            let (a, b) = (&a.reach, &b.reach);
+            let (a, b) = (&a.done.reach, &b.done.reach);
             if !a.learned_all || a.learned.iter().any(|x| b.looked_up.contains(x)) {
                 return Some(format!("share {i} learned an RPC endpoint share {j} uses"));
             }
@@ -319,7 +298,7 @@ fn learned_crossing(parts: &[Part]) -> Option<String> {
 fn ordered_lists(parts: &[Part]) -> Option<String> {
     let listing = parts
         .iter()
-        .filter(|p| !p.read.report.learned_endpoints.is_empty())
+        .filter(|p| !p.done.read.report.learned_endpoints.is_empty())
         .count();
     if listing > 1 {
         return Some("lists in the capture's order span shares".into());
@@ -327,7 +306,7 @@ fn ordered_lists(parts: &[Part]) -> Option<String> {
     // What the interfaces' keys matched is found as interfaces appear:
     // every share must have found the same.
     fn nics(p: &Part) -> (Vec<&Vec<String>>, &Vec<String>) {
-        let n = &p.read.report.findings.nics;
+        let n = &p.done.read.report.findings.nics;
         (n.keys.iter().map(|k| &k.several).collect(), &n.conflicts)
     }
     if parts.iter().any(|p| nics(p) != nics(&parts[0])) {
@@ -335,14 +314,14 @@ fn ordered_lists(parts: &[Part]) -> Option<String> {
     }
     parts
         .iter()
-        .any(|p| p.reach.tunnels > 0)
+        .any(|p| p.done.reach.tunnels > 0)
         .then(|| "the capture holds tunnels".into())
 }
 
 /// A cap one analyzer holding every share's state could have reached.
 fn caps(parts: &[Part], max_flows: usize) -> Option<String> {
-    let sum = |f: &dyn Fn(&Reach) -> usize| parts.iter().map(|p| f(&p.reach)).sum::<usize>();
-    let evicted = parts.iter().any(|p| p.flow_table.evicted > 0);
+    let sum = |f: &dyn Fn(&Reach) -> usize| parts.iter().map(|p| f(&p.done.reach)).sum::<usize>();
+    let evicted = parts.iter().any(|p| p.done.flow_table.evicted > 0);
     let reached = evicted
         || sum(&|r| r.flow_peak) >= max_flows
         || sum(&|r| r.fragment_peak) >= analyzer::FRAGMENT_CAP
@@ -376,27 +355,33 @@ fn interfaces(parts: &[Part]) -> Result<Vec<Vec<String>>, String> {
 fn one_capture(
     shares: Vec<Captured>,
     interfaces: Vec<String>,
-) -> Option<(CaptureOutcome, CaptureRow)> {
+) -> Result<(CaptureOutcome, CaptureRow), String> {
     let mut shares = shares.into_iter();
-    let mut first = shares.next()?;
+    let mut first = shares.next().ok_or("a capture no share read")?;
     for s in shares {
         first.counters.add(&s.counters);
         first.row.copy_overflow += s.row.copy_overflow;
     }
     first.row.counters(&first.counters);
     first.row.interfaces = interfaces;
-    Some((first.outcome, first.row))
+    Ok((first.outcome, first.row))
 }
 
-/// The shares as one analyzer's report and capture row.
-fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
-    let ifaces = interfaces(&parts).ok()?;
-    let end = one_table(&parts).ok()?;
-    let digests = parallel::all_digests(parts.iter_mut().map(|p| std::mem::take(&mut p.digests)));
+/// The shares as one analyzer's report and capture rows, or why they
+/// cannot be (the captures' interfaces met in another order, the tables
+/// swept apart).
+fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
+    let ifaces = interfaces(&parts)?;
+    let end = one_table(&parts)?;
+    let digests = all_digests(
+        parts
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.done.digests)),
+    );
     let journals = parts
         .iter_mut()
-        .map(|p| std::mem::replace(&mut p.journal, Ok(Vec::new())).ok())
-        .collect::<Option<Vec<_>>>()?;
+        .map(|p| std::mem::replace(&mut p.done.journal, Ok(Vec::new())))
+        .collect::<Result<Vec<_>, String>>()?;
     let names = names::of_shares(journals);
     let mut flow_table = FlowTableRow::default();
     let mut by_capture: Vec<Vec<Captured>> = ifaces.iter().map(|_| Vec::new()).collect();
@@ -404,14 +389,16 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
     let mut dns_frames = Vec::new();
     let mut flows = Vec::new();
     for p in parts {
-        flow_table.evicted += p.flow_table.evicted;
-        flow_table.expired += p.flow_table.expired;
-        reads.push(p.read);
-        flows.extend(p.rows);
+        flow_table.evicted += p.done.flow_table.evicted;
+        flow_table.expired += p.done.flow_table.expired;
+        reads.push(p.done.read);
+        flows.extend(p.done.rows);
         dns_frames.push(p.dns_frames);
-        for (c, captured) in p.captures.into_iter().enumerate() {
-            by_capture.get_mut(c)?.push(captured);
-        }
+        // (The shares read as many captures: checked by `crossing`.)
+        by_capture
+            .iter_mut()
+            .zip(p.captures)
+            .for_each(|(c, captured)| c.push(captured));
     }
     let mut reports = names::reports_with(reads, &names, plan.cfg, plan.policy);
     dns_in_frame_order(&mut reports, dns_frames);
@@ -419,10 +406,10 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Option<Merged> {
         .into_iter()
         .zip(ifaces)
         .map(|(shares, ifaces)| one_capture(shares, ifaces))
-        .collect::<Option<Vec<_>>>()?
+        .collect::<Result<Vec<_>, String>>()?
         .into_iter()
         .unzip();
-    Some(Merged {
+    Ok(Merged {
         outcomes,
         merged: summary::Merged {
             report: Report::merge(said_once(reports)),
