@@ -419,6 +419,12 @@ const SHARED_FORMATS: [&[&str]; 4] = [
     &["--format", "html"],
 ];
 
+/// The flows of every class of a JSON report.
+fn class_flows(doc: &serde_json::Value) -> u64 {
+    let classes = doc["classes"].as_array().unwrap();
+    classes.iter().map(|c| c["flows"].as_u64().unwrap()).sum()
+}
+
 #[test]
 fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     // Many short flows (fixgen's many-flow bench traffic): `auto` shares
@@ -444,13 +450,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
         let (json, _) = output(&["audit", "--policy", &p, "--format", "json", f], "2");
         let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(doc["captures"][0]["packets"], truth.packets);
-        let flows: u64 = doc["classes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["flows"].as_u64().unwrap())
-            .sum();
-        assert_eq!(flows, truth.flows);
+        assert_eq!(class_flows(&doc), truth.flows);
     }
     // Flows idle 300 ms expire in sweeps (one a second of its 1.7 s): each
     // share's clock follows every frame, so they expire as one table's do
@@ -875,9 +875,7 @@ fn rotated_captures_of_many_flows_are_analysed_in_shares() {
         .sum();
     assert_eq!(packets, truth.packets);
     // A flow cut by a rotation is still one flow.
-    let classes = doc["classes"].as_array().unwrap();
-    let flows: u64 = classes.iter().map(|c| c["flows"].as_u64().unwrap()).sum();
-    assert_eq!(flows, truth.flows);
+    assert_eq!(class_flows(&doc), truth.flows);
     // The middle file cut short: every share reads up to the cut, and on.
     let middle = std::fs::metadata(&files[1]).unwrap().len();
     let f = std::fs::OpenOptions::new()
