@@ -427,7 +427,8 @@ impl<R: Read> FileSource<R> {
         }
     }
 
-    fn offset(&self) -> u64 {
+    /// Where in the file the next record starts.
+    pub(crate) fn offset(&self) -> u64 {
         (self.base + self.pos as i64) as u64
     }
 

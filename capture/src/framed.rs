@@ -58,6 +58,8 @@ struct Batch {
     buf: Vec<u8>,
     recs: Vec<Rec>,
     said: Vec<(usize, Said)>,
+    /// Where in the file its last frame ends.
+    end: u64,
 }
 
 enum Msg {
@@ -100,6 +102,7 @@ impl FramedSource {
         let (tx, rx) = sync_channel(DEPTH);
         let said = Said::of(&src);
         let format = src.format();
+        let src_start = src.offset();
         let spawned = std::thread::Builder::new()
             .name("capture-frame".into())
             .spawn(move || frame_blocks(src, &tx, &pool, &blocks_back));
@@ -116,6 +119,7 @@ impl FramedSource {
                 buf: Vec::new(),
                 recs: Vec::new(),
                 said: Vec::new(),
+                end: src_start,
             },
             at: 0,
             next_said: 0,
@@ -151,9 +155,10 @@ impl FramedSource {
                 false
             }
             Err(_) => {
+                // Every frame before the last block's end was handed on.
                 self.error = Some(Error::Read {
                     source_name: self.name.clone(),
-                    offset: 0,
+                    offset: self.batch.end,
                     source: std::io::Error::other("the framing thread ended"),
                 });
                 self.done = true;
@@ -224,6 +229,7 @@ fn frame_blocks<R: Read>(
 ) {
     let mut f = Framer {
         changes: src.changes(),
+        end: src.offset(),
         src,
         recs: Vec::new(),
         said: Vec::new(),
@@ -256,6 +262,8 @@ struct Framer<R> {
     said: Vec<(usize, Said)>,
     /// The source's change count when `said` was last brought up to date.
     changes: u32,
+    /// Where in the file the last frame pushed ends.
+    end: u64,
 }
 
 impl<R: Read> Framer<R> {
@@ -273,6 +281,7 @@ impl<R: Read> Framer<R> {
             ts: r.ts,
             link,
         });
+        self.end = self.src.offset();
     }
 
     /// Sends `buf` with the frames so far; false if the caller hung up.
@@ -281,6 +290,7 @@ impl<R: Read> Framer<R> {
             buf,
             recs: std::mem::take(&mut self.recs),
             said: std::mem::take(&mut self.said),
+            end: self.end,
         };
         tx.send(Msg::Batch(batch)).is_ok()
     }
@@ -295,5 +305,66 @@ impl<R: Read> Framer<R> {
                 said: Said::of(&self.src),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framing_thread_that_ends_unannounced_is_an_error_after_its_last_frame() {
+        // A block of two frames, ending at byte 1,234, then the thread is
+        // gone (a bug: it panicked): both frames are read, then an error at
+        // the byte after them, not at the start of the file.
+        let (tx, rx) = sync_channel(DEPTH);
+        let (back, _pool) = sync_channel(DEPTH + 2);
+        let said = Said {
+            interfaces: Vec::new(),
+            producer: Producer::Unknown,
+            application: None,
+        };
+        let rec = |start| Rec {
+            start,
+            len: 4,
+            wire_len: 4,
+            iface: 0,
+            ts: Timestamp(0),
+            link: LinkType::ETHERNET,
+        };
+        let batch = Batch {
+            buf: vec![7; 8],
+            recs: vec![rec(0), rec(4)],
+            said: Vec::new(),
+            end: 1_234,
+        };
+        tx.send(Msg::Batch(batch)).unwrap();
+        drop(tx);
+        let mut src = FramedSource {
+            name: "cut".into(),
+            rx,
+            back,
+            batch: Batch {
+                buf: Vec::new(),
+                recs: Vec::new(),
+                said: Vec::new(),
+                end: 24,
+            },
+            at: 0,
+            next_said: 0,
+            said,
+            format: FileFormat::Pcap,
+            stats: SourceStats::default(),
+            error: None,
+            done: false,
+        };
+        for _ in 0..2 {
+            assert_eq!(src.next_frame().unwrap().unwrap().data, &[7; 4]);
+        }
+        match src.next_frame() {
+            Err(Error::Read { offset, .. }) => assert_eq!(offset, 1_234),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(src.stats.frames, 2);
     }
 }
