@@ -888,35 +888,6 @@ fn rotated_captures_of_many_flows_are_analysed_in_shares() {
     assert!(log.contains("truncated at byte"), "{log}");
 }
 
-/// A pcapng block of `kind` holding `body` (padded to 32 bits).
-fn ng_block(kind: u32, mut body: Vec<u8>) -> Vec<u8> {
-    body.resize(body.len().div_ceil(4) * 4, 0);
-    let len = (12 + body.len() as u32).to_le_bytes();
-    [&kind.to_le_bytes()[..], &len, &body, &len].concat()
-}
-
-/// An interface block of an Npcap device, Ethernet.
-fn ng_npf_interface(n: u8) -> Vec<u8> {
-    let name = format!("\\Device\\NPF_{{AAAAAAAA-0000-0000-0000-00000000000{n}}}");
-    let mut body = [1u16.to_le_bytes(), [0, 0]].concat();
-    body.extend(65_535u32.to_le_bytes());
-    body.extend([2u16.to_le_bytes(), (name.len() as u16).to_le_bytes()].concat());
-    body.extend(name.as_bytes());
-    body.resize(body.len().div_ceil(4) * 4, 0);
-    body.extend([0; 4]);
-    ng_block(1, body)
-}
-
-/// A packet block on interface `iface`, the `n`th of the file (1 ms apart).
-fn ng_packet(iface: u32, n: u64, frame: &[u8]) -> Vec<u8> {
-    let ts = 1_700_000_000_000_000 + n * 1000;
-    let len = frame.len() as u32;
-    let words = [iface, (ts >> 32) as u32, ts as u32, len, len];
-    let mut body: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    body.extend(frame);
-    ng_block(6, body)
-}
-
 #[test]
 fn shares_collapse_copies_from_an_interface_declared_mid_file_as_one_analyzer() {
     // An Npcap capture (no application: its `\Device\NPF_` names say so)
@@ -927,33 +898,34 @@ fn shares_collapse_copies_from_an_interface_declared_mid_file_as_one_analyzer() 
     // whichever share analyses it (verified to count 49 copies, not 50,
     // when only the share taking it did).
     let dir = tempfile::tempdir().unwrap();
-    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
-    shb.extend([1u16.to_le_bytes(), 0u16.to_le_bytes()].concat());
-    shb.extend((-1i64).to_le_bytes());
-    let mut file = [ng_block(0x0A0D_0D0A, shb), ng_npf_interface(1)].concat();
-    let mut n = 0;
-    let mut packet = |file: &mut Vec<u8>, iface: u32, frame: &[u8]| {
-        n += 1;
-        file.extend(ng_packet(iface, n, frame));
+    let npf = |n: u8| format!("\\Device\\NPF_{{AAAAAAAA-0000-0000-0000-00000000000{n}}}");
+    let mut w = fixgen::NgWriter::new(false);
+    w.section(&[]);
+    w.interface(1, &[(2, npf(1).as_bytes())]);
+    let mut n = 1_700_000_000_000_000u64;
+    let mut packet = |w: &mut fixgen::NgWriter, iface: u32, frame: &[u8]| {
+        n += 1000;
+        w.epb(iface, n, frame, frame.len() as u32, &[]);
     };
     for i in 0..50u8 {
         packet(
-            &mut file,
+            &mut w,
             0,
             &udp([10, 1, 0, i + 1], [10, 2, 0, 1], (40_000, 53), b"q"),
         );
     }
-    file.extend(ng_npf_interface(2));
+    w.interface(1, &[(2, npf(2).as_bytes())]);
     packet(
-        &mut file,
+        &mut w,
         1,
         &udp([10, 9, 9, 9], [10, 2, 0, 1], (1111, 53), b"first"),
     );
     for i in 0..50u8 {
         let frame = udp([10, 3, 0, i + 1], [10, 2, 0, 1], (41_000, 53), &[i]);
-        packet(&mut file, 0, &frame);
-        packet(&mut file, 1, &frame);
+        packet(&mut w, 0, &frame);
+        packet(&mut w, 1, &frame);
     }
+    let file = w.out;
     let path = dir.path().join("npcap.pcapng");
     std::fs::write(&path, file).unwrap();
     let f = path.to_str().unwrap();

@@ -3,113 +3,53 @@
 //! types. Every expected value is written by the test itself.
 
 use capture::{FileSource, FrameSource, LinkType, Timestamp};
+use fixgen::NgWriter;
 
-struct Writer {
-    be: bool,
-    out: Vec<u8>,
+/// An interface of link type `link` named `name`, with its time
+/// resolution and offset.
+fn interface(w: &mut NgWriter, link: u16, name: &str, tsresol: u8, tsoffset: i64) {
+    let off = match w.be {
+        true => tsoffset.to_be_bytes(),
+        false => tsoffset.to_le_bytes(),
+    };
+    w.interface(link, &[(2, name.as_bytes()), (9, &[tsresol]), (14, &off)]);
 }
 
-impl Writer {
-    fn u16(&self, v: u16) -> [u8; 2] {
-        if self.be {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    }
-    fn u32(&self, v: u32) -> [u8; 4] {
-        if self.be {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    }
-    fn block(&mut self, btype: u32, body: &[u8]) {
-        let mut body = body.to_vec();
-        body.resize(body.len().div_ceil(4) * 4, 0);
-        let len = 12 + body.len() as u32;
-        let (t, l) = (self.u32(btype), self.u32(len));
-        self.out.extend(t);
-        self.out.extend(l);
-        self.out.extend(body);
-        self.out.extend(l);
-    }
-    fn option(&self, body: &mut Vec<u8>, code: u16, value: &[u8]) {
-        body.extend(self.u16(code));
-        body.extend(self.u16(value.len() as u16));
-        body.extend(value);
-        body.resize(body.len().div_ceil(4) * 4, 0);
-    }
-    fn section(&mut self) {
-        let mut b = self.u32(0x1A2B_3C4D).to_vec();
-        b.extend(self.u16(1));
-        b.extend(self.u16(0));
-        b.extend([0xff; 8]);
-        self.block(0x0A0D_0D0A, &b);
-    }
-    fn interface(&mut self, link: u16, name: &str, tsresol: u8, tsoffset: i64) {
-        let mut b = self.u16(link).to_vec();
-        b.extend([0, 0]);
-        b.extend(self.u32(0));
-        self.option(&mut b, 2, name.as_bytes());
-        self.option(&mut b, 9, &[tsresol]);
-        let off = if self.be {
-            tsoffset.to_be_bytes()
-        } else {
-            tsoffset.to_le_bytes()
-        };
-        self.option(&mut b, 14, &off);
-        self.option(&mut b, 0, &[]);
-        self.block(1, &b);
-    }
-    fn epb(&mut self, iface: u32, ticks: u64, data: &[u8], wire: u32) {
-        let mut b = self.u32(iface).to_vec();
-        b.extend(self.u32((ticks >> 32) as u32));
-        b.extend(self.u32(ticks as u32));
-        b.extend(self.u32(data.len() as u32));
-        b.extend(self.u32(wire));
-        b.extend(data);
-        self.block(6, &b);
-    }
-    fn spb(&mut self, data: &[u8]) {
-        let mut b = self.u32(data.len() as u32).to_vec();
-        b.extend(data);
-        self.block(3, &b);
-    }
-    fn obsolete_pb(&mut self, iface: u16, ticks: u64, data: &[u8]) {
-        let mut b = self.u16(iface).to_vec();
-        b.extend(self.u16(0));
-        b.extend(self.u32((ticks >> 32) as u32));
-        b.extend(self.u32(ticks as u32));
-        b.extend(self.u32(data.len() as u32));
-        b.extend(self.u32(data.len() as u32));
-        b.extend(data);
-        self.block(2, &b);
-    }
+/// A Simple Packet Block.
+fn spb(w: &mut NgWriter, data: &[u8]) {
+    let mut b = w.u32(data.len() as u32).to_vec();
+    b.extend(data);
+    w.block(3, &b);
+}
+
+/// The obsolete Packet Block.
+fn obsolete_pb(w: &mut NgWriter, iface: u16, ticks: u64, data: &[u8]) {
+    let mut b = w.u16(iface).to_vec();
+    b.extend(w.u16(0));
+    b.extend(w.u32((ticks >> 32) as u32));
+    b.extend(w.u32(ticks as u32));
+    b.extend(w.u32(data.len() as u32));
+    b.extend(w.u32(data.len() as u32));
+    b.extend(data);
+    w.block(2, &b);
 }
 
 #[test]
 fn two_sections_opposite_byte_orders_all_block_types() {
-    let mut w = Writer {
-        be: false,
-        out: Vec::new(),
-    };
-    w.section();
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
     // Milliseconds, offset 100 s.
-    w.interface(1, "eth0", 3, 100);
-    w.interface(101, "raw0", 9, 0);
-    w.epb(0, 1_500, &[0xaa; 60], 1514);
-    w.epb(1, 2_000_000_123, &[0x45; 20], 20);
-    let mut be = Writer {
-        be: true,
-        out: Vec::new(),
-    };
-    be.section();
+    interface(&mut w, 1, "eth0", 3, 100);
+    interface(&mut w, 101, "raw0", 9, 0);
+    w.epb(0, 1_500, &[0xaa; 60], 1514, &[]);
+    w.epb(1, 2_000_000_123, &[0x45; 20], 20, &[]);
+    let mut be = NgWriter::new(true);
+    be.section(&[]);
     // Binary resolution 2^-10 s and a 5 s offset, in a big-endian section:
     // ids restart at 0.
-    be.interface(1, "eth1", 0x80 | 10, 5);
-    be.spb(&[0xbb; 64]);
-    be.obsolete_pb(0, 3 * 1024 + 512, &[0xcc; 42]);
+    interface(&mut be, 1, "eth1", 0x80 | 10, 5);
+    spb(&mut be, &[0xbb; 64]);
+    obsolete_pb(&mut be, 0, 3 * 1024 + 512, &[0xcc; 42]);
     let mut file = w.out;
     file.extend(be.out);
 
@@ -143,15 +83,12 @@ fn two_sections_opposite_byte_orders_all_block_types() {
 
 #[test]
 fn a_cut_block_reports_its_offset() {
-    let mut w = Writer {
-        be: false,
-        out: Vec::new(),
-    };
-    w.section();
-    w.interface(1, "eth0", 6, 0);
-    w.epb(0, 1, &[1; 40], 40);
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
+    interface(&mut w, 1, "eth0", 6, 0);
+    w.epb(0, 1, &[1; 40], 40, &[]);
     let cut_at = w.out.len();
-    w.epb(0, 2, &[2; 40], 40);
+    w.epb(0, 2, &[2; 40], 40, &[]);
     let file = &w.out[..w.out.len() - 10];
     let mut src = FileSource::new("cut.pcapng", file, None).unwrap();
     let mut n = 0;
@@ -165,14 +102,11 @@ fn a_cut_block_reports_its_offset() {
 
 #[test]
 fn a_packet_naming_an_unknown_interface_is_skipped_with_a_warning() {
-    let mut w = Writer {
-        be: false,
-        out: Vec::new(),
-    };
-    w.section();
-    w.interface(1, "eth0", 6, 0);
-    w.epb(3, 1, &[1; 40], 40);
-    w.epb(0, 2, &[2; 40], 40);
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
+    interface(&mut w, 1, "eth0", 6, 0);
+    w.epb(3, 1, &[1; 40], 40, &[]);
+    w.epb(0, 2, &[2; 40], 40, &[]);
     let mut src = FileSource::new("x.pcapng", &w.out[..], None).unwrap();
     let mut n = 0;
     while src.next_frame().unwrap().is_some() {
@@ -184,16 +118,13 @@ fn a_packet_naming_an_unknown_interface_is_skipped_with_a_warning() {
 
 #[test]
 fn an_unreadable_interface_keeps_the_ids_of_the_others() {
-    let mut w = Writer {
-        be: false,
-        out: Vec::new(),
-    };
-    w.section();
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
     // Too short to hold a snaplen: pcap-parser rejects it.
     w.block(1, &[1, 0, 0, 0]);
-    w.interface(1, "eth1", 6, 0);
-    w.epb(0, 1, &[1; 40], 40);
-    w.epb(1, 2, &[2; 40], 40);
+    interface(&mut w, 1, "eth1", 6, 0);
+    w.epb(0, 1, &[1; 40], 40, &[]);
+    w.epb(1, 2, &[2; 40], 40, &[]);
     // A packet block too short to be one.
     w.block(6, &[0; 8]);
     let mut src = FileSource::new("x.pcapng", &w.out[..], None).unwrap();

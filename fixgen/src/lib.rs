@@ -20,6 +20,7 @@ mod capture;
 mod conv;
 mod dcom;
 mod dns;
+mod handbuilt;
 mod payload;
 mod rpc;
 mod scenarios;
@@ -30,6 +31,7 @@ mod wire;
 
 pub use bench::{write_bench, write_bench_part, BenchTruth, BENCH_FLOWS};
 pub use bench_flows::{write_bench_flows, FlowsTruth};
+pub use handbuilt::NgWriter;
 
 /// Application messages as the scenarios write them, for other crates'
 /// tests that build their own frames.
