@@ -75,15 +75,24 @@ impl Run<'_> {
         save: OutFile<'_, std::fs::File>,
     ) -> Result<Outcome> {
         pipeline::report_outcomes(&m.outcomes);
-        if let (Some((path, out)), Some(wanted)) = (pcap, m.wanted.take()) {
-            let second = SecondPass {
-                wanted,
-                policy: self.policy,
-                cfg: self.cfg,
-                report: &m.merged.report,
-                threshold: self.threshold,
+        if let Some((path, out)) = pcap {
+            let warnings = match m.wanted.take() {
+                Some(wanted) => {
+                    let second = SecondPass {
+                        wanted,
+                        policy: self.policy,
+                        cfg: self.cfg,
+                        report: &m.merged.report,
+                        threshold: self.threshold,
+                    };
+                    second.write(path, out, self.specs)
+                }
+                // (A path that numbers no flows never takes --violations-pcap.)
+                None => vec![format!(
+                    "--violations-pcap: {} holds nothing: the flows were not numbered",
+                    path.display()
+                )],
             };
-            let warnings = second.write(path, out, self.specs);
             m.merged.warnings.extend(warnings);
         }
         let summary = save.map(|out| {
