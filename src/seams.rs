@@ -80,6 +80,9 @@ impl Seams {
     /// Whether `an`, reading capture `i`, holds a flow capture `i + 1`
     /// begins with; false while those are not known yet.
     fn look_ahead(&self, i: usize, an: &Analyzer) -> bool {
+        if i + 1 >= self.names.len() {
+            return true; // the last capture: nothing follows
+        }
         let Ok(mut s) = self.state.lock() else {
             return true;
         };
