@@ -69,6 +69,9 @@ impl Seams {
 
     /// Capture `i` ended with the flows `an` still holds.
     pub fn ended(&self, i: usize, an: &Analyzer) {
+        if i + 1 >= self.names.len() || self.doomed.load(Ordering::Relaxed) {
+            return; // no capture follows, or the captures already met
+        }
         let keys = an.active_flow_keys().filter(|k| k.tunnel == TunnelId::NONE);
         let keys = keys.collect();
         if let Ok(mut s) = self.state.lock() {
