@@ -62,6 +62,18 @@ struct Batch {
     end: u64,
 }
 
+impl Batch {
+    /// No frames, ending at `end`.
+    fn empty(end: u64) -> Self {
+        Batch {
+            buf: Vec::new(),
+            recs: Vec::new(),
+            said: Vec::new(),
+            end,
+        }
+    }
+}
+
 enum Msg {
     Batch(Batch),
     /// The end, or a read error, with the counters and the last word.
@@ -108,19 +120,14 @@ impl FramedSource {
             .spawn(move || frame_blocks(src, &tx, &pool, &blocks_back));
         spawned.map_err(|e| Error::Read {
             source_name: name.to_string(),
-            offset: 0,
+            offset: src_start,
             source: e,
         })?;
         Ok(FramedSource {
             name: name.to_string(),
             rx,
             back,
-            batch: Batch {
-                buf: Vec::new(),
-                recs: Vec::new(),
-                said: Vec::new(),
-                end: src_start,
-            },
+            batch: Batch::empty(src_start),
             at: 0,
             next_said: 0,
             said,
@@ -344,12 +351,7 @@ mod tests {
             name: "cut".into(),
             rx,
             back,
-            batch: Batch {
-                buf: Vec::new(),
-                recs: Vec::new(),
-                said: Vec::new(),
-                end: 24,
-            },
+            batch: Batch::empty(24),
             at: 0,
             next_said: 0,
             said,
