@@ -2,14 +2,17 @@
 //! capture's bytes into large blocks, and each block leaves with its frames
 //! once the source has moved to the next.
 //!
-//! Blocks are plain `Vec<u8>`s that come back for reuse, so nothing is
-//! allocated per block once the pipeline runs. Each block keeps
+//! Blocks are pooled buffers ([`Buf`]): a block dropped anywhere (by the
+//! caller once it has walked its frames, or at a capture's end) becomes a
+//! spare one, so nothing is allocated per block once the pipeline runs,
+//! nor per capture when captures are read one after another. Each block keeps
 //! [`HEADROOM`] free bytes before its data: the unread tail of the previous
 //! block (a record cut by the block boundary) is copied there, so a record
 //! is always contiguous without copying the block itself.
 
 use std::io::{self, Read};
-use std::sync::mpsc::Receiver;
+
+use crate::pool::Buf;
 
 /// Bytes read per block.
 pub(crate) const BLOCK: usize = 1 << 20;
@@ -18,7 +21,7 @@ pub(crate) const HEADROOM: usize = 64 << 10;
 /// What reading the next block gave.
 pub(crate) enum Chunk {
     /// A block whose data is `buf[HEADROOM..HEADROOM + len]`.
-    Data { buf: Vec<u8>, len: usize },
+    Data { buf: Buf, len: usize },
     /// End of input.
     End,
     /// A read failed after `at` bytes had been read.
@@ -30,12 +33,8 @@ pub(crate) enum Chunk {
 /// failure come first, then the failure with its offset.
 pub(crate) struct BlockReader<R> {
     rd: R,
-    /// Blocks given back by whoever took them.
-    pool: Receiver<Vec<u8>>,
-    /// Blocks this side is done with.
-    spare: Vec<Vec<u8>>,
     /// The block the frames so far lie in, once the source left it.
-    pub(crate) retired: Option<Vec<u8>>,
+    pub(crate) retired: Option<Buf>,
     at: u64,
     /// A failure after the block just given, told at the next call.
     failed: Option<io::Error>,
@@ -43,11 +42,9 @@ pub(crate) struct BlockReader<R> {
 }
 
 impl<R: Read> BlockReader<R> {
-    pub(crate) fn new(rd: R, pool: Receiver<Vec<u8>>) -> Self {
+    pub(crate) fn new(rd: R) -> Self {
         BlockReader {
             rd,
-            pool,
-            spare: Vec::new(),
             retired: None,
             at: 0,
             failed: None,
@@ -64,24 +61,13 @@ impl<R: Read> BlockReader<R> {
         if self.ended {
             return Chunk::End;
         }
-        let given = || {
-            self.pool
-                .try_recv()
-                .ok()
-                .filter(|b| b.len() == HEADROOM + BLOCK)
-        };
-        let mut buf = self
-            .spare
-            .pop()
-            .or_else(given)
-            .unwrap_or_else(|| vec![0; HEADROOM + BLOCK]);
+        let mut buf = Buf::new(HEADROOM + BLOCK);
         let (len, failed) = fill_block(&mut self.rd, &mut buf[HEADROOM..]);
         self.at += len as u64;
         self.failed = failed;
         if len > 0 {
             return Chunk::Data { buf, len };
         }
-        self.recycle(buf);
         self.next_after_empty()
     }
 
@@ -93,20 +79,12 @@ impl<R: Read> BlockReader<R> {
         }
     }
 
-    /// Keeps a block for reuse.
-    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
-        if buf.len() == HEADROOM + BLOCK && self.spare.len() < 2 {
-            self.spare.push(buf);
-        }
-    }
-
     /// The block the source leaves: the first since the frames were last
-    /// taken holds them; a later one (its data all carried over) is reused.
-    pub(crate) fn retire(&mut self, buf: Vec<u8>) {
+    /// taken holds them; a later one (its data all carried over) is
+    /// dropped, a spare block again.
+    pub(crate) fn retire(&mut self, buf: Buf) {
         if self.retired.is_none() {
             self.retired = Some(buf);
-        } else {
-            self.recycle(buf);
         }
     }
 }

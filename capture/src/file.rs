@@ -18,6 +18,7 @@ use pcap_parser::pcapng::{
 };
 
 use crate::blocks::{BlockReader, Chunk, HEADROOM};
+use crate::pool::Buf;
 use crate::producer::{Fingerprint, Producer};
 use crate::{
     Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp, Truncation,
@@ -124,7 +125,7 @@ enum Input<R> {
 pub struct FileSource<R> {
     name: String,
     input: Input<R>,
-    buf: Vec<u8>,
+    buf: Buf,
     pos: usize,
     end: usize,
     /// Absolute offset of `buf[0]` in the input (negative while a
@@ -150,25 +151,23 @@ impl<R: Read> FileSource<R> {
     /// Opens a capture from `rd`. `name` labels errors and reports;
     /// `default_iface` names interfaces the file leaves unnamed.
     pub fn new(name: &str, rd: R, default_iface: Option<String>) -> Result<Self, Error> {
-        Self::with_input(name, Input::Direct(rd), vec![0; BUF_SIZE], default_iface)
+        Self::with_input(name, Input::Direct(rd), Buf::new(BUF_SIZE), default_iface)
     }
 
     /// Like [`FileSource::new`], reading into blocks that leave the source
-    /// with their frames ([`FileSource::take_retired`]; `framed.rs`);
-    /// `pool` gives used blocks back.
+    /// with their frames ([`FileSource::take_retired`]; `framed.rs`).
     pub(crate) fn in_blocks(
         name: &str,
         rd: R,
-        pool: std::sync::mpsc::Receiver<Vec<u8>>,
         default_iface: Option<String>,
     ) -> Result<Self, Error> {
-        let blocks = Input::Blocks(BlockReader::new(rd, pool));
-        Self::with_input(name, blocks, Vec::new(), default_iface)
+        let blocks = Input::Blocks(BlockReader::new(rd));
+        Self::with_input(name, blocks, Buf::default(), default_iface)
     }
 
     /// The block the frames returned so far lie in, once the source has
     /// moved past it (`in_blocks` only).
-    pub(crate) fn take_retired(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn take_retired(&mut self) -> Option<Buf> {
         match &mut self.input {
             Input::Blocks(b) => b.retired.take(),
             _ => None,
@@ -176,7 +175,7 @@ impl<R: Read> FileSource<R> {
     }
 
     /// The current block (at the end of the input).
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+    pub(crate) fn take_buffer(&mut self) -> Buf {
         std::mem::take(&mut self.buf)
     }
 
@@ -188,7 +187,7 @@ impl<R: Read> FileSource<R> {
     fn with_input(
         name: &str,
         input: Input<R>,
-        buf: Vec<u8>,
+        buf: Buf,
         default_iface: Option<String>,
     ) -> Result<Self, Error> {
         let mut src = FileSource {
@@ -393,7 +392,7 @@ impl<R: Read> FileSource<R> {
     }
 
     /// Makes `block` (data at `HEADROOM..HEADROOM + len`) the next bytes.
-    fn take_block(&mut self, mut block: Vec<u8>, len: usize) {
+    fn take_block(&mut self, mut block: Buf, len: usize) {
         let tail = self.end - self.pos;
         let data = HEADROOM..HEADROOM + len;
         if tail > HEADROOM {
@@ -405,26 +404,17 @@ impl<R: Read> FileSource<R> {
             self.make_room(tail + len);
             self.buf[self.end..self.end + len].copy_from_slice(&block[data]);
             self.end += len;
-            self.give_back(block);
             return;
         }
         let start = HEADROOM - tail;
         block[start..HEADROOM].copy_from_slice(&self.buf[self.pos..self.end]);
         self.base += self.pos as i64 - start as i64;
         let old = std::mem::replace(&mut self.buf, block);
-        match &mut self.input {
-            Input::Blocks(b) => b.retire(old),
-            _ => self.give_back(old),
+        if let Input::Blocks(b) = &mut self.input {
+            b.retire(old);
         }
         self.pos = start;
         self.end = data.end;
-    }
-
-    fn give_back(&mut self, buf: Vec<u8>) {
-        match &mut self.input {
-            Input::Blocks(b) => b.recycle(buf),
-            Input::Direct(_) => {}
-        }
     }
 
     /// Where in the file the next record starts.

@@ -16,6 +16,7 @@ use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::file::{FileFormat, FileSource, Record};
+use crate::pool::Buf;
 use crate::producer::Producer;
 use crate::{
     CaptureFile, Error, Frame, FrameSource, IfaceId, Interface, LinkType, SourceStats, Timestamp,
@@ -55,7 +56,7 @@ impl Said {
 
 /// A block and its frames; `said[i] = (k, s)`: from frame `k` on, `s`.
 struct Batch {
-    buf: Vec<u8>,
+    buf: Buf,
     recs: Vec<Rec>,
     said: Vec<(usize, Said)>,
     /// Where in the file its last frame ends.
@@ -66,7 +67,7 @@ impl Batch {
     /// No frames, ending at `end`.
     fn empty(end: u64) -> Self {
         Batch {
-            buf: Vec::new(),
+            buf: Buf::default(),
             recs: Vec::new(),
             said: Vec::new(),
             end,
@@ -88,7 +89,7 @@ enum Msg {
 pub struct FramedSource {
     name: String,
     rx: Receiver<Msg>,
-    back: SyncSender<(Vec<u8>, Vec<Rec>)>,
+    back: SyncSender<Vec<Rec>>,
     batch: Batch,
     at: usize,
     /// Index in `batch.said` of the next change.
@@ -108,16 +109,15 @@ impl FramedSource {
         rd: R,
         default_iface: Option<String>,
     ) -> Result<Self, Error> {
-        let (back, pool) = sync_channel::<(Vec<u8>, Vec<Rec>)>(DEPTH + 2);
-        let (blocks_back, blocks) = sync_channel::<Vec<u8>>(DEPTH + 2);
-        let src = FileSource::in_blocks(name, rd, blocks, default_iface)?;
+        let (back, pool) = sync_channel::<Vec<Rec>>(DEPTH + 2);
+        let src = FileSource::in_blocks(name, rd, default_iface)?;
         let (tx, rx) = sync_channel(DEPTH);
         let said = Said::of(&src);
         let format = src.format();
         let src_start = src.offset();
         let spawned = std::thread::Builder::new()
             .name("capture-frame".into())
-            .spawn(move || frame_blocks(src, &tx, &pool, &blocks_back));
+            .spawn(move || frame_blocks(src, &tx, &pool));
         spawned.map_err(|e| Error::Read {
             source_name: name.to_string(),
             offset: src_start,
@@ -148,8 +148,9 @@ impl FramedSource {
     fn refill(&mut self) -> bool {
         match self.rx.recv() {
             Ok(Msg::Batch(b)) => {
+                // The walked block becomes a spare one; its list goes back.
                 let old = std::mem::replace(&mut self.batch, b);
-                let _ = self.back.try_send((old.buf, old.recs));
+                let _ = self.back.try_send(old.recs);
                 self.at = 0;
                 self.next_said = 0;
                 true
@@ -228,12 +229,7 @@ impl FrameSource for FramedSource {
 
 /// The thread: frames `src` to its end, sending each block with its
 /// frames as the source leaves it; stops when the caller hangs up.
-fn frame_blocks<R: Read>(
-    src: FileSource<R>,
-    tx: &SyncSender<Msg>,
-    pool: &Receiver<(Vec<u8>, Vec<Rec>)>,
-    blocks_back: &SyncSender<Vec<u8>>,
-) {
+fn frame_blocks<R: Read>(src: FileSource<R>, tx: &SyncSender<Msg>, pool: &Receiver<Vec<Rec>>) {
     let mut f = Framer {
         changes: src.changes(),
         end: src.offset(),
@@ -247,9 +243,8 @@ fn frame_blocks<R: Read>(
             if !f.hand_on(buf, tx) {
                 return;
             }
-            // Used blocks and lists come back: blocks to the reader.
-            if let Ok((b, mut r)) = pool.try_recv() {
-                let _ = blocks_back.try_send(b);
+            // Used lists come back (blocks go back to the spare ones).
+            if let Ok(mut r) = pool.try_recv() {
                 r.clear();
                 f.recs = r;
             }
@@ -292,7 +287,7 @@ impl<R: Read> Framer<R> {
     }
 
     /// Sends `buf` with the frames so far; false if the caller hung up.
-    fn hand_on(&mut self, buf: Vec<u8>, tx: &SyncSender<Msg>) -> bool {
+    fn hand_on(&mut self, buf: Buf, tx: &SyncSender<Msg>) -> bool {
         let batch = Batch {
             buf,
             recs: std::mem::take(&mut self.recs),
@@ -340,7 +335,7 @@ mod tests {
             link: LinkType::ETHERNET,
         };
         let batch = Batch {
-            buf: vec![7; 8],
+            buf: Buf::from(vec![7; 8]),
             recs: vec![rec(0), rec(4)],
             said: Vec::new(),
             end: 1_234,

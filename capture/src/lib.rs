@@ -35,6 +35,7 @@ mod frame;
 mod framed;
 mod live;
 mod memory;
+mod pool;
 mod producer;
 mod source;
 mod writer;
