@@ -1,7 +1,7 @@
 # lanecheck: the two commands of the README, plus bench.
 #   make demo   installs what is missing, builds release, audits a bundled capture
 #   make test   installs what the tests need, runs every test (conformance included)
-#   make bench  throughput tables (needs ~6 GiB free disk for bench-data/; RUNS, BENCH_SETS, BENCH_DATA)
+#   make bench  throughput tables (needs ~10 GiB free disk for bench-data/; RUNS, BENCH_SETS, BENCH_DATA)
 #   make soak   the daemon for SOAK_MINUTES (30) under mixed traffic and a flood: RSS slope
 #   make man    regenerates docs/man/ from the flags (a test fails while it is stale)
 #   make fuzz   coverage-guided fuzzing, 10 min in all (FUZZ_SECONDS per target,

@@ -25,6 +25,8 @@
 #   rotated the many-flow capture cut into eight files (flows cross the cuts): audit of
 #           the eight, --max-flows 2M, --threads 1 and default (found to meet, then analysed in
 #           shares of their flows: its log line is checked), and the ratio
+#   small   the plain capture cut into 512 files of about 2 MiB (flows cross the cuts): audit
+#           of the 512, --threads 1 and default, and the ratio (the per-capture costs)
 #   live    scripts/bench-live.sh;  daemon  scripts/bench-watch.sh
 #
 # Columns: median wall seconds, Mpps (packets the capture holds / median wall), CPU seconds
@@ -48,7 +50,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 DATA=${BENCH_DATA:-bench-data}
 SIZE=${BENCH_BYTES:-1073741824}
-SETS=${BENCH_SETS:-plain flows files rotated dedup live daemon}
+SETS=${BENCH_SETS:-plain flows files rotated small dedup live daemon}
 BASELINE=${BENCH_BASELINE:-}
 
 has_set() { [[ " $SETS " == *" $1 "* ]]; }
@@ -207,7 +209,7 @@ peers() {
 }
 
 echo "runs per cell: $RUNS (median; runs interleaved across readers); sets: $SETS"
-if has_set plain || has_set dedup; then
+if has_set plain || has_set dedup || has_set small; then
     gen bench "$DATA/bench.pcap" "$DATA/bench.pcapng" -- bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
 fi
 if has_set flows || has_set memory || has_set rotated; then
@@ -252,6 +254,12 @@ if has_set rotated; then
     echo
     # shellcheck source=bench-rotated.sh
     source scripts/bench-rotated.sh
+fi
+
+if has_set small; then
+    echo
+    # shellcheck source=bench-small.sh
+    source scripts/bench-small.sh
 fi
 
 if has_set dedup; then

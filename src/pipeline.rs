@@ -10,7 +10,7 @@ use analyzer::flow::Slot;
 use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use anyhow::{bail, Context, Result};
-use capture::{CaptureFile, FileSource, Frame, FramedSource, Interface, Truncation};
+use capture::{CaptureFile, FileSource, Frame, FramedSource, Interface, Opening, Truncation};
 
 pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
@@ -284,12 +284,41 @@ pub fn read_all<T: Tap>(
     tap: &mut T,
     progress: &Progress,
 ) -> Vec<CaptureOutcome> {
-    let outcomes = specs
-        .iter()
-        .map(|s| read_one(s, an, tap, progress))
-        .collect();
+    // Each capture is opened while the one before it is analysed: a
+    // read-ahead capture's thread has its first blocks read by then.
+    let mut next = specs.first().map(|s| Open::start(s, progress));
+    let mut outcomes = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let this = next.take().unwrap_or_else(|| Open::start(spec, progress));
+        next = specs.get(i + 1).map(|s| Open::start(s, progress));
+        outcomes.push(read_open(spec, this, an, tap, &mut (), progress));
+    }
     progress.finish();
     outcomes
+}
+
+/// A capture opened for reading (a read-ahead one already read on its
+/// thread), or why it could not be.
+pub struct Open(Result<Input, String>);
+
+enum Input {
+    Direct(Box<dyn Read + Send>),
+    Ahead(Opening),
+}
+
+impl Open {
+    /// Opens `spec`; a read-ahead capture starts being read.
+    pub fn start(spec: &CaptureSpec, progress: &Progress) -> Self {
+        let rd = match open(spec) {
+            Ok(r) => progress.wrap(r),
+            Err(e) => return Open(Err(format!("{}: cannot open: {e}", spec.path))),
+        };
+        Open(Ok(if spec.read_ahead {
+            Input::Ahead(FramedSource::spawn(&spec.path, rd, spec.iface.clone()))
+        } else {
+            Input::Direct(rd)
+        }))
+    }
 }
 
 fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
@@ -300,18 +329,22 @@ fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
-pub fn read_one<T: Tap>(
+/// Reads one capture into `an`, analysing only the frames `share` says
+/// are its own.
+pub fn read_share<T: Tap, S: Share>(
     spec: &CaptureSpec,
     an: &mut Analyzer,
     tap: &mut T,
+    share: &mut S,
     progress: &Progress,
 ) -> CaptureOutcome {
-    read_share(spec, an, tap, &mut (), progress)
+    read_open(spec, Open::start(spec, progress), an, tap, share, progress)
 }
 
-/// [`read_one`], analysing only the frames `share` says are its own.
-pub fn read_share<T: Tap, S: Share>(
+/// [`read_share`] of a capture already opened.
+fn read_open<T: Tap, S: Share>(
     spec: &CaptureSpec,
+    open: Open,
     an: &mut Analyzer,
     tap: &mut T,
     share: &mut S,
@@ -327,22 +360,18 @@ pub fn read_share<T: Tap, S: Share>(
         drops: 0,
         interfaces: Vec::new(),
     };
-    let rd = match open(spec) {
-        Ok(r) => progress.wrap(r),
-        Err(e) => {
-            outcome.error = Some(format!("{label}: cannot open: {e}"));
-            return outcome;
-        }
-    };
-    let opened = if spec.read_ahead {
-        FramedSource::start(&label, rd, spec.iface.clone())
+    let opened = match open.0 {
+        Err(e) => Err(e),
+        Ok(Input::Ahead(o)) => o
+            .wait()
             .map(|s| read_source(s, &mut outcome, an, tap, share, progress))
-    } else {
-        FileSource::new(&label, rd, spec.iface.clone())
+            .map_err(|e| e.to_string()),
+        Ok(Input::Direct(rd)) => FileSource::new(&label, rd, spec.iface.clone())
             .map(|s| read_source(s, &mut outcome, an, tap, share, progress))
+            .map_err(|e| e.to_string()),
     };
     if let Err(e) = opened {
-        outcome.error = Some(e.to_string());
+        outcome.error = Some(e);
     }
     outcome
 }

@@ -944,3 +944,45 @@ fn shares_collapse_copies_from_an_interface_declared_mid_file_as_one_analyzer() 
         (Some(151), Some(50))
     );
 }
+
+#[test]
+fn captures_read_one_after_another_open_each_next_one_early_and_lose_nothing() {
+    // On two threads, captures that meet are read one after another, each
+    // opened (read ahead) while the one before it is analysed: a missing
+    // file, a file that is no capture and a cut one among them are reported
+    // where they stand, as on one thread. The first file is given again at
+    // the end, so the files meet and are not audited in parallel.
+    let dir = tempfile::tempdir().unwrap();
+    let a = root().join("fixtures/dpm_backup_lan.pcapng");
+    let b = root().join("fixtures/vlan_dpm.pcap");
+    let junk = dir.path().join("junk.pcap");
+    std::fs::write(&junk, b"this is no capture file at all, not even close").unwrap();
+    let cut = dir.path().join("cut.pcapng");
+    let whole = std::fs::read(&a).unwrap();
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let missing = dir.path().join("missing.pcap");
+    let files = [&a, &missing, &junk, &cut, &b, &a];
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let p = policy();
+    let mut args = vec!["audit", "--policy", &p, "--format", "json"];
+    args.extend(&names);
+    let (_, _, log) = logged(&args, "2");
+    assert!(
+        log.contains("reading the captures one after another"),
+        "{log}"
+    );
+    same_on_one_and_two(&args);
+    let doc: serde_json::Value = serde_json::from_slice(&output(&args, "2").0).unwrap();
+    let captures = doc["captures"].as_array().unwrap();
+    let errors: Vec<bool> = captures.iter().map(|c| c["error"].is_string()).collect();
+    assert_eq!(errors, [false, true, true, false, false, false], "{doc}");
+    let error = |i: usize| captures[i]["error"].as_str().unwrap().to_string();
+    assert!(error(1).contains("cannot open"), "{}", error(1));
+    assert!(error(2).contains(names[2]), "{}", error(2));
+    assert_eq!(captures[3]["truncated"], true, "{doc}");
+    // Every packet of the readable files is counted, the first file twice.
+    let packets = |i: usize| captures[i]["packets"].as_u64().unwrap();
+    let whole_a = packets(0);
+    assert_eq!(packets(5), whole_a);
+    assert!(packets(3) > 0 && packets(3) < whole_a, "{doc}");
+}

@@ -76,6 +76,8 @@ impl Batch {
 }
 
 enum Msg {
+    /// The header was read (the first message), or could not be.
+    Opened(Result<Opened, Error>),
     Batch(Batch),
     /// The end, or a read error, with the counters and the last word.
     End {
@@ -83,6 +85,54 @@ enum Msg {
         stats: SourceStats,
         said: Said,
     },
+}
+
+/// What the header said.
+struct Opened {
+    said: Said,
+    format: FileFormat,
+    /// Where the first record starts.
+    start: u64,
+}
+
+/// A capture being opened on its framing thread ([`FramedSource::spawn`]).
+pub struct Opening {
+    name: String,
+    rx: Receiver<Msg>,
+    back: SyncSender<Vec<Rec>>,
+    /// The thread could not be started.
+    failed: Option<std::io::Error>,
+}
+
+impl Opening {
+    /// Waits for the header: the source, or why the file is no capture.
+    pub fn wait(self) -> Result<FramedSource, Error> {
+        let gone = |e: std::io::Error| Error::Read {
+            source_name: self.name.clone(),
+            offset: 0,
+            source: e,
+        };
+        if let Some(e) = self.failed {
+            return Err(gone(e));
+        }
+        let opened = match self.rx.recv() {
+            Ok(Msg::Opened(o)) => o?,
+            _ => return Err(gone(std::io::Error::other("the framing thread ended"))),
+        };
+        Ok(FramedSource {
+            name: self.name,
+            rx: self.rx,
+            back: self.back,
+            batch: Batch::empty(opened.start),
+            at: 0,
+            next_said: 0,
+            said: opened.said,
+            format: opened.format,
+            stats: SourceStats::default(),
+            error: None,
+            done: false,
+        })
+    }
 }
 
 /// A capture file framed on a thread of its own.
@@ -102,40 +152,36 @@ pub struct FramedSource {
 }
 
 impl FramedSource {
-    /// Opens `rd` (the header is read here, so a file that is no capture
-    /// fails at once) and starts the thread that reads and frames the rest.
+    /// Opens `rd` and starts the thread that reads and frames it: the
+    /// header is read first, so a file that is no capture fails here.
     pub fn start<R: Read + Send + 'static>(
         name: &str,
         rd: R,
         default_iface: Option<String>,
     ) -> Result<Self, Error> {
+        Self::spawn(name, rd, default_iface).wait()
+    }
+
+    /// Starts the thread that opens `rd` (its header too) and frames it,
+    /// without waiting: a caller opens the next capture while it analyses
+    /// this one, so no capture starts with its first block still unread.
+    pub fn spawn<R: Read + Send + 'static>(
+        name: &str,
+        rd: R,
+        default_iface: Option<String>,
+    ) -> Opening {
         let (back, pool) = sync_channel::<Vec<Rec>>(DEPTH + 2);
-        let src = FileSource::in_blocks(name, rd, default_iface)?;
         let (tx, rx) = sync_channel(DEPTH);
-        let said = Said::of(&src);
-        let format = src.format();
-        let src_start = src.offset();
+        let owned = name.to_string();
         let spawned = std::thread::Builder::new()
             .name("capture-frame".into())
-            .spawn(move || frame_blocks(src, &tx, &pool));
-        spawned.map_err(|e| Error::Read {
-            source_name: name.to_string(),
-            offset: src_start,
-            source: e,
-        })?;
-        Ok(FramedSource {
+            .spawn(move || open_and_frame(&owned, rd, default_iface, &tx, &pool));
+        Opening {
             name: name.to_string(),
             rx,
             back,
-            batch: Batch::empty(src_start),
-            at: 0,
-            next_said: 0,
-            said,
-            format,
-            stats: SourceStats::default(),
-            error: None,
-            done: false,
-        })
+            failed: spawned.err(),
+        }
     }
 
     /// The container format.
@@ -162,7 +208,7 @@ impl FramedSource {
                 self.done = true;
                 false
             }
-            Err(_) => {
+            Ok(Msg::Opened(_)) | Err(_) => {
                 // Every frame before the last block's end was handed on.
                 self.error = Some(Error::Read {
                     source_name: self.name.clone(),
@@ -227,8 +273,33 @@ impl FrameSource for FramedSource {
     }
 }
 
-/// The thread: frames `src` to its end, sending each block with its
-/// frames as the source leaves it; stops when the caller hangs up.
+/// The thread: opens the capture (its header), says so, and frames it.
+fn open_and_frame<R: Read>(
+    name: &str,
+    rd: R,
+    default_iface: Option<String>,
+    tx: &SyncSender<Msg>,
+    pool: &Receiver<Vec<Rec>>,
+) {
+    let src = match FileSource::in_blocks(name, rd, default_iface) {
+        Ok(src) => src,
+        Err(e) => {
+            let _ = tx.send(Msg::Opened(Err(e)));
+            return;
+        }
+    };
+    let opened = Opened {
+        said: Said::of(&src),
+        format: src.format(),
+        start: src.offset(),
+    };
+    if tx.send(Msg::Opened(Ok(opened))).is_ok() {
+        frame_blocks(src, tx, pool);
+    }
+}
+
+/// Frames `src` to its end, sending each block with its frames as the
+/// source leaves it; stops when the caller hangs up.
 fn frame_blocks<R: Read>(src: FileSource<R>, tx: &SyncSender<Msg>, pool: &Receiver<Vec<Rec>>) {
     let mut f = Framer {
         changes: src.changes(),

@@ -187,3 +187,37 @@ fn a_read_error_comes_after_the_same_frames_at_the_same_offset() {
         assert_eq!(direct, ahead, "failing after {ok}");
     }
 }
+
+#[test]
+fn a_file_that_is_no_capture_fails_as_a_direct_read_does() {
+    for bytes in [
+        b"not a capture, not even a header of one".to_vec(),
+        Vec::new(),
+        pcap(10, 1)[..20].to_vec(),
+    ] {
+        let direct = FileSource::new("t", Cursor::new(bytes.clone()), None).map(|_| ());
+        let ahead = FramedSource::spawn("t", Cursor::new(bytes.clone()), None)
+            .wait()
+            .map(|_| ());
+        let (direct, ahead) = (direct.unwrap_err(), ahead.unwrap_err());
+        assert_eq!(direct.to_string(), ahead.to_string());
+    }
+}
+
+#[test]
+fn captures_spawned_at_once_read_as_each_alone() {
+    // Every capture's thread opened and reading before the first is walked
+    // (blocks waiting in each channel, buffers shared by the process's
+    // spare list): each reads as it would alone.
+    let files: Vec<Vec<u8>> = (0..4)
+        .map(|i| pcap(1_500 + 100 * i, 20 + i as u64))
+        .collect();
+    let opening: Vec<_> = files
+        .iter()
+        .map(|b| FramedSource::spawn("t", Cursor::new(b.clone()), None))
+        .collect();
+    for (bytes, o) in files.iter().zip(opening) {
+        let direct = read_all(FileSource::new("t", Cursor::new(bytes.clone()), None).unwrap());
+        assert_eq!(read_all(o.wait().unwrap()), direct);
+    }
+}
