@@ -16,7 +16,7 @@ dedup_tables() {
     local frames unique
     frames=$(awk -F'\t' '{ split($2, a, " "); print a[1] }' "$DATA/bench-pktmon.truth")
     unique=$(awk -F'\t' '{ split($4, a, " "); print a[1] }' "$DATA/bench-pktmon.truth")
-    cat "$plain" "$pk" > /dev/null   # warm the page cache
+    cached "$plain" "$pk"
 
     LABELS=() KINDS=() CMDS=() EXPECTS=()
     LOOP_ROW=0

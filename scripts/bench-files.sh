@@ -8,7 +8,7 @@ for p in 0 1 2 3; do
     gen "bench-part$p" "$DATA/bench-part$p.pcap" "$DATA/bench-part$p.pcapng" -- \
         bench-part "$p" "$DATA/bench-part$p.pcap" "$DATA/bench-part$p.pcapng" "$PART_BYTES"
     PARTS+=("$DATA/bench-part$p.pcap")
-    cat "$DATA/bench-part$p.pcap" > /dev/null
+    cached "$DATA/bench-part$p.pcap"
 done
 one=$(truth bench-part0 "${PARTS[0]}")
 all=0

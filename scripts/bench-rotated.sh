@@ -24,7 +24,7 @@ for i, path in enumerate(outs):
         f.write(data[part[0][0]:part[-1][1]])
 PY
 fi
-cat "${ROT[@]}" > /dev/null
+cached "${ROT[@]}"
 packets=$(truth bench-flows "$DATA/bench-flows.pcap")
 rot="$LC audit --policy scripts/bench-flows.toml --format json --max-flows 2000000"
 "$LC" --log-level info audit --policy scripts/bench-flows.toml --format json --max-flows 2000000 \

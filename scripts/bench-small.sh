@@ -24,7 +24,7 @@ for i, path in enumerate(outs):
         f.write(data[part[0][0]:part[-1][1]])
 PY
 fi
-cat "${SMALL[@]}" > /dev/null
+cached "${SMALL[@]}"
 packets=$(truth bench "$DATA/bench.pcap")
 small="$LC audit --policy policies/dpm.toml --format json"
 S_LABELS=("512 small files, --threads 1" "512 small files, default threads")

@@ -55,6 +55,25 @@ BASELINE=${BENCH_BASELINE:-}
 
 has_set() { [[ " $SETS " == *" $1 "* ]]; }
 
+# cached FILE...: each file synced, evicted from the page cache and read back from disk, so
+# that every reader meets it cached as a capture read from disk is. How the cache holds a
+# file decides what copying it out costs: read back from disk, the kernel's readahead caches
+# it in large folios; a file still cached from being written (fixgen writes 8 KiB at a time)
+# is cached in small pages, and copying out of those took three times longer (the 1 GiB
+# capture: `cat` 0.15 s against 0.04 s, kernel 6.18, ext4). Before stop 20 the bench read
+# its captures as fixgen had left them cached: its read loop and cat were the slow kind.
+cached() {
+    sync "$@"
+    python3 - "$@" <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+PY
+    cat "$@" > /dev/null
+}
+
 cargo build --release --locked -q -p lanecheck -p fixgen --bins
 cargo build --release --locked -q -p capture --example readloop --example parserloop
 BIN=target/release
@@ -209,6 +228,7 @@ peers() {
 }
 
 echo "runs per cell: $RUNS (median; runs interleaved across readers); sets: $SETS"
+echo "kernel $(uname -r), $(df -T "$DATA" | awk 'NR == 2 { print $2 }') under $DATA; every capture is evicted from the page cache and read back from disk before its table"
 if has_set plain || has_set dedup || has_set small; then
     gen bench "$DATA/bench.pcap" "$DATA/bench.pcapng" -- bench "$DATA/bench.pcap" "$DATA/bench.pcapng" "$SIZE"
 fi
@@ -228,7 +248,7 @@ for set in plain flows; do
     declare -A FORMAT_MED=()
     for f in pcap pcapng; do
         file="$DATA/$name.$f"
-        cat "$file" > /dev/null   # warm the page cache
+        cached "$file"
         peers "$policy" $set
         echo
         table "$set/$f (policy $policy)" "$file" "$(truth "$name" "$file")"
