@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
@@ -198,21 +198,14 @@ pub struct Shard<'a> {
 pub struct Board {
     /// A share found that the shares cannot merge into one analyzer's result.
     pub doomed: AtomicBool,
-    /// The shares (a bit each) that learned RPC endpoints.
-    endpoints: AtomicU64,
 }
 
 impl Board {
-    /// Notes what `an`, share `index`, holds; true when the shares can no
+    /// True when what `an`, a share of `of`, holds means the shares can no
     /// longer merge (the checks of `shard.rs` that are already certain).
-    fn note(&self, index: u64, an: &Analyzer, max_flows: usize, of: u64) -> bool {
-        let me = 1u64 << (index % 64);
-        if !an.knowledge().history().is_empty() {
-            self.endpoints.fetch_or(me, Ordering::Relaxed);
-        }
-        let several = self.endpoints.load(Ordering::Relaxed).count_ones() >= 2;
+    fn note(&self, an: &Analyzer, max_flows: usize, of: u64) -> bool {
         let crowded = an.active_flows().saturating_mul(of as usize) >= max_flows;
-        crowded || an.tunnels_seen() > 0 || several || an.names_journal_full()
+        crowded || an.tunnels_seen() > 0 || an.names_journal_full()
     }
 }
 
@@ -224,11 +217,10 @@ impl Share for Shard<'_> {
     }
 
     /// A tunnel, a table that (as full as this one) would fill one
-    /// analyzer's, endpoints learned in two shares, or a names journal
-    /// past its cap mean the capture will be read again on one: no share
-    /// need read on.
+    /// analyzer's, or a names journal past its cap mean the capture will
+    /// be read again on one: no share need read on.
     fn stop(&mut self, an: &Analyzer) -> bool {
-        if self.board.note(self.index, an, self.max_flows, self.of) {
+        if self.board.note(an, self.max_flows, self.of) {
             self.board.doomed.store(true, Ordering::Relaxed);
         }
         self.board.doomed.load(Ordering::Relaxed)

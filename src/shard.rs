@@ -15,11 +15,11 @@
 //! from one file into the next stays in one share. DNS names are shared exactly: every
 //! share numbers the capture's frames alike, and the queries and answers
 //! each saw, replayed in frame order, are the names one analyzer ends
-//! with (`names.rs`); DNS violations are put in frame order too. The rest
+//! with (`names.rs`); DNS violations and the learned-endpoint list are put
+//! in frame order too. The rest
 //! equals one analyzer's result only if nothing crossed shares: no RPC
 //! endpoint or SMB session learned in one share and used in another, no
-//! tunnel (its outer and inner flows may fall apart), no learned-endpoint
-//! list in two shares, no cap one analyzer would have reached (flows,
+//! tunnel (its outer and inner flows may fall apart), no cap one analyzer would have reached (flows,
 //! fragments, copies), the same interfaces in a compatible order. Each
 //! check is conservative; when one fails, the capture is read again on one
 //! analyzer and `--log-level info` says why. `tests/threads.rs` compares
@@ -29,7 +29,7 @@ use std::fs::File;
 use std::sync::atomic::Ordering;
 
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
-use analyzer::evidence::learned::ENDPOINT_CAP;
+use analyzer::evidence::learned::{Endpoint, ENDPOINT_CAP, HISTORY_CAP};
 use analyzer::flow::Sweeps;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
@@ -75,6 +75,8 @@ struct Part {
     captures: Vec<Captured>,
     /// The frame each of the report's DNS violations came from.
     dns_frames: Vec<u64>,
+    /// The frame each of the report's learned endpoints came in.
+    learned_frames: Vec<u64>,
     done: Analysed,
 }
 
@@ -180,7 +182,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
     });
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
-            "shares met early (tunnels, a table that would fill, RPC endpoints in several shares, DNS messages past a journal's cap)"
+            "shares met early (tunnels, a table that would fill, DNS messages past a journal's cap)"
                 .into(),
         );
     }
@@ -212,6 +214,7 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
             .map(|o| Captured::new(&an, o))
             .collect(),
         dns_frames: an.dns_violation_frames().to_vec(),
+        learned_frames: an.knowledge().history_frames().to_vec(),
         // Tunnels are never shared out: every share's tunnel ids (none)
         // are one analyzer's.
         done: plan.analysed(an, 0),
@@ -293,16 +296,8 @@ fn learned_crossing(parts: &[Part]) -> Option<String> {
     None
 }
 
-/// The learned-endpoint list, kept in the capture's order, from one share
-/// only; NIC-key findings alike in every share; no tunnels.
+/// NIC-key findings alike in every share; no tunnels.
 fn ordered_lists(parts: &[Part]) -> Option<String> {
-    let listing = parts
-        .iter()
-        .filter(|p| !p.done.read.report.learned_endpoints.is_empty())
-        .count();
-    if listing > 1 {
-        return Some("lists in the capture's order span shares".into());
-    }
     // What the interfaces' keys matched is found as interfaces appear:
     // every share must have found the same.
     fn nics(p: &Part) -> (Vec<&Vec<String>>, &Vec<String>) {
@@ -387,6 +382,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
     let mut by_capture: Vec<Vec<Captured>> = ifaces.iter().map(|_| Vec::new()).collect();
     let mut reads = Vec::new();
     let mut dns_frames = Vec::new();
+    let mut learned_frames = Vec::new();
     let mut flows = Vec::new();
     for p in parts {
         flow_table.evicted += p.done.flow_table.evicted;
@@ -394,6 +390,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
         reads.push(p.done.read);
         flows.extend(p.done.rows);
         dns_frames.push(p.dns_frames);
+        learned_frames.push(p.learned_frames);
         // (The shares read as many captures: checked by `crossing`.)
         by_capture
             .iter_mut()
@@ -402,6 +399,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
     }
     let mut reports = names::reports_with(reads, &names, plan.cfg, plan.policy);
     dns_in_frame_order(&mut reports, dns_frames);
+    learned_in_frame_order(&mut reports, learned_frames);
     let (outcomes, captures) = by_capture
         .into_iter()
         .zip(ifaces)
@@ -439,6 +437,22 @@ fn said_once(reports: Vec<Report>) -> Vec<(Report, u32)> {
         out.push((report, 0));
     }
     out
+}
+
+/// The shares' learned endpoints in the capture's order (by the frame each
+/// came in), listed as one analyzer lists them: its first [`HISTORY_CAP`]
+/// are among the shares' first that many. (A frame's announcements are
+/// one share's, in their order: the sort is stable.)
+fn learned_in_frame_order(reports: &mut [Report], frames: Vec<Vec<u64>>) {
+    let mut all: Vec<(u64, Endpoint)> = Vec::new();
+    for (r, f) in reports.iter_mut().zip(frames) {
+        all.extend(f.into_iter().zip(std::mem::take(&mut r.learned_endpoints)));
+    }
+    all.sort_by_key(|(frame, _)| *frame);
+    all.truncate(HISTORY_CAP);
+    if let Some(first) = reports.first_mut() {
+        first.learned_endpoints = all.into_iter().map(|(_, e)| e).collect();
+    }
 }
 
 /// The shares' DNS violations in the capture's order (by the frame each

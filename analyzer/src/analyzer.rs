@@ -545,7 +545,7 @@ impl Analyzer {
         }
         self.table.tick(frame.ts);
         self.frames_read += 1;
-        self.knowledge.names.stamp(self.frames_read);
+        self.knowledge.stamp(self.frames_read);
         let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
         let iface = match meta.ifindex {
             Some(ix) => Some(self.ifindex_iface(ix, capture)),

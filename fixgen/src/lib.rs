@@ -57,6 +57,36 @@ pub mod messages {
         crate::rpc::dcerpc_bind(1)
     }
 
+    /// DCE/RPC bind to the endpoint mapper (call 1).
+    pub fn epm_bind() -> Vec<u8> {
+        crate::rpc::bind(1, &crate::rpc::epm())
+    }
+
+    /// The bind_ack to [`epm_bind`], on port 135.
+    pub fn epm_bind_ack() -> Vec<u8> {
+        crate::rpc::bind_ack(1, 135)
+    }
+
+    /// `ept_map` (call 2) for interface `uuid` v1.0.
+    pub fn ept_map_request(uuid: &str) -> Vec<u8> {
+        let stub = crate::rpc::ept_map_request(&iface(uuid));
+        crate::rpc::request(2, crate::rpc::EPT_MAP, &stub)
+    }
+
+    /// The reply to [`ept_map_request`]: one tower, `uuid` at `addr`, TCP `port`.
+    pub fn ept_map_reply(uuid: &str, port: u16, addr: std::net::Ipv4Addr) -> Vec<u8> {
+        let stub = crate::rpc::ept_map_reply(&iface(uuid), port, addr);
+        crate::rpc::response(2, &stub)
+    }
+
+    fn iface(uuid: &str) -> crate::rpc::Syntax {
+        crate::rpc::Syntax {
+            uuid: crate::rpc::uuid(uuid),
+            major: 1,
+            minor: 0,
+        }
+    }
+
     /// A DNS response for `name` with one A record per address (TTL 1200).
     pub fn dns_answer(id: u16, name: &str, addrs: &[std::net::Ipv4Addr]) -> Vec<u8> {
         crate::dns::Reply::addresses(id, name, addrs, crate::dns::DPM_TTL).response()

@@ -53,6 +53,11 @@ pub struct Endpoint {
 pub struct Knowledge {
     live: FxHashMap<(IpAddr, u8, u16), Endpoint>,
     history: Vec<Endpoint>,
+    /// The frame (the analyzer's count of frames read) each announcement
+    /// of `history` came in.
+    history_frames: Vec<u64>,
+    /// The frame being read ([`Knowledge::stamp`]).
+    frame: u64,
     keep_history: bool,
     /// Announcements not listed because the history was full.
     pub history_dropped: u64,
@@ -77,11 +82,19 @@ impl Knowledge {
         }
     }
 
+    /// The frame being read from now on (what is learned is stamped with
+    /// it, and what names resolve to: [`super::names::Names::stamp`]).
+    pub fn stamp(&mut self, frame: u64) {
+        self.frame = frame;
+        self.names.stamp(frame);
+    }
+
     /// Records an announcement.
     pub fn learn(&mut self, e: Endpoint) {
         if self.keep_history {
             if self.history.len() < HISTORY_CAP {
                 self.history.push(e.clone());
+                self.history_frames.push(self.frame);
             } else {
                 self.history_dropped += 1;
             }
@@ -116,6 +129,13 @@ impl Knowledge {
     /// Every announcement, in order (audits only).
     pub fn history(&self) -> &[Endpoint] {
         &self.history
+    }
+
+    /// The frame each announcement of [`Knowledge::history`] came in:
+    /// analyzers that each read a share of a capture's frames list their
+    /// announcements in one analyzer's order by it.
+    pub fn history_frames(&self) -> &[u64] {
+        &self.history_frames
     }
 
     /// Endpoints in the live table (bounded).
@@ -185,6 +205,23 @@ mod tests {
             announced_by: server.parse().unwrap(),
             learned_at: Timestamp(at_s * 1_000_000_000),
         }
+    }
+
+    #[test]
+    fn announcements_are_listed_with_the_frame_they_came_in() {
+        let mut k = Knowledge::new(true);
+        k.stamp(7);
+        k.learn(ep("192.168.0.2", 1032, 100));
+        k.learn(ep("192.168.0.2", 1033, 100));
+        k.stamp(12);
+        k.learn(ep("192.168.0.3", 1032, 101));
+        assert_eq!(k.history().len(), 3);
+        assert_eq!(k.history_frames(), &[7, 7, 12]);
+        // A daemon lists none.
+        let mut d = Knowledge::new(false);
+        d.stamp(3);
+        d.learn(ep("192.168.0.2", 1032, 100));
+        assert!(d.history().is_empty() && d.history_frames().is_empty());
     }
 
     #[test]
