@@ -344,10 +344,11 @@ pub struct AuditArgs {
     /// every thread, each a share of their flows (by address pair), and
     /// merge - the same result; when shares would differ from one analyzer
     /// (one learns an RPC endpoint or SMB session another uses, or the
-    /// table would fill) they are read again on one. auto: when the first
-    /// capture's first 65,536 frames hold 4,096 address pairs or more
-    /// (analysis, not reading, is then the bottleneck) and, at that rate,
-    /// it would not fill --max-flows.
+    /// table would fill) they are read again on one. auto: when the
+    /// captures' first 65,536 frames (the first capture's, or several small
+    /// ones') hold 4,096 address pairs or more (analysis, not reading, is
+    /// then the bottleneck) and, at that rate, they would not fill
+    /// --max-flows.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
     pub shard: ShardMode,
 }

@@ -82,12 +82,14 @@ struct Part {
 
 /// Audits the captures of `specs`, in order, in `threads` shares; `None`
 /// when they are read on one analyzer (not regular files, one thread,
-/// `--shard never`, `auto` finding few conversations in the first, or
+/// `--shard never`, `auto` finding the first not worth sharing, or
 /// shares that meet).
 pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<Merged> {
     let regular =
         |s: &CaptureSpec| s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
-    let [first, ..] = specs else { return None };
+    if specs.is_empty() {
+        return None;
+    }
     if plan.threads < 2 || mode == ShardMode::Never || !specs.iter().all(regular) {
         return None;
     }
@@ -97,7 +99,7 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<M
         return None;
     }
     let max_flows = plan.cfg.flows.max_flows;
-    if mode == ShardMode::Auto && !many_conversations(first, max_flows) {
+    if mode == ShardMode::Auto && !worth_sharing(specs, plan) {
         return None;
     }
     let (name, whose) = match specs {
@@ -120,42 +122,74 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<M
     Some(merged)
 }
 
-/// Whether the capture's first frames hold many address pairs, but not
-/// so many that, at that rate, the whole capture would fill one
-/// analyzer's table (shares cannot evict as one table would: such a
-/// capture would be read again) (`auto`).
-fn many_conversations(spec: &CaptureSpec, max_flows: usize) -> bool {
-    let Ok(file) = File::open(&spec.path) else {
-        return false;
+/// Whether the captures' first frames (the first capture's, or several
+/// small ones') hold many address pairs, so that analysis, not reading, is
+/// the bottleneck; but not so many that, at that rate, the whole capture
+/// would fill one analyzer's table (shares cannot evict as one table
+/// would: such a capture would be read again) (`auto`).
+///
+/// Frames spread evenly over few conversations are read ahead instead, though
+/// shares of them would move no frame between threads: on this VM the read
+/// ahead took 0.15 s or 0.28 s of the 1 GiB bench capture as the second vCPU
+/// changed, shares 0.18 s either way, and one thread 0.19 s; but shares frame
+/// every record twice, and put pcapng at 0.90x the pcap rate (docs/ARCHITECTURE.md).
+fn worth_sharing(specs: &[CaptureSpec], plan: Plan<'_>) -> bool {
+    let mut probe = Probe {
+        an: Analyzer::with_policy(AnalyzerConfig::default(), plan.policy.clone()),
+        pairs: rustc_hash::FxHashSet::default(),
+        bytes: 0,
+        frames: 0,
     };
-    let size = file.metadata().map_or(0, |m| m.len());
-    let Ok(mut src) = FileSource::new(&spec.path, file, None) else {
-        return false;
-    };
-    let mut an = Analyzer::new(AnalyzerConfig::default());
-    let id = an.add_capture(&spec.path);
-    let mut pairs = rustc_hash::FxHashSet::default();
-    let mut bytes = 0u64;
-    for _ in 0..PROBE_FRAMES {
-        let Ok(Some(frame)) = src.next_frame() else {
-            break;
-        };
-        bytes += frame.data.len() as u64 + 16;
-        pairs.extend(an.shard_key(&frame, id));
+    let mut size = 0u64;
+    for spec in specs {
+        size += std::fs::metadata(&spec.path).map_or(0, |m| m.len());
+        if probe.frames < PROBE_FRAMES {
+            probe.read(spec);
+        }
     }
-    let whole = (pairs.len() as u64).saturating_mul(size) / bytes.max(1);
-    let many = pairs.len() >= PROBE_PAIRS && whole < max_flows as u64;
+    let pairs = probe.pairs.len();
+    let whole = (pairs as u64).saturating_mul(size) / probe.bytes.max(1);
+    let worth = pairs >= PROBE_PAIRS && whole < plan.cfg.flows.max_flows as u64;
     log::debug!(
-        "{}: {} address pairs in its first {bytes} bytes, about {whole} in all: {}",
-        spec.path,
-        pairs.len(),
-        if many {
-            "shares of its flows"
+        "{} address pairs in the first {} bytes, about {whole} in all: {}",
+        pairs,
+        probe.bytes,
+        if worth {
+            "shares of their flows"
         } else {
             "one analyzer"
         }
     );
-    many
+    worth
+}
+
+/// The first frames of the captures, as `auto` looks at them.
+struct Probe {
+    an: Analyzer,
+    pairs: rustc_hash::FxHashSet<u64>,
+    bytes: u64,
+    frames: usize,
+}
+
+impl Probe {
+    /// Reads `spec`'s first frames, up to [`PROBE_FRAMES`] in all.
+    fn read(&mut self, spec: &CaptureSpec) {
+        let Ok(file) = File::open(&spec.path) else {
+            return;
+        };
+        let Ok(mut src) = FileSource::new(&spec.path, file, None) else {
+            return;
+        };
+        let id = self.an.add_capture(&spec.path);
+        while self.frames < PROBE_FRAMES {
+            let Ok(Some(frame)) = src.next_frame() else {
+                break;
+            };
+            self.frames += 1;
+            self.bytes += frame.data.len() as u64 + 16;
+            self.pairs.extend(self.an.shard_key(&frame, id));
+        }
+    }
 }
 
 /// Every share analysed on a thread of its own, in share order, or why

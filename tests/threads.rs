@@ -1111,3 +1111,33 @@ fn shares_list_endpoints_learned_in_each_as_one_analyzer() {
     let log = same_in_shares(f, &p, "always");
     assert!(log.contains("learned an RPC endpoint share"), "{log}");
 }
+
+#[test]
+fn many_small_rotated_captures_are_judged_by_their_first_frames_together() {
+    // The many-flow traffic rotated into 48 small files: the first alone
+    // holds too few frames to show many address pairs, the first frames of
+    // the files together do, so `auto` shares them out.
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
+    let truth = fixgen::write_bench_flows(&pcap, &pcapng, 16 << 20).unwrap();
+    let files = rotate(&pcap, 48, dir.path());
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let first = std::fs::metadata(&files[0]).unwrap().len();
+    assert!(first < (1 << 20), "{first} bytes: a small file");
+    let p = root()
+        .join("scripts/bench-flows.toml")
+        .display()
+        .to_string();
+    let log = same_sequential_and_parallel(&audit_json(&p, &[], &names));
+    assert!(
+        log.contains("analysed 48 captures in 2 shares of their flows, merged"),
+        "{log}"
+    );
+    let (json, _) = output(&audit_json(&p, &[], &names), "2");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let packets: u64 = (0..48)
+        .map(|i| doc["captures"][i]["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(packets, truth.packets);
+    assert_eq!(class_flows(&doc), truth.flows);
+}
