@@ -340,7 +340,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
     /// One capture file, or several that share flows (rotated captures),
-    /// with 2 or more threads (without --violations-pcap): analyse them on
+    /// with 2 or more threads: analyse them on
     /// every thread, each a share of their flows (by address pair), and
     /// merge - the same result; when shares would differ from one analyzer
     /// (one learns an RPC endpoint or SMB session another uses, or the

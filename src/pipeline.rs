@@ -123,6 +123,10 @@ pub trait Tap {
     /// The interface table of `source` (its frames' `iface` indexes it),
     /// each time it grew; `label` names the source.
     fn interfaces(&mut self, _source: u32, _label: &str, _ifaces: &[Interface]) {}
+    /// The next frame the analyzer takes is frame `index` of the run
+    /// (`Analyzer::frames_read` before it: every share numbers frames alike).
+    #[inline(always)]
+    fn at(&mut self, _index: u64) {}
     /// A frame of `source` the analyzer has just taken, with the flow it
     /// joined (none for non-IP and undecoded frames).
     fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>);
@@ -142,6 +146,13 @@ impl<T: Tap> Tap for Option<T> {
     }
 
     #[inline]
+    fn at(&mut self, index: u64) {
+        if let Some(t) = self {
+            t.at(index);
+        }
+    }
+
+    #[inline]
     fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
         if let Some(t) = self {
             t.frame(source, frame, slot);
@@ -154,6 +165,12 @@ impl<A: Tap, B: Tap> Tap for (A, B) {
     fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
         self.0.interfaces(source, label, ifaces);
         self.1.interfaces(source, label, ifaces);
+    }
+
+    #[inline]
+    fn at(&mut self, index: u64) {
+        self.0.at(index);
+        self.1.at(index);
     }
 
     #[inline]
@@ -469,6 +486,7 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
     #[inline]
     fn take(&mut self, frame: &Frame<'_>, iface: Option<IfaceRef>) {
         if self.share.mine(self.an, frame, self.id) {
+            self.tap.at(self.an.frames_read());
             let slot = self.an.observe_slot(frame, self.id, iface);
             self.tap.frame(self.id.0, frame, slot);
         } else {

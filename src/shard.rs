@@ -41,6 +41,7 @@ use crate::parallel::{all_digests, settle, Analysed, Merged, Plan};
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
 use crate::summary::{self, TableEnd};
+use crate::violations_pcap::{global_numbers, ShareNumbers, Wanted};
 
 /// Frames the `auto` mode looks at before choosing.
 const PROBE_FRAMES: usize = 1 << 16;
@@ -77,6 +78,9 @@ struct Part {
     dns_frames: Vec<u64>,
     /// The frame each of the report's learned endpoints came in.
     learned_frames: Vec<u64>,
+    /// `--violations-pcap`: the share's violating flows by its own numbers,
+    /// and the frame each of its flows was numbered at.
+    wanted: Option<(Wanted, Vec<u64>)>,
     done: Analysed,
 }
 
@@ -91,11 +95,6 @@ pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<M
         return None;
     }
     if plan.threads < 2 || mode == ShardMode::Never || !specs.iter().all(regular) {
-        return None;
-    }
-    if plan.numbered {
-        // --violations-pcap numbers flows as one analyzer creates them:
-        // shares create theirs interleaved.
         return None;
     }
     let max_flows = plan.cfg.flows.max_flows;
@@ -225,6 +224,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
 
 fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
     let mut an = plan.analyzer();
+    let mut numbers = plan.numbered.then(ShareNumbers::default);
     let mut outcomes = Vec::new();
     for spec in specs {
         let spec = CaptureSpec {
@@ -234,7 +234,7 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
         outcomes.push(pipeline::read_share(
             &spec,
             &mut an,
-            &mut (),
+            &mut numbers,
             &mut shard,
             plan.progress,
         ));
@@ -249,6 +249,7 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
             .collect(),
         dns_frames: an.dns_violation_frames().to_vec(),
         learned_frames: an.knowledge().history_frames().to_vec(),
+        wanted: numbers.map(|n| (Wanted::from_analyzer(&an), n.frames())),
         // Tunnels are never shared out: every share's tunnel ids (none)
         // are one analyzer's.
         done: plan.analysed(an, 0),
@@ -417,6 +418,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
     let mut reads = Vec::new();
     let mut dns_frames = Vec::new();
     let mut learned_frames = Vec::new();
+    let mut wanted = Vec::new();
     let mut flows = Vec::new();
     for p in parts {
         flow_table.evicted += p.done.flow_table.evicted;
@@ -425,6 +427,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
         flows.extend(p.done.rows);
         dns_frames.push(p.dns_frames);
         learned_frames.push(p.learned_frames);
+        wanted.extend(p.wanted);
         // (The shares read as many captures: checked by `crossing`.)
         by_capture
             .iter_mut()
@@ -452,8 +455,24 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
             flows: plan.flows.then_some(flows),
         },
         digests,
-        wanted: None,
+        wanted: one_numbering(wanted),
     })
+}
+
+/// The shares' violating flows under the numbers one analyzer gives them
+/// (`--violations-pcap`), if the shares numbered their flows.
+fn one_numbering(parts: Vec<(Wanted, Vec<u64>)>) -> Option<Wanted> {
+    let frames: Vec<Vec<u64>> = parts.iter().map(|(_, f)| f.clone()).collect();
+    let global = global_numbers(&frames);
+    let mut all: Option<Wanted> = None;
+    for ((w, _), g) in parts.into_iter().zip(global) {
+        let w = w.renumbered(&g);
+        match &mut all {
+            Some(all) => all.absorb(w, 0),
+            None => all = Some(w),
+        }
+    }
+    all
 }
 
 /// The shares' reports for [`Report::merge`]: every share numbers the

@@ -72,6 +72,60 @@ impl Tap for FlowNumbers {
     }
 }
 
+/// [`FlowNumbers`] for a share of a capture's flows (`audit --shard`),
+/// with the frame each flow was numbered at: one analyzer numbers the
+/// flows of every share in the order of those frames ([`global_numbers`]).
+#[derive(Default)]
+pub struct ShareNumbers {
+    numbers: FlowNumbers,
+    /// The frame being taken.
+    at: u64,
+    /// The frame each flow was numbered at, by its number.
+    frames: Vec<u64>,
+}
+
+impl ShareNumbers {
+    /// The frame each flow was numbered at, by its number (from 1).
+    pub fn frames(self) -> Vec<u64> {
+        self.frames
+    }
+}
+
+impl Tap for ShareNumbers {
+    #[inline]
+    fn at(&mut self, index: u64) {
+        self.at = index;
+    }
+
+    #[inline]
+    fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        let Some(s) = slot else { return };
+        if s.ext.mark == 0 {
+            self.numbers.number(s);
+            self.frames.push(self.at);
+        }
+    }
+}
+
+/// The number one analyzer gives each share's flows: shares read every
+/// frame alike and each flow is one share's, so one analyzer numbers them
+/// in the order of the frames they were numbered at (`frames[s][n - 1]`:
+/// share `s`'s flow `n`). `result[s][n - 1]` is that flow's number
+/// (`u32::MAX` past the numbering's range).
+pub fn global_numbers(frames: &[Vec<u64>]) -> Vec<Vec<u32>> {
+    let mut all: Vec<(u64, usize, usize)> = frames
+        .iter()
+        .enumerate()
+        .flat_map(|(s, f)| f.iter().enumerate().map(move |(n, at)| (*at, s, n)))
+        .collect();
+    all.sort_unstable();
+    let mut out: Vec<Vec<u32>> = frames.iter().map(|f| vec![0; f.len()]).collect();
+    for (rank, (_, s, n)) in all.into_iter().enumerate() {
+        out[s][n] = u32::try_from(rank + 1).unwrap_or(u32::MAX);
+    }
+    out
+}
+
 /// The violating flows of a first pass: number → the comment for its
 /// first packet.
 pub struct Wanted {
@@ -96,6 +150,28 @@ impl Wanted {
                 continue;
             }
             w.comments.insert(slot.ext.mark, comment(an, slot, check));
+        }
+        w
+    }
+
+    /// The same flows under the numbers one analyzer gives them:
+    /// `global[n - 1]` for this part's flow `n` ([`global_numbers`]).
+    pub fn renumbered(self, global: &[u32]) -> Wanted {
+        let mut w = Wanted {
+            comments: FxHashMap::default(),
+            unnumbered: self.unnumbered,
+        };
+        for (n, comment) in self.comments {
+            let g = (n as usize)
+                .checked_sub(1)
+                .and_then(|i| global.get(i).copied())
+                .filter(|g| *g != u32::MAX);
+            match g {
+                Some(g) => {
+                    w.comments.insert(g, comment);
+                }
+                None => w.unnumbered += 1,
+            }
         }
         w
     }
@@ -410,4 +486,39 @@ fn replay<W: Write>(
         feed(an, tap, &owned.as_frame());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_flows_are_numbered_in_the_order_of_their_frames() {
+        // Share 0 numbered flows at frames 2, 5, 9; share 1 at 0, 6, 7.
+        let frames = vec![vec![2, 5, 9], vec![0, 6, 7]];
+        assert_eq!(global_numbers(&frames), vec![vec![2, 3, 6], vec![1, 4, 5]]);
+        assert_eq!(global_numbers(&[]), Vec::<Vec<u32>>::new());
+    }
+
+    #[test]
+    fn renumbered_wanted_flows_keep_their_comments() {
+        let mut w = Wanted {
+            comments: FxHashMap::default(),
+            unnumbered: 1,
+        };
+        w.comments.insert(1, "a".into());
+        w.comments.insert(3, "c".into());
+        w.comments.insert(4, "beyond".into());
+        let g = w.renumbered(&[2, 3, 6]);
+        assert_eq!(g.comments.get(&2).map(String::as_str), Some("a"));
+        assert_eq!(g.comments.get(&6).map(String::as_str), Some("c"));
+        // No global number (past the list, or past the range): unnumbered.
+        assert_eq!((g.comments.len(), g.unnumbered), (2, 2));
+        let mut past = Wanted {
+            comments: FxHashMap::default(),
+            unnumbered: 0,
+        };
+        past.comments.insert(1, "x".into());
+        assert_eq!(past.renumbered(&[u32::MAX]).unnumbered, 1);
+    }
 }

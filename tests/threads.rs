@@ -173,6 +173,40 @@ fn same_sequential_and_parallel(args: &[&str]) -> String {
 
 /// `audit ARGS --save FILE` on one thread and on two: the same report and
 /// the same summary, byte for byte; what the two-thread run logged.
+/// Asserts `args` with `--violations-pcap` write the same report and the
+/// same file on one thread and two; the two-thread log, and how many
+/// packets the file holds (blocks of type 6).
+fn same_violations_pcap(args: &[&str], dir: &Path) -> (String, usize) {
+    // One path for both runs: the report names the file.
+    let out = dir.join("violations.pcapng");
+    let out_s = out.to_str().unwrap();
+    let run = |threads| {
+        let _ = std::fs::remove_file(&out);
+        let r = logged(&[args, &["--violations-pcap", out_s]].concat(), threads);
+        (r, std::fs::read(&out).unwrap_or_default())
+    };
+    let ((a, x), (b, y)) = (run("1"), run("2"));
+    assert_eq!(
+        (String::from_utf8_lossy(&a.0), a.1),
+        (String::from_utf8_lossy(&b.0), b.1),
+        "{args:?}: reports differ"
+    );
+    assert!(x == y, "{args:?}: the violations pcaps differ");
+    (b.2, epb_count(&y))
+}
+
+/// Enhanced packet blocks in a little-endian pcapng.
+fn epb_count(ng: &[u8]) -> usize {
+    let (mut at, mut n) = (0, 0);
+    while at + 8 <= ng.len() {
+        let kind = u32::from_le_bytes(ng[at..at + 4].try_into().unwrap());
+        let len = u32::from_le_bytes(ng[at + 4..at + 8].try_into().unwrap()) as usize;
+        n += usize::from(kind == 6);
+        at += len.max(12);
+    }
+    n
+}
+
 fn same_summary(args: &[&str], dir: &Path) -> String {
     let (one, two) = (dir.join("one.summary"), dir.join("two.summary"));
     let (one_s, two_s) = (one.to_str().unwrap(), two.to_str().unwrap());
@@ -473,6 +507,17 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     );
     // A table one analyzer would fill cannot be shared out (evictions):
     // `auto` keeps it whole, `always` falls back and says why.
+    // --violations-pcap: under dpm.toml the IPv6 flows break the policy.
+    let dpm = policy();
+    let args = ["audit", "--policy", &dpm, "--format", "json", f];
+    let (log, packets) = same_violations_pcap(&args, dir.path());
+    assert!(log.contains("in 2 shares of its flows, merged"), "{log}");
+    let (json, _) = output(&args, "2");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let v = doc["violations"].as_array().unwrap();
+    let violating: u64 = v.iter().map(|v| v["packets"].as_u64().unwrap()).sum();
+    assert!(v.len() > 1000, "{} violations", v.len());
+    assert_eq!(packets as u64, violating);
     let few = (truth.flows / 2).to_string();
     let log = same_sequential_and_parallel(&audit_json(&p, &["--max-flows", &few], &[f]));
     assert!(!log.contains("shares"), "{log}");
@@ -492,7 +537,7 @@ fn every_fixture_and_the_corpus_report_the_same_in_shares() {
         files.extend(corpus_captures(&corpus));
     }
     let p = policy();
-    let (mut shared, mut whole) = (0, 0);
+    let (mut shared, mut whole, mut pcap_shared) = (0, 0, 0);
     for f in &files {
         let log = same_in_shares(f.to_str().unwrap(), &p, "always");
         shared += log.matches("shares of its flows, merged").count();
@@ -506,7 +551,21 @@ fn every_fixture_and_the_corpus_report_the_same_in_shares() {
             let merged = log.matches("shares of its flows, merged").count();
             assert_eq!(merged, SHARED_FORMATS.len(), "{log}");
         }
+        // --violations-pcap: the shares' flows numbered as one analyzer
+        // numbers them (by the frame each was numbered at), the same file.
+        let args = [
+            "audit", "--policy", &p, "--format", "json", "--shard", "always",
+        ];
+        let (log, packets) =
+            same_violations_pcap(&[&args[..], &[f.to_str().unwrap()]].concat(), dir.path());
+        if log.contains("shares of its flows, merged") && packets > 0 {
+            pcap_shared += 1;
+        }
     }
+    assert!(
+        pcap_shared >= 3,
+        "{pcap_shared} violation pcaps written by shares"
+    );
     // Every run is one or the other; both happen (tunnels are never
     // shared out, a capture of one conversation always is).
     assert_eq!(shared + whole, SHARED_FORMATS.len() * files.len());
