@@ -55,6 +55,48 @@ BASELINE=${BENCH_BASELINE:-}
 
 has_set() { [[ " $SETS " == *" $1 "* ]]; }
 
+# rotate SRC OUT...: SRC (a classic pcap) cut into the OUT files, an equal share of its
+# records each, as a capture rotated by size is: flows open at a cut go on in the next file.
+rotate() {
+    python3 - "$@" <<'PY'
+import struct, sys
+src, outs = sys.argv[1], sys.argv[2:]
+data = open(src, 'rb').read()
+head, at, records = data[:24], 24, []
+while at + 16 <= len(data):
+    n = struct.unpack('<I', data[at + 8:at + 12])[0]
+    records.append((at, at + 16 + n))
+    at += 16 + n
+for i, path in enumerate(outs):
+    part = records[i * len(records) // len(outs):(i + 1) * len(records) // len(outs)]
+    with open(path, 'wb') as f:
+        f.write(head)
+        f.write(data[part[0][0]:part[-1][1]])
+PY
+}
+
+# one_against_two SET PACKETS LABEL1 LABEL2 CMD1 CMD2: the two audits interleaved, $RUNS
+# runs each (audit_run into SET_WALL, SET_CPU, SET_CHECK), their table and the second's
+# rate against the first's, "SET: default threads at N x the --threads 1 rate".
+one_against_two() {
+    local set=$1 packets=$2 labels=("$3" "$4") cmds=("$5" "$6") r i med c
+    unset "${set}_WALL" "${set}_CPU" "${set}_CHECK"
+    declare -ga "${set}_WALL" "${set}_CPU" "${set}_CHECK"
+    for ((r = 0; r < RUNS; r++)); do
+        for i in 0 1; do audit_run "$set" "$i" "${cmds[$i]}" "$packets"; done
+    done
+    local -n walls="${set}_WALL" cpus="${set}_CPU" checks="${set}_CHECK"
+    local meds=()
+    printf '  %-40s %9s %8s %8s  %s\n' reader "median s" Mpps "CPU s" "packets seen"
+    for i in 0 1; do
+        meds[i]=$(median "${walls[$i]}"); c=$(median "${cpus[$i]}")
+        awk -v l="${labels[$i]}" -v t="${meds[$i]}" -v c="$c" -v p="$packets" -v k="${checks[$i]:-$packets, all}" 'BEGIN {
+            printf "  %-40s %9.3f %8.2f %8.2f  %s\n", l, t, p / t / 1e6, c, k }'
+    done
+    awk -v s="$set" -v a="${meds[0]}" -v b="${meds[1]}" 'BEGIN {
+        printf "%s: default threads at %.2fx the --threads 1 rate (median wall)\n", s, a / b }'
+}
+
 # cached FILE...: each file synced, evicted from the page cache and read back from disk, so
 # that every reader meets it cached as a capture read from disk is. How the cache holds a
 # file decides what copying it out costs: read back from disk, the kernel's readahead caches

@@ -621,39 +621,8 @@ fn shares_learn_dns_answers_for_each_other_exactly() {
 }
 
 /// TCP `src:sport` → `dst:dport`: SYN, SYN-ACK, then `len` bytes of data.
-fn handshake_and_data(
-    src: [u8; 4],
-    dst: [u8; 4],
-    (sport, dport): (u16, u16),
-    len: usize,
-) -> [Vec<u8>; 3] {
-    let build = |from, to, (fp, tp): (u16, u16), seq, ack: Option<u32>, syn: bool, data: &[u8]| {
-        let mut b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
-            .ipv4(from, to, 64)
-            .tcp(fp, tp, seq, 64_000);
-        if syn {
-            b = b.syn();
-        }
-        if let Some(a) = ack {
-            b = b.ack(a);
-        }
-        let mut out = Vec::new();
-        b.write(&mut out, data).unwrap();
-        out
-    };
-    [
-        build(src, dst, (sport, dport), 1, None, true, &[]),
-        build(dst, src, (dport, sport), 9, Some(2), true, &[]),
-        build(
-            src,
-            dst,
-            (sport, dport),
-            2,
-            Some(10),
-            false,
-            &vec![0x42; len],
-        ),
-    ]
+fn handshake_and_data(src: [u8; 4], dst: [u8; 4], ports: (u16, u16), len: usize) -> Vec<Vec<u8>> {
+    tcp_talk((src, dst), ports, &[(true, vec![0x42; len])])
 }
 
 /// Protected servers the DPM server backs up on the primary network (a
