@@ -3,7 +3,9 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
@@ -208,6 +210,8 @@ pub struct Shard<'a> {
     /// Flows one analyzer may hold (`--max-flows`).
     pub max_flows: usize,
     pub board: &'a Board,
+    /// Announcements of this share's endpoints already on the board.
+    pub published: usize,
 }
 
 /// What the shares of one capture tell each other while they read.
@@ -215,14 +219,46 @@ pub struct Shard<'a> {
 pub struct Board {
     /// A share found that the shares cannot merge into one analyzer's result.
     pub doomed: AtomicBool,
+    /// The RPC endpoints the shares learned so far, each with its share.
+    learned: Mutex<Vec<(u64, Endpoint)>>,
 }
 
+/// An endpoint as a new flow looks it up: server, protocol, port.
+type Endpoint = (IpAddr, u8, u16);
+
 impl Board {
-    /// True when what `an`, a share of `of`, holds means the shares can no
-    /// longer merge (the checks of `shard.rs` that are already certain).
-    fn note(&self, an: &Analyzer, max_flows: usize, of: u64) -> bool {
+    /// True when what `an`, share `index` of `of`, holds means the shares
+    /// can no longer merge (the checks of `shard.rs` that are already
+    /// certain): a table that, as full as this one, would fill one
+    /// analyzer's; a tunnel; a names journal past its cap; an endpoint
+    /// another share learned that this one's new flows looked up, or a
+    /// list of announcements past its cap (the end would find them too).
+    fn note(&self, index: u64, an: &Analyzer, max_flows: usize, of: u64) -> bool {
         let crowded = an.active_flows().saturating_mul(of as usize) >= max_flows;
-        crowded || an.tunnels_seen() > 0 || an.names_journal_full()
+        let k = an.knowledge();
+        crowded
+            || an.tunnels_seen() > 0
+            || an.names_journal_full()
+            || k.history_dropped > 0
+            || self.learned.lock().is_ok_and(|l| {
+                l.iter()
+                    .any(|(share, e)| *share != index && an.looked_up(e))
+            })
+    }
+
+    /// Puts the endpoints `an`, share `index`, announced since `from` on
+    /// the board; how many it has announced in all.
+    fn publish(&self, index: u64, an: &Analyzer, from: usize) -> usize {
+        let history = an.knowledge().history();
+        if history.len() > from {
+            if let Ok(mut l) = self.learned.lock() {
+                let new = history[from..]
+                    .iter()
+                    .filter_map(|e| Some((index, (e.server, e.proto, e.port?))));
+                l.extend(new);
+            }
+        }
+        history.len()
     }
 }
 
@@ -233,11 +269,11 @@ impl Share for Shard<'_> {
         key.map_or(0, |k| k % self.of) == self.index
     }
 
-    /// A tunnel, a table that (as full as this one) would fill one
-    /// analyzer's, or a names journal past its cap mean the capture will
-    /// be read again on one: no share need read on.
+    /// What [`Board::note`] finds means the capture will be read again
+    /// on one analyzer: no share need read on.
     fn stop(&mut self, an: &Analyzer) -> bool {
-        if self.board.note(an, self.max_flows, self.of) {
+        self.published = self.board.publish(self.index, an, self.published);
+        if self.board.note(self.index, an, self.max_flows, self.of) {
             self.board.doomed.store(true, Ordering::Relaxed);
         }
         self.board.doomed.load(Ordering::Relaxed)
@@ -503,6 +539,51 @@ pub fn new_analyzer(args: &CaptureArgs) -> Result<Analyzer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An analyzer (keeping what shares merge) fed `frames`, 1 ms apart.
+    fn fed(frames: &[Vec<u8>]) -> Analyzer {
+        let mut an = Analyzer::new(AnalyzerConfig {
+            merge_facts: true,
+            ..AnalyzerConfig::default()
+        });
+        let id = an.add_capture("t");
+        for (i, f) in frames.iter().enumerate() {
+            let frame = Frame {
+                ts: capture::Timestamp(1_700_000_000_000_000_000 + i as i64 * 1_000_000),
+                iface: capture::IfaceId(0),
+                link: capture::LinkType::ETHERNET,
+                wire_len: f.len() as u32,
+                data: f,
+            };
+            an.observe_slot(&frame, id, None);
+        }
+        an
+    }
+
+    #[test]
+    fn the_board_stops_shares_when_one_uses_an_endpoint_another_learned() {
+        let uuid = "3f6e1b8a-92c4-4d7e-b150-6a7c8d9e0f12";
+        let server = [10, 10, 12, 100];
+        // Share 0 learns server:49800 from its endpoint mapper and calls it;
+        // share 1 holds another host's connection to that port.
+        let a = fed(&fixgen::frames::epm_lookup_and_call(
+            server, uuid, 49_800, 49_000,
+        ));
+        let call = [(true, vec![5; 100])];
+        let b = fed(&fixgen::frames::tcp_talk(
+            ([10, 10, 12, 150], server),
+            (40_000, 49_800),
+            &call,
+        ));
+        assert_eq!(a.knowledge().history().len(), 1);
+        let board = Board::default();
+        assert!(!board.note(1, &b, 1_000_000, 2), "nothing published yet");
+        assert_eq!(board.publish(0, &a, 0), 1);
+        assert!(board.note(1, &b, 1_000_000, 2), "share 1 used it");
+        assert!(!board.note(0, &a, 1_000_000, 2), "its own");
+        assert_eq!(board.publish(0, &a, 1), 1);
+        assert_eq!(board.learned.lock().unwrap().len(), 1, "published once");
+    }
 
     #[test]
     fn capture_spec_splits_name() {

@@ -207,6 +207,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
                     of,
                     max_flows: plan.cfg.flows.max_flows,
                     board: &board,
+                    published: 0,
                 };
                 s.spawn(move || share(specs, Plan { progress, ..plan }, shard))
             })
@@ -215,7 +216,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
     });
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
-            "shares met early (tunnels, a table that would fill, DNS messages past a journal's cap)"
+            "shares met early (an RPC endpoint one learned and another used, tunnels, a table that would fill, DNS messages or announcements past a cap)"
                 .into(),
         );
     }

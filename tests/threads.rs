@@ -622,7 +622,7 @@ fn shares_learn_dns_answers_for_each_other_exactly() {
 
 /// TCP `src:sport` → `dst:dport`: SYN, SYN-ACK, then `len` bytes of data.
 fn handshake_and_data(src: [u8; 4], dst: [u8; 4], ports: (u16, u16), len: usize) -> Vec<Vec<u8>> {
-    tcp_talk((src, dst), ports, &[(true, vec![0x42; len])])
+    fixgen::frames::tcp_talk((src, dst), ports, &[(true, vec![0x42; len])])
 }
 
 /// Protected servers the DPM server backs up on the primary network (a
@@ -1015,47 +1015,6 @@ fn captures_read_one_after_another_open_each_next_one_early_and_lose_nothing() {
     assert!(packets(3) > 0 && packets(3) < whole_a, "{doc}");
 }
 
-/// The segments of one TCP conversation `client` → `server`: SYN, SYN-ACK,
-/// then each message from the client (true) or the server, in order.
-fn tcp_talk(
-    (client, server): ([u8; 4], [u8; 4]),
-    (cport, sport): (u16, u16),
-    messages: &[(bool, Vec<u8>)],
-) -> Vec<Vec<u8>> {
-    let build = |from_client: bool, seq: u32, ack: Option<u32>, syn: bool, data: &[u8]| {
-        let (from, to, fp, tp) = match from_client {
-            true => (client, server, cport, sport),
-            false => (server, client, sport, cport),
-        };
-        let mut b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
-            .ipv4(from, to, 64)
-            .tcp(fp, tp, seq, 64_000);
-        if syn {
-            b = b.syn();
-        }
-        if let Some(a) = ack {
-            b = b.ack(a);
-        }
-        let mut out = Vec::new();
-        b.write(&mut out, data).unwrap();
-        out
-    };
-    let (mut cseq, mut sseq) = (2u32, 10u32);
-    let mut out = vec![
-        build(true, 1, None, true, &[]),
-        build(false, 9, Some(2), true, &[]),
-    ];
-    for (from_client, data) in messages {
-        let (seq, ack) = match from_client {
-            true => (&mut cseq, sseq),
-            false => (&mut sseq, cseq),
-        };
-        out.push(build(*from_client, *seq, Some(ack), false, data));
-        *seq += data.len() as u32;
-    }
-    out
-}
-
 /// The interface every protected server's endpoint mapper announces.
 const MAPPED_IF: &str = "3f6e1b8a-92c4-4d7e-b150-6a7c8d9e0f12";
 
@@ -1064,31 +1023,12 @@ const MAPPED_IF: &str = "3f6e1b8a-92c4-4d7e-b150-6a7c8d9e0f12";
 /// announced (49,800 + i), as DPM does across an estate: endpoints are
 /// learned for every server, each in the share of its conversations.
 fn endpoints_of_many_servers(n: u8) -> Vec<Vec<u8>> {
-    use fixgen::messages::{epm_bind, epm_bind_ack, ept_map_reply, ept_map_request};
-    let dpm = [10, 10, 12, 89];
-    let mut frames = Vec::new();
-    for i in 0..n {
-        let server = [10, 10, 12, 100 + i];
-        let port = 49_800 + u16::from(i);
-        let lookup = [
-            (true, epm_bind()),
-            (false, epm_bind_ack()),
-            (true, ept_map_request(MAPPED_IF)),
-            (false, ept_map_reply(MAPPED_IF, port, server.into())),
-        ];
-        frames.extend(tcp_talk(
-            (dpm, server),
-            (49_000 + u16::from(i), 135),
-            &lookup,
-        ));
-        let call = [(true, vec![0x05; 400]), (false, vec![0x06; 300])];
-        frames.extend(tcp_talk(
-            (dpm, server),
-            (50_000 + u16::from(i), port),
-            &call,
-        ));
-    }
-    frames
+    (0..n)
+        .flat_map(|i| {
+            let (server, port) = ([10, 10, 12, 100 + i], 49_800 + u16::from(i));
+            fixgen::frames::epm_lookup_and_call(server, MAPPED_IF, port, 49_000 + u16::from(i))
+        })
+        .collect()
 }
 
 #[test]
@@ -1125,11 +1065,13 @@ fn shares_list_endpoints_learned_in_each_as_one_analyzer() {
     assert_eq!(learned, expected);
     // Other hosts connecting to a port learned in another share: their
     // flows are classified by what that share learned, so the capture is
-    // analysed on one analyzer, with the same report.
+    // analysed on one analyzer, with the same report (found at the end
+    // here: the shares, each a few hundred frames, check as they read
+    // every 4,096 frames; `pipeline::tests` checks that board).
     let mut frames = endpoints_of_many_servers(16);
     for c in 0..4 {
         let talk = [(true, vec![0x05; 100])];
-        frames.extend(tcp_talk(
+        frames.extend(fixgen::frames::tcp_talk(
             ([10, 10, 12, 150 + c], [10, 10, 12, 100]),
             (40_000, 49_800),
             &talk,

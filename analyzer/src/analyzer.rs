@@ -1159,6 +1159,15 @@ impl Analyzer {
         all
     }
 
+    /// Whether a new flow of this run looked up `endpoint` (server,
+    /// protocol, port) among the learned ones (only when `merge_facts`
+    /// keeps the lookups; else false).
+    pub fn looked_up(&self, endpoint: &(IpAddr, u8, u16)) -> bool {
+        self.looked_up
+            .as_ref()
+            .is_some_and(|l| l.contains(endpoint))
+    }
+
     /// What this run learned or looked up that another run's captures
     /// could have changed, had they been read in the same run (see
     /// [`Reach`]).

@@ -98,6 +98,73 @@ pub mod messages {
     }
 }
 
+/// Ethernet frames built one by one, for other crates' tests.
+pub mod frames {
+    /// The segments of one TCP conversation `client` → `server`: SYN,
+    /// SYN-ACK, then each message from the client (true) or the server, in
+    /// order, with sequence and acknowledgement numbers that follow.
+    pub fn tcp_talk(
+        (client, server): ([u8; 4], [u8; 4]),
+        (cport, sport): (u16, u16),
+        messages: &[(bool, Vec<u8>)],
+    ) -> Vec<Vec<u8>> {
+        let build = |from_client: bool, seq: u32, ack: Option<u32>, syn: bool, data: &[u8]| {
+            let (from, to, fp, tp) = match from_client {
+                true => (client, server, cport, sport),
+                false => (server, client, sport, cport),
+            };
+            let mut b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4(from, to, 64)
+                .tcp(fp, tp, seq, 64_000);
+            if syn {
+                b = b.syn();
+            }
+            if let Some(a) = ack {
+                b = b.ack(a);
+            }
+            let mut out = Vec::new();
+            b.write(&mut out, data).expect("a frame in memory");
+            out
+        };
+        let (mut cseq, mut sseq) = (2u32, 10u32);
+        let mut out = vec![
+            build(true, 1, None, true, &[]),
+            build(false, 9, Some(2), true, &[]),
+        ];
+        for (from_client, data) in messages {
+            let (seq, ack) = match from_client {
+                true => (&mut cseq, sseq),
+                false => (&mut sseq, cseq),
+            };
+            out.push(build(*from_client, *seq, Some(ack), false, data));
+            *seq = seq.wrapping_add(data.len() as u32);
+        }
+        out
+    }
+
+    /// A DPM server (10.10.12.89) asks the endpoint mapper of protected
+    /// server `server` where interface `uuid` listens and hears `port`,
+    /// then connects to that port: the lookup's segments, then the call's.
+    pub fn epm_lookup_and_call(server: [u8; 4], uuid: &str, port: u16, cport: u16) -> Vec<Vec<u8>> {
+        use crate::messages::{epm_bind, epm_bind_ack, ept_map_reply, ept_map_request};
+        let dpm = [10, 10, 12, 89];
+        let lookup = [
+            (true, epm_bind()),
+            (false, epm_bind_ack()),
+            (true, ept_map_request(uuid)),
+            (false, ept_map_reply(uuid, port, server.into())),
+        ];
+        let mut out = tcp_talk((dpm, server), (cport, 135), &lookup);
+        let call = [(true, vec![0x05; 400]), (false, vec![0x06; 300])];
+        out.extend(tcp_talk(
+            (dpm, server),
+            (cport.wrapping_add(1_000), port),
+            &call,
+        ));
+        out
+    }
+}
+
 /// The tunnel a flow was written in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunnelTruth {
