@@ -15,11 +15,12 @@
 //! from one file into the next stays in one share. DNS names are shared exactly: every
 //! share numbers the capture's frames alike, and the queries and answers
 //! each saw, replayed in frame order, are the names one analyzer ends
-//! with (`names.rs`); DNS violations and the learned-endpoint list are put
-//! in frame order too. The rest
-//! equals one analyzer's result only if nothing crossed shares: no RPC
-//! endpoint or SMB session learned in one share and used in another, no
-//! tunnel (its outer and inner flows may fall apart), no cap one analyzer would have reached (flows,
+//! with (`names.rs`); DNS violations, the learned-endpoint list and the
+//! flow numbers of `--violations-pcap` are put in frame order too. The
+//! rest equals one analyzer's result only if nothing crossed shares: no
+//! RPC endpoint or SMB session learned in one share and used in another,
+//! no tunnel (its outer and inner flows may fall apart), no cap one
+//! analyzer would have reached (flows,
 //! fragments, copies), the same interfaces in a compatible order. Each
 //! check is conservative; when one fails, the capture is read again on one
 //! analyzer and `--log-level info` says why. `tests/threads.rs` compares
@@ -91,10 +92,8 @@ struct Part {
 pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<Merged> {
     let regular =
         |s: &CaptureSpec| s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
-    if specs.is_empty() {
-        return None;
-    }
-    if plan.threads < 2 || mode == ShardMode::Never || !specs.iter().all(regular) {
+    let many_threads = plan.threads >= 2 && mode != ShardMode::Never;
+    if specs.is_empty() || !many_threads || !specs.iter().all(regular) {
         return None;
     }
     let max_flows = plan.cfg.flows.max_flows;
