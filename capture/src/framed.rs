@@ -386,6 +386,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_framing_thread_gone_before_the_header_is_an_error_at_byte_0() {
+        // Gone without a word (a bug), or never started (no thread left):
+        // an error naming the capture, at its first byte.
+        let (tx, rx) = sync_channel::<Msg>(DEPTH);
+        let (back, _pool) = sync_channel(DEPTH + 2);
+        drop(tx);
+        let gone = Opening {
+            name: "gone".into(),
+            rx,
+            back: back.clone(),
+            failed: None,
+        };
+        let (_tx, rx) = sync_channel::<Msg>(DEPTH);
+        let unborn = Opening {
+            name: "unborn".into(),
+            rx,
+            back,
+            failed: Some(std::io::Error::other("no threads")),
+        };
+        for (o, name, why) in [
+            (gone, "gone", "the framing thread ended"),
+            (unborn, "unborn", "no threads"),
+        ] {
+            match o.wait() {
+                Err(Error::Read {
+                    source_name,
+                    offset,
+                    source,
+                }) => assert_eq!(
+                    (source_name.as_str(), offset, source.to_string().as_str()),
+                    (name, 0, why)
+                ),
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("a source without a header"),
+            }
+        }
+    }
+
+    #[test]
     fn a_framing_thread_that_ends_unannounced_is_an_error_after_its_last_frame() {
         // A block of two frames, ending at byte 1,234, then the thread is
         // gone (a bug: it panicked): both frames are read, then an error at
