@@ -195,15 +195,18 @@ fn same_violations_pcap(args: &[&str], dir: &Path) -> (String, usize) {
     (b.2, epb_count(&y))
 }
 
-/// Enhanced packet blocks in a little-endian pcapng.
+/// The packets of a pcapng, as lanecheck's own reader counts them.
 fn epb_count(ng: &[u8]) -> usize {
-    let (mut at, mut n) = (0, 0);
-    while at + 8 <= ng.len() {
-        let kind = u32::from_le_bytes(ng[at..at + 4].try_into().unwrap());
-        let len = u32::from_le_bytes(ng[at + 4..at + 8].try_into().unwrap()) as usize;
-        n += usize::from(kind == 6);
-        at += len.max(12);
+    use capture::FrameSource;
+    if ng.is_empty() {
+        return 0;
     }
+    let mut src = capture::FileSource::new("violations", ng, None).unwrap();
+    let mut n = 0;
+    while src.next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(src.stats().truncated, None);
     n
 }
 
@@ -466,10 +469,7 @@ fn one_capture_analysed_in_shares_reports_as_one_analyzer() {
     let dir = tempfile::tempdir().unwrap();
     let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
     let truth = fixgen::write_bench_flows(&pcap, &pcapng, 32 << 20).unwrap();
-    let p = root()
-        .join("scripts/bench-flows.toml")
-        .display()
-        .to_string();
+    let p = bench_flows_policy();
     for f in [&pcap, &pcapng] {
         let f = f.to_str().unwrap();
         let log = same_in_shares(f, &p, "auto");
@@ -847,6 +847,24 @@ fn peak_saved(dir: &Path) -> u64 {
 
 /// `src` (a classic little-endian pcap) cut into `n` files of about as
 /// many records each, as a capture rotated every so many packets is.
+/// fixgen's many-flow traffic (16 MiB) rotated into `n` files, and what
+/// the generator wrote.
+fn rotated_flows(n: usize) -> (tempfile::TempDir, fixgen::FlowsTruth, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
+    let truth = fixgen::write_bench_flows(&pcap, &pcapng, 16 << 20).unwrap();
+    let files = rotate(&pcap, n, dir.path());
+    (dir, truth, files)
+}
+
+/// The benchmark's policy for the many-flow traffic.
+fn bench_flows_policy() -> String {
+    root()
+        .join("scripts/bench-flows.toml")
+        .display()
+        .to_string()
+}
+
 fn rotate(src: &Path, n: usize, dir: &Path) -> Vec<PathBuf> {
     let data = std::fs::read(src).unwrap();
     let mut records = Vec::new();
@@ -874,15 +892,9 @@ fn rotated_captures_of_many_flows_are_analysed_in_shares() {
     // in the next file, so the files cannot be audited apart; the workers
     // find that where the first two meet and stop, and the three files are
     // analysed in shares of their flows instead, as one run.
-    let dir = tempfile::tempdir().unwrap();
-    let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
-    let truth = fixgen::write_bench_flows(&pcap, &pcapng, 16 << 20).unwrap();
-    let files = rotate(&pcap, 3, dir.path());
+    let (dir, truth, files) = rotated_flows(3);
     let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
-    let p = root()
-        .join("scripts/bench-flows.toml")
-        .display()
-        .to_string();
+    let p = bench_flows_policy();
     // (Which two meet first depends on which worker ends first.)
     let met = "hold the same flow (";
     for format in SHARED_FORMATS {
@@ -1087,17 +1099,11 @@ fn many_small_rotated_captures_are_judged_by_their_first_frames_together() {
     // The many-flow traffic rotated into 48 small files: the first alone
     // holds too few frames to show many address pairs, the first frames of
     // the files together do, so `auto` shares them out.
-    let dir = tempfile::tempdir().unwrap();
-    let (pcap, pcapng) = (dir.path().join("f.pcap"), dir.path().join("f.pcapng"));
-    let truth = fixgen::write_bench_flows(&pcap, &pcapng, 16 << 20).unwrap();
-    let files = rotate(&pcap, 48, dir.path());
+    let (_dir, truth, files) = rotated_flows(48);
     let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let first = std::fs::metadata(&files[0]).unwrap().len();
     assert!(first < (1 << 20), "{first} bytes: a small file");
-    let p = root()
-        .join("scripts/bench-flows.toml")
-        .display()
-        .to_string();
+    let p = bench_flows_policy();
     let log = same_sequential_and_parallel(&audit_json(&p, &[], &names));
     assert!(
         log.contains("analysed 48 captures in 2 shares of their flows, merged"),
