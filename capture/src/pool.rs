@@ -12,10 +12,11 @@
 //! buffer of the same length is taken from it before a new one is made.
 //! The list is the process's, like the allocator's own caches: passing a
 //! pool to every reader would thread a parameter through every caller for
-//! what is only a cache. It holds at most [`KEEP`] buffers of at most
-//! [`MAX_KEPT`] bytes, so it never holds more than the readers used at
-//! once. Nothing is zeroed on reuse: a source reads only the bytes it has
-//! read into a buffer.
+//! what is only a cache. It holds the newest [`KEEP`] buffers dropped, of
+//! at most [`MAX_KEPT`] bytes, and only buffers still of the length they
+//! were made with (a block grown for a long record is freed). Nothing is
+//! zeroed on reuse: a source reads only the bytes it has read into a
+//! buffer.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -37,30 +38,45 @@ impl Spare {
         Some(self.0.swap_remove(i))
     }
 
-    /// Keeps `v` if it is worth keeping and there is room.
+    /// Keeps `v` if it is worth keeping, in place of the oldest spare one
+    /// when the list is full.
     fn keep(&mut self, v: Vec<u8>) {
-        if !v.is_empty() && v.len() <= MAX_KEPT && self.0.len() < KEEP {
-            self.0.push(v);
+        if v.is_empty() || v.len() > MAX_KEPT {
+            return;
         }
+        if self.0.len() >= KEEP {
+            self.0.remove(0);
+        }
+        self.0.push(v);
     }
 }
 
-/// A read buffer that becomes a spare one when dropped.
+/// A read buffer that becomes a spare one when dropped, if it still has
+/// the length it was made with (one grown for a long record, at a length
+/// nobody asks for, is freed).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Buf(Vec<u8>);
+pub(crate) struct Buf {
+    v: Vec<u8>,
+    /// The length [`Buf::new`] gave it (0: not the pool's).
+    made: usize,
+}
 
 impl Buf {
     /// A buffer of `len` bytes: a spare one of that length, else a new one
     /// of zeros.
     pub(crate) fn new(len: usize) -> Self {
         let spare = SPARE.lock().ok().and_then(|mut s| s.take(len));
-        Buf(spare.unwrap_or_else(|| vec![0; len]))
+        Buf {
+            v: spare.unwrap_or_else(|| vec![0; len]),
+            made: len,
+        }
     }
 }
 
 impl From<Vec<u8>> for Buf {
+    /// A buffer that is not the pool's (never kept).
     fn from(v: Vec<u8>) -> Self {
-        Buf(v)
+        Buf { v, made: 0 }
     }
 }
 
@@ -69,20 +85,23 @@ impl Deref for Buf {
 
     #[inline]
     fn deref(&self) -> &Vec<u8> {
-        &self.0
+        &self.v
     }
 }
 
 impl DerefMut for Buf {
     #[inline]
     fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
+        &mut self.v
     }
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        let v = std::mem::take(&mut self.0);
+        let v = std::mem::take(&mut self.v);
+        if self.made == 0 || v.len() != self.made {
+            return;
+        }
         if let Ok(mut s) = SPARE.lock() {
             s.keep(v);
         }
@@ -107,25 +126,33 @@ mod tests {
     }
 
     #[test]
-    fn empty_huge_and_surplus_buffers_are_not_kept() {
+    fn empty_and_huge_buffers_are_not_kept_and_the_newest_are() {
         let mut s = Spare(Vec::new());
         s.keep(Vec::new());
         s.keep(vec![0; MAX_KEPT + 1]);
         assert!(s.0.is_empty());
-        for _ in 0..KEEP + 3 {
-            s.keep(vec![0; 10]);
+        for i in 0..KEEP + 3 {
+            s.keep(vec![i as u8; 10]);
         }
+        // Full: each new one took the place of the oldest.
         assert_eq!(s.0.len(), KEEP);
+        assert_eq!((s.0[0][0], s.0[KEEP - 1][0]), (3, KEEP as u8 + 2));
     }
 
     #[test]
-    fn a_dropped_buf_goes_to_the_process_list() {
-        // A length no other test uses (the list is the process's; emptying
-        // it costs other tests only fresh buffers).
-        let len = 12_345;
-        SPARE.lock().unwrap().0.clear();
-        drop(Buf::new(len));
-        let kept = SPARE.lock().unwrap().take(len);
-        assert_eq!(kept.map(|v| v.len()), Some(len));
+    fn a_dropped_buf_goes_to_the_process_list_unless_it_changed_length() {
+        // Lengths no other test uses (the list is the process's, and the
+        // newest buffer dropped is always kept).
+        drop(Buf::new(12_345));
+        assert_eq!(
+            SPARE.lock().unwrap().take(12_345).map(|v| v.len()),
+            Some(12_345)
+        );
+        let mut grown = Buf::new(12_346);
+        grown.resize(12_347, 0);
+        drop(grown);
+        drop(Buf::from(vec![1; 12_348]));
+        let mut s = SPARE.lock().unwrap();
+        assert!(s.take(12_347).is_none() && s.take(12_348).is_none());
     }
 }
