@@ -632,7 +632,7 @@ impl Analyzer {
     pub fn pass(&mut self, frame: &Frame<'_>, capture: CaptureId) {
         self.table.tick(frame.ts);
         self.frames_read += 1;
-        if frame.link == LinkType::LINUX_SLL2 {
+        if frame.link == LinkType::LINUX_SLL2 && !self.sll2_iface_known(frame, capture) {
             if let Decoded::Packet(PacketMeta {
                 ifindex: Some(ix), ..
             }) = decode(frame)
@@ -640,6 +640,22 @@ impl Analyzer {
                 self.ifindex_iface(ix, capture);
             }
         }
+    }
+
+    /// Whether the interface a Linux cooked (SLL2) frame names (its
+    /// ifindex, bytes 4..8) is one `capture` already lists: the frame then
+    /// registers nothing, and [`Analyzer::pass`] need not decode it.
+    fn sll2_iface_known(&self, frame: &Frame<'_>, capture: CaptureId) -> bool {
+        let Some(ix) = frame.data.get(4..8) else {
+            return false;
+        };
+        let ix = u32::from_be_bytes([ix[0], ix[1], ix[2], ix[3]]);
+        let listed = |r: &IfaceRef| {
+            self.captures
+                .get(capture.0 as usize)
+                .is_some_and(|c| c.interfaces.contains(r))
+        };
+        self.ifindex_cache.get(&ix).is_some_and(listed)
     }
 
     /// Frames observed or passed so far.
