@@ -8,13 +8,17 @@ use std::io::Write;
 use pcap_parser::pcapng::Block;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
-/// pcap-parser's buffer is fixed at creation and grows only on `Incomplete`.
+/// pcap-parser's buffer at creation; it never grows by itself: a block
+/// larger than it is `BufferTooSmall`, and the loop doubles it (up to
+/// `MAX_BUFFER`, lanecheck's own ceiling for a block).
 const BUFFER: usize = 1 << 20;
+const MAX_BUFFER: usize = 64 << 20;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     for path in std::env::args().skip(1) {
         let mut reader = create_reader(BUFFER, File::open(&path)?)?;
+        let mut size = BUFFER;
         let mut frames = 0u64;
         let mut bytes = 0u64;
         loop {
@@ -27,6 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     reader.consume(offset);
                 }
                 Err(PcapError::Eof) => break,
+                Err(PcapError::BufferTooSmall) if size < MAX_BUFFER => {
+                    size *= 2;
+                    reader.grow(size);
+                    if let Err(e) = reader.refill() {
+                        return Err(format!("{path}: {:?}", e.to_owned_vec()).into());
+                    }
+                }
                 Err(PcapError::Incomplete(_)) => {
                     if let Err(e) = reader.refill() {
                         return Err(format!("{path}: {:?}", e.to_owned_vec()).into());
