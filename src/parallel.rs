@@ -91,7 +91,8 @@ pub struct Plan<'a> {
     /// `--flows`: every flow's row, for the list.
     pub flows: bool,
     /// `--violations-pcap`: flows numbered as one analyzer numbers them
-    /// (captures in parallel only: shares interleave their flows).
+    /// (captures in parallel: offset by the captures before; shares: ranked
+    /// by the frame each was numbered at).
     pub numbered: bool,
     pub progress: &'a Progress,
 }

@@ -245,8 +245,6 @@ pub struct Reach {
     /// The responder endpoints (address, protocol, port) new flows looked
     /// up among the learned ones (every new flow looks).
     pub looked_up: rustc_hash::FxHashSet<(IpAddr, u8, u16)>,
-    /// DNS names, addresses and queries remembered.
-    pub names: usize,
     /// SMB sessions whose share paths were seen in clear (a path of one
     /// connection applies to another of the same session).
     pub smb_learned: Vec<u64>,
@@ -1198,7 +1196,6 @@ impl Analyzer {
                 .collect(),
             learned_all: k.history_dropped == 0,
             looked_up: self.looked_up.clone().unwrap_or_default(),
-            names: k.names.len(),
             smb_learned,
             smb_looked_up,
             smb_all,
