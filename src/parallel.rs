@@ -213,29 +213,36 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
     let replay = Mutex::new(Replay::default());
     let seams = Seams::new(specs.iter().map(|s| s.path.clone()).collect());
-    std::thread::scope(|s| {
-        for _ in 0..plan.threads.min(specs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(spec) = specs.get(i) else { break };
-                if seams.doomed.load(Ordering::Relaxed) {
-                    break;
-                }
-                let mut part = audit_one(spec, i, plan, &seams);
-                let journal = std::mem::replace(&mut part.done.journal, Ok(Vec::new()));
-                if let Ok(mut r) = replay.lock() {
-                    r.add(i, journal);
-                }
-                if let Ok(mut d) = done.lock() {
-                    d.push((i, part));
-                }
-            });
-        }
+    // A worker that panicked (a bug) loses its part: the captures are then
+    // read one after another, as for any part lost.
+    let joined = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..plan.threads.min(specs.len()))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let Some(mut part) = audit_one(spec, i, plan, &seams) else {
+                        break;
+                    };
+                    let journal = std::mem::replace(&mut part.done.journal, Ok(Vec::new()));
+                    if let Ok(mut r) = replay.lock() {
+                        r.add(i, journal);
+                    }
+                    if let Ok(mut d) = done.lock() {
+                        d.push((i, part));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().all(|w| w.join().is_ok())
     });
     if let Some(why) = seams.why() {
         return Err(why);
     }
     let lost = || "a worker's part was lost".to_string();
+    if !joined {
+        return Err(lost());
+    }
     let mut parts = done.into_inner().map_err(|_| lost())?;
     let replay = replay.into_inner().map_err(|_| lost())?;
     if let Some(why) = replay.failed {
@@ -248,8 +255,12 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
     Ok((parts.into_iter().map(|(_, p)| p).collect(), replay.names))
 }
 
-/// One capture audited alone.
-fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Part {
+/// One capture audited alone, or `None` once captures met (nothing of
+/// it would be used: no report, rows or journal are made for it).
+fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Option<Part> {
+    if seams.doomed.load(Ordering::Relaxed) {
+        return None;
+    }
     let spec = CaptureSpec {
         read_ahead: false,
         ..spec.clone()
@@ -261,12 +272,15 @@ fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Par
     let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
     tap.0.finish();
     seams.ended(i, &an);
-    Part {
+    if seams.doomed.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(Part {
         row: CaptureRow::new(&an, &outcome),
         wanted: tap.1.map(|n| (Wanted::from_analyzer(&an), n.count())),
         outcome,
         done: plan.analysed(an, i),
-    }
+    })
 }
 
 /// Why one run over the captures in order could differ from the merged

@@ -211,7 +211,10 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
                 s.spawn(move || share(specs, Plan { progress, ..plan }, shard))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
     });
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
@@ -222,7 +225,9 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
     parts.ok_or_else(|| "a share's thread was lost".into())
 }
 
-fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
+/// One share's part, or `None` once the shares met (then nothing of it is
+/// used: no report, rows or journal are made for it).
+fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Option<Part> {
     let mut an = plan.analyzer();
     let mut numbers = plan.numbered.then(ShareNumbers::default);
     let mut outcomes = Vec::new();
@@ -239,10 +244,10 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
             plan.progress,
         ));
         if shard.board.doomed.load(Ordering::Relaxed) {
-            break;
+            return None;
         }
     }
-    Part {
+    Some(Part {
         captures: outcomes
             .into_iter()
             .map(|o| Captured::new(&an, o))
@@ -253,7 +258,7 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Part {
         // Tunnels are never shared out: every share's tunnel ids (none)
         // are one analyzer's.
         done: plan.analysed(an, 0),
-    }
+    })
 }
 
 /// Why one analyzer over the captures could differ from the merged
