@@ -51,7 +51,8 @@ fn explains(r: &Report) -> bool {
         || r.violations.iter().any(|v| v.explanation.is_some())
 }
 
-/// A part's journal of names, or why the parts cannot share names.
+/// A part's journal of names (none when the policy reads no names), or
+/// why the parts cannot share names.
 pub fn journal(an: &mut Analyzer) -> Result<Vec<(u64, NameEvent)>, String> {
     match an.take_names_journal() {
         Some(Journal {
@@ -62,6 +63,7 @@ pub fn journal(an: &mut Analyzer) -> Result<Vec<(u64, NameEvent)>, String> {
         Some(_) => Err(format!(
             "a part saw more than {JOURNAL_CAP} DNS queries and answers"
         )),
+        None if !an.policy().reads_names() => Ok(Vec::new()),
         None => Err("a part kept no journal of DNS names".into()),
     }
 }
@@ -103,4 +105,33 @@ pub fn reports_with(
             report
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn reads(policy: &str) -> bool {
+        crate::config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(policy))
+            .unwrap()
+            .reads_names()
+    }
+
+    #[test]
+    fn only_policies_that_explain_fallbacks_or_check_answers_read_names() {
+        // A class with a fallback network, or `[[dns]]` rules: names read.
+        assert!(reads("policies/dpm-fallback.toml"));
+        assert!(reads("policies/dpm-dns.toml"));
+        // One network per class, no rules: the parts journal nothing.
+        assert!(!reads("policies/dpm.toml"));
+        // Two networks: read, unless both are equally allowed.
+        let two = |on: &str| {
+            let text = format!(
+                "[networks]\na = [\"10.0.0.0/8\"]\nb = [\"192.168.0.0/16\"]\n\
+                 [classes.cluster]\nnetworks = [\"a\", \"b\"]\non_fallback = \"{on}\"\n"
+            );
+            crate::config::parse(&text, "t.toml").unwrap().reads_names()
+        };
+        assert!(two("warn") && two("fail") && !two("allow"));
+    }
 }

@@ -113,7 +113,9 @@ impl<'a> Plan<'a> {
     /// An analyzer for one part: what a merge needs is kept.
     pub fn analyzer(&self) -> Analyzer {
         let mut an = Analyzer::with_policy(self.cfg, self.policy.clone());
-        an.keep_names_journal();
+        if self.policy.reads_names() {
+            an.keep_names_journal();
+        }
         an.keep_table_sweeps();
         an
     }

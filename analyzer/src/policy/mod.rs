@@ -155,6 +155,17 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether a report under this policy reads what names resolved to:
+    /// to explain a fallback (a class with a second network, not
+    /// `on_fallback = "allow"`) or for its `[[dns]]` rules. Analyzers that
+    /// each read part of the traffic need share their names only then.
+    pub fn reads_names(&self) -> bool {
+        let falls_back = |c: &ClassPolicy| {
+            c.on_fallback != OnFallback::Allow && c.networks.as_ref().is_some_and(|n| n.len() > 1)
+        };
+        !self.dns.is_empty() || self.classes.iter().any(falls_back)
+    }
+
     /// Builds a policy. `classes` overrides or extends the built-in classes
     /// by name; built-ins keep their ids.
     pub fn new(
