@@ -72,10 +72,18 @@ pub fn journal(an: &mut Analyzer) -> Result<Vec<(u64, NameEvent)>, String> {
 /// each share numbers every frame of the capture alike, a frame is one
 /// share's, and a share's journal is in its frames' order.
 pub fn of_shares(journals: Vec<Vec<(u64, NameEvent)>>) -> Names {
-    let mut all: Vec<(u64, NameEvent)> = journals.into_iter().flatten().collect();
-    // Stable: one frame's changes stay in their order.
+    let all = in_frame_order(journals);
+    Names::replay(all.iter())
+}
+
+/// The shares' lists of things stamped with the frame each came from, as
+/// one list in the capture's order: every share numbers the frames alike
+/// and a frame is one share's, so a stable sort by frame keeps one
+/// frame's things in their order.
+pub fn in_frame_order<T>(parts: impl IntoIterator<Item = Vec<(u64, T)>>) -> Vec<T> {
+    let mut all: Vec<(u64, T)> = parts.into_iter().flatten().collect();
     all.sort_by_key(|(frame, _)| *frame);
-    Names::replay(all.iter().map(|(_, e)| e))
+    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The parts' reports with `names`: each part that explains a fallback

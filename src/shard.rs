@@ -30,7 +30,7 @@ use std::fs::File;
 use std::sync::atomic::Ordering;
 
 use analyzer::dedup::{MAX_DIRECTIONS, MAX_SEEN};
-use analyzer::evidence::learned::{Endpoint, ENDPOINT_CAP, HISTORY_CAP};
+use analyzer::evidence::learned::{ENDPOINT_CAP, HISTORY_CAP};
 use analyzer::flow::Sweeps;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureCounters, Reach, Report, DNS_VIOLATIONS_CAP};
 use capture::{FileSource, FrameSource};
@@ -467,10 +467,10 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
 /// The shares' violating flows under the numbers one analyzer gives them
 /// (`--violations-pcap`), if the shares numbered their flows.
 fn one_numbering(parts: Vec<(Wanted, Vec<u64>)>) -> Option<Wanted> {
-    let frames: Vec<Vec<u64>> = parts.iter().map(|(_, f)| f.clone()).collect();
+    let (wanted, frames): (Vec<Wanted>, Vec<Vec<u64>>) = parts.into_iter().unzip();
     let global = global_numbers(&frames);
     let mut all: Option<Wanted> = None;
-    for ((w, _), g) in parts.into_iter().zip(global) {
+    for (w, g) in wanted.into_iter().zip(global) {
         let w = w.renumbered(&g);
         match &mut all {
             Some(all) => all.absorb(w, 0),
@@ -502,14 +502,14 @@ fn said_once(reports: Vec<Report>) -> Vec<(Report, u32)> {
 /// are among the shares' first that many. (A frame's announcements are
 /// one share's, in their order: the sort is stable.)
 fn learned_in_frame_order(reports: &mut [Report], frames: Vec<Vec<u64>>) {
-    let mut all: Vec<(u64, Endpoint)> = Vec::new();
-    for (r, f) in reports.iter_mut().zip(frames) {
-        all.extend(f.into_iter().zip(std::mem::take(&mut r.learned_endpoints)));
-    }
-    all.sort_by_key(|(frame, _)| *frame);
+    let parts = reports.iter_mut().zip(frames).map(|(r, f)| {
+        let learned = std::mem::take(&mut r.learned_endpoints);
+        f.into_iter().zip(learned).collect()
+    });
+    let mut all = names::in_frame_order(parts.collect::<Vec<_>>());
     all.truncate(HISTORY_CAP);
     if let Some(first) = reports.first_mut() {
-        first.learned_endpoints = all.into_iter().map(|(_, e)| e).collect();
+        first.learned_endpoints = all;
     }
 }
 
@@ -521,16 +521,15 @@ fn dns_in_frame_order(reports: &mut [Report], frames: Vec<Vec<u64>>) {
         .iter()
         .map(|r| r.dns_violations.len() as u64 + r.dns_violations_dropped)
         .sum();
-    let mut all: Vec<(u64, analyzer::report::DnsViolation)> = Vec::new();
-    for (r, f) in reports.iter_mut().zip(frames) {
-        all.extend(f.into_iter().zip(std::mem::take(&mut r.dns_violations)));
+    let parts = reports.iter_mut().zip(frames).map(|(r, f)| {
         r.dns_violations_dropped = 0;
-    }
-    // Stable: one frame's violations stay in their order.
-    all.sort_by_key(|(frame, _)| *frame);
+        let kept = std::mem::take(&mut r.dns_violations);
+        f.into_iter().zip(kept).collect()
+    });
+    let mut all = names::in_frame_order(parts.collect::<Vec<_>>());
     all.truncate(DNS_VIOLATIONS_CAP);
     if let Some(first) = reports.first_mut() {
         first.dns_violations_dropped = total - all.len() as u64;
-        first.dns_violations = all.into_iter().map(|(_, v)| v).collect();
+        first.dns_violations = all;
     }
 }

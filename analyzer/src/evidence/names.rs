@@ -166,7 +166,8 @@ impl Names {
         self.journal.as_ref().is_some_and(|j| j.overflowed)
     }
 
-    /// Hands over the journal kept so far (none if none is kept).
+    /// Hands over the journal kept so far (none if none is kept); the
+    /// journal goes on, empty, from the frame last stamped.
     pub fn take_journal(&mut self) -> Option<Journal> {
         self.journal.as_mut().map(|j| std::mem::take(&mut **j))
     }
