@@ -167,7 +167,7 @@ impl Names {
     }
 
     /// Hands over the journal kept so far (none if none is kept); the
-    /// journal goes on, empty, from the frame last stamped.
+    /// journal goes on, empty (the next frame read stamps it).
     pub fn take_journal(&mut self) -> Option<Journal> {
         self.journal.as_mut().map(|j| std::mem::take(&mut **j))
     }
