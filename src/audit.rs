@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use analyzer::policy::Policy;
 use analyzer::report::Verdict;
-use analyzer::{Analyzer, AnalyzerConfig, Report};
+use analyzer::{Analyzer, AnalyzerConfig};
 
 use crate::expect::Expect;
 use crate::flags::{AuditArgs, ReportArgs};
@@ -16,7 +16,7 @@ use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::shard;
 use crate::summary::{self, Merged, Summary, TableFacts};
-use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted};
+use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted, Written};
 use crate::Outcome;
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
@@ -82,7 +82,7 @@ impl Run<'_> {
                         wanted,
                         policy: self.policy,
                         cfg: self.cfg,
-                        report: &m.merged.report,
+                        expected: Written::violations(&m.merged.report),
                         threshold: self.threshold,
                     };
                     second.write(path, out, self.specs)
@@ -135,19 +135,16 @@ impl Run<'_> {
         let reasons = self.expect.missing(&report, an.policy(), packets);
         let verdict = crate::expect::verdict(&report, &reasons);
         let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
-        let pcap_warnings = match pcap {
-            Some((path, out)) => {
-                let second = SecondPass {
-                    wanted: Wanted::from_analyzer(&an),
-                    policy: an.policy(),
-                    cfg: self.cfg,
-                    report: &report,
-                    threshold: self.threshold,
-                };
-                second.write(path, out, self.specs)
-            }
-            None => Vec::new(),
-        };
+        let second = pcap.map(|(path, out)| {
+            let pass = SecondPass {
+                wanted: Wanted::from_analyzer(&an),
+                policy: self.policy,
+                cfg: self.cfg,
+                expected: Written::violations(&report),
+                threshold: self.threshold,
+            };
+            (pass, path, out)
+        });
         let saved = save.map(|s| (s, report.clone()));
         let flows = self.args.report.flows;
         let doc = Document::new(&an, report, &outcomes, flows).with_verdict(verdict, reasons);
@@ -162,6 +159,13 @@ impl Run<'_> {
             );
             (out, s)
         });
+        // The second pass's analyzer takes the first one's place: the flow
+        // tables of both are never held at once.
+        drop(an);
+        let pcap_warnings = match second {
+            Some((pass, path, out)) => pass.write(path, out, self.specs),
+            None => Vec::new(),
+        };
         // The report first: a summary that cannot be written loses no report.
         let outcome = write(
             &self.args.report,
@@ -311,7 +315,8 @@ struct SecondPass<'a> {
     wanted: Wanted,
     policy: &'a Policy,
     cfg: AnalyzerConfig,
-    report: &'a Report,
+    /// What the file must hold (the report's violating flows).
+    expected: Written,
     threshold: u64,
 }
 
@@ -351,7 +356,7 @@ impl SecondPass<'_> {
             written.bytes,
             written.flows
         );
-        violations_pcap::mismatch(path, &written, self.report, unnumbered)
+        violations_pcap::mismatch(path, &written, &self.expected, unnumbered)
             .into_iter()
             .collect()
     }
