@@ -21,7 +21,7 @@ use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, Document, LiveInfo, NicReport};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
-use crate::violations_pcap::{FlowNumbers, LivePcap};
+use crate::violations_pcap::{FlowNumbers, LivePcap, Wanted, Written};
 use crate::Outcome;
 
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
@@ -440,15 +440,12 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
         .map(|(n, c)| NicReport::from_counters(n, c))
         .collect();
     let report = an.report();
-    let pcap_warnings = match pcap {
-        Some(p) => p.write(&an, &report, || {
-            // Flows are not listed again: keep memory to the flow table.
-            let mut cfg = e.acfg;
-            cfg.flows.keep_finished = false;
-            live_analyzer(cfg, an.policy().clone(), &e.nics)
-        }),
-        None => Vec::new(),
-    };
+    // What the second pass needs of the first analyzer, taken now: it is
+    // dropped before the second one is made.
+    let second = pcap.map(|p| {
+        let expected = Written::violations(&report);
+        (p, Wanted::from_analyzer(&an), expected, an.policy().clone())
+    });
     let packets = an.captures().iter().map(|c| c.packets).sum();
     let mut reasons = e.expect.missing(&report, an.policy(), packets);
     reasons.extend(nic_reports.iter().filter_map(NicReport::problem));
@@ -478,6 +475,16 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
     let mut doc = Document::new(&an, report, &outcomes, args.report.flows)
         .with_verdict(verdict, reasons)
         .with_live(live);
+    drop(an);
+    let pcap_warnings = match second {
+        Some((p, wanted, expected, policy)) => p.write(wanted, &expected, || {
+            // Flows are not listed again: keep memory to the flow table.
+            let mut cfg = e.acfg;
+            cfg.flows.keep_finished = false;
+            live_analyzer(cfg, policy, &e.nics)
+        }),
+        None => Vec::new(),
+    };
     doc.warnings.append(&mut late_errors);
     doc.warnings.extend(pcap_warnings);
     if let Some(err) = write_error {

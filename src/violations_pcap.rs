@@ -452,11 +452,10 @@ impl LivePcap {
     /// the violating flows' packets. Problems are warnings for the report.
     pub fn write(
         self,
-        first: &Analyzer,
-        report: &Report,
+        wanted: Wanted,
+        expected: &Written,
         fresh: impl FnOnce() -> LiveAnalyzer,
     ) -> Vec<String> {
-        let wanted = Wanted::from_analyzer(first);
         let (unnumbered, empty) = (wanted.unnumbered, wanted.is_empty());
         let mut writer = PacketWriter::new(self.out, wanted);
         let mut warnings = Vec::new();
@@ -467,10 +466,7 @@ impl LivePcap {
             }
         }
         match writer.finish() {
-            Ok(w) => {
-                let expected = Written::violations(report);
-                warnings.extend(mismatch(&self.path, &w, &expected, unnumbered));
-            }
+            Ok(w) => warnings.extend(mismatch(&self.path, &w, expected, unnumbered)),
             Err(e) => warnings.push(format!("--violations-pcap: {e:#}")),
         }
         warnings
