@@ -10,13 +10,13 @@ use analyzer::{Analyzer, AnalyzerConfig};
 
 use crate::expect::Expect;
 use crate::flags::{AuditArgs, ReportArgs};
-use crate::output::{self, Document, FlowList};
+use crate::output::{self, CaptureRow, Document, FlowList};
 use crate::parallel::{self, Plan};
 use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::shard;
 use crate::summary::{self, Merged, Summary, TableFacts};
-use crate::violations_pcap::{self, FlowNumbers, PacketWriter, Wanted, Written};
+use crate::violations_pcap::{self, FirstPass, Numbering, PacketWriter, Written};
 use crate::Outcome;
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
@@ -31,12 +31,15 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let specs = pipeline::specs(&args.input);
     let (pcap, save) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
+    let journals = pcap
+        .as_ref()
+        .map(|(path, _)| violations_pcap::journal_dir(path));
     let plan = Plan {
         cfg,
         policy: &policy,
         threads: pipeline::threads(&args.input),
         flows: args.report.flows,
-        numbered: pcap.is_some(),
+        journals: journals.as_deref(),
         progress: &progress,
     };
     let run = Run {
@@ -76,12 +79,11 @@ impl Run<'_> {
     ) -> Result<Outcome> {
         pipeline::report_outcomes(&m.outcomes);
         if let Some((path, out)) = pcap {
-            let warnings = match m.wanted.take() {
-                Some(wanted) => {
+            let warnings = match m.first_pass.take() {
+                Some(first) => {
                     let second = SecondPass {
-                        wanted,
-                        policy: self.policy,
-                        cfg: self.cfg,
+                        first,
+                        read: frames_read(&m.merged.captures),
                         expected: Written::violations(&m.merged.report),
                         threshold: self.threshold,
                     };
@@ -123,27 +125,21 @@ impl Run<'_> {
         progress: &Progress,
     ) -> Result<Outcome> {
         let mut an = Analyzer::with_policy(self.cfg, self.policy.clone());
-        let outcomes = match pcap {
-            Some(_) => {
-                pipeline::read_all(self.specs, &mut an, &mut FlowNumbers::default(), progress)
-            }
-            None => pipeline::read_all(self.specs, &mut an, &mut (), progress),
-        };
+        let mut numbering = pcap
+            .as_ref()
+            .map(|(path, _)| Numbering::new(&violations_pcap::journal_dir(path)));
+        let outcomes = pipeline::read_all(self.specs, &mut an, &mut numbering, progress);
         pipeline::report_outcomes(&outcomes);
         let report = an.report();
         let packets = an.captures().iter().map(|c| c.packets).sum();
         let reasons = self.expect.missing(&report, an.policy(), packets);
         let verdict = crate::expect::verdict(&report, &reasons);
         let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
-        let second = pcap.map(|(path, out)| {
-            let pass = SecondPass {
-                wanted: Wanted::from_analyzer(&an),
-                policy: self.policy,
-                cfg: self.cfg,
-                expected: Written::violations(&report),
-                threshold: self.threshold,
-            };
-            (pass, path, out)
+        let expected = Written::violations(&report);
+        let first = numbering.map(|n| {
+            let mut first = FirstPass::default();
+            first.add(0..self.specs.len(), vec![n.finish(&an)]);
+            first
         });
         let saved = save.map(|s| (s, report.clone()));
         let flows = self.args.report.flows;
@@ -159,12 +155,19 @@ impl Run<'_> {
             );
             (out, s)
         });
-        // The second pass's analyzer takes the first one's place: the flow
-        // tables of both are never held at once.
+        // The flow table is not kept while the captures are read again.
         drop(an);
-        let pcap_warnings = match second {
-            Some((pass, path, out)) => pass.write(path, out, self.specs),
-            None => Vec::new(),
+        let pcap_warnings = match (pcap, first) {
+            (Some((path, out)), Some(first)) => {
+                let pass = SecondPass {
+                    first,
+                    read: frames_read(&doc.captures),
+                    expected,
+                    threshold: self.threshold,
+                };
+                pass.write(path, out, self.specs)
+            }
+            _ => Vec::new(),
         };
         // The report first: a summary that cannot be written loses no report.
         let outcome = write(
@@ -310,44 +313,53 @@ fn not_a_capture(specs: &[CaptureSpec], out: &Path, flag: &str) -> Result<()> {
 }
 
 /// What the second pass needs from the first.
-struct SecondPass<'a> {
-    /// The violating flows, by the number one analyzer gives them.
-    wanted: Wanted,
-    policy: &'a Policy,
-    cfg: AnalyzerConfig,
+struct SecondPass {
+    /// The violating flows under one numbering, and each frame's number.
+    first: FirstPass,
+    /// Frames the first pass read of each capture (none: not opened).
+    read: Vec<Option<u64>>,
     /// What the file must hold (the report's violating flows).
     expected: Written,
     threshold: u64,
 }
 
-impl SecondPass<'_> {
-    /// Reads the captures again with a fresh analyzer and writes the
-    /// violating flows' packets. Never fails the audit: a problem is a
-    /// warning in the report.
+/// Frames read of each capture of `rows` (none for one never opened).
+fn frames_read(rows: &[CaptureRow]) -> Vec<Option<u64>> {
+    rows.iter().map(|r| r.id.map(|_| r.packets)).collect()
+}
+
+impl SecondPass {
+    /// Reads the captures again beside the journals of flow numbers and
+    /// writes the violating flows' packets. Never fails the audit: a
+    /// problem is a warning in the report.
     fn write(
         self,
         path: &Path,
         out: violations_pcap::Output,
         specs: &[CaptureSpec],
     ) -> Vec<String> {
-        let unnumbered = self.wanted.unnumbered;
-        let empty = self.wanted.is_empty();
-        let mut writer = PacketWriter::new(out, self.wanted);
+        let FirstPass {
+            wanted, journals, ..
+        } = self.first;
+        let unnumbered = wanted.unnumbered;
+        let empty = wanted.is_empty();
+        let mut writer = PacketWriter::new(out, wanted);
+        let mut warnings = Vec::new();
         if !empty {
-            let mut cfg = self.cfg;
-            // Flows are not listed again: keep memory to the flow table.
-            cfg.flows.keep_finished = false;
-            let mut an = Analyzer::with_policy(cfg, self.policy.clone());
             let progress = Progress::for_input(
                 "writing --violations-pcap",
                 total_size(specs),
                 self.threshold,
             );
-            pipeline::read_all(specs, &mut an, &mut writer, &progress);
+            warnings = violations_pcap::replay(specs, &self.read, journals, &mut writer, &progress);
+            progress.finish();
         }
         let written = match writer.finish() {
             Ok(w) => w,
-            Err(e) => return vec![format!("--violations-pcap: {e:#}")],
+            Err(e) => {
+                warnings.push(format!("--violations-pcap: {e:#}"));
+                return warnings;
+            }
         };
         log::info!(
             "{}: {} packets ({} bytes) of {} violating flows",
@@ -356,8 +368,12 @@ impl SecondPass<'_> {
             written.bytes,
             written.flows
         );
-        violations_pcap::mismatch(path, &written, &self.expected, unnumbered)
-            .into_iter()
-            .collect()
+        warnings.extend(violations_pcap::mismatch(
+            path,
+            &written,
+            &self.expected,
+            unnumbered,
+        ));
+        warnings
     }
 }

@@ -46,7 +46,7 @@ fn on_every_core(args: &FlowsArgs) -> Result<Option<(FlowList, bool)>> {
         policy: &policy,
         threads: pipeline::threads(&args.input),
         flows: true,
-        numbered: false,
+        journals: None,
         progress: &progress,
     };
     let specs = pipeline::specs(&args.input);

@@ -27,15 +27,15 @@ use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
 use crate::progress::Progress;
 use crate::seams::{self, Seams};
 use crate::summary::{self, replay_clock, TableEnd, TableFacts};
-use crate::violations_pcap::{FlowNumbers, Wanted};
+use crate::violations_pcap::{FirstPass, Numbered, Numbering};
 
 /// One capture audited alone.
 struct Part {
     outcome: CaptureOutcome,
     row: CaptureRow,
-    /// Its violating flows by number, and how many flows it numbered
-    /// (`--violations-pcap`).
-    wanted: Option<(Wanted, u32)>,
+    /// Its violating flows by number, how many flows it numbered, and its
+    /// journal of each frame's (`--violations-pcap`).
+    numbered: Option<Numbered>,
     done: Analysed,
 }
 
@@ -59,9 +59,9 @@ pub struct Merged {
     pub merged: summary::Merged,
     /// Every flow's digest, sorted (for `--save`).
     pub digests: Vec<u64>,
-    /// The violating flows by the number one analyzer gives them
-    /// (`--violations-pcap`).
-    pub wanted: Option<Wanted>,
+    /// The violating flows under one numbering, and the journals of each
+    /// frame's number (`--violations-pcap`).
+    pub first_pass: Option<FirstPass>,
 }
 
 impl Merged {
@@ -90,10 +90,10 @@ pub struct Plan<'a> {
     pub threads: usize,
     /// `--flows`: every flow's row, for the list.
     pub flows: bool,
-    /// `--violations-pcap`: flows numbered as one analyzer numbers them
-    /// (captures in parallel: offset by the captures before; shares: ranked
-    /// by the frame each was numbered at).
-    pub numbered: bool,
+    /// `--violations-pcap`: flows numbered, each frame's number journalled
+    /// in this directory (FILE's), each analyzer's numbers offset by the
+    /// flows of the analyzers before it.
+    pub journals: Option<&'a std::path::Path>,
     pub progress: &'a Progress,
 }
 
@@ -268,7 +268,7 @@ fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Opt
         ..spec.clone()
     };
     let mut an = plan.analyzer();
-    let numbers = plan.numbered.then(FlowNumbers::default);
+    let numbers = plan.journals.map(Numbering::new);
     let mut tap = (seams::Start::new(seams, i), numbers);
     let mut watch = seams::Watch::new(seams, i);
     let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
@@ -279,7 +279,7 @@ fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Opt
     }
     Some(Part {
         row: CaptureRow::new(&an, &outcome),
-        wanted: tap.1.map(|n| (Wanted::from_analyzer(&an), n.count())),
+        numbered: tap.1.map(|n| n.finish(&an)),
         outcome,
         done: plan.analysed(an, i),
     })
@@ -358,15 +358,12 @@ fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
     let mut rest = Vec::new();
     let mut digests = Vec::new();
     let mut rows = Vec::new();
-    let mut wanted: Option<Wanted> = None;
-    let mut numbered = 0u32;
-    for p in parts {
-        if let Some((w, n)) = p.wanted {
-            match &mut wanted {
-                Some(all) => all.absorb(w, numbered),
-                None => wanted = Some(w),
-            }
-            numbered = numbered.saturating_add(n);
+    let mut first_pass: Option<FirstPass> = None;
+    for (i, p) in parts.into_iter().enumerate() {
+        if let Some(n) = p.numbered {
+            first_pass
+                .get_or_insert_with(FirstPass::default)
+                .add(i..i + 1, vec![n]);
         }
         outcomes.push(p.outcome);
         let done = p.done;
@@ -392,6 +389,6 @@ fn merge(parts: Vec<Part>, names: &Names, plan: Plan<'_>) -> Merged {
         outcomes,
         merged,
         digests: all_digests(digests.into_iter()),
-        wanted,
+        first_pass,
     }
 }

@@ -366,7 +366,7 @@ impl Open {
     }
 }
 
-fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
+pub(crate) fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
     if spec.path == "-" {
         Ok(Box::new(io::stdin()))
     } else {

@@ -15,8 +15,9 @@
 //! from one file into the next stays in one share. DNS names are shared exactly: every
 //! share numbers the capture's frames alike, and the queries and answers
 //! each saw, replayed in frame order, are the names one analyzer ends
-//! with (`names.rs`); DNS violations, the learned-endpoint list and the
-//! flow numbers of `--violations-pcap` are put in frame order too. The
+//! with (`names.rs`); DNS violations and the learned-endpoint list are put
+//! in frame order too, and `--violations-pcap` reads each frame's flow
+//! number from the journal of the share that took it. The
 //! rest equals one analyzer's result only if nothing crossed shares: no
 //! RPC endpoint or SMB session learned in one share and used in another,
 //! no tunnel (its outer and inner flows may fall apart), no cap one
@@ -42,7 +43,7 @@ use crate::parallel::{all_digests, settle, Analysed, Merged, Plan};
 use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
 use crate::progress::Progress;
 use crate::summary::{self, TableEnd};
-use crate::violations_pcap::{global_numbers, ShareNumbers, Wanted};
+use crate::violations_pcap::{FirstPass, Numbered, Numbering};
 
 /// Frames the `auto` mode looks at before choosing.
 const PROBE_FRAMES: usize = 1 << 16;
@@ -80,8 +81,8 @@ struct Part {
     /// The frame each of the report's learned endpoints came in.
     learned_frames: Vec<u64>,
     /// `--violations-pcap`: the share's violating flows by its own numbers,
-    /// and the frame each of its flows was numbered at.
-    wanted: Option<(Wanted, Vec<u64>)>,
+    /// and its journal of each frame's.
+    numbered: Option<Numbered>,
     done: Analysed,
 }
 
@@ -229,7 +230,7 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
 /// used: no report, rows or journal are made for it).
 fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Option<Part> {
     let mut an = plan.analyzer();
-    let mut numbers = plan.numbered.then(ShareNumbers::default);
+    let mut numbers = plan.journals.map(Numbering::new);
     let mut outcomes = Vec::new();
     for spec in specs {
         let spec = CaptureSpec {
@@ -254,7 +255,7 @@ fn share(specs: &[CaptureSpec], plan: Plan<'_>, mut shard: Shard<'_>) -> Option<
             .collect(),
         dns_frames: an.dns_violation_frames().to_vec(),
         learned_frames: an.knowledge().history_frames().to_vec(),
-        wanted: numbers.map(|n| (Wanted::from_analyzer(&an), n.frames())),
+        numbered: numbers.map(|n| n.finish(&an)),
         // Tunnels are never shared out: every share's tunnel ids (none)
         // are one analyzer's.
         done: plan.analysed(an, 0),
@@ -423,7 +424,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
     let mut reads = Vec::new();
     let mut dns_frames = Vec::new();
     let mut learned_frames = Vec::new();
-    let mut wanted = Vec::new();
+    let mut numbered = Vec::new();
     let mut flows = Vec::new();
     for p in parts {
         flow_table.evicted += p.done.flow_table.evicted;
@@ -432,7 +433,7 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
         flows.extend(p.done.rows);
         dns_frames.push(p.dns_frames);
         learned_frames.push(p.learned_frames);
-        wanted.extend(p.wanted);
+        numbered.extend(p.numbered);
         // (The shares read as many captures: checked by `crossing`.)
         by_capture
             .iter_mut()
@@ -442,13 +443,14 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
     let mut reports = names::reports_with(reads, &names, plan.cfg, plan.policy);
     dns_in_frame_order(&mut reports, dns_frames);
     learned_in_frame_order(&mut reports, learned_frames);
-    let (outcomes, captures) = by_capture
+    let (outcomes, captures): (Vec<_>, Vec<_>) = by_capture
         .into_iter()
         .zip(ifaces)
         .map(|(shares, ifaces)| one_capture(shares, ifaces))
         .collect::<Result<Vec<_>, String>>()?
         .into_iter()
         .unzip();
+    let first_pass = one_numbering(numbered, outcomes.len());
     Ok(Merged {
         outcomes,
         merged: summary::Merged {
@@ -460,24 +462,20 @@ fn merge(mut parts: Vec<Part>, plan: Plan<'_>) -> Result<Merged, String> {
             flows: plan.flows.then_some(flows),
         },
         digests,
-        wanted: one_numbering(wanted),
+        first_pass,
     })
 }
 
-/// The shares' violating flows under the numbers one analyzer gives them
-/// (`--violations-pcap`), if the shares numbered their flows.
-fn one_numbering(parts: Vec<(Wanted, Vec<u64>)>) -> Option<Wanted> {
-    let (wanted, frames): (Vec<Wanted>, Vec<Vec<u64>>) = parts.into_iter().unzip();
-    let global = global_numbers(&frames);
-    let mut all: Option<Wanted> = None;
-    for (w, g) in wanted.into_iter().zip(global) {
-        let w = w.renumbered(&g);
-        match &mut all {
-            Some(all) => all.absorb(w, 0),
-            None => all = Some(w),
-        }
+/// The shares' violating flows under one numbering, and their journals
+/// (`--violations-pcap`), if the shares numbered their flows: each
+/// share's numbers follow the flows of the shares before it.
+fn one_numbering(shares: Vec<Numbered>, captures: usize) -> Option<FirstPass> {
+    if shares.is_empty() {
+        return None;
     }
-    all
+    let mut first = FirstPass::default();
+    first.add(0..captures, shares);
+    Some(first)
 }
 
 /// The shares' reports for [`Report::merge`]: every share numbers the

@@ -13,14 +13,15 @@
 //! would need every packet of every undecided flow in memory (unbounded) or
 //! a file that is sometimes wrong. So the first pass numbers the flows as
 //! the analyzer creates them (in the flow's caller-owned `mark`), the
-//! report names the violating numbers, and a second pass feeds the same
-//! frames to a fresh analyzer, which, being deterministic, creates the same
-//! flows in the same order, and writes the packets of those numbers as it
-//! reads them. Memory stays flat (one comment per violating flow, which the
-//! report holds anyway); the price is reading the input twice, and only
-//! when there is a violation. Audit reads its files again; verify replays
+//! report names the violating numbers, and the second pass writes the
+//! packets of those numbers. Audit journals each frame's number as it
+//! reads (`journal.rs`: four bytes a frame on a temporary file) and reads
+//! the captures again beside the journal, with no analyzer; verify replays
 //! a spool of what it captured (`--write`'s file, or a temporary one next
-//! to FILE).
+//! to FILE) through a fresh analyzer, which, being deterministic, creates
+//! the same flows in the same order. Memory stays flat (one comment per
+//! violating flow, which the report holds anyway); the price is reading
+//! the input twice, and only when there is a violation.
 
 use std::collections::hash_map::Entry;
 use std::fs::File;
@@ -37,6 +38,9 @@ use capture::{FileSource, Frame, FrameSource, Interface, PcapNgOut};
 use rustc_hash::FxHashMap;
 
 use crate::pipeline::Tap;
+
+mod journal;
+pub use journal::{replay, FirstPass, Numbered, Numbering};
 
 /// Numbers flows in the order the analyzer creates them, in the flow's
 /// `mark` (which the analyzer leaves to its caller). Number 0 is "not yet
@@ -73,62 +77,9 @@ impl Tap for FlowNumbers {
     }
 }
 
-/// [`FlowNumbers`] for a share of a capture's flows (`audit --shard`),
-/// with the frame each flow was numbered at: one analyzer numbers the
-/// flows of every share in the order of those frames ([`global_numbers`]).
-#[derive(Default)]
-pub struct ShareNumbers {
-    numbers: FlowNumbers,
-    /// The frame being taken.
-    at: u64,
-    /// The frame each flow was numbered at, by its number.
-    frames: Vec<u64>,
-}
-
-impl ShareNumbers {
-    /// The frame each flow was numbered at, by its number (from 1).
-    pub fn frames(self) -> Vec<u64> {
-        self.frames
-    }
-}
-
-impl Tap for ShareNumbers {
-    #[inline]
-    fn at(&mut self, index: u64) {
-        self.at = index;
-    }
-
-    #[inline]
-    fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
-        let Some(s) = slot else { return };
-        if s.ext.mark == 0 {
-            self.numbers.number(s);
-            self.frames.push(self.at);
-        }
-    }
-}
-
-/// The number one analyzer gives each share's flows: shares read every
-/// frame alike and each flow is one share's, so one analyzer numbers them
-/// in the order of the frames they were numbered at (`frames[s][n - 1]`:
-/// share `s`'s flow `n`). `result[s][n - 1]` is that flow's number
-/// (`u32::MAX` past the numbering's range).
-pub fn global_numbers(frames: &[Vec<u64>]) -> Vec<Vec<u32>> {
-    let mut all: Vec<(u64, usize, usize)> = frames
-        .iter()
-        .enumerate()
-        .flat_map(|(s, f)| f.iter().enumerate().map(move |(n, at)| (*at, s, n)))
-        .collect();
-    all.sort_unstable();
-    let mut out: Vec<Vec<u32>> = frames.iter().map(|f| vec![0; f.len()]).collect();
-    for (rank, (_, s, n)) in all.into_iter().enumerate() {
-        out[s][n] = u32::try_from(rank + 1).unwrap_or(u32::MAX);
-    }
-    out
-}
-
 /// The violating flows of a first pass: number → the comment for its
 /// first packet.
+#[derive(Default)]
 pub struct Wanted {
     comments: FxHashMap<u32, String>,
     /// Violating flows past the numbering's range (never written).
@@ -151,28 +102,6 @@ impl Wanted {
                 continue;
             }
             w.comments.insert(slot.ext.mark, comment(an, slot, check));
-        }
-        w
-    }
-
-    /// The same flows under the numbers one analyzer gives them:
-    /// `global[n - 1]` for this part's flow `n` ([`global_numbers`]).
-    pub fn renumbered(self, global: &[u32]) -> Wanted {
-        let mut w = Wanted {
-            comments: FxHashMap::default(),
-            unnumbered: self.unnumbered,
-        };
-        for (n, comment) in self.comments {
-            let g = (n as usize)
-                .checked_sub(1)
-                .and_then(|i| global.get(i).copied())
-                .filter(|g| *g != u32::MAX);
-            match g {
-                Some(g) => {
-                    w.comments.insert(g, comment);
-                }
-                None => w.unnumbered += 1,
-            }
         }
         w
     }
@@ -287,6 +216,16 @@ impl<W: Write> PacketWriter<W> {
         Ok(self.written)
     }
 
+    /// A frame of flow number `n` (0: none): written if the flow is wanted.
+    #[inline]
+    pub fn numbered(&mut self, source: u32, frame: &Frame<'_>, n: u32) {
+        if self.error.is_none() {
+            if let Err(e) = self.write(source, frame, n) {
+                self.error = Some(e);
+            }
+        }
+    }
+
     fn write(&mut self, source: u32, frame: &Frame<'_>, n: u32) -> Result<(), String> {
         if !self.wanted.contains(n as usize) {
             return Ok(());
@@ -331,16 +270,21 @@ impl<W: Write> Tap for PacketWriter<W> {
     fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
         let Some(slot) = slot else { return };
         let n = self.numbers.number(slot);
-        if self.error.is_none() {
-            if let Err(e) = self.write(source, frame, n) {
-                self.error = Some(e);
-            }
-        }
+        self.numbered(source, frame, n);
     }
 }
 
 /// The pcapng being written.
 pub type Output = PcapNgOut<BufWriter<File>>;
+
+/// Where the journals of flow numbers go: FILE's directory (the disk the
+/// result goes to).
+pub fn journal_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
 
 /// Creates FILE (before the first pass, so a bad path fails at once).
 pub fn create(path: &Path) -> Result<Output> {
@@ -461,7 +405,7 @@ impl LivePcap {
         let mut warnings = Vec::new();
         if !empty {
             let (mut an, ids) = fresh();
-            if let Err(e) = replay(self.spool.path(), &mut an, &ids, &mut writer) {
+            if let Err(e) = replay_spool(self.spool.path(), &mut an, &ids, &mut writer) {
                 warnings.push(format!("--violations-pcap: replaying the spool: {e:#}"));
             }
         }
@@ -475,7 +419,7 @@ impl LivePcap {
 
 /// Feeds the spool's frames to `an` as capture fed them (NIC `i` is
 /// capture and interface `ids[i]`), handing each to `tap`.
-fn replay<W: Write>(
+fn replay_spool<W: Write>(
     spool: &Path,
     an: &mut Analyzer,
     ids: &[(CaptureId, IfaceRef)],
@@ -508,32 +452,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shares_flows_are_numbered_in_the_order_of_their_frames() {
-        // Share 0 numbered flows at frames 2, 5, 9; share 1 at 0, 6, 7.
-        let frames = vec![vec![2, 5, 9], vec![0, 6, 7]];
-        assert_eq!(global_numbers(&frames), vec![vec![2, 3, 6], vec![1, 4, 5]]);
-        assert_eq!(global_numbers(&[]), Vec::<Vec<u32>>::new());
-    }
-
-    #[test]
-    fn renumbered_wanted_flows_keep_their_comments() {
-        let mut w = Wanted {
+    fn absorbed_wanted_flows_move_past_the_flows_before_and_keep_their_comments() {
+        let mut w = Wanted::default();
+        w.comments.insert(1, "a".into());
+        let mut later = Wanted {
             comments: FxHashMap::default(),
             unnumbered: 1,
         };
-        w.comments.insert(1, "a".into());
-        w.comments.insert(3, "c".into());
-        w.comments.insert(4, "beyond".into());
-        let g = w.renumbered(&[2, 3, 6]);
-        assert_eq!(g.comments.get(&2).map(String::as_str), Some("a"));
-        assert_eq!(g.comments.get(&6).map(String::as_str), Some("c"));
-        // No global number (past the list, or past the range): unnumbered.
-        assert_eq!((g.comments.len(), g.unnumbered), (2, 2));
-        let mut past = Wanted {
-            comments: FxHashMap::default(),
-            unnumbered: 0,
-        };
-        past.comments.insert(1, "x".into());
-        assert_eq!(past.renumbered(&[u32::MAX]).unnumbered, 1);
+        later.comments.insert(2, "b".into());
+        later.comments.insert(u32::MAX - 3, "beyond".into());
+        w.absorb(later, 5);
+        assert_eq!(w.comments.get(&1).map(String::as_str), Some("a"));
+        assert_eq!(w.comments.get(&7).map(String::as_str), Some("b"));
+        // Past the numbering's range: unnumbered, with the one before.
+        assert_eq!((w.comments.len(), w.unnumbered), (2, 2));
     }
 }

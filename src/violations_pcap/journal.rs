@@ -1,0 +1,452 @@
+//! The first pass's journal of flow numbers, and the second pass that
+//! reads it (`audit --violations-pcap`).
+//!
+//! Every analyzer of the first pass (the one analyzer, each capture's in
+//! parallel, or each share of the flows) writes, for every frame it takes,
+//! the number of the flow the frame joined (0 for none) to its journal:
+//! four bytes a frame, in an unnamed temporary file in FILE's directory
+//! (the disk the result goes to, not a RAM-backed /tmp; gone when closed).
+//! A share writes 0 for the frames another share takes, so every journal
+//! of a set of shares is indexed by the frame's place in the captures.
+//! Numbers are each analyzer's own; [`FirstPass`] offsets each by the
+//! flows numbered before it, as [`Wanted::absorb`] does the wanted ones.
+//!
+//! The second pass needs no analyzer: it reads the captures again with a
+//! bare reader, exactly the frames the first pass read of each, beside the
+//! journals, and hands each frame its number ([`replay`]). It costs a read
+//! of the captures and the writing, not a second analysis, and holds no
+//! flow table. A journal that could not be written or read, or a capture
+//! that changed between the passes, is a warning, and the file's count
+//! then differs from the report's, which [`super::mismatch`] says too.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use analyzer::flow::Slot;
+use analyzer::state::FlowState;
+use analyzer::Analyzer;
+use capture::{FileSource, Frame, FrameSource};
+
+use super::{FlowNumbers, PacketWriter, Wanted};
+use crate::pipeline::{self, CaptureSpec, Tap};
+use crate::progress::Progress;
+
+/// Journal buffers: large enough that writing one costs a syscall per
+/// 16,384 frames.
+const BUFFER: usize = 64 << 10;
+
+/// The flow number of every frame an analyzer takes, in frame order, on a
+/// temporary file.
+pub struct Journal {
+    out: Option<BufWriter<File>>,
+    /// Frames journalled so far.
+    frames: u64,
+    error: Option<String>,
+}
+
+impl Journal {
+    /// A journal in `dir`; one that cannot be made says why when finished.
+    pub fn create(dir: &Path) -> Self {
+        let (out, error) = match tempfile::tempfile_in(dir) {
+            Ok(f) => (Some(BufWriter::with_capacity(BUFFER, f)), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "cannot keep the journal of flow numbers in {}: {e}",
+                    dir.display()
+                )),
+            ),
+        };
+        Journal {
+            out,
+            frames: 0,
+            error,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, n: u32) {
+        self.frames += 1;
+        let Some(out) = &mut self.out else { return };
+        if let Err(e) = out.write_all(&n.to_le_bytes()) {
+            self.error = Some(format!("writing the journal of flow numbers: {e}"));
+            self.out = None;
+        }
+    }
+
+    /// The journal, to be read from its start, or why there is none.
+    fn finish(self) -> Result<File, String> {
+        let failed = |e: std::io::Error| format!("writing the journal of flow numbers: {e}");
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let out = self
+            .out
+            .ok_or_else(|| "no journal of flow numbers".to_string())?;
+        let mut file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(failed)?;
+        Ok(file)
+    }
+}
+
+impl Tap for Journal {
+    /// Frames another share took before this one: none of this one's flows.
+    #[inline]
+    fn at(&mut self, index: u64) {
+        while self.frames < index {
+            self.put(0);
+        }
+    }
+
+    #[inline]
+    fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
+        self.put(slot.map_or(0, |s| s.ext.mark));
+    }
+}
+
+/// A first-pass analyzer's tap: numbers its flows and journals the number
+/// of each frame's.
+pub struct Numbering {
+    numbers: FlowNumbers,
+    journal: Journal,
+}
+
+impl Numbering {
+    /// Numbering, with its journal in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Numbering {
+            numbers: FlowNumbers::default(),
+            journal: Journal::create(dir),
+        }
+    }
+
+    /// What the analyzer `an` this numbered leaves the second pass.
+    pub fn finish(self, an: &Analyzer) -> Numbered {
+        Numbered {
+            wanted: Wanted::from_analyzer(an),
+            count: self.numbers.count(),
+            journal: self.journal.finish(),
+        }
+    }
+}
+
+impl Tap for Numbering {
+    #[inline]
+    fn at(&mut self, index: u64) {
+        self.journal.at(index);
+    }
+
+    #[inline]
+    fn frame(&mut self, source: u32, frame: &Frame<'_>, mut slot: Option<&mut Slot<FlowState>>) {
+        self.numbers.frame(source, frame, slot.as_deref_mut());
+        self.journal.frame(source, frame, slot);
+    }
+}
+
+/// One first-pass analyzer's violating flows, how many flows it numbered,
+/// and its journal.
+pub struct Numbered {
+    wanted: Wanted,
+    count: u32,
+    journal: Result<File, String>,
+}
+
+/// What the first pass leaves the second: the violating flows under one
+/// numbering, and the journals that number each frame.
+#[derive(Default)]
+pub struct FirstPass {
+    pub wanted: Wanted,
+    /// Flows numbered so far.
+    numbered: u32,
+    pub journals: Journals,
+}
+
+/// Where each frame's flow number is, capture by capture.
+#[derive(Default)]
+pub struct Journals(Vec<Run>);
+
+/// Captures read by one analyzer, or by the shares of their flows, with
+/// each analyzer's journal and the offset of its numbers.
+struct Run {
+    captures: Range<usize>,
+    journals: Vec<(Result<File, String>, u32)>,
+}
+
+impl FirstPass {
+    /// Adds the analyzers that read `captures` (one, or each share of
+    /// them), their flows numbered after every flow before.
+    pub fn add(&mut self, captures: Range<usize>, parts: Vec<Numbered>) {
+        let mut journals = Vec::with_capacity(parts.len());
+        for p in parts {
+            let offset = self.numbered;
+            self.wanted.absorb(p.wanted, offset);
+            self.numbered = self.numbered.saturating_add(p.count);
+            journals.push((p.journal, offset));
+        }
+        self.journals.0.push(Run { captures, journals });
+    }
+}
+
+/// The journals of one run, read in step: a frame's number is the one
+/// journal that has one (shares take disjoint frames).
+struct Readers {
+    readers: Vec<(Option<BufReader<File>>, u32)>,
+    warnings: Vec<String>,
+}
+
+impl Readers {
+    fn new(journals: Vec<(Result<File, String>, u32)>) -> Self {
+        let mut warnings = Vec::new();
+        let readers = journals
+            .into_iter()
+            .map(|(j, offset)| match j {
+                Ok(f) => (Some(BufReader::with_capacity(BUFFER, f)), offset),
+                Err(e) => {
+                    warnings.push(format!("--violations-pcap: {e}"));
+                    (None, offset)
+                }
+            })
+            .collect();
+        Readers { readers, warnings }
+    }
+
+    /// The next frame's number, in the one numbering.
+    #[inline]
+    fn next(&mut self) -> u32 {
+        let mut n = 0;
+        for (slot, offset) in &mut self.readers {
+            let Some(r) = slot else { continue };
+            let mut b = [0u8; 4];
+            match r.read_exact(&mut b) {
+                Ok(()) => {
+                    let v = u32::from_le_bytes(b);
+                    if v != 0 && n == 0 {
+                        n = shifted(v, *offset);
+                    }
+                }
+                // A share's journal ends at the last frame it took.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => *slot = None,
+                Err(e) => {
+                    let w = format!("--violations-pcap: reading the journal of flow numbers: {e}");
+                    self.warnings.push(w);
+                    *slot = None;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// `n` after `offset` flows numbered before; past the numbering's range,
+/// `u32::MAX` (never written).
+fn shifted(n: u32, offset: u32) -> u32 {
+    match n {
+        u32::MAX => u32::MAX,
+        n => n
+            .checked_add(offset)
+            .filter(|n| *n < u32::MAX)
+            .unwrap_or(u32::MAX),
+    }
+}
+
+/// The second pass: reads `specs` again, of capture `i` the `read[i]`
+/// frames the first pass read (none when it could not open it), and hands
+/// each frame its flow's number from the `journals`. Warnings for the
+/// report.
+pub fn replay<W: Write>(
+    specs: &[CaptureSpec],
+    read: &[Option<u64>],
+    journals: Journals,
+    writer: &mut PacketWriter<W>,
+    progress: &Progress,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for run in journals.0 {
+        let mut readers = Readers::new(run.journals);
+        for i in run.captures {
+            let (Some(spec), Some(Some(frames))) = (specs.get(i), read.get(i)) else {
+                continue;
+            };
+            let source = u32::try_from(i).unwrap_or(u32::MAX);
+            let mut next = || readers.next();
+            if let Err(e) = capture(spec, source, *frames, &mut next, writer, progress) {
+                warnings.push(format!("--violations-pcap: {e}"));
+            }
+        }
+        warnings.append(&mut readers.warnings);
+    }
+    warnings
+}
+
+/// The first `frames` frames of one capture, each with the number `next`
+/// gives; the interfaces told as the first pass told them (when a frame
+/// names one not told yet, and those declared after the last frame).
+fn capture<W: Write>(
+    spec: &CaptureSpec,
+    source: u32,
+    frames: u64,
+    next: &mut impl FnMut() -> u32,
+    writer: &mut PacketWriter<W>,
+    progress: &Progress,
+) -> Result<(), String> {
+    let changed = |why: &str| format!("{} changed since it was audited: {why}", spec.path);
+    let rd = pipeline::open(spec).map_err(|e| format!("{}: cannot open: {e}", spec.path))?;
+    let mut src = FileSource::new(&spec.path, progress.wrap(rd), spec.iface.clone())
+        .map_err(|e| changed(&e.to_string()))?;
+    let mut told = 0;
+    for _ in 0..frames {
+        let frame = match src.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(changed("it ends before the frames audited")),
+            Err(e) => return Err(changed(&e.to_string())),
+        };
+        let n = next();
+        if (frame.iface.0 as usize) < told {
+            writer.numbered(source, &frame, n);
+            continue;
+        }
+        let owned = frame.to_owned();
+        writer.interfaces(source, &spec.path, src.interfaces());
+        told = src.interfaces().len();
+        writer.numbered(source, &owned.as_frame(), n);
+    }
+    if let Ok(Some(_)) = src.next_frame() {
+        return Err(changed("it holds more frames than were audited"));
+    }
+    if src.interfaces().len() > told {
+        writer.interfaces(source, &spec.path, src.interfaces());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_move_past_the_flows_numbered_before() {
+        assert_eq!(shifted(1, 0), 1);
+        assert_eq!(shifted(7, 10), 17);
+        assert_eq!(shifted(u32::MAX, 0), u32::MAX);
+        assert_eq!(shifted(u32::MAX - 1, 1), u32::MAX, "past the range");
+        assert_eq!(shifted(5, u32::MAX - 3), u32::MAX);
+    }
+
+    /// A journal of `numbers`, finished.
+    fn journal(numbers: &[(u64, u32)]) -> Result<File, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path());
+        for (at, n) in numbers {
+            j.at(*at);
+            j.put(*n);
+        }
+        j.finish()
+    }
+
+    #[test]
+    fn shares_journals_read_in_step_give_one_numbering() {
+        // Frames 0..6: share 0 took 1 (flow 1), 4 (flow 2), 5 (flow 1);
+        // share 1 (2 flows before it... numbered after share 0's 2) took
+        // 0 (its flow 1), 2 (no flow), 3 (its flow 2).
+        let a = journal(&[(1, 1), (4, 2), (5, 1)]);
+        let b = journal(&[(0, 1), (2, 0), (3, 2)]);
+        let mut r = Readers::new(vec![(a, 0), (b, 2)]);
+        let got: Vec<u32> = (0..8).map(|_| r.next()).collect();
+        assert_eq!(got, vec![3, 1, 0, 4, 2, 1, 0, 0]);
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_kept_says_why() {
+        let j = Journal::create(Path::new("/nonexistent/dir"));
+        let e = j.finish().unwrap_err();
+        assert!(e.contains("/nonexistent/dir"), "{e}");
+        let mut r = Readers::new(vec![(Err(e), 0)]);
+        assert_eq!(r.next(), 0);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    /// A classic pcap of frames of lengths `lens` (Ethernet, 1 s apart).
+    fn pcap(dir: &Path, name: &str, lens: &[usize]) -> CaptureSpec {
+        // Magic, version 2.4, zone, accuracy, snaplen, Ethernet.
+        let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        b.extend([2, 0, 4, 0]);
+        for v in [0u32, 0, 65_535, 1] {
+            b.extend(v.to_le_bytes());
+        }
+        for (i, len) in lens.iter().enumerate() {
+            let n = u32::try_from(*len).unwrap();
+            for v in [1_700_000_000 + i as u32, 0, n, n] {
+                b.extend(v.to_le_bytes());
+            }
+            b.extend(std::iter::repeat_n(i as u8, *len));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, b).unwrap();
+        CaptureSpec::parse(path.to_str().unwrap())
+    }
+
+    /// The second pass over `specs` with `journal`'s numbers (one
+    /// analyzer's, every frame of captures `0..specs.len()`), flows 1 and
+    /// 3 wanted: what was written, and the warnings.
+    fn second(
+        specs: &[CaptureSpec],
+        read: &[Option<u64>],
+        journal: &[u32],
+    ) -> (super::super::Written, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path());
+        journal.iter().for_each(|n| j.put(*n));
+        let mut wanted = Wanted::default();
+        wanted.comments.insert(1, "one".into());
+        wanted.comments.insert(3, "three".into());
+        let mut first = FirstPass::default();
+        let numbered = Numbered {
+            wanted,
+            count: 3,
+            journal: j.finish(),
+        };
+        first.add(0..specs.len(), vec![numbered]);
+        let out = capture::PcapNgOut::new("t", Vec::new()).unwrap();
+        let mut w = PacketWriter::new(out, first.wanted);
+        let warnings = replay(specs, read, first.journals, &mut w, &Progress::hidden());
+        (w.finish().unwrap(), warnings)
+    }
+
+    #[test]
+    fn the_second_pass_writes_the_wanted_flows_frames_by_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = pcap(dir.path(), "a.pcap", &[60, 70, 80]);
+        let b = pcap(dir.path(), "b.pcap", &[90, 100]);
+        let gone = CaptureSpec::parse(dir.path().join("gone.pcap").to_str().unwrap());
+        // Frames: a: flows 1, 2, 0; (gone: never opened); b: 3, 1.
+        let specs = [a, gone, b];
+        let read = [Some(3), None, Some(2)];
+        let (written, warnings) = second(&specs, &read, &[1, 2, 0, 3, 1]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let expected = super::super::Written {
+            flows: 2,
+            packets: 3,
+            bytes: 60 + 90 + 100,
+        };
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn a_capture_changed_since_the_first_pass_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = pcap(dir.path(), "a.pcap", &[60, 70, 80]);
+        let specs = [a];
+        let (written, warnings) = second(&specs, &[Some(4)], &[1, 1, 1, 1]);
+        assert_eq!(written.packets, 3, "the frames there were are written");
+        assert!(
+            warnings[0].contains("ends before the frames audited"),
+            "{warnings:?}"
+        );
+        let (written, warnings) = second(&specs, &[Some(2)], &[1, 1]);
+        assert_eq!(written.packets, 2);
+        assert!(warnings[0].contains("holds more frames"), "{warnings:?}");
+    }
+}
