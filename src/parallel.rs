@@ -159,11 +159,14 @@ pub fn settle<T>(read: Result<T, String>, progress: &Progress, instead: &str) ->
 }
 
 /// Audits `specs` on up to `threads` workers; `None` when they must be
-/// read one after another (fewer than two files, standard input, or
-/// captures that meet).
+/// read one after another (fewer than two files, one that cannot be read
+/// again as it was: standard input, a pipe, a FIFO; or captures that
+/// meet).
 pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>) -> Option<Merged> {
     let (threads, progress) = (plan.threads, plan.progress);
-    if threads < 2 || specs.len() < 2 || specs.iter().any(|s| s.path == "-") {
+    // A pipe a part read is used up if the parts meet and the captures
+    // must be read again, one after another.
+    if threads < 2 || specs.len() < 2 || !specs.iter().all(CaptureSpec::rereadable) {
         return None;
     }
     let plan = plan.merging();

@@ -48,6 +48,14 @@ impl CaptureSpec {
             read_ahead: false,
         }
     }
+
+    /// Whether reading the capture again gives the same bytes: a regular
+    /// file (or none: a missing file fails alike every time), not standard
+    /// input, a pipe, a FIFO or a device. Only such captures are read in
+    /// parallel or in shares, which read them again when they must.
+    pub fn rereadable(&self) -> bool {
+        self.path != "-" && std::fs::metadata(&self.path).map_or(true, |m| m.is_file())
+    }
 }
 
 /// What reading one capture gave.

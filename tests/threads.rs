@@ -144,6 +144,94 @@ fn several_captures_a_cut_one_and_stdin_report_the_same() {
     assert_eq!(one, stdin("2"));
 }
 
+/// `lanecheck ARGS --threads N` over FIFOs, each fed one of `files` once
+/// by a thread of its own (as `<(zcat x.pcap.gz)` or a named pipe feeds
+/// it): stdout and exit code, or `None` if it was still running after a
+/// minute (killed).
+fn over_fifos(args: &[&str], files: &[PathBuf], threads: &str) -> Option<(Vec<u8>, Option<i32>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fifos = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let fifo = dir.path().join(format!("p{i}"));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (path, f) = (fifo.clone(), f.clone());
+        // Each FIFO is written once; a reader opening it again would wait
+        // for a writer for ever (this thread is detached: it ends when a
+        // reader takes its bytes, or with the test).
+        std::thread::spawn(move || {
+            let bytes = std::fs::read(f).unwrap();
+            let _ = std::fs::write(path, bytes);
+        });
+        fifos.push(fifo);
+    }
+    let mut child = lanecheck()
+        .args(args)
+        .args(&fifos)
+        .args(["--threads", threads])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).map(|_| out)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some((reader.join().unwrap().unwrap(), status.code()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
+}
+
+#[test]
+fn captures_through_pipes_are_read_once_whatever_the_threads() {
+    // Two captures that hold the same flow: captures in parallel would
+    // meet and be read again, which a pipe cannot be.
+    let files: Vec<PathBuf> = ["dpm_backup_lan.pcapng", "dpm_fallback.pcapng"]
+        .iter()
+        .map(|f| root().join("fixtures").join(f))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let p = policy();
+    let args = ["audit", "--policy", &p, "--format", "json", "--flows"];
+    let direct = output(&[&args[..], &names].concat(), "1");
+    let doc: serde_json::Value = serde_json::from_slice(&direct.0).unwrap();
+    let packets: u64 = doc["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["packets"].as_u64().unwrap())
+        .sum();
+    assert!(packets > 500, "{packets} packets");
+    for threads in ["1", "2"] {
+        let (out, code) = over_fifos(&args, &files, threads).unwrap_or_else(|| {
+            panic!("--threads {threads}: still reading the FIFOs after a minute")
+        });
+        assert_eq!(code, direct.1, "--threads {threads}");
+        let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        // The same report but for the captures' names.
+        assert_eq!(got["classes"], doc["classes"], "--threads {threads}");
+        assert_eq!(got["violations"], doc["violations"], "--threads {threads}");
+        assert_eq!(got["summary"], doc["summary"], "--threads {threads}");
+        let flows = |d: &serde_json::Value| d["flows"].as_array().unwrap().len();
+        assert_eq!(flows(&got), flows(&doc), "--threads {threads}");
+        for (g, d) in got["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(doc["captures"].as_array().unwrap())
+        {
+            assert_eq!(g["packets"], d["packets"], "--threads {threads}");
+            assert_eq!(g["error"], d["error"], "--threads {threads}");
+        }
+    }
+}
+
 /// stdout, exit code and stderr of `lanecheck --log-level info ARGS --threads N`.
 fn logged(args: &[&str], threads: &str) -> (Vec<u8>, Option<i32>, String) {
     let out = lanecheck()
