@@ -203,7 +203,8 @@ fn config(args: &AuditArgs) -> Result<AnalyzerConfig> {
 type OutFile<'a, W> = Option<(&'a PathBuf, W)>;
 
 /// `--violations-pcap` and `--save`, created before reading, so a bad
-/// path fails at once, not after an hour.
+/// path fails at once, not after an hour; no output may overwrite a
+/// capture, the policy or another output.
 fn outputs<'a>(
     args: &'a AuditArgs,
     specs: &[CaptureSpec],
@@ -211,18 +212,31 @@ fn outputs<'a>(
     OutFile<'a, violations_pcap::Output>,
     OutFile<'a, std::fs::File>,
 )> {
+    let inputs: Vec<(&str, &Path)> = specs
+        .iter()
+        .map(|s| ("a capture being audited", Path::new(&s.path)))
+        .chain(
+            args.policy
+                .policy
+                .iter()
+                .map(|p| ("the policy", p.as_path())),
+        )
+        .collect();
+    let outputs = [
+        ("--output", args.report.output.as_deref()),
+        ("--save", args.save.as_deref()),
+        ("--violations-pcap", args.report.violations_pcap.as_deref()),
+    ];
+    crate::paths::check(&inputs, &outputs)?;
     let pcap = match &args.report.violations_pcap {
         Some(p) => {
-            rereadable(specs, p)?;
+            rereadable(specs)?;
             Some((p, violations_pcap::create(p)?))
         }
         None => None,
     };
     let save = match &args.save {
-        Some(p) => {
-            not_a_capture(specs, p, "--save")?;
-            Some((p, summary::create(p)?))
-        }
+        Some(p) => Some((p, summary::create(p)?)),
         None => None,
     };
     Ok((pcap, save))
@@ -280,9 +294,8 @@ fn total_size(specs: &[CaptureSpec]) -> Option<u64> {
 }
 
 /// The second pass of `--violations-pcap` needs every capture again as it
-/// was: regular files only (standard input and pipes cannot be read twice),
-/// and never the output itself.
-fn rereadable(specs: &[CaptureSpec], out: &Path) -> Result<()> {
+/// was: regular files only (standard input and pipes cannot be read twice).
+fn rereadable(specs: &[CaptureSpec]) -> Result<()> {
     for s in specs {
         let regular = s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
         if !regular {
@@ -291,23 +304,6 @@ fn rereadable(specs: &[CaptureSpec], out: &Path) -> Result<()> {
                 s.path
             );
         }
-    }
-    not_a_capture(specs, out, "--violations-pcap")
-}
-
-/// An output file must not be one of the captures it is made from.
-fn not_a_capture(specs: &[CaptureSpec], out: &Path, flag: &str) -> Result<()> {
-    let Ok(out_id) = std::fs::canonicalize(out) else {
-        return Ok(());
-    };
-    if specs
-        .iter()
-        .any(|s| std::fs::canonicalize(&s.path).is_ok_and(|p| p == out_id))
-    {
-        bail!(
-            "{flag} {} would overwrite a capture being audited",
-            out.display()
-        );
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod manual;
 mod names;
 mod output;
 mod parallel;
+mod paths;
 mod pipeline;
 mod policy_cmd;
 mod progress;

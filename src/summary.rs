@@ -330,6 +330,12 @@ pub fn create(path: &Path) -> Result<File> {
 
 /// `lanecheck merge`.
 pub fn merge(args: &MergeArgs) -> Result<Outcome> {
+    let inputs: Vec<(&str, &Path)> = args
+        .summaries
+        .iter()
+        .map(|p| ("a summary being merged", p.as_path()))
+        .collect();
+    crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
     let summaries: Vec<(PathBuf, Summary)> = args
         .summaries
         .iter()

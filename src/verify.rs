@@ -158,6 +158,18 @@ fn spawn(argv: &[String]) -> Result<Child> {
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
+    let inputs: Vec<(&str, &std::path::Path)> = args
+        .policy
+        .policy
+        .iter()
+        .map(|p| ("the policy", p.as_path()))
+        .collect();
+    let outputs = [
+        ("--output", args.report.output.as_deref()),
+        ("--write", args.write.as_deref()),
+        ("--violations-pcap", args.report.violations_pcap.as_deref()),
+    ];
+    crate::paths::check(&inputs, &outputs)?;
     let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let plan = Plan::new(args)?;

@@ -256,16 +256,58 @@ fn summaries_that_cannot_merge_are_refused_with_the_file() {
 }
 
 #[test]
-fn save_never_overwrites_a_capture() {
+fn no_output_overwrites_an_input_or_another_output() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("c.pcapng");
+    let d = dir.path();
+    let capture = d.join("c.pcapng");
     std::fs::copy(root().join("fixtures/cluster_good.pcapng"), &capture).unwrap();
-    let before = std::fs::read(&capture).unwrap();
-    let c = capture.to_str().unwrap();
-    let (_, err, code) = run(&["audit", "--policy", &policy("cluster.toml"), "--save", c, c]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("would overwrite a capture"), "{err}");
-    assert_eq!(std::fs::read(&capture).unwrap(), before);
+    let policy_file = d.join("cluster.toml");
+    std::fs::copy(policy("cluster.toml"), &policy_file).unwrap();
+    let summary = d.join("s.json");
+    let (c, p, s) = (
+        capture.to_str().unwrap(),
+        policy_file.to_str().unwrap(),
+        summary.to_str().unwrap(),
+    );
+    let (_, err, code) = run(&["audit", "--policy", p, "--save", s, c]);
+    assert_eq!(code, Some(0), "{err}");
+    let before: Vec<Vec<u8>> = [&capture, &policy_file, &summary]
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let dotted = format!("{}/./c.pcapng", d.display());
+    let cases: [(&[&str], &str); 7] = [
+        (&["audit", "--policy", p, "--save", c, c], "--save"),
+        (&["audit", "--policy", p, "-o", &dotted, c], "--output"),
+        (
+            &["audit", "--policy", p, "--violations-pcap", c, c],
+            "--violations-pcap",
+        ),
+        (&["audit", "--policy", p, "-o", p, c], "the policy"),
+        (
+            &["audit", "--policy", p, "--save", s, "-o", s, c],
+            "name the same file",
+        ),
+        (&["merge", "-o", s, s], "a summary being merged"),
+        (
+            &["verify", "--policy", p, "-o", p, "--duration", "1s"],
+            "the policy",
+        ),
+    ];
+    for (args, said) in cases {
+        let (_, err, code) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+        assert!(
+            err.contains("would overwrite") || err.contains("same file"),
+            "{err}"
+        );
+    }
+    let after: Vec<Vec<u8>> = [&capture, &policy_file, &summary]
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(before == after, "an input was changed");
 }
 
 /// Summaries cut at many places and with bytes changed: `merge` reports,
