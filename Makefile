@@ -13,11 +13,12 @@ CARGO ?= cargo
 # prometheus: promtool for metrics/rules checks; systemd: systemd-analyze verify of the unit;
 # tshark: ground truth for the dissectors (DNS TTLs, frame → flow) in the conformance tests;
 # zsh, fish: the completion scripts parse and complete; groff-base: the man pages render cleanly;
-# chromium: the HTML reports load headless with no console error and no request (tests/html.rs).
+# chromium: the HTML reports load headless with no console error and no request (tests/html.rs);
+# parallel: the GNU parallel example of docs/deployment.md runs as written (tests/merge.rs).
 # tcpdump, iperf3, ethtool, tcpreplay: bench baselines and traffic; libndpi-bin (ndpiReader),
 # nfdump (nfpcapd): the peer readers of the file bench.
 DEPS_BUILD := libpcap-dev pkg-config
-DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base chromium
+DEPS_TEST := $(DEPS_BUILD) iproute2 python3 util-linux prometheus systemd tshark zsh fish groff-base chromium parallel
 DEPS_BENCH := $(DEPS_BUILD) tcpdump time iperf3 ethtool iproute2 python3 tcpreplay libndpi-bin nfdump
 # g++: libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
 DEPS_FUZZ := $(DEPS_BUILD) g++

@@ -373,3 +373,117 @@ fn damaged_summaries_never_panic() {
     // renderers ran on them, not only the reader.
     assert!(reported >= 60, "only {reported} of 360 merges reported");
 }
+
+/// The `sh` block of docs/deployment.md that holds `marker`, its paths
+/// moved into `dir` (captures, the policy file).
+fn guide_example(marker: &str, dir: &Path) -> String {
+    let guide = std::fs::read_to_string(root().join("docs/deployment.md")).unwrap();
+    let block = guide
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains(marker))
+        .unwrap_or_else(|| panic!("no sh block with {marker:?} in docs/deployment.md"));
+    block
+        .replace("/srv/captures", &format!("{}/captures", dir.display()))
+        .replace("policy.toml", &format!("{}/policy.toml", dir.display()))
+}
+
+/// Runs `script` with sh in `dir`, `lanecheck` first on its PATH.
+fn sh(script: &str, dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lanecheck"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_guides_batch_examples_run_as_written_and_merge_into_one_audit() {
+    let have_parallel = std::process::Command::new("parallel")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_parallel && !crate::util::skip("guide examples", "GNU parallel is not installed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(policy("dpm.toml"), d.join("policy.toml")).unwrap();
+    // Three hosts' captures that share no flow (one holds a violation:
+    // its job exits 1, which the examples accept).
+    let hosts = [
+        ("h1", "dpm_backup_lan.pcapng"),
+        ("h2", "cluster_good.pcapng"),
+        ("h3", "ipv6_dpm.pcapng"),
+    ];
+    let mut captures = Vec::new();
+    for (host, file) in hosts {
+        std::fs::create_dir_all(d.join("captures").join(host)).unwrap();
+        let to = d.join("captures").join(host).join(file);
+        std::fs::copy(root().join("fixtures").join(file), &to).unwrap();
+        captures.push(to.display().to_string());
+    }
+    let p = d.join("policy.toml").display().to_string();
+    let one = |extra: &[&str]| {
+        let caps: Vec<&str> = captures.iter().map(String::as_str).collect();
+        run(&[&["audit", "--policy", &p, "--format", "json"], extra, &caps].concat())
+    };
+    let (whole, err, code) = one(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    let merged = |summaries: &str| {
+        let script = format!("lanecheck merge --format json {summaries}");
+        let out = sh(&script, d, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    // GNU parallel: the jobs (`set -e`: each command must succeed), then
+    // the example's merge line, in JSON.
+    let example = guide_example("GNU parallel", d);
+    let (jobs, merge_line) = example.rsplit_once("lanecheck merge ").unwrap();
+    assert_eq!(merge_line.trim(), "summaries/*.json");
+    let out = sh(&format!("set -e\n{jobs}"), d, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for (host, _) in hosts {
+        assert!(
+            d.join("summaries").join(format!("{host}.json")).is_file(),
+            "{err}"
+        );
+    }
+    assert!(
+        merged("summaries/*.json") == whole,
+        "the parallel example's merge differs"
+    );
+    // Slurm: each task as the array would run it.
+    std::fs::remove_dir_all(d.join("summaries")).unwrap();
+    std::fs::create_dir(d.join("summaries")).unwrap();
+    std::fs::write(d.join("sets.txt"), captures.join("\n") + "\n").unwrap();
+    let script = guide_example("Slurm", d);
+    assert!(
+        script.starts_with("#!/bin/sh\n"),
+        "sbatch needs an interpreter line"
+    );
+    for task in ["1", "2", "3"] {
+        let out = sh(&script, d, &[("SLURM_ARRAY_TASK_ID", task)]);
+        assert!(
+            out.status.success(),
+            "task {task}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(merged("summaries/1.json summaries/2.json summaries/3.json") == whole);
+}
