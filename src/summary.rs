@@ -28,8 +28,11 @@ use crate::Outcome;
 
 /// The `format` of a summary.
 pub const FORMAT: &str = "lanecheck-audit-summary";
-/// The version written; a reader refuses newer ones.
-pub const VERSION: u32 = 1;
+/// The version written; a reader refuses newer ones. Version 2 ends with
+/// the CRC-32 of every byte before it (`"crc32"`); version 1 has none.
+pub const VERSION: u32 = 2;
+/// The member a summary of version 2 ends with: `,"crc32":"8 hex digits"}`.
+const CRC_MEMBER: &[u8] = b",\"crc32\":\"";
 
 /// The audit settings a merge requires to be equal in every summary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,26 @@ impl Settings {
             dedup: format!("{:?}", cfg.dedup).to_lowercase(),
         }
     }
+
+    /// How these differ from `other`, flag by flag: `--bin 2s against 1s`.
+    pub fn against(&self, other: &Settings) -> Vec<String> {
+        let time = |ns: i64| {
+            let d = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+            humantime::format_duration(d).to_string()
+        };
+        let pairs = [
+            ("--bin", time(self.bin_ns), time(other.bin_ns)),
+            ("--idle-timeout", time(self.idle_timeout_ns), time(other.idle_timeout_ns)),
+            ("--evidence-window", time(self.evidence_window_ns), time(other.evidence_window_ns)),
+            ("--max-flows", self.max_flows.to_string(), other.max_flows.to_string()),
+            ("--dedup", self.dedup.clone(), other.dedup.clone()),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, a, b)| a != b)
+            .map(|(flag, a, b)| format!("{flag} {a} against {b}"))
+            .collect()
+    }
 }
 
 /// One audit, as `audit --save` writes it.
@@ -71,6 +94,10 @@ pub struct Summary {
     /// in base64.
     pub flow_digests: String,
     pub clock: Clock,
+    /// Read only, to refuse a version 1 summary that has it (a damaged
+    /// version number); written by [`Summary::write`] itself, last.
+    #[serde(default, skip_serializing)]
+    crc32: Option<String>,
 }
 
 /// How the audit's flow table ended (see [`Analyzer::table_clock`]): what a
@@ -143,15 +170,25 @@ impl Summary {
             report,
             flow_digests: B64.encode(digests),
             clock,
+            crc32: None,
         }
     }
 
     /// Writes it to `out` (created before the captures are read).
+    /// It ends with the CRC-32 of every byte before it, so a copy that
+    /// lost or changed bytes is refused rather than merged (an integrity
+    /// check against damage, not a signature).
     pub fn write(&self, path: &Path, out: File) -> Result<()> {
+        let failed = || format!("cannot write summary {}", path.display());
+        let mut body = serde_json::to_vec(self).with_context(failed)?;
+        body.pop(); // The object's closing brace: the CRC member goes last.
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(CRC_MEMBER);
+        body.extend_from_slice(format!("{crc:08x}\"}}").as_bytes());
         let mut w = BufWriter::new(out);
-        serde_json::to_writer(&mut w, self)
-            .and_then(|()| w.flush().map_err(serde_json::Error::io))
-            .with_context(|| format!("cannot write summary {}", path.display()))
+        w.write_all(&body)
+            .and_then(|()| w.flush())
+            .with_context(failed)
     }
 
     /// Reads a summary, saying what is wrong with a file that is not one.
@@ -168,6 +205,8 @@ impl Summary {
             lanecheck: Some(s.lanecheck.clone()),
         };
         header.accept(path)?;
+        intact(&bytes, s.version, s.crc32.is_some())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         s.check().map_err(|e| {
             anyhow::anyhow!("{}: not a summary lanecheck wrote: {e}", path.display())
         })?;
@@ -267,15 +306,49 @@ impl Header {
             );
         }
         match self.version {
-            Some(v) if v <= VERSION => Ok(()),
-            v => bail!(
-                "{}: summary version {} (written by lanecheck {}); this lanecheck {} reads version {VERSION} and older",
+            Some(v) if (1..=VERSION).contains(&v) => Ok(()),
+            Some(0) | None => bail!(
+                "{}: a summary with no version lanecheck ever wrote (written by lanecheck {}): damaged, or not lanecheck's",
                 path.display(),
-                v.map_or("?".to_string(), |v| v.to_string()),
+                self.lanecheck.as_deref().unwrap_or("?"),
+            ),
+            Some(v) => bail!(
+                "{}: summary version {v} (written by lanecheck {}); this lanecheck {} reads version {VERSION} and older",
+                path.display(),
                 self.lanecheck.as_deref().unwrap_or("?"),
                 env!("CARGO_PKG_VERSION"),
             ),
         }
+    }
+}
+
+/// Whether a summary's bytes are the ones lanecheck wrote: from version 2,
+/// its last member is the CRC-32 of every byte before it; a version 1
+/// summary has none (a version number damaged into 1 is refused).
+fn intact(bytes: &[u8], version: u32, has_crc: bool) -> std::result::Result<(), String> {
+    if version < 2 {
+        return match has_crc {
+            true => Err("says version 1 but ends with a CRC-32, as version 2 does: damaged".into()),
+            false => Ok(()),
+        };
+    }
+    let end = bytes.trim_ascii_end();
+    let at = end
+        .windows(CRC_MEMBER.len())
+        .rposition(|w| w == CRC_MEMBER)
+        .ok_or("has no CRC-32 at its end: damaged, or edited since lanecheck wrote it")?;
+    let stated = std::str::from_utf8(&end[at + CRC_MEMBER.len()..])
+        .ok()
+        .and_then(|t| t.strip_suffix("\"}"))
+        .filter(|h| h.len() == 8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or("its CRC-32 member is not the last, or not 8 hex digits: damaged")?;
+    let actual = crc32fast::hash(&end[..at]);
+    match actual == stated {
+        true => Ok(()),
+        false => Err(format!(
+            "its bytes changed since lanecheck wrote it (CRC-32 {actual:08x}, written as {stated:08x}): a damaged copy, or an edit; audit its captures again"
+        )),
     }
 }
 
@@ -336,6 +409,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         .map(|p| ("a summary being merged", p.as_path()))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
+    once_each(&args.summaries)?;
     let summaries: Vec<(PathBuf, Summary)> = args
         .summaries
         .iter()
@@ -364,11 +438,50 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
     let mut merged = combine(parts, first_max_flows);
     if shared > 0 {
         merged.warnings.push(format!(
-            "{shared} flow{} appear in more than one summary (one conversation captured on several hosts, or a flow split between captures audited apart): each summary counted its part as a flow of its own, so flow counts and violations may differ from one audit of all the captures",
-            if shared == 1 { "" } else { "s" }
+            "{shared} {} in more than one summary (one conversation captured on several hosts, or a flow split between captures audited apart): each summary counted its part as a flow of its own, so flow counts and violations may differ from one audit of all the captures",
+            if shared == 1 { "flow appears" } else { "flows appear" }
         ));
     }
     crate::audit::report_merged(&report_args(args), merged, &expect, &policy)
+}
+
+/// A summary given: its path as given and as resolved, and its length and
+/// CRC-32 (none when it cannot be read: reading it says why, later).
+type Seen<'a> = (&'a Path, Option<PathBuf>, Option<(usize, u32)>);
+
+/// Refuses a summary given twice, by its path or as a copy: its captures
+/// would count twice. (Two hosts' summaries of one conversation differ:
+/// their captures' names, times and NICs; that is a warning, not this.)
+fn once_each(paths: &[PathBuf]) -> Result<()> {
+    // Files are compared by length and CRC-32 (holding every summary's
+    // bytes at once would cost the memory of all of them), and read again
+    // to be sure when those match.
+    let fingerprint = |p: &Path| {
+        std::fs::read(p)
+            .ok()
+            .map(|b| (b.len(), crc32fast::hash(&b)))
+    };
+    let mut seen: Vec<Seen<'_>> = Vec::new();
+    for p in paths {
+        let (real, print) = (std::fs::canonicalize(p).ok(), fingerprint(p));
+        for (q, q_real, q_print) in &seen {
+            if real.is_some() && real == *q_real {
+                bail!("{} is given twice: merge each summary once", p.display());
+            }
+            let same = print.is_some()
+                && print == *q_print
+                && std::fs::read(p).ok() == std::fs::read(q).ok();
+            if same {
+                bail!(
+                    "{} holds the same bytes as {}: the same audit twice (its captures would count twice)",
+                    p.display(),
+                    q.display()
+                );
+            }
+        }
+        seen.push((p, real, print));
+    }
+    Ok(())
 }
 
 /// A merge needs every summary audited alike: the same policy and the
@@ -383,11 +496,10 @@ fn same_audit(first_path: &Path, first: &Summary, path: &Path, s: &Summary) -> R
     }
     if s.settings != first.settings {
         bail!(
-            "{} was audited with other settings than {} ({:?} against {:?}): merge summaries audited with the same --bin, --idle-timeout, --evidence-window, --max-flows and --dedup",
+            "{} was audited with other settings than {} ({}): merge summaries audited with the same --bin, --idle-timeout, --evidence-window, --max-flows and --dedup",
             path.display(),
             first_path.display(),
-            s.settings,
-            first.settings
+            s.settings.against(&first.settings).join(", ")
         );
     }
     Ok(())

@@ -138,8 +138,11 @@ fn flows_held_by_several_summaries_are_counted_and_said() {
     let dir = tempfile::tempdir().unwrap();
     let capture = root().join("fixtures/cluster_good.pcapng");
     let p = policy("cluster.toml");
+    // The same conversations captured on a second host.
+    let second = dir.path().join("host2.pcapng");
+    std::fs::copy(&capture, &second).unwrap();
     let a = save(dir.path(), "a", &p, &capture, &[]);
-    let b = save(dir.path(), "b", &p, &capture, &[]);
+    let b = save(dir.path(), "b", &p, &second, &[]);
     let (out, err, _) = run(&[
         "merge",
         "--format",
@@ -243,13 +246,41 @@ fn summaries_that_cannot_merge_are_refused_with_the_file() {
         &cut,
         &format!("line 1, column {}", text.len() / 2),
     );
-    let newer = d.join("newer.json");
+    let with_version = |name: &str, v: u32| {
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["version"] = v.into();
+        let path = d.join(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path
+    };
+    let newer = with_version("newer.json", 99);
+    refused(&[&newer], &newer, "summary version 99");
+    let zero = with_version("zero.json", 0);
+    refused(&[&zero], &zero, "no version lanecheck ever wrote");
+    // One digit changed: the JSON still parses, the CRC-32 says no.
+    let at = text.find("\"bytes\":").unwrap() + 8;
+    let digit = text.as_bytes()[at];
+    let changed = if digit == b'9' { "8" } else { "9" };
+    let edited = d.join("edited.json");
     std::fs::write(
-        &newer,
-        text.replacen("\"version\":1,", "\"version\":99,", 1),
+        &edited,
+        format!("{}{changed}{}", &text[..at], &text[at + 1..]),
     )
     .unwrap();
-    refused(&[&newer], &newer, "summary version 99");
+    refused(
+        &[&good, &edited],
+        &edited,
+        "bytes changed since lanecheck wrote it",
+    );
+    // A version number damaged into 1 (which had no CRC-32).
+    let one = d.join("one.json");
+    std::fs::write(&one, text.replacen("\"version\":2,", "\"version\":1,", 1)).unwrap();
+    refused(&[&one], &one, "says version 1 but ends with a CRC-32");
+    // One audit given twice: by the same path, or as a copy.
+    refused(&[&good, &good], &good, "given twice");
+    let copy = d.join("copy.json");
+    std::fs::copy(&good, &copy).unwrap();
+    refused(&[&good, &copy], &copy, "the same bytes as");
     let alien = d.join("alien.json");
     std::fs::write(&alien, "{\"format\": \"something else\"}").unwrap();
     refused(&[&alien], &alien, "not a lanecheck audit summary");
@@ -310,8 +341,22 @@ fn no_output_overwrites_an_input_or_another_output() {
     assert!(before == after, "an input was changed");
 }
 
-/// Summaries cut at many places and with bytes changed: `merge` reports,
-/// or refuses with exit 2, and never panics (the debug binary checks
+/// `bytes` of a summary with its CRC-32 made again, as if lanecheck had
+/// written them (unchanged when its CRC member is gone).
+fn stamped(mut bytes: Vec<u8>) -> Vec<u8> {
+    let member = b",\"crc32\":\"";
+    let Some(at) = bytes.windows(member.len()).rposition(|w| w == member) else {
+        return bytes;
+    };
+    bytes.truncate(at);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(format!(",\"crc32\":\"{crc:08x}\"}}").as_bytes());
+    bytes
+}
+
+/// Summaries cut at many places and with bytes changed are refused (exit
+/// 2); with their CRC-32 made again (numbers lanecheck never writes),
+/// `merge` reports, or refuses, and never panics (the debug binary checks
 /// every overflow).
 #[test]
 fn damaged_summaries_never_panic() {
@@ -352,7 +397,19 @@ fn damaged_summaries_never_panic() {
                 }
             }
         }
-        std::fs::write(&bad, &bytes).unwrap();
+        if bytes != good {
+            // As damaged: refused (its CRC-32, or its JSON, says so).
+            std::fs::write(&bad, &bytes).unwrap();
+            let (_, err, code) = run(&["merge", bad.to_str().unwrap()]);
+            assert_eq!(
+                code,
+                Some(2),
+                "case {case}: a damaged summary merged: {err}"
+            );
+        }
+        // As if lanecheck had written those numbers (the CRC-32 made
+        // again): the merge and the renderers run on them.
+        std::fs::write(&bad, stamped(bytes)).unwrap();
         for format in ["json", "text", "html"] {
             let (_, err, code) = run(&[
                 "merge",
