@@ -217,7 +217,8 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Part)>> = Mutex::new(Vec::new());
     let replay = Mutex::new(Replay::default());
-    let seams = Seams::new(specs.iter().map(|s| s.path.clone()).collect());
+    let names = specs.iter().map(|s| s.path.clone()).collect();
+    let seams = Seams::new(names, plan.cfg.flows.max_flows);
     // A worker that panicked (a bug) loses its part: the captures are then
     // read one after another, as for any part lost.
     let joined = std::thread::scope(|s| {
@@ -277,6 +278,8 @@ fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Opt
     let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
     tap.0.finish();
     seams.ended(i, &an);
+    // (What a part keeps for the merge is small beside its flow table.)
+    watch.finish();
     if seams.doomed.load(Ordering::Relaxed) {
         return None;
     }

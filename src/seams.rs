@@ -11,7 +11,7 @@
 //! cases early.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use analyzer::flow::{FlowKey, Slot, TunnelId};
@@ -30,6 +30,13 @@ pub struct Seams {
     /// Two captures meet: every worker stops.
     pub doomed: AtomicBool,
     names: Vec<String>,
+    /// Flows in the workers' tables now, all told (each worker's count as
+    /// it last said, every few thousand frames).
+    held: AtomicUsize,
+    /// `--max-flows`: what the tables may hold together. Captures read at
+    /// once hold a table each; past this, memory would exceed what one run
+    /// holds, so they are read one after another instead.
+    max_flows: usize,
     state: Mutex<State>,
 }
 
@@ -45,11 +52,14 @@ struct State {
 }
 
 impl Seams {
-    /// The seams of the captures named `names`, in order.
-    pub fn new(names: Vec<String>) -> Self {
+    /// The seams of the captures named `names`, in order, read with
+    /// tables of `max_flows` flows together.
+    pub fn new(names: Vec<String>, max_flows: usize) -> Self {
         Seams {
             doomed: AtomicBool::new(false),
             names,
+            held: AtomicUsize::new(0),
+            max_flows,
             state: Mutex::new(State::default()),
         }
     }
@@ -101,6 +111,24 @@ impl Seams {
             self.doomed.store(true, Ordering::Relaxed);
         }
         true
+    }
+
+    /// A worker's table went from `was` flows to `now`; past
+    /// `--max-flows` together, every worker stops.
+    fn hold(&self, was: usize, now: usize) {
+        let total = match now >= was {
+            true => self.held.fetch_add(now - was, Ordering::Relaxed) + (now - was),
+            false => self.held.fetch_sub(was - now, Ordering::Relaxed) - (was - now),
+        };
+        if total > self.max_flows && !self.doomed.load(Ordering::Relaxed) {
+            if let Ok(mut s) = self.state.lock() {
+                s.why.get_or_insert(format!(
+                    "the captures read at once would hold {total} flows together, beyond --max-flows {} (one run holds one table)",
+                    self.max_flows
+                ));
+            }
+            self.doomed.store(true, Ordering::Relaxed);
+        }
     }
 
     fn name(&self, i: usize) -> &str {
@@ -177,6 +205,8 @@ pub struct Watch<'a> {
     index: usize,
     /// The next capture's first flows were looked for in this table.
     looked: bool,
+    /// Flows in this table, as last told to the seams.
+    held: usize,
 }
 
 impl<'a> Watch<'a> {
@@ -185,7 +215,14 @@ impl<'a> Watch<'a> {
             seams,
             index,
             looked: false,
+            held: 0,
         }
+    }
+
+    /// The worker's table is gone: its flows no longer count.
+    pub fn finish(&mut self) {
+        self.seams.hold(self.held, 0);
+        self.held = 0;
     }
 }
 
@@ -201,6 +238,9 @@ impl Share for Watch<'_> {
         if !self.looked {
             self.looked = self.seams.look_ahead(self.index, an);
         }
+        let now = an.active_flows();
+        self.seams.hold(self.held, now);
+        self.held = now;
         self.seams.doomed.load(Ordering::Relaxed)
     }
 }
@@ -236,7 +276,7 @@ mod tests {
     }
 
     fn seams() -> Seams {
-        Seams::new(vec!["a.pcap".into(), "b.pcap".into()])
+        Seams::new(vec!["a.pcap".into(), "b.pcap".into()], 1000)
     }
 
     #[test]
@@ -275,5 +315,23 @@ mod tests {
         s.started(1, [syn(3000).1].into_iter().collect());
         let mut watch = Watch::new(&s, 0);
         assert!(!watch.stop(&an) && watch.looked);
+    }
+
+    #[test]
+    fn tables_read_at_once_stop_every_worker_past_max_flows_together() {
+        let seams = Seams::new(vec!["a.pcap".into(), "b.pcap".into()], 1000);
+        let doomed = || seams.doomed.load(Ordering::Relaxed);
+        seams.hold(0, 600); // a's table
+        seams.hold(0, 300); // b's
+        seams.hold(600, 0); // a finished
+        seams.hold(300, 1000); // b alone holds --max-flows: as one run would
+        assert!(!doomed());
+        seams.hold(0, 1); // another worker's first flow
+        assert!(doomed());
+        let why = seams.why().unwrap();
+        assert!(
+            why.contains("1001 flows together, beyond --max-flows 1000"),
+            "{why}"
+        );
     }
 }

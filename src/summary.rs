@@ -64,9 +64,21 @@ impl Settings {
         };
         let pairs = [
             ("--bin", time(self.bin_ns), time(other.bin_ns)),
-            ("--idle-timeout", time(self.idle_timeout_ns), time(other.idle_timeout_ns)),
-            ("--evidence-window", time(self.evidence_window_ns), time(other.evidence_window_ns)),
-            ("--max-flows", self.max_flows.to_string(), other.max_flows.to_string()),
+            (
+                "--idle-timeout",
+                time(self.idle_timeout_ns),
+                time(other.idle_timeout_ns),
+            ),
+            (
+                "--evidence-window",
+                time(self.evidence_window_ns),
+                time(other.evidence_window_ns),
+            ),
+            (
+                "--max-flows",
+                self.max_flows.to_string(),
+                other.max_flows.to_string(),
+            ),
             ("--dedup", self.dedup.clone(), other.dedup.clone()),
         ];
         pairs
