@@ -236,6 +236,9 @@ fn outputs<'a>(
         None => None,
     };
     let save = match &args.save {
+        Some(p) if p.as_os_str() == "-" => bail!(
+            "--save -: a summary is written to a file (standard output carries the report); give a path"
+        ),
         Some(p) => Some((p, summary::create(p)?)),
         None => None,
     };

@@ -337,6 +337,7 @@ pub struct AuditArgs {
     /// (versioned JSON: classes with their per-bin series, violations with
     /// evidence, captures, findings, flow digests; see docs/deployment.md).
     /// Each host audits its own captures; one merge reports them all.
+    /// FILE is a path (not `-`: standard output carries the report).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
     /// One capture file, or several that share flows (rotated captures),

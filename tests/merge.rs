@@ -334,6 +334,11 @@ fn no_output_overwrites_an_input_or_another_output() {
             "{err}"
         );
     }
+    // A summary is a file: `-` is no path for it.
+    let (_, err, code) = run(&["audit", "--policy", p, "--save", "-", c]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--save -: a summary is written to a file"), "{err}");
+    assert!(!root().join("-").exists());
     let after: Vec<Vec<u8>> = [&capture, &policy_file, &summary]
         .iter()
         .map(|f| std::fs::read(f).unwrap())
