@@ -422,7 +422,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
     once_each(&args.summaries)?;
-    let summaries: Vec<(PathBuf, Summary)> = args
+    let mut summaries: Vec<(PathBuf, Summary)> = args
         .summaries
         .iter()
         .map(|p| Ok((p.clone(), Summary::read(p)?)))
@@ -436,6 +436,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
     let policy = crate::config::parse(&first.policy, &label)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let shared = shared_flows(&summaries)?;
+    tell_apart(&mut summaries);
     let parts = summaries
         .into_iter()
         .map(|(p, s)| {
@@ -455,6 +456,26 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         ));
     }
     crate::audit::report_merged(&report_args(args), merged, &expect, &policy)
+}
+
+/// Captures named alike in several summaries (every host's
+/// `/srv/captures/*.pcapng`) are named `SUMMARY: CAPTURE` in the merged
+/// report, so it tells the hosts apart; other names are left as one audit
+/// of all the captures shows them.
+fn tell_apart(summaries: &mut [(PathBuf, Summary)]) {
+    let mut holders: HashMap<String, std::collections::BTreeSet<usize>> = HashMap::new();
+    for (i, (_, s)) in summaries.iter().enumerate() {
+        for c in &s.captures {
+            holders.entry(c.source.clone()).or_default().insert(i);
+        }
+    }
+    for (path, s) in summaries.iter_mut() {
+        for c in &mut s.captures {
+            if holders.get(&c.source).is_some_and(|h| h.len() > 1) {
+                c.source = format!("{}: {}", path.display(), c.source);
+            }
+        }
+    }
 }
 
 /// A summary given: its path as given and as resolved, and its length and

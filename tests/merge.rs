@@ -337,7 +337,10 @@ fn no_output_overwrites_an_input_or_another_output() {
     // A summary is a file: `-` is no path for it.
     let (_, err, code) = run(&["audit", "--policy", p, "--save", "-", c]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--save -: a summary is written to a file"), "{err}");
+    assert!(
+        err.contains("--save -: a summary is written to a file"),
+        "{err}"
+    );
     assert!(!root().join("-").exists());
     let after: Vec<Vec<u8>> = [&capture, &policy_file, &summary]
         .iter()
@@ -548,4 +551,49 @@ fn the_guides_batch_examples_run_as_written_and_merge_into_one_audit() {
         );
     }
     assert!(merged("summaries/1.json summaries/2.json summaries/3.json") == whole);
+}
+
+#[test]
+fn captures_named_alike_on_several_hosts_are_told_apart_by_their_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = policy("dpm.toml");
+    let mut summaries = Vec::new();
+    for (host, fixture) in [("h1", "ipv6_dpm.pcapng"), ("h2", "cluster_good.pcapng")] {
+        let hd = d.join(host);
+        std::fs::create_dir(&hd).unwrap();
+        std::fs::copy(root().join("fixtures").join(fixture), hd.join("c.pcapng")).unwrap();
+        let out = d.join(format!("{host}.json"));
+        let status = lanecheck()
+            .current_dir(&hd)
+            .args([
+                "audit",
+                "--policy",
+                &p,
+                "--save",
+                out.to_str().unwrap(),
+                "c.pcapng",
+            ])
+            .output()
+            .unwrap()
+            .status;
+        assert!(matches!(status.code(), Some(0 | 1)), "{status}");
+        summaries.push(out);
+    }
+    let (s1, s2) = (
+        summaries[0].to_str().unwrap(),
+        summaries[1].to_str().unwrap(),
+    );
+    let (out, err, _) = run(&["merge", "--format", "json", s1, s2]);
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|_| panic!("{err}"));
+    let sources: Vec<&str> = doc["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        [format!("{s1}: c.pcapng"), format!("{s2}: c.pcapng")]
+    );
 }
