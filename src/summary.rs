@@ -520,7 +520,9 @@ fn once_each(paths: &[PathBuf]) -> Result<()> {
 /// A merge needs every summary audited alike: the same policy and the
 /// settings that shape flows, classes and series.
 fn same_audit(first_path: &Path, first: &Summary, path: &Path, s: &Summary) -> Result<()> {
-    if s.policy != first.policy {
+    // Line endings and trailing blank lines are no difference in a policy.
+    let text = |p: &str| p.replace("\r\n", "\n").trim_end().to_string();
+    if text(&s.policy) != text(&first.policy) {
         bail!(
             "{} was audited with another policy than {}: merge summaries of one policy",
             path.display(),

@@ -225,6 +225,13 @@ fn summaries_that_cannot_merge_are_refused_with_the_file() {
     let good = save(d, "good", &policy("cluster.toml"), &capture, &[]);
     let other = save(d, "other", &policy("dpm.toml"), &capture, &[]);
     refused(&[&good, &other], &other, "another policy");
+    // The same policy with CRLF line endings and a blank line more.
+    let crlf = d.join("crlf.toml");
+    let toml = std::fs::read_to_string(policy("cluster.toml")).unwrap();
+    std::fs::write(&crlf, toml.replace('\n', "\r\n") + "\r\n").unwrap();
+    let windows = save(d, "windows", crlf.to_str().unwrap(), &capture, &[]);
+    let (_, err, code) = run(&["merge", good.to_str().unwrap(), windows.to_str().unwrap()]);
+    assert!(matches!(code, Some(0 | 1)), "{err}");
     let bins = save(
         d,
         "bins",
