@@ -215,12 +215,7 @@ fn outputs<'a>(
     let inputs: Vec<(&str, &Path)> = specs
         .iter()
         .map(|s| ("a capture being audited", Path::new(&s.path)))
-        .chain(
-            args.policy
-                .policy
-                .iter()
-                .map(|p| ("the policy", p.as_path())),
-        )
+        .chain(crate::paths::policy(&args.policy))
         .collect();
     let outputs = [
         ("--output", args.report.output.as_deref()),

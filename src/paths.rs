@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
+use crate::flags::PolicySource;
+
 /// A path as the file system resolves it: an existing file's canonical
 /// path; for one not made yet, its directory's canonical path and its
 /// name (`None` when even that cannot be known: it cannot be made).
@@ -22,6 +24,12 @@ fn resolved(p: &Path) -> Option<PathBuf> {
         _ => Path::new("."),
     };
     std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+}
+
+/// The policy file, as an input (none when the policy is derived from
+/// exports: a directory no output can be).
+pub fn policy(source: &PolicySource) -> Option<(&'static str, &Path)> {
+    source.policy.as_deref().map(|p| ("the policy", p))
 }
 
 /// Refuses any output of `outputs` (flag, path if given) that is one of

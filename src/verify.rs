@@ -158,12 +158,7 @@ fn spawn(argv: &[String]) -> Result<Child> {
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
-    let inputs: Vec<(&str, &std::path::Path)> = args
-        .policy
-        .policy
-        .iter()
-        .map(|p| ("the policy", p.as_path()))
-        .collect();
+    let inputs: Vec<_> = crate::paths::policy(&args.policy).into_iter().collect();
     let outputs = [
         ("--output", args.report.output.as_deref()),
         ("--write", args.write.as_deref()),
