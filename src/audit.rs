@@ -31,9 +31,10 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let specs = pipeline::specs(&args.input);
     let (pcap, save) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
-    let journals = pcap
-        .as_ref()
-        .map(|(path, _)| violations_pcap::journal_dir(path));
+    let journals = match &pcap {
+        Some((path, _)) => Some(violations_pcap::journal_dir(path)?),
+        None => None,
+    };
     let plan = Plan {
         cfg,
         policy: &policy,
@@ -50,6 +51,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         cfg,
         threshold,
         specs: &specs,
+        journals: journals.as_deref(),
     };
     match parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)) {
         Some(m) => run.merged(m, pcap, save),
@@ -66,6 +68,8 @@ struct Run<'a> {
     cfg: AnalyzerConfig,
     threshold: u64,
     specs: &'a [CaptureSpec],
+    /// Where `--violations-pcap`'s journals go.
+    journals: Option<&'a Path>,
 }
 
 impl Run<'_> {
@@ -125,9 +129,7 @@ impl Run<'_> {
         progress: &Progress,
     ) -> Result<Outcome> {
         let mut an = Analyzer::with_policy(self.cfg, self.policy.clone());
-        let mut numbering = pcap
-            .as_ref()
-            .map(|(path, _)| Numbering::new(&violations_pcap::journal_dir(path)));
+        let mut numbering = self.journals.map(Numbering::new);
         let outcomes = pipeline::read_all(self.specs, &mut an, &mut numbering, progress);
         pipeline::report_outcomes(&outcomes);
         let report = an.report();
@@ -222,6 +224,9 @@ fn outputs<'a>(
         ("--save", args.save.as_deref()),
         ("--violations-pcap", args.report.violations_pcap.as_deref()),
     ];
+    if args.save.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        bail!("--save -: a summary is written to a file (standard output carries the report); give a path");
+    }
     crate::paths::check(&inputs, &outputs)?;
     let pcap = match &args.report.violations_pcap {
         Some(p) => {
@@ -231,9 +236,6 @@ fn outputs<'a>(
         None => None,
     };
     let save = match &args.save {
-        Some(p) if p.as_os_str() == "-" => bail!(
-            "--save -: a summary is written to a file (standard output carries the report); give a path"
-        ),
         Some(p) => Some((p, summary::create(p)?)),
         None => None,
     };

@@ -341,8 +341,19 @@ fn no_output_overwrites_an_input_or_another_output() {
             "{err}"
         );
     }
-    // A summary is a file: `-` is no path for it.
-    let (_, err, code) = run(&["audit", "--policy", p, "--save", "-", c]);
+    // A summary is a file: `-` is no path for it (refused before any
+    // output is made: the summary given as --violations-pcap is kept).
+    let args = [
+        "audit",
+        "--policy",
+        p,
+        "--save",
+        "-",
+        "--violations-pcap",
+        s,
+        c,
+    ];
+    let (_, err, code) = run(&args);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("--save -: a summary is written to a file"),

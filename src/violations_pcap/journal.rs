@@ -4,10 +4,14 @@
 //! Every analyzer of the first pass (the one analyzer, each capture's in
 //! parallel, or each share of the flows) writes, for every frame it takes,
 //! the number of the flow the frame joined (0 for none) to its journal:
-//! four bytes a frame, in an unnamed temporary file in FILE's directory
-//! (the disk the result goes to, not a RAM-backed /tmp; gone when closed).
-//! A share writes 0 for the frames another share takes, so every journal
-//! of a set of shares is indexed by the frame's place in the captures.
+//! four bytes a frame, in a temporary file in FILE's directory (the disk
+//! the result goes to, not a RAM-backed /tmp; `.lanecheck-journal-*`,
+//! removed when the audit ends), or the temporary directory when FILE's
+//! cannot hold one. A journal is closed once written (a thousand captures
+//! read in parallel hold no thousand open files) and opened again to be
+//! read. A share writes 0 for the frames another share takes, so every
+//! journal of a set of shares is indexed by the frame's place in the
+//! captures: four bytes a frame for each share.
 //! Numbers are each analyzer's own; [`FirstPass`] offsets each by the
 //! flows numbered before it, as [`Wanted::absorb`] does the wanted ones.
 //!
@@ -20,9 +24,12 @@
 //! then differs from the report's, which [`super::mismatch`] says too.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use tempfile::{NamedTempFile, TempPath};
 
 use analyzer::flow::Slot;
 use analyzer::state::FlowState;
@@ -37,10 +44,38 @@ use crate::progress::Progress;
 /// 16,384 frames.
 const BUFFER: usize = 64 << 10;
 
+/// Where the journals go: FILE's directory (the disk the result goes to),
+/// else the temporary directory; an error, before anything is read, when
+/// neither can hold one.
+pub fn journal_dir(file: &Path) -> Result<PathBuf> {
+    let own = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut why = Vec::new();
+    for dir in [own, std::env::temp_dir()] {
+        match temporary(&dir) {
+            Ok(_) => return Ok(dir),
+            Err(e) => why.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    bail!(
+        "--violations-pcap keeps a journal of flow numbers while it reads, and none can be made ({})",
+        why.join("; ")
+    )
+}
+
+/// A new journal file in `dir`.
+fn temporary(dir: &Path) -> std::io::Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".lanecheck-journal-")
+        .tempfile_in(dir)
+}
+
 /// The flow number of every frame an analyzer takes, in frame order, on a
 /// temporary file.
 pub struct Journal {
-    out: Option<BufWriter<File>>,
+    out: Option<BufWriter<NamedTempFile>>,
     /// Frames journalled so far.
     frames: u64,
     error: Option<String>,
@@ -49,7 +84,7 @@ pub struct Journal {
 impl Journal {
     /// A journal in `dir`; one that cannot be made says why when finished.
     pub fn create(dir: &Path) -> Self {
-        let (out, error) = match tempfile::tempfile_in(dir) {
+        let (out, error) = match temporary(dir) {
             Ok(f) => (Some(BufWriter::with_capacity(BUFFER, f)), None),
             Err(e) => (
                 None,
@@ -76,8 +111,9 @@ impl Journal {
         }
     }
 
-    /// The journal, to be read from its start, or why there is none.
-    fn finish(self) -> Result<File, String> {
+    /// The journal, closed (its path, removed when dropped), or why there
+    /// is none.
+    fn finish(self) -> Result<TempPath, String> {
         let failed = |e: std::io::Error| format!("writing the journal of flow numbers: {e}");
         if let Some(e) = self.error {
             return Err(e);
@@ -85,9 +121,8 @@ impl Journal {
         let out = self
             .out
             .ok_or_else(|| "no journal of flow numbers".to_string())?;
-        let mut file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(failed)?;
-        Ok(file)
+        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+        Ok(file.into_temp_path())
     }
 }
 
@@ -150,7 +185,7 @@ impl Tap for Numbering {
 pub struct Numbered {
     wanted: Wanted,
     count: u32,
-    journal: Result<File, String>,
+    journal: Result<TempPath, String>,
 }
 
 /// What the first pass leaves the second: the violating flows under one
@@ -171,7 +206,7 @@ pub struct Journals(Vec<Run>);
 /// each analyzer's journal and the offset of its numbers.
 struct Run {
     captures: Range<usize>,
-    journals: Vec<(Result<File, String>, u32)>,
+    journals: Vec<(Result<TempPath, String>, u32)>,
 }
 
 impl FirstPass {
@@ -193,23 +228,36 @@ impl FirstPass {
 /// journal that has one (shares take disjoint frames).
 struct Readers {
     readers: Vec<(Option<BufReader<File>>, u32)>,
+    /// The journals' files, removed when the run is read.
+    _paths: Vec<TempPath>,
     warnings: Vec<String>,
 }
 
 impl Readers {
-    fn new(journals: Vec<(Result<File, String>, u32)>) -> Self {
+    fn new(journals: Vec<(Result<TempPath, String>, u32)>) -> Self {
         let mut warnings = Vec::new();
-        let readers = journals
-            .into_iter()
-            .map(|(j, offset)| match j {
-                Ok(f) => (Some(BufReader::with_capacity(BUFFER, f)), offset),
+        let mut paths = Vec::new();
+        let mut readers = Vec::new();
+        for (journal, offset) in journals {
+            let opened = journal.and_then(|path| {
+                let file = File::open(&path)
+                    .map_err(|e| format!("reading the journal of flow numbers: {e}"));
+                paths.push(path);
+                file
+            });
+            match opened {
+                Ok(f) => readers.push((Some(BufReader::with_capacity(BUFFER, f)), offset)),
                 Err(e) => {
                     warnings.push(format!("--violations-pcap: {e}"));
-                    (None, offset)
+                    readers.push((None, offset));
                 }
-            })
-            .collect();
-        Readers { readers, warnings }
+            }
+        }
+        Readers {
+            readers,
+            _paths: paths,
+            warnings,
+        }
     }
 
     /// The next frame's number, in the one numbering.
@@ -270,9 +318,18 @@ pub fn replay<W: Write>(
                 continue;
             };
             let source = u32::try_from(i).unwrap_or(u32::MAX);
-            let mut next = || readers.next();
+            let mut used = 0u64;
+            let mut next = || {
+                used += 1;
+                readers.next()
+            };
             if let Err(e) = capture(spec, source, *frames, &mut next, writer, progress) {
                 warnings.push(format!("--violations-pcap: {e}"));
+            }
+            // A capture that changed stopped early: its numbers are passed
+            // over, so the next capture's frames meet their own.
+            for _ in used..*frames {
+                readers.next();
             }
         }
         warnings.append(&mut readers.warnings);
@@ -335,9 +392,9 @@ mod tests {
     }
 
     /// A journal of `numbers`, finished.
-    fn journal(numbers: &[(u64, u32)]) -> Result<File, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path());
+    fn journal(numbers: &[(u64, u32)]) -> Result<TempPath, String> {
+        // (Removed when the path is dropped.)
+        let mut j = Journal::create(&std::env::temp_dir());
         for (at, n) in numbers {
             j.at(*at);
             j.put(*n);
@@ -448,5 +505,33 @@ mod tests {
         let (written, warnings) = second(&specs, &[Some(2)], &[1, 1]);
         assert_eq!(written.packets, 2);
         assert!(warnings[0].contains("holds more frames"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_capture_that_shrank_leaves_the_next_ones_numbers_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        // The first pass read 4 frames of a (now 3) and 2 of b: b's frames
+        // are flows 0 (90 bytes, not wanted) and 3 (100 bytes, wanted).
+        let a = pcap(dir.path(), "a.pcap", &[60, 70, 80]);
+        let b = pcap(dir.path(), "b.pcap", &[90, 100]);
+        let (written, warnings) = second(&[a, b], &[Some(4), Some(2)], &[1, 1, 1, 1, 0, 3]);
+        assert!(
+            warnings[0].contains("ends before the frames audited"),
+            "{warnings:?}"
+        );
+        assert_eq!(written.packets, 4, "a's three frames and b's second");
+        assert_eq!(written.bytes, 60 + 70 + 80 + 100);
+        assert_eq!(written.flows, 2);
+    }
+
+    #[test]
+    fn journals_go_where_they_can_be_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v.pcapng");
+        assert_eq!(journal_dir(&file).unwrap(), dir.path());
+        assert_eq!(journal_dir(Path::new("v.pcapng")).unwrap(), Path::new("."));
+        // A FILE whose directory cannot hold one (standard output's).
+        let fd = journal_dir(Path::new("/dev/fd/1")).unwrap();
+        assert_eq!(fd, std::env::temp_dir());
     }
 }

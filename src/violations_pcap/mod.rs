@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 use crate::pipeline::Tap;
 
 mod journal;
-pub use journal::{replay, FirstPass, Numbered, Numbering};
+pub use journal::{journal_dir, replay, FirstPass, Numbered, Numbering};
 
 /// Numbers flows in the order the analyzer creates them, in the flow's
 /// `mark` (which the analyzer leaves to its caller). Number 0 is "not yet
@@ -276,15 +276,6 @@ impl<W: Write> Tap for PacketWriter<W> {
 
 /// The pcapng being written.
 pub type Output = PcapNgOut<BufWriter<File>>;
-
-/// Where the journals of flow numbers go: FILE's directory (the disk the
-/// result goes to).
-pub fn journal_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
 
 /// Creates FILE (before the first pass, so a bad path fails at once).
 pub fn create(path: &Path) -> Result<Output> {
