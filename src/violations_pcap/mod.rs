@@ -15,7 +15,7 @@
 //! the analyzer creates them (in the flow's caller-owned `mark`), the
 //! report names the violating numbers, and the second pass writes the
 //! packets of those numbers. Audit journals each frame's number as it
-//! reads (`journal.rs`: four bytes a frame on a temporary file) and reads
+//! reads (`journal.rs`: four bytes a frame, per share, on a temporary file) and reads
 //! the captures again beside the journal, with no analyzer; verify replays
 //! a spool of what it captured (`--write`'s file, or a temporary one next
 //! to FILE) through a fresh analyzer, which, being deterministic, creates
