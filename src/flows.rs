@@ -15,6 +15,12 @@ use crate::Outcome;
 /// Runs `flows`: exit 2 if any argument was not a readable capture (the
 /// others are still listed), else 0.
 pub fn run(args: &FlowsArgs) -> Result<Outcome> {
+    let specs = pipeline::specs(&args.input);
+    let inputs: Vec<(&str, &std::path::Path)> = specs
+        .iter()
+        .map(|s| ("a capture being listed", std::path::Path::new(&s.path)))
+        .collect();
+    crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
     let (list, failed) = match on_every_core(args)? {
         Some(list) => list,
         None => {

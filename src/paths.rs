@@ -1,29 +1,58 @@
-//! Output files never overwrite an input (a capture, a summary, the
-//! policy), nor each other: checked before anything is created, since
-//! creating an output truncates it. Paths are compared as the file system
-//! resolves them (`./a`, `dir/../a`, a symbolic link and an absolute path
-//! to one file are one file). Standard input and output (`-` for a
-//! capture) are no file.
+//! The outputs of `audit`, `merge`, `verify` and `flows` never overwrite
+//! an input (a capture, a summary, the policy) nor each other: checked
+//! before anything is created, since creating an output truncates it.
+//! Paths are compared as the file system resolves them (`./a`,
+//! `dir/../a`, a symbolic or a hard link and an absolute path to one file
+//! are one file; a dangling link is where it points). Standard input (`-`
+//! for a capture) is no file.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
 use crate::flags::PolicySource;
 
-/// A path as the file system resolves it: an existing file's canonical
-/// path; for one not made yet, its directory's canonical path and its
-/// name (`None` when even that cannot be known: it cannot be made).
-fn resolved(p: &Path) -> Option<PathBuf> {
-    if let Ok(c) = std::fs::canonicalize(p) {
-        return Some(c);
+/// What a path names: an existing file by its device and inode (however
+/// it is reached: `./a`, `dir/../a`, a symbolic or a hard link), else the
+/// path it would be made at: its directory's canonical path and its name,
+/// after any dangling symbolic link (`None` when even that cannot be known:
+/// it cannot be made).
+#[derive(PartialEq, Eq)]
+enum Id {
+    File(u64, u64),
+    New(PathBuf),
+}
+
+fn identity(p: &Path) -> Option<Id> {
+    if let Ok(m) = std::fs::metadata(p) {
+        return Some(Id::File(m.dev(), m.ino()));
     }
+    let p = link_target(p);
     let name = p.file_name()?;
     let dir = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+    std::fs::canonicalize(dir)
+        .ok()
+        .map(|d| Id::New(d.join(name)))
+}
+
+/// Where a dangling symbolic link points (followed up to 40 links, as the
+/// kernel does), or the path itself.
+fn link_target(p: &Path) -> PathBuf {
+    let mut p = p.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&p) else {
+            break;
+        };
+        p = match p.parent() {
+            Some(d) if target.is_relative() => d.join(target),
+            _ => target,
+        };
+    }
+    p
 }
 
 /// The policy file, as an input (none when the policy is derived from
@@ -35,14 +64,14 @@ pub fn policy(source: &PolicySource) -> Option<(&'static str, &Path)> {
 /// Refuses any output of `outputs` (flag, path if given) that is one of
 /// the `inputs` (what it is, path) or another output.
 pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, Option<&Path>)]) -> Result<()> {
-    let inputs: Vec<(&str, PathBuf)> = inputs
+    let inputs: Vec<(&str, Id)> = inputs
         .iter()
         .filter(|(_, p)| p.as_os_str() != "-")
-        .filter_map(|(what, p)| Some((*what, resolved(p)?)))
+        .filter_map(|(what, p)| Some((*what, identity(p)?)))
         .collect();
-    let mut made: Vec<(&str, PathBuf)> = Vec::new();
+    let mut made: Vec<(&str, Id)> = Vec::new();
     for (flag, path) in outputs {
-        let Some((path, out)) = path.and_then(|p| Some((p, resolved(p)?))) else {
+        let Some((path, out)) = path.and_then(|p| Some((p, identity(p)?))) else {
             continue;
         };
         if let Some((what, _)) = inputs.iter().find(|(_, p)| *p == out) {
@@ -86,6 +115,20 @@ mod tests {
                 "{e}"
             );
         }
+        // A hard link to it.
+        let hard = dir.path().join("hard.pcap");
+        std::fs::hard_link(&cap, &hard).unwrap();
+        let e = err(&[("-o", hard.as_path())]);
+        assert!(
+            e.ends_with("would overwrite a capture being audited"),
+            "{e}"
+        );
+        // Two outputs, one of them not made yet, one a dangling link to it.
+        let t = dir.path().join("t.json");
+        let dangling = sub.join("dangling.json");
+        std::os::unix::fs::symlink("../t.json", &dangling).unwrap();
+        let e = err(&[("--save", dangling.as_path()), ("-o", t.as_path())]);
+        assert!(e.starts_with("--save and -o name the same file"), "{e}");
         // Two outputs, one of them not made yet.
         let new = dir.path().join("s.json");
         let new_dotted = sub.join("../s.json");

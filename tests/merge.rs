@@ -314,7 +314,7 @@ fn no_output_overwrites_an_input_or_another_output() {
         .map(|f| std::fs::read(f).unwrap())
         .collect();
     let dotted = format!("{}/./c.pcapng", d.display());
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["audit", "--policy", p, "--save", c, c], "--save"),
         (&["audit", "--policy", p, "-o", &dotted, c], "--output"),
         (
@@ -327,6 +327,7 @@ fn no_output_overwrites_an_input_or_another_output() {
             "name the same file",
         ),
         (&["merge", "-o", s, s], "a summary being merged"),
+        (&["flows", "-o", c, c], "a capture being listed"),
         (
             &["verify", "--policy", p, "-o", p, "--duration", "1s"],
             "the policy",
