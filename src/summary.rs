@@ -191,16 +191,12 @@ impl Summary {
     /// lost or changed bytes is refused rather than merged (an integrity
     /// check against damage, not a signature).
     pub fn write(&self, path: &Path, out: File) -> Result<()> {
-        let failed = || format!("cannot write summary {}", path.display());
-        let mut body = serde_json::to_vec(self).with_context(failed)?;
-        body.pop(); // The object's closing brace: the CRC member goes last.
-        let crc = crc32fast::hash(&body);
-        body.extend_from_slice(CRC_MEMBER);
-        body.extend_from_slice(format!("{crc:08x}\"}}").as_bytes());
-        let mut w = BufWriter::new(out);
-        w.write_all(&body)
-            .and_then(|()| w.flush())
-            .with_context(failed)
+        let mut w = BufWriter::with_capacity(1 << 16, Sealed::new(out));
+        serde_json::to_writer(&mut w, self)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(Sealed::seal)
+            .with_context(|| format!("cannot write summary {}", path.display()))
     }
 
     /// Reads a summary, saying what is wrong with a file that is not one.
@@ -331,6 +327,57 @@ impl Header {
                 env!("CARGO_PKG_VERSION"),
             ),
         }
+    }
+}
+
+/// A summary on its way to the file, its CRC-32 taken as it goes: every
+/// byte but the last is written at once (the whole, hundreds of MB for a
+/// capture of many violations, is never held), and the last, the object's
+/// closing brace, waits for the CRC member, which goes before it.
+struct Sealed<W: Write> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    held: Option<u8>,
+}
+
+impl<W: Write> Sealed<W> {
+    fn new(inner: W) -> Self {
+        Sealed {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            held: None,
+        }
+    }
+
+    /// Ends the object with its CRC member, and flushes.
+    fn seal(mut self) -> std::io::Result<()> {
+        if self.held != Some(b'}') {
+            return Err(std::io::Error::other("a summary is one JSON object"));
+        }
+        let crc = self.crc.finalize();
+        self.inner.write_all(CRC_MEMBER)?;
+        write!(self.inner, "{crc:08x}\"}}")?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for Sealed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some((&last, rest)) = buf.split_last() else {
+            return Ok(0);
+        };
+        if let Some(h) = self.held.take() {
+            self.inner.write_all(&[h])?;
+            self.crc.update(&[h]);
+        }
+        self.inner.write_all(rest)?;
+        self.crc.update(rest);
+        self.held = Some(last);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
