@@ -519,8 +519,26 @@ fn tell_apart(summaries: &mut [(PathBuf, Summary)]) {
     for (path, s) in summaries.iter_mut() {
         for c in &mut s.captures {
             if holders.get(&c.source).is_some_and(|h| h.len() > 1) {
-                c.source = format!("{}: {}", path.display(), c.source);
+                let new = format!("{}: {}", path.display(), c.source);
+                rename_in_findings(&mut s.report.findings.nics, &c.source, &new);
+                c.source = new;
             }
+        }
+    }
+}
+
+/// The `[interfaces]` findings name captures in their words (`matches 2
+/// interfaces of c.pcapng (…)`, `c.pcapng: interface … matches`): those of
+/// a renamed capture take its new name.
+fn rename_in_findings(nics: &mut analyzer::NicFindings, old: &str, new: &str) {
+    let (of_old, of_new) = (format!(" of {old} ("), format!(" of {new} ("));
+    for w in nics.keys.iter_mut().flat_map(|k| k.several.iter_mut()) {
+        *w = w.replacen(&of_old, &of_new, 1);
+    }
+    let (at_old, at_new) = (format!("{old}: interface "), format!("{new}: interface "));
+    for w in &mut nics.conflicts {
+        if let Some(rest) = w.strip_prefix(&at_old) {
+            *w = format!("{at_new}{rest}");
         }
     }
 }
@@ -759,5 +777,37 @@ fn report_args(args: &MergeArgs) -> ReportArgs {
         series: args.series,
         violations_pcap: None,
         color: args.color,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_capture_is_renamed_in_the_nic_findings_that_name_it() {
+        let several = |c: &str| {
+            format!("[interfaces] \"ifindex:12\" matches 2 interfaces of {c} (eth:12:0, eth:12:20): each is judged as network low")
+        };
+        let conflict = |c: &str| {
+            format!("{c}: interface eth1 matches [interfaces] keys of different networks, \"eth1\" (a), \"eth*\" (b): judged as network a (the first)")
+        };
+        let mut nics = analyzer::NicFindings {
+            keys: vec![analyzer::NicKeyFinding {
+                key: "ifindex:12".into(),
+                matched: true,
+                several: vec![several("c.pcapng"), several("d.pcapng")],
+            }],
+            conflicts: vec![conflict("c.pcapng"), conflict("xc.pcapng")],
+        };
+        rename_in_findings(&mut nics, "c.pcapng", "h1.json: c.pcapng");
+        assert_eq!(
+            nics.keys[0].several,
+            [several("h1.json: c.pcapng"), several("d.pcapng")]
+        );
+        assert_eq!(
+            nics.conflicts,
+            [conflict("h1.json: c.pcapng"), conflict("xc.pcapng")]
+        );
     }
 }
