@@ -82,26 +82,57 @@ impl Tap for FlowNumbers {
 #[derive(Default)]
 pub struct Wanted {
     comments: FxHashMap<u32, String>,
-    /// Violating flows past the numbering's range (never written).
-    pub unnumbered: usize,
+    /// Violating flows that cannot be written.
+    pub unnumbered: Unnumbered,
+}
+
+/// Violating flows with no number of their own, so never written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unnumbered {
+    /// Past the numbering's range (`u32::MAX - 1` flows).
+    pub past_range: usize,
+    /// No frame was filed under them: a tunnel's outer flow, whose frames
+    /// go with the flows inside it (or with none, when those do not
+    /// decode).
+    pub unfiled: usize,
+}
+
+impl Unnumbered {
+    fn any(&self) -> bool {
+        self.past_range > 0 || self.unfiled > 0
+    }
+
+    /// ` (N violating flows …)` for each kind, or nothing.
+    fn said(&self) -> String {
+        let mut out = String::new();
+        if self.past_range > 0 {
+            out.push_str(&format!(
+                " ({} violating flows came after the first 4294967294 flows and are not written)",
+                self.past_range
+            ));
+        }
+        if self.unfiled > 0 {
+            out.push_str(&format!(" ({} violating flows are tunnels' outer flows, whose frames are written with the flows inside them when those violate, and are not written as flows of their own)", self.unfiled));
+        }
+        out
+    }
 }
 
 impl Wanted {
     /// Every flow of `an` that breaks the policy (as the report lists them).
     pub fn from_analyzer(an: &Analyzer) -> Self {
-        let mut w = Wanted {
-            comments: FxHashMap::default(),
-            unnumbered: 0,
-        };
+        let mut w = Wanted::default();
         for slot in an.slots() {
             let Some(check) = violation(slot) else {
                 continue;
             };
-            if slot.ext.mark == u32::MAX || slot.ext.mark == 0 {
-                w.unnumbered += 1;
-                continue;
+            match slot.ext.mark {
+                0 => w.unnumbered.unfiled += 1,
+                u32::MAX => w.unnumbered.past_range += 1,
+                _ => {
+                    w.comments.insert(slot.ext.mark, comment(an, slot, check));
+                }
             }
-            w.comments.insert(slot.ext.mark, comment(an, slot, check));
         }
         w
     }
@@ -115,13 +146,14 @@ impl Wanted {
     /// analyzer, which numbered `first` flows fewer (one analyzer reading
     /// them all goes on numbering where this one's captures ended).
     pub fn absorb(&mut self, later: Wanted, first: u32) {
-        self.unnumbered += later.unnumbered;
+        self.unnumbered.past_range += later.unnumbered.past_range;
+        self.unnumbered.unfiled += later.unnumbered.unfiled;
         for (n, comment) in later.comments {
             match n.checked_add(first).filter(|n| *n < u32::MAX) {
                 Some(n) => {
                     self.comments.insert(n, comment);
                 }
-                None => self.unnumbered += 1,
+                None => self.unnumbered.past_range += 1,
             }
         }
     }
@@ -293,19 +325,15 @@ pub fn mismatch(
     path: &Path,
     written: &Written,
     expected: &Written,
-    unnumbered: usize,
+    unnumbered: Unnumbered,
 ) -> Option<String> {
     let Written {
         flows,
         packets,
         bytes,
     } = *expected;
-    (written != expected || unnumbered > 0).then(|| {
-        let past = if unnumbered > 0 {
-            format!(" ({unnumbered} violating flows came after the first 4294967294 flows and are not written)")
-        } else {
-            String::new()
-        };
+    (written != expected || unnumbered.any()).then(|| {
+        let past = unnumbered.said();
         format!(
             "{} holds {} packets ({} bytes) of {} flows, but the violations are {packets} packets ({bytes} bytes) of {flows} flows{past}",
             path.display(),
@@ -446,16 +474,14 @@ mod tests {
     fn absorbed_wanted_flows_move_past_the_flows_before_and_keep_their_comments() {
         let mut w = Wanted::default();
         w.comments.insert(1, "a".into());
-        let mut later = Wanted {
-            comments: FxHashMap::default(),
-            unnumbered: 1,
-        };
+        let mut later = Wanted::default();
+        later.unnumbered.past_range = 1;
         later.comments.insert(2, "b".into());
         later.comments.insert(u32::MAX - 3, "beyond".into());
         w.absorb(later, 5);
         assert_eq!(w.comments.get(&1).map(String::as_str), Some("a"));
         assert_eq!(w.comments.get(&7).map(String::as_str), Some("b"));
         // Past the numbering's range: unnumbered, with the one before.
-        assert_eq!((w.comments.len(), w.unnumbered), (2, 2));
+        assert_eq!((w.comments.len(), w.unnumbered.past_range), (2, 2));
     }
 }
