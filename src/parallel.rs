@@ -278,17 +278,23 @@ fn audit_one(spec: &CaptureSpec, i: usize, plan: Plan<'_>, seams: &Seams) -> Opt
     let outcome = pipeline::read_share(&spec, &mut an, &mut tap, &mut watch, plan.progress);
     tap.0.finish();
     seams.ended(i, &an);
-    // (What a part keeps for the merge is small beside its flow table.)
-    watch.finish();
     if seams.doomed.load(Ordering::Relaxed) {
+        watch.finish();
         return None;
     }
-    Some(Part {
+    let part = Part {
         row: CaptureRow::new(&an, &outcome),
         numbered: tap.1.map(|n| n.finish(&an)),
         outcome,
         done: plan.analysed(an, i),
-    })
+    };
+    // What a part keeps for the merge is small beside its flow table,
+    // unless it keeps its analyzer (to report again with every part's
+    // names): then its flows still count.
+    if part.done.read.kept.is_none() {
+        watch.finish();
+    }
+    Some(part)
 }
 
 /// Why one run over the captures in order could differ from the merged
