@@ -16,7 +16,7 @@ use crate::pipeline::{self, CaptureSpec};
 use crate::progress::{self, Progress};
 use crate::shard;
 use crate::summary::{self, Merged, Summary, TableFacts};
-use crate::violations_pcap::{self, FirstPass, Numbering, PacketWriter, Written};
+use crate::violations_pcap::{self, FirstPass, Numbering, PacketWriter, Store, Written};
 use crate::Outcome;
 
 /// Runs the audit. Exit: 1 on any violation (a proven leak wins), else 2
@@ -29,18 +29,14 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
     let specs = pipeline::specs(&args.input);
-    let (pcap, save) = outputs(args, &specs)?;
+    let (pcap, save, journals) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
-    let journals = match &pcap {
-        Some((path, _)) => Some(violations_pcap::journal_dir(path)?),
-        None => None,
-    };
     let plan = Plan {
         cfg,
         policy: &policy,
         threads: pipeline::threads(&args.input),
         flows: args.report.flows,
-        journals: journals.as_deref(),
+        journals: journals.as_ref(),
         progress: &progress,
     };
     let run = Run {
@@ -51,7 +47,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         cfg,
         threshold,
         specs: &specs,
-        journals: journals.as_deref(),
+        journals: journals.as_ref(),
     };
     match parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)) {
         Some(m) => run.merged(m, pcap, save),
@@ -69,7 +65,7 @@ struct Run<'a> {
     threshold: u64,
     specs: &'a [CaptureSpec],
     /// Where `--violations-pcap`'s journals go.
-    journals: Option<&'a Path>,
+    journals: Option<&'a Store>,
 }
 
 impl Run<'_> {
@@ -87,6 +83,7 @@ impl Run<'_> {
                 Some(first) => {
                     let second = SecondPass {
                         first,
+                        store: self.journals,
                         read: frames_read(&m.merged.captures),
                         expected: Written::violations(&m.merged.report),
                         threshold: self.threshold,
@@ -163,6 +160,7 @@ impl Run<'_> {
             (Some((path, out)), Some(first)) => {
                 let pass = SecondPass {
                     first,
+                    store: self.journals,
                     read: frames_read(&doc.captures),
                     expected,
                     threshold: self.threshold,
@@ -204,16 +202,17 @@ fn config(args: &AuditArgs) -> Result<AnalyzerConfig> {
 /// An output file, if asked for, with its path.
 type OutFile<'a, W> = Option<(&'a PathBuf, W)>;
 
+/// `--violations-pcap` (with the store of its journals) and `--save`.
+type Outputs<'a> = (
+    OutFile<'a, violations_pcap::Output>,
+    OutFile<'a, std::fs::File>,
+    Option<Store>,
+);
+
 /// `--violations-pcap` and `--save`, created before reading, so a bad
 /// path fails at once, not after an hour; no output may overwrite a
 /// capture, the policy or another output.
-fn outputs<'a>(
-    args: &'a AuditArgs,
-    specs: &[CaptureSpec],
-) -> Result<(
-    OutFile<'a, violations_pcap::Output>,
-    OutFile<'a, std::fs::File>,
-)> {
+fn outputs<'a>(args: &'a AuditArgs, specs: &[CaptureSpec]) -> Result<Outputs<'a>> {
     let inputs: Vec<(&str, &Path)> = specs
         .iter()
         .map(|s| ("a capture being audited", Path::new(&s.path)))
@@ -228,18 +227,23 @@ fn outputs<'a>(
         bail!("--save -: a summary is written to a file (standard output carries the report); give a path");
     }
     crate::paths::check(&inputs, &outputs)?;
-    let pcap = match &args.report.violations_pcap {
+    // Every check before any file is made (making one truncates it).
+    let journals = match &args.report.violations_pcap {
         Some(p) => {
             rereadable(specs)?;
-            Some((p, violations_pcap::create(p)?))
+            Some(Store::new(p)?)
         }
+        None => None,
+    };
+    let pcap = match &args.report.violations_pcap {
+        Some(p) => Some((p, violations_pcap::create(p)?)),
         None => None,
     };
     let save = match &args.save {
         Some(p) => Some((p, summary::create(p)?)),
         None => None,
     };
-    Ok((pcap, save))
+    Ok((pcap, save, journals))
 }
 
 /// Writes the report (with `warnings` added); the exit code.
@@ -309,9 +313,11 @@ fn rereadable(specs: &[CaptureSpec]) -> Result<()> {
 }
 
 /// What the second pass needs from the first.
-struct SecondPass {
+struct SecondPass<'a> {
     /// The violating flows under one numbering, and each frame's number.
     first: FirstPass,
+    /// Where the journals are.
+    store: Option<&'a Store>,
     /// Frames the first pass read of each capture (none: not opened).
     read: Vec<Option<u64>>,
     /// What the file must hold (the report's violating flows).
@@ -324,7 +330,7 @@ fn frames_read(rows: &[CaptureRow]) -> Vec<Option<u64>> {
     rows.iter().map(|r| r.id.map(|_| r.packets)).collect()
 }
 
-impl SecondPass {
+impl SecondPass<'_> {
     /// Reads the captures again beside the journals of flow numbers and
     /// writes the violating flows' packets. Never fails the audit: a
     /// problem is a warning in the report.
@@ -347,7 +353,16 @@ impl SecondPass {
                 total_size(specs),
                 self.threshold,
             );
-            warnings = violations_pcap::replay(specs, &self.read, journals, &mut writer, &progress);
+            warnings = match self.store {
+                Some(store) => violations_pcap::replay(
+                    specs,
+                    &self.read,
+                    (journals, store),
+                    &mut writer,
+                    &progress,
+                ),
+                None => vec!["--violations-pcap: no journal of flow numbers was kept".into()],
+            };
             progress.finish();
         }
         let written = match writer.finish() {

@@ -91,9 +91,9 @@ pub struct Plan<'a> {
     /// `--flows`: every flow's row, for the list.
     pub flows: bool,
     /// `--violations-pcap`: flows numbered, each frame's number journalled
-    /// in this directory (FILE's), each analyzer's numbers offset by the
-    /// flows of the analyzers before it.
-    pub journals: Option<&'a std::path::Path>,
+    /// into this store, each analyzer's numbers offset by the flows of the
+    /// analyzers before it.
+    pub journals: Option<&'a crate::violations_pcap::Store>,
     pub progress: &'a Progress,
 }
 

@@ -4,14 +4,16 @@
 //! Every analyzer of the first pass (the one analyzer, each capture's in
 //! parallel, or each share of the flows) writes, for every frame it takes,
 //! the number of the flow the frame joined (0 for none) to its journal:
-//! four bytes a frame, in a temporary file in FILE's directory (the disk
-//! the result goes to, not a RAM-backed /tmp; `.lanecheck-journal-*`,
-//! removed when the audit ends), or the temporary directory when FILE's
-//! cannot hold one. A journal is closed once written (a thousand captures
-//! read in parallel hold no thousand open files) and opened again to be
-//! read. A share writes 0 for the frames another share takes, so every
-//! journal of a set of shares is indexed by the frame's place in the
-//! captures: four bytes a frame for each share.
+//! four bytes a frame, on an unnamed temporary file of its own while it
+//! reads, copied when it finishes to the end of the audit's one journal
+//! store ([`Store`]): an unnamed temporary file in FILE's directory (the
+//! disk the result goes to, not a RAM-backed /tmp), or the temporary
+//! directory when FILE's cannot hold one. Unnamed files leave nothing on
+//! disk however the audit ends (Ctrl-C included), and a thousand captures
+//! read in parallel hold one open store, not a thousand journals. A share
+//! writes 0 for the frames another share takes, so every journal of a set
+//! of shares is indexed by the frame's place in the captures: four bytes a
+//! frame for each share.
 //! Numbers are each analyzer's own; [`FirstPass`] offsets each by the
 //! flows numbered before it, as [`Wanted::absorb`] does the wanted ones.
 //!
@@ -28,8 +30,11 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
 use anyhow::{bail, Result};
-use tempfile::{NamedTempFile, TempPath};
 
 use analyzer::flow::Slot;
 use analyzer::state::FlowState;
@@ -44,38 +49,95 @@ use crate::progress::Progress;
 /// 16,384 frames.
 const BUFFER: usize = 64 << 10;
 
-/// Where the journals go: FILE's directory (the disk the result goes to),
-/// else the temporary directory; an error, before anything is read, when
-/// neither can hold one.
-pub fn journal_dir(file: &Path) -> Result<PathBuf> {
-    let own = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut why = Vec::new();
-    for dir in [own, std::env::temp_dir()] {
-        match temporary(&dir) {
-            Ok(_) => return Ok(dir),
-            Err(e) => why.push(format!("{}: {e}", dir.display())),
-        }
-    }
-    bail!(
-        "--violations-pcap keeps a journal of flow numbers while it reads, and none can be made ({})",
-        why.join("; ")
-    )
+/// The journals of an audit, one after another on one unnamed temporary
+/// file, each copied there when its analyzer finishes.
+pub struct Store {
+    dir: PathBuf,
+    /// The file, and where its end is.
+    file: Mutex<(File, u64)>,
 }
 
-/// A new journal file in `dir`.
-fn temporary(dir: &Path) -> std::io::Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".lanecheck-journal-")
-        .tempfile_in(dir)
+/// Where one journal is in the store.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    start: u64,
+    len: u64,
+}
+
+impl Store {
+    /// The store for `--violations-pcap FILE`: in FILE's directory, else
+    /// the temporary directory; an error, before anything is read, when
+    /// neither can hold one.
+    pub fn new(file: &Path) -> Result<Self> {
+        let own = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut why = Vec::new();
+        for dir in [own, std::env::temp_dir()] {
+            match tempfile::tempfile_in(&dir) {
+                Ok(f) => {
+                    return Ok(Store {
+                        dir,
+                        file: Mutex::new((f, 0)),
+                    })
+                }
+                Err(e) => why.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        bail!(
+            "--violations-pcap keeps a journal of flow numbers while it reads, and none can be made ({})",
+            why.join("; ")
+        )
+    }
+
+    /// Where the journals are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Copies a finished journal to the store's end.
+    fn keep(&self, mut journal: File) -> Result<Segment, String> {
+        let failed = |e: std::io::Error| format!("keeping the journal of flow numbers: {e}");
+        journal.seek(SeekFrom::Start(0)).map_err(failed)?;
+        let mut store = self
+            .file
+            .lock()
+            .map_err(|_| "a journal writer failed".to_string())?;
+        let (file, end) = &mut *store;
+        file.seek(SeekFrom::Start(*end)).map_err(failed)?;
+        let len = std::io::copy(&mut journal, file).map_err(failed)?;
+        let start = *end;
+        *end += len;
+        Ok(Segment { start, len })
+    }
+}
+
+/// One journal of the store, read from its start (positioned reads: the
+/// journals of a set of shares are read in step from one file).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
+        let n = buf.len().min(left);
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self.file.read_at(&mut buf[..n], self.pos)?;
+        self.pos += got as u64;
+        Ok(got)
+    }
 }
 
 /// The flow number of every frame an analyzer takes, in frame order, on a
 /// temporary file.
 pub struct Journal {
-    out: Option<BufWriter<NamedTempFile>>,
+    out: Option<BufWriter<File>>,
     /// Frames journalled so far.
     frames: u64,
     error: Option<String>,
@@ -84,7 +146,7 @@ pub struct Journal {
 impl Journal {
     /// A journal in `dir`; one that cannot be made says why when finished.
     pub fn create(dir: &Path) -> Self {
-        let (out, error) = match temporary(dir) {
+        let (out, error) = match tempfile::tempfile_in(dir) {
             Ok(f) => (Some(BufWriter::with_capacity(BUFFER, f)), None),
             Err(e) => (
                 None,
@@ -111,9 +173,9 @@ impl Journal {
         }
     }
 
-    /// The journal, closed (its path, removed when dropped), or why there
-    /// is none.
-    fn finish(self) -> Result<TempPath, String> {
+    /// The journal, copied into `store` (its own file closed), or why
+    /// there is none.
+    fn finish(self, store: &Store) -> Result<Segment, String> {
         let failed = |e: std::io::Error| format!("writing the journal of flow numbers: {e}");
         if let Some(e) = self.error {
             return Err(e);
@@ -122,7 +184,7 @@ impl Journal {
             .out
             .ok_or_else(|| "no journal of flow numbers".to_string())?;
         let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        Ok(file.into_temp_path())
+        store.keep(file)
     }
 }
 
@@ -143,17 +205,19 @@ impl Tap for Journal {
 
 /// A first-pass analyzer's tap: numbers its flows and journals the number
 /// of each frame's.
-pub struct Numbering {
+pub struct Numbering<'a> {
     numbers: FlowNumbers,
     journal: Journal,
+    store: &'a Store,
 }
 
-impl Numbering {
-    /// Numbering, with its journal in `dir`.
-    pub fn new(dir: &Path) -> Self {
+impl<'a> Numbering<'a> {
+    /// Numbering, its journal kept in `store` when finished.
+    pub fn new(store: &'a Store) -> Self {
         Numbering {
             numbers: FlowNumbers::default(),
-            journal: Journal::create(dir),
+            journal: Journal::create(store.dir()),
+            store,
         }
     }
 
@@ -162,12 +226,12 @@ impl Numbering {
         Numbered {
             wanted: Wanted::from_analyzer(an),
             count: self.numbers.count(),
-            journal: self.journal.finish(),
+            journal: self.journal.finish(self.store),
         }
     }
 }
 
-impl Tap for Numbering {
+impl Tap for Numbering<'_> {
     #[inline]
     fn at(&mut self, index: u64) {
         self.journal.at(index);
@@ -185,7 +249,7 @@ impl Tap for Numbering {
 pub struct Numbered {
     wanted: Wanted,
     count: u32,
-    journal: Result<TempPath, String>,
+    journal: Result<Segment, String>,
 }
 
 /// What the first pass leaves the second: the violating flows under one
@@ -206,7 +270,7 @@ pub struct Journals(Vec<Run>);
 /// each analyzer's journal and the offset of its numbers.
 struct Run {
     captures: Range<usize>,
-    journals: Vec<(Result<TempPath, String>, u32)>,
+    journals: Vec<(Result<Segment, String>, u32)>,
 }
 
 impl FirstPass {
@@ -226,38 +290,32 @@ impl FirstPass {
 
 /// The journals of one run, read in step: a frame's number is the one
 /// journal that has one (shares take disjoint frames).
-struct Readers {
-    readers: Vec<(Option<BufReader<File>>, u32)>,
-    /// The journals' files, removed when the run is read.
-    _paths: Vec<TempPath>,
+struct Readers<'a> {
+    readers: Vec<(Option<BufReader<At<'a>>>, u32)>,
     warnings: Vec<String>,
 }
 
-impl Readers {
-    fn new(journals: Vec<(Result<TempPath, String>, u32)>) -> Self {
+impl<'a> Readers<'a> {
+    fn new(journals: Vec<(Result<Segment, String>, u32)>, store: &'a File) -> Self {
         let mut warnings = Vec::new();
-        let mut paths = Vec::new();
-        let mut readers = Vec::new();
-        for (journal, offset) in journals {
-            let opened = journal.and_then(|path| {
-                let file = File::open(&path)
-                    .map_err(|e| format!("reading the journal of flow numbers: {e}"));
-                paths.push(path);
-                file
-            });
-            match opened {
-                Ok(f) => readers.push((Some(BufReader::with_capacity(BUFFER, f)), offset)),
+        let readers = journals
+            .into_iter()
+            .map(|(journal, offset)| match journal {
+                Ok(Segment { start, len }) => {
+                    let at = At {
+                        file: store,
+                        pos: start,
+                        end: start + len,
+                    };
+                    (Some(BufReader::with_capacity(BUFFER, at)), offset)
+                }
                 Err(e) => {
                     warnings.push(format!("--violations-pcap: {e}"));
-                    readers.push((None, offset));
+                    (None, offset)
                 }
-            }
-        }
-        Readers {
-            readers,
-            _paths: paths,
-            warnings,
-        }
+            })
+            .collect();
+        Readers { readers, warnings }
     }
 
     /// The next frame's number, in the one numbering.
@@ -306,13 +364,16 @@ fn shifted(n: u32, offset: u32) -> u32 {
 pub fn replay<W: Write>(
     specs: &[CaptureSpec],
     read: &[Option<u64>],
-    journals: Journals,
+    (journals, store): (Journals, &Store),
     writer: &mut PacketWriter<W>,
     progress: &Progress,
 ) -> Vec<String> {
+    let Ok(store) = store.file.lock() else {
+        return vec!["--violations-pcap: a journal writer failed".into()];
+    };
     let mut warnings = Vec::new();
     for run in journals.0 {
-        let mut readers = Readers::new(run.journals);
+        let mut readers = Readers::new(run.journals, &store.0);
         for i in run.captures {
             let (Some(spec), Some(Some(frames))) = (specs.get(i), read.get(i)) else {
                 continue;
@@ -391,15 +452,19 @@ mod tests {
         assert_eq!(shifted(5, u32::MAX - 3), u32::MAX);
     }
 
-    /// A journal of `numbers`, finished.
-    fn journal(numbers: &[(u64, u32)]) -> Result<TempPath, String> {
-        // (Removed when the path is dropped.)
-        let mut j = Journal::create(&std::env::temp_dir());
+    /// A store in the temporary directory.
+    fn store() -> Store {
+        Store::new(&std::env::temp_dir().join("v.pcapng")).unwrap()
+    }
+
+    /// A journal of `numbers`, finished into `store`.
+    fn journal(store: &Store, numbers: &[(u64, u32)]) -> Result<Segment, String> {
+        let mut j = Journal::create(store.dir());
         for (at, n) in numbers {
             j.at(*at);
             j.put(*n);
         }
-        j.finish()
+        j.finish(store)
     }
 
     #[test]
@@ -407,9 +472,11 @@ mod tests {
         // Frames 0..6: share 0 took 1 (flow 1), 4 (flow 2), 5 (flow 1);
         // share 1 (2 flows before it... numbered after share 0's 2) took
         // 0 (its flow 1), 2 (no flow), 3 (its flow 2).
-        let a = journal(&[(1, 1), (4, 2), (5, 1)]);
-        let b = journal(&[(0, 1), (2, 0), (3, 2)]);
-        let mut r = Readers::new(vec![(a, 0), (b, 2)]);
+        let store = store();
+        let a = journal(&store, &[(1, 1), (4, 2), (5, 1)]);
+        let b = journal(&store, &[(0, 1), (2, 0), (3, 2)]);
+        let file = store.file.lock().unwrap();
+        let mut r = Readers::new(vec![(a, 0), (b, 2)], &file.0);
         let got: Vec<u32> = (0..8).map(|_| r.next()).collect();
         assert_eq!(got, vec![3, 1, 0, 4, 2, 1, 0, 0]);
         assert!(r.warnings.is_empty());
@@ -417,10 +484,12 @@ mod tests {
 
     #[test]
     fn a_journal_that_cannot_be_kept_says_why() {
+        let store = store();
         let j = Journal::create(Path::new("/nonexistent/dir"));
-        let e = j.finish().unwrap_err();
+        let e = j.finish(&store).unwrap_err();
         assert!(e.contains("/nonexistent/dir"), "{e}");
-        let mut r = Readers::new(vec![(Err(e), 0)]);
+        let file = store.file.lock().unwrap();
+        let mut r = Readers::new(vec![(Err(e), 0)], &file.0);
         assert_eq!(r.next(), 0);
         assert_eq!(r.warnings.len(), 1);
     }
@@ -453,8 +522,8 @@ mod tests {
         read: &[Option<u64>],
         journal: &[u32],
     ) -> (super::super::Written, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path());
+        let store = store();
+        let mut j = Journal::create(store.dir());
         journal.iter().for_each(|n| j.put(*n));
         let mut wanted = Wanted::default();
         wanted.comments.insert(1, "one".into());
@@ -463,12 +532,13 @@ mod tests {
         let numbered = Numbered {
             wanted,
             count: 3,
-            journal: j.finish(),
+            journal: j.finish(&store),
         };
         first.add(0..specs.len(), vec![numbered]);
         let out = capture::PcapNgOut::new("t", Vec::new()).unwrap();
         let mut w = PacketWriter::new(out, first.wanted);
-        let warnings = replay(specs, read, first.journals, &mut w, &Progress::hidden());
+        let journals = (first.journals, &store);
+        let warnings = replay(specs, read, journals, &mut w, &Progress::hidden());
         (w.finish().unwrap(), warnings)
     }
 
@@ -528,10 +598,15 @@ mod tests {
     fn journals_go_where_they_can_be_made() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("v.pcapng");
-        assert_eq!(journal_dir(&file).unwrap(), dir.path());
-        assert_eq!(journal_dir(Path::new("v.pcapng")).unwrap(), Path::new("."));
+        assert_eq!(Store::new(&file).unwrap().dir(), dir.path());
+        assert_eq!(
+            Store::new(Path::new("v.pcapng")).unwrap().dir(),
+            Path::new(".")
+        );
         // A FILE whose directory cannot hold one (standard output's).
-        let fd = journal_dir(Path::new("/dev/fd/1")).unwrap();
-        assert_eq!(fd, std::env::temp_dir());
+        let fd = Store::new(Path::new("/dev/fd/1")).unwrap();
+        assert_eq!(fd.dir(), std::env::temp_dir());
+        // Nothing is left in FILE's directory: the store has no name.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

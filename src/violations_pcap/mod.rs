@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 use crate::pipeline::Tap;
 
 mod journal;
-pub use journal::{journal_dir, replay, FirstPass, Numbered, Numbering};
+pub use journal::{replay, FirstPass, Numbered, Numbering, Store};
 
 /// Numbers flows in the order the analyzer creates them, in the flow's
 /// `mark` (which the analyzer leaves to its caller). Number 0 is "not yet
