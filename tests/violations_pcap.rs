@@ -349,6 +349,30 @@ fn standard_input_and_the_audited_file_itself_are_refused() {
     assert_eq!(std::fs::read(&t.file).unwrap(), before);
 }
 
+#[test]
+fn no_place_for_the_journal_is_refused_before_any_output_is_made() {
+    let (dir, t) = generate("dpm_primary_lan");
+    let p = policy("dpm.toml");
+    let keep = dir.path().join("keep.json");
+    std::fs::write(&keep, b"an earlier summary").unwrap();
+    // FILE's directory (/proc/self) and the temporary directory can hold
+    // no journal.
+    let out = crate::util::lanecheck()
+        .env("TMPDIR", "/nonexistent")
+        .args(["audit", "-p", &p, "--save", keep.to_str().unwrap()])
+        .args(["--violations-pcap", "/proc/self/v.pcapng"])
+        .arg(&t.file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("keeps a journal of flow numbers while it reads, and none can be made"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&keep).unwrap(), b"an earlier summary");
+}
+
 /// (packets, bytes) of FILE's packets that tshark puts in the flow of `v`.
 fn tshark_flow_totals(file: &Path, v: &Value) -> Option<(u64, u64)> {
     let want = flow_key(
