@@ -240,7 +240,10 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
                 })
             })
             .collect();
-        workers.into_iter().all(|w| w.join().is_ok())
+        // Every worker joined before any result is looked at: one left
+        // to the scope would re-raise its panic there.
+        let joined: Vec<bool> = workers.into_iter().map(|w| w.join().is_ok()).collect();
+        joined.into_iter().all(|ok| ok)
     });
     if let Some(why) = seams.why() {
         return Err(why);

@@ -212,10 +212,13 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
                 s.spawn(move || share(specs, Plan { progress, ..plan }, shard))
             })
             .collect();
-        handles
+        // Every share joined before any result is looked at: one left to
+        // the scope would re-raise its panic there.
+        let joined: Vec<Option<Part>> = handles
             .into_iter()
             .map(|h| h.join().ok().flatten())
-            .collect()
+            .collect();
+        joined.into_iter().collect::<Option<Vec<_>>>()
     });
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
