@@ -110,6 +110,10 @@ pub struct Summary {
     /// version number); written by [`Summary::write`] itself, last.
     #[serde(default, skip_serializing)]
     crc32: Option<String>,
+    /// The file's length and CRC-32, as read (to find one summary given
+    /// twice).
+    #[serde(skip)]
+    fingerprint: (usize, u32),
 }
 
 /// How the audit's flow table ended (see [`Analyzer::table_clock`]): what a
@@ -183,6 +187,7 @@ impl Summary {
             flow_digests: B64.encode(digests),
             clock,
             crc32: None,
+            fingerprint: (0, 0),
         }
     }
 
@@ -221,6 +226,7 @@ impl Summary {
         for c in &mut s.captures {
             c.restore_words();
         }
+        s.fingerprint = (bytes.len(), crc32fast::hash(&bytes));
         Ok(s)
     }
 
@@ -468,12 +474,12 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         .map(|p| ("a summary being merged", p.as_path()))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
-    once_each(&args.summaries)?;
     let mut summaries: Vec<(PathBuf, Summary)> = args
         .summaries
         .iter()
         .map(|p| Ok((p.clone(), Summary::read(p)?)))
         .collect::<Result<_>>()?;
+    once_each(&summaries)?;
     let (first_path, first) = &summaries[0];
     for (p, s) in &summaries[1..] {
         same_audit(first_path, first, p, s)?;
@@ -543,32 +549,21 @@ fn rename_in_findings(nics: &mut analyzer::NicFindings, old: &str, new: &str) {
     }
 }
 
-/// A summary given: its path as given and as resolved, and its length and
-/// CRC-32 (none when it cannot be read: reading it says why, later).
-type Seen<'a> = (&'a Path, Option<PathBuf>, Option<(usize, u32)>);
-
 /// Refuses a summary given twice, by its path or as a copy: its captures
 /// would count twice. (Two hosts' summaries of one conversation differ:
 /// their captures' names, times and NICs; that is a warning, not this.)
-fn once_each(paths: &[PathBuf]) -> Result<()> {
-    // Files are compared by length and CRC-32 (holding every summary's
-    // bytes at once would cost the memory of all of them), and read again
-    // to be sure when those match.
-    let fingerprint = |p: &Path| {
-        std::fs::read(p)
-            .ok()
-            .map(|b| (b.len(), crc32fast::hash(&b)))
-    };
-    let mut seen: Vec<Seen<'_>> = Vec::new();
-    for p in paths {
-        let (real, print) = (std::fs::canonicalize(p).ok(), fingerprint(p));
+fn once_each(summaries: &[(PathBuf, Summary)]) -> Result<()> {
+    let mut seen: Vec<(&Path, Option<PathBuf>, (usize, u32))> = Vec::new();
+    for (p, s) in summaries {
+        let real = std::fs::canonicalize(p).ok();
         for (q, q_real, q_print) in &seen {
             if real.is_some() && real == *q_real {
                 bail!("{} is given twice: merge each summary once", p.display());
             }
-            let same = print.is_some()
-                && print == *q_print
-                && std::fs::read(p).ok() == std::fs::read(q).ok();
+            // Compared by length and CRC-32 as read (holding every
+            // summary's bytes would cost the memory of all of them), then
+            // read again to be sure when those match.
+            let same = s.fingerprint == *q_print && std::fs::read(p).ok() == std::fs::read(q).ok();
             if same {
                 bail!(
                     "{} holds the same bytes as {}: the same audit twice (its captures would count twice)",
@@ -577,7 +572,7 @@ fn once_each(paths: &[PathBuf]) -> Result<()> {
                 );
             }
         }
-        seen.push((p, real, print));
+        seen.push((p, real, s.fingerprint));
     }
     Ok(())
 }
