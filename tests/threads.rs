@@ -144,6 +144,15 @@ fn several_captures_a_cut_one_and_stdin_report_the_same() {
     assert_eq!(one, stdin("2"));
 }
 
+/// Frames read of every capture of a JSON report, all told.
+fn captures_packets(doc: &serde_json::Value) -> u64 {
+    let captures = doc["captures"].as_array().expect("captures is a list");
+    captures
+        .iter()
+        .map(|c| c["packets"].as_u64().unwrap())
+        .sum()
+}
+
 /// `lanecheck ARGS --threads N` over FIFOs, each fed one of `files` once
 /// by a thread of its own (as `<(zcat x.pcap.gz)` or a named pipe feeds
 /// it): stdout and exit code, or `None` if it was still running after a
@@ -201,12 +210,7 @@ fn captures_through_pipes_are_read_once_whatever_the_threads() {
     let args = ["audit", "--policy", &p, "--format", "json", "--flows"];
     let direct = output(&[&args[..], &names].concat(), "1");
     let doc: serde_json::Value = serde_json::from_slice(&direct.0).unwrap();
-    let packets: u64 = doc["captures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["packets"].as_u64().unwrap())
-        .sum();
+    let packets = captures_packets(&doc);
     assert!(packets > 500, "{packets} packets");
     for threads in ["1", "2"] {
         let (out, code) = over_fifos(&args, &files, threads).unwrap_or_else(|| {
@@ -998,10 +1002,7 @@ fn rotated_captures_of_many_flows_are_analysed_in_shares() {
     assert!(log.contains("analysed 3 captures in 2 shares"), "{log}");
     let (json, _) = output(&audit_json(&p, &[], &names), "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let packets: u64 = (0..3)
-        .map(|i| doc["captures"][i]["packets"].as_u64().unwrap())
-        .sum();
-    assert_eq!(packets, truth.packets);
+    assert_eq!(captures_packets(&doc), truth.packets);
     // A flow cut by a rotation is still one flow.
     assert_eq!(class_flows(&doc), truth.flows);
     // The middle file cut short: every share reads up to the cut, and on.
@@ -1199,9 +1200,6 @@ fn many_small_rotated_captures_are_judged_by_their_first_frames_together() {
     );
     let (json, _) = output(&audit_json(&p, &[], &names), "2");
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let packets: u64 = (0..48)
-        .map(|i| doc["captures"][i]["packets"].as_u64().unwrap())
-        .sum();
-    assert_eq!(packets, truth.packets);
+    assert_eq!(captures_packets(&doc), truth.packets);
     assert_eq!(class_flows(&doc), truth.flows);
 }
