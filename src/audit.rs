@@ -298,18 +298,15 @@ fn total_size(specs: &[CaptureSpec]) -> Option<u64> {
 }
 
 /// The second pass of `--violations-pcap` needs every capture again as it
-/// was: regular files only (standard input and pipes cannot be read twice).
+/// was: standard input and pipes cannot be read twice.
 fn rereadable(specs: &[CaptureSpec]) -> Result<()> {
-    for s in specs {
-        let regular = s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
-        if !regular {
-            bail!(
-                "--violations-pcap reads the captures twice (a flow's verdict is final only at its end), so each must be a regular file; {} is not: save it to a file first",
-                s.path
-            );
-        }
+    match specs.iter().find(|s| !s.rereadable()) {
+        Some(s) => bail!(
+            "--violations-pcap reads the captures twice (a flow's verdict is final only at its end), so each must be a regular file; {} is not: save it to a file first",
+            s.path
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// What the second pass needs from the first.

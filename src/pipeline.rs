@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -49,12 +50,17 @@ impl CaptureSpec {
         }
     }
 
+    /// Whether the capture is a regular file (not standard input, a pipe,
+    /// a FIFO or a device, and there).
+    pub fn is_regular(&self) -> bool {
+        self.path != "-" && std::fs::metadata(&self.path).is_ok_and(|m| m.is_file())
+    }
+
     /// Whether reading the capture again gives the same bytes: a regular
-    /// file (or none: a missing file fails alike every time), not standard
-    /// input, a pipe, a FIFO or a device. Only such captures are read in
-    /// parallel or in shares, which read them again when they must.
+    /// file, or none (a missing file fails alike every time). Only such
+    /// captures are read in parallel or twice (`--violations-pcap`).
     pub fn rereadable(&self) -> bool {
-        self.path != "-" && std::fs::metadata(&self.path).map_or(true, |m| m.is_file())
+        self.is_regular() || (self.path != "-" && !Path::new(&self.path).exists())
     }
 }
 

@@ -91,10 +91,8 @@ struct Part {
 /// `--shard never`, `auto` finding the first not worth sharing, or
 /// shares that meet).
 pub fn audit(specs: &[CaptureSpec], plan: Plan<'_>, mode: ShardMode) -> Option<Merged> {
-    let regular =
-        |s: &CaptureSpec| s.path != "-" && std::fs::metadata(&s.path).is_ok_and(|m| m.is_file());
     let many_threads = plan.threads >= 2 && mode != ShardMode::Never;
-    if specs.is_empty() || !many_threads || !specs.iter().all(regular) {
+    if specs.is_empty() || !many_threads || !specs.iter().all(CaptureSpec::is_regular) {
         return None;
     }
     let max_flows = plan.cfg.flows.max_flows;
