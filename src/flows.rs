@@ -21,7 +21,7 @@ pub fn run(args: &FlowsArgs) -> Result<Outcome> {
         .map(|s| ("a capture being listed", std::path::Path::new(&s.path)))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
-    let (list, failed) = match on_every_core(args)? {
+    let (list, failed) = match on_every_core(args, &specs)? {
         Some(list) => list,
         None => {
             let mut an = pipeline::new_analyzer(&args.input)?;
@@ -44,7 +44,10 @@ pub fn run(args: &FlowsArgs) -> Result<Outcome> {
 /// The list read as `audit` reads on several threads (captures in
 /// parallel, or one capture in shares of its flows), and whether a capture
 /// failed; `None` when it must be read on one analyzer.
-fn on_every_core(args: &FlowsArgs) -> Result<Option<(FlowList, bool)>> {
+fn on_every_core(
+    args: &FlowsArgs,
+    specs: &[pipeline::CaptureSpec],
+) -> Result<Option<(FlowList, bool)>> {
     let policy = Policy::default();
     let progress = Progress::hidden();
     let plan = Plan {
@@ -55,9 +58,8 @@ fn on_every_core(args: &FlowsArgs) -> Result<Option<(FlowList, bool)>> {
         journals: None,
         progress: &progress,
     };
-    let specs = pipeline::specs(&args.input);
     let Some(m) =
-        parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, ShardMode::Auto))
+        parallel::audit(specs, plan).or_else(|| shard::audit(specs, plan, ShardMode::Auto))
     else {
         return Ok(None);
     };

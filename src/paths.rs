@@ -26,17 +26,39 @@ enum Id {
 
 fn identity(p: &Path) -> Option<Id> {
     if let Ok(m) = std::fs::metadata(p) {
-        return Some(Id::File(m.dev(), m.ino()));
+        // A device or a FIFO (`/dev/null`, `/dev/stdout`) is overwritten by
+        // no one: any output may go there.
+        return m.is_file().then(|| Id::File(m.dev(), m.ino()));
     }
     let p = link_target(p);
     let name = p.file_name()?;
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::canonicalize(dir)
+    std::fs::canonicalize(dir_of(&p))
         .ok()
         .map(|d| Id::New(d.join(name)))
+}
+
+/// The directory a file is in (`.` for a bare name).
+pub fn dir_of(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Where scratch files for output FILE go (a spool, a journal): FILE's
+/// directory, on the disk the result goes to (not a possibly RAM-backed
+/// /tmp), else the temporary directory when FILE's cannot hold one (FILE
+/// in /dev/fd); an error naming both when neither can. Checked by making
+/// an unnamed file there.
+pub fn scratch_dir(file: &Path) -> Result<PathBuf> {
+    let mut why = Vec::new();
+    for dir in [dir_of(file).to_path_buf(), std::env::temp_dir()] {
+        match tempfile::tempfile_in(&dir) {
+            Ok(_) => return Ok(dir),
+            Err(e) => why.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    bail!("no scratch file can be made ({})", why.join("; "))
 }
 
 /// Where a dangling symbolic link points (followed up to 40 links, as the
@@ -61,8 +83,8 @@ pub fn policy(source: &PolicySource) -> Option<(&'static str, &Path)> {
     source.policy.as_deref().map(|p| ("the policy", p))
 }
 
-/// Refuses any output of `outputs` (flag, path if given) that is one of
-/// the `inputs` (what it is, path) or another output.
+/// Refuses any output of `outputs` (flag, path if given) that is `-`, one
+/// of the `inputs` (what it is, path) or another output.
 pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, Option<&Path>)]) -> Result<()> {
     let inputs: Vec<(&str, Id)> = inputs
         .iter()
@@ -71,6 +93,9 @@ pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, Option<&Path>)]) -> Res
         .collect();
     let mut made: Vec<(&str, Id)> = Vec::new();
     for (flag, path) in outputs {
+        if path.is_some_and(|p| p.as_os_str() == "-") {
+            bail!("{flag} -: an output is a file here (leave --output out for standard output); give a path");
+        }
         let Some((path, out)) = path.and_then(|p| Some((p, identity(p)?))) else {
             continue;
         };
@@ -137,6 +162,14 @@ mod tests {
         // Distinct outputs, standard input, an unmakeable path: no objection.
         let other = dir.path().join("r.json");
         let nowhere = Path::new("/nonexistent/dir/x");
+        // A device is no file any output overwrites; `-` is no file at all.
+        let null = Path::new("/dev/null");
+        check(&[], &[("-o", Some(null)), ("--save", Some(null))]).unwrap();
+        let e = check(&[], &[("-o", Some(Path::new("-")))]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("-o -: an output is a file here"),
+            "{e}"
+        );
         let outs = [
             ("--save", Some(new.as_path())),
             ("-o", Some(other.as_path())),

@@ -356,10 +356,7 @@ fn no_output_overwrites_an_input_or_another_output() {
     ];
     let (_, err, code) = run(&args);
     assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("--save -: a summary is written to a file"),
-        "{err}"
-    );
+    assert!(err.contains("--save -: an output is a file here"), "{err}");
     assert!(!root().join("-").exists());
     let after: Vec<Vec<u8>> = [&capture, &policy_file, &summary]
         .iter()

@@ -367,7 +367,7 @@ fn no_place_for_the_journal_is_refused_before_any_output_is_made() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("keeps a journal of flow numbers while it reads, and none can be made"),
+        err.contains("keeps a journal of flow numbers while it reads: no scratch file can be made"),
         "{err}"
     );
     assert_eq!(std::fs::read(&keep).unwrap(), b"an earlier summary");

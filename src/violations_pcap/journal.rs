@@ -34,7 +34,7 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
 use analyzer::flow::Slot;
 use analyzer::state::FlowState;
@@ -69,26 +69,18 @@ impl Store {
     /// the temporary directory; an error, before anything is read, when
     /// neither can hold one.
     pub fn new(file: &Path) -> Result<Self> {
-        let own = match file.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut why = Vec::new();
-        for dir in [own, std::env::temp_dir()] {
-            match tempfile::tempfile_in(&dir) {
-                Ok(f) => {
-                    return Ok(Store {
-                        dir,
-                        file: Mutex::new((f, 0)),
-                    })
-                }
-                Err(e) => why.push(format!("{}: {e}", dir.display())),
-            }
-        }
-        bail!(
-            "--violations-pcap keeps a journal of flow numbers while it reads, and none can be made ({})",
-            why.join("; ")
-        )
+        let dir = crate::paths::scratch_dir(file)
+            .context("--violations-pcap keeps a journal of flow numbers while it reads")?;
+        let f = tempfile::tempfile_in(&dir).with_context(|| {
+            format!(
+                "cannot keep the journal of flow numbers in {}",
+                dir.display()
+            )
+        })?;
+        Ok(Store {
+            dir,
+            file: Mutex::new((f, 0)),
+        })
     }
 
     /// Where the journals are.

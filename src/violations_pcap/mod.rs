@@ -32,7 +32,7 @@ use analyzer::flow::Slot;
 use analyzer::policy::FlowCheck;
 use analyzer::state::FlowState;
 use analyzer::{Analyzer, CaptureId, IfaceRef, Report};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use bit_set::BitSet;
 use capture::{FileSource, Frame, FrameSource, Interface, PcapNgOut};
 use rustc_hash::FxHashMap;
@@ -360,14 +360,12 @@ impl Spool {
         if let Some(w) = write {
             return Ok(Spool::Kept(w.to_path_buf()));
         }
-        let dir = violations
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = crate::paths::scratch_dir(violations)
+            .context("--violations-pcap spools what it captures")?;
         let t = tempfile::Builder::new()
             .prefix(".lanecheck-spool-")
             .suffix(".pcapng")
-            .tempfile_in(dir)
+            .tempfile_in(&dir)
             .with_context(|| format!("cannot create a spool file in {}", dir.display()))?;
         Ok(Spool::Temporary(t))
     }
@@ -398,16 +396,15 @@ pub type LiveAnalyzer = (Analyzer, Vec<(CaptureId, IfaceRef)>);
 const LIVE: &str = "live capture (lanecheck verify)";
 
 impl LivePcap {
-    /// Creates FILE and the spool (`--write`'s file if given).
+    /// Creates the spool (`--write`'s file if given), then FILE (a spool
+    /// that cannot be made leaves FILE as it was). `paths::check` has made
+    /// sure they are not one file.
     pub fn new(path: &Path, write: Option<&Path>) -> Result<Self> {
-        let same = |w: &Path| std::path::absolute(w).ok() == std::path::absolute(path).ok();
-        if write.is_some_and(same) {
-            bail!("--violations-pcap and --write name the same file");
-        }
+        let spool = Spool::new(path, write)?;
         Ok(LivePcap {
             path: path.to_path_buf(),
             out: create(path)?,
-            spool: Spool::new(path, write)?,
+            spool,
         })
     }
 
