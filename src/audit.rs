@@ -49,9 +49,18 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         specs: &specs,
         journals: journals.as_ref(),
     };
-    match parallel::audit(&specs, plan).or_else(|| shard::audit(&specs, plan, args.shard)) {
+    // An attempt that falls back leaves its journals for nothing.
+    let fell_back = || journals.as_ref().inspect(|s| s.clear());
+    let merged = parallel::audit(&specs, plan).or_else(|| {
+        fell_back();
+        shard::audit(&specs, plan, args.shard)
+    });
+    match merged {
         Some(m) => run.merged(m, pcap, save),
-        None => run.one_analyzer(pcap, save, &progress),
+        None => {
+            fell_back();
+            run.one_analyzer(pcap, save, &progress)
+        }
     }
 }
 

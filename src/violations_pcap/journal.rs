@@ -88,14 +88,30 @@ impl Store {
         &self.dir
     }
 
+    /// The store's file and end. A writer that panicked mid-copy (a bug)
+    /// left the end where it was: the journals before it are whole.
+    fn locked(&self) -> std::sync::MutexGuard<'_, (File, u64)> {
+        self.file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every journal kept: an attempt (captures in parallel, or
+    /// in shares) that fell back leaves nothing for the next one to copy
+    /// after.
+    pub fn clear(&self) {
+        let mut store = self.locked();
+        let (file, end) = &mut *store;
+        if file.set_len(0).is_ok() {
+            *end = 0;
+        }
+    }
+
     /// Copies a finished journal to the store's end.
     fn keep(&self, mut journal: File) -> Result<Segment, String> {
         let failed = |e: std::io::Error| format!("keeping the journal of flow numbers: {e}");
         journal.seek(SeekFrom::Start(0)).map_err(failed)?;
-        let mut store = self
-            .file
-            .lock()
-            .map_err(|_| "a journal writer failed".to_string())?;
+        let mut store = self.locked();
         let (file, end) = &mut *store;
         file.seek(SeekFrom::Start(*end)).map_err(failed)?;
         let len = std::io::copy(&mut journal, file).map_err(failed)?;
@@ -360,9 +376,7 @@ pub fn replay<W: Write>(
     writer: &mut PacketWriter<W>,
     progress: &Progress,
 ) -> Vec<String> {
-    let Ok(store) = store.file.lock() else {
-        return vec!["--violations-pcap: a journal writer failed".into()];
-    };
+    let store = store.locked();
     let mut warnings = Vec::new();
     for run in journals.0 {
         let mut readers = Readers::new(run.journals, &store.0);
@@ -600,5 +614,18 @@ mod tests {
         assert_eq!(fd.dir(), std::env::temp_dir());
         // Nothing is left in FILE's directory: the store has no name.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_attempt_that_fell_back_leaves_nothing_in_the_store() {
+        let store = store();
+        journal(&store, &[(0, 7), (1, 7)]).unwrap();
+        store.clear();
+        let again = journal(&store, &[(0, 3)]).unwrap();
+        assert_eq!((again.start, again.len), (0, 4));
+        assert_eq!(store.locked().0.metadata().unwrap().len(), 4);
+        let file = store.locked();
+        let mut r = Readers::new(vec![(Ok(again), 0)], &file.0);
+        assert_eq!((r.next(), r.next()), (3, 0));
     }
 }
