@@ -62,24 +62,33 @@ impl Settings {
             let d = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
             humantime::format_duration(d).to_string()
         };
+        // Every field named: one added later fails to compile until it is
+        // said here.
+        let Settings {
+            bin_ns,
+            idle_timeout_ns,
+            evidence_window_ns,
+            max_flows,
+            dedup,
+        } = self;
         let pairs = [
-            ("--bin", time(self.bin_ns), time(other.bin_ns)),
+            ("--bin", time(*bin_ns), time(other.bin_ns)),
             (
                 "--idle-timeout",
-                time(self.idle_timeout_ns),
+                time(*idle_timeout_ns),
                 time(other.idle_timeout_ns),
             ),
             (
                 "--evidence-window",
-                time(self.evidence_window_ns),
+                time(*evidence_window_ns),
                 time(other.evidence_window_ns),
             ),
             (
                 "--max-flows",
-                self.max_flows.to_string(),
+                max_flows.to_string(),
                 other.max_flows.to_string(),
             ),
-            ("--dedup", self.dedup.clone(), other.dedup.clone()),
+            ("--dedup", dedup.clone(), other.dedup.clone()),
         ];
         pairs
             .into_iter()
@@ -196,7 +205,10 @@ impl Summary {
     /// lost or changed bytes is refused rather than merged (an integrity
     /// check against damage, not a signature).
     pub fn write(&self, path: &Path, out: File) -> Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 16, Sealed::new(out));
+        // Buffered on both sides: serde's small writes reach `Sealed` in
+        // 64 KiB pieces, and its split of each (all but the last byte, then
+        // that byte) reaches the file in 64 KiB pieces too.
+        let mut w = BufWriter::with_capacity(1 << 16, Sealed::new(BufWriter::new(out)));
         serde_json::to_writer(&mut w, self)
             .map_err(std::io::Error::from)
             .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
@@ -361,8 +373,9 @@ impl<W: Write> Sealed<W> {
             return Err(std::io::Error::other("a summary is one JSON object"));
         }
         let crc = self.crc.finalize();
-        self.inner.write_all(CRC_MEMBER)?;
-        write!(self.inner, "{crc:08x}\"}}")?;
+        let mut end = CRC_MEMBER.to_vec();
+        end.extend_from_slice(format!("{crc:08x}\"}}").as_bytes());
+        self.inner.write_all(&end)?;
         self.inner.flush()
     }
 }

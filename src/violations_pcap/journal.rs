@@ -41,7 +41,7 @@ use analyzer::state::FlowState;
 use analyzer::Analyzer;
 use capture::{FileSource, Frame, FrameSource};
 
-use super::{FlowNumbers, PacketWriter, Wanted};
+use super::{shifted, FlowNumbers, PacketWriter, Wanted};
 use crate::pipeline::{self, CaptureSpec, Tap};
 use crate::progress::Progress;
 
@@ -350,18 +350,6 @@ impl<'a> Readers<'a> {
             }
         }
         n
-    }
-}
-
-/// `n` after `offset` flows numbered before; past the numbering's range,
-/// `u32::MAX` (never written).
-fn shifted(n: u32, offset: u32) -> u32 {
-    match n {
-        u32::MAX => u32::MAX,
-        n => n
-            .checked_add(offset)
-            .filter(|n| *n < u32::MAX)
-            .unwrap_or(u32::MAX),
     }
 }
 

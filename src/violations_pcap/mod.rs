@@ -149,13 +149,26 @@ impl Wanted {
         self.unnumbered.past_range += later.unnumbered.past_range;
         self.unnumbered.unfiled += later.unnumbered.unfiled;
         for (n, comment) in later.comments {
-            match n.checked_add(first).filter(|n| *n < u32::MAX) {
-                Some(n) => {
+            match shifted(n, first) {
+                u32::MAX => self.unnumbered.past_range += 1,
+                n => {
                     self.comments.insert(n, comment);
                 }
-                None => self.unnumbered.past_range += 1,
             }
         }
+    }
+}
+
+/// Flow number `n` of an analyzer after `offset` flows other analyzers
+/// numbered before it; past the numbering's range, `u32::MAX` (never
+/// written). The one rule for the wanted flows and the journals' numbers.
+pub(crate) fn shifted(n: u32, offset: u32) -> u32 {
+    match n {
+        u32::MAX => u32::MAX,
+        n => n
+            .checked_add(offset)
+            .filter(|n| *n < u32::MAX)
+            .unwrap_or(u32::MAX),
     }
 }
 
