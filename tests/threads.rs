@@ -263,11 +263,11 @@ fn same_sequential_and_parallel(args: &[&str]) -> String {
     two.2
 }
 
-/// `audit ARGS --save FILE` on one thread and on two: the same report and
-/// the same summary, byte for byte; what the two-thread run logged.
-/// Asserts `args` with `--violations-pcap` write the same report and the
-/// same file on one thread and two; the two-thread log, and how many
-/// packets the file holds (blocks of type 6).
+/// Asserts `args` (a JSON audit) with `--violations-pcap` write the same
+/// report and the same file on one thread and two, and that the file holds
+/// exactly the packets of the report's violations (so the two files are
+/// not merely alike: a second pass gone wrong the same way in both fails
+/// here); the two-thread log, and how many packets the file holds.
 fn same_violations_pcap(args: &[&str], dir: &Path) -> (String, usize) {
     // One path for both runs: the report names the file.
     let out = dir.join("violations.pcapng");
@@ -275,7 +275,8 @@ fn same_violations_pcap(args: &[&str], dir: &Path) -> (String, usize) {
     let run = |threads| {
         let _ = std::fs::remove_file(&out);
         let r = logged(&[args, &["--violations-pcap", out_s]].concat(), threads);
-        (r, std::fs::read(&out).unwrap_or_default())
+        // (FILE is made even when nothing violates.)
+        (r, std::fs::read(&out).unwrap())
     };
     let ((a, x), (b, y)) = (run("1"), run("2"));
     assert_eq!(
@@ -284,7 +285,18 @@ fn same_violations_pcap(args: &[&str], dir: &Path) -> (String, usize) {
         "{args:?}: reports differ"
     );
     assert!(x == y, "{args:?}: the violations pcaps differ");
-    (b.2, epb_count(&y))
+    let doc: serde_json::Value = serde_json::from_slice(&b.0).unwrap();
+    let violations = doc["violations"].as_array().unwrap();
+    let violating: u64 = violations
+        .iter()
+        .map(|v| v["packets"].as_u64().unwrap())
+        .sum();
+    let packets = epb_count(&y);
+    assert_eq!(
+        packets as u64, violating,
+        "{args:?}: file and report disagree"
+    );
+    (b.2, packets)
 }
 
 /// The packets of a pcapng, as lanecheck's own reader counts them.
@@ -302,6 +314,8 @@ fn epb_count(ng: &[u8]) -> usize {
     n
 }
 
+/// `audit ARGS --save FILE` on one thread and on two: the same report and
+/// the same summary, byte for byte; what the two-thread run logged.
 fn same_summary(args: &[&str], dir: &Path) -> String {
     let (one, two) = (dir.join("one.summary"), dir.join("two.summary"));
     let (one_s, two_s) = (one.to_str().unwrap(), two.to_str().unwrap());
@@ -937,8 +951,6 @@ fn peak_saved(dir: &Path) -> u64 {
     doc["clock"]["peak_flows"].as_u64().unwrap()
 }
 
-/// `src` (a classic little-endian pcap) cut into `n` files of about as
-/// many records each, as a capture rotated every so many packets is.
 /// fixgen's many-flow traffic (16 MiB) rotated into `n` files, and what
 /// the generator wrote.
 fn rotated_flows(n: usize) -> (tempfile::TempDir, fixgen::FlowsTruth, Vec<PathBuf>) {
@@ -957,6 +969,8 @@ fn bench_flows_policy() -> String {
         .to_string()
 }
 
+/// `src` (a classic little-endian pcap) cut into `n` files of about as
+/// many records each, as a capture rotated every so many packets is.
 fn rotate(src: &Path, n: usize, dir: &Path) -> Vec<PathBuf> {
     let data = std::fs::read(src).unwrap();
     let mut records = Vec::new();
