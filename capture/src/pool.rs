@@ -35,7 +35,9 @@ impl Spare {
     /// A spare buffer of `len` bytes, if there is one.
     fn take(&mut self, len: usize) -> Option<Vec<u8>> {
         let i = self.0.iter().position(|b| b.len() == len)?;
-        Some(self.0.swap_remove(i))
+        // `remove`, not `swap_remove`: the list stays oldest first, so a
+        // full list gives up its oldest buffer (16 moves at most).
+        Some(self.0.remove(i))
     }
 
     /// Keeps `v` if it is worth keeping, in place of the oldest spare one
@@ -137,6 +139,23 @@ mod tests {
         // Full: each new one took the place of the oldest.
         assert_eq!(s.0.len(), KEEP);
         assert_eq!((s.0[0][0], s.0[KEEP - 1][0]), (3, KEEP as u8 + 2));
+    }
+
+    #[test]
+    fn a_buffer_taken_leaves_the_rest_oldest_first() {
+        let mut s = Spare(Vec::new());
+        s.keep(vec![7; 20]);
+        for i in 0..KEEP - 1 {
+            s.keep(vec![i as u8; 10]);
+        }
+        // The oldest taken; the next two kept push out the oldest left (0),
+        // never the newest (KEEP - 2).
+        assert_eq!(s.take(20).map(|v| v.len()), Some(20));
+        s.keep(vec![99; 10]);
+        s.keep(vec![100; 10]);
+        let firsts: Vec<u8> = s.0.iter().map(|v| v[0]).collect();
+        assert_eq!(firsts[0], 1, "{firsts:?}");
+        assert!(firsts.contains(&(KEEP as u8 - 2)), "{firsts:?}");
     }
 
     #[test]
