@@ -644,10 +644,9 @@ impl Analyzer {
     /// ifindex, bytes 4..8) is one `capture` already lists: the frame then
     /// registers nothing, and [`Analyzer::pass`] need not decode it.
     fn sll2_iface_known(&self, frame: &Frame<'_>, capture: CaptureId) -> bool {
-        let Some(ix) = frame.data.get(4..8) else {
+        let Some(ix) = decode::sll2_ifindex(frame.data) else {
             return false;
         };
-        let ix = u32::from_be_bytes([ix[0], ix[1], ix[2], ix[3]]);
         let listed = |r: &IfaceRef| {
             self.captures
                 .get(capture.0 as usize)

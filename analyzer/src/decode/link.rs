@@ -169,8 +169,13 @@ fn sll2(data: &[u8]) -> Result<NetBytes<'_>, Decoded<'_>> {
         return Err(cut());
     }
     let protocol = u16::from_be_bytes([data[0], data[1]]);
-    let ifindex = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-    ether_payload(protocol, &data[20..], Some(ifindex))
+    ether_payload(protocol, &data[20..], sll2_ifindex(data))
+}
+
+/// The interface index a Linux cooked (SLL2) header names (bytes 4..8).
+pub fn sll2_ifindex(data: &[u8]) -> Option<u32> {
+    let b = data.get(4..8)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// BSD null (host byte order family) and OpenBSD loop (network byte order).

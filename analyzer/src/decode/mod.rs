@@ -20,7 +20,7 @@ mod tunnel;
 
 pub use tunnel::{encapsulated, inner, Carried, Encap, Inner, TunnelKind, MAX_NESTING};
 
-pub use link::ieee80211_payload;
+pub use link::{ieee80211_payload, sll2_ifindex};
 
 use std::fmt;
 use std::net::IpAddr;
