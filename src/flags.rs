@@ -404,10 +404,11 @@ pub struct ReportArgs {
     /// interface block per capture NIC, a packet comment naming the
     /// violation on each flow's first packet). A flow's verdict is final
     /// only at its end, so the captures are read twice when there is a
-    /// violation (audit keeps a journal of 4 bytes a packet, for each
-    /// thread that reads it, next to FILE meanwhile); `verify` replays a spool of what it captured (its
-    /// --write file, or a temporary file next to FILE). FILE is created
-    /// even when nothing violates.
+    /// violation. Meanwhile audit keeps a journal of 4 bytes a packet per
+    /// share of the flows, and verify a spool of what it captured (its
+    /// --write file, or a temporary one): unnamed temporary files in FILE's
+    /// directory, else the temporary directory. FILE is created even when
+    /// nothing violates.
     #[arg(long, value_name = "FILE.pcapng")]
     pub violations_pcap: Option<PathBuf>,
     /// Colour verdicts and statuses in the text report: auto (when standard

@@ -358,8 +358,9 @@ pub fn mismatch(
 }
 
 /// Where `verify` spools what it captures for the second pass: `--write`'s
-/// file, or a temporary file next to FILE (same disk as the result, not a
-/// RAM-backed /tmp), removed when dropped.
+/// file, or a temporary file in FILE's directory (same disk as the result,
+/// not a RAM-backed /tmp), else the temporary directory, removed when
+/// dropped.
 pub enum Spool {
     /// The user's `--write` file.
     Kept(PathBuf),
