@@ -23,7 +23,7 @@ use analyzer::{Analyzer, AnalyzerConfig, Reach};
 
 use crate::names::{self, Read};
 use crate::output::{CaptureRow, FlowList, FlowRow, FlowTableRow};
-use crate::pipeline::{self, CaptureOutcome, CaptureSpec};
+use crate::pipeline::{self, CaptureOutcome, CaptureSpec, OnPanic};
 use crate::progress::Progress;
 use crate::seams::{self, Seams};
 use crate::summary::{self, replay_clock, TableEnd, TableFacts};
@@ -219,12 +219,15 @@ fn run_parts(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<(Vec<Part>, Names)
     let replay = Mutex::new(Replay::default());
     let names = specs.iter().map(|s| s.path.clone()).collect();
     let seams = Seams::new(names, plan.cfg.flows.max_flows);
-    // A worker that panicked (a bug) loses its part: the captures are then
-    // read one after another, as for any part lost.
+    // A worker that panicked (a bug) loses its part, and stops the others
+    // (`OnPanic`): the captures are then read one after another, as for
+    // any part lost.
+    let stop = [&seams.doomed];
     let joined = std::thread::scope(|s| {
         let workers: Vec<_> = (0..plan.threads.min(specs.len()))
             .map(|_| {
                 s.spawn(|| loop {
+                    let _held = OnPanic(&stop);
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(spec) = specs.get(i) else { break };
                     let Some(mut part) = audit_one(spec, i, plan, &seams) else {

@@ -228,11 +228,29 @@ pub struct Shard<'a> {
     pub published: usize,
 }
 
+/// Held by a worker of captures read at once or of shares: if it panics
+/// (a bug), every flag it holds is raised, so the other workers stop
+/// reading for a result that is thrown away (the captures are then read
+/// one after another, as for any part lost).
+pub struct OnPanic<'a>(pub &'a [&'a AtomicBool]);
+
+impl Drop for OnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for flag in self.0 {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// What the shares of one capture tell each other while they read.
 #[derive(Debug, Default)]
 pub struct Board {
     /// A share found that the shares cannot merge into one analyzer's result.
     pub doomed: AtomicBool,
+    /// A share's thread panicked (a bug): its part is lost.
+    pub lost: AtomicBool,
     /// The RPC endpoints the shares learned so far, each with its share.
     learned: Mutex<Vec<(u64, Endpoint)>>,
 }
@@ -597,6 +615,27 @@ mod tests {
         assert!(!board.note(0, &a, 1_000_000, 2), "its own");
         assert_eq!(board.publish(0, &a, 1), 1);
         assert_eq!(board.learned.lock().unwrap().len(), 1, "published once");
+    }
+
+    #[test]
+    fn a_worker_that_panics_raises_its_flags_and_one_that_ends_does_not() {
+        let (doomed, lost) = (AtomicBool::new(false), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            let ended = s.spawn(|| {
+                let _held = OnPanic(&[&doomed, &lost]);
+            });
+            assert!(ended.join().is_ok());
+        });
+        assert!(!doomed.load(Ordering::Relaxed) && !lost.load(Ordering::Relaxed));
+        let flags = [&doomed, &lost];
+        std::thread::scope(|s| {
+            let panicked = s.spawn(|| {
+                let _held = OnPanic(&flags);
+                panic!("a bug");
+            });
+            assert!(panicked.join().is_err());
+        });
+        assert!(doomed.load(Ordering::Relaxed) && lost.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::flags::ShardMode;
 use crate::names;
 use crate::output::{CaptureRow, FlowTableRow};
 use crate::parallel::{all_digests, settle, Analysed, Merged, Plan};
-use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, Shard};
+use crate::pipeline::{self, Board, CaptureOutcome, CaptureSpec, OnPanic, Shard};
 use crate::progress::Progress;
 use crate::summary::{self, TableEnd};
 use crate::violations_pcap::{FirstPass, Numbered, Numbering};
@@ -207,7 +207,10 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
                     board: &board,
                     published: 0,
                 };
-                s.spawn(move || share(specs, Plan { progress, ..plan }, shard))
+                s.spawn(move || {
+                    let _held = OnPanic(&[&shard.board.doomed, &shard.board.lost]);
+                    share(specs, Plan { progress, ..plan }, shard)
+                })
             })
             .collect();
         // Every share joined before any result is looked at: one left to
@@ -218,6 +221,9 @@ fn run_shares(specs: &[CaptureSpec], plan: Plan<'_>) -> Result<Vec<Part>, String
             .collect();
         joined.into_iter().collect::<Option<Vec<_>>>()
     });
+    if board.lost.load(Ordering::Relaxed) {
+        return Err("a share's thread was lost".into());
+    }
     if board.doomed.load(Ordering::Relaxed) {
         return Err(
             "shares met early (an RPC endpoint one learned and another used, tunnels, a table that would fill, DNS messages or announcements past a cap)"
