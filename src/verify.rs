@@ -21,7 +21,7 @@ use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
 use crate::output::{self, CommandReport, Document, LiveInfo, NicReport};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
-use crate::violations_pcap::{FlowNumbers, LivePcap, Wanted, Written};
+use crate::violations_pcap::{FlowNumbers, Journal, LivePcap, Wanted, Written};
 use crate::Outcome;
 
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
@@ -101,19 +101,21 @@ fn save<W: std::io::Write>(
     writer: &mut Option<PcapNgOut<W>>,
     f: &capture::Frame<'_>,
     error: &mut Option<String>,
-) {
-    if let Some(w) = writer.as_mut() {
-        if let Err(e) = w.write(f) {
-            log::error!("{e}; no longer saving the capture");
-            *error = Some(e.to_string());
-            *writer = None;
-        }
+) -> bool {
+    let Some(w) = writer.as_mut() else {
+        return false;
+    };
+    if let Err(e) = w.write(f) {
+        log::error!("{e}; no longer saving the capture");
+        *error = Some(e.to_string());
+        *writer = None;
+        return false;
     }
+    true
 }
 
 /// An analyzer for live capture on `nics`: one capture and one interface
-/// per NIC, in order (the second pass of `--violations-pcap` builds the
-/// same one again).
+/// per NIC, in order.
 fn live_analyzer(
     cfg: analyzer::AnalyzerConfig,
     policy: Policy,
@@ -133,16 +135,17 @@ fn live_analyzer(
 }
 
 /// Feeds one captured frame to the analyzer and numbers its flow (for
-/// `--violations-pcap`); returns the flow's class.
+/// `--violations-pcap`): the flow's class and number (0: none).
 fn observe(
     an: &mut Analyzer,
     numbers: &mut FlowNumbers,
     f: &capture::Frame<'_>,
     (cap, iface): (CaptureId, IfaceRef),
-) -> Option<ClassId> {
-    let slot = an.observe_slot(f, cap, Some(iface))?;
-    numbers.number(slot);
-    slot.ext.class
+) -> (Option<ClassId>, u32) {
+    match an.observe_slot(f, cap, Some(iface)) {
+        Some(slot) => (slot.ext.class, numbers.number(slot)),
+        None => (None, 0),
+    }
 }
 
 /// Runs a command with its output on our stderr.
@@ -188,6 +191,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     }
     let spool = pcap.as_ref().map(|p| p.spool.path());
     let mut s = Session::start(acfg, policy, &nics, opened, args.write.as_deref().or(spool))?;
+    s.sink.journal = pcap.as_ref().map(LivePcap::journal);
     log::info!("capturing on {}", nics.join(", "));
     // Capture is running on every NIC: now start the command.
     if !args.command.is_empty() {
@@ -203,23 +207,16 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             plan,
             expect,
             ended_by,
-            acfg,
             nics,
         },
     )
 }
 
-/// One capture around the command: the analyzer and what it has seen so
-/// far, the `--write` file, the command.
+/// One capture around the command: where each frame goes, the command,
+/// and what has been seen of the expected traffic.
 struct Session {
     src: LiveSource,
-    an: Analyzer,
-    ids: Vec<(CaptureId, IfaceRef)>,
-    numbers: FlowNumbers,
-    /// A failing --write (disk full) must not cost the verdict: capture goes
-    /// on, the report says the file is incomplete.
-    writer: Option<PcapNgOut<BufWriter<File>>>,
-    write_error: Option<String>,
+    sink: Sink,
     child: Option<Child>,
     command: Option<CommandReport>,
     /// Errors after the verdict was proven: warnings, never a lost verdict.
@@ -227,6 +224,34 @@ struct Session {
     exited_at: Option<Instant>,
     last_expected: Option<Instant>,
     expected_seen: BTreeMap<ClassId, ()>,
+}
+
+/// Where each captured frame goes: the analyzer, the `--write` (or spool)
+/// file, and the journal of `--violations-pcap`.
+struct Sink {
+    an: Analyzer,
+    ids: Vec<(CaptureId, IfaceRef)>,
+    numbers: FlowNumbers,
+    /// `--violations-pcap`: each spooled frame's flow number.
+    journal: Option<Journal>,
+    /// A failing --write (disk full) must not cost the verdict: capture goes
+    /// on, the report says the file is incomplete.
+    writer: Option<PcapNgOut<BufWriter<File>>>,
+    write_error: Option<String>,
+}
+
+impl Sink {
+    /// One captured frame: saved (with its flow's number, when the spool
+    /// of `--violations-pcap` has it) and analysed; its flow's class.
+    fn take(&mut self, f: &capture::Frame<'_>) -> Option<ClassId> {
+        let saved = save(&mut self.writer, f, &mut self.write_error);
+        let at = self.ids[f.iface.0 as usize];
+        let (class, n) = observe(&mut self.an, &mut self.numbers, f, at);
+        if let Some(j) = self.journal.as_mut().filter(|_| saved) {
+            j.put(n);
+        }
+        class
+    }
 }
 
 impl Session {
@@ -255,11 +280,14 @@ impl Session {
         };
         Ok(Session {
             src,
-            an,
-            ids,
-            numbers: FlowNumbers::default(),
-            writer,
-            write_error: None,
+            sink: Sink {
+                an,
+                ids,
+                numbers: FlowNumbers::default(),
+                journal: None,
+                writer,
+                write_error: None,
+            },
             child: None,
             command: None,
             late_errors: Vec::new(),
@@ -281,9 +309,7 @@ impl Session {
         loop {
             match self.src.poll_frame(Duration::from_millis(50)) {
                 Poll::Frame(f) => {
-                    save(&mut self.writer, &f, &mut self.write_error);
-                    let at = self.ids[f.iface.0 as usize];
-                    let class = observe(&mut self.an, &mut self.numbers, &f, at);
+                    let class = self.sink.take(&f);
                     if let Some(class) = class.filter(|c| expect.classes().contains(c)) {
                         self.last_expected = Some(Instant::now());
                         self.expected_seen.insert(class, ());
@@ -380,9 +406,7 @@ impl Session {
         loop {
             match self.src.poll_frame(Duration::from_millis(200)) {
                 Poll::Frame(f) => {
-                    save(&mut self.writer, &f, &mut self.write_error);
-                    let at = self.ids[f.iface.0 as usize];
-                    observe(&mut self.an, &mut self.numbers, &f, at);
+                    self.sink.take(&f);
                 }
                 Poll::Idle => {}
                 Poll::Ended => break,
@@ -399,9 +423,9 @@ impl Session {
                 .ok();
             self.command = Some(command_report(argv, status, plan));
         }
-        if let Some(w) = self.writer.take() {
+        if let Some(w) = self.sink.writer.take() {
             if let Err(e) = w.finish() {
-                self.write_error.get_or_insert(e.to_string());
+                self.sink.write_error.get_or_insert(e.to_string());
             }
         }
     }
@@ -425,7 +449,6 @@ struct Ended {
     plan: Plan,
     expect: Expect,
     ended_by: String,
-    acfg: analyzer::AnalyzerConfig,
     nics: Vec<String>,
 }
 
@@ -433,11 +456,16 @@ struct Ended {
 fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
     let Session {
         src,
-        an,
-        ids,
+        sink:
+            Sink {
+                an,
+                ids,
+                write_error,
+                journal,
+                ..
+            },
         command,
         mut late_errors,
-        write_error,
         ..
     } = s;
     let nic_reports: Vec<NicReport> = e
@@ -447,11 +475,11 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
         .map(|(n, c)| NicReport::from_counters(n, c))
         .collect();
     let report = an.report();
-    // What the second pass needs of the first analyzer, taken now: it is
-    // dropped before the second one is made.
+    // What the second pass needs of the analyzer, taken now: it is
+    // dropped before the spool is read again.
     let second = pcap.map(|p| {
         let expected = Written::violations(&report);
-        (p, Wanted::from_analyzer(&an), expected, an.policy().clone())
+        (p, Wanted::from_analyzer(&an), expected)
     });
     let packets = an.captures().iter().map(|c| c.packets).sum();
     let mut reasons = e.expect.missing(&report, an.policy(), packets);
@@ -483,14 +511,9 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
         .with_verdict(verdict, reasons)
         .with_live(live);
     drop(an);
-    let pcap_warnings = match second {
-        Some((p, wanted, expected, policy)) => p.write(wanted, &expected, || {
-            // Flows are not listed again: keep memory to the flow table.
-            let mut cfg = e.acfg;
-            cfg.flows.keep_finished = false;
-            live_analyzer(cfg, policy, &e.nics)
-        }),
-        None => Vec::new(),
+    let pcap_warnings = match (second, journal) {
+        (Some((p, wanted, expected)), Some(journal)) => p.write(wanted, &expected, journal),
+        _ => Vec::new(),
     };
     doc.warnings.append(&mut late_errors);
     doc.warnings.extend(pcap_warnings);

@@ -171,14 +171,30 @@ impl Journal {
         }
     }
 
+    /// Journals one frame's flow number (0: none).
     #[inline]
-    fn put(&mut self, n: u32) {
+    pub fn put(&mut self, n: u32) {
         self.frames += 1;
         let Some(out) = &mut self.out else { return };
         if let Err(e) = out.write_all(&n.to_le_bytes()) {
             self.error = Some(format!("writing the journal of flow numbers: {e}"));
             self.out = None;
         }
+    }
+
+    /// The journal, to be read from its first number, or why there is
+    /// none (`verify`, which reads its one journal beside its spool).
+    pub(super) fn into_reader(self) -> Result<BufReader<File>, String> {
+        let failed = |e: std::io::Error| format!("reading the journal of flow numbers: {e}");
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let out = self
+            .out
+            .ok_or_else(|| "no journal of flow numbers".to_string())?;
+        let mut file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(failed)?;
+        Ok(BufReader::with_capacity(BUFFER, file))
     }
 
     /// The journal, copied into `store` (its own file closed), or why

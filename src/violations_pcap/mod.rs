@@ -14,24 +14,25 @@
 //! a file that is sometimes wrong. So the first pass numbers the flows as
 //! the analyzer creates them (in the flow's caller-owned `mark`), the
 //! report names the violating numbers, and the second pass writes the
-//! packets of those numbers. Audit journals each frame's number as it
-//! reads (`journal.rs`: four bytes a frame, per share, on a temporary file) and reads
-//! the captures again beside the journal, with no analyzer; verify replays
-//! a spool of what it captured (`--write`'s file, or a temporary one next
-//! to FILE) through a fresh analyzer, which, being deterministic, creates
-//! the same flows in the same order. Memory stays flat (one comment per
-//! violating flow, which the report holds anyway); the price is reading
-//! the input twice, and only when there is a violation.
+//! packets of those numbers. Each frame's number is journalled as it is
+//! read (`journal.rs`: four bytes a frame, on a temporary file), and the
+//! second pass reads the frames again beside the journal, with no
+//! analyzer: audit reads its captures again (a journal per share), verify
+//! the spool of what it captured (`--write`'s file, or a temporary one
+//! next to FILE; a frame is journalled when it is spooled). Memory stays
+//! flat (one comment per violating flow, which the report holds anyway);
+//! the price is reading the input twice, and only when there is a
+//! violation.
 
 use std::collections::hash_map::Entry;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use analyzer::flow::Slot;
 use analyzer::policy::FlowCheck;
 use analyzer::state::FlowState;
-use analyzer::{Analyzer, CaptureId, IfaceRef, Report};
+use analyzer::{Analyzer, Report};
 use anyhow::{Context, Result};
 use bit_set::BitSet;
 use capture::{FileSource, Frame, FrameSource, Interface, PcapNgOut};
@@ -40,7 +41,7 @@ use rustc_hash::FxHashMap;
 use crate::pipeline::Tap;
 
 mod journal;
-pub use journal::{replay, FirstPass, Numbered, Numbering, Store};
+pub use journal::{replay, FirstPass, Journal, Numbered, Numbering, Store};
 
 /// Numbers flows in the order the analyzer creates them, in the flow's
 /// `mark` (which the analyzer leaves to its caller). Number 0 is "not yet
@@ -394,17 +395,13 @@ impl Spool {
 }
 
 /// `verify --violations-pcap`: the output (created before capture starts)
-/// and the spool the second pass replays.
+/// and the spool the second pass reads again.
 pub struct LivePcap {
     path: PathBuf,
     out: Output,
     /// Where every captured frame is saved.
     pub spool: Spool,
 }
-
-/// How the second pass of `verify` builds its analyzer: exactly like the
-/// first (one capture and one interface per NIC, in order).
-pub type LiveAnalyzer = (Analyzer, Vec<(CaptureId, IfaceRef)>);
 
 /// The interface description of a live capture's NICs.
 const LIVE: &str = "live capture (lanecheck verify)";
@@ -422,21 +419,29 @@ impl LivePcap {
         })
     }
 
-    /// Replays the spool through a fresh analyzer from `fresh` and writes
-    /// the violating flows' packets. Problems are warnings for the report.
-    pub fn write(
-        self,
-        wanted: Wanted,
-        expected: &Written,
-        fresh: impl FnOnce() -> LiveAnalyzer,
-    ) -> Vec<String> {
+    /// The journal of the flow number of each frame spooled, in FILE's
+    /// directory (else the temporary one); one that cannot be made says
+    /// why when the file is written.
+    pub fn journal(&self) -> Journal {
+        match crate::paths::scratch_dir(&self.path) {
+            Ok(dir) => Journal::create(&dir),
+            Err(_) => Journal::create(&std::env::temp_dir()),
+        }
+    }
+
+    /// Reads the spool again beside `journal` and writes the violating
+    /// flows' packets. Problems are warnings for the report.
+    pub fn write(self, wanted: Wanted, expected: &Written, journal: Journal) -> Vec<String> {
         let (unnumbered, empty) = (wanted.unnumbered, wanted.is_empty());
         let mut writer = PacketWriter::new(self.out, wanted);
         let mut warnings = Vec::new();
         if !empty {
-            let (mut an, ids) = fresh();
-            if let Err(e) = replay_spool(self.spool.path(), &mut an, &ids, &mut writer) {
-                warnings.push(format!("--violations-pcap: replaying the spool: {e:#}"));
+            match journal.into_reader() {
+                Ok(numbers) => {
+                    let read = replay_spool(self.spool.path(), numbers, &mut writer);
+                    warnings.extend(read.err().map(|e| format!("--violations-pcap: {e:#}")));
+                }
+                Err(e) => warnings.push(format!("--violations-pcap: {e}")),
             }
         }
         match writer.finish() {
@@ -447,32 +452,30 @@ impl LivePcap {
     }
 }
 
-/// Feeds the spool's frames to `an` as capture fed them (NIC `i` is
-/// capture and interface `ids[i]`), handing each to `tap`.
+/// Hands each frame of the spool to `writer` with its flow's number, the
+/// next in `numbers` (NIC `i` is the spool's interface `i`).
 fn replay_spool<W: Write>(
     spool: &Path,
-    an: &mut Analyzer,
-    ids: &[(CaptureId, IfaceRef)],
-    tap: &mut PacketWriter<W>,
+    mut numbers: impl Read,
+    writer: &mut PacketWriter<W>,
 ) -> Result<()> {
     let file = File::open(spool).with_context(|| format!("cannot open {}", spool.display()))?;
     let mut src = FileSource::new(&spool.display().to_string(), file, None)?;
     let mut declared = 0;
-    let feed = |an: &mut Analyzer, tap: &mut PacketWriter<W>, f: &Frame<'_>| {
-        if let Some(&(cap, iface)) = ids.get(f.iface.0 as usize) {
-            let slot = an.observe_slot(f, cap, Some(iface));
-            tap.frame(0, f, slot);
-        }
-    };
+    let mut number = [0u8; 4];
     while let Some(frame) = src.next_frame()? {
+        numbers
+            .read_exact(&mut number)
+            .context("reading the journal of flow numbers beside the spool")?;
+        let n = u32::from_le_bytes(number);
         if (frame.iface.0 as usize) < declared {
-            feed(an, tap, &frame);
+            writer.numbered(0, &frame, n);
             continue;
         }
         let owned = frame.to_owned();
-        tap.interfaces(0, LIVE, src.interfaces());
+        writer.interfaces(0, LIVE, src.interfaces());
         declared = src.interfaces().len();
-        feed(an, tap, &owned.as_frame());
+        writer.numbered(0, &owned.as_frame(), n);
     }
     Ok(())
 }
