@@ -222,9 +222,11 @@ type Outputs<'a> = (
 /// path fails at once, not after an hour; no output may overwrite a
 /// capture, the policy or another output.
 fn outputs<'a>(args: &'a AuditArgs, specs: &[CaptureSpec]) -> Result<Outputs<'a>> {
-    let inputs: Vec<(&str, &Path)> = specs
+    let captures: Vec<&Path> = specs.iter().map(|s| Path::new(&s.path)).collect();
+    crate::paths::captures_once(&captures)?;
+    let inputs: Vec<(&str, &Path)> = captures
         .iter()
-        .map(|s| ("a capture being audited", Path::new(&s.path)))
+        .map(|p| ("a capture being audited", *p))
         .chain(crate::paths::policy(&args.policy))
         .collect();
     let outputs = [
@@ -265,6 +267,13 @@ fn write(
         doc.error = Some(format!(
             "no capture could be read ({failed} argument{} failed)",
             if failed == 1 { "" } else { "s" }
+        ));
+    } else if failed > 0 && verdict != Verdict::Fail {
+        // What was read passed or was inconclusive, but not everything
+        // asked for was read: no verdict but the error (exit 2).
+        doc.error = Some(format!(
+            "{failed} of {captures} capture arguments could not be read ({}): the others are reported",
+            doc.unread().join("; ")
         ));
     }
     doc.warnings.extend(warnings);

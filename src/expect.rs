@@ -1,6 +1,6 @@
 //! What a run must have seen to say PASS: the `--expect`ed classes with
-//! `--min-bytes` each, and at least one packet. A verifier never says PASS
-//! about traffic it did not see.
+//! `--min-bytes` each, and at least one packet judged (an IP packet of a
+//! flow). A verifier never says PASS about traffic it did not see.
 
 use analyzer::class::ClassId;
 use analyzer::policy::Policy;
@@ -44,11 +44,17 @@ impl Expect {
     }
 
     /// Why the run is inconclusive: expected classes not seen with enough
-    /// bytes, or no packet at all (`packets` read in all).
+    /// bytes, no packet at all (`packets` read in all), or none that
+    /// carried traffic the policy judges.
     pub fn missing(&self, report: &Report, policy: &Policy, packets: u64) -> Vec<String> {
         let mut reasons = Vec::new();
+        let judged: u64 = report.classes.iter().map(|c| c.packets).sum();
         if packets == 0 {
             reasons.push("no packet was read: nothing to verify".to_string());
+        } else if judged == 0 {
+            reasons.push(format!(
+                "none of the {packets} packets read was an IP packet lanecheck could decode: nothing to verify (see each capture's undecoded and non-IP counts)"
+            ));
         }
         for class in &self.classes {
             let name = policy.class_name(*class);

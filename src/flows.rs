@@ -16,9 +16,14 @@ use crate::Outcome;
 /// others are still listed), else 0.
 pub fn run(args: &FlowsArgs) -> Result<Outcome> {
     let specs = pipeline::specs(&args.input);
-    let inputs: Vec<(&str, &std::path::Path)> = specs
+    let captures: Vec<&std::path::Path> = specs
         .iter()
-        .map(|s| ("a capture being listed", std::path::Path::new(&s.path)))
+        .map(|s| std::path::Path::new(&s.path))
+        .collect();
+    crate::paths::captures_once(&captures)?;
+    let inputs: Vec<(&str, &std::path::Path)> = captures
+        .iter()
+        .map(|p| ("a capture being listed", *p))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
     let (list, failed) = match on_every_core(args, &specs)? {

@@ -121,10 +121,10 @@ pass: no violation (fallbacks allowed with on_fallback = "warn" are warnings).
 fail: at least one violation; wins over every other outcome.
 .TP
 .B 2
-error: bad flags, an unreadable policy, or a capture argument that is not a capture.
+error: bad flags, an unreadable policy, a capture given twice, or a capture argument that is not a capture (the verdict is then error, never pass).
 .TP
 .B 3
-inconclusive: live capture lost packets, an \-\-expect class was not seen, the verified command failed, or no packet was read.
+inconclusive: live capture lost packets, an \-\-expect class was not seen, the verified command failed, no packet was read, or none was an IP packet lanecheck decodes.
 .SH ENVIRONMENT
 .TP
 .B NO_COLOR

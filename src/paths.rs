@@ -83,6 +83,71 @@ pub fn policy(source: &PolicySource) -> Option<(&'static str, &Path)> {
     source.policy.as_deref().map(|p| ("the policy", p))
 }
 
+/// Refuses a capture given twice: by two names of one file (`a.pcap` and
+/// `./a.pcap`, overlapping globs, a link), as a byte-for-byte copy, or
+/// standard input twice. Its packets would count twice, and that can turn
+/// an inconclusive `--expect` into a pass. Copies are compared only when
+/// their sizes match, and only until the first byte that differs.
+pub fn captures_once(captures: &[&Path]) -> Result<()> {
+    // A regular file's device, inode and length.
+    type FileId = (u64, u64, u64);
+    let mut seen: Vec<(&Path, Option<FileId>)> = Vec::new();
+    for &p in captures {
+        let id = std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino(), m.len()));
+        for &(q, q_id) in &seen {
+            let stdin = p.as_os_str() == "-" && q.as_os_str() == "-";
+            if stdin {
+                bail!("- (standard input) is given twice: it can be read once");
+            }
+            let (Some(a), Some(b)) = (id, q_id) else {
+                continue;
+            };
+            if (a.0, a.1) == (b.0, b.1) {
+                bail!(
+                    "{} and {} are one file: give each capture once (its packets would count twice)",
+                    q.display(),
+                    p.display()
+                );
+            }
+            if a.2 == b.2 && same_bytes(p, q) {
+                bail!(
+                    "{} holds the same bytes as {}: the same capture twice (its packets would count twice)",
+                    p.display(),
+                    q.display()
+                );
+            }
+        }
+        seen.push((p, id));
+    }
+    Ok(())
+}
+
+/// Whether two files of one size hold the same bytes (read until the first
+/// difference; a file that cannot be read is not the same).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(mut a), Ok(mut b)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
+        return false;
+    };
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = match a.read(&mut x) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            // Same length: `b` ends here too.
+            return true;
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
+}
+
 /// Refuses any output of `outputs` (flag, path if given) that is `-`, one
 /// of the `inputs` (what it is, path) or another output.
 pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, Option<&Path>)]) -> Result<()> {
@@ -116,6 +181,52 @@ pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, Option<&Path>)]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_is_given_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::write(at("a.pcap"), b"abcdef").unwrap();
+        std::fs::write(at("copy.pcap"), b"abcdef").unwrap();
+        std::fs::write(at("other.pcap"), b"abcdeg").unwrap();
+        std::fs::write(at("short.pcap"), b"abcde").unwrap();
+        std::fs::create_dir(at("sub")).unwrap();
+        std::fs::hard_link(at("a.pcap"), at("hard.pcap")).unwrap();
+        let err = |list: &[PathBuf]| {
+            let list: Vec<&Path> = list.iter().map(PathBuf::as_path).collect();
+            captures_once(&list).unwrap_err().to_string()
+        };
+        let a = at("a.pcap");
+        for twice in [a.clone(), at("sub/../a.pcap"), at("hard.pcap")] {
+            let e = err(&[a.clone(), at("short.pcap"), twice.clone()]);
+            assert_eq!(
+                e,
+                format!(
+                    "{} and {} are one file: give each capture once (its packets would count twice)",
+                    a.display(),
+                    twice.display()
+                )
+            );
+        }
+        let e = err(&[a.clone(), at("copy.pcap")]);
+        assert!(
+            e.ends_with("a.pcap: the same capture twice (its packets would count twice)"),
+            "{e}"
+        );
+        let e = err(&[PathBuf::from("-"), a.clone(), PathBuf::from("-")]);
+        assert_eq!(e, "- (standard input) is given twice: it can be read once");
+        // One byte differs, another length, a directory, a missing file.
+        let fine = [
+            a,
+            at("other.pcap"),
+            at("short.pcap"),
+            at("sub"),
+            at("gone"),
+            "-".into(),
+        ];
+        let fine: Vec<&Path> = fine.iter().map(PathBuf::as_path).collect();
+        captures_once(&fine).unwrap();
+    }
 
     #[test]
     fn an_output_may_be_no_input_nor_another_output() {

@@ -400,10 +400,13 @@ impl Open {
 
 pub(crate) fn open(spec: &CaptureSpec) -> io::Result<Box<dyn Read + Send>> {
     if spec.path == "-" {
-        Ok(Box::new(io::stdin()))
-    } else {
-        Ok(Box::new(File::open(&spec.path)?))
+        return Ok(Box::new(io::stdin()));
     }
+    let file = File::open(&spec.path)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(io::Error::other("a directory, not a capture file"));
+    }
+    Ok(Box::new(file))
 }
 
 /// Reads one capture into `an`, analysing only the frames `share` says

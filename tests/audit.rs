@@ -471,16 +471,84 @@ fn several_captures_one_report_and_exit_codes() {
     assert_eq!(pb(dpm), (gp + bp, gb + bb));
     assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
     assert_eq!(share(dpm, "networks", "primary")["status"], "violation");
-    // Without a violation, the unreadable argument makes it 2.
-    run_json(
-        &[
-            "audit",
-            "-p",
-            &p,
-            good.file.to_str().unwrap(),
-            junk.to_str().unwrap(),
-        ],
-        2,
+    assert_eq!(doc["verdict"], "fail");
+    // Without a violation, the unreadable argument makes it 2, and the
+    // verdict is no pass: a directory, not read, neither.
+    let dir = d.path().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    for unread in [&junk, &dir] {
+        let (g, u) = (good.file.to_str().unwrap(), unread.to_str().unwrap());
+        let doc = run_json(&["audit", "-p", &p, g, u], 2);
+        assert_eq!(doc["verdict"], "error");
+        let why = doc["captures"][1]["error"].as_str().unwrap();
+        assert_eq!(
+            doc["summary"],
+            format!("1 of 2 capture arguments could not be read ({why}): the others are reported")
+        );
+        assert_eq!(pb(class(&doc, "dpm")), truth_sum(&good, "dpm", None));
+    }
+    let doc = run_json(&["audit", "-p", &p, dir.to_str().unwrap()], 2);
+    assert_eq!(
+        doc["captures"][0]["error"],
+        format!(
+            "{}: cannot open: a directory, not a capture file",
+            dir.display()
+        )
+    );
+}
+
+#[test]
+fn a_capture_given_twice_is_refused_before_it_is_read() {
+    // Its packets would count twice: an --expect short of bytes would pass.
+    let (d, good) = generate("dpm_backup_lan");
+    let p = policy("dpm.toml");
+    let f = good.file.to_str().unwrap();
+    let dotted = format!(
+        "{}/../{}",
+        d.path().display(),
+        good.file
+            .strip_prefix(d.path().parent().unwrap())
+            .unwrap()
+            .display()
+    );
+    let copy = d.path().join("copy.pcapng");
+    std::fs::copy(&good.file, &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+    for (twice, why) in [
+        (f, format!("{f} and {f} are one file: give each capture once (its packets would count twice)")),
+        (dotted.as_str(), format!("{f} and {dotted} are one file: give each capture once (its packets would count twice)")),
+        (copy, format!("{copy} holds the same bytes as {f}: the same capture twice (its packets would count twice)")),
+    ] {
+        for cmd in [&["audit", "-p", &p][..], &["flows"][..]] {
+            let out = run(&[cmd, &[f, twice]].concat());
+            assert_eq!(out.status.code(), Some(2), "{cmd:?} {twice}");
+            assert!(out.stdout.is_empty());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.trim_end(), format!("lanecheck: {why}"));
+        }
+    }
+}
+
+#[test]
+fn a_capture_of_no_ip_packet_is_inconclusive() {
+    // The link type made one no decoder knows: every frame is read, none
+    // is judged, so nothing was verified.
+    let (d, good) = generate("vlan_dpm");
+    let mut bytes = std::fs::read(&good.file).unwrap();
+    assert_eq!(bytes[..4], 0xa1b2_c3d4u32.to_le_bytes(), "a classic pcap");
+    bytes[20..24].copy_from_slice(&9999u32.to_le_bytes());
+    let odd = d.path().join("odd-link.pcap");
+    std::fs::write(&odd, bytes).unwrap();
+    let doc = run_json(
+        &["audit", "-p", &policy("dpm.toml"), odd.to_str().unwrap()],
+        3,
+    );
+    assert_eq!(doc["verdict"], "inconclusive");
+    let packets = good.packets;
+    assert_eq!(doc["captures"][0]["packets"], packets);
+    assert_eq!(
+        doc["reasons"],
+        serde_json::json!([format!("none of the {packets} packets read was an IP packet lanecheck could decode: nothing to verify (see each capture's undecoded and non-IP counts)")])
     );
 }
 

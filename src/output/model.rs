@@ -334,6 +334,14 @@ fn reading_warnings(captures: &[CaptureRow], evicted: u64) -> Vec<String> {
 }
 
 impl Document {
+    /// Why each capture argument that could not be read was not.
+    pub fn unread(&self) -> Vec<String> {
+        self.captures
+            .iter()
+            .filter_map(|c| c.error.clone())
+            .collect()
+    }
+
     /// The report of `an`'s run over `outcomes`; the verdict is the
     /// analyzer's until [`Document::with_verdict`].
     pub fn new(
