@@ -235,6 +235,7 @@ fn outputs<'a>(args: &'a AuditArgs, specs: &[CaptureSpec]) -> Result<Outputs<'a>
         ("--violations-pcap", args.report.violations_pcap.as_deref()),
     ];
     crate::paths::check(&inputs, &outputs)?;
+    crate::output::ready(args.report.output.as_deref())?;
     // Every check before any file is made (making one truncates it).
     let journals = match &args.report.violations_pcap {
         Some(p) => {

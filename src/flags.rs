@@ -118,12 +118,15 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DURATION", conflicts_with = "until_idle")]
     pub duration: Option<String>,
     /// Capture until every --expect class was seen and has been idle this long.
+    /// Expected traffic not seen --settle plus this long after COMMAND exits
+    /// ends it (inconclusive): raise --settle for a job that starts later.
     #[arg(long, value_name = "DURATION", requires = "expect")]
     pub until_idle: Option<String>,
     /// Keep capturing this long after COMMAND exits.
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub settle: String,
-    /// Upper bound on the whole capture; a COMMAND still running then is killed.
+    /// Upper bound on the whole capture; a COMMAND still running then is killed,
+    /// with every process it started (so is it at Ctrl-C).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Save everything captured as one pcapng (one interface block per NIC).

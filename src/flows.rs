@@ -26,6 +26,7 @@ pub fn run(args: &FlowsArgs) -> Result<Outcome> {
         .map(|p| ("a capture being listed", *p))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
+    crate::output::ready(args.output.as_deref())?;
     let (list, failed) = match on_every_core(args, &specs)? {
         Some(list) => list,
         None => {

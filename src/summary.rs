@@ -487,6 +487,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         .map(|p| ("a summary being merged", p.as_path()))
         .collect();
     crate::paths::check(&inputs, &[("--output", args.output.as_deref())])?;
+    crate::output::ready(args.output.as_deref())?;
     let mut summaries: Vec<(PathBuf, Summary)> = args
         .summaries
         .iter()

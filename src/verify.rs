@@ -148,6 +148,48 @@ fn observe(
     }
 }
 
+/// Kills the command and every process under it, parents first (none
+/// then starts another): a trigger script's data mover, left running,
+/// went on sending after the report was written.
+fn kill_tree(child: &mut Child) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let Ok(root) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        return;
+    };
+    let under = descendants(root);
+    let _ = child.kill();
+    for pid in under {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// The processes under `root` now, parents before their children (from
+/// each process's parent in /proc/PID/stat).
+fn descendants(root: i32) -> Vec<i32> {
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "PID (COMM) STATE PPID …": COMM may hold spaces and parentheses.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(1)?.parse().ok()
+    };
+    let all: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, parent(pid)?)))
+        .collect();
+    let mut out = vec![root];
+    let mut i = 0;
+    while let Some(&p) = out.get(i) {
+        out.extend(all.iter().filter(|(_, pp)| *pp == p).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    out.remove(0);
+    out
+}
+
 /// Runs a command with its output on our stderr.
 fn spawn(argv: &[String]) -> Result<Child> {
     Command::new(&argv[0])
@@ -168,6 +210,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         ("--violations-pcap", args.report.violations_pcap.as_deref()),
     ];
     crate::paths::check(&inputs, &outputs)?;
+    crate::output::ready(args.report.output.as_deref())?;
     let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let plan = Plan::new(args)?;
@@ -413,7 +456,7 @@ impl Session {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            kill_tree(&mut c);
             let status = c
                 .wait()
                 .map_err(|e| {

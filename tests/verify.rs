@@ -465,3 +465,67 @@ fn a_failing_write_file_does_not_cost_the_verdict() {
         "{w}"
     );
 }
+
+#[test]
+fn a_report_that_cannot_be_written_stops_verify_before_the_command_runs() {
+    if !root_or_skip("a_report_that_cannot_be_written_stops_verify_before_the_command_runs") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let out = lab
+        .exec(&lab.dpm, &[bin, "verify", "--policy", &policy()])
+        .args(["--output", "/nonexistent-dir/r.json", "--", "touch"])
+        .arg(&ran)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("lanecheck: cannot write the report to /nonexistent-dir/r.json: "),
+        "{err}"
+    );
+    // The trigger (a backup, in real life) was never started.
+    assert!(!ran.exists());
+}
+
+/// Processes whose command line holds `marker`.
+fn running_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(marker))
+        .count()
+}
+
+#[test]
+fn a_timeout_kills_the_command_and_every_process_it_started() {
+    if !root_or_skip("a_timeout_kills_the_command_and_every_process_it_started") {
+        return;
+    }
+    let lab = Lab::new();
+    // A trigger script whose data mover (here a sleep, in a subshell that
+    // itself waits) outlives it unless it is killed too.
+    let marker = format!("{}.31416", std::process::id() % 1000 + 100);
+    // (Their output goes elsewhere: a process left holding verify's
+    // stderr would keep this test waiting instead of failing.)
+    let script =
+        format!("exec 2>/dev/null >/dev/null; (sleep {marker}; echo late) & sleep {marker}; wait");
+    let cmd: Vec<String> = vec!["sh".into(), "-c".into(), script];
+    let (code, doc, _) = verify(&lab, &["--timeout", "1s"], &cmd);
+    assert_eq!(code, Some(3), "{doc}");
+    assert_eq!(doc["ended_by"], "--timeout reached");
+    assert_eq!(doc["command"]["signal"], 9, "{doc}");
+    // Give the kernel a moment to reap them.
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        running_with(&marker) == 0
+    });
+    assert!(
+        gone,
+        "{} processes with {marker} still run",
+        running_with(&marker)
+    );
+}

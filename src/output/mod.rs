@@ -48,13 +48,64 @@ impl Write for Out {
 /// Writes a whole document to `--output` or stdout. A reader that closes
 /// the pipe early (`| head`) ends output quietly: the run's exit code stays
 /// its verdict's (DESIGN.md), so a proven leak is still exit 1.
+///
+/// A file is written whole or not at all: into a temporary file beside it,
+/// renamed onto it once everything is written (a full disk used to leave
+/// a cut report in place of the old one). A device or a FIFO is written
+/// directly. Errors name the file.
 pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>) -> Result<()> {
-    let mut out = open(path)?;
-    let written = write(&mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
-    match written {
-        Err(e) if crate::is_broken_pipe(&e) => Ok(()),
-        other => other,
-    }
+    let Some(p) = path.filter(|p| replaceable(p)) else {
+        let mut out = open(path)?;
+        let written = write(&mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
+        return match written {
+            Err(e) if crate::is_broken_pipe(&e) => Ok(()),
+            other => other,
+        };
+    };
+    let failed = || format!("cannot write the report to {}", p.display());
+    let tmp = beside(p).with_context(failed)?;
+    let mut out = Out {
+        inner: BufWriter::with_capacity(1 << 16, Box::new(tmp.as_file().try_clone()?)),
+    };
+    write(&mut out).with_context(failed)?;
+    out.flush().with_context(failed)?;
+    drop(out);
+    // Onto what a symbolic link names, as writing through it did.
+    let target = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    tmp.persist(&target)
+        .map_err(|e| e.error)
+        .with_context(failed)?;
+    Ok(())
+}
+
+/// Whether `p` is written by replacing it: a regular file, or none yet.
+fn replaceable(p: &Path) -> bool {
+    std::fs::metadata(p).map_or(true, |m| m.is_file())
+}
+
+/// A temporary file in `p`'s directory, made as `File::create` makes one
+/// (mode 0666 less the umask).
+fn beside(p: &Path) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::fs::canonicalize(p)
+        .ok()
+        .and_then(|t| t.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| crate::paths::dir_of(p).to_path_buf());
+    tempfile::Builder::new()
+        .prefix(".lanecheck-report-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
+/// Fails now, before a run that may take hours (or trigger a backup), if
+/// the report could not be written to `path` at its end.
+pub fn ready(path: Option<&Path>) -> Result<()> {
+    let Some(p) = path else { return Ok(()) };
+    let made = match replaceable(p) {
+        true => beside(p).map(drop),
+        false => std::fs::OpenOptions::new().write(true).open(p).map(drop),
+    };
+    made.with_context(|| format!("cannot write the report to {}", p.display()))
 }
 
 /// A renderer of the audit/verify report.
