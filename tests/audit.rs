@@ -657,3 +657,64 @@ fn a_bin_below_a_millisecond_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bin must be at least 1ms"));
 }
+
+#[test]
+fn a_report_that_does_not_fit_leaves_the_old_one_whole() {
+    use crate::netns::root_or_skip;
+    if !root_or_skip("a_report_that_does_not_fit_leaves_the_old_one_whole") {
+        return;
+    }
+    // A 64 KiB file system, nearly full: the report cannot be written.
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let unmount = || {
+        std::process::Command::new("umount")
+            .arg(mnt)
+            .status()
+            .unwrap();
+    };
+    let report = mnt.join("r.json");
+    std::fs::write(&report, b"the old report\n").unwrap();
+    // Fill what is left (a write that does not fit fails, with what fit kept).
+    let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut filler, &[0u8; 1024]).is_ok() {}
+    drop(filler);
+    let (_d, t) = generate("dpm_primary_lan");
+    let p = policy("dpm.toml");
+    let out = run(&[
+        "audit",
+        "-p",
+        &p,
+        "--format",
+        "json",
+        "--flows",
+        "-o",
+        report.to_str().unwrap(),
+        t.file.to_str().unwrap(),
+    ]);
+    let old = std::fs::read(&report);
+    let left: Vec<String> = std::fs::read_dir(mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    unmount();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "lanecheck: cannot write the report to {}: ",
+            report.display()
+        )) && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert_eq!(old.unwrap(), b"the old report\n");
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, ["filler", "r.json"]);
+}
