@@ -718,3 +718,40 @@ fn a_report_that_does_not_fit_leaves_the_old_one_whole() {
     left.sort();
     assert_eq!(left, ["filler", "r.json"]);
 }
+
+#[test]
+fn a_skipped_packet_is_named_in_every_format() {
+    // Packet block 100 claims more captured bytes than it holds: skipped,
+    // with a warning the text report shows as JSON and HTML do.
+    let (d, t) = generate("dpm_primary_lan");
+    let mut bytes = std::fs::read(&t.file).unwrap();
+    let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let mut at = 0;
+    let mut blocks = Vec::new();
+    while at < bytes.len() {
+        blocks.push(at);
+        at += word(&bytes, at + 4) as usize;
+    }
+    let packets: Vec<usize> = blocks
+        .into_iter()
+        .filter(|&b| word(&bytes, b) == 6)
+        .collect();
+    let hit = packets[100];
+    bytes[hit + 20..hit + 24].copy_from_slice(&60_000u32.to_le_bytes());
+    let bad = d.path().join("bad.pcapng");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (p, f) = (policy("dpm.toml"), bad.to_str().unwrap());
+    let doc = run_json(&["audit", "-p", &p, f], 1);
+    assert_eq!(doc["captures"][0]["packets"], t.packets - 1);
+    let warning = doc["captures"][0]["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with(&format!("packet block at byte {hit} claims 60000")),
+        "{warning}"
+    );
+    let text = run(&["audit", "-p", &p, "--color", "never", f]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("\n    warning: {warning}\n")),
+        "{text}"
+    );
+}

@@ -267,6 +267,12 @@ fn captures(out: &mut dyn Write, v: &Document) -> Result<()> {
         for (reason, n) in &c.undecoded {
             writeln!(out, "    undecoded: {n} × {reason}")?;
         }
+        // What the reader skipped or doubted (a packet block that claims
+        // more bytes than it holds, an undescribed interface): as JSON
+        // and HTML list them.
+        for w in &c.warnings {
+            writeln!(out, "    warning: {w}")?;
+        }
         write_tunnel_counts(out, c, "    ")?;
     }
     for (proto, why, n) in &v.gave_up {
