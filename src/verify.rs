@@ -143,7 +143,11 @@ fn observe(
     (cap, iface): (CaptureId, IfaceRef),
 ) -> (Option<ClassId>, u32) {
     match an.observe_slot(f, cap, Some(iface)) {
-        Some(slot) => (slot.ext.class, numbers.number(slot)),
+        // A copy met at another place is not spooled as the flow's.
+        Some(slot) => {
+            let n = numbers.number(slot);
+            (slot.ext.class, if slot.ext.copy { 0 } else { n })
+        }
         None => (None, 0),
     }
 }

@@ -411,3 +411,37 @@ fn npcap_nics_are_shown_by_their_alias() {
     assert_eq!(pnic["network"], "backup");
     assert_eq!(pnic["hardware"], "Intel(R) Ethernet Controller X710");
 }
+
+/// `--violations-pcap` of a Windows capture holds each violating packet
+/// once, as the report counts it, not once per capture point: dumpcap on
+/// Npcap logs a packet on the host vNIC and the physical NIC, etl2pcapng at
+/// several points (the file held 552 and 828 packets for the report's 276).
+/// (pktmon: the packets are each once too, but the copy kept may be the
+/// 802.11 one, longer than the report's Ethernet weighing: a warning says
+/// so; not checked here.)
+#[test]
+fn a_windows_captures_violations_pcap_holds_each_packet_once() {
+    for style in [Style::Npcap, Style::Etl2Pcapng] {
+        let dir = tempfile::tempdir().unwrap();
+        let w = fixgen::windows::write("dpm_primary_lan", style, dir.path()).unwrap();
+        let (p, _) = keyed(style, dir.path());
+        let out = dir.path().join("v.pcapng");
+        let doc = audit_files(&p, &w, &["--violations-pcap", out.to_str().unwrap()], 1);
+        let violations = doc["violations"].as_array().unwrap();
+        let packets: u64 = violations
+            .iter()
+            .map(|v| v["packets"].as_u64().unwrap())
+            .sum();
+        // The plain view's dpm packets: each packet once.
+        assert_eq!(packets, truth_sum(&w.plain, "dpm", None).0, "{style:?}");
+        let warned: Vec<&str> = crate::util::warnings(&doc)
+            .into_iter()
+            .filter(|w| w.contains("violations-pcap") || w.contains(" holds "))
+            .collect();
+        assert!(warned.is_empty(), "{style:?}: {warned:?}");
+        let Some(written) = crate::violations_pcap::tshark_packets(&out) else {
+            return;
+        };
+        assert_eq!(written.len() as u64, packets, "{style:?}");
+    }
+}

@@ -818,6 +818,7 @@ impl Analyzer {
             vlans: &meta.vlans[..usize::from(meta.vlan_count)],
         };
         let (slot, created) = self.table.update(key, &update);
+        slot.ext.copy = false;
         let classifier = Classifier::new(&self.policy);
         if created {
             let on_link = at.iface.and_then(|i| self.nics.net(i));
@@ -893,6 +894,7 @@ impl Analyzer {
             vlans: &vlans.0[..usize::from(vlans.1)],
         };
         let slot = self.table.add_place(&key, &update)?;
+        slot.ext.copy = true;
         count_place(slot, &mut self.stats, at.ts, (at.wire_len, iface, vlans));
         judge(slot, &self.policy, &self.nics);
         Some(slot)

@@ -121,6 +121,11 @@ pub struct FlowState {
     /// Free for the caller (the daemon's own per-flow mark); the analyzer
     /// never reads it.
     pub mark: u32,
+    /// The packet the flow was last handed on with was a copy of one
+    /// already counted, met at another place (another NIC or VLAN): it
+    /// counts for that place only (`--violations-pcap` leaves it out, as
+    /// the flow's packets and bytes do).
+    pub copy: bool,
 }
 
 impl FlowState {
@@ -161,5 +166,17 @@ impl FlowState {
 impl FlowExt for FlowState {
     fn removed(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_slot_stays_408_bytes() {
+        // The flow table's memory per flow (docs/ARCHITECTURE.md, "Flow slots").
+        assert_eq!(
+            std::mem::size_of::<crate::flow::Slot<super::FlowState>>(),
+            408
+        );
     }
 }

@@ -221,9 +221,11 @@ impl Tap for Journal {
         }
     }
 
+    /// The frame's flow number; 0 for a copy met at another place (the
+    /// flow's packets count each packet once, and so does the file).
     #[inline]
     fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
-        self.put(slot.map_or(0, |s| s.ext.mark));
+        self.put(slot.filter(|s| !s.ext.copy).map_or(0, |s| s.ext.mark));
     }
 }
 

@@ -316,7 +316,9 @@ impl<W: Write> Tap for PacketWriter<W> {
     fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
         let Some(slot) = slot else { return };
         let n = self.numbers.number(slot);
-        self.numbered(source, frame, n);
+        if !slot.ext.copy {
+            self.numbered(source, frame, n);
+        }
     }
 }
 
