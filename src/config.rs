@@ -130,9 +130,29 @@ impl std::error::Error for PolicyError {}
 
 /// Reads and validates a policy file.
 pub fn load(path: &Path) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read policy: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes()))?;
     parse(&text, &path.display().to_string()).map_err(anyhow::Error::from)
+}
+
+/// Why a policy file is not UTF-8 text: Windows PowerShell 5.1 writes
+/// UTF-16 by default (`>` and `Out-File`), which deserves its own words.
+fn not_utf8(path: &Path, bytes: &[u8]) -> anyhow::Error {
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+    let at = std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to());
+    match utf16 {
+        true => anyhow::anyhow!(
+            "{}: cannot read policy: it is UTF-16 text (what Windows PowerShell 5.1 writes with > or Out-File); save it as UTF-8 (Out-File -Encoding utf8, or Set-Content)",
+            path.display()
+        ),
+        false => anyhow::anyhow!(
+            "{}: cannot read policy: not UTF-8 text (byte {at} is not)",
+            path.display()
+        ),
+    }
 }
 
 /// Parses and validates policy text; `path` labels errors.

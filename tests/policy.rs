@@ -324,3 +324,37 @@ rpc_interface = \"not-a-uuid\"
         "{err}"
     );
 }
+
+#[test]
+fn a_utf16_policy_says_what_it_is_and_how_to_save_it() {
+    // What `Get-ClusterNetwork ... > policy.toml` gives on Windows
+    // PowerShell 5.1: UTF-16 little-endian with a byte order mark.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[networks]\nprimary = [\"10.10.12.0/24\"]\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, &utf16).unwrap();
+    let out = run(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "lanecheck: {}: cannot read policy: it is UTF-16 text (what Windows PowerShell 5.1 writes with > or Out-File); save it as UTF-8 (Out-File -Encoding utf8, or Set-Content)",
+            p.display()
+        )
+    );
+    // Any other byte that is not UTF-8: where.
+    let mut latin1 = text.as_bytes().to_vec();
+    latin1.extend(b"# caf\xe9\n");
+    std::fs::write(&p, &latin1).unwrap();
+    let out = run(&["policy", "check", p.to_str().unwrap()]);
+    let at = text.len() + 5;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "lanecheck: {}: cannot read policy: not UTF-8 text (byte {at} is not)",
+            p.display()
+        )
+    );
+}
