@@ -179,7 +179,8 @@ pub struct WatchArgs {
     /// Most flows held in memory at once (least recently seen are evicted).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
-    /// New-leak alerts allowed per second before the excess is folded into one summary.
+    /// New-leak alerts allowed per second before the excess is folded into one summary
+    /// (on average: a burst of up to five seconds' worth passes at once).
     #[arg(long, value_name = "N", default_value_t = 20.0)]
     pub alert_rate: f64,
     /// How long a flow whose class its payload may still change (SMB

@@ -939,3 +939,64 @@ fn a_flood_of_new_flows_is_bounded_by_max_flows_and_counted() {
     signal(&watch, "-TERM");
     assert_eq!(watch.wait().unwrap().code(), Some(0));
 }
+
+/// A syslog daemon's socket at `path` (any user may send to it), and what
+/// it receives within `within`.
+fn syslog_listener(path: &Path) -> std::os::unix::net::UnixDatagram {
+    let _ = std::fs::remove_file(path);
+    let s = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    s
+}
+
+fn received(s: &std::os::unix::net::UnixDatagram, within: Duration, what: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    let until = Instant::now() + within;
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < until && !got.iter().any(|m: &String| m.contains(what)) {
+        if let Ok(n) = s.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    got
+}
+
+#[test]
+fn syslog_events_reach_a_syslog_daemon_that_restarted() {
+    if !root_or_skip("syslog_events_reach_a_syslog_daemon_that_restarted") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let policy = policy_copy(dir.path());
+    let (alerts, sock) = (dir.path().join("alerts.jsonl"), dir.path().join("log.sock"));
+    let first = syslog_listener(&sock);
+    let mut watch = start_watch(
+        &lab,
+        &policy,
+        &alerts,
+        &["--syslog", "--syslog-socket", sock.to_str().unwrap()],
+    );
+    send(&lab, "10.10.12.90", 200_000);
+    let got = received(&first, Duration::from_secs(5), " leak ");
+    assert!(got.iter().any(|m| m.contains(" leak ")), "{got:?}");
+    // The syslog daemon restarts: a new socket at the same path. The next
+    // event (a reload) reaches it.
+    drop(first);
+    let second = syslog_listener(&sock);
+    signal(&watch, "-HUP");
+    let got = received(&second, Duration::from_secs(5), "policy-reloaded");
+    signal(&watch, "-TERM");
+    let _ = watch.wait();
+    assert!(
+        got.iter().any(|m| m.contains(" policy-reloaded ")),
+        "{got:?}"
+    );
+}

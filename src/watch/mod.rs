@@ -144,7 +144,7 @@ fn start_sinks(
         sinks.add("webhook", WebhookSink::new(url));
     }
     if let Some(s) = syslog {
-        sinks.add("syslog", SyslogSink::new(s));
+        sinks.add("syslog", SyslogSink::new(&args.syslog_socket, s));
     }
     sinks
 }

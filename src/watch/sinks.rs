@@ -181,9 +181,16 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> bool {
 
 /// RFC 5424 datagrams to the local syslog socket.
 pub struct SyslogSink {
+    path: PathBuf,
     socket: Option<tokio::net::UnixDatagram>,
     hostname: String,
+    /// When it last tried to connect again.
+    tried: Option<std::time::Instant>,
 }
+
+/// How often a syslog sink that cannot send tries to connect again (the
+/// daemon restarted: its socket is a new one at the same path).
+const SYSLOG_RETRY: Duration = Duration::from_secs(1);
 
 impl SyslogSink {
     /// Connects to `path` (before privileges are dropped); an unreachable
@@ -203,21 +210,40 @@ impl SyslogSink {
         }
     }
 
-    /// The sink over a socket from [`SyslogSink::connect`] (inside the runtime).
-    pub fn new(socket: Option<std::os::unix::net::UnixDatagram>) -> Self {
+    /// The sink over a socket from [`SyslogSink::connect`] to `path`
+    /// (inside the runtime).
+    pub fn new(path: &std::path::Path, socket: Option<std::os::unix::net::UnixDatagram>) -> Self {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "-".into());
         SyslogSink {
+            path: path.to_path_buf(),
             socket: socket.and_then(|s| tokio::net::UnixDatagram::from_std(s).ok()),
             hostname,
+            tried: None,
         }
+    }
+
+    /// Connects again, at most once a [`SYSLOG_RETRY`]: a syslog daemon
+    /// that restarted (or started after lanecheck, at boot) listens on a
+    /// new socket at the same path, and the old connection sends nowhere.
+    fn reconnect(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.tried.is_some_and(|t| now - t < SYSLOG_RETRY) {
+            return false;
+        }
+        self.tried = Some(now);
+        let s = std::os::unix::net::UnixDatagram::unbound()
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .and_then(|s| s.connect(&self.path).map(|()| s))
+            .and_then(tokio::net::UnixDatagram::from_std);
+        self.socket = s.ok();
+        self.socket.is_some()
     }
 }
 
 impl Sink for SyslogSink {
     async fn deliver(&mut self, e: &Delivery) -> bool {
-        let Some(s) = &self.socket else { return false };
         // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG; facility
         // daemon (3); leaks and lost captures are warnings (4), the rest notices (5).
         let sev = if e.kind.starts_with("leak") || e.kind == "capture-lost" {
@@ -234,8 +260,32 @@ impl Sink for SyslogSink {
             e.kind,
             e.line
         );
-        s.send(msg.as_bytes()).await.is_ok()
+        if let Some(s) = &self.socket {
+            if s.send(msg.as_bytes()).await.is_ok() {
+                return true;
+            }
+        }
+        match self.reconnect() {
+            true => match &self.socket {
+                Some(s) => s.send(msg.as_bytes()).await.is_ok(),
+                None => false,
+            },
+            false => false,
+        }
     }
+}
+
+/// Logs a sink's deliveries starting to fail (from `failing` = false) or
+/// recovering; whether it is failing now.
+fn said_once(name: &str, failing: bool, ok: bool) -> bool {
+    match (failing, ok) {
+        (false, false) => log::warn!(
+            "alert sink {name}: an event could not be delivered; its events are dropped (counted in lanecheck_sink_drops_total) until it works again"
+        ),
+        (true, true) => log::warn!("alert sink {name}: delivering again"),
+        _ => {}
+    }
+    !ok
 }
 
 /// A sink's queue, task and counters.
@@ -264,15 +314,16 @@ impl SinkSet {
         let (tx, mut rx) = mpsc::channel::<Msg>(SINK_QUEUE);
         let c = Arc::clone(&counters);
         let task = tokio::spawn(async move {
+            // Failing deliveries are logged once each time they start, and
+            // again when they stop.
+            let mut failing = false;
             while let Some(msg) = rx.recv().await {
                 match msg {
                     Msg::Event(e) => {
-                        let field = if sink.deliver(&e).await {
-                            &c.delivered
-                        } else {
-                            &c.dropped
-                        };
+                        let ok = sink.deliver(&e).await;
+                        let field = if ok { &c.delivered } else { &c.dropped };
                         field.fetch_add(1, Ordering::Relaxed);
+                        failing = said_once(name, failing, ok);
                     }
                     Msg::Reopen => sink.reopen().await,
                 }
