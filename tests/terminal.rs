@@ -106,7 +106,16 @@ fn the_progress_bar_shows_on_a_terminal_and_never_in_a_pipe() {
         "--violations-pcap",
         out.to_str().unwrap(),
     ];
-    args.extend([file; 12]);
+    // Twelve captures of the same traffic (each its own bytes: one file
+    // given twice is refused).
+    let copies: Vec<String> = (1..=12u8)
+        .map(|i| {
+            let c = dir.path().join(format!("c{i}.pcapng"));
+            crate::util::retimed_copy(&t.file, &c, i);
+            c.to_str().unwrap().to_string()
+        })
+        .collect();
+    args.extend(copies.iter().map(String::as_str));
     let total = std::fs::metadata(&t.file).unwrap().len() * 12;
 
     let ran = on_pty(&args, &[], Tty::Stderr);

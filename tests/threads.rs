@@ -1093,8 +1093,10 @@ fn captures_read_one_after_another_open_each_next_one_early_and_lose_nothing() {
     // On two threads, captures that meet are read one after another, each
     // opened (read ahead) while the one before it is analysed: a missing
     // file, a file that is no capture and a cut one among them are reported
-    // where they stand, as on one thread. The first file is given again at
-    // the end, so the files meet and are not audited in parallel.
+    // where they stand, as on one thread. The first file's traffic is
+    // given again at the end (its last packet a little later: the same
+    // file twice is refused), so the files meet and are not audited in
+    // parallel.
     let dir = tempfile::tempdir().unwrap();
     let a = root().join("fixtures/dpm_backup_lan.pcapng");
     let b = root().join("fixtures/vlan_dpm.pcap");
@@ -1104,7 +1106,9 @@ fn captures_read_one_after_another_open_each_next_one_early_and_lose_nothing() {
     let whole = std::fs::read(&a).unwrap();
     std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
     let missing = dir.path().join("missing.pcap");
-    let files = [&a, &missing, &junk, &cut, &b, &a];
+    let again = dir.path().join("again.pcapng");
+    crate::util::retimed_copy(&a, &again, 1);
+    let files = [&a, &missing, &junk, &cut, &b, &again];
     let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let p = policy();
     let mut args = vec!["audit", "--policy", &p, "--format", "json"];
@@ -1123,7 +1127,7 @@ fn captures_read_one_after_another_open_each_next_one_early_and_lose_nothing() {
     assert!(error(1).contains("cannot open"), "{}", error(1));
     assert!(error(2).contains(names[2]), "{}", error(2));
     assert_eq!(captures[3]["truncated"], true, "{doc}");
-    // Every packet of the readable files is counted, the first file twice.
+    // Every packet of the readable files is counted, the first file's twice.
     let packets = |i: usize| captures[i]["packets"].as_u64().unwrap();
     let whole_a = packets(0);
     assert_eq!(packets(5), whole_a);

@@ -232,3 +232,24 @@ pub fn tshark_output(test: &str, args: &[&str]) -> Option<String> {
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// A copy of the pcapng `src` at `dst` whose last packet is `by` time units
+/// later (its timestamp's low word plus `by`): the same traffic, different
+/// bytes, where a test needs a capture several times (one file given
+/// twice, or a byte-for-byte copy, is refused: its packets would count
+/// twice).
+pub fn retimed_copy(src: &Path, dst: &Path, by: u8) {
+    let mut bytes = std::fs::read(src).unwrap();
+    let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let (mut at, mut last) = (0, None);
+    while at + 8 <= bytes.len() {
+        if word(&bytes, at) == 6 {
+            last = Some(at);
+        }
+        at += word(&bytes, at + 4) as usize;
+    }
+    let ts = last.expect("a pcapng with an enhanced packet block") + 16;
+    let later = word(&bytes, ts).wrapping_add(u32::from(by));
+    bytes[ts..ts + 4].copy_from_slice(&later.to_le_bytes());
+    std::fs::write(dst, bytes).unwrap();
+}
