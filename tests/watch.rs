@@ -1000,3 +1000,82 @@ fn syslog_events_reach_a_syslog_daemon_that_restarted() {
         "{got:?}"
     );
 }
+
+/// Runs `ip ARGS` (the lab's routing), asserting it worked.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_leak_onto_the_wrong_nic_names_that_nics_network() {
+    if !root_or_skip("a_leak_onto_the_wrong_nic_names_that_nics_network") {
+        return;
+    }
+    // The backup addresses routed over the primary link (a weak-host
+    // route): the addresses are on backup, dpm's allowed network; the NIC
+    // is primary's. The alert and the metric name primary, as verify does.
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    for (ns, peer, me) in [
+        (&lab.dpm, "192.168.1.24", "192.168.1.23"),
+        (&lab.ps, "192.168.1.23", "192.168.1.24"),
+    ] {
+        for dev in ["all", "default", "eth0", "eth1"] {
+            let key = format!("net.ipv4.conf.{dev}.rp_filter=0");
+            ip(&["netns", "exec", ns, "sysctl", "-qw", &key]);
+        }
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "add",
+            &format!("{peer}/32"),
+            "dev",
+            "eth0",
+            "src",
+            me,
+        ]);
+    }
+    let policy = policy_copy(dir.path());
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = start_watch(&lab, &policy, &alerts, &["--metrics", "127.0.0.1:19760"]);
+    send(&lab, "192.168.1.24", 300_000);
+    let evs = wait_for(&alerts, Duration::from_secs(5), |e| of_type(e, "leak") >= 1);
+    // The metrics take the counts at the next tick.
+    let series = "lanecheck_violations_total{class=\"dpm\",network=\"primary\"}";
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape(&lab, "http://127.0.0.1:19760/metrics");
+        if metric(&text, series).is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&watch, "-TERM");
+    let _ = watch.wait();
+    let leak = evs.iter().find(|e| e["type"] == "leak").expect("a leak");
+    assert_eq!(
+        (
+            leak["class"].as_str(),
+            leak["network"].as_str(),
+            leak["interface"].as_str()
+        ),
+        (Some("dpm"), Some("primary"), Some("eth0")),
+        "{leak}"
+    );
+    assert_eq!(metric(&text, series), Some(1), "{text}");
+    assert!(
+        !text.contains("lanecheck_violations_total{class=\"dpm\",network=\"backup\"}"),
+        "{text}"
+    );
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use analyzer::class::ClassId;
 use analyzer::flow::{FlowKey, Slot};
-use analyzer::policy::{NetId, Policy, Status};
+use analyzer::policy::{FlowCheck, NetId, Policy, Status};
 use analyzer::state::FlowState;
 use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
 use capture::Poll;
@@ -461,7 +461,11 @@ impl Judge<'_> {
         let v = &slot.ext.verdict;
         if v.violates() && slot.ext.mark & mark::COUNTED == 0 {
             slot.ext.mark |= mark::COUNTED;
-            for &net in &slot.ext.nets {
+            let nets = match leaked_onto(v.detail.as_deref()) {
+                Some(net) => vec![net],
+                None => slot.ext.nets.to_vec(),
+            };
+            for net in nets {
                 *self.pending.violations.entry((class, net)).or_insert(0) += 1;
             }
         }
@@ -492,12 +496,20 @@ impl Judge<'_> {
     }
 }
 
+/// The network a violation put the class on: a network of its addresses,
+/// or the one of the NIC or VLAN it was seen on (right addresses, wrong
+/// NIC: its addresses' network is an allowed one, and naming it told the
+/// operator the leak was onto the allowed network).
+fn leaked_onto(check: Option<&FlowCheck>) -> Option<Option<NetId>> {
+    check?.leaked_onto
+}
+
 fn evidence(policy: &Policy, slot: &Slot<FlowState>, class: ClassId, iface: &str) -> Evidence {
     let (flow, st) = (&slot.flow, &slot.ext);
     let check = st.verdict.detail.as_deref();
-    let network = check
-        .and_then(|c| c.network.flatten())
-        .or_else(|| st.nets.first().copied().flatten())
+    let network = leaked_onto(check.filter(|c| c.violates()))
+        .or_else(|| Some(st.nets.first().copied().flatten()))
+        .flatten()
         .map_or("unknown", |n| policy.network_name(n))
         .to_string();
     let reason = match check {

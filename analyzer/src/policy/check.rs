@@ -17,6 +17,10 @@ pub struct FlowCheck {
     pub interface: Option<String>,
     /// The VLAN named in the violation (first offending one).
     pub vlan: Option<u16>,
+    /// The network of the first offending place: an address's, or the
+    /// network the policy maps the NIC or VLAN to (right addresses, wrong
+    /// NIC: the class was put on that NIC's network, not its addresses').
+    pub leaked_onto: Option<Option<NetId>>,
     /// Fallback networks used with `on_fallback = "warn"`.
     pub fallbacks: Vec<NetId>,
     /// Status per address network of the flow.
@@ -168,6 +172,7 @@ impl Policy {
             return Status::Preferred;
         };
         c.reasons.push(reason);
+        c.leaked_onto.get_or_insert(net);
         match place {
             Place::Address => {
                 c.by_address = true;
