@@ -178,16 +178,22 @@ fn policy_copy(dir: &Path) -> PathBuf {
     p
 }
 
-/// A lab, a directory the daemon (dropped to `nobody`) can write to, and a
-/// webhook receiver on dpm:18080 appending to `webhook.jsonl` in it.
-fn lab_with_webhook() -> (Lab, tempfile::TempDir, PathBuf) {
-    let mut lab = Lab::new();
+/// A directory the daemon (dropped to `nobody`) can write to.
+fn writable_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
+    dir
+}
+
+/// A lab, a directory the daemon (dropped to `nobody`) can write to, and a
+/// webhook receiver on dpm:18080 appending to `webhook.jsonl` in it.
+fn lab_with_webhook() -> (Lab, tempfile::TempDir, PathBuf) {
+    let mut lab = Lab::new();
+    let dir = writable_dir();
     let hooked = dir.path().join("webhook.jsonl");
     let dpm = lab.dpm.clone();
     lab.serve(&dpm, HOOK, &["18080", hooked.to_str().unwrap()]);
@@ -527,12 +533,7 @@ fn evidence_decides_leaks_and_the_daemon_waits_for_it() {
     }
     let mut lab = Lab::new();
     lab.sink("445");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let dir = writable_dir();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, CLUSTER_POLICY).unwrap();
     let alerts = dir.path().join("alerts.jsonl");
@@ -969,12 +970,7 @@ fn syslog_events_reach_a_syslog_daemon_that_restarted() {
         return;
     }
     let lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let dir = writable_dir();
     let policy = policy_copy(dir.path());
     let (alerts, sock) = (dir.path().join("alerts.jsonl"), dir.path().join("log.sock"));
     let first = syslog_listener(&sock);
@@ -1020,12 +1016,7 @@ fn a_leak_onto_the_wrong_nic_names_that_nics_network() {
     // route): the addresses are on backup, dpm's allowed network; the NIC
     // is primary's. The alert and the metric name primary, as verify does.
     let lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let dir = writable_dir();
     for (ns, peer, me) in [
         (&lab.dpm, "192.168.1.24", "192.168.1.23"),
         (&lab.ps, "192.168.1.23", "192.168.1.24"),
