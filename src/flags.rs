@@ -410,7 +410,7 @@ pub struct ReportArgs {
     /// only at its end, so the captures are read twice when there is a
     /// violation. Meanwhile audit keeps a journal of 4 bytes a packet per
     /// share of the flows, and verify a spool of what it captured (its
-    /// --write file, or a temporary one): unnamed temporary files in FILE's
+    /// --write file, or a temporary one) and such a journal: in FILE's
     /// directory, else the temporary directory. FILE is created even when
     /// nothing violates.
     #[arg(long, value_name = "FILE.pcapng")]
