@@ -1070,3 +1070,46 @@ fn a_leak_onto_the_wrong_nic_names_that_nics_network() {
         "{text}"
     );
 }
+
+#[test]
+fn watch_with_no_alert_destination_says_so_at_start() {
+    if !root_or_skip("watch_with_no_alert_destination_says_so_at_start") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = writable_dir();
+    let policy = policy_copy(dir.path());
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let args = [
+        bin,
+        "watch",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--log-level",
+        "info",
+    ];
+    let mut watch = lab
+        .exec(&lab.dpm, &args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let err = std::io::BufReader::new(watch.stderr.take().unwrap());
+    let mut log = Vec::new();
+    for line in err.lines() {
+        let line = line.unwrap();
+        let ready = line.contains("watching");
+        log.push(line);
+        if ready {
+            break;
+        }
+    }
+    signal(&watch, "-TERM");
+    let _ = watch.wait();
+    let said = "no alert destination (--alerts, --webhook, --syslog): leaks are only counted in the metrics and summed when watch stops";
+    assert_eq!(
+        log.iter().filter(|l| l.contains(said)).count(),
+        1,
+        "{log:?}"
+    );
+}

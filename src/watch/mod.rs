@@ -77,6 +77,11 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let names = verify::select_nics(&args.live, &policy)?;
     let timing = timing(args)?;
     let evidence_wait = parse_duration(&args.evidence_wait).context("--evidence-wait")?;
+    if args.alerts.is_none() && args.webhook.is_empty() && !args.syslog {
+        log::warn!(
+            "no alert destination (--alerts, --webhook, --syslog): leaks are only counted in the metrics and summed when watch stops"
+        );
+    }
     // Open every NIC, file and socket while still privileged, then drop
     // root before any thread starts (capabilities are per thread).
     let opened = open_privileged(args, &names)?;
