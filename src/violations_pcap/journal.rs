@@ -182,33 +182,32 @@ impl Journal {
         }
     }
 
-    /// The journal, to be read from its first number, or why there is
-    /// none (`verify`, which reads its one journal beside its spool).
-    pub(super) fn into_reader(self) -> Result<BufReader<File>, String> {
-        let failed = |e: std::io::Error| format!("reading the journal of flow numbers: {e}");
+    /// The journal's file, every number flushed to it, or why there is
+    /// none.
+    fn into_file(self) -> Result<File, String> {
         if let Some(e) = self.error {
             return Err(e);
         }
         let out = self
             .out
             .ok_or_else(|| "no journal of flow numbers".to_string())?;
-        let mut file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(failed)?;
+        out.into_inner()
+            .map_err(|e| format!("writing the journal of flow numbers: {}", e.into_error()))
+    }
+
+    /// The journal, to be read from its first number, or why there is
+    /// none (`verify`, which reads its one journal beside its spool).
+    pub(super) fn into_reader(self) -> Result<BufReader<File>, String> {
+        let mut file = self.into_file()?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| format!("reading the journal of flow numbers: {e}"))?;
         Ok(BufReader::with_capacity(BUFFER, file))
     }
 
     /// The journal, copied into `store` (its own file closed), or why
     /// there is none.
     fn finish(self, store: &Store) -> Result<Segment, String> {
-        let failed = |e: std::io::Error| format!("writing the journal of flow numbers: {e}");
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let out = self
-            .out
-            .ok_or_else(|| "no journal of flow numbers".to_string())?;
-        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        store.keep(file)
+        store.keep(self.into_file()?)
     }
 }
 
