@@ -125,9 +125,9 @@ pub fn captures_once(captures: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// Whether two files of one size hold the same bytes (read until the first
+/// Whether two files hold the same bytes (read side by side until the first
 /// difference; a file that cannot be read is not the same).
-fn same_bytes(a: &Path, b: &Path) -> bool {
+pub fn same_bytes(a: &Path, b: &Path) -> bool {
     use std::io::Read;
     let (Ok(mut a), Ok(mut b)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
         return false;
@@ -139,8 +139,7 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
             Err(_) => return false,
         };
         if n == 0 {
-            // Same length: `b` ends here too.
-            return true;
+            return matches!(b.read(&mut y[..1]), Ok(0));
         }
         if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
             return false;
@@ -215,6 +214,8 @@ mod tests {
         );
         let e = err(&[PathBuf::from("-"), a.clone(), PathBuf::from("-")]);
         assert_eq!(e, "- (standard input) is given twice: it can be read once");
+        assert!(!same_bytes(&at("short.pcap"), &a) && !same_bytes(&a, &at("short.pcap")));
+        assert!(same_bytes(&a, &at("copy.pcap")));
         // One byte differs, another length, a directory, a missing file.
         let fine = [
             a,

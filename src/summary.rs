@@ -576,8 +576,8 @@ fn once_each(summaries: &[(PathBuf, Summary)]) -> Result<()> {
             }
             // Compared by length and CRC-32 as read (holding every
             // summary's bytes would cost the memory of all of them), then
-            // read again to be sure when those match.
-            let same = s.fingerprint == *q_print && std::fs::read(p).ok() == std::fs::read(q).ok();
+            // read again, side by side, to be sure when those match.
+            let same = s.fingerprint == *q_print && crate::paths::same_bytes(p, q);
             if same {
                 bail!(
                     "{} holds the same bytes as {}: the same audit twice (its captures would count twice)",
