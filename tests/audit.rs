@@ -725,18 +725,7 @@ fn a_skipped_packet_is_named_in_every_format() {
     // with a warning the text report shows as JSON and HTML do.
     let (d, t) = generate("dpm_primary_lan");
     let mut bytes = std::fs::read(&t.file).unwrap();
-    let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let mut at = 0;
-    let mut blocks = Vec::new();
-    while at < bytes.len() {
-        blocks.push(at);
-        at += word(&bytes, at + 4) as usize;
-    }
-    let packets: Vec<usize> = blocks
-        .into_iter()
-        .filter(|&b| word(&bytes, b) == 6)
-        .collect();
-    let hit = packets[100];
+    let hit = crate::util::packet_blocks(&bytes)[100];
     bytes[hit + 20..hit + 24].copy_from_slice(&60_000u32.to_le_bytes());
     let bad = d.path().join("bad.pcapng");
     std::fs::write(&bad, &bytes).unwrap();

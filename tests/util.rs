@@ -240,16 +240,29 @@ pub fn tshark_output(test: &str, args: &[&str]) -> Option<String> {
 /// twice).
 pub fn retimed_copy(src: &Path, dst: &Path, by: u8) {
     let mut bytes = std::fs::read(src).unwrap();
-    let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let (mut at, mut last) = (0, None);
-    while at + 8 <= bytes.len() {
-        if word(&bytes, at) == 6 {
-            last = Some(at);
-        }
-        at += word(&bytes, at + 4) as usize;
-    }
-    let ts = last.expect("a pcapng with an enhanced packet block") + 16;
-    let later = word(&bytes, ts).wrapping_add(u32::from(by));
+    let last = *packet_blocks(&bytes)
+        .last()
+        .expect("a pcapng with a packet");
+    let ts = last + 16;
+    let later = le32(&bytes, ts).wrapping_add(u32::from(by));
     bytes[ts..ts + 4].copy_from_slice(&later.to_le_bytes());
     std::fs::write(dst, bytes).unwrap();
+}
+
+/// The little-endian 32-bit word at `at`.
+pub fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// Where each enhanced packet block of a (little-endian) pcapng starts,
+/// walked by the block lengths.
+pub fn packet_blocks(bytes: &[u8]) -> Vec<usize> {
+    let (mut at, mut out) = (0, Vec::new());
+    while at + 8 <= bytes.len() {
+        if le32(bytes, at) == 6 {
+            out.push(at);
+        }
+        at += le32(bytes, at + 4) as usize;
+    }
+    out
 }

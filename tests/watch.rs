@@ -114,7 +114,14 @@ fn start_watch_to(
         })
         .spawn()
         .unwrap();
-    // Ready once it says so on stderr (capture handles open, root dropped).
+    let log = until_watching(&mut child);
+    (child, log)
+}
+
+/// The stderr lines of a watch started with its stderr piped, up to the
+/// one that says it is watching (capture handles open, root dropped); the
+/// rest is read and dropped so it never blocks.
+fn until_watching(child: &mut Child) -> Vec<String> {
     use std::io::BufRead;
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -128,7 +135,7 @@ fn start_watch_to(
         log.push(line.clone());
     }
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (child, log)
+    log
 }
 
 fn send(lab: &Lab, addr: &str, bytes: u64) {
@@ -1093,17 +1100,7 @@ fn watch_with_no_alert_destination_says_so_at_start() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::BufRead;
-    let err = std::io::BufReader::new(watch.stderr.take().unwrap());
-    let mut log = Vec::new();
-    for line in err.lines() {
-        let line = line.unwrap();
-        let ready = line.contains("watching");
-        log.push(line);
-        if ready {
-            break;
-        }
-    }
+    let log = until_watching(&mut watch);
     signal(&watch, "-TERM");
     let _ = watch.wait();
     let said = "no alert destination (--alerts, --webhook, --syslog): leaks are only counted in the metrics and summed when watch stops";
