@@ -744,3 +744,28 @@ fn a_skipped_packet_is_named_in_every_format() {
         "{text}"
     );
 }
+
+#[test]
+fn a_report_through_a_symbolic_link_replaces_what_it_names() {
+    // The report is renamed into place: onto the link's target, the link
+    // kept, as writing through it did.
+    let (d, t) = generate("dpm_backup_lan");
+    let (target, link) = (d.path().join("report.txt"), d.path().join("latest.txt"));
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink("report.txt", &link).unwrap();
+    let out = run(&[
+        "audit",
+        "-p",
+        &policy("dpm.toml"),
+        "-o",
+        link.to_str().unwrap(),
+        t.file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let report = std::fs::read_to_string(&target).unwrap();
+    assert!(report.starts_with("PASS: "), "{report}");
+}

@@ -63,15 +63,15 @@ pub fn write_all(path: Option<&Path>, write: impl FnOnce(&mut Out) -> Result<()>
         };
     };
     let failed = || format!("cannot write the report to {}", p.display());
-    let tmp = beside(p).with_context(failed)?;
+    // Onto what a symbolic link names, as writing through it did.
+    let target = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let tmp = beside(&target).with_context(failed)?;
     let mut out = Out {
         inner: BufWriter::with_capacity(1 << 16, Box::new(tmp.as_file().try_clone()?)),
     };
     write(&mut out).with_context(failed)?;
     out.flush().with_context(failed)?;
     drop(out);
-    // Onto what a symbolic link names, as writing through it did.
-    let target = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     tmp.persist(&target)
         .map_err(|e| e.error)
         .with_context(failed)?;
@@ -87,14 +87,10 @@ fn replaceable(p: &Path) -> bool {
 /// (mode 0666 less the umask).
 fn beside(p: &Path) -> io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::fs::canonicalize(p)
-        .ok()
-        .and_then(|t| t.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| crate::paths::dir_of(p).to_path_buf());
     tempfile::Builder::new()
         .prefix(".lanecheck-report-")
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
+        .tempfile_in(crate::paths::dir_of(p))
 }
 
 /// Fails now, before a run that may take hours (or trigger a backup), if
@@ -102,7 +98,7 @@ fn beside(p: &Path) -> io::Result<tempfile::NamedTempFile> {
 pub fn ready(path: Option<&Path>) -> Result<()> {
     let Some(p) = path else { return Ok(()) };
     let made = match replaceable(p) {
-        true => beside(p).map(drop),
+        true => beside(&std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())).map(drop),
         false => std::fs::OpenOptions::new().write(true).open(p).map(drop),
     };
     made.with_context(|| format!("cannot write the report to {}", p.display()))
