@@ -76,7 +76,8 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
     /// Capture on this NIC (repeatable). Default: the policy's [interfaces];
-    /// if it has none, every interface that is up and not loopback.
+    /// if it has none, every interface that is up and not loopback (watch:
+    /// also those down at start, captured once they come up).
     #[arg(long = "iface", short = 'i', value_name = "NAME")]
     pub ifaces: Vec<String>,
     /// Bytes kept per packet: headers plus the first payload bytes.

@@ -27,8 +27,19 @@ use crate::Outcome;
 /// Which NICs to capture on: `--iface`, else the policy's interfaces, else
 /// every interface that is up and not loopback.
 pub fn select_nics(args: &LiveArgs, policy: &Policy) -> Result<Vec<String>> {
+    Ok(choose_nics(args, policy, false)?.0)
+}
+
+/// The NICs to capture, and whether they were named (by `--iface`, else by
+/// the policy's `[interfaces]`) rather than taken from the host: every NIC
+/// that is not loopback and is up, or (`with_down`) up or not.
+pub fn choose_nics(
+    args: &LiveArgs,
+    policy: &Policy,
+    with_down: bool,
+) -> Result<(Vec<String>, bool)> {
     if !args.ifaces.is_empty() {
-        return Ok(args.ifaces.clone());
+        return Ok((args.ifaces.clone(), true));
     }
     // The policy's NICs by name: a GUID, index or MAC key names an
     // interface of a capture file, not a NIC to open here.
@@ -44,17 +55,17 @@ pub fn select_nics(args: &LiveArgs, policy: &Policy) -> Result<Vec<String>> {
         .cloned()
         .collect();
     if !named.is_empty() {
-        return Ok(named);
+        return Ok((named, true));
     }
     let all: Vec<String> = capture::system_ifaces()?
         .into_iter()
-        .filter(|i| i.up && !i.loopback)
+        .filter(|i| (i.up || with_down) && !i.loopback)
         .map(|i| i.name)
         .collect();
     if all.is_empty() {
         bail!("no interface to capture on: none is up (name some with --iface)");
     }
-    Ok(all)
+    Ok((all, false))
 }
 
 /// The libpcap settings the flags ask for.

@@ -44,7 +44,9 @@ pub use error::Error;
 pub use file::{FileFormat, FileSource};
 pub use frame::{Frame, IfaceId, Interface, LinkType, OwnedFrame, Timestamp};
 pub use framed::{FramedSource, Opening};
-pub use live::{system_ifaces, LiveConfig, LiveNic, LiveSource, NicCounters, Poll, SystemIface};
+pub use live::{
+    system_ifaces, LiveConfig, LiveNic, LiveSource, NicCounters, NicSlot, Poll, SystemIface,
+};
 pub use memory::MemorySource;
 pub use producer::{etl2pcapng_ifindex, is_npf, Producer};
 pub use source::{CaptureFile, FrameSource, SourceStats, Truncation};

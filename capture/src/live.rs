@@ -143,6 +143,21 @@ impl LiveNic {
     }
 }
 
+/// A NIC to capture: opened, or named and waiting to be opened (it was
+/// down when capture started; libpcap refuses to activate such a NIC).
+#[derive(Debug)]
+pub enum NicSlot {
+    /// Opened and activated.
+    Open(LiveNic),
+    /// Not opened yet: counted as failed until [`LiveSource::restart`].
+    Waiting {
+        /// The device name.
+        name: String,
+        /// The snaplen it will be opened with.
+        snaplen: u32,
+    },
+}
+
 /// Every NIC's frames as one [`FrameSource`]; stops when told to.
 pub struct LiveSource {
     rx: Receiver<Batch>,
@@ -178,21 +193,33 @@ pub enum Poll<'a> {
 impl LiveSource {
     /// Starts one capture thread per NIC.
     pub fn start(nics: Vec<LiveNic>) -> Self {
+        Self::start_slots(nics.into_iter().map(NicSlot::Open).collect())
+    }
+
+    /// Starts one capture thread per opened NIC; a waiting one is marked
+    /// failed (its frames' link type is set when it is opened).
+    pub fn start_slots(nics: Vec<NicSlot>) -> Self {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let stop = Arc::new(AtomicBool::new(false));
         let mut interfaces = Vec::new();
         let mut counters = Vec::new();
         let mut threads = Vec::new();
-        for (i, nic) in nics.into_iter().enumerate() {
-            interfaces.push(Interface::named(
-                Some(nic.name.clone()),
-                nic.link,
-                nic.snaplen,
-            ));
+        for (i, slot) in nics.into_iter().enumerate() {
             let c = Arc::new(NicCounters::default());
             counters.push(Arc::clone(&c));
-            if let Some(h) = spawn_capture(nic, i as u32, &tx, &stop, c) {
-                threads.push(h);
+            match slot {
+                NicSlot::Open(nic) => {
+                    interfaces.push(Interface::named(
+                        Some(nic.name.clone()),
+                        nic.link,
+                        nic.snaplen,
+                    ));
+                    threads.extend(spawn_capture(nic, i as u32, &tx, &stop, c));
+                }
+                NicSlot::Waiting { name, snaplen } => {
+                    interfaces.push(Interface::named(Some(name), LinkType::ETHERNET, snaplen));
+                    c.failed.store(true, Ordering::SeqCst);
+                }
             }
         }
         LiveSource {
@@ -219,12 +246,15 @@ impl LiveSource {
         self.tx = None;
     }
 
-    /// Replaces the capture of interface `index` (after it failed) with a
-    /// freshly opened handle; its counters carry on.
+    /// Replaces the capture of interface `index` (after it failed, or
+    /// while it waited) with a freshly opened handle; its counters carry on.
     pub fn restart(&mut self, index: usize, nic: LiveNic) {
         let (Some(tx), Some(c)) = (self.tx.as_ref(), self.counters.get(index)) else {
             return;
         };
+        if let Some(i) = self.interfaces.get_mut(index) {
+            i.link = nic.link;
+        }
         c.failed.store(false, Ordering::SeqCst);
         if let Some(h) = spawn_capture(nic, index as u32, tx, &self.stop, Arc::clone(c)) {
             self.threads.push(h);

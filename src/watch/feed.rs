@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use capture::{LiveConfig, LiveNic, LiveSource, NicCounters, Poll};
+use capture::{LiveConfig, LiveNic, LiveSource, NicCounters, NicSlot, Poll, SystemIface};
 
 use super::alerts::Event;
 use super::metrics::CaptureStat;
@@ -26,11 +26,52 @@ pub trait Feed {
 /// Health of one NIC as the daemon reports it.
 struct NicState {
     name: String,
+    /// No capture handle (it failed, or the NIC was down at start).
     lost: bool,
+    /// Captured, but the NIC is down or has no carrier: nothing can arrive.
+    down: bool,
+    /// Down at start and never named (watch takes every NIC): no alert and
+    /// no `capture_up` series until it first comes up.
+    quiet: bool,
     retry_at: Instant,
     backoff: Duration,
     last_drops: u64,
     dropping: bool,
+}
+
+/// What the system's interface list says about a NIC this second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    /// The list could not be read.
+    Unknown,
+    /// Not in the list.
+    Gone,
+    /// Administratively down, or up without carrier.
+    Down(&'static str),
+    Up,
+}
+
+impl Seen {
+    fn of(list: Option<&[SystemIface]>, name: &str) -> Seen {
+        let Some(list) = list else {
+            return Seen::Unknown;
+        };
+        match list.iter().find(|i| i.name == name) {
+            None => Seen::Gone,
+            Some(i) if !i.up => Seen::Down("interface down"),
+            Some(i) if !i.running => Seen::Down("no carrier (link down)"),
+            Some(_) => Seen::Up,
+        }
+    }
+
+    /// Why a capture handle ended, as far as the list tells.
+    fn lost_reason(self) -> &'static str {
+        match self {
+            Seen::Gone => "interface gone",
+            Seen::Down(why) => why,
+            Seen::Unknown | Seen::Up => "capture failed (the log has libpcap's error)",
+        }
+    }
 }
 
 /// Live capture on the NICs.
@@ -41,57 +82,110 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
-    /// Starts capture threads on NICs opened (while still privileged).
-    pub fn start(opened: Vec<LiveNic>, names: &[String], cfg: LiveConfig) -> Self {
+    /// Starts capture threads on NICs opened (while still privileged); a
+    /// NIC waiting to be opened is lost until it comes up, and `quiet` (no
+    /// alert until then) when watch was not told its name.
+    pub fn start(opened: Vec<NicSlot>, named: bool, cfg: LiveConfig) -> Self {
         let now = Instant::now();
-        LiveFeed {
-            src: LiveSource::start(opened),
-            nics: names
-                .iter()
-                .map(|n| NicState {
-                    name: n.clone(),
-                    lost: false,
+        let nics = opened
+            .iter()
+            .map(|slot| {
+                let (name, waiting) = match slot {
+                    NicSlot::Open(n) => (n.name().to_string(), false),
+                    NicSlot::Waiting { name, .. } => (name.clone(), true),
+                };
+                NicState {
+                    name,
+                    lost: waiting && !named,
+                    down: false,
+                    quiet: waiting && !named,
                     retry_at: now,
                     backoff: Duration::from_secs(1),
                     last_drops: 0,
                     dropping: false,
-                })
-                .collect(),
+                }
+            })
+            .collect();
+        LiveFeed {
+            src: LiveSource::start_slots(opened),
+            nics,
             cfg,
         }
     }
 
-    /// A NIC gone or down → `capture-lost`, reopened with backoff → `capture-restored`.
-    fn lost_or_back(&mut self, i: usize, failed: bool, now: Instant, events: &mut Vec<Event>) {
+    /// A capture handle ended → `capture-lost`; reopened (with backoff, and
+    /// only while the NIC is listed up) → `capture-restored`.
+    fn lost_or_back(
+        &mut self,
+        i: usize,
+        failed: bool,
+        seen: Seen,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
         let nic = &mut self.nics[i];
         if failed && !nic.lost {
             nic.lost = true;
             nic.backoff = Duration::from_secs(1);
-            nic.retry_at = now + nic.backoff;
+            nic.retry_at = now;
             events.push(Event::plain(
                 "capture-lost",
                 Some(nic.name.clone()),
-                "interface gone or down".into(),
+                seen.lost_reason().into(),
             ));
         }
-        if !nic.lost || now < nic.retry_at {
+        if !nic.lost || matches!(seen, Seen::Gone | Seen::Down(_)) || now < nic.retry_at {
             return;
         }
         match LiveNic::open(&nic.name, &self.cfg) {
             Ok(h) => {
                 self.src.restart(i, h);
                 nic.lost = false;
-                events.push(Event::plain(
-                    "capture-restored",
-                    Some(nic.name.clone()),
-                    "capturing again".into(),
-                ));
+                nic.down = false;
+                if std::mem::take(&mut nic.quiet) {
+                    log::info!("{}: up, capturing it", nic.name);
+                } else {
+                    events.push(Event::plain(
+                        "capture-restored",
+                        Some(nic.name.clone()),
+                        "capturing again".into(),
+                    ));
+                }
             }
             Err(e) => {
                 log::debug!("{}: still lost: {e}", nic.name);
-                nic.backoff = (nic.backoff * 2).min(MAX_BACKOFF);
                 nic.retry_at = now + nic.backoff;
+                nic.backoff = (nic.backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+
+    /// A captured NIC that goes down or loses its carrier captures nothing
+    /// while libpcap reports no error: → `capture-lost`, and back up →
+    /// `capture-restored` (the handle captures again by itself).
+    fn down_or_up(&mut self, i: usize, seen: Seen, events: &mut Vec<Event>) {
+        let nic = &mut self.nics[i];
+        if nic.lost {
+            return;
+        }
+        match seen {
+            Seen::Down(why) if !nic.down => {
+                nic.down = true;
+                events.push(Event::plain(
+                    "capture-lost",
+                    Some(nic.name.clone()),
+                    why.into(),
+                ));
+            }
+            Seen::Up if nic.down => {
+                nic.down = false;
+                events.push(Event::plain(
+                    "capture-restored",
+                    Some(nic.name.clone()),
+                    "interface up again".into(),
+                ));
+            }
+            _ => {}
         }
     }
 
@@ -136,11 +230,16 @@ impl Feed for LiveFeed {
     }
 
     fn health(&mut self, now: Instant, events: &mut Vec<Event>) -> Vec<(String, CaptureStat)> {
+        let list = capture::system_ifaces()
+            .map_err(|e| log::debug!("listing interfaces: {e}"))
+            .ok();
         for i in 0..self.nics.len() {
             let Some(c) = self.src.counters().get(i).cloned() else {
                 continue;
             };
-            self.lost_or_back(i, c.failed.load(Ordering::SeqCst), now, events);
+            let seen = Seen::of(list.as_deref(), &self.nics[i].name);
+            self.lost_or_back(i, c.failed.load(Ordering::SeqCst), seen, now, events);
+            self.down_or_up(i, seen, events);
             let drops = c.kernel_drops.load(Ordering::Relaxed)
                 + c.iface_drops.load(Ordering::Relaxed)
                 + c.queue_drops.load(Ordering::Relaxed);
@@ -150,7 +249,8 @@ impl Feed for LiveFeed {
             .counters()
             .iter()
             .zip(&self.nics)
-            .map(|(c, n)| (n.name.clone(), snapshot(c, !n.lost)))
+            .filter(|(_, n)| !n.quiet)
+            .map(|(c, n)| (n.name.clone(), snapshot(c, !n.lost && !n.down)))
             .collect()
     }
 

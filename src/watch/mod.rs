@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use capture::LiveNic;
+use capture::{LiveConfig, LiveNic, NicSlot};
 
 use self::alerts::{Engine, Timing};
 use self::daemon::{Control, Daemon, Setup};
@@ -33,18 +33,18 @@ pub use self::daemon::daemon_config;
 
 /// What must be opened while still privileged.
 struct Opened {
-    nics: Vec<LiveNic>,
+    nics: Vec<NicSlot>,
     listener: Option<std::net::TcpListener>,
     alert_file: Option<(String, std::fs::File)>,
     syslog: Option<Option<std::os::unix::net::UnixDatagram>>,
 }
 
-fn open_privileged(args: &WatchArgs, names: &[String]) -> Result<Opened> {
+fn open_privileged(args: &WatchArgs, names: &[String], named: bool) -> Result<Opened> {
     let cfg = verify::live_config(&args.live)?;
     let nics = names
         .iter()
-        .map(|n| LiveNic::open(n, &cfg))
-        .collect::<Result<_, _>>()?;
+        .map(|n| open_or_wait(n, &cfg, named))
+        .collect::<Result<_>>()?;
     let listener = args.metrics.as_deref().map(http::bind).transpose()?;
     let alert_file = match args.alerts.as_deref() {
         Some("-") | None => None,
@@ -62,6 +62,30 @@ fn open_privileged(args: &WatchArgs, names: &[String]) -> Result<Opened> {
     })
 }
 
+/// Opens a NIC; one that is down (libpcap refuses to activate it) waits
+/// to be opened when it comes up. Any other failure stops watch.
+fn open_or_wait(name: &str, cfg: &LiveConfig, named: bool) -> Result<NicSlot> {
+    let err = match LiveNic::open(name, cfg) {
+        Ok(nic) => return Ok(NicSlot::Open(nic)),
+        Err(e) => e,
+    };
+    let down = capture::system_ifaces()?
+        .iter()
+        .any(|i| i.name == name && !i.up);
+    if !down {
+        return Err(err.into());
+    }
+    if named {
+        log::warn!("{name} is down: capture-lost until it comes up, then captured");
+    } else {
+        log::info!("{name} is down: captured once it comes up");
+    }
+    Ok(NicSlot::Waiting {
+        name: name.to_string(),
+        snaplen: cfg.snaplen,
+    })
+}
+
 fn timing(args: &WatchArgs) -> Result<Timing> {
     Ok(Timing {
         realert: parse_duration(&args.realert).context("--realert")?,
@@ -74,7 +98,7 @@ fn timing(args: &WatchArgs) -> Result<Timing> {
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let policy = config::load(&args.policy)?;
-    let names = verify::select_nics(&args.live, &policy)?;
+    let (names, named) = verify::choose_nics(&args.live, &policy, true)?;
     let timing = timing(args)?;
     let evidence_wait = parse_duration(&args.evidence_wait).context("--evidence-wait")?;
     if args.alerts.is_none() && args.webhook.is_empty() && !args.syslog {
@@ -84,7 +108,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     }
     // Open every NIC, file and socket while still privileged, then drop
     // root before any thread starts (capabilities are per thread).
-    let opened = open_privileged(args, &names)?;
+    let opened = open_privileged(args, &names, named)?;
     privileges::drop_to(&args.user)?;
     // A policy the unprivileged user cannot read would only fail at the
     // first SIGHUP: refuse it now.
@@ -118,7 +142,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         evidence_wait,
         page,
     });
-    let mut feed = LiveFeed::start(opened.nics, &names, verify::live_config(&args.live)?);
+    let mut feed = LiveFeed::start(opened.nics, named, verify::live_config(&args.live)?);
     log::info!("watching {}", names.join(", "));
     let (packets, deadline) = d.run(&mut feed, &ctl_rx);
     let (alerts, leaks) = d.alert_counts();
