@@ -117,11 +117,25 @@ fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     for c in ["client", "smb-redirected", "smb-live-migration"] {
         assert_throughput(&class(&doc, c)["throughput_bps"], &bins_of(&t, c));
     }
+    let reasons = reasons_by_port(&p, &t);
+    let expect = [
+        (49911, "tree connect \\\\CLUSTER\\ClusterStorage$ between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was tcp/445 between cluster nodes (CSV redirected I/O))"),
+        (49912, "tcp/445 between cluster nodes (CSV redirected I/O), tree connect \\\\NODE1\\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$"),
+        (49920, "tcp/445 between cluster nodes (CSV redirected I/O) by roles; no tree connect seen"),
+        (50011, "rule 1: tcp port 445 smb_share VMMigration* (smb-live-migration), tree connect \\\\NODE3\\VMMigration$"),
+    ];
+    for (port, why) in expect {
+        assert_eq!(reasons[&port], why);
+    }
+}
+
+/// The reason of each flow of an audit with `--flows`, by client port.
+fn reasons_by_port(p: &str, t: &fixgen::CaptureTruth) -> BTreeMap<u64, String> {
     let with_flows = run_json(
-        &["audit", "--policy", &p, "--flows", t.file.to_str().unwrap()],
+        &["audit", "--policy", p, "--flows", t.file.to_str().unwrap()],
         0,
     );
-    let reasons: BTreeMap<u64, String> = with_flows["flows"]
+    with_flows["flows"]
         .as_array()
         .unwrap()
         .iter()
@@ -131,15 +145,39 @@ fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
                 f["reason"].as_str().unwrap().to_string(),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn an_smb_session_is_its_servers_and_every_channel_of_it_takes_its_tree_connect() {
+    let (d, t) = generate("cluster_smb_sessions");
+    let p = policy_with(
+        d.path(),
+        "cluster.toml",
+        &[(
+            "[classes.client]\nnetworks = [\"hostaccess\"]",
+            "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"",
+        )],
+        "",
+    );
+    let doc = audit(&p, &t.file, 0);
+    assert_eq!(doc["verdict"], "pass");
+    assert_classes_match(&doc, &t);
+    let copy = "tree connect \\\\CLUSTER\\ClusterStorage$ between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was tcp/445 between cluster nodes (CSV redirected I/O))";
     let expect = [
-        (49911, "tree connect \\\\CLUSTER\\ClusterStorage$ between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was tcp/445 between cluster nodes (CSV redirected I/O))"),
-        (49912, "tcp/445 between cluster nodes (CSV redirected I/O), tree connect \\\\NODE1\\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$"),
-        (49920, "tcp/445 between cluster nodes (CSV redirected I/O) by roles; no tree connect seen"),
-        (50011, "rule 1: tcp port 445 smb_share VMMigration* (smb-live-migration), tree connect \\\\NODE3\\VMMigration$"),
+        (50001, "no other rule matched"),
+        // The same session id, at another server: node3's path is not node1's.
+        (
+            50002,
+            "tcp/445 between cluster nodes (CSV redirected I/O) by roles; no tree connect seen",
+        ),
+        (50003, copy),
+        // The second channel, to another address of the same server.
+        (50004, copy),
     ];
+    let reasons = reasons_by_port(&p, &t);
     for (port, why) in expect {
-        assert_eq!(reasons[&port], why);
+        assert_eq!(reasons[&port], why, "port {port}");
     }
 }
 

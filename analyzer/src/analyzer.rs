@@ -247,9 +247,9 @@ pub struct Reach {
     pub looked_up: rustc_hash::FxHashSet<(IpAddr, u8, u16)>,
     /// SMB sessions whose share paths were seen in clear (a path of one
     /// connection applies to another of the same session).
-    pub smb_learned: Vec<u64>,
-    /// SMB sessions an encrypted message looked up.
-    pub smb_looked_up: rustc_hash::FxHashSet<u64>,
+    pub smb_learned: Vec<crate::evidence::SessionKey>,
+    /// SMB sessions another channel looked up.
+    pub smb_looked_up: rustc_hash::FxHashSet<crate::evidence::SessionKey>,
     /// Neither SMB list lost an entry to its cap.
     pub smb_all: bool,
     /// Tunnels interned.

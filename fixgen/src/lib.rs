@@ -405,6 +405,13 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
     (
         Scenario {
+            name: "cluster_smb_sessions",
+            description: "pcapng csv/hostaccess: one SMB session id at two servers (a workstation's tree connect to node3 and an encrypted CSV session to node1), and a session of node3 to node1 whose second channel (same ServerGuid, another address) binds and writes without a tree connect",
+        },
+        scenarios::cluster_smb_sessions,
+    ),
+    (
+        Scenario {
             name: "cluster_fe80",
             description: "pcapng csv/hostaccess: CSV SMB between IPv6 link-local node addresses on hostaccess (wrong NIC) and csv, with neighbor discovery on both",
         },

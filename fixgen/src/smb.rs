@@ -289,6 +289,21 @@ pub(crate) fn write_response(ids: Ids, message_id: u64, count: usize) -> Vec<u8>
     nbss(v)
 }
 
+/// An encrypted message of `session` (MS-SMB2 §2.2.41): the 52-byte transform header
+/// (Flags 1: encrypted), then `len` opaque bytes standing for the ciphertext.
+pub(crate) fn transform(session: u64, len: usize, seed: u8) -> Vec<u8> {
+    let mut v = Vec::with_capacity(52 + len);
+    v.extend_from_slice(b"\xfdSMB");
+    v.extend(pattern(16, seed)); // Signature
+    v.extend(pattern(16, seed ^ 0x5a)); // Nonce
+    v.extend_from_slice(&(len as u32).to_le_bytes()); // OriginalMessageSize
+    v.extend_from_slice(&0u16.to_le_bytes()); // Reserved
+    v.extend_from_slice(&1u16.to_le_bytes()); // Flags: encrypted
+    v.extend_from_slice(&session.to_le_bytes());
+    v.extend(pattern(len, seed));
+    nbss(v)
+}
+
 /// WRITE request of the fixtures that show no handshake (CSV redirected I/O).
 pub(crate) fn smb2_write(message_id: u64, offset: u64, data_len: usize) -> Vec<u8> {
     write(Ids::FIXED, message_id, offset, data_len)

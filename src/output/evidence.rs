@@ -38,6 +38,7 @@ fn fields(f: &Fact) -> Value {
         Fact::SmbTreeConnect { path, session_id } => {
             json!({"path": path, "session_id": session(*session_id)})
         }
+        Fact::SmbServer { guid } => json!({"server_guid": guid.to_string()}),
         Fact::SmbSession { session_id }
         | Fact::SmbEncrypted { session_id }
         | Fact::SmbSigned { session_id } => json!({"session_id": session(*session_id)}),

@@ -1,8 +1,12 @@
 //! What one flow's payload teaches about others: RPC endpoints announced by
 //! endpoint-mapper and DCOM replies (a later connection to that server and
 //! port is that RPC service), and SMB session ids whose share paths were
-//! seen in clear (an encrypted channel of the same session, e.g. an SMB
-//! Multichannel connection, uses those shares).
+//! seen in clear (another channel of the same session, e.g. an SMB
+//! Multichannel connection, encrypted or not, uses those shares). A server
+//! numbers its own sessions, and Windows' ids repeat across servers
+//! (0x0000040000000005 is common), so a session is known by its server:
+//! the ServerGuid of the connection's NEGOTIATE response (the same on
+//! every address of a server), else the server's address.
 //!
 //! Both tables are bounded; an endpoint lives for [`ENDPOINT_TTL_NS`] of
 //! packet time after its last announcement, as Zeek's scheduled analyzers
@@ -14,6 +18,18 @@ use capture::Timestamp;
 use rustc_hash::FxHashMap;
 
 use super::{Uuid, Via};
+
+/// Who numbered an SMB session id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SmbServer {
+    /// The ServerGuid of the connection's NEGOTIATE response.
+    Guid(Uuid),
+    /// The server's address (the NEGOTIATE was not seen, or as well).
+    Addr(IpAddr),
+}
+
+/// An SMB session: its server and its id.
+pub type SessionKey = (SmbServer, u64);
 
 /// How long a learned endpoint classifies new connections (packet time).
 pub const ENDPOINT_TTL_NS: i64 = 10 * 60 * 1_000_000_000;
@@ -63,10 +79,10 @@ pub struct Knowledge {
     pub history_dropped: u64,
     /// Endpoints not remembered because the table was full.
     pub endpoints_dropped: u64,
-    sessions: FxHashMap<u64, Vec<Box<str>>>,
-    /// Sessions whose paths an encrypted message looked up (at most
+    sessions: FxHashMap<SessionKey, Vec<Box<str>>>,
+    /// Sessions whose paths another channel looked up (at most
     /// `SESSION_CAP`), and whether any were forgotten (either table full).
-    smb_lookups: rustc_hash::FxHashSet<u64>,
+    smb_lookups: rustc_hash::FxHashSet<SessionKey>,
     smb_forgot: bool,
     /// What names resolved to.
     pub names: super::names::Names,
@@ -144,8 +160,8 @@ impl Knowledge {
     }
 
     /// Records a tree-connect path of an SMB session.
-    pub fn smb_path(&mut self, session: u64, path: &str) {
-        if session == 0 {
+    pub fn smb_path(&mut self, session: SessionKey, path: &str) {
+        if session.1 == 0 {
             return;
         }
         if self.sessions.len() >= SESSION_CAP && !self.sessions.contains_key(&session) {
@@ -161,12 +177,12 @@ impl Knowledge {
     }
 
     /// The paths a session connected to, as seen in clear.
-    pub fn smb_paths(&self, session: u64) -> &[Box<str>] {
+    pub fn smb_paths(&self, session: SessionKey) -> &[Box<str>] {
         self.sessions.get(&session).map_or(&[], Vec::as_slice)
     }
 
-    /// Notes that an encrypted message of `session` looked up its paths.
-    pub fn note_smb_lookup(&mut self, session: u64) {
+    /// Notes that another channel of `session` looked up its paths.
+    pub fn note_smb_lookup(&mut self, session: SessionKey) {
         if self.smb_lookups.len() < SESSION_CAP {
             self.smb_lookups.insert(session);
         } else if !self.smb_lookups.contains(&session) {
@@ -176,7 +192,7 @@ impl Knowledge {
 
     /// Sessions with paths remembered, sessions looked up, and whether
     /// either list lost any (what a parallel audit checks).
-    pub fn smb_reach(&self) -> (Vec<u64>, rustc_hash::FxHashSet<u64>, bool) {
+    pub fn smb_reach(&self) -> (Vec<SessionKey>, rustc_hash::FxHashSet<SessionKey>, bool) {
         (
             self.sessions.keys().copied().collect(),
             self.smb_lookups.clone(),
@@ -244,11 +260,15 @@ mod tests {
     #[test]
     fn session_paths_are_bounded_and_deduplicated() {
         let mut k = Knowledge::new(false);
+        let server = SmbServer::Addr("10.0.0.1".parse().unwrap());
         for i in 0..20 {
-            k.smb_path(7, &format!("\\\\s\\share{}", i % 10));
-            k.smb_path(7, "\\\\S\\SHARE0");
+            k.smb_path((server, 7), &format!("\\\\s\\share{}", i % 10));
+            k.smb_path((server, 7), "\\\\S\\SHARE0");
         }
-        assert_eq!(k.smb_paths(7).len(), PATHS_PER_SESSION);
-        assert!(k.smb_paths(8).is_empty());
+        assert_eq!(k.smb_paths((server, 7)).len(), PATHS_PER_SESSION);
+        assert!(k.smb_paths((server, 8)).is_empty());
+        // The same id at another server is another session.
+        let other = SmbServer::Addr("10.0.0.2".parse().unwrap());
+        assert!(k.smb_paths((other, 7)).is_empty());
     }
 }

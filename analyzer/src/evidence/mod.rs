@@ -28,6 +28,7 @@ pub(crate) mod testkit;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use learned::{SessionKey, SmbServer};
 pub use uuid::Uuid;
 
 /// Which way some payload went: from the flow's initiator (the client) to
@@ -279,6 +280,12 @@ pub enum Fact {
         /// SMB2 SessionId (SMB1: the UID).
         session_id: u64,
     },
+    /// The ServerGuid of a NEGOTIATE response (MS-SMB2 §2.2.4): whose
+    /// session ids the connection's are (not kept as flow evidence).
+    SmbServer {
+        /// ServerGuid.
+        guid: Uuid,
+    },
     /// A session id first seen in clear (SESSION_SETUP response).
     SmbSession {
         /// SMB2 SessionId.
@@ -340,6 +347,7 @@ impl Fact {
         match self {
             Fact::SmbDialect(_) => "smb-dialect",
             Fact::SmbTreeConnect { .. } => "smb-tree-connect",
+            Fact::SmbServer { .. } => "smb-server",
             Fact::SmbSession { .. } => "smb-session",
             Fact::SmbEncrypted { .. } => "smb-encrypted",
             Fact::SmbSigned { .. } => "smb-signed",

@@ -8,7 +8,7 @@ use super::dns::{self, DnsTcp};
 use super::reasm::Reassembly;
 use super::smb::Smb;
 use super::stream::{Accept, TcpStream};
-use super::{Dir, Dissector, Fact, GiveUp};
+use super::{Dir, Dissector, Fact, GiveUp, Uuid};
 use crate::decode::{proto, Fragment, PacketMeta};
 
 /// Most facts kept per flow (further ones are counted, not kept).
@@ -76,6 +76,8 @@ pub struct FlowEvidence {
     pub facts: Vec<Evidence>,
     /// Facts found beyond the cap.
     pub dropped: u32,
+    /// The SMB server's ServerGuid, once its NEGOTIATE response was read.
+    pub smb_server: Option<Uuid>,
 }
 
 impl FlowEvidence {
@@ -101,6 +103,7 @@ impl FlowEvidence {
             gave_up: None,
             facts: Vec::new(),
             dropped: 0,
+            smb_server: None,
         }
     }
 

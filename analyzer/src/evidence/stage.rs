@@ -9,9 +9,9 @@ use std::net::IpAddr;
 
 use capture::Timestamp;
 
-use super::learned::{Endpoint, Knowledge};
+use super::learned::{Endpoint, Knowledge, SessionKey, SmbServer};
 use super::probe::{Evidence, FlowEvidence, Proto};
-use super::{Dir, Fact, Via};
+use super::{Dir, Fact, Uuid, Via};
 use crate::analyzer::tuple;
 use crate::classify::{Classifier, Clues, FlowTuple, Refinable};
 use crate::decode::{proto, tcp_flags, PacketMeta};
@@ -174,15 +174,25 @@ impl EvidenceStage<'_> {
                     self.knowledge.learn(e);
                 }
             }
+            Fact::SmbServer { guid } => {
+                ev.smb_server = Some(*guid);
+                return (false, false);
+            }
             Fact::SmbTreeConnect { path, session_id } => {
-                self.knowledge.smb_path(*session_id, path);
+                for key in session_keys(ev.smb_server, server, *session_id) {
+                    self.knowledge.smb_path(key, path);
+                }
                 return (
                     true,
                     push_clue(&mut st.clues_mut().shares, path.as_str().into()),
                 );
             }
-            Fact::SmbEncrypted { session_id } => {
-                return (true, self.session_paths(*session_id, st, ev, ts));
+            // Another channel of a session (SMB Multichannel): encrypted,
+            // or signed and bound to it, it carries no tree connect of its own.
+            Fact::SmbEncrypted { session_id }
+            | Fact::SmbSession { session_id }
+            | Fact::SmbSigned { session_id } => {
+                return (true, self.session_paths(*session_id, server, st, ev, ts));
             }
             Fact::RpcBind { interface, .. } => {
                 return (true, push_clue(&mut st.clues_mut().interfaces, *interface));
@@ -204,18 +214,24 @@ impl EvidenceStage<'_> {
         (true, false)
     }
 
-    /// An encrypted message of a session: the share paths another
-    /// connection of it showed in clear apply here too (SMB Multichannel).
+    /// A message of a session on a channel with no tree connect: the share
+    /// paths another connection of the session, to the same server, showed
+    /// in clear apply here too (SMB Multichannel).
     fn session_paths(
         &mut self,
         session_id: u64,
+        server: IpAddr,
         st: &mut FlowState,
         ev: &mut FlowEvidence,
         ts: Timestamp,
     ) -> bool {
         let mut changed = false;
-        self.knowledge.note_smb_lookup(session_id);
-        for path in self.knowledge.smb_paths(session_id).to_vec() {
+        let mut paths = Vec::new();
+        for key in session_keys(ev.smb_server, server, session_id) {
+            self.knowledge.note_smb_lookup(key);
+            paths.extend(self.knowledge.smb_paths(key).iter().cloned());
+        }
+        for path in paths {
             if st.shares().iter().any(|p| p.eq_ignore_ascii_case(&path)) {
                 continue;
             }
@@ -262,6 +278,18 @@ impl EvidenceStage<'_> {
             st.close();
         }
     }
+}
+
+/// The keys a session of this connection is known by: its server's
+/// ServerGuid when the NEGOTIATE was read, and its server's address.
+fn session_keys(
+    guid: Option<Uuid>,
+    server: IpAddr,
+    session_id: u64,
+) -> impl Iterator<Item = SessionKey> {
+    guid.map(|g| (SmbServer::Guid(g), session_id))
+        .into_iter()
+        .chain(std::iter::once((SmbServer::Addr(server), session_id)))
 }
 
 fn push_clue<T: PartialEq>(v: &mut smallvec::SmallVec<[T; 1]>, item: T) -> bool {

@@ -70,7 +70,18 @@ impl SmbConn {
 
     /// NEGOTIATE (3.1.1 chosen) and SESSION_SETUP for `who`, which assigns `session`.
     fn handshake(&mut self, cap: &mut Capture, session: u64, who: Account) {
-        let (client_guid, server_guid) = (guid(self.seed), guid(self.seed ^ 0x80));
+        self.handshake_to(cap, guid(self.seed ^ 0x80), session, who);
+    }
+
+    /// [`SmbConn::handshake`] with a server whose ServerGuid is `server_guid`.
+    fn handshake_to(
+        &mut self,
+        cap: &mut Capture,
+        server_guid: [u8; 16],
+        session: u64,
+        who: Account,
+    ) {
+        let client_guid = guid(self.seed);
         let (req, resp) = (
             smb::negotiate_request(self.mid, client_guid),
             smb::negotiate_response(self.mid, smb::DIALECT_311, server_guid),
@@ -242,6 +253,77 @@ fn late_capture(cap: &mut Capture) {
     let mut c = SmbConn::midstream(cap, csv_spec(2, 49920, "smb-redirected"), 300, ids);
     c.writes(cap, WRITES);
     c.close_after(cap, WRITES);
+}
+
+/// Encrypted messages of the session, one every ms from `at`.
+fn encrypted(c: &mut SmbConn, cap: &mut Capture, at: i64, sizes: &[usize]) {
+    c.tcp.at(cap, ms(at));
+    for (i, &len) in sizes.iter().enumerate() {
+        let seed = c.seed ^ i as u8;
+        c.tcp
+            .send(cap, Side::Client, &smb::transform(c.ids.session, len, seed));
+        c.tcp.send(
+            cap,
+            Side::Server,
+            &smb::transform(c.ids.session, len / 4, !seed),
+        );
+    }
+}
+
+/// Session ids repeat across servers; a session is its server's. A workstation's session
+/// with node3 and an encrypted CSV session node2 → node1 share the id 0x0000040000000005;
+/// node3 → node1 opens a session on csv whose tree connect is a management copy to
+/// `\\CLUSTER\ClusterStorage$`, and a second channel of it to node1's host-access address
+/// (same ServerGuid, SMB Multichannel) binds to the session and writes, signed, in clear,
+/// with no tree connect of its own.
+pub(crate) fn cluster_smb_sessions() -> Capture {
+    const SHARED_ID: u64 = 0x0000_0400_0000_0005;
+    const MULTI: u64 = 0x0000_1000_0000_0041;
+    const WRITES: &[Writes] = &[(1500, 4, 8192), (2500, 2, 8192)];
+    let (guid1, guid3) = (guid(0x11), guid(0x33));
+    let mut cap = Capture::pcapng("cluster_smb_sessions", &["csv", "hostaccess"]);
+    let admin = Account {
+        domain: "X",
+        user: "Administrator",
+        workstation: "WS1",
+    };
+    let ws = Spec::new(
+        Host::new("10.20.0.50"),
+        50001,
+        node("hostaccess", 3),
+        445,
+        Seen::on(1),
+        "hostaccess",
+        "client",
+    );
+    let mut a = SmbConn::open(&mut cap, ws, 100);
+    a.handshake_to(&mut cap, guid3, SHARED_ID, admin);
+    a.tree_connect(&mut cap, 200, r"\\NODE3\ClusterStorage$", disk(1));
+    a.close_after(&mut cap, &[(300, 0, 0)]);
+    let mut b = SmbConn::open(&mut cap, csv_spec(2, 50002, "smb-redirected"), 1000);
+    b.handshake_to(&mut cap, guid1, SHARED_ID, cliusr(2));
+    encrypted(&mut b, &mut cap, 1100, &[1400, 1400, 900]);
+    b.close_after(&mut cap, &[(1200, 0, 0)]);
+    let mut c = SmbConn::open(&mut cap, csv_spec(3, 50003, "client"), 1200);
+    c.handshake_to(&mut cap, guid1, MULTI, admin);
+    c.tree_connect(&mut cap, 1300, r"\\CLUSTER\ClusterStorage$", disk(7));
+    c.writes(&mut cap, WRITES);
+    let spec = Spec::new(
+        node("hostaccess", 3),
+        50004,
+        node("hostaccess", 1),
+        445,
+        Seen::on(1),
+        "hostaccess",
+        "client",
+    );
+    let mut d = SmbConn::open(&mut cap, spec, 1400);
+    d.handshake_to(&mut cap, guid1, MULTI, admin);
+    d.ids = d.ids.with_tree(7);
+    d.writes(&mut cap, WRITES);
+    c.close_after(&mut cap, WRITES);
+    d.close_after(&mut cap, WRITES);
+    cap
 }
 
 pub(crate) fn cluster_smb_shares() -> Capture {

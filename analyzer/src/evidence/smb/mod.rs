@@ -13,7 +13,7 @@
 //! field that lies outside the kept prefix is simply not reported.
 
 use super::framer::{Framer, Header};
-use super::{Dialect, Dir, Dissector, Fact, GiveUp, Start};
+use super::{Dialect, Dir, Dissector, Fact, GiveUp, Start, Uuid};
 
 /// Bytes kept of each session message; larger messages are skipped past.
 const KEEP: usize = 4096;
@@ -279,9 +279,14 @@ impl State {
         match (h.command, response) {
             // NEGOTIATE response (MS-SMB2 §2.2.4): StructureSize 65,
             // DialectRevision at body offset 4. An error response has 9.
+            // ServerGuid at body offset 8 (a zero one names no server).
             (NEGOTIATE, true) if u16_at(m, 64) == Some(65) => {
                 if let Some(code) = u16_at(m, 68) {
                     out.push(Fact::SmbDialect(Dialect::Smb2(code)));
+                }
+                let guid = m.get(72..88).and_then(|g| <[u8; 16]>::try_from(g).ok());
+                if let Some(g) = guid.map(Uuid::from_bytes_le).filter(|g| !g.is_nil()) {
+                    out.push(Fact::SmbServer { guid: g });
                 }
             }
             // SESSION_SETUP response (MS-SMB2 §2.2.6): the session id is
