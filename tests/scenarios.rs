@@ -182,6 +182,51 @@ fn an_smb_session_is_its_servers_and_every_channel_of_it_takes_its_tree_connect(
 }
 
 #[test]
+fn an_icmp_error_takes_the_class_of_the_flow_it_quotes() {
+    let (_d, t) = generate("dpm_icmp_errors");
+    let doc = audit(&policy("dpm.toml"), &t.file, 1);
+    assert_classes_match(&doc, &t);
+    // The one violation: the router's error about DPM over the primary network.
+    let violations = doc["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    let v = &violations[0];
+    assert_eq!(
+        (
+            v["class"].as_str(),
+            v["network"].as_str(),
+            v["src"].as_str(),
+            v["bytes"].as_u64()
+        ),
+        (Some("dpm"), Some("primary"), Some("10.10.12.1"), Some(70))
+    );
+    let flows = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            "--flows",
+            t.file.to_str().unwrap(),
+        ],
+        1,
+    );
+    let reasons: Vec<(&str, &str)> = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["proto"] == "icmp")
+        .map(|f| (f["src"].as_str().unwrap(), f["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("192.168.1.24", "ICMP error about tcp 192.168.1.23:50800 → 192.168.1.24:5719: tcp/5719 (DPM protection agent)"),
+            ("10.10.12.1", "ICMP error about tcp 10.10.12.89:50900 → 10.10.12.90:5719: tcp/5719 (DPM protection agent)"),
+            ("10.10.12.10", "ICMP error about udp 10.10.12.89:53001 → 10.10.12.10:53: udp/53 (DNS)"),
+        ]
+    );
+}
+
+#[test]
 fn csv_smb_between_link_local_node_addresses_on_the_wrong_nic_violates() {
     let (d, t) = generate("cluster_fe80");
     let p = policy_with(

@@ -822,7 +822,9 @@ impl Analyzer {
         let classifier = Classifier::new(&self.policy);
         if created {
             let on_link = at.iface.and_then(|i| self.nics.net(i));
-            classify_new(slot, &classifier, &self.knowledge, &mut self.stats, on_link);
+            let about = meta.icmp_quoted.and_then(crate::decode::quoted_tuple);
+            let new = NewFlow { on_link, about };
+            classify_new(slot, &classifier, &self.knowledge, &mut self.stats, new);
             if let Some(seen) = &mut self.looked_up {
                 let t = tuple(&slot.flow);
                 seen.insert((t.dst, t.proto, t.dport));
@@ -1392,27 +1394,41 @@ pub(crate) fn tuple(f: &Flow) -> FlowTuple {
     }
 }
 
-/// A new flow's provisional class (ports, roles, learned endpoints), its
-/// networks and the series it feeds. A flow between link-local addresses
-/// (in no named network) is on the network of the NIC it was first seen on
-/// (`on_link`): link-local means on that link.
+/// What a new flow's first packet tells beyond its key.
+struct NewFlow {
+    /// The network of the NIC it was first seen on.
+    on_link: Option<NetId>,
+    /// An ICMP error's: the flow of the packet it quotes.
+    about: Option<FlowTuple>,
+}
+
+/// A new flow's provisional class (ports, roles, learned endpoints; an ICMP
+/// error takes the class of the flow it is about), its networks and the
+/// series it feeds. A flow between link-local addresses (in no named
+/// network) is on the network of the NIC it was first seen on (`on_link`):
+/// link-local means on that link.
 fn classify_new(
     slot: &mut Slot<FlowState>,
     classifier: &Classifier<'_>,
     knowledge: &Knowledge,
     stats: &mut Stats,
-    on_link: Option<NetId>,
+    new: NewFlow,
 ) {
     let t = tuple(&slot.flow);
     let st = &mut slot.ext;
+    let asked = new.about.unwrap_or(t);
     st.learned = knowledge
-        .endpoint(t.dst, t.proto, t.dport, slot.flow.first_seen)
+        .endpoint(asked.dst, asked.proto, asked.dport, slot.flow.first_seen)
         .map(|e| Box::new(e.clone()));
     let clues = Clues {
         learned: st.learned.as_deref(),
         ..Clues::default()
     };
-    let c = classifier.classify(&t, &clues);
+    let c = match &new.about {
+        Some(about) => classifier.classify_icmp_error(about, &clues),
+        None => classifier.classify(&t, &clues),
+    };
+    let on_link = new.on_link;
     let policy = classifier.policy();
     for a in [t.src, t.dst] {
         if let Some(n) = policy.network_of(a) {

@@ -215,6 +215,8 @@ enum Kind {
     Echo,
     /// ICMPv6 neighbor discovery: the client solicits, the server advertises.
     Neighbor,
+    /// ICMP port unreachable: the client reports about a packet it quotes.
+    Unreachable,
 }
 
 /// A datagram exchange (UDP, ICMP echo, ICMPv6 neighbor discovery) on its own timing phase.
@@ -273,6 +275,21 @@ impl Dgram {
         Dgram::icmp(cap, id, [src, dst], Kind::Neighbor)
     }
 
+    /// ICMP (ICMPv6) port unreachable messages from `src` to `dst`, each quoting the
+    /// payload sent: flow truth proto "icmp" ("icmpv6"), ports 0/0.
+    pub fn unreachable(
+        cap: &mut Capture,
+        src: Host,
+        dst: Host,
+        path: Seen,
+        network: &'static str,
+        class: &'static str,
+    ) -> Dgram {
+        let proto = if src.ip.is_ipv6() { "icmpv6" } else { "icmp" };
+        let id = cap.flow(proto, Spec::new(src, 0, dst, 0, path, network, class));
+        Dgram::icmp(cap, id, [src, dst], Kind::Unreachable)
+    }
+
     fn icmp(cap: &mut Capture, id: FlowId, hosts: [Host; 2], kind: Kind) -> Dgram {
         let phase = cap.phase();
         Dgram {
@@ -305,6 +322,7 @@ impl Dgram {
                     payload,
                 }
             }
+            Kind::Unreachable => L4::Unreachable { payload },
             Kind::Neighbor => L4::Neighbor {
                 advert: from == Side::Server,
                 payload,

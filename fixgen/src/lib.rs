@@ -405,6 +405,13 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
     (
         Scenario {
+            name: "dpm_icmp_errors",
+            description: "pcapng eth0/eth1: ICMP port unreachables about a DPM segment on the backup LAN, a DPM segment over the primary network (the violation) and a DNS query",
+        },
+        scenarios::dpm_icmp_errors,
+    ),
+    (
+        Scenario {
             name: "cluster_smb_sessions",
             description: "pcapng csv/hostaccess: one SMB session id at two servers (a workstation's tree connect to node3 and an encrypted CSV session to node1), and a session of node3 to node1 whose second channel (same ServerGuid, another address) binds and writes without a tree connect",
         },

@@ -816,3 +816,69 @@ pub(crate) fn snaplen() -> Capture {
 pub(crate) fn empty() -> Capture {
     Capture::pcapng("empty", &["eth0"])
 }
+
+/// The start of a packet `src:sport → dst:dport` (TCP, or UDP) as an ICMP error quotes it:
+/// its IPv4 header and the first 8 bytes of its transport header (RFC 792).
+fn quoted(src: Host, sport: u16, dst: Host, dport: u16, udp: bool) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv4(v4_of(src).octets(), v4_of(dst).octets(), 128);
+    let mut v = Vec::new();
+    let body = [0u8; 100];
+    let written = if udp {
+        b.udp(sport, dport).write(&mut v, &body)
+    } else {
+        b.tcp(sport, dport, 1000, 64240).write(&mut v, &body)
+    };
+    written.expect("a small packet");
+    v.truncate(20 + 8);
+    v
+}
+
+/// ICMP errors take the class of the flow they quote: ps's port unreachable about a DPM
+/// segment on the backup LAN (dpm, allowed), a router's about a DPM segment sent over the
+/// primary network (dpm on primary: the violation), the DC's about a DNS query (dns).
+pub(crate) fn dpm_icmp_errors() -> Capture {
+    let mut cap = Capture::pcapng("dpm_icmp_errors", &["eth0", "eth1"]);
+    let spec = Spec::new(
+        dpm_backup(),
+        50800,
+        ps_backup(),
+        5719,
+        Seen::on(ETH1),
+        "backup",
+        "dpm",
+    );
+    let mut c = Tcp::open(&mut cap, spec, ms(100));
+    c.send(&mut cap, Side::Client, &payload::opaque(0x21)(600));
+    c.close(&mut cap);
+    let errors = [
+        (
+            ps_backup(),
+            dpm_backup(),
+            ETH1,
+            "backup",
+            "dpm",
+            quoted(dpm_backup(), 50800, ps_backup(), 5719, false),
+        ),
+        (
+            Host::new("10.10.12.1"),
+            dpm_primary(),
+            ETH0,
+            "primary",
+            "dpm",
+            quoted(dpm_primary(), 50900, ps_primary(), 5719, false),
+        ),
+        (
+            dc(),
+            dpm_primary(),
+            ETH0,
+            "primary",
+            "dns",
+            quoted(dpm_primary(), 53001, dc(), 53, true),
+        ),
+    ];
+    for (i, (from, to, iface, network, class, q)) in errors.into_iter().enumerate() {
+        let mut d = Dgram::unreachable(&mut cap, from, to, Seen::on(iface), network, class);
+        d.send(&mut cap, ms(1000 * (i as i64 + 1)), Side::Client, &q);
+    }
+    cap
+}

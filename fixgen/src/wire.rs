@@ -4,10 +4,11 @@
 
 use std::net::IpAddr;
 
-use etherparse::icmpv6::NeighborAdvertisementHeader;
+use etherparse::icmpv4::DestUnreachableHeader;
+use etherparse::icmpv6::{DestUnreachableCode, NeighborAdvertisementHeader};
 use etherparse::{
-    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, Icmpv6Type, IpHeaders,
-    IpNumber, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader,
+    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, Icmpv4Type, Icmpv6Type,
+    IpHeaders, IpNumber, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader,
     PacketBuilder, SingleVlanHeader, TcpHeader, VlanId, VlanPcp,
 };
 
@@ -60,6 +61,11 @@ pub(crate) enum L4<'a> {
         reply: bool,
         id: u16,
         seq: u16,
+        payload: &'a [u8],
+    },
+    /// ICMP (ICMPv6) destination unreachable, port unreachable (RFC 792 type 3 code 3;
+    /// RFC 4443 type 1 code 4), quoting `payload`: the start of the packet it is about.
+    Unreachable {
         payload: &'a [u8],
     },
     /// ICMPv6 Neighbor Solicitation, or (`advert`) a solicited Neighbor Advertisement with
@@ -149,6 +155,18 @@ fn ip_part(f: &IpFrame<'_>, out: &mut Vec<u8>) {
             (IpAddr::V4(_), true) => b.icmpv4_echo_reply(*id, *seq).write(out, payload),
             (IpAddr::V6(_), false) => b.icmpv6_echo_request(*id, *seq).write(out, payload),
             (IpAddr::V6(_), true) => b.icmpv6_echo_reply(*id, *seq).write(out, payload),
+        },
+        L4::Unreachable { payload } => match f.src.ip {
+            IpAddr::V4(_) => b
+                .icmpv4(Icmpv4Type::DestinationUnreachable(
+                    DestUnreachableHeader::Port,
+                ))
+                .write(out, payload),
+            IpAddr::V6(_) => b
+                .icmpv6(Icmpv6Type::DestinationUnreachable(
+                    DestUnreachableCode::Port,
+                ))
+                .write(out, payload),
         },
         L4::Neighbor { advert, payload } => {
             let t = if *advert {

@@ -99,6 +99,9 @@ pub enum Reason {
     },
     /// A housekeeping protocol or multicast/broadcast destination.
     Housekeeping(Box<str>),
+    /// An ICMP error: the flow of the packet it quotes, and why that flow
+    /// has its class.
+    Icmp(Box<(FlowTuple, Reason)>),
     /// Nothing matched.
     Default,
 }
@@ -125,6 +128,11 @@ pub enum Refinable {
 #[derive(Debug)]
 pub struct Classifier<'p> {
     policy: &'p Policy,
+}
+
+/// `addr:port`, `[v6]:port`.
+fn endpoint(a: IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(a, port).to_string()
 }
 
 fn proto_name(p: u8) -> &'static str {
@@ -196,6 +204,18 @@ impl<'p> Classifier<'p> {
         Classification {
             class: class::CLIENT,
             reason: Reason::Default,
+        }
+    }
+
+    /// An ICMP error's class: that of the flow of the packet it quotes
+    /// (`about`, with its sender as `src`). A port unreachable or a
+    /// "fragmentation needed" about backup traffic is backup traffic, on
+    /// the network it travels.
+    pub fn classify_icmp_error(&self, about: &FlowTuple, clues: &Clues<'_>) -> Classification {
+        let c = self.classify(about, clues);
+        Classification {
+            class: c.class,
+            reason: Reason::Icmp(Box::new((*about, c.reason))),
         }
     }
 
@@ -371,6 +391,20 @@ impl<'p> Classifier<'p> {
                 }
             }
             Reason::Housekeeping(why) => format!("{why} (housekeeping)"),
+            Reason::Icmp(about) => {
+                let (q, why) = &**about;
+                let inner = Classification {
+                    class: c.class,
+                    reason: why.clone(),
+                };
+                format!(
+                    "ICMP error about {} {} → {}: {}",
+                    proto_name(q.proto),
+                    endpoint(q.src, q.sport),
+                    endpoint(q.dst, q.dport),
+                    self.describe(&inner, q)
+                )
+            }
             Reason::Default => "no other rule matched".into(),
         }
     }

@@ -54,7 +54,7 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         vlan_count: net.vlan_count,
         ifindex: net.ifindex,
         fragment,
-        icmp_error: false,
+        icmp_quoted: None,
         payload: &[],
         payload_wire_len: 0,
         tcp_seq: 0,
@@ -213,11 +213,13 @@ fn transport<'a>(meta: &mut PacketMeta<'a>, l4: &'a [u8], l4_wire: usize) -> Res
                 return Err(cut(Layer::Icmp));
             };
             let v6 = meta.proto == proto::ICMPV6;
-            meta.icmp_error = if v6 {
+            let error = if v6 {
                 icmp_type < 128
             } else {
                 matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
             };
+            // After type, code, checksum and 4 bytes (MTU, pointer, unused).
+            meta.icmp_quoted = error.then(|| l4.get(8..).unwrap_or_default());
             let (sport, dport) = icmp_ports(v6, icmp_type, code);
             (meta.sport, meta.dport) = (sport, dport);
         }
@@ -264,4 +266,31 @@ pub(crate) fn icmp_ports(v6: bool, icmp_type: u8, code: u8) -> (u16, u16) {
         }
     };
     (u16::from(icmp_type), u16::from(counterpart.unwrap_or(code)))
+}
+
+/// The 5-tuple of the packet an ICMP error quotes (RFC 792, RFC 4443: its
+/// IP header and at least the first 8 bytes of its payload), with its
+/// sender as `src`. Ports are read, as above, from the payload's first
+/// four bytes (TCP, UDP, SCTP); a later fragment or another protocol has
+/// ports 0. `None` when no IP header can be read.
+pub fn quoted_tuple(quoted: &[u8]) -> Option<crate::classify::FlowTuple> {
+    let (ip, _) = LaxIpSlice::from_slice(quoted).ok()?;
+    let payload = ip.payload();
+    let offset = fragment_of(&ip).1;
+    let proto = payload.ip_number.0;
+    let with_ports = matches!(proto, proto::TCP | proto::UDP | proto::SCTP) && offset == 0;
+    let port = |at: usize| {
+        payload
+            .payload
+            .get(at..at + 2)
+            .filter(|_| with_ports)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    Some(crate::classify::FlowTuple {
+        proto,
+        src: ip.source_addr(),
+        sport: port(0),
+        dst: ip.destination_addr(),
+        dport: port(2),
+    })
 }

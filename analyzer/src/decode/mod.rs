@@ -15,6 +15,7 @@
 //! never allocates.
 
 mod ip;
+pub use ip::quoted_tuple;
 mod link;
 mod tunnel;
 
@@ -201,8 +202,9 @@ pub struct PacketMeta<'a> {
     pub ifindex: Option<u32>,
     /// Fragmentation.
     pub fragment: Fragment,
-    /// True for ICMP error messages (they quote another packet).
-    pub icmp_error: bool,
+    /// An ICMP error message's quoted packet (its IP header and the start
+    /// of its payload, as captured); `None` for any other packet.
+    pub icmp_quoted: Option<&'a [u8]>,
     /// Captured payload bytes: the L4 payload, or for a later IP fragment
     /// its IP payload (empty when unknown).
     pub payload: &'a [u8],
@@ -468,5 +470,29 @@ mod tests {
             decode(&Frame::test(LinkType::ETHERNET, &arp)),
             Decoded::NonIp { ether_type: 0x0806 }
         ));
+    }
+
+    /// An ICMPv6 port unreachable quoting a UDP datagram, and an ICMP error
+    /// quoting a later IPv4 fragment (no ports) or junk (no tuple).
+    #[test]
+    fn quoted_packets_give_the_flow_they_are_about() {
+        let mut v6 = Vec::new();
+        let (a, b) = ([0xfd; 16], [0xfe; 16]);
+        etherparse::PacketBuilder::ipv6(a, b, 64)
+            .udp(5353, 53)
+            .write(&mut v6, &[0; 40])
+            .unwrap();
+        v6.truncate(48);
+        let t = quoted_tuple(&v6).unwrap();
+        assert_eq!(
+            (t.proto, t.src, t.sport, t.dst, t.dport),
+            (17, IpAddr::from(a), 5353, IpAddr::from(b), 53)
+        );
+        let mut later = IPV4_UDP;
+        later[6] = 0x00;
+        later[7] = 0x10; // fragment offset 128 bytes
+        let t = quoted_tuple(&later[..28]).unwrap();
+        assert_eq!((t.proto, t.sport, t.dport), (17, 0, 0));
+        assert!(quoted_tuple(&[0x45, 0, 0]).is_none());
     }
 }
