@@ -227,6 +227,46 @@ fn an_icmp_error_takes_the_class_of_the_flow_it_quotes() {
 }
 
 #[test]
+fn a_reused_port_after_a_closed_connection_is_a_new_flow_with_its_own_class() {
+    let (d, t) = generate("cluster_port_reuse");
+    let p = policy_with(
+        d.path(),
+        "cluster.toml",
+        &[(
+            "[classes.client]\nnetworks = [\"hostaccess\"]",
+            "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"",
+        )],
+        "",
+    );
+    let doc = audit(&p, &t.file, 0);
+    assert_classes_match(&doc, &t);
+    let flows = run_json(
+        &["audit", "--policy", &p, "--flows", t.file.to_str().unwrap()],
+        0,
+    );
+    let mut got: Vec<(String, u64, u64)> = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["class"].as_str().unwrap().to_string(),
+                f["packets"].as_u64().unwrap(),
+                f["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, u64, u64)> = t
+        .flows
+        .iter()
+        .map(|f| (f.class.to_string(), f.packets, f.bytes))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn csv_smb_between_link_local_node_addresses_on_the_wrong_nic_violates() {
     let (d, t) = generate("cluster_fe80");
     let p = policy_with(

@@ -814,6 +814,7 @@ impl Analyzer {
             dir,
             wire_len: at.wire_len,
             tcp_flags: meta.tcp_flags,
+            tcp_seq: meta.tcp_seq,
             iface: at.iface,
             vlans: &meta.vlans[..usize::from(meta.vlan_count)],
         };
@@ -892,6 +893,7 @@ impl Analyzer {
             dir: crate::flow::Direction::LoToHi,
             wire_len: at.wire_len,
             tcp_flags: 0,
+            tcp_seq: 0,
             iface,
             vlans: &vlans.0[..usize::from(vlans.1)],
         };

@@ -55,7 +55,19 @@ impl Tcp {
     /// Registers the flow and performs the three-way handshake starting at `start` (ns after
     /// the epoch, a multiple of `GRID_NS`).
     pub fn open(cap: &mut Capture, spec: Spec, start: i64) -> Tcp {
+        Tcp::midstream(cap, spec, start).handshake(cap)
+    }
+
+    /// [`Tcp::open`] on a 4-tuple an earlier connection used (port reuse): both initial
+    /// sequence numbers differ from that one's by `generation`.
+    pub fn reopen(cap: &mut Capture, spec: Spec, start: i64, generation: u32) -> Tcp {
         let mut c = Tcp::midstream(cap, spec, start);
+        c.nxt = c.nxt.map(|n| n ^ generation.wrapping_mul(0x0100_0193));
+        c.handshake(cap)
+    }
+
+    fn handshake(mut self, cap: &mut Capture) -> Tcp {
+        let c = &mut self;
         let mss = [TcpOptionElement::MaximumSegmentSize(MSS as u16)];
         let mut syn = c.header(Side::Client);
         syn.syn = true;
@@ -71,7 +83,7 @@ impl Tcp {
         c.nxt[1] = c.nxt[1].wrapping_add(1);
         let ack = c.ack_header(Side::Client);
         c.emit(cap, Side::Client, ack, &[]);
-        c
+        self
     }
 
     /// A connection already established when the capture started (no handshake).

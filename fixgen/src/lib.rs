@@ -412,6 +412,13 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
     (
         Scenario {
+            name: "cluster_port_reuse",
+            description: "pcapng csv: a management copy to ClusterStorage$ (client) and, after it closed, CSV redirected I/O from the same port to the same node (smb-redirected): two flows of one 4-tuple",
+        },
+        scenarios::cluster_port_reuse,
+    ),
+    (
+        Scenario {
             name: "cluster_smb_sessions",
             description: "pcapng csv/hostaccess: one SMB session id at two servers (a workstation's tree connect to node3 and an encrypted CSV session to node1), and a session of node3 to node1 whose second channel (same ServerGuid, another address) binds and writes without a tree connect",
         },

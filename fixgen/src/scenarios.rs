@@ -10,7 +10,9 @@ mod failover;
 mod lookup;
 mod tunnels;
 
-pub(crate) use cluster_smb::{cluster_fe80, cluster_smb_sessions, cluster_smb_shares};
+pub(crate) use cluster_smb::{
+    cluster_fe80, cluster_port_reuse, cluster_smb_sessions, cluster_smb_shares,
+};
 pub(crate) use dpm_dcom::dpm_dcom_learned;
 pub(crate) use dpm_dns::{dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns};
 pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};

@@ -85,6 +85,12 @@ pub struct Flow {
     pub initiator_lo: bool,
     /// A SYN fixed the initiator.
     pub syn_seen: bool,
+    /// TCP: FINs seen, by canonical direction (bits 0 and 1), and RST
+    /// (bit 2): a flow with an RST or both FINs has ended, and a SYN with
+    /// another sequence number starts a new flow of the same key.
+    pub ends: u8,
+    /// TCP: the sequence number of the initiator's SYN.
+    pub syn_seq: u32,
     /// Packets by canonical direction (`Direction::index`).
     pub packets: [u64; 2],
     /// Wire bytes by canonical direction.
@@ -120,6 +126,8 @@ impl Flow {
             key,
             initiator_lo: dir == Direction::LoToHi,
             syn_seen: false,
+            ends: 0,
+            syn_seq: 0,
             packets: [0; 2],
             bytes: [0; 2],
             first_seen: ts,
@@ -190,6 +198,8 @@ pub struct PacketUpdate<'a> {
     pub wire_len: u32,
     /// TCP flags (0 otherwise).
     pub tcp_flags: u8,
+    /// TCP sequence number (0 otherwise).
+    pub tcp_seq: u32,
     /// Capture interface, when named.
     pub iface: Option<IfaceRef>,
     /// VLAN ids on the packet.
@@ -371,6 +381,12 @@ impl<X: FlowExt> FlowTable<X> {
         self.tick(p.ts);
         let h = hash(&key);
         let (i, created) = match self.find(h, &key) {
+            Some(i) if reopens(&self.slots[i].flow, p) => {
+                // Port reuse: the ended connection leaves the table as an
+                // expired one does, and the new one takes the key.
+                self.retire(i);
+                (self.insert(h, key, p), true)
+            }
             Some(i) => (i, false),
             None => (self.insert(h, key, p), true),
         };
@@ -524,6 +540,23 @@ impl<X: FlowExt> FlowTable<X> {
     }
 }
 
+/// RST seen, or a FIN each way.
+const ENDED_RST: u8 = 0b100;
+const ENDED_FINS: u8 = 0b011;
+
+/// Whether `p` opens a new connection on the key of `flow`, which ended: a
+/// SYN (no ACK) after an RST or both FINs, with a sequence number other
+/// than the ended connection's SYN (a retransmitted SYN keeps its number).
+/// tshark splits its conversations there too.
+#[inline]
+fn reopens(flow: &Flow, p: &PacketUpdate<'_>) -> bool {
+    let ended = flow.ends & ENDED_RST != 0 || flow.ends & ENDED_FINS == ENDED_FINS;
+    ended
+        && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+        && !(flow.syn_seen && p.tcp_seq == flow.syn_seq)
+        && flow.key.proto == proto::TCP
+}
+
 /// Adds one packet's counts, times, initiator, interface and VLANs.
 #[inline]
 fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
@@ -536,8 +569,22 @@ fn count(flow: &mut Flow, p: &PacketUpdate<'_>) {
     if p.ts > flow.last_seen {
         flow.last_seen = p.ts;
     }
+    if p.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+        let fin = if p.tcp_flags & tcp_flags::FIN != 0 {
+            1 << d
+        } else {
+            0
+        };
+        let rst = if p.tcp_flags & tcp_flags::RST != 0 {
+            ENDED_RST
+        } else {
+            0
+        };
+        flow.ends |= fin | rst;
+    }
     if flow.key.proto == proto::TCP && p.tcp_flags & tcp_flags::SYN != 0 && !flow.syn_seen {
         flow.syn_seen = true;
+        flow.syn_seq = p.tcp_seq;
         let sender_lo = p.dir == Direction::LoToHi;
         // A SYN-ACK's receiver is the initiator.
         flow.initiator_lo = if p.tcp_flags & tcp_flags::ACK != 0 {
@@ -591,6 +638,7 @@ mod tests {
             dir,
             wire_len: 100,
             tcp_flags: flags,
+            tcp_seq: 0,
             iface: None,
             vlans: &[],
         }
@@ -623,6 +671,35 @@ mod tests {
         let f = &t.update(k, &update(1, d, tcp_flags::ACK)).0.flow;
         assert_eq!(f.src().1, 50000);
         assert_eq!((f.packets_forward(), f.total_packets()), (1, 2));
+    }
+
+    #[test]
+    fn a_syn_with_a_new_sequence_number_after_the_end_starts_a_new_flow() {
+        let cfg = FlowTableConfig {
+            keep_finished: true,
+            ..FlowTableConfig::default()
+        };
+        let mut t: FlowTable<()> = FlowTable::new(cfg);
+        let (k, d) = key(50000, 445);
+        let syn = |ts, seq| PacketUpdate {
+            tcp_seq: seq,
+            ..update(ts, d, tcp_flags::SYN)
+        };
+        assert!(t.update(k, &syn(0, 7)).1);
+        // A new SYN before the connection ended is the same flow.
+        assert!(!t.update(k, &syn(1, 9)).1);
+        t.update(k, &update(2, d, tcp_flags::FIN | tcp_flags::ACK));
+        assert!(!t.update(k, &syn(3, 9)).1, "one FIN is not the end");
+        t.update(k, &update(4, d.reverse(), tcp_flags::FIN | tcp_flags::ACK));
+        // Ended: the SYN retransmitted is still that flow, a new one is not.
+        assert!(!t.update(k, &syn(5, 7)).1);
+        assert!(t.update(k, &syn(6, 8)).1);
+        assert_eq!(t.take_finished()[0].flow.total_packets(), 6);
+        // An RST ends it too.
+        t.update(k, &update(7, d.reverse(), tcp_flags::RST));
+        assert!(t.update(k, &syn(8, 1)).1);
+        assert_eq!(t.take_finished()[0].flow.total_packets(), 2);
+        assert_eq!(t.stats().active, 1);
     }
 
     #[test]

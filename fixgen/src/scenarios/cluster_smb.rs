@@ -49,6 +49,18 @@ impl SmbConn {
         }
     }
 
+    /// A connection on the 4-tuple of an earlier one (port reuse), `generation` apart.
+    fn reopen(cap: &mut Capture, spec: Spec, start: i64, generation: u32) -> SmbConn {
+        let seed = spec.sport as u8 ^ generation as u8;
+        SmbConn {
+            tcp: Tcp::reopen(cap, spec, ms(start), generation),
+            mid: 0,
+            ids: Ids::NONE,
+            offset: 0,
+            seed,
+        }
+    }
+
     /// A connection whose handshake, session setup and tree connect (`ids`) were before the
     /// capture; its MessageIds have reached 2000.
     fn midstream(cap: &mut Capture, spec: Spec, start: i64, ids: Ids) -> SmbConn {
@@ -323,6 +335,31 @@ pub(crate) fn cluster_smb_sessions() -> Capture {
     d.writes(&mut cap, WRITES);
     c.close_after(&mut cap, WRITES);
     d.close_after(&mut cap, WRITES);
+    cap
+}
+
+/// node2 copies into `\\CLUSTER\ClusterStorage$` from port 49930 (client), closes, and
+/// 20 s later opens CSV redirected I/O from the same port to the same node1 (Windows
+/// reuses ephemeral ports): two flows of one 4-tuple, each with its own class.
+pub(crate) fn cluster_port_reuse() -> Capture {
+    const COPY: &[Writes] = &[(1010, 3, 8192)];
+    const CSV: &[Writes] = &[(21_010, 4, 4096), (22_010, 2, 4096)];
+    let mut cap = Capture::pcapng("cluster_port_reuse", &["csv"]);
+    let mut c = SmbConn::open(&mut cap, csv_spec(2, 49930, "client"), 500);
+    let admin = Account {
+        domain: "X",
+        user: "Administrator",
+        workstation: "NODE2",
+    };
+    c.handshake(&mut cap, 0x0000_3000_0000_0031, admin);
+    c.tree_connect(&mut cap, 1000, r"\\CLUSTER\ClusterStorage$", disk(1));
+    c.writes(&mut cap, COPY);
+    c.close_after(&mut cap, COPY);
+    let mut d = SmbConn::reopen(&mut cap, csv_spec(2, 49930, "smb-redirected"), 20_500, 1);
+    d.handshake(&mut cap, 0x0000_3000_0000_0035, cliusr(2));
+    d.tree_connect(&mut cap, 21_000, &format!(r"\\NODE1\{CSV_SHARE}"), disk(5));
+    d.writes(&mut cap, CSV);
+    d.close_after(&mut cap, CSV);
     cap
 }
 
