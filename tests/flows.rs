@@ -65,11 +65,12 @@ fn assert_matches_truth(doc: &Value, truth: &CaptureTruth) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (json_identity(f), f))
+        .map(|f| (format!("{} {}", json_identity(f), f["first_seen"]), f))
         .collect();
     assert_eq!(got.len(), truth.flows.len(), "flow count: {:?}", got.keys());
     for t in &truth.flows {
-        let id = truth_identity(t);
+        // Two connections of one 4-tuple (port reuse) are two flows.
+        let id = format!("{} \"{}\"", truth_identity(t), rfc3339(t.first_seen_ns));
         let f = got
             .get(&id)
             .unwrap_or_else(|| panic!("missing flow {id}; have {:?}", got.keys()));
