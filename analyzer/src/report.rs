@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use capture::Timestamp;
 
 use crate::class::ClassId;
+use crate::evidence::dns::Families;
 use crate::evidence::learned::Endpoint;
+use crate::evidence::names::Resolution;
 use crate::evidence::probe::Evidence;
 use crate::findings::{DnsRuleFinding, FallbackUse, Findings, Unanswered};
 use crate::flow::Slot;
@@ -449,7 +451,9 @@ impl Analyzer {
     /// Whether the name of a fallback flow's server still resolved to an
     /// address on the class's preferred network just before the flow began
     /// (seed 000: DPM falls back when name lookup stops returning backup
-    /// addresses).
+    /// addresses). Only answers that could hold such an address count: the
+    /// last one for each family the network has prefixes of (an AAAA
+    /// answer says nothing of an IPv4 network; a truncated one nothing).
     fn explain_fallback(&self, slot: &Slot<FlowState>, class: ClassId) -> String {
         let policy = self.policy();
         let flow = &slot.flow;
@@ -463,28 +467,53 @@ impl Analyzer {
         let Some(name) = names.names_of(server).first() else {
             return format!("no DNS answer naming {server} was seen before it");
         };
-        let Some((t, addrs)) = names.before(name, flow.first_seen) else {
-            return format!("no answer for {name} was seen before the fallback");
-        };
-        let ago = ago(flow.first_seen.0 - t.0);
-        let pref_name = preferred.map_or("?", |n| policy.network_name(n));
-        let on_pref: Vec<&IpAddr> = addrs
-            .iter()
-            .filter(|a| preferred.is_some() && policy.network_of(**a) == preferred)
+        let families = preferred.map_or(Families::ALL, |n| policy.families_of(&[n]));
+        let last: Vec<&Resolution> = families
+            .each()
+            .filter_map(|f| names.before(name, flow.first_seen, f))
             .collect();
-        if let Some(a) = on_pref.first() {
+        let pref_name = preferred.map_or("?", |n| policy.network_name(n));
+        let on_pref = last.iter().find_map(|(t, _, addrs)| {
+            let a = addrs
+                .iter()
+                .find(|a| preferred.is_some() && policy.network_of(**a) == preferred)?;
+            Some((t, a))
+        });
+        if let Some((t, a)) = on_pref {
+            let ago = ago(flow.first_seen.0 - t.0);
             return format!(
                 "{name} still resolved to {a} on {pref_name} {ago} earlier: the fallback was not caused by name resolution"
             );
         }
-        let got: Vec<String> = addrs
+        let Some(t) = last.iter().map(|r| r.0).max() else {
+            let types = families.types();
+            return format!("no {types} answer for {name} was seen before the fallback");
+        };
+        let ago = ago(flow.first_seen.0 - t.0);
+        format!(
+            "{name} {} {ago} earlier: no {pref_name} address was returned, so the fallback follows name resolution",
+            self.resolved_to(&last)
+        )
+    }
+
+    /// `resolved only to A (net), B (net)` over these answers, or
+    /// `resolved to no address` when none had one.
+    fn resolved_to(&self, answers: &[&Resolution]) -> String {
+        let mut got: Vec<IpAddr> = Vec::new();
+        for a in answers.iter().flat_map(|r| &r.2) {
+            if !got.contains(a) {
+                got.push(*a);
+            }
+        }
+        if got.is_empty() {
+            return "resolved to no address".into();
+        }
+        let policy = self.policy();
+        let got: Vec<String> = got
             .iter()
             .map(|a| format!("{a} ({})", self.net_name(policy.network_of(*a))))
             .collect();
-        format!(
-            "{name} resolved only to {} {ago} earlier: no {pref_name} address was returned, so the fallback follows name resolution",
-            got.join(", ")
-        )
+        format!("resolved only to {}", got.join(", "))
     }
 
     /// Network name for reports (`unknown` outside every named network).

@@ -10,6 +10,96 @@ use hickory_proto::serialize::binary::BinDecodable;
 use super::framer::{Framer, Header};
 use super::{Dir, Dissector, DnsAnswer, DnsRecord, Fact, GiveUp, RecordData, Start};
 
+/// RCODE 3, "Name Error": the name does not exist (RFC 1035 §4.1.1).
+pub const NXDOMAIN: u16 = 3;
+
+/// Address families: which an answer can hold, which a network has
+/// prefixes of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Families {
+    /// IPv4 (A records).
+    pub v4: bool,
+    /// IPv6 (AAAA records).
+    pub v6: bool,
+}
+
+impl Families {
+    /// Neither family.
+    pub const NONE: Families = Families {
+        v4: false,
+        v6: false,
+    };
+    /// Both families.
+    pub const ALL: Families = Families { v4: true, v6: true };
+    /// IPv4 only.
+    pub const V4: Families = Families {
+        v4: true,
+        v6: false,
+    };
+    /// IPv6 only.
+    pub const V6: Families = Families {
+        v4: false,
+        v6: true,
+    };
+
+    /// The families a question of type `qtype` asks for: A (1) IPv4,
+    /// AAAA (28) IPv6, ANY (255) both, any other type none.
+    pub fn asked(qtype: u16) -> Families {
+        match qtype {
+            1 => Families::V4,
+            28 => Families::V6,
+            255 => Families::ALL,
+            _ => Families::NONE,
+        }
+    }
+
+    /// Each family held, alone.
+    pub fn each(self) -> impl Iterator<Item = Families> {
+        [Families::V4, Families::V6]
+            .into_iter()
+            .filter(move |f| f.and(self).any())
+    }
+
+    /// The record types that carry these families (`A`, `AAAA`, `A or AAAA`).
+    pub fn types(self) -> &'static str {
+        match (self.v4, self.v6) {
+            (true, false) => "A",
+            (false, true) => "AAAA",
+            _ => "A or AAAA",
+        }
+    }
+
+    /// The families of these prefixes.
+    pub fn of_prefixes<'a>(prefixes: impl IntoIterator<Item = &'a ipnet::IpNet>) -> Families {
+        prefixes.into_iter().fold(Families::NONE, |f, p| Families {
+            v4: f.v4 || matches!(p, ipnet::IpNet::V4(_)),
+            v6: f.v6 || matches!(p, ipnet::IpNet::V6(_)),
+        })
+    }
+
+    /// The families both hold.
+    pub fn and(self, other: Families) -> Families {
+        Families {
+            v4: self.v4 && other.v4,
+            v6: self.v6 && other.v6,
+        }
+    }
+
+    /// Whether it holds either family.
+    pub fn any(self) -> bool {
+        self.v4 || self.v6
+    }
+
+    /// Whether `ip`'s family is one of these.
+    pub fn holds(self, ip: std::net::IpAddr) -> bool {
+        if ip.is_ipv4() {
+            self.v4
+        } else {
+            self.v6
+        }
+    }
+}
+
 /// Lower case, without the trailing dot.
 fn name(n: &hickory_proto::rr::Name) -> String {
     let mut s = n.to_ascii();
@@ -50,6 +140,7 @@ pub fn parse(msg: &[u8]) -> Option<DnsAnswer> {
             .first()
             .map(|q| (name(&q.name), u16::from(q.query_type))),
         records: m.answers.iter().map(record).collect(),
+        truncated: m.metadata.truncation,
     })
 }
 

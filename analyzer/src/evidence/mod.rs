@@ -146,6 +146,10 @@ pub struct DnsAnswer {
     pub query: Option<(String, u16)>,
     /// The answer section, in order.
     pub records: Vec<DnsRecord>,
+    /// TC=1 (RFC 1035 §4.1.1): cut to fit a UDP datagram; the client asks
+    /// again over TCP (RFC 7766 §5), so the answer proves nothing itself.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub truncated: bool,
 }
 
 /// The name of a well-known DCE/RPC interface (for reports).
@@ -206,6 +210,19 @@ pub fn interface_name(u: &Uuid) -> Option<&'static str> {
 pub type Resolved = (Vec<(IpAddr, u32)>, Vec<(String, u32)>);
 
 impl DnsAnswer {
+    /// The address families this answer speaks for: those its question
+    /// asks (A: IPv4, AAAA: IPv6, ANY: both, other types: none); every
+    /// family for NXDOMAIN, which says the name has no record of any type
+    /// (RFC 8020); none when truncated (the retry speaks).
+    pub fn families(&self) -> dns::Families {
+        match &self.query {
+            _ if self.truncated => dns::Families::NONE,
+            Some(_) if self.rcode == dns::NXDOMAIN => dns::Families::ALL,
+            Some((_, qtype)) => dns::Families::asked(*qtype),
+            None => dns::Families::NONE,
+        }
+    }
+
     /// The addresses a query name resolves to in an answer, with the TTL of
     /// each, following CNAMEs; and every TTL met on the way.
     pub fn resolve(&self) -> Resolved {

@@ -17,14 +17,21 @@ use std::net::IpAddr;
 use capture::Timestamp;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::dns::Families;
+
 /// Most names (and addresses) remembered.
 pub const NAMES_CAP: usize = 65_536;
 /// Answers remembered per name, and names per address.
 const PER_NAME: usize = 8;
 const PER_ADDR: usize = 4;
 
-/// One answer for a name: when, and the addresses it resolved to.
-pub type Resolution = (Timestamp, Vec<IpAddr>);
+/// One answer for a name: when, the address families it speaks for
+/// ([`super::DnsAnswer::families`]), and the addresses it resolved to.
+pub type Resolution = (Timestamp, Families, Vec<IpAddr>);
+
+/// What an answer says of its name's addresses: the families it speaks
+/// for, and the addresses (CNAMEs followed).
+pub type Reply = (Families, Vec<IpAddr>);
 
 /// Most changes a [`Journal`] keeps before it gives up (and its analyzer's
 /// part of the traffic is reported by one analyzer after all).
@@ -39,8 +46,8 @@ pub struct NameEvent {
     pub id: u16,
     pub client: IpAddr,
     pub ts: Timestamp,
-    /// An answer's addresses; none for a query.
-    pub answer: Option<Vec<IpAddr>>,
+    /// An answer's families and addresses; none for a query.
+    pub answer: Option<Reply>,
 }
 
 /// The changes to one analyzer's names, each with the frame that made it
@@ -87,27 +94,31 @@ fn bounded<K: std::hash::Hash + Eq, V>(m: &mut FxHashMap<K, V>, k: &K) {
 }
 
 impl Names {
-    /// An answer (transaction `id`, to `client`) for `name` at `ts`
-    /// resolving to `addrs` (CNAMEs followed).
-    pub fn answer(
-        &mut self,
-        (name, id, client): (&str, u16, IpAddr),
-        ts: Timestamp,
-        addrs: &[IpAddr],
-    ) {
-        self.note((name, id, client), ts, Some(addrs));
+    /// An answer (transaction `id`, to `client`) for `name` at `ts`,
+    /// speaking for `reply`'s families and resolving to its addresses. An
+    /// answer that speaks for no family (truncated, or to a question for
+    /// no address) answers its query but is not kept as a resolution.
+    pub fn answer(&mut self, (name, id, client): (&str, u16, IpAddr), ts: Timestamp, reply: Reply) {
         let key: Box<str> = name.into();
         self.pending.remove(&(key.clone(), id, client));
         if self.answered.len() >= NAMES_CAP {
             self.answered.clear();
         }
         self.answered.insert(key.clone());
+        if reply.0.any() {
+            self.resolved(key, ts, &reply);
+        }
+        self.note((name, id, client), ts, Some(reply));
+    }
+
+    /// Keeps a resolution of `key`, by name and by address.
+    fn resolved(&mut self, key: Box<str>, ts: Timestamp, (families, addrs): &Reply) {
         bounded(&mut self.by_name, &key);
         let list = self.by_name.entry(key.clone()).or_default();
         if list.len() == PER_NAME {
             list.pop_front();
         }
-        list.push_back((ts, addrs.to_vec()));
+        list.push_back((ts, *families, addrs.clone()));
         for a in addrs {
             bounded(&mut self.by_addr, a);
             let names = self.by_addr.entry(*a).or_default();
@@ -134,7 +145,7 @@ impl Names {
         &mut self,
         (name, id, client): (&str, u16, IpAddr),
         ts: Timestamp,
-        answer: Option<&[IpAddr]>,
+        answer: Option<Reply>,
     ) {
         if let Some(j) = &mut self.journal {
             j.push(NameEvent {
@@ -142,7 +153,7 @@ impl Names {
                 id,
                 client,
                 ts,
-                answer: answer.map(<[IpAddr]>::to_vec),
+                answer,
             });
         }
     }
@@ -184,7 +195,7 @@ impl Names {
         for e in events {
             let asked = (&*e.name, e.id, e.client);
             match &e.answer {
-                Some(addrs) => self.answer(asked, e.ts, addrs),
+                Some(reply) => self.answer(asked, e.ts, reply.clone()),
                 None => self.query(asked, e.ts),
             }
         }
@@ -207,9 +218,14 @@ impl Names {
         self.by_addr.get(&addr).map_or(&[], Vec::as_slice)
     }
 
-    /// The last answer for `name` at or before `ts`.
-    pub fn before(&self, name: &str, ts: Timestamp) -> Option<&Resolution> {
-        self.by_name.get(name)?.iter().rev().find(|(t, _)| *t <= ts)
+    /// The last answer for `name` at or before `ts` that speaks for one
+    /// of `families`.
+    pub fn before(&self, name: &str, ts: Timestamp, families: Families) -> Option<&Resolution> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .rev()
+            .find(|(t, f, _)| *t <= ts && f.and(families).any())
     }
 
     /// Names queried so far.
@@ -246,6 +262,8 @@ impl Names {
 mod tests {
     use super::*;
 
+    const V4: Families = Families::V4;
+
     #[test]
     fn answers_by_name_and_address() {
         let mut n = Names::default();
@@ -256,12 +274,15 @@ mod tests {
         let c: IpAddr = "10.10.12.89".parse().unwrap();
         n.query(("ps.x.y.com", 1, c), Timestamp(9));
         n.query(("ps.x.y.com", 2, c), Timestamp(39));
-        n.answer(("ps.x.y.com", 1, c), Timestamp(10), &[b, p]);
-        n.answer(("ps.x.y.com", 3, c), Timestamp(40), &[p]);
+        n.answer(("ps.x.y.com", 1, c), Timestamp(10), (V4, vec![b, p]));
+        n.answer(("ps.x.y.com", 3, c), Timestamp(40), (V4, vec![p]));
         assert_eq!(&*n.names_of(p)[0], "ps.x.y.com");
-        assert_eq!(n.before("ps.x.y.com", Timestamp(39)).unwrap().1, vec![b, p]);
-        assert_eq!(n.before("ps.x.y.com", Timestamp(40)).unwrap().1, vec![p]);
-        assert!(n.before("ps.x.y.com", Timestamp(9)).is_none());
+        let before = |t| n.before("ps.x.y.com", Timestamp(t), V4).unwrap().2.clone();
+        assert_eq!(before(39), vec![b, p]);
+        assert_eq!(before(40), vec![p]);
+        assert!(n
+            .before("ps.x.y.com", Timestamp(9), Families::ALL)
+            .is_none());
         // Query 2 got no answer (answer 3 is another transaction).
         assert_eq!(n.unanswered(), vec![("ps.x.y.com", 2, c, Timestamp(39))]);
         n.query(("dpm.x.y.com", 9, c), Timestamp(50));
@@ -286,7 +307,12 @@ mod tests {
         let ts = Timestamp(f as i64);
         match kind % 3 {
             0 => n.query((&name, (f % 5) as u16, client), ts),
-            _ => n.answer((&name, (f % 5) as u16, client), ts, &[addr]),
+            1 => n.answer((&name, (f % 5) as u16, client), ts, (V4, vec![addr])),
+            // A truncated answer, or an AAAA one with no address.
+            _ => {
+                let families = [Families::NONE, Families::asked(28)][(f % 2) as usize];
+                n.answer((&name, (f % 5) as u16, client), ts, (families, vec![]));
+            }
         }
     }
 
@@ -317,6 +343,41 @@ mod tests {
         let names = Names::replay(all.iter().map(|(_, e)| e));
         assert!(same(&names, &one));
         one
+    }
+
+    #[test]
+    fn an_answer_counts_for_the_families_it_speaks_for() {
+        let mut n = Names::default();
+        let c: IpAddr = "10.10.12.89".parse().unwrap();
+        let b: IpAddr = "192.168.1.24".parse().unwrap();
+        n.query(("ps.x.y.com", 1, c), Timestamp(1));
+        n.query(("ps.x.y.com", 2, c), Timestamp(2));
+        n.query(("ps.x.y.com", 3, c), Timestamp(3));
+        n.answer(("ps.x.y.com", 1, c), Timestamp(10), (V4, vec![b]));
+        // AAAA, no data: it speaks for IPv6 only.
+        n.answer(
+            ("ps.x.y.com", 2, c),
+            Timestamp(20),
+            (Families::asked(28), vec![]),
+        );
+        // Truncated: it answers query 3 but speaks for no family.
+        n.answer(
+            ("ps.x.y.com", 3, c),
+            Timestamp(30),
+            (Families::NONE, vec![]),
+        );
+        assert_eq!(n.unanswered(), vec![]);
+        let at = Timestamp(40);
+        assert_eq!(
+            n.before("ps.x.y.com", at, V4),
+            Some(&(Timestamp(10), V4, vec![b]))
+        );
+        let v6 = Families::asked(28);
+        assert_eq!(
+            n.before("ps.x.y.com", at, v6),
+            Some(&(Timestamp(20), v6, vec![]))
+        );
+        assert_eq!(n.by_name["ps.x.y.com"].len(), 2);
     }
 
     proptest::proptest! {

@@ -205,7 +205,8 @@ impl EvidenceStage<'_> {
             Fact::Dns(a) => {
                 if let Some((q, _)) = &a.query {
                     let addrs: Vec<IpAddr> = a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
-                    self.knowledge.names.answer((q, a.id, client), ts, &addrs);
+                    let reply = (a.families(), addrs);
+                    self.knowledge.names.answer((q, a.id, client), ts, reply);
                 }
                 self.answers.push((a.clone(), ts));
             }
