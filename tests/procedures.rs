@@ -121,6 +121,35 @@ fn backup_name_resolution_wrong_fails_with_the_dns_answer() {
 }
 
 #[test]
+fn an_empty_aaaa_answer_and_a_truncated_one_break_no_rule() {
+    let (_d, t) = generate("dpm_dns_dual_stack");
+    // What the capture holds: ps.x.y.com's AAAA answered with no address,
+    // dpm.x.y.com's UDP answer truncated with none, then its TCP retry.
+    let aaaa = t.dns.iter().find(|d| d.qtype == 28).unwrap();
+    assert_eq!(
+        (aaaa.name.as_str(), aaaa.rcode, aaaa.records.len()),
+        ("ps.x.y.com", 0, 0)
+    );
+    let cut = t.dns.iter().find(|d| d.truncated).unwrap();
+    assert_eq!(
+        (cut.name.as_str(), cut.transport, cut.records.len()),
+        ("dpm.x.y.com", "udp", 0)
+    );
+    let retry = t
+        .dns
+        .iter()
+        .find(|d| d.name == "dpm.x.y.com" && !d.truncated)
+        .unwrap();
+    assert!(retry.transport == "tcp" && retry.time_ns > cut.time_ns);
+    let doc = audit("dpm-dns.toml", &t, 0);
+    assert_eq!(doc["verdict"], "pass");
+    assert_classes_match(&doc, &t);
+    assert_eq!(doc["dns_violations"], json!([]));
+    // The truncated answer answered its query: no "never answered" warning.
+    assert_eq!(doc["warnings"], json!([]));
+}
+
+#[test]
 fn a_dns_rule_names_a_name_never_queried() {
     // dpm_backup_lan looks up ps.x.y.com only.
     let (_d, t) = generate("dpm_backup_lan");
@@ -132,13 +161,14 @@ fn a_dns_rule_names_a_name_never_queried() {
 }
 
 /// The fallback warning of a DPM fallback scenario, from its bookkeeping:
-/// the last DNS answer before the primary flow, and the gap to it.
+/// the last DNS answer before the primary flow that could hold an address
+/// on the (IPv4) backup network, an A one not truncated, and the gap to it.
 fn fallback_warning(t: &CaptureTruth, explanation: impl Fn(&DnsTruth, i64) -> String) -> String {
     let fb = flow(t, |f| f.class == "dpm" && f.network == "primary");
     let answer = t
         .dns
         .iter()
-        .filter(|d| d.time_ns <= fb.first_seen_ns)
+        .filter(|d| d.time_ns <= fb.first_seen_ns && d.qtype == 1 && !d.truncated)
         .max_by_key(|d| d.time_ns)
         .unwrap();
     let ms = (fb.first_seen_ns - answer.time_ns) / 1_000_000;
@@ -172,6 +202,28 @@ fn a_fallback_says_whether_name_resolution_caused_it() {
         format!(
             "ps.x.y.com still resolved to {} on backup {ms} ms earlier: the fallback was not caused by name resolution",
             backup.3
+        )
+    });
+    assert_eq!(doc["warnings"], json!([want]));
+}
+
+#[test]
+fn an_empty_aaaa_answer_after_the_a_one_does_not_explain_a_fallback() {
+    let (_d, t) = generate("dpm_fallback_despite_dns_aaaa");
+    let fb = flow(&t, |f| f.class == "dpm" && f.network == "primary");
+    // The last answer before the fallback is the AAAA one, without address.
+    let last = t
+        .dns
+        .iter()
+        .filter(|d| d.time_ns <= fb.first_seen_ns)
+        .max_by_key(|d| d.time_ns)
+        .unwrap();
+    assert_eq!((last.qtype, last.records.len()), (28, 0));
+    let doc = audit("dpm-fallback.toml", &t, 0);
+    let want = fallback_warning(&t, |a, ms| {
+        assert!(a.records.iter().any(|r| r.3 == "192.168.1.24"));
+        format!(
+            "ps.x.y.com still resolved to 192.168.1.24 on backup {ms} ms earlier: the fallback was not caused by name resolution"
         )
     });
     assert_eq!(doc["warnings"], json!([want]));

@@ -130,6 +130,7 @@ impl DnsNote {
             name: reply.name,
             qtype: reply.qtype,
             rcode: reply.rcode,
+            truncated: reply.truncated,
         })
     }
 }

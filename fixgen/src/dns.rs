@@ -87,6 +87,8 @@ pub(crate) struct Reply {
     pub rcode: u8,
     /// In order: the CNAME chain, then the addresses.
     pub answers: Vec<Rr>,
+    /// TC=1: cut to fit a UDP datagram (RFC 1035 §4.1.1); the client asks again over TCP.
+    pub truncated: bool,
 }
 
 impl Reply {
@@ -98,6 +100,7 @@ impl Reply {
             qtype,
             rcode: 0,
             answers,
+            truncated: false,
         }
     }
 
@@ -118,6 +121,16 @@ impl Reply {
         }
     }
 
+    /// This response as a UDP server sends it when it does not fit: TC=1, the answer section
+    /// dropped (RFC 2181 §9 lets it send none).
+    pub fn truncated(self) -> Reply {
+        Reply {
+            truncated: true,
+            answers: Vec::new(),
+            ..self
+        }
+    }
+
     /// The query this replies to: recursion desired, one question.
     pub fn query(&self) -> Vec<u8> {
         let mut v = Vec::new();
@@ -134,7 +147,8 @@ impl Reply {
     pub fn response(&self) -> Vec<u8> {
         let mut v = Vec::new();
         v.extend_from_slice(&self.id.to_be_bytes());
-        v.extend_from_slice(&[0x85, 0x80 | self.rcode, 0, 1]); // QR AA RD RA; 1 question
+        let tc = if self.truncated { 0x02 } else { 0 };
+        v.extend_from_slice(&[0x85 | tc, 0x80 | self.rcode, 0, 1]); // QR AA (TC) RD RA; 1 question
         v.extend_from_slice(&(self.answers.len() as u16).to_be_bytes());
         v.extend_from_slice(&[0, 0, 0, 0]);
         let mut seen = BTreeMap::new();
@@ -255,6 +269,16 @@ mod tests {
                 "172.16.1.10".into()
             )
         );
+    }
+
+    #[test]
+    fn truncated_sets_tc_and_drops_the_answers() {
+        let ip = "192.168.1.24".parse().unwrap();
+        let v = Reply::addresses(9, "ps.x.y.com", &[ip], DPM_TTL)
+            .truncated()
+            .response();
+        assert_eq!(v[2], 0x87);
+        assert_eq!(v[6..8], [0, 0]);
     }
 
     #[test]

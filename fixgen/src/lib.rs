@@ -96,6 +96,19 @@ pub mod messages {
     pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
         crate::dns::Reply::addresses(id, name, &[], crate::dns::DPM_TTL).query()
     }
+
+    /// A DNS response to the AAAA query for `name` with no address (NOERROR, no data: an
+    /// IPv4-only name).
+    pub fn dns_aaaa_no_data(id: u16, name: &str) -> Vec<u8> {
+        crate::dns::Reply::new(id, name, crate::dns::AAAA, Vec::new()).response()
+    }
+
+    /// [`dns_answer`] cut short over UDP: TC=1 and no answer section.
+    pub fn dns_answer_truncated(id: u16, name: &str, addrs: &[std::net::Ipv4Addr]) -> Vec<u8> {
+        crate::dns::Reply::addresses(id, name, addrs, crate::dns::DPM_TTL)
+            .truncated()
+            .response()
+    }
 }
 
 /// Ethernet frames built one by one, for other crates' tests.
@@ -246,6 +259,8 @@ pub struct DnsTruth {
     pub records: Vec<DnsRecord>,
     /// 0 (no error) or 3 (NXDOMAIN).
     pub rcode: u8,
+    /// TC=1: cut short (no answer section); the client asks again over TCP.
+    pub truncated: bool,
 }
 
 /// One DNS query that no response in the capture answers.
@@ -451,6 +466,20 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
             description: "pcapng eth0/eth1: dpm_fallback, but the lookup 1 s before the fallback still answers ps's backup address 192.168.1.24",
         },
         scenarios::dpm_fallback_despite_dns,
+    ),
+    (
+        Scenario {
+            name: "dpm_dns_dual_stack",
+            description: "pcapng eth0/eth1: dpm_dns_ok as Windows resolves: ps.x.y.com's A answer then an AAAA answer with no address (NOERROR); dpm.x.y.com over UDP truncated (TC=1, no records), then over TCP with both addresses; DPM 5719 on the backup LAN (eth1)",
+        },
+        scenarios::dpm_dns_dual_stack,
+    ),
+    (
+        Scenario {
+            name: "dpm_fallback_despite_dns_aaaa",
+            description: "pcapng eth0/eth1: dpm_fallback_despite_dns, and 10 ms after the A answer holding 192.168.1.24 an AAAA answer with no address (NOERROR)",
+        },
+        scenarios::dpm_fallback_despite_dns_aaaa,
     ),
     (
         Scenario {

@@ -14,7 +14,10 @@ pub(crate) use cluster_smb::{
     cluster_fe80, cluster_port_reuse, cluster_smb_sessions, cluster_smb_shares,
 };
 pub(crate) use dpm_dcom::dpm_dcom_learned;
-pub(crate) use dpm_dns::{dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns};
+pub(crate) use dpm_dns::{
+    dpm_dns_dual_stack, dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns,
+    dpm_fallback_despite_dns_aaaa,
+};
 pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};
 pub(crate) use tunnels::{
     tunnel_erspan2, tunnel_erspan2_leak, tunnel_erspan3, tunnel_geneve, tunnel_gre, tunnel_ip6ip,

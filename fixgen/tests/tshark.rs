@@ -426,6 +426,7 @@ fn tshark_responses(file: &Path) -> Vec<DnsTruth> {
         "dns.a",
         "dns.aaaa",
         "dns.cname",
+        "dns.flags.truncated",
     ];
     let mut args = vec!["-Y", "dns.flags.response==1", "-T", "fields"];
     for f in fields {
@@ -472,6 +473,7 @@ fn response_of(r: &[&str]) -> DnsTruth {
         qtype: r[8].parse().unwrap(),
         records,
         rcode: r[9].parse().unwrap(),
+        truncated: matches!(r[15], "1" | "True"),
     }
 }
 

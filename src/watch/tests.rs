@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use capture::{Frame, IfaceId, LinkType, OwnedFrame, Timestamp};
 use etherparse::PacketBuilder;
 use fixgen::messages::{
-    dcerpc_bind, dns_answer, dns_query, smb2_negotiate, smb2_tree_connect, smb2_write,
+    dcerpc_bind, dns_aaaa_no_data, dns_answer, dns_answer_truncated, dns_query, smb2_negotiate,
+    smb2_tree_connect, smb2_write,
 };
 
 use super::alerts::Event;
@@ -298,6 +299,37 @@ fn a_dns_answer_breaking_a_rule_is_one_event_per_realert() {
         (evs[0].client, evs[0].server),
         (Some(DPM_P.into()), Some(dns.into()))
     );
+}
+
+#[test]
+fn an_empty_aaaa_answer_and_a_truncated_one_raise_no_dns_violation() {
+    let mut d = daemon();
+    let dns = [10, 10, 12, 10];
+    let both = [
+        std::net::Ipv4Addr::new(192, 168, 1, 24),
+        std::net::Ipv4Addr::new(10, 10, 12, 90),
+    ];
+    let mut tr = Traffic { frames: Vec::new() };
+    let answers = [
+        dns_answer(7, "ps.x.y.com", &both),
+        dns_aaaa_no_data(8, "ps.x.y.com"),
+        dns_answer_truncated(9, "ps.x.y.com", &both),
+    ];
+    for (i, answer) in answers.iter().enumerate() {
+        let port = 40_001 + i as u16;
+        tr.udp(i as i64, (dns, DPM_P), (53, port), answer);
+    }
+    for (ms, nic, data) in &tr.frames {
+        d.on_frame(&Frame {
+            ts: Timestamp((1_700_000_000_000 + ms) * 1_000_000),
+            iface: IfaceId(*nic),
+            link: LinkType::ETHERNET,
+            wire_len: data.len() as u32,
+            data,
+        });
+    }
+    let kinds: Vec<&str> = d.events.iter().map(|e| e.kind).collect();
+    assert!(!kinds.contains(&"dns-violation"), "{kinds:?}");
 }
 
 /// A sink handing every line to a channel.

@@ -37,6 +37,20 @@ fn data(cap: &mut Capture, (dpm, ps): (Host, Host), iface: u32, net: &'static st
     dpm_data_closed(cap, spec, 1000, DPM_BURSTS);
 }
 
+/// `client` asks for `name`'s AAAA over UDP at `rel` and hears NOERROR with no address: the
+/// answer Windows gets on an IPv4-only network for the AAAA it asks beside every A.
+fn aaaa_no_data(cap: &mut Capture, client: Host, (sport, id): (u16, u16), name: &str, rel: i64) {
+    Lookup {
+        client,
+        sport,
+        server: dc(),
+        seen: Seen::on(ETH0),
+        network: "primary",
+        reply: Reply::new(id, name, dns::AAAA, Vec::new()),
+    }
+    .udp(cap, rel);
+}
+
 pub(crate) fn dpm_dns_ok() -> Capture {
     let mut cap = two_nics("dpm_dns_ok");
     arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
@@ -74,4 +88,39 @@ pub(crate) fn dpm_fallback_despite_dns() -> Capture {
         "dpm_fallback_despite_dns",
         &[ip4("192.168.1.24"), ip4("10.10.12.90")],
     )
+}
+
+/// `dpm_dns_ok` as Windows resolves: the DPM server's A lookup of ps (+50 ms) is followed by
+/// an AAAA one answered with no address (+52 ms); ps's UDP lookup of `dpm.x.y.com` (+57 ms)
+/// comes back truncated (TC=1, no records), and ps asks again over TCP (+60 ms) and hears both
+/// addresses. Every answer that could hold a backup address holds one.
+pub(crate) fn dpm_dns_dual_stack() -> Capture {
+    let mut cap = two_nics("dpm_dns_dual_stack");
+    arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
+    primary_preamble(&mut cap, &[ip4("192.168.1.24"), ip4("10.10.12.90")]);
+    aaaa_no_data(&mut cap, dpm_primary(), (51003, 0x1004), PS_NAME, ms(52));
+    let both = [ip4("192.168.1.23"), ip4("10.10.12.89")];
+    Lookup {
+        client: ps_primary(),
+        sport: 51102,
+        server: dc(),
+        seen: Seen::on(ETH0),
+        network: "primary",
+        reply: Reply::addresses(0x2002, DPM_NAME, &both, dns::DPM_TTL).truncated(),
+    }
+    .udp(&mut cap, ms(57));
+    ps_resolves_dpm(&mut cap);
+    data(&mut cap, (dpm_backup(), ps_backup()), ETH1, "backup");
+    cap
+}
+
+/// `dpm_fallback_despite_dns` with the AAAA lookup Windows makes beside the A one: 10 ms after
+/// the A answer that still holds ps's backup address comes an AAAA answer with no address.
+pub(crate) fn dpm_fallback_despite_dns_aaaa() -> Capture {
+    let mut cap = super::fallback(
+        "dpm_fallback_despite_dns_aaaa",
+        &[ip4("192.168.1.24"), ip4("10.10.12.90")],
+    );
+    aaaa_no_data(&mut cap, dpm_primary(), (51003, 0x1005), PS_NAME, ms(4010));
+    cap
 }
