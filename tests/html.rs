@@ -109,6 +109,7 @@ const READ_PAGE: &str = r#"(() => {
   return {
     word: text('#verdict-word'),
     summary: text('#verdict-summary'),
+    meta: text('p.meta'),
     banner: getComputedStyle(document.querySelector('header.banner')).backgroundColor,
     body: getComputedStyle(document.body).backgroundColor,
     nav: getComputedStyle(document.querySelector('nav')).display,
@@ -131,6 +132,9 @@ fn check_page(case: &Case, page: &Value) {
         "{name}"
     );
     assert_eq!(page["summary"], j["summary"], "{name}");
+    let meta = page["meta"].as_str().unwrap_or_default();
+    let said = overview_count(meta);
+    assert_eq!(said, Some(violation_count(j)), "{name}: {meta}");
     let violations = j["violations"].as_array().unwrap();
     let rows = page["rows"].as_array().unwrap();
     assert_eq!(rows.len(), violations.len(), "{name}: violation rows");
@@ -170,6 +174,73 @@ fn check_page(case: &Case, page: &Value) {
     assert_eq!(page["warnings"].as_u64(), Some(count("warnings")), "{name}");
     assert_eq!(page["captures"].as_u64(), Some(count("captures")), "{name}");
     assert_eq!(page["scripts"], 0, "{name}: readable without JavaScript");
+}
+
+/// The violations the verdict counts, from the JSON: one per violating
+/// flow and one per DNS answer breaking a rule.
+fn violation_count(j: &Value) -> u64 {
+    let n = |k: &str| j[k].as_array().map_or(0, |a| a.len() as u64);
+    n("violations") + n("dns_violations")
+}
+
+/// The `N violations` of the overview line (`1 capture · … · 2 violations · …`).
+fn overview_count(meta: &str) -> Option<u64> {
+    meta.split(" · ")
+        .find_map(|part| {
+            part.strip_suffix(" violations")
+                .or(part.strip_suffix(" violation"))
+        })
+        .and_then(|n| n.parse().ok())
+}
+
+/// The HTML page of an audit of `capture` with `policy_file`: its banner's
+/// summary and its overview line, read from the file (no browser).
+fn banner_and_overview(dir: &Path, capture: &str, policy_file: &Path) -> (String, String) {
+    let html = dir.join("page.html");
+    let status = lanecheck()
+        .args(["audit", "--policy", policy_file.to_str().unwrap()])
+        .arg(root().join("fixtures").join(capture))
+        .args(["--format", "html", "-o", html.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{capture}");
+    let text = std::fs::read_to_string(&html).unwrap();
+    let between = |from: &str, to: &str| {
+        let start = text.find(from).unwrap() + from.len();
+        text[start..][..text[start..].find(to).unwrap()].to_string()
+    };
+    (
+        between("<span id=\"verdict-summary\">", "</span>"),
+        between("<p class=\"meta\">", "</p>"),
+    )
+}
+
+/// The overview line counts DNS violations as the banner does.
+#[test]
+fn the_overview_line_counts_the_violations_the_banner_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    // dpm_dns_wrong: DPM data on the primary network, and ps.x.y.com's
+    // answer without its backup address.
+    let (banner, meta) = banner_and_overview(
+        dir.path(),
+        "dpm_dns_wrong.pcapng",
+        Path::new(&policy("dpm-dns.toml")),
+    );
+    assert_eq!(
+        banner,
+        "2 violations (dpm on primary, 1 DNS answer breaking a rule)"
+    );
+    assert_eq!(overview_count(&meta), Some(2), "{meta}");
+    // With DPM allowed on the primary network too, the DNS answer alone.
+    let text = std::fs::read_to_string(policy("dpm-dns.toml")).unwrap();
+    let lenient = dir.path().join("lenient.toml");
+    let dpm = "[classes.dpm]\nnetworks = [\"backup\"]";
+    assert!(text.contains(dpm));
+    let allowed = "[classes.dpm]\nnetworks = [\"backup\", \"primary\"]\non_fallback = \"allow\"";
+    std::fs::write(&lenient, text.replace(dpm, allowed)).unwrap();
+    let (banner, meta) = banner_and_overview(dir.path(), "dpm_dns_wrong.pcapng", &lenient);
+    assert_eq!(banner, "1 violation (1 DNS answer breaking a rule)");
+    assert_eq!(overview_count(&meta), Some(1), "{meta}");
 }
 
 /// Loads `case` and checks it: nothing logged, nothing fetched.

@@ -113,14 +113,30 @@ impl Document {
         }
     }
 
+    /// DNS answers that broke a rule, those past the cap a report keeps
+    /// included.
+    fn dns_violation_count(&self) -> usize {
+        let dropped = usize::try_from(self.dns_violations_dropped).unwrap_or(usize::MAX);
+        self.dns_violations.len().saturating_add(dropped)
+    }
+
+    /// Every violation the verdict counts: one per violating flow and one
+    /// per DNS answer breaking a rule. The banner and every other count of
+    /// a report (the HTML overview line) say this number.
+    pub fn violation_count(&self) -> usize {
+        self.violations
+            .len()
+            .saturating_add(self.dns_violation_count())
+    }
+
     /// `3 violations (2 × dpm on primary, 1 DNS answer breaking a rule)`.
     fn fail_summary(&self) -> String {
         let mut what = places(&self.violations);
-        let dns = self.dns_violations.len();
+        let dns = self.dns_violation_count();
         if dns > 0 {
             what.push(format!("{dns} DNS answer{} breaking a rule", plural(dns)));
         }
-        let n = self.violations.len() + dns;
+        let n = self.violation_count();
         format!("{n} violation{} ({})", plural(n), what.join(", "))
     }
 }

@@ -133,8 +133,8 @@ fn overview(o: &mut String, doc: &Document) {
         human_bytes(bytes),
         doc.classes.len(),
         if doc.classes.len() == 1 { "" } else { "es" },
-        doc.violations.len(),
-        if doc.violations.len() == 1 { "" } else { "s" },
+        doc.violation_count(),
+        if doc.violation_count() == 1 { "" } else { "s" },
     );
     if !bin.is_empty() {
         let _ = write!(o, " · throughput in bins of {bin}");
