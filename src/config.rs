@@ -667,10 +667,13 @@ impl Validator<'_> {
                 continue;
             }
             let c = class.get_ref();
-            let networks = c
-                .networks
-                .as_ref()
-                .map(|l| self.net_list(l, &format!("classes.{n}.networks"), nets));
+            // `networks = []` is the one empty list allowed: the class may
+            // travel nowhere (policy derive writes it for a class whose rule
+            // chose no network; omitting the class would allow it anywhere).
+            let networks = c.networks.as_ref().map(|l| match l.get_ref().is_empty() {
+                true => Vec::new(),
+                false => self.net_list(l, &format!("classes.{n}.networks"), nets),
+            });
             let on_fallback = self.on_fallback(&c.on_fallback);
             out.push(ClassPolicy {
                 name: n.to_string(),

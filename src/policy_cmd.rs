@@ -105,6 +105,7 @@ pub fn check(path: &Path) -> Result<Outcome> {
     for c in &p.classes {
         let where_ = match &c.networks {
             None => "anywhere (no restriction)".to_string(),
+            Some(nets) if nets.is_empty() => "nowhere (every flow of it is a violation)".into(),
             Some(nets) => {
                 let names: Vec<&str> = nets.iter().map(|n| p.network_name(*n)).collect();
                 let fb = match (names.len(), c.on_fallback) {

@@ -358,3 +358,55 @@ fn a_utf16_policy_says_what_it_is_and_how_to_save_it() {
         )
     );
 }
+
+/// `[classes.X] networks = []`: the class may travel nowhere (what `policy
+/// derive` writes for a class no network is chosen for); every flow of it
+/// is a violation, on whatever network.
+#[test]
+fn an_empty_class_list_allows_the_class_nowhere() {
+    let text = "[networks]\nprimary = [\"10.10.12.0/24\"]\nbackup = [\"192.168.1.0/24\"]\n\n[classes.dpm]\nnetworks = []\n";
+    let (code, out, err) = check(text);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\n  dpm              nowhere (every flow of it is a violation)\n"),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let truth = fixgen::write("dpm_backup_lan", dir.path()).unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, text).unwrap();
+    let doc = crate::util::run_json(
+        &[
+            "audit",
+            "-p",
+            policy.to_str().unwrap(),
+            truth.file.to_str().unwrap(),
+        ],
+        1,
+    );
+    let mut want: Vec<(String, u64)> = truth
+        .flows
+        .iter()
+        .filter(|f| f.class == "dpm")
+        .map(|f| {
+            let net = f.network;
+            (
+                format!("network {net} not allowed for dpm (allowed: none)"),
+                f.bytes,
+            )
+        })
+        .collect();
+    let mut got: Vec<(String, u64)> = doc["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let first = v["reasons"][0].as_str().unwrap().to_string();
+            (first, v["bytes"].as_u64().unwrap())
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+}

@@ -57,6 +57,11 @@ impl Cluster {
     fn names(&self, idx: &[usize]) -> Vec<String> {
         idx.iter().map(|i| self.name(*i).to_string()).collect()
     }
+
+    /// `"a", "b" and "c"`: the networks at `idx`, for comments and lints.
+    pub fn listed(&self, idx: &[usize]) -> String {
+        list(&idx.iter().map(|i| self.name(*i)).collect::<Vec<_>>())
+    }
 }
 
 /// Applies the rules to the cluster networks of `inputs`.
@@ -182,64 +187,81 @@ pub fn networks(c: &Cluster, plan: &mut Plan) {
     }
 }
 
-/// `[classes.*]` for the cluster's traffic.
+/// `[classes.*]` for the cluster's traffic. Every class is written, even
+/// one whose rule chose no network: `networks = []` allows it nowhere, where
+/// a class left out would be allowed anywhere.
 pub fn classes(c: &Cluster, inputs: &Inputs, plan: &mut Plan) {
-    if let Some(csv) = csv_class(c, inputs) {
-        plan.merge_class(csv);
-    }
-    if !c.by_metric.is_empty() {
-        plan.merge_class(ClassPlan {
-            class: "cluster",
-            networks: c.names(&c.by_metric),
-            on_fallback: Fallback::Allow,
-            why: vec![
-                "Heartbeats and NetFT traffic (UDP and TCP 3343) run on every network configured for cluster use (role 1 or 3; protocol-facts §4), under both OS rules: all equally allowed, lowest metric first.".into(),
-            ],
-        });
-    }
-    if let Some(lm) = lm_class(c, inputs) {
-        plan.merge_class(lm);
-    }
+    plan.merge_class(csv_class(c, inputs));
+    plan.merge_class(cluster_class(c));
+    plan.merge_class(lm_class(c, inputs));
     let by_role = |keep: fn(&ClusterNet) -> bool| -> Vec<usize> {
         let mut v: Vec<usize> = (0..c.nets.len()).filter(|i| keep(&c.nets[*i])).collect();
         v.sort_by_key(|i| c.nets[*i].metric);
         v
     };
     let iscsi = by_role(|n| n.role.number() == 0);
-    if !iscsi.is_empty() {
-        plan.merge_class(ClassPlan {
+    plan.merge_class(match iscsi.is_empty() {
+        true => nowhere("iscsi", "iSCSI (TCP 3260) runs only on role-0 networks, which the cluster does not use (seed 001: the iSCSI network is \"disabled for cluster use\"), and there is none (no lint: a cluster whose storage is not iSCSI has none)"),
+        false => ClassPlan {
             class: "iscsi",
             networks: c.names(&iscsi),
             on_fallback: Fallback::Allow,
             why: vec![format!(
                 "iSCSI (TCP 3260) only on role-0 networks, which the cluster does not use (seed 001: the iSCSI network is \"disabled for cluster use\"): {}.",
-                list(&c.names(&iscsi).iter().map(String::as_str).collect::<Vec<_>>())
+                c.listed(&iscsi)
             )],
-        });
-    }
+        },
+    });
     let client = by_role(|n| n.role.client());
-    if !client.is_empty() {
-        plan.merge_class(ClassPlan {
+    plan.merge_class(match client.is_empty() {
+        true => nowhere("client", "Clients reach the cluster only on role 2 and 3 networks (protocol-facts §4), and no network has either role (lint no-client-network)"),
+        false => ClassPlan {
             class: "client",
             networks: c.names(&client),
             on_fallback: Fallback::Allow,
             why: vec![format!(
                 "Clients reach the cluster on role 2 and 3 networks (protocol-facts §4): {}.",
-                list(
-                    &c.names(&client)
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                )
+                c.listed(&client)
             )],
-        });
+        },
+    });
+}
+
+/// A class whose rule chose no network, allowed nowhere; `reason` says why
+/// there is none.
+fn nowhere(class: &'static str, reason: &str) -> ClassPlan {
+    ClassPlan {
+        class,
+        networks: Vec::new(),
+        on_fallback: Fallback::Warn,
+        why: vec![
+            format!("{reason}."),
+            "No network: `networks = []` allows it nowhere, so every such flow is a violation (a class left out would be allowed anywhere).".into(),
+        ],
+    }
+}
+
+/// `cluster`: heartbeats on every cluster-use network.
+fn cluster_class(c: &Cluster) -> ClassPlan {
+    if c.by_metric.is_empty() {
+        return nowhere("cluster", "Heartbeats and NetFT traffic (UDP and TCP 3343) run only on networks configured for cluster use (role 1 or 3; protocol-facts §4), and there is none (lint no-cluster-network)");
+    }
+    ClassPlan {
+        class: "cluster",
+        networks: c.names(&c.by_metric),
+        on_fallback: Fallback::Allow,
+        why: vec![
+            "Heartbeats and NetFT traffic (UDP and TCP 3343) run on every network configured for cluster use (role 1 or 3; protocol-facts §4), under both OS rules: all equally allowed, lowest metric first.".into(),
+        ],
     }
 }
 
 /// `smb-redirected`: the lowest metric first; which others are allowed
 /// depends on the OS.
-fn csv_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
-    let first = c.csv()?;
+fn csv_class(c: &Cluster, inputs: &Inputs) -> ClassPlan {
+    let Some(first) = c.csv() else {
+        return nowhere("smb-redirected", "CSV redirected I/O (SMB on 445 between cluster nodes) runs only on cluster-use networks (role 1 or 3; seed 001), and there is none (lint no-cluster-network)");
+    };
     let n = &c.nets[first];
     let mut why = vec![format!(
         "CSV redirected I/O (SMB on 445 between cluster nodes) goes first to {}, the lowest metric ({}) of the cluster-use networks (role 1 or 3; role 0 and 2 are never used; seed 001).",
@@ -265,28 +287,30 @@ fn csv_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
         why.push(format!(
             "Live migration over SMB ({}) is SMB on 445 between the same nodes: lanecheck cannot tell it from CSV (protocol-facts §3), so the live-migration networks are allowed too{}.",
             inputs.transport.origin,
-            if extra.is_empty() { String::new() } else { format!(" ({})", list(&c.names(&extra).iter().map(String::as_str).collect::<Vec<_>>())) }
+            if extra.is_empty() { String::new() } else { format!(" ({})", c.listed(&extra)) }
         ));
         idx.extend(extra);
         on_fallback = Fallback::Allow;
     }
-    Some(ClassPlan {
+    ClassPlan {
         class: "smb-redirected",
         networks: c.names(&idx),
         on_fallback,
         why,
-    })
+    }
 }
 
 /// `live-migration`: the settings' order, or the metric rule.
-fn lm_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
-    let first = *c.lm.first()?;
+fn lm_class(c: &Cluster, inputs: &Inputs) -> ClassPlan {
+    let Some(first) = c.lm.first().copied() else {
+        return nowhere("live-migration", &lm_none(c, inputs));
+    };
     let mut why = vec![match &inputs.migration {
         Some(m) => format!(
             "Live migration (TCP 6600) in the order of the live-migration settings ({}): {} first{}, then the other cluster networks not excluded (seed 001: the Live Migration Network tab).",
             m.origin,
             q(c.name(first)),
-            if c.lm_excluded.is_empty() { String::new() } else { format!("; MigrationExcludeNetworks leaves out {}", list(&c.names(&c.lm_excluded).iter().map(String::as_str).collect::<Vec<_>>())) }
+            if c.lm_excluded.is_empty() { String::new() } else { format!("; MigrationExcludeNetworks leaves out {}", c.listed(&c.lm_excluded)) }
         ),
         None if c.by_metric.len() > 1 => format!(
             "Live migration (TCP 6600), with no live-migration settings, in the cluster's default order (seed 001): the next lowest metric first ({}, {}), the lowest ({}, {}) last.",
@@ -315,12 +339,25 @@ fn lm_class(c: &Cluster, inputs: &Inputs) -> Option<ClassPlan> {
             inputs.transport.origin
         ),
     });
-    Some(ClassPlan {
+    ClassPlan {
         class: "live-migration",
         networks: c.names(&c.lm),
         on_fallback: Fallback::Warn,
         why,
-    })
+    }
+}
+
+/// Why live migration has no network: no cluster-use network, or the
+/// settings exclude every one.
+fn lm_none(c: &Cluster, inputs: &Inputs) -> String {
+    match &inputs.migration {
+        Some(m) if !c.by_metric.is_empty() => format!(
+            "Live migration (TCP 6600) uses the cluster-use networks the live-migration settings ({}) do not exclude, and MigrationExcludeNetworks excludes every one: {} (lint lm-no-network)",
+            m.origin,
+            c.listed(&c.by_metric)
+        ),
+        _ => "Live migration (TCP 6600) runs only on cluster-use networks (role 1 or 3; seed 001), and there is none (lint no-cluster-network)".into(),
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl fmt::Display for Lint {
 }
 
 /// Every lint id and what it means.
-pub const IDS: [(&str, &str); 18] = [
+pub const IDS: [(&str, &str); 20] = [
     (
         "csv-lm-same-network",
         "CSV and live migration resolve to the same network",
@@ -66,6 +66,14 @@ pub const IDS: [(&str, &str); 18] = [
     (
         "no-cluster-network",
         "no network carries cluster traffic (every role is 0 or 2)",
+    ),
+    (
+        "lm-no-network",
+        "the live-migration settings exclude every cluster-use network",
+    ),
+    (
+        "no-client-network",
+        "no network has role 2 or 3, so client traffic has no network",
     ),
     (
         "manual-metric-high",
@@ -136,10 +144,11 @@ pub fn cluster(c: &Cluster) -> Vec<Lint> {
     let mut out = Vec::new();
     let n = |i: usize| &c.nets[i];
     match c.by_metric.len() {
-        0 => out.push(lint("no-cluster-network", format!("no network carries cluster traffic: {}", list(&c.nets.iter().map(|n| n.name.as_str()).collect::<Vec<_>>())), "heartbeats, CSV and live migration use role 1 and 3 networks only (protocol-facts §4)", "give at least one network role 1 (Cluster) or 3 (ClusterAndClient): (Get-ClusterNetwork \"NAME\").Role = 1".into())),
+        0 => out.push(lint("no-cluster-network", format!("no network carries cluster traffic: {}, so the policy allows CSV, live migration and heartbeats nowhere", list(&c.nets.iter().map(|n| n.name.as_str()).collect::<Vec<_>>())), "heartbeats, CSV and live migration use role 1 and 3 networks only (protocol-facts §4)", "give at least one network role 1 (Cluster) or 3 (ClusterAndClient): (Get-ClusterNetwork \"NAME\").Role = 1".into())),
         1 => out.push(lint("one-cluster-network", format!("only {} carries cluster traffic: heartbeats, CSV and live migration all share it, with no second path", desc(n(c.by_metric[0]))), "seed 001: a Hyper-V cluster needs a network for CSV and preferably a separate one for live migration, beside the heartbeat and client networks", "add cluster-only (role 1) networks for CSV and live migration".into())),
         _ => {}
     }
+    no_network(c, &mut out);
     if let (Some(csv), Some(lm)) = (c.csv(), c.lm.first().copied()) {
         placement(c, csv, lm, &mut out);
     }
@@ -172,6 +181,16 @@ pub fn cluster(c: &Cluster) -> Vec<Lint> {
         ));
     }
     out
+}
+
+/// Classes the layout gives no network: the policy allows them nowhere.
+fn no_network(c: &Cluster, out: &mut Vec<Lint>) {
+    if c.lm.is_empty() && !c.by_metric.is_empty() {
+        out.push(lint("lm-no-network", format!("live migration has no network: MigrationExcludeNetworks excludes every cluster-use network ({}), so the policy allows it nowhere", c.listed(&c.by_metric)), "live migration uses the cluster-use networks the Live Migration Settings leave checked (seed 001; protocol-facts §3)", "in the Live Migration Settings check a cluster-only network, ideally one set aside for live migration (seed 001)".into()));
+    }
+    if !c.nets.iter().any(|n| n.role.client()) {
+        out.push(lint("no-client-network", format!("no network has role 2 (Client) or 3 (ClusterAndClient): {}, so the policy allows client traffic (everything no other class claims: RDP, management, the guests' clients) on none of them", list(&c.nets.iter().map(|n| n.name.as_str()).collect::<Vec<_>>())), "clients reach the cluster only on role 2 and 3 networks; role 1 is cluster only (protocol-facts §4)", "give the network clients use role 3: (Get-ClusterNetwork \"NAME\").Role = 3".into()));
+    }
 }
 
 /// Where CSV and live migration land.

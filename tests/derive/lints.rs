@@ -31,11 +31,16 @@ fn every_lint_fires_on_its_layout() {
         net("HB", "172.16.20.0", 1, 1000, true, "Up"),
         net("CSV", "10.6.0.0", 1, 800, false, "Up"),
         net("LM", "10.7.0.0", 1, 900, false, "Up"),
+        net("Public", "10.8.0.0", 3, 10000, true, "Up"),
     ]);
     let lm = format!(
         "[{{\"Name\":\"MigrationNetworkOrder\",\"Value\":\"{};{};0000-gone\"}}]",
         id("iSCSI"),
         id("LM")
+    );
+    let lm_none = format!(
+        "[{{\"Name\":\"MigrationExcludeNetworks\",\"Value\":\"{}\"}}]",
+        ["HB", "CSV", "LM", "Public"].map(id).join(";")
     );
     let dir = dir_with(&[
         ("seed.txt", THREE_NETWORKS.as_bytes()),
@@ -45,11 +50,11 @@ fn every_lint_fires_on_its_layout() {
         ),
         (
             "same.txt",
-            table(&[("HB", 1000, 1), ("CSV-LM", 800, 1)]).as_bytes(),
+            table(&[("HB", 1000, 1), ("CSV-LM", 800, 1), ("Public", 20000, 2)]).as_bytes(),
         ),
         (
             "one.txt",
-            table(&[("A", 1000, 1), ("SAN", 10100, 0)]).as_bytes(),
+            table(&[("A", 1000, 1), ("SAN", 10100, 0), ("Public", 20000, 2)]).as_bytes(),
         ),
         (
             "none.txt",
@@ -62,6 +67,11 @@ fn every_lint_fires_on_its_layout() {
         ("tie.json", tie.to_string().as_bytes()),
         ("layout.json", layout.to_string().as_bytes()),
         ("lm.json", lm.as_bytes()),
+        ("lm-none.json", lm_none.as_bytes()),
+        (
+            "no-client.txt",
+            table(&[("CSV", 800, 1), ("LM", 900, 1), ("HB", 1000, 1)]).as_bytes(),
+        ),
         (
             "lm-names.json",
             b"{\"Name\":\"MigrationNetworkOrder\",\"Value\":\"CSV-LM\"}",
@@ -124,6 +134,19 @@ fn every_lint_fires_on_its_layout() {
                 "lm.json",
             ],
             vec!["role0-cluster-traffic", "lm-unknown-network"],
+        ),
+        (
+            vec![
+                "--cluster-networks",
+                "layout.json",
+                "--live-migration",
+                "lm-none.json",
+            ],
+            vec!["lm-no-network"],
+        ),
+        (
+            vec!["--cluster-networks", "no-client.txt"],
+            vec!["no-client-network"],
         ),
         (
             [

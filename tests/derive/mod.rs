@@ -7,6 +7,7 @@
 mod audit;
 mod inputs;
 mod lints;
+mod nowhere;
 mod seed000;
 mod seed001;
 

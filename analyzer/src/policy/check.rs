@@ -194,6 +194,7 @@ impl Policy {
             .get(usize::from(class.0))
             .and_then(|c| c.networks.as_ref())
         {
+            Some(nets) if nets.is_empty() => "none".into(),
             Some(nets) => nets
                 .iter()
                 .map(|n| self.network_name(*n))
