@@ -40,6 +40,17 @@ impl Cluster {
         self.by_metric.first().copied()
     }
 
+    /// Every cluster-use network tied at the lowest metric, in the
+    /// export's order: the metric does not say which of them CSV uses.
+    pub fn csv_tied(&self) -> Vec<usize> {
+        let low = self.csv().map(|i| self.nets[i].metric);
+        self.by_metric
+            .iter()
+            .copied()
+            .take_while(|i| Some(self.nets[*i].metric) == low)
+            .collect()
+    }
+
     /// Role-1 networks other than the heartbeat network, lowest metric
     /// first: networks an operator can dedicate to CSV or live migration.
     pub fn dedicated(&self) -> Vec<usize> {
@@ -263,25 +274,20 @@ fn csv_class(c: &Cluster, inputs: &Inputs) -> ClassPlan {
         return nowhere("smb-redirected", "CSV redirected I/O (SMB on 445 between cluster nodes) runs only on cluster-use networks (role 1 or 3; seed 001), and there is none (lint no-cluster-network)");
     };
     let n = &c.nets[first];
-    let mut why = vec![format!(
-        "CSV redirected I/O (SMB on 445 between cluster nodes) goes first to {}, the lowest metric ({}) of the cluster-use networks (role 1 or 3; role 0 and 2 are never used; seed 001).",
-        q(&n.name),
-        n.metric
-    )];
-    let (mut idx, mut on_fallback) = match inputs.os.value {
-        Os::W2008R2 => {
-            why.push(format!("2008 R2 ({}): \"the lowest Metric value designates the network for CSV\" (protocol-facts §2), so no other network is allowed: CSV elsewhere means that network failed or the metrics changed.", inputs.os.origin));
-            (vec![first], Fallback::Warn)
-        }
-        Os::W2012 if c.by_metric.len() == 1 => {
-            why.push(format!("2012+ ({}): SMB Multichannel would use every cluster-use network; there is no other.", inputs.os.origin));
-            (c.by_metric.clone(), Fallback::Warn)
-        }
-        Os::W2012 => {
-            why.push(format!("2012+ ({}): SMB Multichannel carries CSV over every cluster-use network (protocol-facts §2: metric order is information only), so the others are allowed, in metric order, each use a warning that shows CSV left the metric's choice.", inputs.os.origin));
-            (c.by_metric.clone(), Fallback::Warn)
-        }
-    };
+    let tied = c.csv_tied();
+    let mut why = vec![match tied.len() {
+        1 => format!(
+            "CSV redirected I/O (SMB on 445 between cluster nodes) goes first to {}, the lowest metric ({}) of the cluster-use networks (role 1 or 3; role 0 and 2 are never used; seed 001).",
+            q(&n.name),
+            n.metric
+        ),
+        _ => format!(
+            "CSV redirected I/O (SMB on 445 between cluster nodes) goes first to the lowest metric of the cluster-use networks (role 1 or 3; role 0 and 2 are never used; seed 001), and {} tie at {} (lint metric-tie): the metric does not say which of them CSV uses.",
+            c.listed(&tied),
+            n.metric
+        ),
+    }];
+    let (mut idx, mut on_fallback) = csv_by_os(c, inputs, &mut why);
     if inputs.transport.value == LmTransport::Smb {
         let extra: Vec<usize> = c.lm.iter().copied().filter(|i| !idx.contains(i)).collect();
         why.push(format!(
@@ -297,6 +303,33 @@ fn csv_class(c: &Cluster, inputs: &Inputs) -> ClassPlan {
         networks: c.names(&idx),
         on_fallback,
         why,
+    }
+}
+
+/// The networks CSV may use under `inputs.os`, with the reason.
+fn csv_by_os(c: &Cluster, inputs: &Inputs, why: &mut Vec<String>) -> (Vec<usize>, Fallback) {
+    let tied = c.csv_tied();
+    let origin = &inputs.os.origin;
+    match inputs.os.value {
+        Os::W2008R2 if tied.len() > 1 => {
+            why.push(format!("2008 R2 ({origin}): \"the lowest Metric value designates the network for CSV\" (protocol-facts §2), and with a tie either of {} may be the one, so each is allowed, equally, and no other: CSV elsewhere means those networks failed or the metrics changed.", c.listed(&tied)));
+            (tied, Fallback::Allow)
+        }
+        Os::W2008R2 => {
+            why.push(format!("2008 R2 ({origin}): \"the lowest Metric value designates the network for CSV\" (protocol-facts §2), so no other network is allowed: CSV elsewhere means that network failed or the metrics changed."));
+            (tied, Fallback::Warn)
+        }
+        Os::W2012 if c.by_metric.len() == 1 => {
+            why.push(format!("2012+ ({origin}): SMB Multichannel would use every cluster-use network; there is no other."));
+            (c.by_metric.clone(), Fallback::Warn)
+        }
+        Os::W2012 => {
+            why.push(format!("2012+ ({origin}): SMB Multichannel carries CSV over every cluster-use network (protocol-facts §2: metric order is information only), so the others are allowed, in metric order, each use a warning that shows CSV left the metric's choice."));
+            if tied.len() > 1 {
+                why.push(format!("The tied {} are listed in the export's order: CSV on a later one of them is a fallback warning, never a violation.", c.listed(&tied)));
+            }
+            (c.by_metric.clone(), Fallback::Warn)
+        }
     }
 }
 
@@ -395,6 +428,28 @@ mod tests {
             Some("HB".into())
         );
         assert_eq!(c.names(&c.dedicated()), ["CSV", "LM"]);
+    }
+
+    #[test]
+    fn csv_allows_every_network_tied_at_the_lowest_metric() {
+        let nets = vec![net("B", 800, 1), net("A", 800, 1), net("P", 10000, 3)];
+        let c = layout(nets, vec![None; 3], &Inputs::default()).unwrap();
+        assert_eq!(c.names(&c.csv_tied()), ["B", "A"]);
+        let mut inputs = Inputs::default();
+        let csv = csv_class(&c, &inputs);
+        assert_eq!(
+            (csv.networks, csv.on_fallback),
+            (
+                vec!["B".to_string(), "A".into(), "P".into()],
+                Fallback::Warn
+            )
+        );
+        inputs.os.value = Os::W2008R2;
+        let csv = csv_class(&c, &inputs);
+        assert_eq!(
+            (csv.networks, csv.on_fallback),
+            (vec!["B".to_string(), "A".into()], Fallback::Allow)
+        );
     }
 
     #[test]

@@ -252,7 +252,7 @@ fn metrics(c: &Cluster, out: &mut Vec<Lint>) {
     for w in c.by_metric.windows(2) {
         let (a, b) = (&c.nets[w[0]], &c.nets[w[1]]);
         if a.metric == b.metric {
-            out.push(lint("metric-tie", format!("{} and {} have the same metric {}: which one carries CSV or live migration is not defined by the metric", q(&a.name), q(&b.name), a.metric), "the lowest metric decides (seed 001); lanecheck took the export's order", set_metric(&a.name, a.metric.saturating_sub(1).max(1))));
+            out.push(lint("metric-tie", format!("{} and {} have the same metric {}: which one carries CSV or live migration is not defined by the metric", q(&a.name), q(&b.name), a.metric), "the lowest metric decides (seed 001); on a tie for the lowest the policy allows CSV on each tied network, and elsewhere keeps the export's order", set_metric(&a.name, a.metric.saturating_sub(1).max(1))));
         }
     }
 }

@@ -10,6 +10,7 @@ mod lints;
 mod nowhere;
 mod seed000;
 mod seed001;
+mod tie;
 
 use std::path::Path;
 
@@ -125,6 +126,16 @@ pub(super) fn nets(p: &toml::Table, class: &str) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect()
+}
+
+/// The `[classes.NAME]` block of a derived policy, up to its blank line.
+pub(super) fn class_block(policy: &str, class: &str) -> String {
+    let head = format!("[classes.{class}]\n");
+    let start = policy
+        .find(&head)
+        .unwrap_or_else(|| panic!("no {head}in {policy}"));
+    let rest = &policy[start..];
+    rest[..rest.find("\n\n").map_or(rest.len(), |e| e + 1)].to_string()
 }
 
 pub(super) fn first(p: &toml::Table, class: &str) -> String {

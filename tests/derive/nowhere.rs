@@ -6,16 +6,6 @@ use fixgen::FlowTruth;
 
 use super::*;
 
-/// The `[classes.NAME]` block of a derived policy, up to its blank line.
-fn class_block(policy: &str, class: &str) -> String {
-    let head = format!("[classes.{class}]\n");
-    let start = policy
-        .find(&head)
-        .unwrap_or_else(|| panic!("no {head}in {policy}"));
-    let rest = &policy[start..];
-    rest[..rest.find("\n\n").map_or(rest.len(), |e| e + 1)].to_string()
-}
-
 /// The audit's violations as (class, network, interface, bytes), and the
 /// same computed from the fixture's bookkeeping for `flows`, with the
 /// fixture's short network names as the cluster names them.
