@@ -109,7 +109,7 @@ fn backup_networks(
         cluster?
             .nets
             .iter()
-            .find(|n| n.prefix.as_ref() == Some(p))
+            .find(|n| n.prefixes.contains(p))
             .map(|n| n.name.clone())
     };
     let is_primary = |p: &IpNet| firsts.iter().any(|a| p.contains(a));
@@ -192,9 +192,10 @@ fn primary_nets(
         cluster?
             .nets
             .iter()
-            .filter(|n| n.prefix.is_some_and(|p| p.contains(a)))
-            .max_by_key(|n| n.prefix.map(|p| p.prefix_len()))
-            .map(|n| n.name.clone())
+            .flat_map(|n| n.prefixes.iter().map(move |p| (p, &n.name)))
+            .filter(|(p, _)| p.contains(a))
+            .max_by_key(|(p, _)| p.prefix_len())
+            .map(|(_, n)| n.clone())
     };
     let (mut names, mut loose) = (Vec::new(), Vec::new());
     for a in firsts {

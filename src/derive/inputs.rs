@@ -69,6 +69,25 @@ pub fn out_of_range(v: &str) -> String {
 /// The largest metric Windows allows (protocol-facts §4: 1–0x0FFFFFFF).
 pub const METRIC_MAX: u64 = 0x0FFF_FFFF;
 
+/// The form of a `Get-ClusterNetwork` export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// `ConvertTo-Json`.
+    Json,
+    /// `Format-Table` (addresses only if its columns were chosen).
+    Table,
+}
+
+impl Export {
+    /// Why a network of this export has no prefix.
+    pub fn no_prefix(self) -> &'static str {
+        match self {
+            Export::Json => "its JSON object gives no Address, Ipv4Addresses or Ipv6Addresses",
+            Export::Table => "a Format-Table export has no addresses",
+        }
+    }
+}
+
 /// One `Get-ClusterNetwork` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterNet {
@@ -76,8 +95,12 @@ pub struct ClusterNet {
     pub id: Option<String>,
     /// `Name`.
     pub name: String,
-    /// From `Address`/`AddressMask`; a table has none.
-    pub prefix: Option<IpNet>,
+    /// Every prefix the export gives (`Address`/`AddressMask`, and in JSON
+    /// `Ipv4Addresses`/`Ipv6Addresses` with their prefix lengths), each
+    /// once; a `Format-Table` table usually has none.
+    pub prefixes: Vec<IpNet>,
+    /// Which export it was read from.
+    pub export: Export,
     /// `Role`.
     pub role: Role,
     /// `Metric`.
@@ -272,6 +295,37 @@ pub fn prefix_from(address: &str, mask: &str) -> Result<Option<IpNet>, String> {
         ));
     }
     Ok(Some(net))
+}
+
+/// The prefixes of `Ipv4Addresses`/`Ipv6Addresses` and their
+/// `…PrefixLengths` (paired by position), added to `out` unless already
+/// there. `family` names them in errors (`Ipv6`).
+pub fn add_prefixes(
+    family: &str,
+    addrs: &[String],
+    lens: &[String],
+    out: &mut Vec<IpNet>,
+) -> Result<(), String> {
+    if addrs.len() != lens.len() {
+        return Err(format!(
+            "{} {family}Addresses but {} {family}PrefixLengths",
+            addrs.len(),
+            lens.len()
+        ));
+    }
+    for (a, l) in addrs.iter().zip(lens) {
+        if l.trim().parse::<u8>().is_err() {
+            return Err(format!(
+                "{family}PrefixLengths {l:?} is not a prefix length"
+            ));
+        }
+        if let Some(p) = prefix_from(a, l)? {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A CIDR prefix with its length; host bits set is an error.

@@ -15,7 +15,9 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::inputs::{self, ClusterNet, Migration, NodeIface, Role, METRIC_MAX};
+use ipnet::IpNet;
+
+use super::inputs::{self, ClusterNet, Export, Migration, NodeIface, Role, METRIC_MAX};
 use super::source::{InputError, Source};
 
 /// Parses `src` as one object or an array of them.
@@ -278,12 +280,18 @@ impl<'de> Visitor<'de> for NetVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNet, A::Error> {
         let (mut id, mut name, mut address, mut mask) = (None, None, None, None);
         let (mut role, mut metric, mut auto, mut state) = (None, None, None, None);
+        // Ipv4Addresses, Ipv4PrefixLengths, Ipv6Addresses, Ipv6PrefixLengths.
+        let mut lists: [Vec<String>; 4] = Default::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.to_ascii_lowercase().as_str() {
                 "id" => id = map.next_value::<Text>()?.0,
                 "name" => name = map.next_value::<Text>()?.0,
                 "address" => address = map.next_value::<Text>()?.0,
                 "addressmask" => mask = map.next_value::<Text>()?.0,
+                "ipv4addresses" => lists[0] = map.next_value::<Texts>()?.0,
+                "ipv4prefixlengths" => lists[1] = map.next_value::<Texts>()?.0,
+                "ipv6addresses" => lists[2] = map.next_value::<Texts>()?.0,
+                "ipv6prefixlengths" => lists[3] = map.next_value::<Texts>()?.0,
                 "role" => role = Some(map.next_value::<Role>()?),
                 "metric" => metric = Some(map.next_value::<Metric>()?.0),
                 "autometric" => auto = map.next_value::<Option<Flag>>()?.map(|f| f.0),
@@ -299,21 +307,78 @@ impl<'de> Visitor<'de> for NetVisitor {
         let missing = |what: &str| de::Error::custom(format!("network {name:?} has no {what}"));
         let role = role.ok_or_else(|| missing("Role"))?;
         let metric = metric.ok_or_else(|| missing("Metric"))?;
-        let prefix = inputs::prefix_from(
-            address.as_deref().unwrap_or(""),
-            mask.as_deref().unwrap_or(""),
-        )
-        .map_err(|m| de::Error::custom(format!("network {name:?}: {m}")))?;
+        let prefixes = prefixes(address, mask, &lists)
+            .map_err(|m| de::Error::custom(format!("network {name:?}: {m}")))?;
         Ok(RawNet(ClusterNet {
             id,
             name,
-            prefix,
+            prefixes,
+            export: Export::Json,
             role,
             metric,
             auto_metric: auto,
             state,
             origin: String::new(),
         }))
+    }
+}
+
+/// A network's prefixes: `Address`/`AddressMask` (IPv4 only; empty on an
+/// IPv6-only network), then `Ipv4Addresses` and `Ipv6Addresses` with their
+/// prefix lengths, each prefix once.
+fn prefixes(
+    address: Option<String>,
+    mask: Option<String>,
+    lists: &[Vec<String>; 4],
+) -> Result<Vec<IpNet>, String> {
+    let mut out: Vec<IpNet> = inputs::prefix_from(
+        address.as_deref().unwrap_or(""),
+        mask.as_deref().unwrap_or(""),
+    )?
+    .into_iter()
+    .collect();
+    inputs::add_prefixes("Ipv4", &lists[0], &lists[1], &mut out)?;
+    inputs::add_prefixes("Ipv6", &lists[2], &lists[3], &mut out)?;
+    Ok(out)
+}
+
+/// A list of texts: an array (`ConvertTo-Json` of a collection), one value,
+/// or null. A .NET type name in its place (`System.String[]`: the list
+/// was deeper than `ConvertTo-Json -Depth`) is read as no value.
+struct Texts(Vec<String>);
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Texts;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+                let mut out = Vec::new();
+                while let Some(t) = seq.next_element::<Text>()? {
+                    out.extend(t.0);
+                }
+                Ok(Texts(out))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Texts, E> {
+                let typename = v.starts_with("System.");
+                Ok(Texts(
+                    (!typename && !v.trim().is_empty())
+                        .then(|| v.to_string())
+                        .into_iter()
+                        .collect(),
+                ))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Texts, E> {
+                Ok(Texts(vec![v.to_string()]))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Texts, E> {
+                Ok(Texts(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -406,14 +471,56 @@ mod tests {
     fn one_object_or_many() {
         let one = networks(&src(r#"{"Name":"A","Role":"Cluster","Metric":800,"AutoMetric":false,"Address":"10.0.0.0","AddressMask":"255.0.0.0","State":3,"Cluster":"c"}"#)).unwrap();
         assert_eq!(one[0].role.number(), 1);
-        assert_eq!(one[0].prefix.unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(one[0].prefixes, ["10.0.0.0/8".parse::<IpNet>().unwrap()]);
         assert_eq!(
             (one[0].auto_metric, one[0].state.as_deref()),
             (Some(false), Some("Up"))
         );
         let many = networks(&src("[\r\n{\"name\":\"A\",\"role\":0,\"metric\":1}\r\n,{\"Name\":\"B\",\"Role\":3,\"Metric\":\"2\"}]")).unwrap();
         assert_eq!(many.len(), 2);
-        assert_eq!(many[1].prefix, None);
+        assert!(many[1].prefixes.is_empty());
+    }
+
+    #[test]
+    fn every_prefix_of_a_full_export() {
+        let p = |text: &str| -> Result<Vec<String>, String> {
+            networks(&src(text))
+                .map(|n| n[0].prefixes.iter().map(ToString::to_string).collect())
+                .map_err(|e| e.to_string())
+        };
+        let base = r#""Name":"A","Role":1,"Metric":1"#;
+        assert_eq!(
+            p(&format!(
+                r#"{{{base},"Address":"10.1.0.0","AddressMask":"255.255.0.0","Ipv4Addresses":["10.1.0.0","10.2.0.0"],"Ipv4PrefixLengths":[16,"24"],"Ipv6Addresses":["fd00:20::"],"Ipv6PrefixLengths":["64"]}}"#
+            )),
+            Ok(vec![
+                "10.1.0.0/16".into(),
+                "10.2.0.0/24".into(),
+                "fd00:20::/64".into()
+            ])
+        );
+        // IPv6 only: empty Address, empty IPv4 lists.
+        assert_eq!(
+            p(&format!(
+                r#"{{{base},"Address":"","AddressMask":"","Ipv4Addresses":[],"Ipv4PrefixLengths":[],"Ipv6Addresses":"fd00:20::","Ipv6PrefixLengths":64}}"#
+            )),
+            Ok(vec!["fd00:20::/64".into()])
+        );
+        // Cut by ConvertTo-Json -Depth: a type name, read as nothing.
+        assert_eq!(
+            p(&format!(
+                r#"{{{base},"Ipv6Addresses":"System.String[]","Ipv6PrefixLengths":"System.String[]"}}"#
+            )),
+            Ok(vec![])
+        );
+        assert_eq!(
+            p(&format!("{{{base},\n\"Ipv6Addresses\":[\"fd00:20::\",\"fd00:21::\"],\"Ipv6PrefixLengths\":[64]}}")),
+            Err("n.json:2:67: network \"A\": 2 Ipv6Addresses but 1 Ipv6PrefixLengths".into())
+        );
+        assert_eq!(
+            p(&format!(r#"{{{base},"Ipv6Addresses":["fd00:20::1"],"Ipv6PrefixLengths":[64]}}"#)),
+            Err("n.json:1:88: network \"A\": Address fd00:20::1 has host bits set for mask 64 (the network is fd00:20::/64)".into())
+        );
     }
 
     #[test]

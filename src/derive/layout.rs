@@ -8,7 +8,7 @@
 //! role ≥ 1 network), §3 (live-migration settings, transports), §4 (roles,
 //! heartbeats on every cluster network).
 
-use super::inputs::{ClusterNet, Inputs, Migration};
+use super::inputs::{ClusterNet, Export, Inputs, Migration};
 use super::plan::{list, q, ClassPlan, Fallback, NetPlan, Plan};
 use super::source::InputError;
 use crate::flags::{LmTransport, Os};
@@ -18,8 +18,8 @@ use crate::flags::{LmTransport, Os};
 pub struct Cluster {
     /// The networks, `--address` applied.
     pub nets: Vec<ClusterNet>,
-    /// Per network, the `--address` that gave its prefix.
-    pub prefix_from: Vec<Option<String>>,
+    /// Per network, the `--address` values that added a prefix.
+    pub prefix_from: Vec<Vec<String>>,
     /// Cluster-use networks (role 1 or 3), lowest metric first; a tie
     /// keeps the export's order.
     pub by_metric: Vec<usize>,
@@ -78,7 +78,7 @@ impl Cluster {
 /// Applies the rules to the cluster networks of `inputs`.
 pub fn layout(
     nets: Vec<ClusterNet>,
-    prefix_from: Vec<Option<String>>,
+    prefix_from: Vec<Vec<String>>,
     inputs: &Inputs,
 ) -> Result<Cluster, InputError> {
     let mut by_metric: Vec<usize> = (0..nets.len())
@@ -180,22 +180,43 @@ pub fn networks(c: &Cluster, plan: &mut Plan) {
             n.metric,
             n.origin
         )];
-        let gap = n.prefix.is_none();
-        why.push(match (&c.prefix_from[i], gap) {
-            (Some(origin), _) => format!("Prefix from {origin}."),
-            (None, false) => "Prefix from its Address and AddressMask.".into(),
-            (None, true) => format!(
-                "GAP: no input gives its prefix (a Format-Table export has no addresses): derive again with --address {}.",
-                q(&format!("{}=PREFIX", n.name))
-            ),
-        });
+        why.push(prefix_source(n, &c.prefix_from[i]));
         plan.networks.push(NetPlan {
             name: n.name.clone(),
-            prefixes: n.prefix.into_iter().collect(),
-            gap,
+            prefixes: n.prefixes.clone(),
+            gap: n.prefixes.is_empty(),
             why,
         });
     }
+}
+
+/// Where a network's prefixes came from: its export, then each
+/// `--address` (`flags`, one per prefix it added, in the order added).
+fn prefix_source(n: &ClusterNet, flags: &[String]) -> String {
+    let from_export = n.prefixes.len() - flags.len();
+    if n.prefixes.is_empty() {
+        return format!(
+            "GAP: no input gives its prefix ({}): derive again with --address {}.",
+            n.export.no_prefix(),
+            q(&format!("{}=PREFIX", n.name))
+        );
+    }
+    let mut parts = Vec::new();
+    if from_export > 0 {
+        let what = match n.export {
+            Export::Json => "its JSON object (Address/AddressMask, Ipv4Addresses, Ipv6Addresses)",
+            Export::Table => "its Address and AddressMask cells",
+        };
+        let p: Vec<String> = n.prefixes[..from_export]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        parts.push(format!("{} from {what}", p.join(", ")));
+    }
+    for (p, origin) in n.prefixes[from_export..].iter().zip(flags) {
+        parts.push(format!("{p} from {origin}"));
+    }
+    format!("Prefixes: {}.", parts.join("; "))
 }
 
 /// `[classes.*]` for the cluster's traffic. Every class is written, even
@@ -402,7 +423,8 @@ mod tests {
         ClusterNet {
             id: Some(format!("id-{name}")),
             name: name.into(),
-            prefix: None,
+            prefixes: Vec::new(),
+            export: Export::Json,
             role: Role::try_new(role).unwrap(),
             metric,
             auto_metric: None,
@@ -420,7 +442,7 @@ mod tests {
             net("CSV", 800, 1),
             net("LM", 900, 1),
         ];
-        let c = layout(nets, vec![None; 5], &Inputs::default()).unwrap();
+        let c = layout(nets, vec![Vec::new(); 5], &Inputs::default()).unwrap();
         assert_eq!(c.names(&c.by_metric), ["CSV", "LM", "HB", "HA"]);
         assert_eq!(c.names(&c.lm), ["LM", "HB", "HA", "CSV"]);
         assert_eq!(
@@ -433,7 +455,7 @@ mod tests {
     #[test]
     fn csv_allows_every_network_tied_at_the_lowest_metric() {
         let nets = vec![net("B", 800, 1), net("A", 800, 1), net("P", 10000, 3)];
-        let c = layout(nets, vec![None; 3], &Inputs::default()).unwrap();
+        let c = layout(nets, vec![Vec::new(); 3], &Inputs::default()).unwrap();
         assert_eq!(c.names(&c.csv_tied()), ["B", "A"]);
         let mut inputs = Inputs::default();
         let csv = csv_class(&c, &inputs);
@@ -467,7 +489,7 @@ mod tests {
             }),
             ..Inputs::default()
         };
-        let c = layout(nets, vec![None; 3], &inputs).unwrap();
+        let c = layout(nets, vec![Vec::new(); 3], &inputs).unwrap();
         assert_eq!(c.names(&c.lm), ["CSV-LM", "HB"]);
         assert_eq!(c.lm_unknown, ["gone"]);
     }

@@ -291,8 +291,11 @@ pub fn dpm(d: &Dpm, c: Option<&Cluster>) -> Vec<Lint> {
                 .iter()
                 .filter(|n| n.role.cluster_use() || n.role.client())
             {
-                let Some(p) = net.prefix else { continue };
-                if p.contains(&b.prefix.network()) || b.prefix.contains(&p.network()) {
+                let overlaps = net
+                    .prefixes
+                    .iter()
+                    .any(|p| p.contains(&b.prefix.network()) || b.prefix.contains(&p.network()));
+                if overlaps {
                     out.push(lint("dpm-on-cluster-network", format!("DPM backup network {} ({}) is also cluster network {}", q(name), b.prefix, desc(net)), "seed 000: a separate LAN so that backup data does not slow the other traffic; seed 001: DPM backups already flood the CSV network", format!("give DPM a LAN of its own, or set {}'s role to 0", q(&net.name))));
                 }
             }

@@ -39,9 +39,17 @@ pub struct Derived {
     /// Lint warnings not allowed.
     pub lints: Vec<Lint>,
     /// Networks no input gave a prefix for: marked gaps in the text.
-    pub gaps: Vec<String>,
+    pub gaps: Vec<Gap>,
     /// The commented TOML.
     pub text: String,
+}
+
+/// A network without a prefix.
+pub struct Gap {
+    /// Its name.
+    pub network: String,
+    /// Why no input gave one (`a Format-Table export has no addresses`).
+    pub why: &'static str,
 }
 
 /// Applies every rule to `inputs`.
@@ -94,30 +102,35 @@ pub fn derive(inputs: &Inputs) -> Result<Derived, InputError> {
         }
     }
     lints.retain(|l| !inputs.allow.iter().any(|a| a.value == l.id));
-    let gaps: Vec<String> = plan
-        .networks
+    let gaps: Vec<Gap> = cluster
         .iter()
-        .filter(|n| n.gap)
-        .map(|n| n.name.clone())
+        .flat_map(|c| &c.nets)
+        .filter(|n| n.prefixes.is_empty())
+        .map(|n| Gap {
+            network: n.name.clone(),
+            why: n.export.no_prefix(),
+        })
         .collect();
     let text = write::render(&plan, &lints);
     Ok(Derived { lints, gaps, text })
 }
 
-/// The cluster networks with `--address` applied, and per network the
-/// `--address` that gave its prefix. `primary` may name DPM's primary
-/// network instead.
+/// The cluster networks with `--address` applied (each adds a prefix: a
+/// network may have several), and per network the `--address` values that
+/// added one. `primary` may name DPM's primary network instead.
 fn addressed(
     nets: &[ClusterNet],
     inputs: &Inputs,
-) -> Result<(Vec<ClusterNet>, Vec<Option<String>>), InputError> {
+) -> Result<(Vec<ClusterNet>, Vec<Vec<String>>), InputError> {
     let mut nets = nets.to_vec();
-    let mut from = vec![None; nets.len()];
+    let mut from = vec![Vec::new(); nets.len()];
     for a in &inputs.addresses {
         match nets.iter().position(|n| n.name == a.name) {
             Some(i) => {
-                nets[i].prefix = Some(a.prefix);
-                from[i] = Some(a.origin.clone());
+                if !nets[i].prefixes.contains(&a.prefix) {
+                    nets[i].prefixes.push(a.prefix);
+                    from[i].push(a.origin.clone());
+                }
             }
             None if a.name == dpm::PRIMARY => {}
             None => {
@@ -134,20 +147,18 @@ fn addressed(
         }
     }
     for (i, n) in nets.iter().enumerate() {
-        let twin = nets[..i]
-            .iter()
-            .find(|m| m.prefix.is_some() && m.prefix == n.prefix);
-        if let Some(m) = twin {
-            let place = from[i].clone().unwrap_or_else(|| n.origin.clone());
-            return Err(InputError {
-                place,
-                message: format!(
-                    "{:?} and {:?} have the same prefix {}",
-                    m.name,
-                    n.name,
-                    n.prefix.map(|p| p.to_string()).unwrap_or_default()
-                ),
-            });
+        for p in &n.prefixes {
+            if let Some(m) = nets[..i].iter().find(|m| m.prefixes.contains(p)) {
+                let place = inputs
+                    .addresses
+                    .iter()
+                    .find(|a| a.prefix == *p && (a.name == n.name || a.name == m.name))
+                    .map_or_else(|| n.origin.clone(), |a| a.origin.clone());
+                return Err(InputError {
+                    place,
+                    message: format!("{:?} and {:?} have the same prefix {p}", m.name, n.name),
+                });
+            }
         }
     }
     Ok((nets, from))
@@ -251,7 +262,8 @@ fn findings(out: &mut impl Write, d: &Derived) -> std::io::Result<()> {
         writeln!(out, "{l}")?;
     }
     for g in &d.gaps {
-        writeln!(out, "note: network {g:?} has no prefix (a Format-Table export has no addresses): the policy marks the gap, which policy check reports; derive again with --address \"{g}=PREFIX\"")?;
+        let (n, why) = (&g.network, g.why);
+        writeln!(out, "note: network {n:?} has no prefix ({why}): the policy marks the gap, which policy check reports; derive again with --address \"{n}=PREFIX\"")?;
     }
     match d.lints.len() {
         0 => writeln!(out, "lint: clean"),

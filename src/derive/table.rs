@@ -10,7 +10,7 @@
 //! lies between, spaces included. A name that `Format-Table` cut short
 //! (`…` or `...` at the end) is an error: it would match nothing.
 
-use super::inputs::{self, ClusterNet, Role, METRIC_MAX};
+use super::inputs::{self, ClusterNet, Export, Role, METRIC_MAX};
 use super::source::{InputError, Source};
 
 /// A column the table may have (`FT` can print any property).
@@ -203,7 +203,8 @@ fn row(
     let mut net = ClusterNet {
         id: None,
         name: String::new(),
-        prefix: None,
+        prefixes: Vec::new(),
+        export: Export::Table,
         role: Role::NONE,
         metric: 0,
         auto_metric: None,
@@ -225,8 +226,10 @@ fn row(
             Column::Other => {}
         }
     }
-    net.prefix = inputs::prefix_from(address, mask)
-        .map_err(|m| err(words[0].0, format!("network {:?}: {m}", net.name)))?;
+    net.prefixes = inputs::prefix_from(address, mask)
+        .map_err(|m| err(words[0].0, format!("network {:?}: {m}", net.name)))?
+        .into_iter()
+        .collect();
     Ok(net)
 }
 

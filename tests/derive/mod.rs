@@ -6,6 +6,7 @@
 
 mod audit;
 mod inputs;
+mod ipv6;
 mod lints;
 mod nowhere;
 mod seed000;
