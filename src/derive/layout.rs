@@ -196,8 +196,9 @@ fn prefix_source(n: &ClusterNet, flags: &[String]) -> String {
     let from_export = n.prefixes.len() - flags.len();
     if n.prefixes.is_empty() {
         return format!(
-            "GAP: no input gives its prefix ({}): derive again with --address {}.",
+            "GAP: no input gives its prefix ({}): derive again with --address {} (with --derive-from DIR: address = [{}] in DIR/lanecheck-derive.toml).",
             n.export.no_prefix(),
+            q(&format!("{}=PREFIX", n.name)),
             q(&format!("{}=PREFIX", n.name))
         );
     }

@@ -256,6 +256,23 @@ fn derive_checked(flags: &DeriveInputs) -> Result<Derived> {
     Ok(d)
 }
 
+/// The error for prefix gaps in a policy derived from `dir`: the advice
+/// `audit`/`verify --derive-from` can follow (they take no `--address`).
+fn gaps_in_dir(dir: &Path, gaps: &[Gap]) -> String {
+    let names: Vec<&str> = gaps.iter().map(|g| g.network.as_str()).collect();
+    let mut whys: Vec<&str> = gaps.iter().map(|g| g.why).collect();
+    whys.dedup();
+    let values: Vec<String> = names.iter().map(|n| format!("\"{n}=PREFIX\"")).collect();
+    format!(
+        "the policy derived from {} has no prefix for {} ({})\n  fix: give each in {}, one value per prefix (a network may have several, IPv4 and IPv6):\n    address = [{}]\n  or export Get-ClusterNetwork as JSON with its addresses (docs/derive.md)",
+        dir.display(),
+        plan::list(&names),
+        whys.join("; "),
+        dir.join(options::SETTINGS).display(),
+        values.join(", ")
+    )
+}
+
 /// The lint warnings, a note per prefix gap, and a summary line.
 fn findings(out: &mut impl Write, d: &Derived) -> std::io::Result<()> {
     for l in &d.lints {
@@ -263,7 +280,7 @@ fn findings(out: &mut impl Write, d: &Derived) -> std::io::Result<()> {
     }
     for g in &d.gaps {
         let (n, why) = (&g.network, g.why);
-        writeln!(out, "note: network {n:?} has no prefix ({why}): the policy marks the gap, which policy check reports; derive again with --address \"{n}=PREFIX\"")?;
+        writeln!(out, "note: network {n:?} has no prefix ({why}): the policy marks the gap, which policy check reports; derive again with --address \"{n}=PREFIX\" (with --derive-from DIR: address = [\"{n}=PREFIX\"] in DIR/lanecheck-derive.toml)")?;
     }
     match d.lints.len() {
         0 => writeln!(out, "lint: clean"),
@@ -348,6 +365,9 @@ fn from_dir(dir: &Path) -> Result<(Policy, String)> {
     let d = derive(&options::gather(&flags)?)?;
     for l in &d.lints {
         log::warn!("{}: {l}", dir.display());
+    }
+    if !d.gaps.is_empty() {
+        bail!("{}", gaps_in_dir(dir, &d.gaps));
     }
     let label = format!("policy derived from {}", dir.display());
     let policy = config::parse(&d.text, &label)?;

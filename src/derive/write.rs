@@ -65,7 +65,7 @@ fn header(out: &mut String, plan: &Plan, lints: &[Lint]) {
         .map(|n| n.name.as_str())
         .collect();
     if !gaps.is_empty() {
-        comment(out, &format!("Gaps: no input gave the prefix of {}: policy check fails until --address gives them (see [networks]).", super::plan::list(&gaps)));
+        comment(out, &format!("Gaps: no input gave the prefix of {}: policy check fails until --address (or address in lanecheck-derive.toml) gives them (see [networks]).", super::plan::list(&gaps)));
     }
     match lints.len() {
         0 => out.push_str("# Lint: clean.\n"),

@@ -87,8 +87,9 @@ fn audit_derives_its_policy_from_the_exports() {
     );
     assert_eq!(r.code, 2);
     assert!(
-        r.err
-            .contains(": network \"Heartbeat Cluster\" has no prefix yet"),
+        r.err.contains(
+            " has no prefix for \"iSCSI Storage Network\", \"Heartbeat Cluster\" and \"Host Access Cluster\" (a Format-Table export has no addresses)\n"
+        ),
         "{}",
         r.err
     );
@@ -161,5 +162,61 @@ fn dpm_protecting_a_cluster_node_keeps_the_node_on_its_networks() {
     let (_g, good) = generated("cluster_good");
     let policy = dir.path().join("p.toml");
     let (code, doc) = audit_json(&["--policy", policy.to_str().unwrap()], &good);
+    assert_eq!((code, doc["verdict"].as_str()), (0, Some("pass")), "{doc}");
+}
+
+/// A prefix gap stops `audit --derive-from DIR` with advice it can follow:
+/// `address` in DIR/lanecheck-derive.toml (audit has no `--address`), and
+/// following it to the letter makes the audit run.
+#[test]
+fn a_gap_in_a_derived_audit_points_to_the_settings_file() {
+    let dir = dir_with(&[
+        (
+            "Get-ClusterNetwork.txt",
+            markdown(&cluster_rows()).as_bytes(),
+        ),
+        (
+            "Get-ClusterNetworkInterface.json",
+            cluster_interfaces().as_bytes(),
+        ),
+    ]);
+    let d = dir.path().to_str().unwrap();
+    let (_g, good) = generated("cluster_good");
+    let r = run_in(
+        &root(),
+        &["audit", "--derive-from", d, good.to_str().unwrap()],
+    );
+    let settings = dir.path().join("lanecheck-derive.toml");
+    let line = "address = [\"iSCSI Storage Network=PREFIX\", \"Heartbeat Cluster=PREFIX\", \"Host Access Cluster=PREFIX\", \"CSV Cluster=PREFIX\", \"LM Cluster=PREFIX\"]";
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.lines().last()),
+        (
+            2,
+            "",
+            Some("  or export Get-ClusterNetwork as JSON with its addresses (docs/derive.md)")
+        )
+    );
+    let error: Vec<&str> = r
+        .err
+        .lines()
+        .filter(|l| {
+            !l.starts_with(['[', ' ']) || l.starts_with("  fix") || l.starts_with("    address")
+        })
+        .collect();
+    assert_eq!(
+        error,
+        [
+            format!("lanecheck: the policy derived from {d} has no prefix for \"iSCSI Storage Network\", \"Heartbeat Cluster\", \"Host Access Cluster\", \"CSV Cluster\" and \"LM Cluster\" (a Format-Table export has no addresses)"),
+            format!("  fix: give each in {}, one value per prefix (a network may have several, IPv4 and IPv6):", settings.display()),
+            format!("    {line}"),
+        ]
+    );
+    // Follow it: the line, each PREFIX filled in.
+    let mut filled = line.to_string();
+    for row in cluster_rows() {
+        filled = filled.replacen("=PREFIX", &format!("={}", prefix(&row.name)), 1);
+    }
+    std::fs::write(&settings, format!("{filled}\n")).unwrap();
+    let (code, doc) = audit_json(&["--derive-from", d], &good);
     assert_eq!((code, doc["verdict"].as_str()), (0, Some("pass")), "{doc}");
 }

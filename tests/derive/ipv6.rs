@@ -210,6 +210,6 @@ fn repeated_address_flags_add_prefixes() {
     );
     assert_eq!(
         (r.code, r.err.as_str()),
-        (1, "note: network \"Cluster Network 2\" has no prefix (its JSON object gives no Address, Ipv4Addresses or Ipv6Addresses): the policy marks the gap, which policy check reports; derive again with --address \"Cluster Network 2=PREFIX\"\nlint: clean\n")
+        (1, "note: network \"Cluster Network 2\" has no prefix (its JSON object gives no Address, Ipv4Addresses or Ipv6Addresses): the policy marks the gap, which policy check reports; derive again with --address \"Cluster Network 2=PREFIX\" (with --derive-from DIR: address = [\"Cluster Network 2=PREFIX\"] in DIR/lanecheck-derive.toml)\nlint: clean\n")
     );
 }
