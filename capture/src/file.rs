@@ -101,6 +101,8 @@ enum Kind {
         nanos: bool,
         modified: bool,
         max_caplen: usize,
+        /// A record's fraction of a second was out of range (said once).
+        bad_fraction: bool,
     },
     Ng {
         be: bool,
@@ -304,6 +306,7 @@ impl<R: Read> FileSource<R> {
             nanos,
             modified,
             max_caplen: (snaplen as usize).clamp(MAX_STANDARD_CAPLEN, MAX_BLOCK - 24),
+            bad_fraction: false,
         };
         self.interfaces
             .push(Interface::named(self.default_iface.clone(), link, snaplen));
@@ -436,6 +439,24 @@ impl<R: Read> FileSource<R> {
         }
     }
 
+    /// A record whose fraction of a second is a second or more: its time
+    /// carries the excess into the seconds (as libpcap's readers add the
+    /// two); said once per capture, at the first such record.
+    #[cold]
+    fn bad_fraction(&mut self, frac: u32, nanos: bool) {
+        if let Kind::Pcap { bad_fraction, .. } = &mut self.kind {
+            if std::mem::replace(bad_fraction, true) {
+                return;
+            }
+        }
+        let unit = if nanos { "nanoseconds" } else { "microseconds" };
+        let msg = format!(
+            "record at byte {}: a fraction of a second of {frac} {unit} is a second or more (invalid); its time carries the excess into the seconds, as do later such records",
+            self.offset()
+        );
+        self.warn(msg);
+    }
+
     /// Next classic-pcap record.
     #[inline]
     fn next_pcap(&mut self) -> Result<Option<Record>, Error> {
@@ -444,6 +465,7 @@ impl<R: Read> FileSource<R> {
             nanos,
             modified,
             max_caplen,
+            ..
         } = self.kind
         else {
             return Ok(None);
@@ -488,6 +510,9 @@ impl<R: Read> FileSource<R> {
         } else {
             i64::from(frac) * 1000
         };
+        if nanos_part >= 1_000_000_000 {
+            self.bad_fraction(frac, nanos);
+        }
         let start = self.pos + hdr;
         self.pos += total;
         Ok(Some(Record {

@@ -107,6 +107,8 @@ fn read_back(path: &Path) -> ReadBack {
 }
 
 type Key = (&'static str, BTreeSet<(IpAddr, u16)>);
+/// A flow: its key and which of the key's flows, in order of their first packets.
+type Id = (Key, usize);
 
 /// Decoded essentials of one frame.
 struct Pkt {
@@ -225,22 +227,41 @@ fn check_capture(t: &CaptureTruth) {
         "{name}: format"
     );
 
-    let truth: HashMap<Key, &FlowTruth> = t.flows.iter().map(|f| (key_of(f), f)).collect();
-    assert_eq!(truth.len(), t.flows.len(), "{name}: flow keys unique");
-    let mut got: HashMap<Key, FlowTruth> = HashMap::new();
-    let mut bins: HashMap<Key, BTreeMap<i64, u64>> = HashMap::new();
+    // Flows of one key (a port reused after its connection ended) by first
+    // packet: a frame belongs to the last one started at or before it.
+    let mut by_key: HashMap<Key, Vec<&FlowTruth>> = HashMap::new();
+    for f in &t.flows {
+        by_key.entry(key_of(f)).or_default().push(f);
+    }
+    for v in by_key.values_mut() {
+        v.sort_by_key(|f| f.first_seen_ns);
+    }
+    let truth: HashMap<Id, &FlowTruth> = by_key
+        .iter()
+        .flat_map(|(k, v)| v.iter().enumerate().map(|(i, f)| ((k.clone(), i), *f)))
+        .collect();
+    let mut got: HashMap<Id, FlowTruth> = HashMap::new();
+    let mut bins: HashMap<Id, BTreeMap<i64, u64>> = HashMap::new();
     let mut non_ip = 0;
     // TCP: next expected sequence number per (flow, sender).
-    let mut next_seq: HashMap<(Key, (IpAddr, u16)), u32> = HashMap::new();
+    let mut next_seq: HashMap<(Id, (IpAddr, u16)), u32> = HashMap::new();
     for r in &rb.recs {
         let p = decode(r);
-        let Some(key) = p.key else {
+        let Some(base) = p.key else {
             non_ip += 1;
             continue;
         };
-        let want = truth
-            .get(&key)
-            .unwrap_or_else(|| panic!("{name}: frame of unknown flow {key:?}"));
+        let flows = by_key
+            .get(&base)
+            .unwrap_or_else(|| panic!("{name}: frame of unknown flow {base:?}"));
+        let key: Id = (
+            base,
+            flows
+                .iter()
+                .rposition(|f| f.first_seen_ns <= r.ts)
+                .unwrap_or(0),
+        );
+        let want = truth[&key];
         let g = got.entry(key.clone()).or_insert_with(|| FlowTruth {
             packets: 0,
             bytes: 0,

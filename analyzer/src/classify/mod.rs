@@ -157,6 +157,15 @@ pub fn server_of(path: &str) -> &str {
         .unwrap_or("")
 }
 
+/// An administrative share (`ClusterStorage$`, which scripts copy VHDX files
+/// through, `ADMIN$`, a drive's `C$`): SMB to it between nodes is a
+/// management copy, not CSV redirected I/O.
+fn admin_share(path: &str) -> bool {
+    let s = share_of(path);
+    let drive = s.len() == 2 && s.as_bytes()[0].is_ascii_alphabetic() && s.ends_with('$');
+    drive || s.eq_ignore_ascii_case("ClusterStorage$") || s.eq_ignore_ascii_case("ADMIN$")
+}
+
 /// A share that decides nothing: IPC$ carries named pipes for every purpose.
 fn decides(path: &str) -> bool {
     !share_of(path).eq_ignore_ascii_case("IPC$")
@@ -310,9 +319,12 @@ impl<'p> Classifier<'p> {
         self.roles_hold(row.roles, t)?;
         if row.smb_refined {
             if let Some(path) = clues.shares.iter().find(|p| decides(p)) {
-                let admin = share_of(path).eq_ignore_ascii_case("ClusterStorage$");
                 return Some(Classification {
-                    class: if admin { class::CLIENT } else { row.class },
+                    class: if admin_share(path) {
+                        class::CLIENT
+                    } else {
+                        row.class
+                    },
                     reason: Reason::Share {
                         row: row_ix,
                         path: path.clone(),
@@ -364,16 +376,17 @@ impl<'p> Classifier<'p> {
                 }
             }
             Reason::Share { row, path } if c.class == class::CLIENT => format!(
-                "tree connect {path} between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was {})",
+                "tree connect {path} between cluster nodes: {} is an admin share for management copies, not redirected I/O (was {})",
+                share_of(path),
                 row_text(*row, t.dport)
             ),
             Reason::Share { row, path } => format!("{}, tree connect {path}", row_text(*row, t.dport)),
             Reason::Learned { row, port, how } => format!(
-                "{}: port learned from a {} reply by {} at {}",
+                "{}: port learned from {} reply by {} at {}",
                 row_text(*row, *port),
                 match how.via {
-                    Via::Epm => "endpoint-mapper (ept_map)",
-                    Via::Dcom => "DCOM activation/OXID",
+                    Via::Epm => "an endpoint-mapper (ept_map)",
+                    Via::Dcom => "a DCOM activation/OXID",
                 },
                 how.by,
                 how.at

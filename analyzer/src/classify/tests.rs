@@ -171,6 +171,30 @@ fn tree_connects_refine_smb_between_nodes() {
                 .into()
         )
     );
+    // A drive's admin share and ADMIN$ are management copies too; a
+    // three-letter hidden share is not a drive's.
+    for (share, class) in [
+        ("C$", "client"),
+        ("admin$", "client"),
+        ("CSV$", "smb-redirected"),
+    ] {
+        let path: Vec<Box<str>> = vec![format!("\\\\NODE1\\{share}").into()];
+        let clues = Clues {
+            shares: &path,
+            ..Clues::default()
+        };
+        let (got, why) = said(&p, &t, &clues);
+        assert_eq!(got, class, "{share}: {why}");
+    }
+    let path: Vec<Box<str>> = vec!["\\\\NODE2\\D$".into()];
+    let clues = Clues {
+        shares: &path,
+        ..Clues::default()
+    };
+    assert_eq!(
+        said(&p, &t, &clues).1,
+        "tree connect \\\\NODE2\\D$ between cluster nodes: D$ is an admin share for management copies, not redirected I/O (was tcp/445 between cluster nodes (CSV redirected I/O))"
+    );
     // IPC$ alone decides nothing.
     let ipc: Vec<Box<str>> = vec!["\\\\NODE1\\IPC$".into()];
     let clues = Clues {
