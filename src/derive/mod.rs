@@ -371,5 +371,12 @@ fn from_dir(dir: &Path) -> Result<(Policy, String)> {
     }
     let label = format!("policy derived from {}", dir.display());
     let policy = config::parse(&d.text, &label)?;
+    let cluster = policy.classes.iter().any(|c| c.name == "smb-redirected");
+    if cluster && policy.roles.cluster_nodes.is_empty() {
+        log::warn!(
+            "{}: no cluster node addresses (no Get-ClusterNetworkInterface.json): SMB and heartbeats between nodes cannot be told from client traffic, so CSV redirected I/O is judged as client traffic (docs/derive.md)",
+            dir.display()
+        );
+    }
     Ok((policy, d.text))
 }

@@ -220,3 +220,52 @@ fn a_gap_in_a_derived_audit_points_to_the_settings_file() {
     let (code, doc) = audit_json(&["--derive-from", d], &good);
     assert_eq!((code, doc["verdict"].as_str()), (0, Some("pass")), "{doc}");
 }
+
+/// Without the nodes' addresses CSV redirected I/O cannot be told from
+/// client traffic: the audit says so before its verdict, which then holds
+/// the CSV SMB of `cluster_good` as client traffic on the CSV network.
+#[test]
+fn a_derived_audit_without_node_addresses_says_csv_cannot_be_told() {
+    let dir = dir_with(&[("Get-ClusterNetwork.json", &utf8_bom(&json(&cluster_rows())))]);
+    let d = dir.path().to_str().unwrap();
+    let (_g, good) = generated("cluster_good");
+    let r = run_in(
+        &root(),
+        &[
+            "audit",
+            "--derive-from",
+            d,
+            "--format",
+            "json",
+            good.to_str().unwrap(),
+        ],
+    );
+    let said = format!("{d}: no cluster node addresses (no Get-ClusterNetworkInterface.json): SMB and heartbeats between nodes cannot be told from client traffic, so CSV redirected I/O is judged as client traffic (docs/derive.md)");
+    assert_eq!(
+        r.err.lines().filter(|l| l.ends_with(&said)).count(),
+        1,
+        "{}",
+        r.err
+    );
+    // With the nodes, nothing is said.
+    let with = dir_with(&[
+        ("Get-ClusterNetwork.json", &utf8_bom(&json(&cluster_rows()))),
+        (
+            "Get-ClusterNetworkInterface.json",
+            cluster_interfaces().as_bytes(),
+        ),
+    ]);
+    let w = with.path().to_str().unwrap();
+    let r = run_in(
+        &root(),
+        &[
+            "audit",
+            "--derive-from",
+            w,
+            "--format",
+            "json",
+            good.to_str().unwrap(),
+        ],
+    );
+    assert!(!r.err.contains("no cluster node addresses"), "{}", r.err);
+}
