@@ -9,6 +9,11 @@
 //!   header declares beyond the cut are added, and the packet is marked as
 //!   an *estimate*. A frame whose file records its original length is
 //!   exact whatever its snaplen, and is never marked.
+//! - An LSOv2 super-frame (IPv4 total length 0) such a tool cut: its IP
+//!   header cannot tell what was cut, so it is counted by what was
+//!   captured and marked an *estimate* (R6). A super-frame is larger than
+//!   an Ethernet frame (the stack hands a NIC more than one segment's
+//!   worth), so one captured at 1514 bytes or less was cut.
 //! - LSO/RSC super-frames (an IP packet over 9216 bytes, more than any
 //!   Ethernet link carries, jumbo frames included, or an IPv4 total length
 //!   of 0 that the NIC fills in when it segments: LSOv2) are counted
@@ -31,6 +36,8 @@ use crate::decode::PacketMeta;
 pub const JUMBO_MTU: u32 = 9216;
 /// Ethernet II header.
 const ETHERNET_HEADER: u32 = 14;
+/// The largest standard Ethernet frame (1500-byte MTU, no FCS).
+const ETHERNET_FRAME: u32 = 1514;
 
 /// What one packet is counted as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +69,10 @@ pub fn weigh(frame: &Frame<'_>, m: &PacketMeta<'_>, scale: Scale, wifi_headers: 
     if scale.lossy && frame.wire_len <= captured && m.payload_cut() {
         let missing = m.payload_wire_len as usize - m.payload.len();
         len = len.saturating_add(u32::try_from(missing).unwrap_or(u32::MAX));
+        estimated = true;
+    }
+    let lso_cut = m.ip_len == 0 && m.src.is_ipv4() && captured <= ETHERNET_FRAME;
+    if scale.lossy && frame.wire_len <= captured && lso_cut {
         estimated = true;
     }
     if wifi_headers > 0 {
@@ -123,6 +134,21 @@ mod tests {
         // Other writers' frames are taken as recorded.
         let w = weigh_bytes(&full[..128], 128, false);
         assert_eq!((w.len, w.estimated), (128, false));
+    }
+
+    #[test]
+    fn a_cut_lsov2_super_frame_is_counted_as_captured_and_estimated() {
+        // An LSOv2 frame of 20,054 bytes: IPv4 total length 0 (bytes 16-17).
+        let mut full = frame(20_000);
+        full[16..18].copy_from_slice(&[0, 0]);
+        let w = weigh_bytes(&full[..128], 128, true);
+        assert_eq!((w.len, w.estimated, w.super_frame), (128, true, true));
+        // Whole (pktmon --pkt-size 0): its own size, exact.
+        let w = weigh_bytes(&full, 20_054, true);
+        assert_eq!((w.len, w.estimated, w.super_frame), (20_054, false, true));
+        // Its original length recorded: exact.
+        let w = weigh_bytes(&full[..128], 20_054, true);
+        assert_eq!((w.len, w.estimated), (20_054, false));
     }
 
     #[test]

@@ -245,14 +245,15 @@ impl CaptureRow {
         }
         if self.super_frames > 0 {
             out.push(format!(
-                "{} LSO/RSC super-frame{} (IP packets over 9216 bytes, more than any link carries, or with IPv4 length 0): packet counts are host-visible segments, not wire packets; bytes are exact",
+                "{} LSO/RSC super-frame{} (IP packets over 9216 bytes, more than any link carries, or with IPv4 length 0): packet counts are host-visible segments, not wire packets; bytes are {}",
                 self.super_frames,
-                if self.super_frames == 1 { "" } else { "s" }
+                if self.super_frames == 1 { "" } else { "s" },
+                if self.estimated_packets == 0 { "exact" } else { "exact but for the estimates below" }
             ));
         }
         if self.estimated_packets > 0 {
             out.push(format!(
-                "{} packets ({} bytes) were cut without their original length: sized from their IP header (estimates)",
+                "{} packets ({} bytes) were cut without their original length: sized from their IP header, or by what was captured for an LSOv2 super-frame whose header gives no length (estimates)",
                 self.estimated_packets, self.estimated_bytes
             ));
         }
