@@ -105,10 +105,8 @@ fn dpm_control_on_a_learned_dcom_port_on_the_backup_network_violates() {
 #[test]
 fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     let (d, t) = generate("cluster_smb_shares");
-    let p = policy_with(
+    let p = cluster_with_clients_on_csv(
         d.path(),
-        "cluster.toml",
-        &[("[classes.client]\nnetworks = [\"hostaccess\"]", "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"")],
         "\n[[rules]]\nclass = \"smb-live-migration\"\nproto = \"tcp\"\nports = [445]\nsmb_share = \"VMMigration*\"\nnetworks = [\"lm\"]\n",
     );
     let doc = audit(&p, &t.file, 0);
@@ -127,6 +125,20 @@ fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     for (port, why) in expect {
         assert_eq!(reasons[&port], why);
     }
+}
+
+/// cluster.toml with client traffic allowed on csv too (management copies
+/// between nodes go there), and `extra` appended.
+fn cluster_with_clients_on_csv(dir: &std::path::Path, extra: &str) -> String {
+    policy_with(
+        dir,
+        "cluster.toml",
+        &[(
+            "[classes.client]\nnetworks = [\"hostaccess\"]",
+            "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"",
+        )],
+        extra,
+    )
 }
 
 /// The reason of each flow of an audit with `--flows`, by client port.
@@ -151,15 +163,7 @@ fn reasons_by_port(p: &str, t: &fixgen::CaptureTruth) -> BTreeMap<u64, String> {
 #[test]
 fn an_smb_session_is_its_servers_and_every_channel_of_it_takes_its_tree_connect() {
     let (d, t) = generate("cluster_smb_sessions");
-    let p = policy_with(
-        d.path(),
-        "cluster.toml",
-        &[(
-            "[classes.client]\nnetworks = [\"hostaccess\"]",
-            "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"",
-        )],
-        "",
-    );
+    let p = cluster_with_clients_on_csv(d.path(), "");
     let doc = audit(&p, &t.file, 0);
     assert_eq!(doc["verdict"], "pass");
     assert_classes_match(&doc, &t);
@@ -229,15 +233,7 @@ fn an_icmp_error_takes_the_class_of_the_flow_it_quotes() {
 #[test]
 fn a_reused_port_after_a_closed_connection_is_a_new_flow_with_its_own_class() {
     let (d, t) = generate("cluster_port_reuse");
-    let p = policy_with(
-        d.path(),
-        "cluster.toml",
-        &[(
-            "[classes.client]\nnetworks = [\"hostaccess\"]",
-            "[classes.client]\nnetworks = [\"hostaccess\", \"csv\"]\non_fallback = \"allow\"",
-        )],
-        "",
-    );
+    let p = cluster_with_clients_on_csv(d.path(), "");
     let doc = audit(&p, &t.file, 0);
     assert_classes_match(&doc, &t);
     let flows = run_json(

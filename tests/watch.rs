@@ -1186,32 +1186,22 @@ fn a_nic_down_at_start_or_without_carrier_is_lost_until_it_is_up() {
 
     // The far end goes down: eth1 stays up without carrier and libpcap
     // reports nothing; watch notices from the interface's state.
-    set_link(&lab.ps, "eth1", "down");
-    want.push(lost("no carrier (link down)"));
-    let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
-        capture_events(e).len() >= n(&want)
-    });
-    assert_eq!(capture_events(&evs), want);
-    assert_eq!(
-        metric(
-            &scrape(&lab, url),
-            "lanecheck_capture_up{interface=\"eth1\"}"
-        ),
-        Some(0)
-    );
-    set_link(&lab.ps, "eth1", "up");
-    want.push(back("interface up again"));
-    let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
-        capture_events(e).len() >= n(&want)
-    });
-    assert_eq!(capture_events(&evs), want);
-    assert_eq!(
-        metric(
-            &scrape(&lab, url),
-            "lanecheck_capture_up{interface=\"eth1\"}"
-        ),
-        Some(1)
-    );
+    for (state, event, up) in [
+        ("down", lost("no carrier (link down)"), 0),
+        ("up", back("interface up again"), 1),
+    ] {
+        set_link(&lab.ps, "eth1", state);
+        want.push(event);
+        let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
+            capture_events(e).len() >= n(&want)
+        });
+        assert_eq!(capture_events(&evs), want);
+        let page = scrape(&lab, url);
+        assert_eq!(
+            metric(&page, "lanecheck_capture_up{interface=\"eth1\"}"),
+            Some(up)
+        );
+    }
     signal(&watch, "-TERM");
     assert_eq!(watch.wait().unwrap().code(), Some(0));
 }

@@ -268,9 +268,11 @@ impl Dgram {
         network: &'static str,
         class: &'static str,
     ) -> Dgram {
-        let proto = if src.ip.is_ipv6() { "icmpv6" } else { "icmp" };
-        let id = cap.flow(proto, Spec::new(src, 0, dst, 0, path, network, class));
-        Dgram::icmp(cap, id, [src, dst], Kind::Echo)
+        Dgram::icmp(
+            cap,
+            Spec::new(src, 0, dst, 0, path, network, class),
+            Kind::Echo,
+        )
     }
 
     /// ICMPv6 neighbor discovery between two hosts (`src` solicits, `dst` advertises): flow
@@ -283,8 +285,11 @@ impl Dgram {
         network: &'static str,
         class: &'static str,
     ) -> Dgram {
-        let id = cap.flow("icmpv6", Spec::new(src, 0, dst, 0, path, network, class));
-        Dgram::icmp(cap, id, [src, dst], Kind::Neighbor)
+        Dgram::icmp(
+            cap,
+            Spec::new(src, 0, dst, 0, path, network, class),
+            Kind::Neighbor,
+        )
     }
 
     /// ICMP (ICMPv6) port unreachable messages from `src` to `dst`, each quoting the
@@ -297,12 +302,22 @@ impl Dgram {
         network: &'static str,
         class: &'static str,
     ) -> Dgram {
-        let proto = if src.ip.is_ipv6() { "icmpv6" } else { "icmp" };
-        let id = cap.flow(proto, Spec::new(src, 0, dst, 0, path, network, class));
-        Dgram::icmp(cap, id, [src, dst], Kind::Unreachable)
+        Dgram::icmp(
+            cap,
+            Spec::new(src, 0, dst, 0, path, network, class),
+            Kind::Unreachable,
+        )
     }
 
-    fn icmp(cap: &mut Capture, id: FlowId, hosts: [Host; 2], kind: Kind) -> Dgram {
+    /// An ICMP (ICMPv6 for IPv6 hosts) flow of `kind`: ports 0/0 in the truth.
+    fn icmp(cap: &mut Capture, spec: Spec, kind: Kind) -> Dgram {
+        let hosts = [spec.src, spec.dst];
+        let proto = if spec.src.ip.is_ipv6() {
+            "icmpv6"
+        } else {
+            "icmp"
+        };
+        let id = cap.flow(proto, spec);
         let phase = cap.phase();
         Dgram {
             id,
