@@ -94,6 +94,20 @@ struct NgIface {
     snaplen: u32,
 }
 
+impl NgIface {
+    /// The time of a packet stamped `ticks` on this interface.
+    fn time(&self, ticks: u64) -> Timestamp {
+        let ns = u128::from(ticks) * 1_000_000_000 / u128::from(self.units_per_sec);
+        Timestamp(
+            (ns.min(i64::MAX as u128) as i64)
+                .saturating_add(self.offset_secs.saturating_mul(1_000_000_000)),
+        )
+    }
+}
+
+/// How far past an early Simple Packet Block a timestamp is looked for.
+const LOOK_AHEAD: usize = 1 << 20;
+
 #[derive(Debug)]
 enum Kind {
     Pcap {
@@ -111,6 +125,8 @@ enum Kind {
         section: Vec<Option<NgIface>>,
         /// Time of the last timestamped packet (Simple Packet Blocks have none).
         last_ts: Timestamp,
+        /// A timestamped packet was read (`last_ts` is one).
+        dated: bool,
     },
 }
 
@@ -147,6 +163,8 @@ pub struct FileSource<R> {
     sniff: u8,
     /// Times the interfaces or what the file says of its writer changed.
     changes: u32,
+    /// A Simple Packet Block was left at the epoch (said once).
+    undated_spb: bool,
 }
 
 impl<R: Read> FileSource<R> {
@@ -205,6 +223,7 @@ impl<R: Read> FileSource<R> {
                 be: false,
                 section: Vec::new(),
                 last_ts: Timestamp(0),
+                dated: false,
             },
             format: FileFormat::PcapNg,
             interfaces: Vec::new(),
@@ -213,6 +232,7 @@ impl<R: Read> FileSource<R> {
             fingerprint: Fingerprint::default(),
             sniff: SNIFFED_PACKETS,
             changes: 0,
+            undated_spb: false,
         };
         src.open()?;
         Ok(src)
@@ -546,7 +566,10 @@ impl<R: Read> FileSource<R> {
                     continue;
                 }
             };
-            let record = fields.and_then(|f| self.place(f));
+            let mut record = fields.and_then(|f| self.place(f));
+            if let (Ok(r), PCAPNG_SPB) = (&mut record, btype) {
+                self.date_early_spb(r, blen);
+            }
             let start = self.pos;
             self.pos += blen;
             match record {
@@ -679,7 +702,10 @@ impl<R: Read> FileSource<R> {
     #[inline(always)]
     fn place(&mut self, packet: Packet) -> Result<Record, String> {
         let Kind::Ng {
-            section, last_ts, ..
+            section,
+            last_ts,
+            dated,
+            ..
         } = &mut self.kind
         else {
             return Err("packet block outside a pcapng section".into());
@@ -702,13 +728,11 @@ impl<R: Read> FileSource<R> {
             }
         };
         // A Simple Packet Block has no timestamp: it takes the time of
-        // the last timestamped packet, so it does not land in 1970.
+        // the last timestamped packet, so it does not land in 1970 (one
+        // before any is dated by `next_ng`).
         if packet.btype != PCAPNG_SPB {
-            let ns = u128::from(packet.ticks) * 1_000_000_000 / u128::from(iface.units_per_sec);
-            *last_ts = Timestamp(
-                (ns.min(i64::MAX as u128) as i64)
-                    .saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)),
-            );
+            *last_ts = iface.time(packet.ticks);
+            *dated = true;
         }
         Ok(Record {
             start: packet.data_off,
@@ -717,6 +741,63 @@ impl<R: Read> FileSource<R> {
             ts: *last_ts,
             iface: iface.global,
         })
+    }
+
+    /// A Simple Packet Block before any timestamped packet takes the time
+    /// of the first one after it in the buffered bytes of its section (in
+    /// practice the next block); with none there it stays at the epoch and
+    /// the capture's warnings say so (once).
+    fn date_early_spb(&mut self, r: &mut Record, blen: usize) {
+        let Kind::Ng {
+            dated: false, be, ..
+        } = self.kind
+        else {
+            return;
+        };
+        match self.time_ahead(self.pos + blen, be) {
+            Some(ts) => r.ts = ts,
+            None if !std::mem::replace(&mut self.undated_spb, true) => {
+                let msg = format!(
+                    "simple packet block at byte {} comes before any timestamped packet, and none follows it closely: it and any like it are dated at the epoch (1970)",
+                    self.offset()
+                );
+                self.warn(msg);
+            }
+            None => {}
+        }
+    }
+
+    /// The time of the first Enhanced (or obsolete) Packet Block from `q`
+    /// within the buffered bytes of the current section, at most
+    /// `LOOK_AHEAD` bytes on.
+    fn time_ahead(&self, mut q: usize, be: bool) -> Option<Timestamp> {
+        let Kind::Ng { section, .. } = &self.kind else {
+            return None;
+        };
+        let end = self.end.min(q.saturating_add(LOOK_AHEAD));
+        while q + 28 <= end {
+            let (btype, blen) = (rd32(be, &self.buf, q), rd32(be, &self.buf, q + 4) as usize);
+            if btype == PCAPNG_SHB || blen < 12 || q + blen > end {
+                return None;
+            }
+            if btype == PCAPNG_EPB || btype == PCAPNG_PB {
+                let if_id = if btype == PCAPNG_EPB {
+                    rd32(be, &self.buf, q + 8) as usize
+                } else {
+                    let w = [self.buf[q + 8], self.buf[q + 9]];
+                    usize::from(if be {
+                        u16::from_be_bytes(w)
+                    } else {
+                        u16::from_le_bytes(w)
+                    })
+                };
+                let ticks = (u64::from(rd32(be, &self.buf, q + 12)) << 32)
+                    | u64::from(rd32(be, &self.buf, q + 16));
+                return section.get(if_id).copied().flatten().map(|i| i.time(ticks));
+            }
+            q += blen;
+        }
+        None
     }
 
     fn on_section(&mut self, be: bool, blen: usize) -> Result<(), Error> {
@@ -735,14 +816,15 @@ impl<R: Read> FileSource<R> {
                 self.warn(msg);
             }
         }
-        let last_ts = match self.kind {
-            Kind::Ng { last_ts, .. } => last_ts,
-            Kind::Pcap { .. } => Timestamp(0),
+        let (last_ts, dated) = match self.kind {
+            Kind::Ng { last_ts, dated, .. } => (last_ts, dated),
+            Kind::Pcap { .. } => (Timestamp(0), false),
         };
         self.kind = Kind::Ng {
             be,
             section: Vec::new(),
             last_ts,
+            dated,
         };
         self.pos += blen;
         Ok(())

@@ -174,3 +174,48 @@ fn a_huge_snaplen_does_not_allocate_a_huge_buffer() {
     assert_eq!(t.offset, 24);
     assert!(t.reason.starts_with("record cut"), "{}", t.reason);
 }
+
+/// A Simple Packet Block before any timestamped packet takes the time of
+/// the first one after it; with none, it stays at the epoch and the reader
+/// says so once.
+#[test]
+fn an_early_simple_packet_block_takes_the_next_packets_time() {
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
+    interface(&mut w, 1, "eth0", 6, 0);
+    spb(&mut w, &[0xaa; 60]);
+    spb(&mut w, &[0xab; 60]);
+    w.epb(0, 1_700_000_000_250_000, &[0xbb; 60], 60, &[]);
+    spb(&mut w, &[0xcc; 60]);
+    w.epb(0, 1_700_000_001_000_000, &[0xdd; 60], 60, &[]);
+    let file = w.out;
+    let mut src = FileSource::new("early.pcapng", &file[..], None).unwrap();
+    let mut times = Vec::new();
+    while let Some(f) = src.next_frame().unwrap() {
+        times.push(f.ts);
+    }
+    let (t1, t2) = (
+        Timestamp(1_700_000_000_250_000_000),
+        Timestamp(1_700_000_001_000_000_000),
+    );
+    assert_eq!(times, [t1, t1, t1, t1, t2]);
+    assert!(src.stats().warnings.is_empty());
+
+    let mut w = NgWriter::new(false);
+    w.section(&[]);
+    interface(&mut w, 1, "eth0", 6, 0);
+    let first = w.out.len();
+    spb(&mut w, &[0xaa; 60]);
+    spb(&mut w, &[0xab; 60]);
+    let file = w.out;
+    let mut src = FileSource::new("undated.pcapng", &file[..], None).unwrap();
+    let mut times = Vec::new();
+    while let Some(f) = src.next_frame().unwrap() {
+        times.push(f.ts);
+    }
+    assert_eq!(times, [Timestamp(0), Timestamp(0)]);
+    assert_eq!(
+        src.stats().warnings,
+        [format!("simple packet block at byte {first} comes before any timestamped packet, and none follows it closely: it and any like it are dated at the epoch (1970)")]
+    );
+}
