@@ -291,6 +291,23 @@ fn leak_alerts_metrics_reload_and_stop() {
         Some(1)
     );
     assert_eq!(metric(&m, "lanecheck_alerts_total{type=\"leak\"}"), Some(1));
+    // Two webhooks, two labels in the order given: the dead one delivered
+    // nothing, the live one the leak.
+    let delivered = |sink: &str| {
+        metric(
+            &m,
+            &format!("lanecheck_sink_deliveries_total{{sink=\"{sink}\"}}"),
+        )
+    };
+    assert_eq!(
+        (
+            delivered("webhook-1"),
+            delivered("webhook-2"),
+            delivered("webhook")
+        ),
+        (Some(0), Some(1), None),
+        "{m}"
+    );
     assert_eq!(scrape(&lab, "http://127.0.0.1:19750/healthz").trim(), "ok");
     promtool_check_metrics(&m);
 

@@ -45,7 +45,7 @@ pub struct Metrics {
     pub capture: BTreeMap<String, CaptureStat>,
     pub flows_tracked: u64,
     pub flows_evicted: u64,
-    pub sinks: BTreeMap<&'static str, (u64, u64)>,
+    pub sinks: BTreeMap<std::sync::Arc<str>, (u64, u64)>,
     pub reloads: BTreeMap<&'static str, u64>,
     /// class → bytes per second, newest last.
     window: HashMap<String, VecDeque<u64>>,

@@ -169,13 +169,63 @@ fn start_sinks(
     } else if args.alerts.as_deref() == Some("-") {
         sinks.add("stdout", StdoutSink::new());
     }
-    for url in &args.webhook {
-        sinks.add("webhook", WebhookSink::new(url));
+    for (i, url) in args.webhook.iter().enumerate() {
+        let label = webhook_label(i, args.webhook.len());
+        log::info!("alert sink {label}: {}", without_secrets(url));
+        sinks.add(&label, WebhookSink::new(url));
     }
     if let Some(s) = syslog {
         sinks.add("syslog", SyslogSink::new(&args.syslog_socket, s));
     }
     sinks
+}
+
+/// A webhook's sink label: `webhook`, or with several `webhook-1`,
+/// `webhook-2`… in the order given, so each has its own counters and log
+/// lines.
+fn webhook_label(i: usize, of: usize) -> String {
+    if of == 1 {
+        "webhook".into()
+    } else {
+        format!("webhook-{}", i + 1)
+    }
+}
+
+/// A URL as the log may show it: scheme, host, port and path, without
+/// user information, query or fragment (where tokens travel).
+fn without_secrets(url: &str) -> String {
+    let Ok(u) = url.parse::<hyper::Uri>() else {
+        return "(an unparsable URL)".into();
+    };
+    let host = u.host().unwrap_or("");
+    let port = u.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{host}{port}{}",
+        u.scheme_str().unwrap_or("?"),
+        u.path()
+    )
+}
+
+#[cfg(test)]
+mod labels {
+    use super::*;
+
+    #[test]
+    fn webhooks_are_told_apart_and_logged_without_secrets() {
+        assert_eq!(webhook_label(0, 1), "webhook");
+        assert_eq!(
+            (webhook_label(0, 2), webhook_label(1, 2)),
+            ("webhook-1".into(), "webhook-2".into())
+        );
+        assert_eq!(
+            without_secrets("https://user:pw@hooks.example:8443/services/T0?token=abc#x"),
+            "https://hooks.example:8443/services/T0"
+        );
+        assert_eq!(
+            without_secrets("http://127.0.0.1/hook"),
+            "http://127.0.0.1/hook"
+        );
+    }
 }
 
 /// Signals and the 1 s ticker, as messages to the loop. A full queue (the

@@ -290,7 +290,7 @@ fn said_once(name: &str, failing: bool, ok: bool) -> bool {
 
 /// A sink's queue, task and counters.
 struct Handle {
-    name: &'static str,
+    name: Arc<str>,
     tx: Option<mpsc::Sender<Msg>>,
     task: Option<JoinHandle<()>>,
     counters: Arc<SinkCounters>,
@@ -304,7 +304,8 @@ pub struct SinkSet {
 
 impl SinkSet {
     /// Starts `sink` as a task (inside a tokio runtime) behind its own queue.
-    pub fn add<S: Sink>(&mut self, name: &'static str, mut sink: S) {
+    pub fn add<S: Sink>(&mut self, name: &str, mut sink: S) {
+        let name: Arc<str> = name.into();
         let counters = self
             .handles
             .iter()
@@ -313,6 +314,7 @@ impl SinkSet {
             .unwrap_or_default();
         let (tx, mut rx) = mpsc::channel::<Msg>(SINK_QUEUE);
         let c = Arc::clone(&counters);
+        let label = Arc::clone(&name);
         let task = tokio::spawn(async move {
             // Failing deliveries are logged once each time they start, and
             // again when they stop.
@@ -323,7 +325,7 @@ impl SinkSet {
                         let ok = sink.deliver(&e).await;
                         let field = if ok { &c.delivered } else { &c.dropped };
                         field.fetch_add(1, Ordering::Relaxed);
-                        failing = said_once(name, failing, ok);
+                        failing = said_once(&label, failing, ok);
                     }
                     Msg::Reopen => sink.reopen().await,
                 }
@@ -374,14 +376,14 @@ impl SinkSet {
     }
 
     /// (sink name, delivered, dropped), summed per name.
-    pub fn counters(&self) -> Vec<(&'static str, u64, u64)> {
-        let mut out: Vec<(&'static str, u64, u64)> = Vec::new();
+    pub fn counters(&self) -> Vec<(Arc<str>, u64, u64)> {
+        let mut out: Vec<(Arc<str>, u64, u64)> = Vec::new();
         for h in &self.handles {
             if out.iter().any(|(n, _, _)| *n == h.name) {
                 continue;
             }
             out.push((
-                h.name,
+                Arc::clone(&h.name),
                 h.counters.delivered.load(Ordering::Relaxed),
                 h.counters.dropped.load(Ordering::Relaxed),
             ));
@@ -395,10 +397,10 @@ impl SinkSet {
         for h in &mut self.handles {
             h.tx = None;
         }
-        let tasks: Vec<(&'static str, JoinHandle<()>)> = self
+        let tasks: Vec<(Arc<str>, JoinHandle<()>)> = self
             .handles
             .iter_mut()
-            .filter_map(|h| Some((h.name, h.task.take()?)))
+            .filter_map(|h| Some((Arc::clone(&h.name), h.task.take()?)))
             .collect();
         let deadline = tokio::time::Instant::now() + within;
         for (name, t) in tasks {
