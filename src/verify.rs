@@ -41,19 +41,7 @@ pub fn choose_nics(
     if !args.ifaces.is_empty() {
         return Ok((args.ifaces.clone(), true));
     }
-    // The policy's NICs by name: a GUID, index or MAC key names an
-    // interface of a capture file, not a NIC to open here.
-    let named: Vec<String> = policy
-        .interfaces
-        .keys()
-        .filter(|k| {
-            matches!(
-                analyzer::policy::NicKey::parse(k),
-                Ok(analyzer::policy::NicKey::Name(_))
-            )
-        })
-        .cloned()
-        .collect();
+    let named = named_nics(policy);
     if !named.is_empty() {
         return Ok((named, true));
     }
@@ -66,6 +54,22 @@ pub fn choose_nics(
         bail!("no interface to capture on: none is up (name some with --iface)");
     }
     Ok((all, false))
+}
+
+/// The policy's NICs by name: a GUID, index or MAC key names an interface
+/// of a capture file, not a NIC to open here.
+pub fn named_nics(policy: &Policy) -> Vec<String> {
+    policy
+        .interfaces
+        .keys()
+        .filter(|k| {
+            matches!(
+                analyzer::policy::NicKey::parse(k),
+                Ok(analyzer::policy::NicKey::Name(_))
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 /// The libpcap settings the flags ask for.

@@ -380,11 +380,17 @@ impl Daemon {
                 self.waiting.clear();
                 self.register_nics();
                 *self.metrics.reloads.entry("ok").or_insert(0) += 1;
-                self.events.push(Event::plain(
-                    "policy-reloaded",
-                    None,
-                    format!("{} loaded", self.policy_path.display()),
-                ));
+                let mut said = format!("{} loaded", self.policy_path.display());
+                let missing = uncaptured(&self.policy, &self.names);
+                if !missing.is_empty() {
+                    said += &format!(
+                        "; its [interfaces] name NICs watch does not capture ({}): restart watch to capture them",
+                        missing.join(", ")
+                    );
+                    log::warn!("{said}");
+                }
+                self.events
+                    .push(Event::plain("policy-reloaded", None, said));
             }
             Err(e) => {
                 *self.metrics.reloads.entry("rejected").or_insert(0) += 1;
@@ -395,6 +401,15 @@ impl Daemon {
         }
         self.flush_events();
     }
+}
+
+/// The NICs a policy's `[interfaces]` names that are not among `captured`:
+/// watch picks its NICs when it starts, so a reload cannot add one.
+fn uncaptured(p: &Policy, captured: &[String]) -> Vec<String> {
+    crate::verify::named_nics(p)
+        .into_iter()
+        .filter(|k| !captured.contains(k))
+        .collect()
 }
 
 /// The analyzer settings of the daemon: no per-bin history (metrics keep

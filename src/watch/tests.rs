@@ -495,6 +495,36 @@ fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
 }
 
 #[test]
+fn a_reload_naming_a_nic_not_captured_says_so() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let (tx, rx) = channel();
+    let mut sinks = SinkSet::default();
+    sinks.add("file", ChannelSink(tx));
+    let mut d = Daemon::new(setup(path.to_str().unwrap(), sinks));
+    let mut feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    let (ctl, ctl_rx) = sync_channel(8);
+    let more = POLICY.replace(
+        "eth1 = \"backup\"",
+        "eth1 = \"backup\"\neth2 = \"backup\"\n\"00:15:5d:01:02:03\" = \"primary\"",
+    );
+    assert_ne!(more, POLICY);
+    std::fs::write(&path, &more).unwrap();
+    ctl.send(Control::Reload).unwrap();
+    ctl.send(Control::Shutdown).unwrap();
+    d.run(&mut feed, &ctl_rx);
+    rt.block_on(d.sinks_mut().close(Duration::from_secs(4)));
+    let got = lines(&rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0]["reason"],
+        format!("{} loaded; its [interfaces] name NICs watch does not capture (eth2): restart watch to capture them", path.display())
+    );
+}
+
+#[test]
 fn a_stalled_sink_drops_its_own_events_and_the_others_get_every_one() {
     let rt = runtime();
     let _in = rt.enter();
