@@ -444,17 +444,45 @@ fn the_loop_judges_its_feed_ticks_and_stops_on_shutdown() {
     }
 }
 
-#[test]
-fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
-    let rt = runtime();
-    let _in = rt.enter();
+/// A daemon on eth0 and eth1 whose policy file is `path` (not written
+/// yet) and whose alerts go to `rx`, with a feed from memory.
+struct Rig {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    rx: Receiver<String>,
+    d: Daemon,
+    feed: MemoryFeed,
+}
+
+/// [`Rig`], inside a tokio runtime entered by the caller.
+fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
     let (tx, rx) = channel();
     let mut sinks = SinkSet::default();
     sinks.add("file", ChannelSink(tx));
-    let mut d = Daemon::new(setup(path.to_str().unwrap(), sinks));
-    let mut feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    let d = Daemon::new(setup(path.to_str().unwrap(), sinks));
+    let feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    Rig {
+        dir,
+        path,
+        rx,
+        d,
+        feed,
+    }
+}
+
+#[test]
+fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let Rig {
+        dir: _dir,
+        path,
+        rx,
+        mut d,
+        mut feed,
+    } = rig();
     let (ctl, ctl_rx) = sync_channel(8);
     // The new policy has DPM fall back to the primary network: a fallback,
     // not a leak, after it.
@@ -498,13 +526,13 @@ fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
 fn a_reload_naming_a_nic_not_captured_says_so() {
     let rt = runtime();
     let _in = rt.enter();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    let (tx, rx) = channel();
-    let mut sinks = SinkSet::default();
-    sinks.add("file", ChannelSink(tx));
-    let mut d = Daemon::new(setup(path.to_str().unwrap(), sinks));
-    let mut feed = MemoryFeed::new(&["eth0".into(), "eth1".into()]);
+    let Rig {
+        dir: _dir,
+        path,
+        rx,
+        mut d,
+        mut feed,
+    } = rig();
     let (ctl, ctl_rx) = sync_channel(8);
     let more = POLICY.replace(
         "eth1 = \"backup\"",
