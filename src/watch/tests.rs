@@ -454,6 +454,18 @@ struct Rig {
     feed: MemoryFeed,
 }
 
+impl Rig {
+    /// Writes `policy` to the policy file, and runs the daemon through a
+    /// SIGHUP and a stop.
+    fn reload(&mut self, policy: &str) {
+        std::fs::write(&self.path, policy).unwrap();
+        let (ctl, ctl_rx) = sync_channel(8);
+        ctl.send(Control::Reload).unwrap();
+        ctl.send(Control::Shutdown).unwrap();
+        self.d.run(&mut self.feed, &ctl_rx);
+    }
+}
+
 /// [`Rig`], inside a tokio runtime entered by the caller.
 fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
@@ -526,29 +538,19 @@ fn a_reload_takes_a_valid_policy_and_keeps_the_old_on_a_broken_one() {
 fn a_reload_naming_a_nic_not_captured_says_so() {
     let rt = runtime();
     let _in = rt.enter();
-    let Rig {
-        dir: _dir,
-        path,
-        rx,
-        mut d,
-        mut feed,
-    } = rig();
-    let (ctl, ctl_rx) = sync_channel(8);
+    let mut r = rig();
     let more = POLICY.replace(
         "eth1 = \"backup\"",
         "eth1 = \"backup\"\neth2 = \"backup\"\n\"00:15:5d:01:02:03\" = \"primary\"",
     );
     assert_ne!(more, POLICY);
-    std::fs::write(&path, &more).unwrap();
-    ctl.send(Control::Reload).unwrap();
-    ctl.send(Control::Shutdown).unwrap();
-    d.run(&mut feed, &ctl_rx);
-    rt.block_on(d.sinks_mut().close(Duration::from_secs(4)));
-    let got = lines(&rx);
+    r.reload(&more);
+    rt.block_on(r.d.sinks_mut().close(Duration::from_secs(4)));
+    let got = lines(&r.rx);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
         got[0]["reason"],
-        format!("{} loaded; its [interfaces] name NICs watch does not capture (eth2): restart watch to capture them", path.display())
+        format!("{} loaded; its [interfaces] name NICs watch does not capture (eth2): restart watch to capture them", r.path.display())
     );
 }
 
