@@ -1221,3 +1221,42 @@ fn many_small_rotated_captures_are_judged_by_their_first_frames_together() {
     assert_eq!(captures_packets(&doc), truth.packets);
     assert_eq!(class_flows(&doc), truth.flows);
 }
+
+/// An ICMP port unreachable from ps about a DPM control connection to the
+/// port ps announced over DCOM in another capture: one run classes it by
+/// that learned endpoint, so captures read in parallel must see that it
+/// looked the endpoint up and be read one after another.
+#[test]
+fn an_icmp_error_about_a_learned_port_reads_as_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut quoted = Vec::new();
+    etherparse::PacketBuilder::ipv4([10, 10, 12, 89], [10, 10, 12, 90], 128)
+        .tcp(50123, 49750, 1, 64240)
+        .write(&mut quoted, &[0; 40])
+        .unwrap();
+    quoted.truncate(28);
+    let mut icmp = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4([10, 10, 12, 90], [10, 10, 12, 89], 128)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ))
+        .write(&mut icmp, &quoted)
+        .unwrap();
+    let later = dir.path().join("icmp.pcap");
+    pcap_at(&later, &[icmp], 30_000);
+    let learned = root().join("fixtures/dpm_dcom_learned.pcapng");
+    let (a, b) = (learned.to_str().unwrap(), later.to_str().unwrap());
+    let p = policy();
+    let args = ["audit", "--policy", &p, "--format", "json", "--flows", a, b];
+    same_sequential_and_parallel(&args);
+    let (out, _) = output(&args, "2");
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let icmp_flow = doc["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["proto"] == "icmp")
+        .expect("the ICMP error's flow");
+    assert_eq!(icmp_flow["class"], "dpm-control", "{icmp_flow}");
+}

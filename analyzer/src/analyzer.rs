@@ -827,7 +827,9 @@ impl Analyzer {
             let new = NewFlow { on_link, about };
             classify_new(slot, &classifier, &self.knowledge, &mut self.stats, new);
             if let Some(seen) = &mut self.looked_up {
-                let t = tuple(&slot.flow);
+                // What the new flow's class looked up: an ICMP error's is
+                // the quoted flow's responder.
+                let t = about.unwrap_or_else(|| tuple(&slot.flow));
                 seen.insert((t.dst, t.proto, t.dport));
             }
         }
