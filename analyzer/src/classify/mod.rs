@@ -340,31 +340,7 @@ impl<'p> Classifier<'p> {
 
     /// The reason as a sentence: `tcp/5719 (DPM protection agent)`.
     pub fn describe(&self, c: &Classification, t: &FlowTuple) -> String {
-        let row_text = |row: u8, port: u16| -> String {
-            let Some(r) = ROWS.get(usize::from(row)) else {
-                return "?".into();
-            };
-            let what = match r.sign {
-                Sign::Ports { ports, .. } => ports
-                    .iter()
-                    .find(|(p, _)| *p == port)
-                    .map_or("", |(_, w)| w),
-                Sign::IpProtos(list) => list
-                    .iter()
-                    .find(|(p, _)| u16::from(*p) == port)
-                    .map_or("", |(_, w)| w),
-                _ => "",
-            };
-            let dpm = self
-                .roles_hold(RoleCond::EitherDpm, t)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            r.reason
-                .replace("{proto}", proto_name(t.proto))
-                .replace("{port}", &port.to_string())
-                .replace("{what}", what)
-                .replace("{dpm}", &dpm)
-        };
+        let row_text = |row: u8, port: u16| self.row_text(row, port, t);
         match &c.reason {
             Reason::Row { row, port } => {
                 let s = row_text(*row, *port);
@@ -394,32 +370,70 @@ impl<'p> Classifier<'p> {
             Reason::Rpc { row, interface } => {
                 format!("{}, bind to interface {interface}", row_text(*row, 0))
             }
-            Reason::Rule { index, evidence } => {
-                let rule = self.policy.rules.iter().find(|r| r.index == usize::from(*index));
-                let desc = rule.map_or("?", |r| r.description.as_str());
-                let cname = self.policy.class_name(c.class);
-                match evidence {
-                    Some(e) => format!("rule {index}: {desc} ({cname}), {e}"),
-                    None => format!("rule {index}: {desc} ({cname})"),
-                }
-            }
+            Reason::Rule { index, evidence } => self.rule_text(*index, evidence.as_deref(), c.class),
             Reason::Housekeeping(why) => format!("{why} (housekeeping)"),
-            Reason::Icmp(about) => {
-                let (q, why) = &**about;
-                let inner = Classification {
-                    class: c.class,
-                    reason: why.clone(),
-                };
-                format!(
-                    "ICMP error about {} {} → {}: {}",
-                    proto_name(q.proto),
-                    endpoint(q.src, q.sport),
-                    endpoint(q.dst, q.dport),
-                    self.describe(&inner, q)
-                )
-            }
+            Reason::Icmp(about) => self.icmp_text(c.class, about),
             Reason::Default => "no other rule matched".into(),
         }
+    }
+
+    /// A built-in row's reason for `port` of the flow `t`.
+    fn row_text(&self, row: u8, port: u16, t: &FlowTuple) -> String {
+        let Some(r) = ROWS.get(usize::from(row)) else {
+            return "?".into();
+        };
+        let what = match r.sign {
+            Sign::Ports { ports, .. } => ports
+                .iter()
+                .find(|(p, _)| *p == port)
+                .map_or("", |(_, w)| w),
+            Sign::IpProtos(list) => list
+                .iter()
+                .find(|(p, _)| u16::from(*p) == port)
+                .map_or("", |(_, w)| w),
+            _ => "",
+        };
+        let dpm = self
+            .roles_hold(RoleCond::EitherDpm, t)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        r.reason
+            .replace("{proto}", proto_name(t.proto))
+            .replace("{port}", &port.to_string())
+            .replace("{what}", what)
+            .replace("{dpm}", &dpm)
+    }
+
+    /// A policy rule's reason, with the evidence it matched.
+    fn rule_text(&self, index: u16, evidence: Option<&str>, class: ClassId) -> String {
+        let rule = self
+            .policy
+            .rules
+            .iter()
+            .find(|r| r.index == usize::from(index));
+        let desc = rule.map_or("?", |r| r.description.as_str());
+        let cname = self.policy.class_name(class);
+        match evidence {
+            Some(e) => format!("rule {index}: {desc} ({cname}), {e}"),
+            None => format!("rule {index}: {desc} ({cname})"),
+        }
+    }
+
+    /// An ICMP error's reason: the flow it quotes and why that flow has
+    /// the class.
+    fn icmp_text(&self, class: ClassId, about: &(FlowTuple, Reason)) -> String {
+        let (q, why) = about;
+        let inner = Classification {
+            class,
+            reason: why.clone(),
+        };
+        format!(
+            "ICMP error about {} {} → {}: {}",
+            proto_name(q.proto),
+            endpoint(q.src, q.sport),
+            endpoint(q.dst, q.dport),
+            self.describe(&inner, q)
+        )
     }
 }
 

@@ -10,39 +10,14 @@ use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
 use super::{proto, Decoded, Fragment, Layer, NetBytes, PacketMeta, Stop, Stopped};
 
-fn stop(layer: Layer, reason: Stop) -> Decoded<'static> {
-    Decoded::Stopped(Stopped { layer, reason })
-}
-
 pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
-    let layer_of = |v: u8| if v == 6 { Layer::Ipv6 } else { Layer::Ipv4 };
-    let Some(first) = net.bytes.first() else {
-        return stop(layer_of(net.version_hint), Stop::HeaderCut);
+    let ip = match ip_slice(&net) {
+        Ok(ip) => ip,
+        Err(stopped) => return Decoded::Stopped(stopped),
     };
-    let version = first >> 4;
-    if version != 4 && version != 6 {
-        return stop(
-            layer_of(net.version_hint),
-            Stop::Malformed("IP version is neither 4 nor 6"),
-        );
-    }
-    let layer = layer_of(version);
-    let (ip, ext_err) = match LaxIpSlice::from_slice(net.bytes) {
-        Ok(v) => v,
-        Err(LaxHeaderSliceError::Len(_)) => return stop(layer, Stop::HeaderCut),
-        Err(LaxHeaderSliceError::Content(_)) => {
-            return stop(layer, Stop::Malformed("impossible IP header field"))
-        }
-    };
-    if ext_err.is_some() {
-        return stop(
-            layer,
-            Stop::Malformed("IPv6 extension header cut or invalid"),
-        );
-    }
     let (fragment, offset, more) = fragment_of(&ip);
     let payload = ip.payload();
-    let cut = payload.incomplete;
+    let (ip_id, ip_len) = id_and_len(&ip);
     let mut meta = PacketMeta {
         src: ip.source_addr(),
         dst: ip.destination_addr(),
@@ -59,40 +34,72 @@ pub(crate) fn decode(net: NetBytes<'_>) -> Decoded<'_> {
         payload_wire_len: 0,
         tcp_seq: 0,
         tcp_ack: 0,
-        ip_id: match &ip {
-            LaxIpSlice::Ipv4(v4) => v4.header().identification(),
-            LaxIpSlice::Ipv6(_) => 0,
-        },
-        ip_len: match &ip {
-            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
-            LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
-                0 => 0,
-                n => 40 + u32::from(n),
-            },
-        },
+        ip_id,
+        ip_len,
         frag_offset: offset,
         frag_more: more,
         mpls: net.mpls,
         tunnel_hint: net.mpls,
     };
-    if matches!(fragment, Fragment::Later { .. }) {
-        meta.payload = payload.payload;
-        let wire = if cut {
-            declared_len(&ip)
-        } else {
-            payload.payload.len()
-        };
-        meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
-        return Decoded::Packet(meta);
-    }
-    let l4_wire = if cut {
+    // What the IP payload is on the wire: the header's length when the
+    // snaplen cut it.
+    let wire = if payload.incomplete {
         declared_len(&ip)
     } else {
         payload.payload.len()
     };
-    match transport(&mut meta, payload.payload, l4_wire) {
+    if matches!(fragment, Fragment::Later { .. }) {
+        meta.payload = payload.payload;
+        meta.payload_wire_len = u32::try_from(wire).unwrap_or(u32::MAX);
+        return Decoded::Packet(meta);
+    }
+    match transport(&mut meta, payload.payload, wire) {
         Ok(()) => Decoded::Packet(meta),
         Err(s) => Decoded::Stopped(s),
+    }
+}
+
+/// The IP header (and IPv6 extension headers) of `net`, or why not.
+#[inline(always)]
+fn ip_slice<'a>(net: &NetBytes<'a>) -> Result<LaxIpSlice<'a>, Stopped> {
+    let layer_of = |v: u8| if v == 6 { Layer::Ipv6 } else { Layer::Ipv4 };
+    let stopped = |layer, reason| Stopped { layer, reason };
+    let Some(first) = net.bytes.first() else {
+        return Err(stopped(layer_of(net.version_hint), Stop::HeaderCut));
+    };
+    let version = first >> 4;
+    if version != 4 && version != 6 {
+        let why = Stop::Malformed("IP version is neither 4 nor 6");
+        return Err(stopped(layer_of(net.version_hint), why));
+    }
+    let layer = layer_of(version);
+    match LaxIpSlice::from_slice(net.bytes) {
+        Ok((ip, None)) => Ok(ip),
+        Ok((_, Some(_))) => Err(stopped(
+            layer,
+            Stop::Malformed("IPv6 extension header cut or invalid"),
+        )),
+        Err(LaxHeaderSliceError::Len(_)) => Err(stopped(layer, Stop::HeaderCut)),
+        Err(LaxHeaderSliceError::Content(_)) => Err(stopped(
+            layer,
+            Stop::Malformed("impossible IP header field"),
+        )),
+    }
+}
+
+/// The IPv4 identification (0 for IPv6) and the IP packet's declared
+/// length (0 for an IPv6 jumbogram or an IPv4 LSOv2 super-frame).
+#[inline(always)]
+fn id_and_len(ip: &LaxIpSlice<'_>) -> (u16, u32) {
+    match ip {
+        LaxIpSlice::Ipv4(v4) => (
+            v4.header().identification(),
+            u32::from(v4.header().total_len()),
+        ),
+        LaxIpSlice::Ipv6(v6) => match v6.header().payload_length() {
+            0 => (0, 0),
+            n => (0, 40 + u32::from(n)),
+        },
     }
 }
 
