@@ -74,6 +74,24 @@ struct Packet {
     wire_len: u32,
 }
 
+/// The interface id and timestamp of an Enhanced or obsolete Packet Block
+/// whose first 20 bytes are `block` (the obsolete block's id is 16 bits).
+#[inline(always)]
+fn stamp(btype: u32, be: bool, block: &[u8]) -> (u32, u64) {
+    let if_id = if btype == PCAPNG_EPB {
+        rd32(be, block, 8)
+    } else {
+        let w = [block[8], block[9]];
+        u32::from(if be {
+            u16::from_be_bytes(w)
+        } else {
+            u16::from_le_bytes(w)
+        })
+    };
+    let ticks = (u64::from(rd32(be, block, 12)) << 32) | u64::from(rd32(be, block, 16));
+    (if_id, ticks)
+}
+
 /// The 32-bit word at `i` of `b` in the section's byte order.
 #[inline(always)]
 fn rd32(be: bool, b: &[u8], i: usize) -> u32 {
@@ -636,20 +654,11 @@ impl<R: Read> FileSource<R> {
         let rd = |i: usize| rd32(be, block, i);
         match btype {
             PCAPNG_EPB | PCAPNG_PB if blen >= 32 => {
-                let if_id = if btype == PCAPNG_EPB {
-                    rd(8)
-                } else {
-                    let w = [block[8], block[9]];
-                    u32::from(if be {
-                        u16::from_be_bytes(w)
-                    } else {
-                        u16::from_le_bytes(w)
-                    })
-                };
+                let (if_id, ticks) = stamp(btype, be, block);
                 let packet = Packet {
                     btype,
                     if_id,
-                    ticks: (u64::from(rd(12)) << 32) | u64::from(rd(16)),
+                    ticks,
                     data_off: 28,
                     caplen: rd(20) as usize,
                     wire_len: rd(24),
@@ -781,19 +790,9 @@ impl<R: Read> FileSource<R> {
                 return None;
             }
             if btype == PCAPNG_EPB || btype == PCAPNG_PB {
-                let if_id = if btype == PCAPNG_EPB {
-                    rd32(be, &self.buf, q + 8) as usize
-                } else {
-                    let w = [self.buf[q + 8], self.buf[q + 9]];
-                    usize::from(if be {
-                        u16::from_be_bytes(w)
-                    } else {
-                        u16::from_le_bytes(w)
-                    })
-                };
-                let ticks = (u64::from(rd32(be, &self.buf, q + 12)) << 32)
-                    | u64::from(rd32(be, &self.buf, q + 16));
-                return section.get(if_id).copied().flatten().map(|i| i.time(ticks));
+                let (if_id, ticks) = stamp(btype, be, &self.buf[q..q + 20]);
+                let iface = section.get(if_id as usize).copied().flatten();
+                return iface.map(|i| i.time(ticks));
             }
             q += blen;
         }

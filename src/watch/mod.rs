@@ -69,9 +69,9 @@ fn open_or_wait(name: &str, cfg: &LiveConfig, named: bool) -> Result<NicSlot> {
         Ok(nic) => return Ok(NicSlot::Open(nic)),
         Err(e) => e,
     };
-    let down = capture::system_ifaces()?
-        .iter()
-        .any(|i| i.name == name && !i.up);
+    // A listing that fails leaves libpcap's error to say what is wrong.
+    let down =
+        capture::system_ifaces().is_ok_and(|list| list.iter().any(|i| i.name == name && !i.up));
     if !down {
         return Err(err.into());
     }
