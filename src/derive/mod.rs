@@ -42,6 +42,9 @@ pub struct Derived {
     pub gaps: Vec<Gap>,
     /// The commented TOML.
     pub text: String,
+    /// A cluster was given without its nodes' addresses: no flow can be
+    /// told to be between two nodes.
+    pub no_nodes: bool,
 }
 
 /// A network without a prefix.
@@ -112,7 +115,13 @@ pub fn derive(inputs: &Inputs) -> Result<Derived, InputError> {
         })
         .collect();
     let text = write::render(&plan, &lints);
-    Ok(Derived { lints, gaps, text })
+    let no_nodes = cluster.is_some() && !plan.roles.iter().any(|(r, ..)| *r == "cluster_nodes");
+    Ok(Derived {
+        lints,
+        gaps,
+        text,
+        no_nodes,
+    })
 }
 
 /// The cluster networks with `--address` applied (each adds a prefix: a
@@ -371,8 +380,7 @@ fn from_dir(dir: &Path) -> Result<(Policy, String)> {
     }
     let label = format!("policy derived from {}", dir.display());
     let policy = config::parse(&d.text, &label)?;
-    let cluster = policy.classes.iter().any(|c| c.name == "smb-redirected");
-    if cluster && policy.roles.cluster_nodes.is_empty() {
+    if d.no_nodes {
         log::warn!(
             "{}: no cluster node addresses (no Get-ClusterNetworkInterface.json): SMB and heartbeats between nodes cannot be told from client traffic, so CSV redirected I/O is judged as client traffic (docs/derive.md)",
             dir.display()
