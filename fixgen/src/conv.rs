@@ -3,7 +3,7 @@
 
 use etherparse::{TcpHeader, TcpOptionElement};
 
-use crate::capture::{Capture, FlowId, Seen, Spec, EPOCH_NS, GRID_NS};
+use crate::capture::{Capture, FlowId, Spec, EPOCH_NS, GRID_NS};
 use crate::wire::{Host, L4};
 
 /// Spacing of consecutive frames of one conversation.
@@ -221,7 +221,7 @@ impl Tcp {
 
 /// What a datagram exchange carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Udp,
     /// ICMP or ICMPv6 echo: the client requests, the server replies.
     Echo,
@@ -258,59 +258,11 @@ impl Dgram {
         }
     }
 
-    /// ICMP (or ICMPv6) echo between two hosts. The flow truth has ports 0/0 and proto
-    /// "icmp" ("icmpv6").
-    pub fn icmp_echo(
-        cap: &mut Capture,
-        src: Host,
-        dst: Host,
-        path: Seen,
-        network: &'static str,
-        class: &'static str,
-    ) -> Dgram {
-        Dgram::icmp(
-            cap,
-            Spec::new(src, 0, dst, 0, path, network, class),
-            Kind::Echo,
-        )
-    }
-
-    /// ICMPv6 neighbor discovery between two hosts (`src` solicits, `dst` advertises): flow
-    /// truth proto "icmpv6", ports 0/0. The payloads come from `payload::neighbor`.
-    pub fn neighbor(
-        cap: &mut Capture,
-        src: Host,
-        dst: Host,
-        path: Seen,
-        network: &'static str,
-        class: &'static str,
-    ) -> Dgram {
-        Dgram::icmp(
-            cap,
-            Spec::new(src, 0, dst, 0, path, network, class),
-            Kind::Neighbor,
-        )
-    }
-
-    /// ICMP (ICMPv6) port unreachable messages from `src` to `dst`, each quoting the
-    /// payload sent: flow truth proto "icmp" ("icmpv6"), ports 0/0.
-    pub fn unreachable(
-        cap: &mut Capture,
-        src: Host,
-        dst: Host,
-        path: Seen,
-        network: &'static str,
-        class: &'static str,
-    ) -> Dgram {
-        Dgram::icmp(
-            cap,
-            Spec::new(src, 0, dst, 0, path, network, class),
-            Kind::Unreachable,
-        )
-    }
-
-    /// An ICMP (ICMPv6 for IPv6 hosts) flow of `kind`: ports 0/0 in the truth.
-    fn icmp(cap: &mut Capture, spec: Spec, kind: Kind) -> Dgram {
+    /// An ICMP (ICMPv6 for IPv6 hosts) flow of `kind` from `spec.src` to
+    /// `spec.dst`: flow truth proto "icmp" ("icmpv6"), ports 0/0 (give the
+    /// spec ports 0). Neighbor discovery's payloads come from
+    /// `payload::neighbor`; an unreachable's payload is the packet it quotes.
+    pub fn icmp(cap: &mut Capture, spec: Spec, kind: Kind) -> Dgram {
         let hosts = [spec.src, spec.dst];
         let proto = if spec.src.ip.is_ipv6() {
             "icmpv6"

@@ -29,7 +29,7 @@ use std::net::Ipv4Addr;
 use pcap_file::Endianness;
 
 use crate::capture::{ms, Capture, Layout, Seen, Spec};
-use crate::conv::{Dgram, Side, Tcp, MSS};
+use crate::conv::{Dgram, Kind, Side, Tcp, MSS};
 use crate::dns::{self, Reply};
 use crate::payload;
 use crate::rpc;
@@ -626,14 +626,16 @@ pub(crate) fn vlan_dpm() -> Capture {
         ms(100),
     );
     // The document's check that the backup address answers a ping.
-    let mut p = Dgram::icmp_echo(
-        &mut cap,
+    let spec = Spec::new(
         dpm_backup(),
+        0,
         ps_backup(),
+        0,
         Seen::vlan(backup),
         "backup",
         "client",
     );
+    let mut p = Dgram::icmp(&mut cap, spec, Kind::Echo);
     for i in 0..2 {
         let rel = ms(300 + i * 1000);
         p.send(&mut cap, rel, Side::Client, &payload::pattern(32, 0x61));
@@ -882,7 +884,8 @@ pub(crate) fn dpm_icmp_errors() -> Capture {
         ),
     ];
     for (i, (from, to, iface, network, class, q)) in errors.into_iter().enumerate() {
-        let mut d = Dgram::unreachable(&mut cap, from, to, Seen::on(iface), network, class);
+        let spec = Spec::new(from, 0, to, 0, Seen::on(iface), network, class);
+        let mut d = Dgram::icmp(&mut cap, spec, Kind::Unreachable);
         d.send(&mut cap, ms(1000 * (i as i64 + 1)), Side::Client, &q);
     }
     cap

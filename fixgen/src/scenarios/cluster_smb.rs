@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use super::node;
 use crate::capture::{ms, Capture, Seen, Spec};
-use crate::conv::{Dgram, Side, Tcp};
+use crate::conv::{Dgram, Kind, Side, Tcp};
 use crate::payload;
 use crate::smb::{self, Account, Ids, ShareType};
 use crate::wire::Host;
@@ -395,7 +395,8 @@ fn neighbors(cap: &mut Capture, l: &LinkLocal) {
     let IpAddr::V6(target) = b.ip else {
         unreachable!("fe80 is IPv6")
     };
-    let mut d = Dgram::neighbor(cap, a, b, Seen::on(l.iface), l.network, "link-local");
+    let spec = Spec::new(a, 0, b, 0, Seen::on(l.iface), l.network, "link-local");
+    let mut d = Dgram::icmp(cap, spec, Kind::Neighbor);
     for rel in l.nd.map(ms) {
         d.send(
             cap,
