@@ -106,7 +106,10 @@ pub fn reports_with(
             f.dns_rules = dns_rules.take().unwrap_or_else(|| {
                 // Unseen patterns merge as the patterns no part saw.
                 let mut unseen = f.dns_rules.clone();
-                unseen.iter_mut().for_each(|(_, d)| d.unanswered.clear());
+                unseen.iter_mut().for_each(|(_, d)| {
+                    d.unanswered.clear();
+                    d.cut_short.clear();
+                });
                 unseen
             });
             report.warnings = f.warnings();

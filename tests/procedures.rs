@@ -150,6 +150,62 @@ fn an_empty_aaaa_answer_and_a_truncated_one_break_no_rule() {
 }
 
 #[test]
+fn a_truncated_answer_with_no_retry_seen_is_a_warning() {
+    let (_d, t) = generate("dpm_dns_truncated");
+    // dpm.x.y.com's only answer is the truncated UDP one: no TCP retry.
+    let dpm: Vec<&DnsTruth> = t.dns.iter().filter(|d| d.name == "dpm.x.y.com").collect();
+    assert!(dpm.len() == 1 && dpm[0].truncated && dpm[0].transport == "udp");
+    let cut = dpm[0];
+    let doc = audit("dpm-dns.toml", &t, 0);
+    assert_eq!(doc["verdict"], "pass");
+    assert_classes_match(&doc, &t);
+    assert_eq!(doc["dns_violations"], json!([]));
+    assert_eq!(
+        doc["warnings"],
+        json!([format!(
+            "DNS rule 1: dpm.x.y.com was answered truncated (TC=1) to {} at {} (id 0x{:04x}) and no full answer followed (its retry over TCP was not captured): its addresses were not checked",
+            cut.client,
+            time(cut.time_ns),
+            cut.id
+        )])
+    );
+    // The evidence of the DNS flow says the answer was cut.
+    let flows = run_json(
+        &[
+            "audit",
+            "--flows",
+            "--policy",
+            &policy("dpm-dns.toml"),
+            t.file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let answers: Vec<&Value> = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap())
+        .filter(|e| e["kind"] == "dns-answer")
+        .collect();
+    // By transaction id: the flows are listed by size, not by time.
+    let mut truncated: Vec<(u64, &str, bool)> = answers
+        .iter()
+        .map(|e| {
+            let (id, q) = (e["id"].as_u64().unwrap(), e["query"].as_str().unwrap());
+            (id, q, e["truncated"].as_bool().unwrap())
+        })
+        .collect();
+    truncated.sort_unstable();
+    let mut want: Vec<(u64, &str, bool)> = t
+        .dns
+        .iter()
+        .map(|d| (u64::from(d.id), d.name.as_str(), d.truncated))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(truncated, want);
+}
+
+#[test]
 fn a_dns_rule_names_a_name_never_queried() {
     // dpm_backup_lan looks up ps.x.y.com only.
     let (_d, t) = generate("dpm_backup_lan");

@@ -32,11 +32,17 @@ pub struct DnsRuleFinding {
     /// order of [`crate::evidence::names::Names::unanswered`], which is
     /// `order` (time, transaction id, name, client).
     pub unanswered: Vec<Unanswered>,
+    /// Warnings: a name it covers was answered truncated (TC=1) and no
+    /// full answer (the retry over TCP) to that client followed, in the
+    /// same order; the answer's addresses were never checked.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub cut_short: Vec<Unanswered>,
     /// Its name patterns that were never queried nor answered, in order.
     pub unseen: Vec<String>,
 }
 
-/// A query a DNS rule covers that no answer matched.
+/// A query a DNS rule covers that no answer matched, or an answer that
+/// was cut short (TC=1) with no full one after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Unanswered {
@@ -64,6 +70,7 @@ impl Findings {
         let mut out: Vec<String> = self.fallbacks.iter().map(fallback_warning).collect();
         for (index, rule) in &self.dns_rules {
             out.extend(rule.unanswered.iter().map(|u| u.warning.clone()));
+            out.extend(rule.cut_short.iter().map(|u| u.warning.clone()));
             out.extend(
                 rule.unseen
                     .iter()
@@ -97,6 +104,8 @@ impl Findings {
         for ((_, mine), (_, theirs)) in self.dns_rules.iter_mut().zip(other.dns_rules) {
             mine.unanswered.extend(theirs.unanswered);
             mine.unanswered.sort_by(|a, b| a.order.cmp(&b.order));
+            mine.cut_short.extend(theirs.cut_short);
+            mine.cut_short.sort_by(|a, b| a.order.cmp(&b.order));
             mine.unseen.retain(|p| theirs.unseen.contains(p));
         }
         for (mine, theirs) in self.nics.keys.iter_mut().zip(other.nics.keys) {

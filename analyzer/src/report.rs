@@ -421,21 +421,18 @@ impl Analyzer {
     /// answered, and its name patterns never queried at all.
     fn dns_findings(&self) -> Vec<(usize, DnsRuleFinding)> {
         let names = &self.knowledge().names;
-        let unanswered = names.unanswered();
+        let (unanswered, cut) = (names.unanswered(), names.cut_short());
         let mut out = Vec::new();
         for rule in &self.policy().dns {
-            let mut f = DnsRuleFinding::default();
-            for (name, id, client, at) in &unanswered {
-                if rule.covers(name) {
-                    f.unanswered.push(Unanswered {
-                        order: (at.0, *id, name.to_string(), *client),
-                        warning: format!(
-                            "DNS rule {}: {name} was queried by {client} at {at} (id 0x{id:04x}) but never answered",
-                            rule.index
-                        ),
-                    });
-                }
-            }
+            let mut f = DnsRuleFinding {
+                unanswered: covered(rule, &unanswered, |name, client, at| {
+                    format!("{name} was queried by {client} at {at}")
+                }, "but never answered"),
+                cut_short: covered(rule, &cut, |name, client, at| {
+                    format!("{name} was answered truncated (TC=1) to {client} at {at}")
+                }, "and no full answer followed (its retry over TCP was not captured): its addresses were not checked"),
+                unseen: Vec::new(),
+            };
             for p in &rule.names {
                 let seen = names.queried().any(|q| p.matches(q))
                     || names.answered_names().any(|a| p.matches(a));
@@ -628,6 +625,27 @@ impl Analyzer {
             },
         }
     }
+}
+
+/// The warnings of `rule` for the names it covers among `list` (name,
+/// transaction id, client, when): "DNS rule N: {what} (id 0x…) {end}".
+fn covered(
+    rule: &crate::policy::DnsRule,
+    list: &[crate::evidence::names::Unanswered<'_>],
+    what: impl Fn(&str, IpAddr, Timestamp) -> String,
+    end: &str,
+) -> Vec<Unanswered> {
+    list.iter()
+        .filter(|(name, ..)| rule.covers(name))
+        .map(|&(name, id, client, at)| Unanswered {
+            order: (at.0, id, name.to_string(), client),
+            warning: format!(
+                "DNS rule {}: {} (id 0x{id:04x}) {end}",
+                rule.index,
+                what(name, client, at)
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]

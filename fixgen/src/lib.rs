@@ -476,6 +476,13 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
     (
         Scenario {
+            name: "dpm_dns_truncated",
+            description: "pcapng eth0/eth1: dpm_dns_dual_stack without ps's TCP retry (a capture of udp port 53 only): dpm.x.y.com's one answer is truncated (TC=1, no records); DPM 5719 on the backup LAN (eth1)",
+        },
+        scenarios::dpm_dns_truncated,
+    ),
+    (
+        Scenario {
             name: "dpm_fallback_despite_dns_aaaa",
             description: "pcapng eth0/eth1: dpm_fallback_despite_dns, and 10 ms after the A answer holding 192.168.1.24 an AAAA answer with no address (NOERROR)",
         },

@@ -15,7 +15,7 @@ pub(crate) use cluster_smb::{
 };
 pub(crate) use dpm_dcom::dpm_dcom_learned;
 pub(crate) use dpm_dns::{
-    dpm_dns_dual_stack, dpm_dns_ok, dpm_dns_wrong, dpm_fallback_despite_dns,
+    dpm_dns_dual_stack, dpm_dns_ok, dpm_dns_truncated, dpm_dns_wrong, dpm_fallback_despite_dns,
     dpm_fallback_despite_dns_aaaa,
 };
 pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};

@@ -70,6 +70,7 @@ fn fields(f: &Fact) -> Value {
             "query": a.query.as_ref().map(|q| q.0.clone()),
             "qtype": a.query.as_ref().map(|q| type_name(q.1)),
             "rcode": rcode_name(a.rcode),
+            "truncated": a.truncated,
             "answers": a.records.iter().map(|r| json!({
                 "name": r.name,
                 "type": type_name(r.rtype),

@@ -29,9 +29,16 @@ const PER_ADDR: usize = 4;
 /// ([`super::DnsAnswer::families`]), and the addresses it resolved to.
 pub type Resolution = (Timestamp, Families, Vec<IpAddr>);
 
-/// What an answer says of its name's addresses: the families it speaks
-/// for, and the addresses (CNAMEs followed).
-pub type Reply = (Families, Vec<IpAddr>);
+/// What an answer says of its name's addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The families it speaks for ([`super::DnsAnswer::families`]).
+    pub families: Families,
+    /// The addresses, CNAMEs followed.
+    pub addrs: Vec<IpAddr>,
+    /// TC=1: cut to fit a datagram; the client should ask again over TCP.
+    pub truncated: bool,
+}
 
 /// Most changes a [`Journal`] keeps before it gives up (and its analyzer's
 /// part of the traffic is reported by one analyzer after all).
@@ -80,6 +87,9 @@ pub struct Names {
     answered: FxHashSet<Box<str>>,
     /// Queries not answered yet: (name, id, client) → when asked.
     pending: FxHashMap<(Box<str>, u16, IpAddr), Timestamp>,
+    /// Truncated answers no full answer to the same client followed yet
+    /// (its retry over TCP): (name, client) → (when, transaction id).
+    cut: FxHashMap<(Box<str>, IpAddr), (Timestamp, u16)>,
     /// What changed the names, when kept.
     journal: Option<Box<Journal>>,
 }
@@ -97,7 +107,8 @@ impl Names {
     /// An answer (transaction `id`, to `client`) for `name` at `ts`,
     /// speaking for `reply`'s families and resolving to its addresses. An
     /// answer that speaks for no family (truncated, or to a question for
-    /// no address) answers its query but is not kept as a resolution.
+    /// no address) answers its query but is not kept as a resolution; a
+    /// truncated one waits for a full answer to the same client.
     pub fn answer(&mut self, (name, id, client): (&str, u16, IpAddr), ts: Timestamp, reply: Reply) {
         let key: Box<str> = name.into();
         self.pending.remove(&(key.clone(), id, client));
@@ -105,20 +116,28 @@ impl Names {
             self.answered.clear();
         }
         self.answered.insert(key.clone());
-        if reply.0.any() {
+        let cut = (key.clone(), client);
+        if reply.truncated {
+            bounded(&mut self.cut, &cut);
+            self.cut.insert(cut, (ts, id));
+        } else {
+            self.cut.remove(&cut);
+        }
+        if reply.families.any() {
             self.resolved(key, ts, &reply);
         }
         self.note((name, id, client), ts, Some(reply));
     }
 
     /// Keeps a resolution of `key`, by name and by address.
-    fn resolved(&mut self, key: Box<str>, ts: Timestamp, (families, addrs): &Reply) {
+    fn resolved(&mut self, key: Box<str>, ts: Timestamp, reply: &Reply) {
+        let (families, addrs) = (reply.families, &reply.addrs);
         bounded(&mut self.by_name, &key);
         let list = self.by_name.entry(key.clone()).or_default();
         if list.len() == PER_NAME {
             list.pop_front();
         }
-        list.push_back((ts, *families, addrs.clone()));
+        list.push_back((ts, families, addrs.clone()));
         for a in addrs {
             bounded(&mut self.by_addr, a);
             let names = self.by_addr.entry(*a).or_default();
@@ -213,6 +232,19 @@ impl Names {
         v
     }
 
+    /// Truncated answers no full answer to their client followed (the
+    /// retry over TCP was not seen), in the order of [`Names::unanswered`]:
+    /// name, transaction id, client, when.
+    pub fn cut_short(&self) -> Vec<Unanswered<'_>> {
+        let mut v: Vec<Unanswered<'_>> = self
+            .cut
+            .iter()
+            .map(|((n, c), (t, id))| (&**n, *id, *c, *t))
+            .collect();
+        v.sort_by_key(|u| (u.3, u.1, u.0, u.2));
+        v
+    }
+
     /// The names that resolved to `addr`.
     pub fn names_of(&self, addr: IpAddr) -> &[Box<str>] {
         self.by_addr.get(&addr).map_or(&[], Vec::as_slice)
@@ -250,6 +282,7 @@ impl Names {
             + self.queried.len()
             + self.answered.len()
             + self.pending.len()
+            + self.cut.len()
     }
 
     /// Nothing remembered.
@@ -264,6 +297,23 @@ mod tests {
 
     const V4: Families = Families::V4;
 
+    /// A full answer speaking for `families` with `addrs`.
+    fn full(families: Families, addrs: Vec<IpAddr>) -> Reply {
+        Reply {
+            families,
+            addrs,
+            truncated: false,
+        }
+    }
+
+    /// A truncated answer: it speaks for no family.
+    fn cut() -> Reply {
+        Reply {
+            truncated: true,
+            ..full(Families::NONE, vec![])
+        }
+    }
+
     #[test]
     fn answers_by_name_and_address() {
         let mut n = Names::default();
@@ -274,8 +324,8 @@ mod tests {
         let c: IpAddr = "10.10.12.89".parse().unwrap();
         n.query(("ps.x.y.com", 1, c), Timestamp(9));
         n.query(("ps.x.y.com", 2, c), Timestamp(39));
-        n.answer(("ps.x.y.com", 1, c), Timestamp(10), (V4, vec![b, p]));
-        n.answer(("ps.x.y.com", 3, c), Timestamp(40), (V4, vec![p]));
+        n.answer(("ps.x.y.com", 1, c), Timestamp(10), full(V4, vec![b, p]));
+        n.answer(("ps.x.y.com", 3, c), Timestamp(40), full(V4, vec![p]));
         assert_eq!(&*n.names_of(p)[0], "ps.x.y.com");
         let before = |t| n.before("ps.x.y.com", Timestamp(t), V4).unwrap().2.clone();
         assert_eq!(before(39), vec![b, p]);
@@ -296,6 +346,7 @@ mod tests {
             && a.queried == b.queried
             && a.answered == b.answered
             && a.pending == b.pending
+            && a.cut == b.cut
     }
 
     /// Frame `f`'s change: a query or answer among a few names, clients
@@ -307,11 +358,11 @@ mod tests {
         let ts = Timestamp(f as i64);
         match kind % 3 {
             0 => n.query((&name, (f % 5) as u16, client), ts),
-            1 => n.answer((&name, (f % 5) as u16, client), ts, (V4, vec![addr])),
+            1 => n.answer((&name, (f % 5) as u16, client), ts, full(V4, vec![addr])),
             // A truncated answer, or an AAAA one with no address.
             _ => {
-                let families = [Families::NONE, Families::asked(28)][(f % 2) as usize];
-                n.answer((&name, (f % 5) as u16, client), ts, (families, vec![]));
+                let reply = [cut(), full(Families::asked(28), vec![])][(f % 2) as usize].clone();
+                n.answer((&name, (f % 5) as u16, client), ts, reply);
             }
         }
     }
@@ -353,20 +404,18 @@ mod tests {
         n.query(("ps.x.y.com", 1, c), Timestamp(1));
         n.query(("ps.x.y.com", 2, c), Timestamp(2));
         n.query(("ps.x.y.com", 3, c), Timestamp(3));
-        n.answer(("ps.x.y.com", 1, c), Timestamp(10), (V4, vec![b]));
+        n.answer(("ps.x.y.com", 1, c), Timestamp(10), full(V4, vec![b]));
         // AAAA, no data: it speaks for IPv6 only.
         n.answer(
             ("ps.x.y.com", 2, c),
             Timestamp(20),
-            (Families::asked(28), vec![]),
+            full(Families::asked(28), vec![]),
         );
         // Truncated: it answers query 3 but speaks for no family.
-        n.answer(
-            ("ps.x.y.com", 3, c),
-            Timestamp(30),
-            (Families::NONE, vec![]),
-        );
+        n.answer(("ps.x.y.com", 3, c), Timestamp(30), cut());
         assert_eq!(n.unanswered(), vec![]);
+        // No full answer followed the truncated one.
+        assert_eq!(n.cut_short(), vec![("ps.x.y.com", 3, c, Timestamp(30))]);
         let at = Timestamp(40);
         assert_eq!(
             n.before("ps.x.y.com", at, V4),
@@ -378,6 +427,21 @@ mod tests {
             Some(&(Timestamp(20), v6, vec![]))
         );
         assert_eq!(n.by_name["ps.x.y.com"].len(), 2);
+    }
+
+    #[test]
+    fn a_truncated_answer_waits_for_a_full_one_to_its_client() {
+        let mut n = Names::default();
+        let (c, d): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let b: IpAddr = "192.168.1.24".parse().unwrap();
+        n.answer(("dpm.x.y.com", 7, c), Timestamp(1), cut());
+        n.answer(("dpm.x.y.com", 8, d), Timestamp(2), cut());
+        // The TCP retry to c (a new transaction id) answers in full.
+        n.answer(("dpm.x.y.com", 9, c), Timestamp(3), full(V4, vec![b]));
+        assert_eq!(n.cut_short(), vec![("dpm.x.y.com", 8, d, Timestamp(2))]);
+        // Cut again after a full answer: waiting again.
+        n.answer(("dpm.x.y.com", 10, c), Timestamp(4), cut());
+        assert_eq!(n.cut_short().len(), 2);
     }
 
     proptest::proptest! {

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use capture::Timestamp;
 
 use super::learned::{Endpoint, Knowledge, SessionKey, SmbServer};
+use super::names::Reply;
 use super::probe::{Evidence, FlowEvidence, Proto};
 use super::{Dir, Fact, Uuid, Via};
 use crate::analyzer::tuple;
@@ -204,8 +205,11 @@ impl EvidenceStage<'_> {
             }
             Fact::Dns(a) => {
                 if let Some((q, _)) = &a.query {
-                    let addrs: Vec<IpAddr> = a.resolve().0.into_iter().map(|(ip, _)| ip).collect();
-                    let reply = (a.families(), addrs);
+                    let reply = Reply {
+                        families: a.families(),
+                        addrs: a.resolve().0.into_iter().map(|(ip, _)| ip).collect(),
+                        truncated: a.truncated,
+                    };
                     self.knowledge.names.answer((q, a.id, client), ts, reply);
                 }
                 self.answers.push((a.clone(), ts));

@@ -95,7 +95,18 @@ pub(crate) fn dpm_fallback_despite_dns() -> Capture {
 /// comes back truncated (TC=1, no records), and ps asks again over TCP (+60 ms) and hears both
 /// addresses. Every answer that could hold a backup address holds one.
 pub(crate) fn dpm_dns_dual_stack() -> Capture {
-    let mut cap = two_nics("dpm_dns_dual_stack");
+    dual_stack("dpm_dns_dual_stack", true)
+}
+
+/// `dpm_dns_dual_stack` with no TCP retry in the capture (taken with `udp port 53`, say):
+/// the truncated answer is the only one ps's lookup of `dpm.x.y.com` got.
+pub(crate) fn dpm_dns_truncated() -> Capture {
+    dual_stack("dpm_dns_truncated", false)
+}
+
+/// The dual-stack lookups; ps's retry over TCP only when `retry`.
+fn dual_stack(name: &'static str, retry: bool) -> Capture {
+    let mut cap = two_nics(name);
     arp_pair(&mut cap, ETH1, &[], dpm_backup(), ps_backup(), 0);
     primary_preamble(&mut cap, &[ip4("192.168.1.24"), ip4("10.10.12.90")]);
     aaaa_no_data(&mut cap, dpm_primary(), (51003, 0x1004), PS_NAME, ms(52));
@@ -109,7 +120,9 @@ pub(crate) fn dpm_dns_dual_stack() -> Capture {
         reply: Reply::addresses(0x2002, DPM_NAME, &both, dns::DPM_TTL).truncated(),
     }
     .udp(&mut cap, ms(57));
-    ps_resolves_dpm(&mut cap);
+    if retry {
+        ps_resolves_dpm(&mut cap);
+    }
     data(&mut cap, (dpm_backup(), ps_backup()), ETH1, "backup");
     cap
 }
