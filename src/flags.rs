@@ -75,9 +75,11 @@ pub enum Command {
 /// Options of every live capture.
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
-    /// Capture on this NIC (repeatable). Default: the policy's [interfaces];
-    /// if it has none, every interface that is up and not loopback (watch:
-    /// also those down at start, captured once they come up).
+    /// Capture on this NIC (repeatable), and on no other. Default: the
+    /// policy's [interfaces] and every other interface that is up and not
+    /// loopback (traffic on a NIC the policy does not name is judged by its
+    /// addresses); watch also takes those down at start, captured once
+    /// they come up.
     #[arg(long = "iface", short = 'i', value_name = "NAME")]
     pub ifaces: Vec<String>,
     /// Bytes kept per packet: headers plus the first payload bytes.

@@ -24,36 +24,58 @@ use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
 use crate::violations_pcap::{FlowNumbers, Journal, LivePcap, Wanted, Written};
 use crate::Outcome;
 
-/// Which NICs to capture on: `--iface`, else the policy's interfaces, else
-/// every interface that is up and not loopback.
+/// Which NICs to capture on ([`choose_nics`]), by name.
 pub fn select_nics(args: &LiveArgs, policy: &Policy) -> Result<Vec<String>> {
-    Ok(choose_nics(args, policy, false)?.0)
+    Ok(choose_nics(args, policy, false)?
+        .into_iter()
+        .map(|n| n.name)
+        .collect())
 }
 
-/// The NICs to capture, and whether they were named (by `--iface`, else by
-/// the policy's `[interfaces]`) rather than taken from the host: every NIC
-/// that is not loopback and is up, or (`with_down`) up or not.
-pub fn choose_nics(
-    args: &LiveArgs,
-    policy: &Policy,
-    with_down: bool,
-) -> Result<(Vec<String>, bool)> {
+/// A NIC to capture, and whether it was named (by `--iface` or the
+/// policy's `[interfaces]`) rather than found on the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chosen {
+    pub name: String,
+    pub named: bool,
+}
+
+/// The NICs to capture: exactly those of `--iface`; else the policy's
+/// `[interfaces]` names and every other NIC of the host that is not
+/// loopback and is up (or, `with_down`, up or not): traffic that leaves
+/// by a NIC the policy forgot is still seen, and judged by its addresses;
+/// else every such NIC.
+pub fn choose_nics(args: &LiveArgs, policy: &Policy, with_down: bool) -> Result<Vec<Chosen>> {
+    let chosen =
+        |names: Vec<String>, named| names.into_iter().map(move |name| Chosen { name, named });
     if !args.ifaces.is_empty() {
-        return Ok((args.ifaces.clone(), true));
+        return Ok(chosen(args.ifaces.clone(), true).collect());
     }
     let named = named_nics(policy);
-    if !named.is_empty() {
-        return Ok((named, true));
-    }
-    let all: Vec<String> = capture::system_ifaces()?
-        .into_iter()
-        .filter(|i| (i.up || with_down) && !i.loopback)
-        .map(|i| i.name)
-        .collect();
+    let host = match host_nics(with_down) {
+        Ok(host) => host,
+        Err(e) if !named.is_empty() => {
+            log::warn!("capturing only the policy's NICs: {e:#}");
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    let others = host.into_iter().filter(|n| !named.contains(n)).collect();
+    let all: Vec<Chosen> = chosen(named, true).chain(chosen(others, false)).collect();
     if all.is_empty() {
         bail!("no interface to capture on: none is up (name some with --iface)");
     }
-    Ok((all, false))
+    Ok(all)
+}
+
+/// The host's NICs that are not loopback and are up (or, `with_down`, up
+/// or not).
+fn host_nics(with_down: bool) -> Result<Vec<String>> {
+    Ok(capture::system_ifaces()?
+        .into_iter()
+        .filter(|i| (i.up || with_down) && !i.loopback)
+        .map(|i| i.name)
+        .collect())
 }
 
 /// The policy's NICs by name: a GUID, index or MAC key names an interface

@@ -117,7 +117,7 @@ impl Lab {
     }
 
     /// A veth pair named `dev` on both hosts, addressed and up.
-    fn link(&self, dev: &str, dpm_addr: &str, ps_addr: &str) {
+    pub fn link(&self, dev: &str, dpm_addr: &str, ps_addr: &str) {
         let tag = unique();
         let (x, y) = (format!("l{tag}a"), format!("l{tag}b"));
         ip(&["link", "add", &x, "type", "veth", "peer", "name", &y]);

@@ -139,6 +139,51 @@ fn backup_over_the_primary_link_fails_naming_the_primary_nic() {
     );
 }
 
+#[test]
+fn a_nic_the_policy_does_not_name_is_captured_too() {
+    if !root_or_skip("a_nic_the_policy_does_not_name_is_captured_too") {
+        return;
+    }
+    // A third NIC the policy forgot: part of the backup leaves by it.
+    let lab = Lab::new();
+    lab.link("eth2", "172.16.0.89/24", "172.16.0.90/24");
+    let before = lab.counters(&lab.dpm, "eth2");
+    let both = format!(
+        "{} && {}",
+        shell(&Lab::send_argv("192.168.1.24", 5719, BULK)),
+        shell(&Lab::send_argv("172.16.0.90", 5719, BULK / 3))
+    );
+    let (code, doc, stderr) = verify(
+        &lab,
+        &["--settle", "500ms", "--expect", "dpm"],
+        &["sh".into(), "-c".into(), both],
+    );
+    let after = lab.counters(&lab.dpm, "eth2");
+    assert_eq!(code, Some(1), "{doc}\n{stderr}");
+    assert_eq!(doc["verdict"], "fail");
+    let eth2 = nic(&doc, "eth2");
+    assert_eq!(eth2["bytes"], after.0 - before.0, "{eth2}");
+    assert_eq!(eth2["packets"], after.1 - before.1, "{eth2}");
+    let v = doc["violations"].as_array().unwrap();
+    assert_eq!(v.len(), 1, "{doc}");
+    assert_eq!(
+        (&v[0]["class"], &v[0]["interface"], &v[0]["network"]),
+        (&"dpm".into(), &"eth2".into(), &"unknown".into())
+    );
+    assert_eq!(
+        v[0]["bytes"],
+        eth2["bytes"].as_u64().unwrap() - arp_bytes(&doc, "eth2")
+    );
+}
+
+/// `argv` as one shell word list.
+fn shell(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Bytes of non-IP frames (ARP) on a NIC: the NIC total minus every flow there.
 fn arp_bytes(doc: &Value, dev: &str) -> u64 {
     let cap = doc["captures"]

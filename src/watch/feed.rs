@@ -84,12 +84,14 @@ pub struct LiveFeed {
 impl LiveFeed {
     /// Starts capture threads on NICs opened (while still privileged); a
     /// NIC waiting to be opened is lost until it comes up, and `quiet` (no
-    /// alert until then) when watch was not told its name.
-    pub fn start(opened: Vec<NicSlot>, named: bool, cfg: LiveConfig) -> Self {
+    /// alert until then) when watch was not told its name (`named`, one
+    /// per NIC).
+    pub fn start(opened: Vec<NicSlot>, named: &[bool], cfg: LiveConfig) -> Self {
         let now = Instant::now();
         let nics = opened
             .iter()
-            .map(|slot| {
+            .zip(named)
+            .map(|(slot, &named)| {
                 let (name, waiting) = match slot {
                     NicSlot::Open(n) => (n.name().to_string(), false),
                     NicSlot::Waiting { name, .. } => (name.clone(), true),

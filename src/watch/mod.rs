@@ -39,11 +39,11 @@ struct Opened {
     syslog: Option<Option<std::os::unix::net::UnixDatagram>>,
 }
 
-fn open_privileged(args: &WatchArgs, names: &[String], named: bool) -> Result<Opened> {
+fn open_privileged(args: &WatchArgs, nics: &[verify::Chosen]) -> Result<Opened> {
     let cfg = verify::live_config(&args.live)?;
-    let nics = names
+    let nics = nics
         .iter()
-        .map(|n| open_or_wait(n, &cfg, named))
+        .map(|n| open_or_wait(&n.name, &cfg, n.named))
         .collect::<Result<_>>()?;
     let listener = args.metrics.as_deref().map(http::bind).transpose()?;
     let alert_file = match args.alerts.as_deref() {
@@ -98,7 +98,9 @@ fn timing(args: &WatchArgs) -> Result<Timing> {
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let policy = config::load(&args.policy)?;
-    let (names, named) = verify::choose_nics(&args.live, &policy, true)?;
+    let chosen = verify::choose_nics(&args.live, &policy, true)?;
+    let names: Vec<String> = chosen.iter().map(|n| n.name.clone()).collect();
+    let named: Vec<bool> = chosen.iter().map(|n| n.named).collect();
     let timing = timing(args)?;
     let evidence_wait = parse_duration(&args.evidence_wait).context("--evidence-wait")?;
     if args.alerts.is_none() && args.webhook.is_empty() && !args.syslog {
@@ -108,7 +110,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     }
     // Open every NIC, file and socket while still privileged, then drop
     // root before any thread starts (capabilities are per thread).
-    let opened = open_privileged(args, &names, named)?;
+    let opened = open_privileged(args, &chosen)?;
     privileges::drop_to(&args.user)?;
     // A policy the unprivileged user cannot read would only fail at the
     // first SIGHUP: refuse it now.
@@ -142,7 +144,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         evidence_wait,
         page,
     });
-    let mut feed = LiveFeed::start(opened.nics, named, verify::live_config(&args.live)?);
+    let mut feed = LiveFeed::start(opened.nics, &named, verify::live_config(&args.live)?);
     log::info!("watching {}", names.join(", "));
     let (packets, deadline) = d.run(&mut feed, &ctl_rx);
     let (alerts, leaks) = d.alert_counts();
