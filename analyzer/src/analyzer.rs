@@ -301,6 +301,23 @@ pub const FRAGMENT_CAP: usize = 65_536;
 
 type FragKey = (IpAddr, IpAddr, u8, u32, TunnelId);
 
+/// An overlay's inner packet with the VLAN tags of the outer frame that
+/// carried it before its own (outermost first): it crossed those VLANs,
+/// as it crossed the NIC. `None` when they are more than a level holds.
+fn carried<'a>(outer: &PacketMeta<'_>, mut inner: PacketMeta<'a>) -> Option<PacketMeta<'a>> {
+    let (o, i) = (usize::from(outer.vlan_count), usize::from(inner.vlan_count));
+    if o == 0 {
+        return Some(inner);
+    }
+    let mut tags = [0u16; 3];
+    tags.get_mut(..o)?.copy_from_slice(outer.vlans.get(..o)?);
+    tags.get_mut(o..o + i)?
+        .copy_from_slice(inner.vlans.get(..i)?);
+    inner.vlans = tags;
+    inner.vlan_count = u8::try_from(o + i).ok()?;
+    Some(inner)
+}
+
 /// Where one level of a frame is counted: the frame's time and capture, and
 /// this level's own bytes, NIC and tunnel.
 #[derive(Clone, Copy, Debug)]
@@ -742,7 +759,8 @@ impl Analyzer {
 
     /// Decodes the level inside `outer`, counting it if it is not an IP
     /// packet; `at` becomes that level's place (its bytes, its NIC: an
-    /// ERSPAN session's `erspan:N`, else the NIC that carried the tunnel).
+    /// ERSPAN session's `erspan:N`, else the NIC that carried the tunnel,
+    /// and then the outer VLAN tags too: [`carried`]).
     fn descend<'a>(
         &mut self,
         outer: &PacketMeta<'a>,
@@ -755,7 +773,17 @@ impl Analyzer {
             at.iface
         };
         let m = match decode::inner(e) {
-            Decoded::Packet(m) => m,
+            Decoded::Packet(m) if e.kind.is_mirror() => m,
+            Decoded::Packet(m) => match carried(outer, m) {
+                Some(m) => m,
+                None => {
+                    let many = Stop::NotDecoded(
+                        "more than 3 VLAN tags outside and inside a tunnel, not decoded",
+                    );
+                    self.count_undecoded(at.capture, Layer::Link, many);
+                    return None;
+                }
+            },
             Decoded::NonIp { .. } => {
                 if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
                     c.non_ip += 1;

@@ -10,17 +10,39 @@ use etherparse::{IpNumber, PacketBuilder};
 
 /// An inner Ethernet frame: TCP 10.0.0.1:50000 → 10.0.0.2:5719, 100 bytes.
 fn inner_eth() -> Vec<u8> {
+    inner_tagged(&[])
+}
+
+/// `inner_eth` with 802.1Q `tags`, outermost first.
+fn inner_tagged(tags: &[u16]) -> Vec<u8> {
     let mut out = Vec::new();
     PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
         .tcp(50000, 5719, 1, 1000)
         .write(&mut out, &[0x5a; 100])
         .unwrap();
+    tag(out, tags)
+}
+
+/// `frame` with 802.1Q `tags` (TPID 0x8100 each) after its MAC addresses,
+/// outermost first.
+fn tag(frame: Vec<u8>, tags: &[u16]) -> Vec<u8> {
+    let mut out = frame[..12].to_vec();
+    for t in tags {
+        out.extend([0x81, 0x00]);
+        out.extend(t.to_be_bytes());
+    }
+    out.extend_from_slice(&frame[12..]);
     out
 }
 
 /// VXLAN (RFC 7348 §5) with `vni` from VTEP 192.0.2.1 to 192.0.2.2.
 fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
+    vxlan_tagged(vni, &[], inner)
+}
+
+/// `vxlan` with the outer frame carrying 802.1Q `tags`.
+fn vxlan_tagged(vni: u32, tags: &[u16], inner: &[u8]) -> Vec<u8> {
     let v = vni.to_be_bytes();
     let mut payload = vec![0x08, 0, 0, 0, v[1], v[2], v[3], 0];
     payload.extend_from_slice(inner);
@@ -30,7 +52,7 @@ fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
         .udp(49152, 4789)
         .write(&mut out, &payload)
         .unwrap();
-    out
+    tag(out, tags)
 }
 
 fn observe_all(frames: &[Vec<u8>]) -> Analyzer {
@@ -169,4 +191,56 @@ fn an_erspan_session_is_the_inner_flow_interface() {
         (2, 2 * frame.len() as u64)
     );
     assert_eq!(c.overlay_packets, 0);
+}
+
+/// The VLAN ids of the flows of IP protocol `proto`, each flow's sorted.
+fn vlans_of(an: &Analyzer, proto: u8) -> Vec<Vec<u16>> {
+    an.flows()
+        .filter(|f| f.key.proto == proto)
+        .map(|f| {
+            let mut v: Vec<u16> = f.vlans.iter().map(|t| t.vlan).collect();
+            v.sort_unstable();
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn an_overlay_inner_flow_crossed_its_outer_frame_vlans() {
+    // The outer frame on VLAN 20 carries an inner frame on VLAN 30.
+    let an = observe_all(&[vxlan_tagged(5001, &[20], &inner_tagged(&[30]))]);
+    assert_eq!(vlans_of(&an, 6), [vec![20, 30]]);
+    assert_eq!(vlans_of(&an, 17), [vec![20]]);
+    // An untagged inner frame: the outer tag alone.
+    let an = observe_all(&[vxlan_tagged(5001, &[20], &inner_eth())]);
+    assert_eq!(vlans_of(&an, 6), [vec![20]]);
+}
+
+#[test]
+fn more_vlan_tags_than_a_level_holds_are_undecoded() {
+    let frame = vxlan_tagged(5001, &[20, 21], &inner_tagged(&[30, 31]));
+    let an = observe_all(&[frame]);
+    assert_eq!(vlans_of(&an, 6), Vec::<Vec<u16>>::new());
+    assert_eq!(vlans_of(&an, 17), [vec![20, 21]]);
+    assert_eq!(
+        undecoded(&an),
+        BTreeMap::from([(
+            "link: more than 3 VLAN tags outside and inside a tunnel, not decoded".to_string(),
+            1
+        )])
+    );
+}
+
+#[test]
+fn an_erspan_inner_flow_keeps_only_its_own_vlans() {
+    // Mirror transport on VLAN 20 (the collector's), the mirrored frame on 30.
+    let mut payload = vec![0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 9, 0, 0, 0, 0];
+    payload.extend(inner_tagged(&[30]));
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4([192, 0, 2, 10], [192, 0, 2, 20], 64)
+        .write(&mut frame, IpNumber::GRE, &payload)
+        .unwrap();
+    let an = observe_all(&[tag(frame, &[20])]);
+    assert_eq!(vlans_of(&an, 6), [vec![30]]);
 }
