@@ -34,7 +34,8 @@ pub enum Command {
     Flows(FlowsArgs),
     /// Audit capture files against a policy: classes, networks, NICs,
     /// throughput percentiles, violations with evidence. Exit 0 pass,
-    /// 1 violation, 2 error.
+    /// 1 violation, 2 error, 3 inconclusive (no packet read, or an
+    /// --expect class not seen with --min-bytes).
     Audit(AuditArgs),
     /// Merge the summaries of audits run apart (`audit --save`: one per
     /// host, or per batch job) into one report, equal to auditing all their

@@ -537,6 +537,13 @@ struct Ended {
     nics: Vec<String>,
 }
 
+/// The warning of a capture filter: what it left out was never checked.
+fn filter_warning(warnings: &mut Vec<String>, filter: &str) {
+    warnings.push(format!(
+        "capture filter {filter:?} (--filter): traffic it left out was neither counted nor checked"
+    ));
+}
+
 /// The report: verdict, NIC health, the command, `--violations-pcap`.
 fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
     let Session {
@@ -586,7 +593,12 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
             interfaces: Vec::new(),
         })
         .collect();
+    let config = live_config(&args.live)?;
+    if let Some(f) = &config.filter {
+        filter_warning(&mut late_errors, f);
+    }
     let live = LiveInfo {
+        config,
         nics: nic_reports,
         command,
         ended_by: e.ended_by.clone(),

@@ -176,6 +176,41 @@ fn a_nic_the_policy_does_not_name_is_captured_too() {
     );
 }
 
+#[test]
+fn a_capture_filter_is_in_the_report_and_warned_of() {
+    if !root_or_skip("a_capture_filter_is_in_the_report_and_warned_of") {
+        return;
+    }
+    // The filter hides the leak: the report must say what was not looked at.
+    let lab = Lab::new();
+    let filter = "not port 5719";
+    let both = format!(
+        "{} && {}",
+        shell(&Lab::send_argv("10.10.12.90", 443, 10_000)),
+        shell(&Lab::send_argv("10.10.12.90", 5719, BULK / 3))
+    );
+    let (code, doc, stderr) = verify(
+        &lab,
+        &["--settle", "300ms", "--filter", filter, "--snaplen", "300"],
+        &["sh".into(), "-c".into(), both],
+    );
+    assert_eq!(code, Some(0), "{doc}\n{stderr}");
+    assert_eq!(class_bytes(&doc, "dpm"), 0);
+    assert!(class_bytes(&doc, "client") > 10_000, "{doc}");
+    assert_eq!(
+        doc["capture_settings"],
+        serde_json::json!({
+            "snaplen": 300, "buffer_size": 32 << 20, "promisc": false, "filter": filter,
+        })
+    );
+    assert_eq!(
+        doc["warnings"],
+        serde_json::json!([format!(
+            "capture filter {filter:?} (--filter): traffic it left out was neither counted nor checked"
+        )])
+    );
+}
+
 /// `argv` as one shell word list.
 fn shell(argv: &[String]) -> String {
     argv.iter()

@@ -388,6 +388,8 @@ struct ReportDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reasons: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    capture_settings: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ended_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ms: Option<u64>,
@@ -559,6 +561,14 @@ impl Render for Json {
             nics: live.map(|l| l.nics.iter().map(nic).collect()),
             command: live.map(|l| l.command.as_ref().map(command)),
             reasons: (live.is_some() || !v.reasons.is_empty()).then_some(v.reasons.as_slice()),
+            capture_settings: live.map(|l| {
+                serde_json::json!({
+                    "snaplen": l.config.snaplen,
+                    "buffer_size": l.config.buffer_size,
+                    "promisc": l.config.promisc,
+                    "filter": l.config.filter,
+                })
+            }),
             ended_by: live.map(|l| l.ended_by.as_str()),
             duration_ms: live.map(|l| l.duration.as_millis() as u64),
         };

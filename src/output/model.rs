@@ -274,6 +274,8 @@ impl CommandReport {
 /// What a live run adds to the report.
 #[derive(Clone, Debug)]
 pub struct LiveInfo {
+    /// The libpcap settings every NIC was captured with.
+    pub config: capture::LiveConfig,
     pub nics: Vec<NicReport>,
     pub command: Option<CommandReport>,
     pub ended_by: String,

@@ -212,9 +212,14 @@ fn live(out: &mut dyn Write, v: &Document) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "capture: {:.1} s, ended: {}",
+        "capture: {:.1} s, ended: {}; snaplen {}{}",
         l.duration.as_secs_f64(),
-        l.ended_by
+        l.ended_by,
+        l.config.snaplen,
+        l.config
+            .filter
+            .as_ref()
+            .map_or(String::new(), |f| format!(", filter {f:?}"))
     )?;
     for nic in &l.nics {
         writeln!(
