@@ -151,7 +151,9 @@ impl Run<'_> {
         });
         let saved = save.map(|s| (s, report.clone()));
         let flows = self.args.report.flows;
-        let doc = Document::new(&an, report, &outcomes, flows).with_verdict(verdict, reasons);
+        let doc = Document::new(&an, report, &outcomes, flows)
+            .with_verdict(verdict, reasons)
+            .with_caveats(self.expect.caveats(self.policy, false));
         let summary = saved.map(|(out, report)| {
             let s = Summary::new(
                 TableFacts::of(&an),
@@ -301,7 +303,8 @@ pub fn report_merged(
     let failed = m.captures.iter().filter(|c| c.error.is_some()).count();
     let total = m.captures.len();
     let mut doc = Document::from_parts(m.report, m.captures, m.flow_table, policy)
-        .with_verdict(verdict, reasons);
+        .with_verdict(verdict, reasons)
+        .with_caveats(expect.caveats(policy, false));
     doc.flows = m.flows.map(|rows| {
         let (captures, learned) = (doc.captures.clone(), doc.learned_endpoints.clone());
         FlowList::of_rows(captures, rows, learned, doc.flow_table)

@@ -43,6 +43,38 @@ impl Expect {
         &self.classes
     }
 
+    /// What a PASS would not prove, whatever the traffic: a policy that
+    /// restricts no class (nothing can break it), an expected class the
+    /// policy does not restrict (seen, but anywhere), and (`verify`) no
+    /// `--expect` at all (nothing had to be seen).
+    pub fn caveats(&self, policy: &Policy, verify: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let restricted = |c: &&ClassId| {
+            policy
+                .classes
+                .get(usize::from(c.0))
+                .is_some_and(|c| c.networks.is_some())
+        };
+        if !policy.classes.iter().any(|c| c.networks.is_some()) && policy.retired.is_empty() {
+            out.push(
+                "the policy restricts no class (no [classes.NAME] networks, no retired network): no traffic can break it".to_string(),
+            );
+        } else {
+            for c in self.classes.iter().filter(|c| !restricted(c)) {
+                out.push(format!(
+                    "--expect {0}: the policy does not restrict {0} (no [classes.{0}] networks): it must be seen, on any network",
+                    policy.class_name(*c)
+                ));
+            }
+        }
+        if verify && self.classes.is_empty() {
+            out.push(
+                "no --expect: a PASS says no traffic seen broke the policy, not that the job's traffic was seen (name its class with --expect)".to_string(),
+            );
+        }
+        out
+    }
+
     /// Why the run is inconclusive: expected classes not seen with enough
     /// bytes, no packet at all (`packets` read in all), or none that
     /// carried traffic the policy judges.

@@ -606,6 +606,7 @@ fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> R
     };
     let mut doc = Document::new(&an, report, &outcomes, args.report.flows)
         .with_verdict(verdict, reasons)
+        .with_caveats(e.expect.caveats(an.policy(), true))
         .with_live(live);
     drop(an);
     let pcap_warnings = match (second, journal) {

@@ -769,3 +769,69 @@ fn a_report_through_a_symbolic_link_replaces_what_it_names() {
     let report = std::fs::read_to_string(&target).unwrap();
     assert!(report.starts_with("PASS: "), "{report}");
 }
+
+#[test]
+fn a_policy_that_restricts_nothing_or_an_unrestricted_expectation_is_warned_of() {
+    let (dir, t) = generate("dpm_backup_lan");
+    let file = t.file.to_str().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let open = write("open.toml", "[networks]\nprimary = [\"10.10.12.0/24\"]\n");
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &open,
+            "--expect",
+            "dpm",
+            "--min-bytes",
+            "1k",
+            file,
+        ],
+        0,
+    );
+    assert_eq!(doc["verdict"], "pass");
+    assert_eq!(
+        doc["warnings"][0],
+        "the policy restricts no class (no [classes.NAME] networks, no retired network): no traffic can break it"
+    );
+    let some = write(
+        "some.toml",
+        "[networks]\nprimary = [\"10.10.12.0/24\"]\n\n[classes.dns]\nnetworks = [\"primary\"]\n",
+    );
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &some,
+            "--expect",
+            "dpm",
+            "--min-bytes",
+            "1k",
+            file,
+        ],
+        0,
+    );
+    assert_eq!(
+        doc["warnings"][0],
+        "--expect dpm: the policy does not restrict dpm (no [classes.dpm] networks): it must be seen, on any network"
+    );
+    // A policy that restricts the expected class: no such warning.
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            "--expect",
+            "dpm",
+            "--min-bytes",
+            "1k",
+            file,
+        ],
+        0,
+    );
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+}

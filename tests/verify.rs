@@ -191,7 +191,18 @@ fn a_capture_filter_is_in_the_report_and_warned_of() {
     );
     let (code, doc, stderr) = verify(
         &lab,
-        &["--settle", "300ms", "--filter", filter, "--snaplen", "300"],
+        &[
+            "--settle",
+            "300ms",
+            "--filter",
+            filter,
+            "--snaplen",
+            "300",
+            "--expect",
+            "client",
+            "--min-bytes",
+            "10k",
+        ],
         &["sh".into(), "-c".into(), both],
     );
     assert_eq!(code, Some(0), "{doc}\n{stderr}");
@@ -208,6 +219,28 @@ fn a_capture_filter_is_in_the_report_and_warned_of() {
         serde_json::json!([format!(
             "capture filter {filter:?} (--filter): traffic it left out was neither counted nor checked"
         )])
+    );
+}
+
+#[test]
+fn a_pass_that_proves_little_says_so() {
+    if !root_or_skip("a_pass_that_proves_little_says_so") {
+        return;
+    }
+    // No --expect, and a run with no DPM traffic at all: PASS, with the
+    // warning that nothing had to be seen.
+    let lab = Lab::new();
+    let (code, doc, stderr) = verify(
+        &lab,
+        &["--settle", "300ms"],
+        &Lab::send_argv("10.10.12.90", 443, 10_000),
+    );
+    assert_eq!(code, Some(0), "{doc}\n{stderr}");
+    assert_eq!(
+        doc["warnings"],
+        serde_json::json!([
+            "no --expect: a PASS says no traffic seen broke the policy, not that the job's traffic was seen (name its class with --expect)"
+        ])
     );
 }
 
@@ -534,7 +567,14 @@ fn a_failing_write_file_does_not_cost_the_verdict() {
     // /dev/full: every write fails with "no space left on device".
     let (code, doc, _) = verify(
         &lab,
-        &["--settle", "300ms", "--write", "/dev/full"],
+        &[
+            "--settle",
+            "300ms",
+            "--write",
+            "/dev/full",
+            "--expect",
+            "dpm",
+        ],
         &Lab::send_argv("192.168.1.24", 5719, BULK),
     );
     assert_eq!(code, Some(0), "{doc}");

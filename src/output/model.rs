@@ -428,6 +428,13 @@ impl Document {
         self
     }
 
+    /// Puts `caveats` (what a PASS would not prove) before the warnings.
+    pub fn with_caveats(mut self, mut caveats: Vec<String>) -> Self {
+        caveats.append(&mut self.warnings);
+        self.warnings = caveats;
+        self
+    }
+
     /// Adds the live-capture part.
     pub fn with_live(mut self, live: LiveInfo) -> Self {
         self.live = Some(live);
