@@ -835,3 +835,40 @@ fn a_policy_that_restricts_nothing_or_an_unrestricted_expectation_is_warned_of()
     );
     assert_eq!(doc["warnings"], serde_json::json!([]));
 }
+
+#[test]
+fn one_conversation_in_two_captures_is_warned_of() {
+    // The same DPM transfer captured at two places: its SYNs are in both.
+    let (dir, t) = generate("dpm_backup_lan");
+    let again = dir.path().join("other-host.pcapng");
+    crate::util::retimed_copy(&t.file, &again, 1);
+    let (a, b) = (t.file.to_str().unwrap(), again.to_str().unwrap());
+    let doc = run_json(&["audit", "--policy", &policy("dpm.toml"), a, b], 0);
+    // Each TCP connection of the bookkeeping opened with one SYN.
+    let mut by_class: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in t.flows.iter().filter(|f| f.proto == "tcp") {
+        *by_class.entry(f.class).or_insert(0) += 1;
+    }
+    let mut want: Vec<String> = by_class
+        .iter()
+        .map(|(class, n)| {
+            format!(
+                "{class}: {n} TCP connection{} captured twice, in {a} and again in {b} (the same SYN): each capture's packets and bytes are counted, so {class} totals count {} twice; audit the captures of one vantage point together, and the others apart",
+                if *n == 1 { " was" } else { "s were" },
+                if *n == 1 { "it" } else { "them" }
+            )
+        })
+        .collect();
+    let mut got: Vec<String> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // One capture alone: no such warning.
+    let doc = run_json(&["audit", "--policy", &policy("dpm.toml"), a], 0);
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+}

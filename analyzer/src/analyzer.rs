@@ -221,6 +221,36 @@ fn spread(a: IpAddr) -> u64 {
     k ^ (k >> 33)
 }
 
+/// Most opening SYNs remembered to find connections captured twice.
+pub const SYN_CAP: usize = 65_536;
+
+/// A connection's opening SYN (`key`, `dir`, `seq`) in `capture`: one
+/// another capture already held is the same connection captured twice
+/// (a retransmitted SYN is in the capture of its first). Bounded: past
+/// [`SYN_CAP`] new SYNs are not remembered.
+fn opened(
+    syns: &mut FxHashMap<u64, CaptureId>,
+    twice: &mut BTreeMap<(ClassId, CaptureId, CaptureId), u64>,
+    (key, dir, seq, capture, class): (&FlowKey, Direction, u32, CaptureId, Option<ClassId>),
+) {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    (key, dir == Direction::LoToHi, seq).hash(&mut h);
+    let digest = h.finish();
+    match syns.get(&digest) {
+        Some(&first) if first != capture => {
+            if let Some(class) = class {
+                *twice.entry((class, first, capture)).or_insert(0) += 1;
+            }
+        }
+        Some(_) => {}
+        None if syns.len() < SYN_CAP => {
+            syns.insert(digest, capture);
+        }
+        None => {}
+    }
+}
+
 /// A digest of a tunnel that does not depend on the run or the direction
 /// of its first packet (outer endpoints unordered: another capture may see
 /// the other way first).
@@ -382,6 +412,12 @@ pub struct Analyzer {
     /// The frame (of [`Analyzer::frames_read`]) each kept DNS violation
     /// came from.
     dns_violation_frames: Vec<u64>,
+    /// Opening SYNs seen (digest of flow key, direction and sequence
+    /// number) → the capture they were first in; at most [`SYN_CAP`].
+    syns: FxHashMap<u64, CaptureId>,
+    /// Connections whose SYN a later capture repeated: (class, first
+    /// capture, again) → how many.
+    twice: BTreeMap<(ClassId, CaptureId, CaptureId), u64>,
     /// Frames observed or passed: what stamps the names' journal.
     frames_read: u64,
 }
@@ -427,6 +463,8 @@ impl Analyzer {
             dns_violations: Vec::new(),
             dns_violations_dropped: 0,
             dns_violation_frames: Vec::new(),
+            syns: FxHashMap::default(),
+            twice: BTreeMap::new(),
             frames_read: 0,
         }
     }
@@ -672,6 +710,25 @@ impl Analyzer {
         self.ifindex_cache.get(&ix).is_some_and(listed)
     }
 
+    /// Connections captured twice, by class and pair of captures.
+    pub(crate) fn twice(&self) -> Vec<crate::findings::Twice> {
+        let name = |c: CaptureId| {
+            self.captures
+                .get(c.0 as usize)
+                .map_or_else(String::new, |c| c.source.clone())
+        };
+        self.twice
+            .iter()
+            .map(|(&(class, first, again), &n)| crate::findings::Twice {
+                order: class.0,
+                class: self.policy.class_name(class).to_string(),
+                first: name(first),
+                again: name(again),
+                connections: n,
+            })
+            .collect()
+    }
+
     /// Frames observed or passed so far.
     pub fn frames_read(&self) -> u64 {
         self.frames_read
@@ -863,6 +920,12 @@ impl Analyzer {
         }
         if possible_copy {
             slot.ext.possible_copy_bytes += u64::from(at.wire_len);
+        }
+        if meta.tcp_flags & (decode::tcp_flags::SYN | decode::tcp_flags::ACK)
+            == decode::tcp_flags::SYN
+        {
+            let opening = (&key, dir, meta.tcp_seq, at.capture, slot.ext.class);
+            opened(&mut self.syns, &mut self.twice, opening);
         }
         let tags = (meta.vlans, meta.vlan_count);
         count(slot, &mut self.stats, at.ts, (at.wire_len, at.iface, tags));

@@ -62,6 +62,24 @@ pub struct Findings {
     pub dns_rules: Vec<(usize, DnsRuleFinding)>,
     /// The `[interfaces]` keys.
     pub nics: NicFindings,
+    /// TCP connections whose SYN one capture repeated from another.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub twice: Vec<Twice>,
+}
+
+/// TCP connections of one class whose opening SYN (same addresses, ports
+/// and sequence number) was in capture `first` and again in `again`: one
+/// conversation captured at two places (both hosts, or a host and a SPAN),
+/// so its packets and bytes are counted once per capture.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Twice {
+    /// The class's index in the policy (the order of the warnings).
+    pub order: u16,
+    pub class: String,
+    pub first: String,
+    pub again: String,
+    pub connections: u64,
 }
 
 impl Findings {
@@ -78,6 +96,7 @@ impl Findings {
             );
         }
         out.extend(self.nics.warnings());
+        out.extend(self.twice.iter().map(twice_warning));
         out
     }
 
@@ -113,7 +132,31 @@ impl Findings {
             mine.several.extend(theirs.several);
         }
         self.nics.conflicts.extend(other.nics.conflicts);
+        for t in other.twice {
+            match self.twice.iter_mut().find(|x| same_pair(x, &t)) {
+                Some(x) => x.connections = x.connections.saturating_add(t.connections),
+                None => self.twice.push(t),
+            }
+        }
+        self.twice.sort();
     }
+}
+
+fn same_pair(a: &Twice, b: &Twice) -> bool {
+    (a.order, &a.first, &a.again) == (b.order, &b.first, &b.again)
+}
+
+fn twice_warning(t: &Twice) -> String {
+    let n = t.connections;
+    format!(
+        "{}: {n} TCP connection{} captured twice, in {} and again in {} (the same SYN): each capture's packets and bytes are counted, so {} totals count {} twice; audit the captures of one vantage point together, and the others apart",
+        t.class,
+        if n == 1 { " was" } else { "s were" },
+        t.first,
+        t.again,
+        t.class,
+        if n == 1 { "it" } else { "them" }
+    )
 }
 
 fn fallback_warning(f: &FallbackUse) -> String {

@@ -374,6 +374,7 @@ impl Analyzer {
             fallbacks: self.fallback_uses(fallbacks),
             dns_rules: self.dns_findings(),
             nics: self.nic_findings(),
+            twice: self.twice(),
         };
         let (dns, dns_dropped) = self.dns_violations();
         Report {
