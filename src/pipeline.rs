@@ -113,12 +113,21 @@ pub fn parse_size(s: &str) -> Result<u64> {
         .with_context(|| format!("size {s:?} is too large"))
 }
 
+/// Refuses `--max-flows 0` (no flow could be held).
+pub fn at_least_one_flow(max_flows: usize) -> Result<()> {
+    if max_flows == 0 {
+        bail!("--max-flows must be at least 1");
+    }
+    Ok(())
+}
+
 /// The analyzer settings the capture flags ask for.
 pub fn analyzer_config(args: &CaptureArgs) -> Result<AnalyzerConfig> {
     let idle = parse_duration(&args.idle_timeout).context("--idle-timeout")?;
-    if args.max_flows == 0 {
-        bail!("--max-flows must be at least 1");
+    if idle.is_zero() {
+        bail!("--idle-timeout must be more than 0 s: every packet would start a flow of its own");
     }
+    at_least_one_flow(args.max_flows)?;
     let window = parse_duration(&args.evidence_window).context("--evidence-window")?;
     let mut cfg = AnalyzerConfig::default();
     cfg.flows.max_flows = args.max_flows;

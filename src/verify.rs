@@ -256,6 +256,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let policy = crate::derive::policy(&args.policy)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let plan = Plan::new(args)?;
+    crate::pipeline::at_least_one_flow(args.max_flows)?;
     let nics = select_nics(&args.live, &policy)?;
     let cfg = live_config(&args.live)?;
     let opened: Vec<LiveNic> = nics
@@ -267,7 +268,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         None => None,
     };
     let mut acfg = analyzer::AnalyzerConfig::default();
-    acfg.flows.max_flows = args.max_flows.max(1);
+    acfg.flows.max_flows = args.max_flows;
     acfg.bin_ns = crate::pipeline::bin_ns(&args.report.bin)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -659,6 +659,45 @@ fn a_bin_below_a_millisecond_is_refused() {
 }
 
 #[test]
+fn a_zero_idle_timeout_or_flow_cap_is_refused() {
+    let (_d, t) = generate("dpm_backup_lan");
+    let file = t.file.to_str().unwrap();
+    let cases = [
+        (
+            "audit",
+            "--idle-timeout",
+            "0s",
+            "--idle-timeout must be more than 0 s: every packet would start a flow of its own",
+        ),
+        (
+            "audit",
+            "--max-flows",
+            "0",
+            "--max-flows must be at least 1",
+        ),
+        (
+            "verify",
+            "--max-flows",
+            "0",
+            "--max-flows must be at least 1",
+        ),
+    ];
+    for (job, flag, value, want) in cases {
+        // verify stops before it opens a NIC or runs the command.
+        let last = if job == "verify" {
+            ["--", "true"].as_slice()
+        } else {
+            &[file]
+        };
+        let p = policy("dpm.toml");
+        let out = run(&[&[job, "-p", p.as_str(), flag, value], last].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{job} {flag} {value}: {err}");
+        assert!(err.contains(want), "{job} {flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn a_report_that_does_not_fit_leaves_the_old_one_whole() {
     use crate::netns::root_or_skip;
     if !root_or_skip("a_report_that_does_not_fit_leaves_the_old_one_whole") {

@@ -98,6 +98,7 @@ fn timing(args: &WatchArgs) -> Result<Timing> {
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let policy = config::load(&args.policy)?;
+    crate::pipeline::at_least_one_flow(args.max_flows)?;
     let chosen = verify::choose_nics(&args.live, &policy, true)?;
     let names: Vec<String> = chosen.iter().map(|n| n.name.clone()).collect();
     let named: Vec<bool> = chosen.iter().map(|n| n.named).collect();
@@ -130,7 +131,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         rt.spawn(http::serve(l, Arc::clone(&page)));
     }
     let mut acfg = daemon_config();
-    acfg.flows.max_flows = args.max_flows.max(1);
+    acfg.flows.max_flows = args.max_flows;
     acfg.flows.idle_timeout_ns = i64::try_from(timing.quiet.as_nanos())
         .unwrap_or(i64::MAX)
         .max(60_000_000_000);
