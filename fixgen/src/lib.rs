@@ -155,6 +155,14 @@ pub mod frames {
         out
     }
 
+    /// The IP packet of the Ethernet frame `frame` (untagged) in `n`
+    /// fragments, in payload order (the first carries the transport
+    /// header); `id` is an IPv6 packet's identification (an IPv4 packet
+    /// keeps its own).
+    pub fn ip_fragments(frame: &[u8], n: usize, id: u32) -> Vec<Vec<u8>> {
+        crate::wire::fragments(frame, 14, n, id)
+    }
+
     /// A DPM server (10.10.12.89) asks the endpoint mapper of protected
     /// server `server` where interface `uuid` listens and hears `port`,
     /// then connects to that port: the lookup's segments, then the call's.

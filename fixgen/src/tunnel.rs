@@ -285,7 +285,7 @@ impl Wrap {
         let mut payload = header;
         payload.extend_from_slice(inner);
         if self.encap == Encap::Gre {
-            let sum = checksum(&payload).to_be_bytes();
+            let sum = crate::wire::checksum(&payload).to_be_bytes();
             payload[4..6].copy_from_slice(&sum);
         }
         let mut w = ip(from, to, IpNumber::GRE, &payload);
@@ -375,18 +375,6 @@ fn mpls(frame: &[u8], forward: bool) -> Wrapped {
         id: None,
         session_iface: None,
     }
-}
-
-/// RFC 1071 Internet checksum (the GRE checksum, RFC 2784 §2.5).
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// FNV-1a: a fixed hash, so the output is the same on every run.

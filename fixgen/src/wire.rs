@@ -280,3 +280,109 @@ pub(crate) fn arp(link_vlans: &[u16], sender: Host, target: Host, reply: bool) -
     out.extend_from_slice(&pkt.to_bytes());
     out
 }
+
+/// Splits the IP packet of `frame` (its link header `l2` bytes long) into
+/// `n` fragments carrying the IP payload in order, each with the link
+/// header in front: IPv4 (RFC 791 §3.2: the header copied, total length,
+/// MF and offset set, DF cleared, checksum recomputed) or IPv6 (RFC 8200
+/// §4.5: a Fragment header with identification `id` after the 40-byte
+/// header, which must be the only one). Every fragment but the last
+/// carries a multiple of 8 bytes.
+pub(crate) fn fragments(frame: &[u8], l2: usize, n: usize, id: u32) -> Vec<Vec<u8>> {
+    let v4 = frame[l2] >> 4 == 4;
+    let hdr_len = match v4 {
+        true => usize::from(frame[l2] & 0xf) * 4,
+        false => 40,
+    };
+    let (head, payload) = frame.split_at(l2 + hdr_len);
+    let chunk = payload.len().div_ceil(n).div_ceil(8) * 8;
+    let pieces: Vec<&[u8]> = payload.chunks(chunk).collect();
+    let last = pieces.len() - 1;
+    let mut out = Vec::with_capacity(pieces.len());
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let (off, more) = ((i * chunk / 8) as u16, i < last);
+        let mut f = head.to_vec();
+        if v4 {
+            let ip = &mut f[l2..];
+            ip[2..4].copy_from_slice(&((hdr_len + piece.len()) as u16).to_be_bytes());
+            ip[6..8].copy_from_slice(&(u16::from(more) << 13 | off).to_be_bytes());
+            ip[10..12].copy_from_slice(&[0, 0]);
+            let sum = checksum(&ip[..hdr_len]);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        } else {
+            let next = f[l2 + 6];
+            f[l2 + 4..l2 + 6].copy_from_slice(&((8 + piece.len()) as u16).to_be_bytes());
+            f[l2 + 6] = 44;
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&(off << 3 | u16::from(more)).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(piece);
+        out.push(f);
+    }
+    out
+}
+
+/// RFC 1071 Internet checksum (an IPv4 header's, with its own field zero;
+/// the GRE checksum, RFC 2784 §2.5).
+pub(crate) fn checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet frame carrying UDP with `len` bytes, over IPv4 or IPv6.
+    fn frame(v6: bool, len: usize) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]);
+        let b = match v6 {
+            false => b.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64),
+            true => b.ipv6([0xfd; 16], [0xfe; 16], 64),
+        };
+        let mut out = Vec::new();
+        b.udp(5000, 53).write(&mut out, &vec![7; len]).unwrap();
+        out
+    }
+
+    #[test]
+    fn fragments_carry_the_payload_in_order_with_offsets_and_flags() {
+        for v6 in [false, true] {
+            let f = frame(v6, 3000);
+            let hdr = if v6 { 40 } else { 20 };
+            let parts = fragments(&f, 14, 3, 0x4c43_0001);
+            assert_eq!(parts.len(), 3);
+            let mut payload = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                assert_eq!(&p[..14], &f[..14], "the link header");
+                let ip = &p[14..];
+                let (word, body) = match v6 {
+                    false => {
+                        assert_eq!(checksum(&ip[..hdr]), 0, "a valid header checksum");
+                        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                        assert_eq!(total, ip.len());
+                        (u16::from_be_bytes([ip[6], ip[7]]), &ip[hdr..])
+                    }
+                    true => {
+                        assert_eq!(ip[6], 44, "a Fragment header");
+                        assert_eq!(ip[40], 17, "then UDP");
+                        assert_eq!(&ip[44..48], &0x4c43_0001u32.to_be_bytes());
+                        let w = u16::from_be_bytes([ip[42], ip[43]]);
+                        ((w & 1) << 13 | w >> 3, &ip[48..])
+                    }
+                };
+                assert_eq!(word & 0x2000 != 0, i < 2, "more fragments");
+                assert_eq!(usize::from(word & 0x1fff) * 8, payload.len(), "offset");
+                payload.extend_from_slice(body);
+            }
+            assert_eq!(payload, f[14 + hdr..], "the payload, whole and in order");
+        }
+    }
+}
