@@ -219,11 +219,11 @@ impl Written {
     }
 }
 
-/// The second pass's tap: numbers flows as the first pass did and writes
-/// the packets of the wanted ones, the first of each with its comment.
+/// The second pass's writer: the packets of the wanted flows, each frame
+/// given its flow's number (the journal's), the first packet of each flow
+/// with its comment.
 pub struct PacketWriter<W: Write> {
     out: PcapNgOut<W>,
-    numbers: FlowNumbers,
     /// The numbers of the wanted flows: a bit each, as every packet asks
     /// (a map lookup per packet cost a tenth of the second pass).
     wanted: BitSet,
@@ -243,7 +243,6 @@ impl<W: Write> PacketWriter<W> {
         let wanted_set: BitSet = wanted.comments.keys().map(|n| *n as usize).collect();
         PacketWriter {
             out,
-            numbers: FlowNumbers::default(),
             unstarted: wanted_set.clone(),
             wanted: wanted_set,
             comments: wanted.comments,
@@ -295,8 +294,13 @@ impl<W: Write> PacketWriter<W> {
     }
 }
 
-impl<W: Write> Tap for PacketWriter<W> {
-    fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
+/// Not a reading pass's [`Tap`] (its `frame`, which numbered flows and
+/// wrote in one pass, was used nowhere): the second pass hands it each
+/// frame's number from the journal.
+impl<W: Write> PacketWriter<W> {
+    /// Declares the interfaces of `source` not declared yet (`label` names
+    /// the source in their description).
+    pub fn interfaces(&mut self, source: u32, label: &str, ifaces: &[Interface]) {
         for (ix, iface) in ifaces.iter().enumerate() {
             if self.error.is_some() {
                 return;
@@ -309,15 +313,6 @@ impl<W: Write> Tap for PacketWriter<W> {
                     Err(err) => self.error = Some(err.to_string()),
                 }
             }
-        }
-    }
-
-    #[inline]
-    fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
-        let Some(slot) = slot else { return };
-        let n = self.numbers.number(slot);
-        if !slot.ext.copy {
-            self.numbered(source, frame, n);
         }
     }
 }
