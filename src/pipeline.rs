@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use analyzer::dedup::DedupMode;
 use analyzer::flow::Slot;
 use analyzer::state::FlowState;
-use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef, Late, LateFrame};
 use anyhow::{bail, Context, Result};
 use capture::{CaptureFile, FileSource, Frame, FramedSource, Interface, Opening, Truncation};
 
@@ -153,8 +153,15 @@ pub trait Tap {
     #[inline(always)]
     fn at(&mut self, _index: u64) {}
     /// A frame of `source` the analyzer has just taken, with the flow it
-    /// joined (none for non-IP and undecoded frames).
+    /// joined (none for non-IP and undecoded frames, and for a later IP
+    /// fragment that came before its first: see [`Tap::late`]).
     fn frame(&mut self, source: u32, frame: &Frame<'_>, slot: Option<&mut Slot<FlowState>>);
+    /// Frame `index` of the run (as [`Tap::at`] numbers them), of `source`,
+    /// which [`Tap::frame`] was given without a flow, is counted in `slot`
+    /// after all: what [`Tap::frame`] would have been given had the flow
+    /// been known then (a later IP fragment held until its first fragment
+    /// came, or until it was given up; `slot.ext.copy` for a later copy).
+    fn late(&mut self, _source: u32, _index: u64, _slot: &mut Slot<FlowState>) {}
 }
 
 impl Tap for () {
@@ -183,6 +190,22 @@ impl<T: Tap> Tap for Option<T> {
             t.frame(source, frame, slot);
         }
     }
+
+    fn late(&mut self, source: u32, index: u64, slot: &mut Slot<FlowState>) {
+        if let Some(t) = self {
+            t.late(source, index, slot);
+        }
+    }
+}
+
+/// A tap told of the frames the analyzer counts late (a capture's number
+/// is its [`CaptureId`], as in [`Tap::frame`]).
+struct Told<'a, T>(&'a mut T);
+
+impl<T: Tap> Late for Told<'_, T> {
+    fn frame(&mut self, f: &LateFrame, slot: &mut Slot<FlowState>) {
+        self.0.late(f.capture.0, f.frame, slot);
+    }
 }
 
 /// Two taps, each seeing every frame.
@@ -202,6 +225,11 @@ impl<A: Tap, B: Tap> Tap for (A, B) {
     fn frame(&mut self, source: u32, frame: &Frame<'_>, mut slot: Option<&mut Slot<FlowState>>) {
         self.0.frame(source, frame, slot.as_deref_mut());
         self.1.frame(source, frame, slot);
+    }
+
+    fn late(&mut self, source: u32, index: u64, slot: &mut Slot<FlowState>) {
+        self.0.late(source, index, slot);
+        self.1.late(source, index, slot);
     }
 }
 
@@ -489,6 +517,9 @@ fn read_source<F: CaptureFile, T: Tap, S: Share>(
     if let Err(e) = reading.feed(&mut src) {
         outcome.error = Some(format!("{e:#}"));
     }
+    // Later fragments held for a first fragment this capture did not hold
+    // are orphans here, whichever way the captures are read.
+    reading.an.end_of_input(&mut Told(reading.tap));
     reading.register_ifaces(&src);
     outcome.interfaces = src.interfaces().iter().cloned().zip(reading.map).collect();
     let stats = src.stats();
@@ -567,10 +598,12 @@ impl<T: Tap, S: Share> Reading<'_, T, S> {
     fn take(&mut self, frame: &Frame<'_>, iface: Option<IfaceRef>) {
         if self.share.mine(self.an, frame, self.id) {
             self.tap.at(self.an.frames_read());
-            let slot = self.an.observe_slot(frame, self.id, iface);
+            let slot = self
+                .an
+                .observe_late(frame, self.id, iface, &mut Told(self.tap));
             self.tap.frame(self.id.0, frame, slot);
         } else {
-            self.an.pass(frame, self.id);
+            self.an.pass(frame, self.id, &mut Told(self.tap));
         }
     }
 }

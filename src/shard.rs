@@ -368,6 +368,7 @@ fn caps(parts: &[Part], max_flows: usize) -> Option<String> {
     let reached = evicted
         || sum(&|r| r.flow_peak) >= max_flows
         || sum(&|r| r.fragment_peak) >= analyzer::FRAGMENT_CAP
+        || sum(&|r| r.held_peak) >= analyzer::HELD_CAP
         || sum(&|r| r.copy_peaks.0) >= MAX_SEEN
         || sum(&|r| r.copy_peaks.1) >= MAX_DIRECTIONS
         || sum(&|r| r.learned.len()) >= ENDPOINT_CAP;

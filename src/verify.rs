@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use analyzer::class::ClassId;
+use analyzer::flow::Slot;
 use analyzer::policy::Policy;
 use analyzer::report::Verdict;
-use analyzer::{Analyzer, CaptureId, IfaceRef};
+use analyzer::state::FlowState;
+use analyzer::{Analyzer, CaptureId, IfaceRef, Late, LateFrame};
 use anyhow::{bail, Context, Result};
 use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
 
@@ -175,17 +177,35 @@ fn live_analyzer(
 /// `--violations-pcap`): the flow's class and number (0: none).
 fn observe(
     an: &mut Analyzer,
-    numbers: &mut FlowNumbers,
+    numbering: &mut Numbering<'_>,
     f: &capture::Frame<'_>,
     (cap, iface): (CaptureId, IfaceRef),
 ) -> (Option<ClassId>, u32) {
-    match an.observe_slot(f, cap, Some(iface)) {
+    match an.observe_late(f, cap, Some(iface), numbering) {
         // A copy met at another place is not spooled as the flow's.
         Some(slot) => {
-            let n = numbers.number(slot);
+            let n = numbering.numbers.number(slot);
             (slot.ext.class, if slot.ext.copy { 0 } else { n })
         }
         None => (None, 0),
+    }
+}
+
+/// The flow numbers of `--violations-pcap`, and the journal of the frames
+/// spooled, told of the frames the analyzer counts late (later IP
+/// fragments held for their first): each gets its flow's number where it
+/// was journalled without one (a frame not spooled is passed over).
+struct Numbering<'a> {
+    numbers: &'a mut FlowNumbers,
+    journal: Option<&'a mut Journal>,
+}
+
+impl Late for Numbering<'_> {
+    fn frame(&mut self, f: &LateFrame, slot: &mut Slot<FlowState>) {
+        let n = self.numbers.number(slot);
+        if let Some(j) = self.journal.as_deref_mut().filter(|_| !slot.ext.copy) {
+            j.late(f.frame, n);
+        }
     }
 }
 
@@ -332,11 +352,25 @@ impl Sink {
     fn take(&mut self, f: &capture::Frame<'_>) -> Option<ClassId> {
         let saved = save(&mut self.writer, f, &mut self.write_error);
         let at = self.ids[f.iface.0 as usize];
-        let (class, n) = observe(&mut self.an, &mut self.numbers, f, at);
+        let mut numbering = Numbering {
+            numbers: &mut self.numbers,
+            journal: self.journal.as_mut(),
+        };
+        let (class, n) = observe(&mut self.an, &mut numbering, f, at);
         if let Some(j) = self.journal.as_mut().filter(|_| saved) {
             j.put(n);
         }
         class
+    }
+
+    /// Capture is over: the later IP fragments still held for their first
+    /// are orphans now, their flows numbered and their frames journalled.
+    fn end_of_input(&mut self) {
+        let mut numbering = Numbering {
+            numbers: &mut self.numbers,
+            journal: self.journal.as_mut(),
+        };
+        self.an.end_of_input(&mut numbering);
     }
 }
 
@@ -546,7 +580,8 @@ fn filter_warning(warnings: &mut Vec<String>, filter: &str) {
 }
 
 /// The report: verdict, NIC health, the command, `--violations-pcap`.
-fn finish(args: &VerifyArgs, s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
+fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
+    s.sink.end_of_input();
     let Session {
         src,
         sink:

@@ -25,6 +25,10 @@ use crate::size::{Scale, Weight};
 use crate::state::FlowState;
 use crate::stats::{Counted, Scope, Series, Stats};
 
+mod held;
+
+pub use held::{Late, LateFrame, HELD_CAP};
+
 /// An interned capture-interface name (index into [`Analyzer::iface_name`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct IfaceRef(pub u32);
@@ -120,8 +124,12 @@ pub struct CaptureCounters {
     pub non_ip_by_iface: BTreeMap<Option<IfaceRef>, u64>,
     /// Frames whose decoding stopped, by `layer: reason`.
     pub undecoded: BTreeMap<Stopped, u64>,
-    /// Later IP fragments whose first fragment was not seen (own flow, no ports).
+    /// Later IP fragments whose first fragment was not seen (own flow, no
+    /// ports): within 30 s of packet time, before the capture ended.
     pub orphan_fragments: u64,
+    /// Later IP fragments that came before their first fragment, held and
+    /// counted in its flow when it came.
+    pub reordered_fragments: u64,
     /// Outer packets of overlays (VXLAN, Geneve, NVGRE, GRE, IP in IP)
     /// counted in their `tunnel` flows, beside their inner packets; a frame
     /// nested twice counts twice.
@@ -163,6 +171,7 @@ impl CaptureCounters {
             non_ip,
             undecoded,
             orphan_fragments,
+            reordered_fragments,
             overlay_packets,
             mirror_packets,
             mirror_bytes,
@@ -180,6 +189,7 @@ impl CaptureCounters {
             (&mut self.possible_copy_bytes, possible_copy_bytes),
             (&mut self.non_ip, non_ip),
             (&mut self.orphan_fragments, orphan_fragments),
+            (&mut self.reordered_fragments, reordered_fragments),
             (&mut self.overlay_packets, overlay_packets),
             (&mut self.mirror_packets, mirror_packets),
             (&mut self.mirror_bytes, mirror_bytes),
@@ -289,7 +299,8 @@ pub struct Reach {
     /// in one run over both.
     pub tunnel_keys: rustc_hash::FxHashSet<u64>,
     /// Digests of the IP fragment trains whose later fragments came
-    /// without their first (`None`: too many to list).
+    /// without their first seen before them (held for it, or orphans;
+    /// `None`: too many to list).
     pub orphan_trains: Option<rustc_hash::FxHashSet<u64>>,
     /// Digests of the first fragments still remembered for later ones.
     pub open_trains: rustc_hash::FxHashSet<u64>,
@@ -301,6 +312,8 @@ pub struct Reach {
     pub flow_peak: usize,
     /// The most first fragments remembered at once.
     pub fragment_peak: usize,
+    /// The most later fragments held at once for their first.
+    pub held_peak: usize,
 }
 
 /// A set of digests that stops growing at 65,536 and then says so.
@@ -324,7 +337,8 @@ impl Bounded {
     }
 }
 
-/// How long a first fragment's flow is remembered for its later fragments.
+/// How long a first fragment's flow is remembered for its later fragments,
+/// and later fragments that came first are held for it.
 const FRAGMENT_TIMEOUT_NS: i64 = 30_000_000_000;
 /// Most fragment trains remembered at once.
 pub const FRAGMENT_CAP: usize = 65_536;
@@ -346,6 +360,13 @@ fn carried<'a>(outer: &PacketMeta<'_>, mut inner: PacketMeta<'a>) -> Option<Pack
     inner.vlans = tags;
     inner.vlan_count = u8::try_from(o + i).ok()?;
     Some(inner)
+}
+
+/// What the copy and size stages said of a packet, for its flow.
+#[derive(Clone, Copy, Debug, Default)]
+struct Marks {
+    possible_copy: bool,
+    super_frame: bool,
 }
 
 /// Where one level of a frame is counted: the frame's time and capture, and
@@ -391,6 +412,8 @@ pub struct Analyzer {
     fragments: FxHashMap<FragKey, (FlowKey, Direction, Timestamp)>,
     /// Most first fragments remembered at once.
     fragment_peak: usize,
+    /// Later fragments that came before their first.
+    held: held::Held,
     /// Each address of a policy host with several, to its first
     /// ([`Analyzer::shard_key`]).
     host_of: FxHashMap<IpAddr, IpAddr>,
@@ -456,6 +479,7 @@ impl Analyzer {
             tunnels: Tunnels::default(),
             fragments: FxHashMap::default(),
             fragment_peak: 0,
+            held: held::Held::default(),
             host_of,
             gave_up: BTreeMap::new(),
             facts: Vec::new(),
@@ -586,17 +610,33 @@ impl Analyzer {
 
     /// Like [`Analyzer::observe`], returning the flow the frame joined, with
     /// its class and verdict, so a live caller (the daemon) can act on it at
-    /// once. The caller may change `ext.mark`, and nothing else.
+    /// once. The caller may change `ext.mark`, and nothing else. A later IP
+    /// fragment that came before its first joins no flow yet: a caller
+    /// that follows frames to their flows uses [`Analyzer::observe_late`].
     pub fn observe_slot(
         &mut self,
         frame: &Frame<'_>,
         capture: CaptureId,
         iface: Option<IfaceRef>,
     ) -> Option<&mut Slot<FlowState>> {
+        self.observe_late(frame, capture, iface, &mut ())
+    }
+
+    /// [`Analyzer::observe_slot`], telling `late` of every earlier frame
+    /// counted in a flow during this call (later IP fragments held for
+    /// their first fragment: see [`Late`]).
+    pub fn observe_late(
+        &mut self,
+        frame: &Frame<'_>,
+        capture: CaptureId,
+        iface: Option<IfaceRef>,
+        late: &mut dyn Late,
+    ) -> Option<&mut Slot<FlowState>> {
         if self.fold_every > 0 && self.table.finished().len() >= self.fold_every {
             self.fold_finished();
         }
         self.table.tick(frame.ts);
+        self.expire_held(frame.ts, late);
         self.frames_read += 1;
         self.knowledge.stamp(self.frames_read);
         let (meta, frame, weight) = self.decode_counted(frame, capture, iface)?;
@@ -615,13 +655,15 @@ impl Analyzer {
             Copy::First { possible_copy } => {
                 self.count_unique(capture, weight, possible_copy);
                 if meta.tunnel_hint {
-                    return self.tunnelled(meta, at);
+                    return self.tunnelled(meta, at, late);
                 }
-                let slot = self.packet(&meta, &at, possible_copy);
-                slot.ext.super_frames += u32::from(weight.super_frame);
-                Some(slot)
+                let marks = Marks {
+                    possible_copy,
+                    super_frame: weight.super_frame,
+                };
+                self.packet(&meta, &at, marks, late)
             }
-            copy => self.observe_copy(&meta, &at, copy),
+            copy => self.observe_copy(&meta, &at, copy, late),
         }
     }
 
@@ -681,9 +723,11 @@ impl Analyzer {
     /// each share's flows expire when one analyzer's would; and the
     /// interface a Linux cooked (SLL2) frame names, which one analyzer
     /// meets as it decodes the frame, so every share lists the capture's
-    /// interfaces in one analyzer's order.
-    pub fn pass(&mut self, frame: &Frame<'_>, capture: CaptureId) {
+    /// interfaces in one analyzer's order. Held fragments given up at its
+    /// time are told to `late`.
+    pub fn pass(&mut self, frame: &Frame<'_>, capture: CaptureId, late: &mut dyn Late) {
         self.table.tick(frame.ts);
+        self.expire_held(frame.ts, late);
         self.frames_read += 1;
         if frame.link == LinkType::LINUX_SLL2 && !self.sll2_iface_known(frame, capture) {
             if let Decoded::Packet(PacketMeta {
@@ -766,6 +810,7 @@ impl Analyzer {
         &mut self,
         mut meta: PacketMeta<'a>,
         mut at: Level,
+        late: &mut dyn Late,
     ) -> Option<&mut Slot<FlowState>> {
         let mut encap = decode::encapsulated(&meta);
         if meta.mpls {
@@ -779,9 +824,9 @@ impl Analyzer {
         }
         for depth in 0..=MAX_NESTING {
             let Some(e) = encap else {
-                return Some(self.packet_cold(&meta, &at));
+                return self.packet_cold(&meta, &at, late);
             };
-            self.outer_level(&meta, &at, &e);
+            self.outer_level(&meta, &at, &e, late);
             if depth == MAX_NESTING {
                 break;
             }
@@ -794,7 +839,13 @@ impl Analyzer {
     }
 
     /// Counts a tunnel's outer packet: mirror transport, or its overlay flow.
-    fn outer_level(&mut self, meta: &PacketMeta<'_>, at: &Level, e: &Encap<'_>) {
+    fn outer_level(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        at: &Level,
+        e: &Encap<'_>,
+        late: &mut dyn Late,
+    ) {
         let Some(c) = self.captures.get_mut(at.capture.0 as usize) else {
             return;
         };
@@ -803,15 +854,20 @@ impl Analyzer {
             c.mirror_bytes += u64::from(at.wire_len);
         } else {
             c.overlay_packets += 1;
-            self.packet_cold(meta, at);
+            self.packet_cold(meta, at, late);
         }
     }
 
     /// [`Analyzer::packet`] for tunnelled frames, so only the plain path
     /// has it inlined.
     #[inline(never)]
-    fn packet_cold(&mut self, meta: &PacketMeta<'_>, at: &Level) -> &mut Slot<FlowState> {
-        self.packet(meta, at, false)
+    fn packet_cold(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        at: &Level,
+        late: &mut dyn Late,
+    ) -> Option<&mut Slot<FlowState>> {
+        self.packet(meta, at, Marks::default(), late)
     }
 
     /// Decodes the level inside `outer`, counting it if it is not an IP
@@ -885,15 +941,43 @@ impl Analyzer {
         }
     }
 
-    /// Adds one IP packet to its flow, through every later stage.
+    /// Adds one IP packet to its flow, through every later stage; a later
+    /// fragment whose first has not come is held instead (`None`), and a
+    /// first fragment brings the later ones held for it into its flow.
     #[inline(always)]
     fn packet(
         &mut self,
         meta: &PacketMeta<'_>,
         at: &Level,
-        possible_copy: bool,
+        marks: Marks,
+        late: &mut dyn Late,
+    ) -> Option<&mut Slot<FlowState>> {
+        let Some((key, dir)) = self.flow_key(meta, at) else {
+            self.hold(meta, at, marks, late);
+            return None;
+        };
+        if let Fragment::First { id } = meta.fragment {
+            let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
+            if self.held.holds(&fk) {
+                // The first fragment first, then those that came before it,
+                // each at its own time.
+                self.enter(meta, at, marks, (key, dir));
+                self.claim(&fk, (key, dir), late);
+                return self.table.get_mut(&key);
+            }
+        }
+        Some(self.enter(meta, at, marks, (key, dir)))
+    }
+
+    /// [`Analyzer::packet`] once the packet's flow is known.
+    #[inline(always)]
+    fn enter(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        at: &Level,
+        marks: Marks,
+        (key, dir): (FlowKey, Direction),
     ) -> &mut Slot<FlowState> {
-        let (key, dir) = self.flow_key(meta, at);
         let update = PacketUpdate {
             ts: at.ts,
             dir,
@@ -918,7 +1002,7 @@ impl Analyzer {
                 seen.insert((t.dst, t.proto, t.dport));
             }
         }
-        if possible_copy {
+        if marks.possible_copy {
             slot.ext.possible_copy_bytes += u64::from(at.wire_len);
         }
         if meta.tcp_flags & (decode::tcp_flags::SYN | decode::tcp_flags::ACK)
@@ -927,6 +1011,7 @@ impl Analyzer {
             let opening = (&key, dir, meta.tcp_seq, at.capture, slot.ext.class);
             opened(&mut self.syns, &mut self.twice, opening);
         }
+        slot.ext.super_frames += u32::from(marks.super_frame);
         let tags = (meta.vlans, meta.vlan_count);
         count(slot, &mut self.stats, at.ts, (at.wire_len, at.iface, tags));
         // Flows no dissector reads (most bulk traffic) skip the stage.
@@ -963,12 +1048,14 @@ impl Analyzer {
     /// A later copy of a packet: counted as a duplicate; when it was seen
     /// on a place its packet was not credited to yet (another NIC, another
     /// VLAN tag), that place is added to the flow, with its bytes there.
-    /// A copy of a tunnelled frame is a duplicate only.
+    /// A copy of a tunnelled frame is a duplicate only; a copy of a later
+    /// fragment held for its first is held with it.
     fn observe_copy(
         &mut self,
         meta: &PacketMeta<'_>,
         at: &Level,
         copy: Copy,
+        late: &mut dyn Late,
     ) -> Option<&mut Slot<FlowState>> {
         if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
             c.duplicates += 1;
@@ -980,6 +1067,14 @@ impl Analyzer {
             return None;
         }
         let iface = at.iface.filter(|_| new);
+        if let Fragment::Later { id } = meta.fragment {
+            let fk = (meta.src, meta.dst, meta.proto, id, TunnelId::NONE);
+            if self.held.holds(&fk) {
+                let part = held::Part::place(self.frames_read - 1, at, iface, vlans);
+                self.hold_part(fk, part, late);
+                return None;
+            }
+        }
         let key = self.copy_flow_key(meta);
         let update = PacketUpdate {
             ts: at.ts,
@@ -1057,36 +1152,23 @@ impl Analyzer {
     }
 
     /// The flow of a packet: its 5-tuple in its tunnel, or for a later IP
-    /// fragment the flow of its first fragment.
+    /// fragment the flow of its first fragment (`None`: not seen within
+    /// the timeout, so not known yet).
     #[inline(always)]
-    fn flow_key(&mut self, meta: &PacketMeta<'_>, at: &Level) -> (FlowKey, Direction) {
-        let (key, dir) = match meta.fragment {
-            Fragment::Later { id } => {
-                let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
-                let fresh =
-                    |seen: &Timestamp| at.ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
-                match self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen)) {
-                    Some((key, dir, _)) => return (*key, *dir),
-                    None => {
-                        if let Some(c) = self.captures.get_mut(at.capture.0 as usize) {
-                            c.orphan_fragments += 1;
-                        }
-                        if self.merge_facts {
-                            let d = self.train_digest(&fk);
-                            self.orphans.note(d);
-                        }
-                        FlowKey::new(meta.proto, meta.src, 0, meta.dst, 0)
-                    }
-                }
-            }
-            _ => FlowKey::new(meta.proto, meta.src, meta.sport, meta.dst, meta.dport),
-        };
+    fn flow_key(&mut self, meta: &PacketMeta<'_>, at: &Level) -> Option<(FlowKey, Direction)> {
+        if let Fragment::Later { id } = meta.fragment {
+            let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
+            let fresh = |seen: &Timestamp| at.ts.0.saturating_sub(seen.0) <= FRAGMENT_TIMEOUT_NS;
+            let first = self.fragments.get(&fk).filter(|(_, _, seen)| fresh(seen));
+            return first.map(|(key, dir, _)| (*key, *dir));
+        }
+        let (key, dir) = FlowKey::new(meta.proto, meta.src, meta.sport, meta.dst, meta.dport);
         let key = key.in_tunnel(at.tunnel);
         if let Fragment::First { id } = meta.fragment {
             let fk = (meta.src, meta.dst, meta.proto, id, at.tunnel);
             self.remember_fragment(fk, key, dir, at.ts);
         }
-        (key, dir)
+        Some((key, dir))
     }
 
     /// The `erspan:N` interface of an ERSPAN session (it names the mirrored
@@ -1310,6 +1392,7 @@ impl Analyzer {
                 .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
             flow_peak: self.table.peak(),
             fragment_peak: self.fragment_peak,
+            held_peak: self.held.peak(),
         }
     }
 

@@ -10,7 +10,10 @@
 //! - Every frame is accounted for: its innermost level is in a flow,
 //!   counted as non-IP, or counted as undecoded under a `layer: reason` key;
 //!   a tunnel's outer levels are counted besides (an overlay's in its
-//!   `tunnel` flow, ERSPAN's as mirror transport).
+//!   `tunnel` flow, ERSPAN's as mirror transport). A later IP fragment that
+//!   came before its first fragment is held (at most 30 s of packet time,
+//!   [`HELD_CAP`] at once) and counted once, in that flow or, given up, as
+//!   an orphan; [`Analyzer::end_of_input`] gives up those still held.
 //! - Byte counts are original wire lengths, whatever the snaplen.
 //!
 //! ```
@@ -23,6 +26,7 @@
 //! while let Some(frame) = src.next_frame().unwrap() {
 //!     an.observe(&frame, cap, None);
 //! }
+//! an.end_of_input(&mut ()); // later IP fragments still held for their first
 //! let flows: u64 = an.flows().map(|f| f.total_packets()).sum();
 //! assert!(flows <= src.stats().frames);
 //! ```
@@ -44,8 +48,8 @@ pub mod state;
 pub mod stats;
 
 pub use analyzer::{
-    describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Reach, Retained,
-    DNS_VIOLATIONS_CAP, FRAGMENT_CAP,
+    describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Late, LateFrame,
+    Reach, Retained, DNS_VIOLATIONS_CAP, FRAGMENT_CAP, HELD_CAP,
 };
 pub use nics::{NicFindings, NicKeyFinding};
 pub use report::Report;

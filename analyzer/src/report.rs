@@ -385,7 +385,7 @@ impl Analyzer {
             },
             classes: summaries,
             violations,
-            warnings: findings.warnings(),
+            warnings: self.warnings(&findings),
             findings,
             learned_endpoints: self.knowledge().history().to_vec(),
             gave_up: self
@@ -396,6 +396,20 @@ impl Analyzer {
             dns_violations: dns.to_vec(),
             dns_violations_dropped: dns_dropped,
         }
+    }
+
+    /// The findings' words, and what a report made too early would miss:
+    /// later IP fragments still held for their first (see
+    /// [`Analyzer::end_of_input`]).
+    fn warnings(&self, findings: &Findings) -> Vec<String> {
+        let mut out = findings.warnings();
+        let held = self.held_fragments();
+        if held > 0 {
+            out.push(format!(
+                "{held} later IP fragments held for their first fragment are not counted yet (the report was made before the end of input)"
+            ));
+        }
+        out
     }
 
     fn fallback_uses(&self, fallbacks: Fallbacks) -> Vec<FallbackUse> {

@@ -69,6 +69,7 @@ proptest! {
                 read += 1;
             }
         }
+        an.end_of_input(&mut ());
         prop_assert_eq!(an.captures()[0].packets, read);
         prop_assert!(accounted(&an, read as usize).is_ok(), "{:?}", accounted(&an, read as usize));
         // The outermost level of every unique frame is in a flow (an
@@ -100,6 +101,7 @@ proptest! {
             let _ = decode(&f);
             an.observe(&f, cap, None);
         }
+        an.end_of_input(&mut ());
         prop_assert!(accounted(&an, frames.len()).is_ok(), "{:?}", accounted(&an, frames.len()));
     }
 }
@@ -246,6 +248,7 @@ proptest! {
             };
             an.observe(&f, cap, None);
         }
+        an.end_of_input(&mut ());
         let r = an.report();
         prop_assert!(r.classes.iter().map(|c| c.packets).sum::<u64>() <= frames.len() as u64);
     }

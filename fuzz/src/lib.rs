@@ -145,6 +145,7 @@ pub fn analyze(input: &[u8]) {
     let mut an = Analyzer::with_policy(cfg, policy);
     let id = an.add_capture("fuzz");
     feed(&mut src, &mut an, id);
+    an.end_of_input(&mut ());
     let report = an.report();
     std::hint::black_box(&report);
     for slot in an.slots() {

@@ -26,7 +26,7 @@
 //! then differs from the report's, which [`super::mismatch`] says too.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -143,9 +143,16 @@ impl Read for At<'_> {
 }
 
 /// The flow number of every frame an analyzer takes, in frame order, on a
-/// temporary file.
+/// temporary file: frame `i`'s number is the four bytes at `4 i`. A number
+/// may be corrected after its frame ([`Journal::late`]): a later IP
+/// fragment is journalled without a flow when it comes before its first
+/// fragment, and gets its flow's number when the analyzer counts it there.
 pub struct Journal {
-    out: Option<BufWriter<File>>,
+    out: Option<File>,
+    /// The numbers of the frames after `written`, not yet in the file.
+    buf: Vec<u8>,
+    /// Frames whose numbers are in the file.
+    written: u64,
     /// Frames journalled so far.
     frames: u64,
     error: Option<String>,
@@ -155,7 +162,7 @@ impl Journal {
     /// A journal in `dir`; one that cannot be made says why when finished.
     pub fn create(dir: &Path) -> Self {
         let (out, error) = match tempfile::tempfile_in(dir) {
-            Ok(f) => (Some(BufWriter::with_capacity(BUFFER, f)), None),
+            Ok(f) => (Some(f), None),
             Err(e) => (
                 None,
                 Some(format!(
@@ -166,6 +173,8 @@ impl Journal {
         };
         Journal {
             out,
+            buf: Vec::with_capacity(BUFFER),
+            written: 0,
             frames: 0,
             error,
         }
@@ -175,24 +184,68 @@ impl Journal {
     #[inline]
     pub fn put(&mut self, n: u32) {
         self.frames += 1;
-        let Some(out) = &mut self.out else { return };
-        if let Err(e) = out.write_all(&n.to_le_bytes()) {
-            self.error = Some(format!("writing the journal of flow numbers: {e}"));
-            self.out = None;
+        if self.out.is_none() {
+            return;
         }
+        self.buf.extend_from_slice(&n.to_le_bytes());
+        if self.buf.len() >= BUFFER {
+            self.flush();
+        }
+    }
+
+    /// Frame `index`, journalled before, is of flow `n` after all. A frame
+    /// not journalled (`verify` stopped spooling) is passed over.
+    pub fn late(&mut self, index: u64, n: u32) {
+        let Some(out) = &self.out else { return };
+        if index >= self.frames {
+            return;
+        }
+        let bytes = n.to_le_bytes();
+        match index.checked_sub(self.written) {
+            // Still in the buffer: the usual case (the first fragment came
+            // within microseconds).
+            Some(i) => {
+                let at = usize::try_from(i * 4).unwrap_or(usize::MAX);
+                if let Some(b) = self.buf.get_mut(at..at + 4) {
+                    b.copy_from_slice(&bytes);
+                }
+            }
+            None => {
+                if let Err(e) = out.write_all_at(&bytes, index * 4) {
+                    self.failed(&e);
+                }
+            }
+        }
+    }
+
+    /// Writes the buffered numbers to the file.
+    fn flush(&mut self) {
+        let Some(out) = &mut self.out else { return };
+        match out.write_all(&self.buf) {
+            Ok(()) => {
+                self.written += (self.buf.len() / 4) as u64;
+                self.buf.clear();
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// A write failed: the journal is given up, and says why when finished.
+    fn failed(&mut self, e: &std::io::Error) {
+        self.error = Some(format!("writing the journal of flow numbers: {e}"));
+        self.out = None;
+        self.buf = Vec::new();
     }
 
     /// The journal's file, every number flushed to it, or why there is
     /// none.
-    fn into_file(self) -> Result<File, String> {
+    fn into_file(mut self) -> Result<File, String> {
+        self.flush();
         if let Some(e) = self.error {
             return Err(e);
         }
-        let out = self
-            .out
-            .ok_or_else(|| "no journal of flow numbers".to_string())?;
-        out.into_inner()
-            .map_err(|e| format!("writing the journal of flow numbers: {}", e.into_error()))
+        self.out
+            .ok_or_else(|| "no journal of flow numbers".to_string())
     }
 
     /// The journal, to be read from its first number, or why there is
@@ -225,6 +278,13 @@ impl Tap for Journal {
     #[inline]
     fn frame(&mut self, _: u32, _: &Frame<'_>, slot: Option<&mut Slot<FlowState>>) {
         self.put(slot.filter(|s| !s.ext.copy).map_or(0, |s| s.ext.mark));
+    }
+
+    /// The frame's flow number after all (a copy keeps its 0).
+    fn late(&mut self, _: u32, index: u64, slot: &mut Slot<FlowState>) {
+        if !slot.ext.copy {
+            Journal::late(self, index, slot.ext.mark);
+        }
     }
 }
 
@@ -266,6 +326,11 @@ impl Tap for Numbering<'_> {
     fn frame(&mut self, source: u32, frame: &Frame<'_>, mut slot: Option<&mut Slot<FlowState>>) {
         self.numbers.frame(source, frame, slot.as_deref_mut());
         self.journal.frame(source, frame, slot);
+    }
+
+    fn late(&mut self, source: u32, index: u64, slot: &mut Slot<FlowState>) {
+        self.numbers.late(source, index, slot);
+        Tap::late(&mut self.journal, source, index, slot);
     }
 }
 
@@ -490,6 +555,32 @@ mod tests {
         let mut r = Readers::new(vec![(a, 0), (b, 2)], &file.0);
         let got: Vec<u32> = (0..8).map(|_| r.next()).collect();
         assert_eq!(got, vec![3, 1, 0, 4, 2, 1, 0, 0]);
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_late_number_replaces_its_frames_in_the_file_or_the_buffer() {
+        let store = store();
+        let mut j = Journal::create(store.dir());
+        // Past two writes of the buffer, and three numbers in it.
+        let frames = (BUFFER / 4 * 2 + 3) as u64;
+        (0..frames).for_each(|_| j.put(0));
+        j.late(1, 7);
+        j.late(frames - 2, 9);
+        j.late(frames, 5);
+        let seg = j.finish(&store).unwrap();
+        assert_eq!(seg.len, frames * 4, "a frame not journalled stays out");
+        let file = store.locked();
+        let mut r = Readers::new(vec![(Ok(seg), 3)], &file.0);
+        let got: Vec<(u64, u32)> = (0..frames)
+            .map(|i| (i, r.next()))
+            .filter(|(_, n)| *n != 0)
+            .collect();
+        assert_eq!(
+            got,
+            [(1, 10), (frames - 2, 12)],
+            "offset by the flows before"
+        );
         assert!(r.warnings.is_empty());
     }
 

@@ -76,6 +76,12 @@ impl Tap for FlowNumbers {
             self.number(s);
         }
     }
+
+    /// A flow whose first frame came before it was known (a later IP
+    /// fragment) is numbered when it is counted.
+    fn late(&mut self, _: u32, _: u64, slot: &mut Slot<FlowState>) {
+        self.number(slot);
+    }
 }
 
 /// The violating flows of a first pass: number → the comment for its
@@ -294,9 +300,10 @@ impl<W: Write> PacketWriter<W> {
     }
 }
 
-/// Not a reading pass's [`Tap`] (its `frame`, which numbered flows and
-/// wrote in one pass, was used nowhere): the second pass hands it each
-/// frame's number from the journal.
+/// Not a reading pass's [`Tap`]: a frame the analyzer counts late (a later
+/// IP fragment held for its first) could not be written after the frames
+/// that followed it; the second pass hands it each frame's number from the
+/// journal, corrected by then.
 impl<W: Write> PacketWriter<W> {
     /// Declares the interfaces of `source` not declared yet (`label` names
     /// the source in their description).

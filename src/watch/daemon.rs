@@ -12,7 +12,7 @@ use analyzer::class::ClassId;
 use analyzer::flow::{FlowKey, Slot};
 use analyzer::policy::{FlowCheck, NetId, Policy, Status};
 use analyzer::state::FlowState;
-use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef};
+use analyzer::{Analyzer, AnalyzerConfig, CaptureId, IfaceRef, Late, LateFrame};
 use capture::Poll;
 use rustc_hash::FxHashMap;
 
@@ -38,6 +38,19 @@ macro_rules! judge {
             engine: &mut $d.engine,
             events: &mut $d.events,
             pending: &mut $d.pending,
+        }
+    };
+}
+
+/// An [`Account`] of the daemon's fields (disjoint from `self.an`).
+macro_rules! account {
+    ($d:expr) => {
+        Account {
+            ids: &$d.ids,
+            waiting: &mut $d.waiting,
+            evidence_wait: $d.evidence_wait,
+            max_flows: $d.acfg.flows.max_flows,
+            judge: judge!($d),
         }
     };
 }
@@ -166,6 +179,7 @@ impl Daemon {
                 break;
             }
         }
+        self.end_of_input();
         self.flush_events();
         n
     }
@@ -197,39 +211,20 @@ impl Daemon {
         let Some(&(cap, iface)) = self.ids.get(f.iface.0 as usize) else {
             return;
         };
-        let Some(slot) = self.an.observe_slot(f, cap, Some(iface)) else {
+        let mut account = account!(self);
+        let Some(slot) = self.an.observe_late(f, cap, Some(iface), &mut account) else {
             return;
         };
-        let Some(class) = slot.ext.class else { return };
-        let wire = u64::from(f.wire_len);
-        let verdict = &slot.ext.verdict;
-        // Counted by id (no allocation per packet); names are resolved once
-        // a tick in `fold_counts`.
-        for &net in &slot.ext.nets {
-            let e = self
-                .pending
-                .traffic
-                .entry((class, net, iface, verdict.status))
-                .or_insert((0, 0));
-            e.0 += 1;
-            e.1 += wire;
+        if account.frame(slot, iface, (u64::from(f.wire_len), f.ts)) {
+            self.dns_violations();
         }
-        *self.pending.second.entry(class).or_insert(0) += wire;
-        // A flow whose payload may still change its class waits for that
-        // evidence (bounded by --evidence-wait) before it is judged.
-        let age = Duration::from_nanos(f.ts.0.saturating_sub(slot.flow.first_seen.0).max(0) as u64);
-        // The queue holds at most one entry per tracked flow.
-        let room = self.waiting.len() < self.acfg.flows.max_flows;
-        if slot.ext.open && age < self.evidence_wait && room {
-            if slot.ext.mark & mark::QUEUED == 0 {
-                slot.ext.mark |= mark::QUEUED;
-                let due = Instant::now() + (self.evidence_wait - age);
-                self.waiting.push_back((due, slot.flow.key));
-            }
-            return;
-        }
-        judge!(self).flow(slot, iface, wire);
-        self.dns_violations();
+    }
+
+    /// The later IP fragments still held for their first are orphans now
+    /// (capture ends, or the analyzer is replaced): counted and judged.
+    pub(super) fn end_of_input(&mut self) {
+        let mut account = account!(self);
+        self.an.end_of_input(&mut account);
     }
 
     /// DNS answers that broke a `[[dns]]` rule: one `dns-violation` event
@@ -372,6 +367,7 @@ impl Daemon {
             Ok(p) => {
                 // Flows are tracked afresh under the new policy; metrics and
                 // open leaks carry on.
+                self.end_of_input();
                 self.fold_counts();
                 self.class_names = class_names(&p);
                 self.policy = p.clone();
@@ -448,6 +444,68 @@ mod mark {
     pub const JUDGED: u32 = 2;
     /// Counted in the violations metric.
     pub const COUNTED: u32 = 4;
+}
+
+/// What the daemon does with the flow of a frame, observed or counted late
+/// (a later IP fragment held for its first): counts the frame by class,
+/// network and NIC, and judges the flow unless it waits for evidence.
+struct Account<'a> {
+    ids: &'a [(CaptureId, IfaceRef)],
+    waiting: &'a mut VecDeque<(Instant, FlowKey)>,
+    evidence_wait: Duration,
+    max_flows: usize,
+    judge: Judge<'a>,
+}
+
+impl Account<'_> {
+    /// A frame of `wire` bytes at `ts` on NIC `iface`, in `slot`'s flow;
+    /// whether the flow was judged.
+    fn frame(
+        &mut self,
+        slot: &mut Slot<FlowState>,
+        iface: IfaceRef,
+        (wire, ts): (u64, capture::Timestamp),
+    ) -> bool {
+        let Some(class) = slot.ext.class else {
+            return false;
+        };
+        let verdict = &slot.ext.verdict;
+        let pending = &mut *self.judge.pending;
+        // Counted by id (no allocation per packet); names are resolved once
+        // a tick in `fold_counts`.
+        for &net in &slot.ext.nets {
+            let e = pending
+                .traffic
+                .entry((class, net, iface, verdict.status))
+                .or_insert((0, 0));
+            e.0 += 1;
+            e.1 += wire;
+        }
+        *pending.second.entry(class).or_insert(0) += wire;
+        // A flow whose payload may still change its class waits for that
+        // evidence (bounded by --evidence-wait) before it is judged.
+        let age = Duration::from_nanos(ts.0.saturating_sub(slot.flow.first_seen.0).max(0) as u64);
+        // The queue holds at most one entry per tracked flow.
+        let room = self.waiting.len() < self.max_flows;
+        if slot.ext.open && age < self.evidence_wait && room {
+            if slot.ext.mark & mark::QUEUED == 0 {
+                slot.ext.mark |= mark::QUEUED;
+                let due = Instant::now() + (self.evidence_wait - age);
+                self.waiting.push_back((due, slot.flow.key));
+            }
+            return false;
+        }
+        self.judge.flow(slot, iface, wire);
+        true
+    }
+}
+
+impl Late for Account<'_> {
+    fn frame(&mut self, f: &LateFrame, slot: &mut Slot<FlowState>) {
+        if let Some(&(_, iface)) = self.ids.iter().find(|(c, _)| *c == f.capture) {
+            Account::frame(self, slot, iface, (u64::from(f.wire_len), f.ts));
+        }
+    }
 }
 
 /// What judging a flow needs of the daemon (disjoint from the analyzer).

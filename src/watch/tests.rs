@@ -256,6 +256,65 @@ fn a_day_of_traffic_keeps_memory_flat() {
     }
 }
 
+/// (class, network, status) and (packets, bytes) of the traffic metric.
+type Row = ((String, String, &'static str), (u64, u64));
+
+/// The traffic metric, with the counts of the last tick folded in.
+fn traffic(d: &mut Daemon) -> Vec<Row> {
+    d.fold_counts();
+    let t = &d.metrics.traffic;
+    t.iter()
+        .map(|(k, v)| ((k.class.clone(), k.network.clone(), k.status), *v))
+        .collect()
+}
+
+#[test]
+fn fragments_sent_last_first_are_counted_and_judged_in_their_flow() {
+    let mut d = daemon();
+    let mut tr = Traffic { frames: Vec::new() };
+    // DPM data on the primary network (a leak), one segment in three IP
+    // fragments sent last first; then two later fragments whose first never
+    // comes.
+    tr.tcp(
+        0,
+        0,
+        (PS_P, DPM_P),
+        (5719, 49703),
+        (1, false),
+        &[0x42; 3000],
+    );
+    let leak = tr.frames.pop().unwrap().2;
+    let mut parts = fixgen::frames::ip_fragments(&leak, 3, 0);
+    parts.reverse();
+    let mut orphans = fixgen::frames::ip_fragments(&leak, 3, 0);
+    orphans.iter_mut().for_each(|f| f[19] ^= 1); // another IPv4 id
+    let orphans = &orphans[1..];
+    let t0: i64 = 1_700_000_000_000; // ms
+    for (i, data) in parts.iter().chain(orphans).enumerate() {
+        let f = Frame {
+            ts: Timestamp((t0 + i as i64) * 1_000_000),
+            iface: IfaceId(0),
+            link: LinkType::ETHERNET,
+            wire_len: data.len() as u32,
+            data,
+        };
+        d.on_frame(&f);
+    }
+    let len = |f: &[Vec<u8>]| f.iter().map(|d| d.len() as u64).sum::<u64>();
+    let leaked = (3, len(&parts));
+    let dpm = ("dpm".to_string(), "primary".to_string(), "violation");
+    assert_eq!(traffic(&mut d), [(dpm.clone(), leaked)]);
+    let violations = d.metrics.violations.clone();
+    assert_eq!(violations.values().sum::<u64>(), 1, "{violations:?}");
+    // The orphans, held until the end of capture, then a port-less flow.
+    d.end_of_input();
+    let client = ("client".to_string(), "primary".to_string(), "preferred");
+    assert_eq!(
+        traffic(&mut d),
+        [(client, (2, len(orphans))), (dpm, leaked)]
+    );
+}
+
 #[test]
 fn a_dns_answer_breaking_a_rule_is_one_event_per_realert() {
     let mut d = daemon();
