@@ -92,6 +92,10 @@ pub struct CaptureRow {
     pub non_ip: u64,
     /// Later IP fragments without their first fragment.
     pub orphan_fragments: u64,
+    /// Later IP fragments that came before their first fragment and were
+    /// counted in its flow when it came (absent from older summaries).
+    #[serde(default)]
+    pub reordered_fragments: u64,
     /// Byte offset where a cut or corrupt tail stopped reading.
     pub truncated_at: Option<u64>,
     /// What was wrong there.
@@ -169,6 +173,7 @@ impl CaptureRow {
         self.possible_copy_bytes = c.possible_copy_bytes;
         self.non_ip = c.non_ip;
         self.orphan_fragments = c.orphan_fragments;
+        self.reordered_fragments = c.reordered_fragments;
         self.overlay_packets = c.overlay_packets;
         self.mirror_packets = c.mirror_packets;
         self.mirror_bytes = c.mirror_bytes;
@@ -218,6 +223,12 @@ impl CaptureRow {
             ));
         }
         out.extend(self.size_notes());
+        if self.reordered_fragments > 0 {
+            out.push(format!(
+                "{} later IP fragments came before their first fragment: held, and counted in its flow when it came",
+                self.reordered_fragments
+            ));
+        }
         for i in &self.interface_info {
             let (Some(name), Some(key)) = (&i.name, &i.key) else {
                 continue;
