@@ -352,6 +352,53 @@ impl Capture {
         });
     }
 
+    /// Encodes one IP frame of flow `id` sent by `from` to `to`, and stores
+    /// it as `times.len()` IP fragments, fragment `i` (in payload order:
+    /// the first carries the transport header) at `times[i]`.
+    pub fn ip_fragments(
+        &mut self,
+        id: FlowId,
+        times: &[i64],
+        (from, to): (Host, Host),
+        l4: L4<'_>,
+    ) {
+        assert_eq!(
+            self.link(),
+            LinkKind::Ethernet,
+            "fragments of Ethernet frames"
+        );
+        let meta = &self.flows[id.0].spec;
+        let forward = from == meta.src;
+        debug_assert!(forward || from == meta.dst);
+        let (vlans, iface) = (meta.seen.vlans.clone(), meta.seen.iface);
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let data = wire::encode(&IpFrame {
+            link: LinkKind::Ethernet,
+            vlans: &vlans,
+            ifindex: iface,
+            pkttype: SLL_HOST,
+            src: from,
+            dst: to,
+            ip_id: self.ip_id,
+            ipv6_dest_opts: false,
+            l4,
+        });
+        let l2 = 14 + 4 * vlans.len();
+        let id6 = 0x4c43_0000 | u32::from(self.ip_id);
+        let parts = wire::fragments(&data, l2, times.len(), id6);
+        assert_eq!(parts.len(), times.len(), "one time per fragment");
+        for (data, ts) in parts.into_iter().zip(times) {
+            self.frames.push(Frame {
+                ts: ts + self.sub_us_ns,
+                iface,
+                data,
+                flow: Some((id.0, forward)),
+                dns: None,
+                tunnel: None,
+            });
+        }
+    }
+
     /// Stores a frame that belongs to no flow (ARP).
     pub fn other_frame(&mut self, ts: i64, iface: u32, data: Vec<u8>) {
         assert_eq!(self.link(), LinkKind::Ethernet);

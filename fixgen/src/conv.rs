@@ -167,6 +167,26 @@ impl Tcp {
         }
     }
 
+    /// Sends `data` from `from` in one segment whose IP packet a path too
+    /// small for it splits into `pieces` fragments, sent last first (as
+    /// Windows hosts and some offloads send them): the fragment carrying
+    /// the TCP header comes last.
+    pub fn send_fragmented(&mut self, cap: &mut Capture, from: Side, data: &[u8], pieces: usize) {
+        let f = from as usize;
+        let mut h = self.ack_header(from);
+        h.psh = true;
+        let times = last_first(self.t, pieces);
+        let ends = (self.hosts[f], self.hosts[1 - f]);
+        cap.ip_fragments(self.id, &times, ends, L4::Tcp(h, data));
+        self.t += pieces as i64 * STEP_NS;
+        self.nxt[f] = self.nxt[f].wrapping_add(data.len() as u32);
+        self.unacked[1 - f] = 0;
+        self.unacked[f] += 1;
+        if self.unacked[f] == 2 {
+            self.pure_ack(cap, from.other());
+        }
+    }
+
     fn pure_ack(&mut self, cap: &mut Capture, from: Side) {
         let f = from as usize;
         debug_assert!(
@@ -217,6 +237,14 @@ impl Tcp {
             self.flush(cap);
         }
     }
+}
+
+/// The times of `pieces` fragments, in payload order, sent last first one
+/// step apart from `t`.
+fn last_first(t: i64, pieces: usize) -> Vec<i64> {
+    (0..pieces)
+        .map(|i| t + (pieces - 1 - i) as i64 * STEP_NS)
+        .collect()
 }
 
 /// What a datagram exchange carries.
@@ -280,6 +308,30 @@ impl Dgram {
             kind,
             seq: 0,
         }
+    }
+
+    /// Sends one UDP datagram from `from` at `rel` ns after the epoch (plus
+    /// phase) in `pieces` IP fragments, sent last first a step apart.
+    pub fn send_fragmented(
+        &mut self,
+        cap: &mut Capture,
+        (rel, from): (i64, Side),
+        payload: &[u8],
+        pieces: usize,
+    ) {
+        assert_eq!(self.kind, Kind::Udp, "fragments of UDP datagrams");
+        assert_eq!(rel % GRID_NS, 0, "times are on the 100 µs grid");
+        let t = EPOCH_NS + rel + self.phase;
+        assert!(t > self.t, "datagram clock goes backwards");
+        let f = from as usize;
+        let l4 = L4::Udp {
+            sport: self.ports[f],
+            dport: self.ports[1 - f],
+            payload,
+        };
+        let times = last_first(t, pieces);
+        self.t = times[0];
+        cap.ip_fragments(self.id, &times, (self.hosts[f], self.hosts[1 - f]), l4);
     }
 
     /// Sends one datagram from `from` at `rel` ns after the epoch (plus phase).

@@ -393,6 +393,13 @@ const SCENARIOS: &[(Scenario, Builder)] = &[
     ),
     (
         Scenario {
+            name: "dpm_frag_reversed",
+            description: "pcapng eth0=primary eth1=backup: DPM 5719 data whose large segments the path fragments, each in three IP fragments sent last first (the one with the ports last), on the backup LAN over IPv4 and IPv6 and on the primary network (the leak); NFS over UDP on the backup LAN (client, a violation) whose first packet is such a fragment",
+        },
+        scenarios::dpm_frag_reversed,
+    ),
+    (
+        Scenario {
             name: "truncated",
             description: "classic pcap whose last record is cut in half",
         },

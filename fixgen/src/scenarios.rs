@@ -7,6 +7,7 @@ mod cluster_smb;
 mod dpm_dcom;
 mod dpm_dns;
 mod failover;
+mod fragments;
 mod lookup;
 mod tunnels;
 
@@ -19,6 +20,7 @@ pub(crate) use dpm_dns::{
     dpm_fallback_despite_dns_aaaa,
 };
 pub(crate) use failover::{failover_changed, failover_kept_vlan, failover_seed002};
+pub(crate) use fragments::dpm_frag_reversed;
 pub(crate) use tunnels::{
     tunnel_erspan2, tunnel_erspan2_leak, tunnel_erspan3, tunnel_geneve, tunnel_gre, tunnel_ip6ip,
     tunnel_ipip, tunnel_mpls, tunnel_nvgre, tunnel_vxlan, tunnel_vxlan_leak,

@@ -196,6 +196,120 @@ fn decode(rec: &Rec) -> Pkt {
     }
 }
 
+/// A fragment train: (source, destination, IP protocol, identification).
+type Train = (IpAddr, IpAddr, u8, u32);
+
+/// One IP fragment of an untagged Ethernet frame (the fragment scenario's):
+/// its train, where its bytes go in the datagram, whether more follow, and
+/// its IP payload. `None` for a whole packet.
+struct Frag {
+    train: Train,
+    offset: usize,
+    more: bool,
+    payload: Vec<u8>,
+}
+
+/// Read by hand: etherparse reads no transport header of a fragment (RFC
+/// 791 §3.1 for IPv4; RFC 8200 §4.5, a Fragment header right after the
+/// fixed header, for IPv6).
+fn fragment(rec: &Rec) -> Option<Frag> {
+    let d = &rec.data;
+    let ip = match (rec.sll2, d.get(12..14)) {
+        (false, Some([0x08, 0x00] | [0x86, 0xdd])) => &d[14..],
+        _ => return None,
+    };
+    let be16 = |b: &[u8]| usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let addr4 = |b: &[u8]| IpAddr::from(<[u8; 4]>::try_from(b).unwrap());
+    let addr6 = |b: &[u8]| IpAddr::from(<[u8; 16]>::try_from(b).unwrap());
+    let (train, (offset, more), payload) = match ip[0] >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0xf) * 4;
+            let word = be16(&ip[6..8]);
+            let id = be16(&ip[4..6]) as u32;
+            let train = (addr4(&ip[12..16]), addr4(&ip[16..20]), ip[9], id);
+            let place = ((word & 0x1fff) * 8, word & 0x2000 != 0);
+            (train, place, ihl..be16(&ip[2..4]))
+        }
+        6 if ip[6] == 44 => {
+            let w = be16(&ip[42..44]);
+            let id = u32::from_be_bytes(ip[44..48].try_into().unwrap());
+            let train = (addr6(&ip[8..24]), addr6(&ip[24..40]), ip[40], id);
+            (train, ((w >> 3) * 8, w & 1 != 0), 48..40 + be16(&ip[4..6]))
+        }
+        _ => return None,
+    };
+    (offset > 0 || more).then(|| Frag {
+        train,
+        offset,
+        more,
+        payload: ip[payload].to_vec(),
+    })
+}
+
+/// A train's first fragment (its transport header) and its datagram's
+/// length, from every fragment of the capture.
+#[derive(Default)]
+struct Datagram {
+    first: Option<Vec<u8>>,
+    len: usize,
+}
+
+fn datagrams(recs: &[Rec]) -> HashMap<Train, Datagram> {
+    let mut out: HashMap<Train, Datagram> = HashMap::new();
+    for f in recs.iter().filter_map(fragment) {
+        let d = out.entry(f.train).or_default();
+        if f.offset == 0 {
+            d.first = Some(f.payload.clone());
+        }
+        if !f.more {
+            d.len = f.offset + f.payload.len();
+        }
+    }
+    out
+}
+
+/// A fragment as a packet of its datagram's flow (ports 0 when its first
+/// fragment is not in the capture); TCP fields from the first fragment,
+/// whose segment is the whole datagram.
+fn decode_fragment(f: &Frag, datagrams: &HashMap<Train, Datagram>) -> Pkt {
+    let (src, dst, proto, _) = f.train;
+    let d = &datagrams[&f.train];
+    let head = d.first.as_deref().unwrap_or(&[0; 4]);
+    let port = |i: usize| u16::from_be_bytes([head[i], head[i + 1]]);
+    let (sp, dp) = (port(0), port(2));
+    let name = match proto {
+        6 => "tcp",
+        17 => "udp",
+        other => panic!("a fragment of IP protocol {other}"),
+    };
+    let tcp = (proto == 6 && f.offset == 0).then(|| {
+        let h = &f.payload;
+        let word = |i: usize| u32::from_be_bytes(h[i..i + 4].try_into().unwrap());
+        TcpInfo {
+            seq: word(4),
+            ack: (h[13] & 0x10 != 0).then(|| word(8)),
+            syn: h[13] & 0x02 != 0,
+            fin: h[13] & 0x01 != 0,
+            rst: h[13] & 0x04 != 0,
+            len: (d.len - usize::from(h[12] >> 4) * 4) as u32,
+        }
+    });
+    Pkt {
+        key: Some((name, [(src, sp), (dst, dp)].into_iter().collect())),
+        src: (src, sp),
+        vlans: Vec::new(),
+        tcp,
+    }
+}
+
+/// A record decoded: a fragment as a packet of its datagram.
+fn packet(r: &Rec, datagrams: &HashMap<Train, Datagram>) -> Pkt {
+    match fragment(r) {
+        Some(f) => decode_fragment(&f, datagrams),
+        None => decode(r),
+    }
+}
+
 fn key_of(f: &FlowTruth) -> Key {
     (
         f.proto,
@@ -245,8 +359,9 @@ fn check_capture(t: &CaptureTruth) {
     let mut non_ip = 0;
     // TCP: next expected sequence number per (flow, sender).
     let mut next_seq: HashMap<(Id, (IpAddr, u16)), u32> = HashMap::new();
+    let datagrams = datagrams(&rb.recs);
     for r in &rb.recs {
-        let p = decode(r);
+        let p = packet(r, &datagrams);
         let Some(base) = p.key else {
             non_ip += 1;
             continue;
