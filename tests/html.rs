@@ -18,7 +18,7 @@ use crate::browser::{Browser, Loaded};
 use crate::util::{lanecheck, root};
 
 /// Each scenario with the policy its tests use.
-const SCENARIOS: [(&str, &str); 22] = [
+const SCENARIOS: [(&str, &str); 23] = [
     ("dpm_backup_lan", "dpm.toml"),
     ("dpm_primary_lan", "dpm.toml"),
     ("dpm_backup_addr_on_primary_nic", "dpm.toml"),
@@ -28,6 +28,7 @@ const SCENARIOS: [(&str, &str); 22] = [
     ("sll2_dpm", "dpm.toml"),
     ("vlan_dpm", "dpm.toml"),
     ("ipv6_dpm", "dpm.toml"),
+    ("dpm_frag_reversed", "dpm.toml"),
     ("truncated", "dpm.toml"),
     ("bigendian", "dpm.toml"),
     ("snaplen", "dpm.toml"),
@@ -282,7 +283,7 @@ fn every_scenario_renders_in_chromium_as_its_json_says() {
     cases.push(render("not_a_capture", "dpm.toml", &[&not_a_capture]));
     let many = crate::report::many_violations(dir.path());
     cases.push(render("many_violations", "dpm.toml", &[&many]));
-    assert_eq!(cases[22].json["verdict"], "error");
+    assert_eq!(cases[SCENARIOS.len()].json["verdict"], "error");
     let Some(mut b) = Browser::launch() else {
         return;
     };

@@ -10,6 +10,7 @@ mod conformance;
 mod derive;
 mod evidence;
 mod flows;
+mod fragments;
 mod html;
 mod manual;
 mod merge;
