@@ -579,6 +579,25 @@ fn filter_warning(warnings: &mut Vec<String>, filter: &str) {
     ));
 }
 
+/// Each NIC's capture entry: its drops, nothing else gone wrong.
+fn capture_outcomes(
+    nics: &[NicReport],
+    ids: impl Iterator<Item = CaptureId>,
+) -> Vec<CaptureOutcome> {
+    nics.iter()
+        .zip(ids)
+        .map(|(n, c)| CaptureOutcome {
+            id: Some(c),
+            source: n.name.clone(),
+            error: None,
+            truncated: None,
+            warnings: Vec::new(),
+            drops: n.kernel_drops + n.iface_drops + n.queue_drops,
+            interfaces: Vec::new(),
+        })
+        .collect()
+}
+
 /// The report: verdict, NIC health, the command, `--violations-pcap`.
 fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) -> Result<Outcome> {
     s.sink.end_of_input();
@@ -616,19 +635,7 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
         reasons.push(format!("the command {}", c.describe()));
     }
     let verdict = crate::expect::verdict(&report, &reasons);
-    let outcomes: Vec<CaptureOutcome> = nic_reports
-        .iter()
-        .zip(&ids)
-        .map(|(n, (c, _))| CaptureOutcome {
-            id: Some(*c),
-            source: n.name.clone(),
-            error: None,
-            truncated: None,
-            warnings: Vec::new(),
-            drops: n.kernel_drops + n.iface_drops + n.queue_drops,
-            interfaces: Vec::new(),
-        })
-        .collect();
+    let outcomes = capture_outcomes(&nic_reports, ids.iter().map(|(c, _)| *c));
     let config = live_config(&args.live)?;
     if let Some(f) = &config.filter {
         filter_warning(&mut late_errors, f);
