@@ -44,7 +44,8 @@ impl Expect {
     }
 
     /// What a PASS would not prove, whatever the traffic: a policy that
-    /// restricts no class (nothing can break it), an expected class the
+    /// judges nothing (no class networks, retired network or DNS rule:
+    /// nothing can break it), an expected class the
     /// policy does not restrict (seen, but anywhere), and (`verify`) no
     /// `--expect` at all (nothing had to be seen).
     pub fn caveats(&self, policy: &Policy, verify: bool) -> Vec<String> {
@@ -55,9 +56,12 @@ impl Expect {
                 .get(usize::from(c.0))
                 .is_some_and(|c| c.networks.is_some())
         };
-        if !policy.classes.iter().any(|c| c.networks.is_some()) && policy.retired.is_empty() {
+        let judges = policy.classes.iter().any(|c| c.networks.is_some())
+            || !policy.retired.is_empty()
+            || !policy.dns.is_empty();
+        if !judges {
             out.push(
-                "the policy restricts no class (no [classes.NAME] networks, no retired network): no traffic can break it".to_string(),
+                "the policy restricts no class (no [classes.NAME] networks, no retired network, no [[dns]] rule): no traffic can break it".to_string(),
             );
         } else {
             for c in self.classes.iter().filter(|c| !restricted(c)) {

@@ -835,8 +835,15 @@ fn a_policy_that_restricts_nothing_or_an_unrestricted_expectation_is_warned_of()
     assert_eq!(doc["verdict"], "pass");
     assert_eq!(
         doc["warnings"][0],
-        "the policy restricts no class (no [classes.NAME] networks, no retired network): no traffic can break it"
+        "the policy restricts no class (no [classes.NAME] networks, no retired network, no [[dns]] rule): no traffic can break it"
     );
+    // A DNS rule alone can break a policy: no such warning.
+    let dns = write(
+        "dns.toml",
+        "[networks]\nprimary = [\"10.10.12.0/24\"]\n\n[[dns]]\nnames = [\"ps.x.y.com\"]\nmust_include = [\"primary\"]\n",
+    );
+    let doc = run_json(&["audit", "--policy", &dns, file], 0);
+    assert_eq!(doc["warnings"], serde_json::json!([]), "{doc}");
     let some = write(
         "some.toml",
         "[networks]\nprimary = [\"10.10.12.0/24\"]\n\n[classes.dns]\nnetworks = [\"primary\"]\n",
