@@ -311,6 +311,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         pcap,
         &Ended {
             plan,
+            config: cfg,
             expect,
             ended_by,
             nics,
@@ -567,16 +568,18 @@ fn command_report(
 /// How capture ended, and what the report needs of the run.
 struct Ended {
     plan: Plan,
+    /// The libpcap settings every NIC was opened with.
+    config: LiveConfig,
     expect: Expect,
     ended_by: String,
     nics: Vec<String>,
 }
 
 /// The warning of a capture filter: what it left out was never checked.
-fn filter_warning(warnings: &mut Vec<String>, filter: &str) {
-    warnings.push(format!(
+fn filter_warning(filter: &str) -> String {
+    format!(
         "capture filter {filter:?} (--filter): traffic it left out was neither counted nor checked"
-    ));
+    )
 }
 
 /// Each NIC's capture entry: its drops, nothing else gone wrong.
@@ -636,12 +639,10 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
     }
     let verdict = crate::expect::verdict(&report, &reasons);
     let outcomes = capture_outcomes(&nic_reports, ids.iter().map(|(c, _)| *c));
-    let config = live_config(&args.live)?;
-    if let Some(f) = &config.filter {
-        filter_warning(&mut late_errors, f);
-    }
+    let mut caveats = e.expect.caveats(an.policy(), true);
+    caveats.extend(e.config.filter.as_deref().map(filter_warning));
     let live = LiveInfo {
-        config,
+        config: e.config.clone(),
         nics: nic_reports,
         command,
         ended_by: e.ended_by.clone(),
@@ -649,7 +650,7 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
     };
     let mut doc = Document::new(&an, report, &outcomes, args.report.flows)
         .with_verdict(verdict, reasons)
-        .with_caveats(e.expect.caveats(an.policy(), true))
+        .with_caveats(caveats)
         .with_live(live);
     drop(an);
     let pcap_warnings = match (second, journal) {
