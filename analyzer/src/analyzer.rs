@@ -994,13 +994,15 @@ impl Analyzer {
             let on_link = at.iface.and_then(|i| self.nics.net(i));
             let about = meta.icmp_quoted.and_then(crate::decode::quoted_tuple);
             let new = NewFlow { on_link, about };
-            classify_new(slot, &classifier, &self.knowledge, &mut self.stats, new);
-            if let Some(seen) = &mut self.looked_up {
-                // What the new flow's class looked up: an ICMP error's is
-                // the quoted flow's responder.
-                let t = about.unwrap_or_else(|| tuple(&slot.flow));
-                seen.insert((t.dst, t.proto, t.dport));
-            }
+            let seen = self.looked_up.as_mut();
+            classify_new(
+                slot,
+                &classifier,
+                &self.knowledge,
+                &mut self.stats,
+                seen,
+                new,
+            );
         }
         if marks.possible_copy {
             slot.ext.possible_copy_bytes += u64::from(at.wire_len);
@@ -1590,11 +1592,17 @@ fn classify_new(
     classifier: &Classifier<'_>,
     knowledge: &Knowledge,
     stats: &mut Stats,
+    looked_up: Option<&mut rustc_hash::FxHashSet<(IpAddr, u8, u16)>>,
     new: NewFlow,
 ) {
     let t = tuple(&slot.flow);
     let st = &mut slot.ext;
+    // What its class looks up: an ICMP error's is the quoted flow's
+    // responder. Runs that may be merged note it (`Reach`).
     let asked = new.about.unwrap_or(t);
+    if let Some(seen) = looked_up {
+        seen.insert((asked.dst, asked.proto, asked.dport));
+    }
     st.learned = knowledge
         .endpoint(asked.dst, asked.proto, asked.dport, slot.flow.first_seen)
         .map(|e| Box::new(e.clone()));

@@ -28,8 +28,8 @@ use rustc_hash::FxHashMap;
 use capture::Timestamp;
 
 use super::{
-    classify_new, count, count_place, judge, tuple, Analyzer, CaptureId, FragKey, IfaceRef, Level,
-    Marks, NewFlow, FRAGMENT_TIMEOUT_NS,
+    classify_new, count, count_place, judge, Analyzer, CaptureId, FragKey, IfaceRef, Level, Marks,
+    NewFlow, FRAGMENT_TIMEOUT_NS,
 };
 use crate::classify::Classifier;
 use crate::decode::{Fragment, PacketMeta};
@@ -394,11 +394,15 @@ impl Analyzer {
                 on_link,
                 about: None,
             };
-            classify_new(slot, &classifier, &self.knowledge, &mut self.stats, new);
-            if let Some(seen) = &mut self.looked_up {
-                let t = tuple(&slot.flow);
-                seen.insert((t.dst, t.proto, t.dport));
-            }
+            let seen = self.looked_up.as_mut();
+            classify_new(
+                slot,
+                &classifier,
+                &self.knowledge,
+                &mut self.stats,
+                seen,
+                new,
+            );
         }
         if p.possible_copy {
             slot.ext.possible_copy_bytes += u64::from(p.wire_len);
