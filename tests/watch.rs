@@ -1178,11 +1178,14 @@ fn a_nic_down_at_start_or_without_carrier_is_lost_until_it_is_up() {
     let lost = |why: &str| ("capture-lost".into(), "eth1".into(), why.to_string());
     let back = |why: &str| ("capture-restored".into(), "eth1".into(), why.to_string());
     let mut want = vec![lost("interface down")];
-    let n = |w: &Vec<_>| w.len();
-    let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
-        capture_events(e).len() >= n(&want)
-    });
-    assert_eq!(capture_events(&evs), want);
+    // The capture events so far are exactly `want`, within 5 s.
+    let seen = |want: &Vec<_>| {
+        let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
+            capture_events(e).len() >= want.len()
+        });
+        assert_eq!(&capture_events(&evs), want);
+    };
+    seen(&want);
     let page = scrape(&lab, url);
     assert_eq!(
         metric(&page, "lanecheck_capture_up{interface=\"eth1\"}"),
@@ -1195,10 +1198,7 @@ fn a_nic_down_at_start_or_without_carrier_is_lost_until_it_is_up() {
 
     set_link(&lab.dpm, "eth1", "up");
     want.push(back("capturing again"));
-    let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
-        capture_events(e).len() >= n(&want)
-    });
-    assert_eq!(capture_events(&evs), want);
+    seen(&want);
     leak_on_eth1(&lab, &alerts);
 
     // The far end goes down: eth1 stays up without carrier and libpcap
@@ -1209,10 +1209,7 @@ fn a_nic_down_at_start_or_without_carrier_is_lost_until_it_is_up() {
     ] {
         set_link(&lab.ps, "eth1", state);
         want.push(event);
-        let evs = wait_for(&alerts, Duration::from_secs(5), |e| {
-            capture_events(e).len() >= n(&want)
-        });
-        assert_eq!(capture_events(&evs), want);
+        seen(&want);
         let page = scrape(&lab, url);
         assert_eq!(
             metric(&page, "lanecheck_capture_up{interface=\"eth1\"}"),
