@@ -38,6 +38,9 @@ pub struct Reply {
     pub addrs: Vec<IpAddr>,
     /// TC=1: cut to fit a datagram; the client should ask again over TCP.
     pub truncated: bool,
+    /// The question's type (1 = A, 28 = AAAA…): only a full answer to the
+    /// same question stands for a truncated one.
+    pub qtype: u16,
 }
 
 /// Most changes a [`Journal`] keeps before it gives up (and its analyzer's
@@ -88,8 +91,9 @@ pub struct Names {
     /// Queries not answered yet: (name, id, client) → when asked.
     pending: FxHashMap<(Box<str>, u16, IpAddr), Timestamp>,
     /// Truncated answers no full answer to the same client followed yet
-    /// (its retry over TCP): (name, client) → (when, transaction id).
-    cut: FxHashMap<(Box<str>, IpAddr), (Timestamp, u16)>,
+    /// (its retry over TCP): (name, question type, client) → (when,
+    /// transaction id).
+    cut: FxHashMap<(Box<str>, u16, IpAddr), (Timestamp, u16)>,
     /// What changed the names, when kept.
     journal: Option<Box<Journal>>,
 }
@@ -116,7 +120,7 @@ impl Names {
             self.answered.clear();
         }
         self.answered.insert(key.clone());
-        let cut = (key.clone(), client);
+        let cut = (key.clone(), reply.qtype, client);
         if reply.truncated {
             bounded(&mut self.cut, &cut);
             self.cut.insert(cut, (ts, id));
@@ -239,7 +243,7 @@ impl Names {
         let mut v: Vec<Unanswered<'_>> = self
             .cut
             .iter()
-            .map(|((n, c), (t, id))| (&**n, *id, *c, *t))
+            .map(|((n, _, c), (t, id))| (&**n, *id, *c, *t))
             .collect();
         v.sort_by_key(|u| (u.3, u.1, u.0, u.2));
         v
@@ -297,12 +301,19 @@ mod tests {
 
     const V4: Families = Families::V4;
 
-    /// A full answer speaking for `families` with `addrs`.
+    /// A full answer speaking for `families` with `addrs` (to an AAAA
+    /// question when it speaks for IPv6 only, else to an A one).
     fn full(families: Families, addrs: Vec<IpAddr>) -> Reply {
+        let qtype = if families == Families::asked(28) {
+            28
+        } else {
+            1
+        };
         Reply {
             families,
             addrs,
             truncated: false,
+            qtype,
         }
     }
 
@@ -441,6 +452,14 @@ mod tests {
         assert_eq!(n.cut_short(), vec![("dpm.x.y.com", 8, d, Timestamp(2))]);
         // Cut again after a full answer: waiting again.
         n.answer(("dpm.x.y.com", 10, c), Timestamp(4), cut());
+        assert_eq!(n.cut_short().len(), 2);
+        // A full answer to another question (the AAAA Windows asks beside
+        // the A) does not stand for the truncated A one.
+        n.answer(
+            ("dpm.x.y.com", 11, c),
+            Timestamp(5),
+            full(Families::asked(28), vec![]),
+        );
         assert_eq!(n.cut_short().len(), 2);
     }
 

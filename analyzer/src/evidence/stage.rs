@@ -204,11 +204,12 @@ impl EvidenceStage<'_> {
                 return (false, false);
             }
             Fact::Dns(a) => {
-                if let Some((q, _)) = &a.query {
+                if let Some((q, qtype)) = &a.query {
                     let reply = Reply {
                         families: a.families(),
                         addrs: a.resolve().0.into_iter().map(|(ip, _)| ip).collect(),
                         truncated: a.truncated,
+                        qtype: *qtype,
                     };
                     self.knowledge.names.answer((q, a.id, client), ts, reply);
                 }
