@@ -115,6 +115,10 @@ pub struct Summary {
     /// in base64.
     pub flow_digests: String,
     pub clock: Clock,
+    /// What each capture file began with (absent from older summaries):
+    /// to find one capture audited twice under other paths.
+    #[serde(default)]
+    pub contents: Vec<Content>,
     /// Read only, to refuse a version 1 summary that has it (a damaged
     /// version number); written by [`Summary::write`] itself, last.
     #[serde(default, skip_serializing)]
@@ -123,6 +127,45 @@ pub struct Summary {
     /// twice).
     #[serde(skip)]
     fingerprint: (usize, u32),
+}
+
+/// The beginning of a capture file: its first [`Content::HEAD`] bytes (or
+/// all of it when shorter), by length and CRC-32. Two captures that begin
+/// alike are one capture (the first mebibyte holds its headers and its
+/// first packets' times), whatever their paths: a merge refuses them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// The capture, as its row names it.
+    pub capture: String,
+    /// Bytes hashed.
+    pub head_bytes: u64,
+    /// Their CRC-32, 8 hex digits.
+    pub head_crc32: String,
+}
+
+impl Content {
+    /// Bytes hashed at most.
+    pub const HEAD: u64 = 1 << 20;
+
+    /// A capture file's beginning, read again as the summary is made (none
+    /// for standard input, or a file that cannot be read now).
+    fn of(row: &CaptureRow) -> Option<Content> {
+        use std::io::Read;
+        if row.source == "-" || row.error.is_some() {
+            return None;
+        }
+        let mut head = Vec::new();
+        File::open(&row.source)
+            .ok()?
+            .take(Self::HEAD)
+            .read_to_end(&mut head)
+            .ok()?;
+        Some(Content {
+            capture: row.source.clone(),
+            head_bytes: head.len() as u64,
+            head_crc32: format!("{:08x}", crc32fast::hash(&head)),
+        })
+    }
 }
 
 /// How the audit's flow table ended (see [`Analyzer::table_clock`]): what a
@@ -184,6 +227,7 @@ impl Summary {
             swept_to: end.swept_to,
             peak_flows: end.peak,
         };
+        let contents = captures.iter().filter_map(Content::of).collect();
         Summary {
             format: FORMAT.to_string(),
             version: VERSION,
@@ -195,6 +239,7 @@ impl Summary {
             report,
             flow_digests: B64.encode(digests),
             clock,
+            contents,
             crc32: None,
             fingerprint: (0, 0),
         }
@@ -498,11 +543,13 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
     for (p, s) in &summaries[1..] {
         same_audit(first_path, first, p, s)?;
     }
+    each_capture_once(&summaries)?;
     let first_max_flows = first.settings.max_flows;
     let label = format!("policy saved in {}", first_path.display());
     let policy = crate::config::parse(&first.policy, &label)?;
     let expect = Expect::new(&args.expect, &policy)?;
     let shared = shared_flows(&summaries)?;
+    let versions: Vec<String> = summaries.iter().map(|(_, s)| s.lanecheck.clone()).collect();
     tell_apart(&mut summaries);
     let parts = summaries
         .into_iter()
@@ -516,6 +563,9 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         })
         .collect::<Result<Vec<_>>>()?;
     let mut merged = combine(parts, first_max_flows);
+    merged
+        .warnings
+        .extend(other_versions(&args.summaries, &versions));
     if shared > 0 {
         merged.warnings.push(format!(
             "{shared} {} in more than one summary (one conversation captured on several hosts, or a flow split between captures audited apart): each summary counted its part as a flow of its own, so flow counts and violations may differ from one audit of all the captures",
@@ -523,6 +573,24 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome> {
         ));
     }
     crate::audit::report_merged(&report_args(args), merged, &expect, &policy)
+}
+
+/// A warning per summary another lanecheck version wrote: what that version
+/// did not record (fields added since) is absent from its part, and what
+/// it judged differently stays as it judged it.
+fn other_versions(paths: &[PathBuf], versions: &[String]) -> Vec<String> {
+    let this = env!("CARGO_PKG_VERSION");
+    paths
+        .iter()
+        .zip(versions)
+        .filter(|(_, v)| v.as_str() != this)
+        .map(|(p, v)| {
+            format!(
+                "{} was written by lanecheck {v}, not by this lanecheck {this}: its part is as that version audited it (what it did not record is absent from the merge); audit its captures again with this version for one audit's report",
+                p.display()
+            )
+        })
+        .collect()
 }
 
 /// Captures named alike in several summaries (every host's
@@ -587,6 +655,33 @@ fn once_each(summaries: &[(PathBuf, Summary)]) -> Result<()> {
             }
         }
         seen.push((p, real, s.fingerprint));
+    }
+    Ok(())
+}
+
+/// Refuses one capture held by two summaries (the same file audited again
+/// under another path, or a copy of it audited elsewhere): its packets
+/// would count twice, and the flows-in-several-summaries warning would
+/// have been the only word of it.
+fn each_capture_once(summaries: &[(PathBuf, Summary)]) -> Result<()> {
+    let mut seen: HashMap<(u64, &str), (&Path, &str)> = HashMap::new();
+    for (p, s) in summaries {
+        for c in &s.contents {
+            let key = (c.head_bytes, c.head_crc32.as_str());
+            match seen.get(&key) {
+                Some((q, other)) if q != p => bail!(
+                    "{}'s capture {} and {}'s capture {} begin with the same {} bytes: one capture audited twice (under another path, or a copy), whose packets would count twice: merge one summary of it",
+                    q.display(),
+                    other,
+                    p.display(),
+                    c.capture,
+                    c.head_bytes
+                ),
+                _ => {
+                    seen.insert(key, (p, c.capture.as_str()));
+                }
+            }
+        }
     }
     Ok(())
 }

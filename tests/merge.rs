@@ -138,9 +138,10 @@ fn flows_held_by_several_summaries_are_counted_and_said() {
     let dir = tempfile::tempdir().unwrap();
     let capture = root().join("fixtures/cluster_good.pcapng");
     let p = policy("cluster.toml");
-    // The same conversations captured on a second host.
+    // The same conversations captured on a second host (a copy of the
+    // file itself is refused: see below).
     let second = dir.path().join("host2.pcapng");
-    std::fs::copy(&capture, &second).unwrap();
+    crate::util::retimed_copy(&capture, &second, 1);
     let a = save(dir.path(), "a", &p, &capture, &[]);
     let b = save(dir.path(), "b", &p, &second, &[]);
     let (out, err, _) = run(&[
@@ -229,7 +230,8 @@ fn summaries_that_cannot_merge_are_refused_with_the_file() {
     let crlf = d.join("crlf.toml");
     let toml = std::fs::read_to_string(policy("cluster.toml")).unwrap();
     std::fs::write(&crlf, toml.replace('\n', "\r\n") + "\r\n").unwrap();
-    let windows = save(d, "windows", crlf.to_str().unwrap(), &capture, &[]);
+    let bad = root().join("fixtures/cluster_bad.pcapng");
+    let windows = save(d, "windows", crlf.to_str().unwrap(), &bad, &[]);
     let (_, err, code) = run(&["merge", good.to_str().unwrap(), windows.to_str().unwrap()]);
     assert!(matches!(code, Some(0 | 1)), "{err}");
     let bins = save(
@@ -288,6 +290,17 @@ fn summaries_that_cannot_merge_are_refused_with_the_file() {
     let copy = d.join("copy.json");
     std::fs::copy(&good, &copy).unwrap();
     refused(&[&good, &copy], &copy, "the same bytes as");
+    // One capture audited again under another path: its summary differs
+    // (the capture's name), its packets are the same.
+    let again = d.join("again.pcapng");
+    std::fs::copy(&capture, &again).unwrap();
+    let again = save(d, "again", &policy("cluster.toml"), &again, &[]);
+    let head = std::fs::metadata(&capture).unwrap().len().min(1 << 20);
+    refused(
+        &[&good, &again],
+        &again,
+        &format!("begin with the same {head} bytes: one capture audited twice"),
+    );
     let alien = d.join("alien.json");
     std::fs::write(&alien, "{\"format\": \"something else\"}").unwrap();
     refused(&[&alien], &alien, "not a lanecheck audit summary");
@@ -612,4 +625,62 @@ fn captures_named_alike_on_several_hosts_are_told_apart_by_their_summary() {
         sources,
         [format!("{s1}: c.pcapng"), format!("{s2}: c.pcapng")]
     );
+}
+
+/// A summary another lanecheck version wrote is merged with a warning
+/// naming it and that version.
+#[test]
+fn a_summary_of_another_version_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = policy("cluster.toml");
+    let good = save(
+        d,
+        "good",
+        &p,
+        &root().join("fixtures/cluster_good.pcapng"),
+        &[],
+    );
+    let bad = save(
+        d,
+        "bad",
+        &p,
+        &root().join("fixtures/cluster_bad.pcapng"),
+        &[],
+    );
+    let this = env!("CARGO_PKG_VERSION");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    let field = format!("\"lanecheck\":\"{this}\"");
+    assert!(text.contains(&field), "{field} not in the summary");
+    let old = d.join("old.json");
+    let older = text.replacen(&field, "\"lanecheck\":\"0.0.1\"", 1);
+    std::fs::write(&old, stamped(older.into_bytes())).unwrap();
+    let warnings = |a: &Path, b: &Path| -> Vec<String> {
+        let args = [
+            "merge",
+            "--format",
+            "json",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ];
+        let (out, err, _) = run(&args);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|_| panic!("{err}"));
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect()
+    };
+    let said = format!(
+        "{} was written by lanecheck 0.0.1, not by this lanecheck {this}",
+        old.display()
+    );
+    assert!(
+        warnings(&good, &old).iter().any(|w| w.starts_with(&said)),
+        "{said}"
+    );
+    assert!(!warnings(&good, &bad)
+        .iter()
+        .any(|w| w.contains("was written by lanecheck")));
 }
