@@ -245,6 +245,23 @@ impl CaptureRow {
         out
     }
 
+    /// A warning when more frames were collapsed per packet than a Windows
+    /// capture writes copies of one packet (pktmon: 12 to 14, one per
+    /// component it crosses): distinct packets were then taken for copies.
+    fn implausible_copies(&self) -> Option<String> {
+        const MOST_COPIES: u64 = 16;
+        let unique = self.unique_packets.max(1);
+        (self.packets > MOST_COPIES * unique).then(|| {
+            format!(
+                "{}: {} frames were collapsed into {} packets (x{:.2}), more copies of one packet than any Windows capture writes (pktmon: 12 to 14): distinct packets alike in addresses, ports, length and first 32 payload bytes within 10 ms were taken for copies, and counts are too low; audit with --dedup off to count every frame",
+                self.source,
+                self.packets,
+                self.unique_packets,
+                self.packets as f64 / unique as f64
+            )
+        })
+    }
+
     /// 802.11 copies, super-frames and estimated sizes, one line each.
     fn size_notes(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -329,6 +346,7 @@ impl CaptureRow {
                 self.source, self.copy_overflow
             ));
         }
+        out.extend(self.implausible_copies());
         let writes_copies = matches!(self.producer, "pktmon" | "etl2pcapng" | "etl2pcapng-pktmon");
         if writes_copies && self.dedup == "none" && self.packets > 0 {
             out.push(format!(
@@ -356,5 +374,43 @@ fn avoid_copies(producer: &str) -> &'static str {
             "capture with `netsh trace start capture=yes capturetype=physical` (no vSwitch ports), and audit one interface per file"
         }
         _ => "capture one NIC per file (`dumpcap -i <NIC> -w nic.pcapng`) and give each as PATH=NAME",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(packets: u64, unique: u64) -> CaptureRow {
+        let mut r = CaptureRow {
+            source: "c.pcapng".into(),
+            packets,
+            unique_packets: unique,
+            duplicates: packets - unique,
+            writer: capture::Producer::Pktmon,
+            copies: analyzer::dedup::Copies::All,
+            ..CaptureRow::default()
+        };
+        r.restore_words();
+        r
+    }
+
+    /// More copies per packet than any Windows capture writes: said.
+    #[test]
+    fn implausibly_many_copies_are_warned_of() {
+        let warned = |r: &CaptureRow| {
+            r.copy_warnings()
+                .into_iter()
+                .filter(|w| w.contains("more copies of one packet than any Windows capture writes"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            warned(&row(500, 5)),
+            ["c.pcapng: 500 frames were collapsed into 5 packets (x100.00), more copies of one packet than any Windows capture writes (pktmon: 12 to 14): distinct packets alike in addresses, ports, length and first 32 payload bytes within 10 ms were taken for copies, and counts are too low; audit with --dedup off to count every frame"]
+        );
+        // 14 copies a packet, and 16: what pktmon writes, no word.
+        assert!(warned(&row(1400, 100)).is_empty());
+        assert!(warned(&row(1600, 100)).is_empty());
+        assert_eq!(warned(&row(1601, 100)).len(), 1);
     }
 }

@@ -7,8 +7,9 @@
 //! (§3). A copy is recognised by content: the same addresses, IPv4
 //! identification and transport header (ports, TCP sequence,
 //! acknowledgement and flags) and the same payload length and first
-//! payload bytes, seen within [`WINDOW_NS`] of the first copy in the same
-//! capture. Link headers and checksums are not compared (pktmon's 802.11
+//! payload bytes (8 in the key, and up to [`MORE`] after them compared as
+//! far as both copies hold them: a copy cut shorter still matches), seen
+//! within [`WINDOW_NS`] of the first copy in the same capture. Link headers and checksums are not compared (pktmon's 802.11
 //! copies, pre-offload checksums).
 //!
 //! What is collapsed depends on the capture ([`Copies::for_capture`]): in
@@ -160,6 +161,12 @@ impl Key {
     }
 }
 
+/// Payload bytes after the key's first 8 that a later copy must match, as
+/// far as both hold them: IPv6 has no identification field, so datagrams
+/// of one flow with equal lengths and equal first 8 bytes (a protocol's
+/// header) differ only further on.
+pub const MORE: usize = 24;
+
 /// Interfaces one packet is credited to, at most.
 const PLACES: usize = 16;
 
@@ -167,6 +174,9 @@ const PLACES: usize = 16;
 #[derive(Clone, Copy, Debug)]
 struct Seen {
     ts: i64,
+    /// Payload bytes 8.. (up to [`MORE`]), and how many were captured.
+    more: [u8; MORE],
+    n_more: u8,
     /// The interfaces credited, up to [`PLACES`] (an etl2pcapng file of a
     /// pktmon trace has an interface per component: 12 to 14 of them).
     ifaces: [Option<IfaceRef>; PLACES],
@@ -176,19 +186,32 @@ struct Seen {
 }
 
 impl Seen {
-    fn new(ts: i64, iface: Option<IfaceRef>, tags: &[u16]) -> Seen {
+    fn new(ts: i64, iface: Option<IfaceRef>, tags: &[u16], payload: &[u8]) -> Seen {
+        let more = payload.get(8..).unwrap_or_default();
+        let n = more.len().min(MORE);
         let mut s = Seen {
             ts,
+            more: [0; MORE],
+            n_more: n as u8,
             ifaces: [None; PLACES],
             n_ifaces: 1,
             vlans: [0; 6],
             n_vlans: 0,
         };
+        s.more[..n].copy_from_slice(&more[..n]);
         s.ifaces[0] = iface;
         for &v in tags {
             s.add_vlan(v);
         }
         s
+    }
+
+    /// Whether `payload` agrees with this packet's after the key's 8 bytes,
+    /// as far as both were captured.
+    fn same_payload(&self, payload: &[u8]) -> bool {
+        let more = payload.get(8..).unwrap_or_default();
+        let n = more.len().min(usize::from(self.n_more));
+        more[..n] == self.more[..n]
     }
 
     /// Credits `iface` if new; true when it was. Beyond [`PLACES`]
@@ -268,11 +291,14 @@ impl Window {
         let key = Key::of(m);
         let tags = &m.vlans[..usize::from(m.vlan_count)];
         if let Some(seen) = self.seen.get_mut(&key) {
-            if ts.0.abs_diff(seen.ts) <= WINDOW_NS as u64 {
+            if ts.0.abs_diff(seen.ts) <= WINDOW_NS as u64 && seen.same_payload(m.payload) {
                 return later_copy(seen, self.copies, iface, tags);
             }
         }
-        self.seen.insert(key, Seen::new(ts.0, iface, tags));
+        // A packet of its own (a distinct one under an equal key takes the
+        // key's place: its own copies follow it within microseconds).
+        self.seen
+            .insert(key, Seen::new(ts.0, iface, tags, m.payload));
         self.order.push_back((ts.0, key));
         self.peak = self.peak.max(self.order.len());
         Copy::First {

@@ -194,3 +194,48 @@ fn copies_on_many_nics_credit_each_once_up_to_sixteen() {
     // Every NIC credited at most once, whatever the repeats: the first 16.
     assert_eq!(credited, 16);
 }
+
+/// An IPv6 UDP datagram fe80::11:50000 → fe80::12:3343 whose payload is a
+/// common 8-byte header, the counter `n`, and `cut` bytes kept of the rest.
+fn udp6(n: u32, cut: usize) -> Vec<u8> {
+    let mut payload = b"HDR-8byt".to_vec();
+    payload.extend_from_slice(&n.to_be_bytes());
+    payload.extend_from_slice(&[0u8; 200]);
+    let src = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11];
+    let mut dst = src;
+    dst[15] = 0x12;
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(src, dst, 64)
+        .udp(50000, 3343)
+        .write(&mut out, &payload)
+        .unwrap();
+    out.truncate(40 + 8 + cut);
+    out
+}
+
+#[test]
+fn ipv6_datagrams_alike_in_their_first_bytes_are_not_copies() {
+    let mut d = stage(DedupMode::Auto, Producer::Pktmon, 1);
+    let t = 1_700_000_000_000_000_000;
+    // 500 distinct datagrams 0.1 ms apart: each counted, none a copy.
+    for n in 0..500u32 {
+        let p = udp6(n, 212);
+        let at = Timestamp(t + i64::from(n) * 100_000);
+        assert_eq!(d.check(CAP, at, None, &meta(&p)), FIRST, "datagram {n}");
+    }
+    // A datagram's copies, one cut after 10 payload bytes (its counter
+    // half kept, and equal): repeats.
+    let at = t + 500 * 100_000;
+    assert_eq!(
+        d.check(CAP, Timestamp(at), None, &meta(&udp6(900, 212))),
+        FIRST
+    );
+    assert_eq!(
+        d.check(CAP, Timestamp(at + 3_000), None, &meta(&udp6(900, 10))),
+        Copy::Repeat
+    );
+    assert_eq!(
+        d.check(CAP, Timestamp(at + 6_000), None, &meta(&udp6(900, 212))),
+        Copy::Repeat
+    );
+}
