@@ -380,6 +380,58 @@ fn a_pktmon_file_without_a_name_says_so() {
     assert!(said, "{}", doc["warnings"]);
 }
 
+/// `PATH=NAME` names only interfaces a file leaves unnamed: where the file
+/// names its own, the report says the given name was not used.
+#[test]
+fn a_name_the_file_overrides_is_said() {
+    let fixture = crate::util::root().join("fixtures/dpm_primary_lan.pcapng");
+    let file = fixture.to_str().unwrap();
+    let Some(own) = crate::util::tshark_output(
+        "a_name_the_file_overrides_is_said",
+        &[
+            "-r",
+            file,
+            "-c",
+            "1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+        ],
+    ) else {
+        return;
+    };
+    let own = own.trim();
+    assert_ne!(own, "nic9");
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            &format!("{file}=nic9"),
+        ],
+        1,
+    );
+    let said = format!("is named {own:?} by the file, which wins over the \"nic9\" of PATH=NAME");
+    let warnings = doc["captures"][0]["warnings"].as_array().unwrap();
+    let n = warnings
+        .iter()
+        .filter(|w| w.as_str().unwrap().contains(&said))
+        .count();
+    assert_eq!(n, 1, "{warnings:?}");
+    // A file that names no NIC takes the name, without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixgen::windows::write("dpm_backup_lan", Style::Pktmon, dir.path()).unwrap();
+    let named = format!("{}=nic9", w.files[1].file.display());
+    let doc = run_json(&["audit", "--policy", &policy("dpm.toml"), &named], 0);
+    assert_eq!(
+        doc["captures"][0]["interfaces"],
+        serde_json::json!(["nic9"])
+    );
+    let text = doc["captures"][0]["warnings"].to_string();
+    assert!(!text.contains("PATH=NAME"), "{text}");
+}
+
 /// `flows` and the capture section show an Npcap NIC by its alias, with the key that mapped it.
 #[test]
 fn npcap_nics_are_shown_by_their_alias() {

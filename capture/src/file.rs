@@ -183,6 +183,9 @@ pub struct FileSource<R> {
     changes: u32,
     /// A Simple Packet Block was left at the epoch (said once).
     undated_spb: bool,
+    /// An interface named by the file kept its name over `PATH=NAME`
+    /// (said once).
+    named_over_default: bool,
 }
 
 impl<R: Read> FileSource<R> {
@@ -251,6 +254,7 @@ impl<R: Read> FileSource<R> {
             sniff: SNIFFED_PACKETS,
             changes: 0,
             undated_spb: false,
+            named_over_default: false,
         };
         src.open()?;
         Ok(src)
@@ -468,6 +472,26 @@ impl<R: Read> FileSource<R> {
         log::debug!("{}: truncated at byte {offset}: {reason}", self.name);
         self.stats.truncated = Some(Truncation { offset, reason });
         self.done = true;
+    }
+
+    /// Says (once) that `PATH=NAME` did not name an interface the file
+    /// names itself (`name`): an operator's mapping is never dropped
+    /// without a word.
+    fn name_kept_over_default(&mut self, name: Option<String>) {
+        let Some(given) = self.default_iface.clone() else {
+            return;
+        };
+        let Some(own) = name.filter(|n| *n != given) else {
+            return;
+        };
+        if !self.named_over_default {
+            self.named_over_default = true;
+            let msg = format!(
+                "interface at byte {} is named {own:?} by the file, which wins over the {given:?} of PATH=NAME (that names only interfaces a file leaves unnamed): its packets are judged as {own:?}",
+                self.offset()
+            );
+            self.warn(msg);
+        }
     }
 
     fn warn(&mut self, msg: String) {
@@ -858,6 +882,7 @@ impl<R: Read> FileSource<R> {
                 return;
             }
         };
+        self.name_kept_over_default(iface.name.clone());
         let units_per_sec = units.unwrap_or_else(|| {
             let msg = format!(
                 "interface at byte {}: invalid if_tsresol, using microseconds",
