@@ -30,7 +30,35 @@ fn networks(out: &mut impl Write, p: &analyzer::policy::Policy) -> Result<()> {
             }
         )?;
     }
+    for line in nested(p) {
+        writeln!(out, "  note: {line}")?;
+    }
     Ok(())
+}
+
+/// Prefixes of one network inside another's: legitimate (the longest
+/// prefix wins), but a typo there moves addresses between networks without
+/// a word, so `policy check` says where it happens.
+fn nested(p: &analyzer::policy::Policy) -> Vec<String> {
+    let all: Vec<(&str, &ipnet::IpNet)> = p
+        .networks
+        .iter()
+        .flat_map(|n| n.prefixes.iter().map(move |x| (n.name.as_str(), x)))
+        .collect();
+    let mut out = Vec::new();
+    for (inner_net, inner) in &all {
+        for (outer_net, outer) in &all {
+            if inner_net != outer_net
+                && outer.prefix_len() < inner.prefix_len()
+                && outer.contains(*inner)
+            {
+                out.push(format!(
+                    "{inner} ({inner_net}) lies inside {outer} ({outer_net}): its addresses are {inner_net} (the longest prefix wins)"
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The DNS rules of a policy, one line each.

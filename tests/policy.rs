@@ -410,3 +410,25 @@ fn an_empty_class_list_allows_the_class_nowhere() {
     assert!(!want.is_empty());
     assert_eq!(got, want);
 }
+
+/// A prefix inside another network's is allowed (the longest prefix wins)
+/// and said, so a typo that moves addresses between networks is seen.
+#[test]
+fn nested_prefixes_are_said() {
+    let (code, out, err) = check(
+        "[networks]\nprimary = [\"10.0.0.0/16\", \"fd00:1::/48\"]\nbackup = [\"10.0.5.0/24\", \"fd00:1:0:2::/64\"]\nlm = [\"10.9.0.0/24\"]\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("  note: ")).collect();
+    assert_eq!(
+        notes,
+        [
+            "  note: 10.0.5.0/24 (backup) lies inside 10.0.0.0/16 (primary): its addresses are backup (the longest prefix wins)",
+            "  note: fd00:1:0:2::/64 (backup) lies inside fd00:1::/48 (primary): its addresses are backup (the longest prefix wins)",
+        ],
+        "{out}"
+    );
+    let (_, out, _) =
+        check("[networks]\nprimary = [\"10.0.0.0/24\"]\nbackup = [\"10.0.1.0/24\"]\n");
+    assert!(!out.contains("note:"), "{out}");
+}
