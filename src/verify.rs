@@ -582,6 +582,20 @@ fn filter_warning(filter: &str) -> String {
     )
 }
 
+/// With packets lost before lanecheck saw them, a violation's counts are
+/// what was seen of it: the lost packets may have been its own.
+fn lower_bound(nics: &[NicReport], violations: usize) -> Option<String> {
+    let lost: u64 = nics
+        .iter()
+        .map(|n| n.kernel_drops + n.iface_drops + n.queue_drops)
+        .sum();
+    (lost > 0 && violations > 0).then(|| {
+        format!(
+            "{lost} packets were dropped before lanecheck saw them: each violation's bytes and packets are at least those shown (the lost packets may have been its own, or other traffic never checked)"
+        )
+    })
+}
+
 /// Each NIC's capture entry: its drops, nothing else gone wrong.
 fn capture_outcomes(
     nics: &[NicReport],
@@ -641,6 +655,7 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
     let outcomes = capture_outcomes(&nic_reports, ids.iter().map(|(c, _)| *c));
     let mut caveats = e.expect.caveats(an.policy(), true);
     caveats.extend(e.config.filter.as_deref().map(filter_warning));
+    caveats.extend(lower_bound(&nic_reports, report.violations.len()));
     let live = LiveInfo {
         config: e.config.clone(),
         nics: nic_reports,
@@ -672,4 +687,32 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
         Verdict::Inconclusive => Outcome::Inconclusive,
         Verdict::Pass => Outcome::Pass,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(kernel: u64, iface: u64, queue: u64) -> NicReport {
+        NicReport {
+            name: "eth0".into(),
+            packets: 10,
+            bytes: 1000,
+            kernel_drops: kernel,
+            iface_drops: iface,
+            queue_drops: queue,
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn violations_seen_with_drops_are_lower_bounds() {
+        let nics = [nic(3, 0, 1), nic(0, 5, 0)];
+        let said = lower_bound(&nics, 2).expect("a warning");
+        assert!(said.starts_with("9 packets were dropped"), "{said}");
+        assert!(said.contains("at least those shown"), "{said}");
+        // No violation, or nothing lost: nothing to say.
+        assert_eq!(lower_bound(&nics, 0), None);
+        assert_eq!(lower_bound(&[nic(0, 0, 0)], 2), None);
+    }
 }
