@@ -257,8 +257,11 @@ fn backup_addresses_on_the_primary_nic_fail() {
     );
     let dpm = class(&doc, "dpm");
     assert_eq!(pb(share(dpm, "networks", "backup")), (f.packets, f.bytes));
-    assert_eq!(share(dpm, "networks", "backup")["status"], "violation");
+    // The addresses' network is allowed: only the NIC broke the policy,
+    // and only its row says so.
+    assert_eq!(share(dpm, "networks", "backup")["status"], "preferred");
     assert_eq!(pb(share(dpm, "interfaces", "eth0")), (f.packets, f.bytes));
+    assert_eq!(share(dpm, "interfaces", "eth0")["status"], "violation");
     assert_eq!(doc["violations"].as_array().unwrap().len(), 1);
 }
 
@@ -914,6 +917,45 @@ fn one_conversation_in_two_captures_is_warned_of() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
+    // Each class's twice_bytes: its TCP flows' bytes, counted again from
+    // the second capture.
+    let mut twice: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in t.flows.iter().filter(|f| f.proto == "tcp") {
+        *twice.entry(f.class).or_insert(0) += f.bytes;
+    }
+    for c in doc["classes"].as_array().unwrap() {
+        let name = c["class"].as_str().unwrap();
+        let want = twice.get(name).copied().unwrap_or(0);
+        assert_eq!(c["twice_bytes"], want, "{name}");
+    }
+    // --min-bytes reached only by counting them: inconclusive.
+    let dpm = twice["dpm"];
+    let all: u64 = t
+        .flows
+        .iter()
+        .filter(|f| f.class == "dpm")
+        .map(|f| f.bytes)
+        .sum();
+    let min = (all + dpm / 2).to_string();
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            &policy("dpm.toml"),
+            "--expect",
+            "dpm",
+            "--min-bytes",
+            &min,
+            a,
+            b,
+        ],
+        3,
+    );
+    let reason = format!(
+        "expected class dpm reached {min} bytes only counting {dpm} bytes of TCP connections captured twice (their SYN was in an earlier capture; saw {}, certain {all})",
+        all + dpm
+    );
+    assert_eq!(doc["reasons"], serde_json::json!([reason]));
     // One capture alone: no such warning.
     let doc = run_json(&["audit", "--policy", &policy("dpm.toml"), a], 0);
     assert_eq!(doc["warnings"], serde_json::json!([]));

@@ -122,16 +122,9 @@ impl Policy {
             }
         }
         if c.violates() {
-            // One violation per flow: every aggregate it touches is marked.
-            for s in c
-                .net_status
-                .iter_mut()
-                .map(|(_, s)| s)
-                .chain(c.iface_status.iter_mut().map(|(_, s)| s))
-                .chain(c.vlan_status.iter_mut().map(|(_, s)| s))
-            {
-                *s = Status::Violation;
-            }
+            // One violation per flow, carrying every reason; each place
+            // keeps its own judgement (an allowed NIC the violating flow
+            // also crossed is not the place that broke the policy).
             if c.network.is_none() {
                 c.network = nets.first().copied();
             }
