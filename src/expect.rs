@@ -94,22 +94,30 @@ impl Expect {
         }
         for class in &self.classes {
             let name = policy.class_name(*class);
-            let (seen, unsure) = report
+            let (seen, unsure, twice) = report
                 .classes
                 .iter()
                 .find(|c| c.class == name)
-                .map_or((0, 0), |c| (c.bytes, c.possible_copy_bytes));
+                .map_or((0, 0, 0), |c| {
+                    (c.bytes, c.possible_copy_bytes, c.twice_bytes)
+                });
+            let certain = seen.saturating_sub(unsure).saturating_sub(twice);
             if seen < self.min_bytes {
                 reasons.push(format!(
                     "expected class {name} was not seen with at least {} bytes (saw {seen})",
                     self.min_bytes
                 ));
-            } else if seen - unsure < self.min_bytes {
+            } else if seen.saturating_sub(unsure) < self.min_bytes {
                 // The copies that could not be told from new bytes decide.
                 reasons.push(format!(
-                    "expected class {name} reached {} bytes only counting {unsure} bytes that may be copies of packets already counted (saw {seen}, certain {})",
+                    "expected class {name} reached {} bytes only counting {unsure} bytes that may be copies of packets already counted (saw {seen}, certain {certain})",
                     self.min_bytes,
-                    seen - unsure
+                ));
+            } else if certain < self.min_bytes {
+                // A conversation captured at two places counted twice.
+                reasons.push(format!(
+                    "expected class {name} reached {} bytes only counting {twice} bytes of TCP connections captured twice (their SYN was in an earlier capture; saw {seen}, certain {certain})",
+                    self.min_bytes,
                 ));
             }
         }

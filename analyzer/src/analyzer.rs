@@ -236,13 +236,13 @@ pub const SYN_CAP: usize = 65_536;
 
 /// A connection's opening SYN (`key`, `dir`, `seq`) in `capture`: one
 /// another capture already held is the same connection captured twice
-/// (a retransmitted SYN is in the capture of its first). Bounded: past
-/// [`SYN_CAP`] new SYNs are not remembered.
+/// (a retransmitted SYN is in the capture of its first); true then.
+/// Bounded: past [`SYN_CAP`] new SYNs are not remembered.
 fn opened(
-    syns: &mut FxHashMap<u64, CaptureId>,
+    (syns, unchecked): (&mut FxHashMap<u64, CaptureId>, &mut u64),
     twice: &mut BTreeMap<(ClassId, CaptureId, CaptureId), u64>,
     (key, dir, seq, capture, class): (&FlowKey, Direction, u32, CaptureId, Option<ClassId>),
-) {
+) -> bool {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
     (key, dir == Direction::LoToHi, seq).hash(&mut h);
@@ -252,13 +252,15 @@ fn opened(
             if let Some(class) = class {
                 *twice.entry((class, first, capture)).or_insert(0) += 1;
             }
+            return true;
         }
         Some(_) => {}
         None if syns.len() < SYN_CAP => {
             syns.insert(digest, capture);
         }
-        None => {}
+        None => *unchecked += 1,
     }
+    false
 }
 
 /// A digest of a tunnel that does not depend on the run or the direction
@@ -438,6 +440,12 @@ pub struct Analyzer {
     /// Opening SYNs seen (digest of flow key, direction and sequence
     /// number) → the capture they were first in; at most [`SYN_CAP`].
     syns: FxHashMap<u64, CaptureId>,
+    /// Opening SYNs not remembered: the table was full.
+    syns_unchecked: u64,
+    /// The bytes a flow had counted when its opening SYN came again in a
+    /// later capture (flows marked `again`; one per connection captured
+    /// twice, at most [`SYN_CAP`] of them).
+    again: FxHashMap<FlowKey, u64>,
     /// Connections whose SYN a later capture repeated: (class, first
     /// capture, again) → how many.
     twice: BTreeMap<(ClassId, CaptureId, CaptureId), u64>,
@@ -488,6 +496,8 @@ impl Analyzer {
             dns_violations_dropped: 0,
             dns_violation_frames: Vec::new(),
             syns: FxHashMap::default(),
+            syns_unchecked: 0,
+            again: FxHashMap::default(),
             twice: BTreeMap::new(),
             frames_read: 0,
         }
@@ -754,6 +764,26 @@ impl Analyzer {
         self.ifindex_cache.get(&ix).is_some_and(listed)
     }
 
+    /// What a flow marked `again` counted from a later capture of its
+    /// connection.
+    pub(crate) fn twice_bytes(&self, slot: &Slot<FlowState>) -> u64 {
+        if !slot.ext.again {
+            return 0;
+        }
+        let before = self.again.get(&slot.flow.key).copied().unwrap_or(0);
+        slot.flow.total_bytes().saturating_sub(before)
+    }
+
+    /// SYNs the full table did not remember, when there were captures for
+    /// them to be in twice.
+    pub(crate) fn syns_unchecked(&self) -> u64 {
+        if self.captures.len() > 1 {
+            self.syns_unchecked
+        } else {
+            0
+        }
+    }
+
     /// Connections captured twice, by class and pair of captures.
     pub(crate) fn twice(&self) -> Vec<crate::findings::Twice> {
         let name = |c: CaptureId| {
@@ -1011,7 +1041,16 @@ impl Analyzer {
             == decode::tcp_flags::SYN
         {
             let opening = (&key, dir, meta.tcp_seq, at.capture, slot.ext.class);
-            opened(&mut self.syns, &mut self.twice, opening);
+            let syns = (&mut self.syns, &mut self.syns_unchecked);
+            if opened(syns, &mut self.twice, opening) && !slot.ext.again {
+                slot.ext.again = true;
+                // The table counted this SYN already: it is captured twice too.
+                let before = slot
+                    .flow
+                    .total_bytes()
+                    .saturating_sub(u64::from(at.wire_len));
+                self.again.insert(key, before);
+            }
         }
         slot.ext.super_frames += u32::from(marks.super_frame);
         let tags = (meta.vlans, meta.vlan_count);
@@ -1791,3 +1830,51 @@ fn judge(slot: &mut Slot<FlowState>, policy: &Policy, nics: &crate::nics::Nics) 
 }
 
 pub(crate) use crate::evidence::stage::EvidenceStage;
+
+#[cfg(test)]
+mod syn_tests {
+    use super::*;
+
+    /// SYNs past the table's cap are counted as unchecked, in the first
+    /// capture and in a later one alike, and never warned of as twice.
+    #[test]
+    fn syns_past_the_cap_are_counted_unchecked() {
+        let (mut syns, mut unchecked) = (FxHashMap::default(), 0u64);
+        let mut twice = BTreeMap::new();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let class = Some(ClassId(0));
+        let extra = 10u32;
+        let total = SYN_CAP as u32 + extra;
+        let mut open = |n: u32, capture: u32, syns: &mut FxHashMap<u64, CaptureId>, u: &mut u64| {
+            let (key, dir) = FlowKey::new(6, a, 1024 + (n % 60_000) as u16, b, 5719);
+            opened(
+                (syns, u),
+                &mut twice,
+                (&key, dir, n, CaptureId(capture), class),
+            );
+        };
+        for n in 0..total {
+            open(n, 0, &mut syns, &mut unchecked);
+        }
+        assert_eq!(unchecked, u64::from(extra));
+        // The second capture holds the last ones again: not remembered,
+        // so not found twice, and counted unchecked again.
+        for n in SYN_CAP as u32..total {
+            open(n, 1, &mut syns, &mut unchecked);
+        }
+        assert_eq!(unchecked, 2 * u64::from(extra));
+        // One remembered SYN again in the second capture is found twice.
+        open(0, 1, &mut syns, &mut unchecked);
+        drop(open);
+        assert_eq!(twice.values().sum::<u64>(), 1);
+        let f = crate::findings::Findings {
+            syns_unchecked: unchecked,
+            ..Default::default()
+        };
+        assert_eq!(
+            f.warnings(),
+            [format!("20 TCP connections opened after the first {SYN_CAP} were not remembered: whether they were captured twice (in two of the captures) was not checked")]
+        );
+    }
+}

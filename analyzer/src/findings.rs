@@ -65,6 +65,11 @@ pub struct Findings {
     /// TCP connections whose SYN one capture repeated from another.
     #[cfg_attr(feature = "serde", serde(default))]
     pub twice: Vec<Twice>,
+    /// Opening SYNs past the table's cap ([`crate::SYN_CAP`]) in an audit
+    /// of several captures: whether their connections were captured twice
+    /// was not checked.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub syns_unchecked: u64,
 }
 
 /// TCP connections of one class whose opening SYN (same addresses, ports
@@ -97,6 +102,13 @@ impl Findings {
         }
         out.extend(self.nics.warnings());
         out.extend(self.twice.iter().map(twice_warning));
+        if self.syns_unchecked > 0 {
+            out.push(format!(
+                "{} TCP connections opened after the first {} were not remembered: whether they were captured twice (in two of the captures) was not checked",
+                self.syns_unchecked,
+                crate::SYN_CAP
+            ));
+        }
         out
     }
 
@@ -139,6 +151,7 @@ impl Findings {
             }
         }
         self.twice.sort();
+        self.syns_unchecked = self.syns_unchecked.saturating_add(other.syns_unchecked);
     }
 }
 

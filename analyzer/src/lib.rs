@@ -49,7 +49,7 @@ pub mod stats;
 
 pub use analyzer::{
     describe, Analyzer, AnalyzerConfig, CaptureCounters, CaptureId, IfaceRef, Late, LateFrame,
-    Reach, Retained, DNS_VIOLATIONS_CAP, FRAGMENT_CAP, HELD_CAP,
+    Reach, Retained, DNS_VIOLATIONS_CAP, FRAGMENT_CAP, HELD_CAP, SYN_CAP,
 };
 pub use nics::{NicFindings, NicKeyFinding};
 pub use report::Report;

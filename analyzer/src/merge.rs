@@ -100,6 +100,7 @@ fn add_class(mine: &mut ClassSummary, c: ClassSummary) {
     mine.possible_copy_bytes = mine
         .possible_copy_bytes
         .saturating_add(c.possible_copy_bytes);
+    mine.twice_bytes = mine.twice_bytes.saturating_add(c.twice_bytes);
     add_bins(&mut mine.series, c.series);
     if !mine.series.active.is_empty() {
         mine.throughput = throughput(mine.series.bin_ns, &mine.series.active);
@@ -183,6 +184,7 @@ mod tests {
             series: Bins::default(),
             super_frames: 0,
             possible_copy_bytes: 0,
+            twice_bytes: 0,
         });
         r
     }

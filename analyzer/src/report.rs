@@ -121,6 +121,10 @@ pub struct ClassSummary {
     pub super_frames: u64,
     /// Bytes of packets that may be copies of another size (counted).
     pub possible_copy_bytes: u64,
+    /// Bytes counted from a later capture of connections an earlier one
+    /// already held (the same opening SYN; [`crate::findings::Twice`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub twice_bytes: u64,
 }
 
 /// A flow that breaks the policy (one per flow, with every reason).
@@ -279,6 +283,7 @@ struct ClassAcc {
     bytes: u64,
     super_frames: u64,
     possible_copy_bytes: u64,
+    twice_bytes: u64,
     nets: BTreeMap<Option<NetId>, Acc>,
     ifaces: BTreeMap<IfaceRef, Acc>,
     vlans: BTreeMap<u16, Acc>,
@@ -293,6 +298,7 @@ impl ClassAcc {
         self.bytes += flow.total_bytes();
         self.super_frames += u64::from(slot.ext.super_frames);
         self.possible_copy_bytes += slot.ext.possible_copy_bytes;
+        self.twice_bytes += an.twice_bytes(slot);
         for net in &slot.ext.nets {
             self.nets.entry(*net).or_default().add(
                 flow.total_packets(),
@@ -375,6 +381,7 @@ impl Analyzer {
             dns_rules: self.dns_findings(),
             nics: self.nic_findings(),
             twice: self.twice(),
+            syns_unchecked: self.syns_unchecked(),
         };
         let (dns, dns_dropped) = self.dns_violations();
         Report {
@@ -601,6 +608,7 @@ impl Analyzer {
             series,
             super_frames: acc.super_frames,
             possible_copy_bytes: acc.possible_copy_bytes,
+            twice_bytes: acc.twice_bytes,
         }
     }
 

@@ -126,6 +126,10 @@ pub struct FlowState {
     /// counts for that place only (`--violations-pcap` leaves it out, as
     /// the flow's packets and bytes do).
     pub copy: bool,
+    /// Its opening SYN came again in a later capture: what it counted from
+    /// then on was captured twice (its bytes before are in the analyzer's
+    /// `again`, by key: one flag here keeps the slot's size).
+    pub(crate) again: bool,
 }
 
 impl FlowState {

@@ -337,6 +337,7 @@ struct JsonClass<'a> {
     throughput_bps: JsonThroughput,
     super_frames: u64,
     possible_copy_bytes: u64,
+    twice_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     series: Option<JsonSeries<'a>>,
 }
@@ -469,6 +470,7 @@ impl Json {
             series: self.series(&c.series),
             super_frames: c.super_frames,
             possible_copy_bytes: c.possible_copy_bytes,
+            twice_bytes: c.twice_bytes,
         }
     }
 
