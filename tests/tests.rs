@@ -25,4 +25,5 @@ mod tunnels;
 mod verify;
 mod violations_pcap;
 mod watch;
+mod watch_flows;
 mod windows;

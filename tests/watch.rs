@@ -45,7 +45,7 @@ while True:
 
 const GET: &str = "import urllib.request, sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())";
 
-fn events(path: &Path) -> Vec<Value> {
+pub(crate) fn events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -54,12 +54,16 @@ fn events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn of_type(evs: &[Value], t: &str) -> usize {
+pub(crate) fn of_type(evs: &[Value], t: &str) -> usize {
     evs.iter().filter(|e| e["type"] == t).count()
 }
 
 /// Polls `path` until `pred` holds or `within` passes; returns the events.
-fn wait_for(path: &Path, within: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) fn wait_for(
+    path: &Path,
+    within: Duration,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let start = Instant::now();
     loop {
         let evs = events(path);
@@ -70,7 +74,7 @@ fn wait_for(path: &Path, within: Duration, pred: impl Fn(&[Value]) -> bool) -> V
     }
 }
 
-fn start_watch(lab: &Lab, policy: &Path, alerts: &Path, extra: &[&str]) -> Child {
+pub(crate) fn start_watch(lab: &Lab, policy: &Path, alerts: &Path, extra: &[&str]) -> Child {
     start_watch_logged(lab, policy, alerts, extra).0
 }
 
@@ -138,7 +142,7 @@ fn until_watching(child: &mut Child) -> Vec<String> {
     log
 }
 
-fn send(lab: &Lab, addr: &str, bytes: u64) {
+pub(crate) fn send(lab: &Lab, addr: &str, bytes: u64) {
     let out = lab
         .exec(
             &lab.dpm,
@@ -153,7 +157,7 @@ fn send(lab: &Lab, addr: &str, bytes: u64) {
     );
 }
 
-fn scrape(lab: &Lab, url: &str) -> String {
+pub(crate) fn scrape(lab: &Lab, url: &str) -> String {
     let out = lab
         .exec(&lab.dpm, &["python3", "-c", GET, url])
         .output()
@@ -166,12 +170,12 @@ fn scrape(lab: &Lab, url: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn metric(text: &str, series: &str) -> Option<u64> {
+pub(crate) fn metric(text: &str, series: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -179,14 +183,14 @@ fn signal(child: &Child, sig: &str) {
         .success());
 }
 
-fn policy_copy(dir: &Path) -> PathBuf {
+pub(crate) fn policy_copy(dir: &Path) -> PathBuf {
     let p = dir.join("policy.toml");
     std::fs::copy(root().join("policies/dpm.toml"), &p).unwrap();
     p
 }
 
 /// A directory the daemon (dropped to `nobody`) can write to.
-fn writable_dir() -> tempfile::TempDir {
+pub(crate) fn writable_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
@@ -493,7 +497,7 @@ s.shutdown(socket.SHUT_WR)
 s.close()
 "#;
 
-const CLUSTER_POLICY: &str = r#"
+pub(crate) const CLUSTER_POLICY: &str = r#"
 [networks]
 primary = ["10.10.12.0/24"]
 backup = ["192.168.1.0/24"]
@@ -524,7 +528,7 @@ networks = ["backup"]
 "#;
 
 /// Runs SMB_CLIENT from dpm to ps:445 on the primary link in the background.
-fn smb_client(lab: &Lab, pause: &str, path: &str, secs: &str) -> Child {
+pub(crate) fn smb_client(lab: &Lab, pause: &str, path: &str, secs: &str) -> Child {
     lab.exec(
         &lab.dpm,
         &[
@@ -543,7 +547,7 @@ fn smb_client(lab: &Lab, pause: &str, path: &str, secs: &str) -> Child {
     .unwrap()
 }
 
-fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -660,7 +664,7 @@ for i in range(n):
 ";
 
 /// Sends to ADDR:PORT at RATE bytes/s for SECONDS, in 16 KiB writes.
-const PACED: &str = "
+pub(crate) const PACED: &str = "
 import socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 rate, secs = float(sys.argv[3]), float(sys.argv[4])

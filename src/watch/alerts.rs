@@ -213,7 +213,10 @@ impl Engine {
         out: &mut Vec<Event>,
     ) {
         if let Some(l) = self.leaks.get_mut(&key) {
-            l.last_packet = now;
+            // Only a packet restarts the quiet time.
+            if packets > 0 {
+                l.last_packet = now;
+            }
             l.bytes_since += wire_len;
             l.packets_since += packets;
             return;

@@ -287,6 +287,12 @@ impl Daemon {
             let Some(slot) = self.an.slot_mut(&key) else {
                 continue;
             };
+            // Judged at a packet since (its evidence came first): judging
+            // it again here would count a packet that does not exist and
+            // restart its leak's quiet time.
+            if slot.ext.mark & mark::JUDGED != 0 {
+                continue;
+            }
             let Some(iface) = slot.flow.ifaces.last().map(|s| s.iface) else {
                 continue;
             };
