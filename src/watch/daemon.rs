@@ -132,14 +132,22 @@ impl Daemon {
     }
 
     /// The loop: frames as they come, controls between them (at least every
-    /// 1024 frames, and whenever capture is idle), until `Shutdown`; then
+    /// 1024 frames or 100 ms, and whenever capture is idle), until
+    /// `Shutdown`; then
     /// what capture still holds is drained within the shutdown budget.
     /// Returns the number of frames seen and when the budget ends (what is
     /// left of it is the sinks' to deliver their last events).
     pub fn run(&mut self, feed: &mut dyn Feed, control: &Receiver<Control>) -> (u64, Instant) {
         let mut packets = 0u64;
         'outer: loop {
-            for _ in 0..1024 {
+            // Steady traffic never leaves capture idle: controls are taken
+            // after 100 ms of frames too, else a tick or a SIGHUP waited for
+            // 1,024 frames (seconds at a few hundred packets a second).
+            let batch = Instant::now();
+            for i in 0..1024u32 {
+                if i % 64 == 63 && batch.elapsed() >= Duration::from_millis(100) {
+                    break;
+                }
                 match feed.poll(Duration::from_millis(100)) {
                     Poll::Frame(f) => {
                         packets += 1;
