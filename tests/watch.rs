@@ -341,7 +341,9 @@ fn leak_alerts_metrics_reload_and_stop() {
         watch.try_wait().unwrap().is_none(),
         "watch died on a bad policy"
     );
-    // A fixed policy that now allows the primary as a fallback is applied.
+    // A fixed policy that now allows the primary as a fallback is applied:
+    // the three flows still tracked are judged again, a fallback now, and
+    // their leak ends at the reload.
     std::fs::write(
         &policy,
         good.replace(
@@ -384,7 +386,21 @@ fn leak_alerts_metrics_reload_and_stop() {
     };
     assert_eq!(
         kinds(&file),
-        ["leak", "policy-rejected", "policy-reloaded", "fallback"]
+        [
+            "leak",
+            "policy-rejected",
+            "policy-reloaded",
+            "fallback",
+            "leak-ended"
+        ]
+    );
+    let ended = file.iter().find(|e| e["type"] == "leak-ended").unwrap();
+    assert!(
+        ended["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy reloaded from "),
+        "{ended}"
     );
     assert_eq!(kinds(&hooks), kinds(&file));
 }

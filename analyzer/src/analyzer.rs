@@ -26,6 +26,7 @@ use crate::state::FlowState;
 use crate::stats::{Counted, Scope, Series, Stats};
 
 mod held;
+mod reload;
 
 pub use held::{Late, LateFrame, HELD_CAP};
 

@@ -105,6 +105,22 @@ impl Nics {
         });
     }
 
+    /// Resolves every interface's network again under `policy` (a reload),
+    /// by its name, as [`Nics::intern`] does; what the keys matched is
+    /// matched again by name only.
+    pub fn relink(&mut self, policy: &Policy) {
+        for (name, net) in self.names.iter().zip(self.nets.iter_mut()) {
+            *net = policy.interface_network(name);
+        }
+        for h in &mut self.hits {
+            let name = self
+                .names
+                .get(h.iface.0 as usize)
+                .map_or("", String::as_str);
+            h.keys = policy.nic_keys_matching(&Nic::named(name));
+        }
+    }
+
     /// An interned interface's name.
     pub fn name(&self, r: IfaceRef) -> &str {
         self.names.get(r.0 as usize).map_or("?", String::as_str)

@@ -269,6 +269,23 @@ impl Engine {
         }
     }
 
+    /// Ends an open leak now (its flows no longer violate), for `reason`.
+    pub fn end(&mut self, key: &LeakKey, reason: &str, out: &mut Vec<Event>) {
+        if let Some(l) = self.leaks.remove(key) {
+            if !l.folded {
+                let mut e = Event::about(
+                    "leak-ended",
+                    key,
+                    &l.evidence,
+                    l.bytes_since,
+                    l.packets_since,
+                );
+                e.reason = reason.to_string();
+                out.push(e);
+            }
+        }
+    }
+
     /// Periodic work: ongoing reminders, ended leaks, the folded summary.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
         let (realert, quiet) = (self.timing.realert, self.timing.quiet);

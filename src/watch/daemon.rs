@@ -21,7 +21,6 @@ use super::feed::Feed;
 use super::http::Page;
 use super::metrics::{Metrics, TrafficLabels};
 use super::sinks::SinkSet;
-use crate::config;
 use crate::output::proto_name;
 
 /// From shutdown to exit: draining capture, then the sinks' last deliveries.
@@ -48,12 +47,16 @@ macro_rules! account {
         Account {
             ids: &$d.ids,
             waiting: &mut $d.waiting,
+            held: &mut $d.held,
             evidence_wait: $d.evidence_wait,
             max_flows: $d.acfg.flows.max_flows,
             judge: judge!($d),
         }
     };
 }
+
+mod held;
+mod reload;
 
 /// What the control plane tells the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub struct Daemon {
     pub(super) evicted_seen: u64,
     /// Flows waiting for their evidence, by due time.
     pub(super) waiting: VecDeque<(Instant, FlowKey)>,
+    /// Traffic of flows whose class is still open, not yet in the metrics.
+    pub(super) held: held::HeldTraffic,
     /// DNS violations alerted, by (rule, name, answers), for the re-alert period.
     pub(super) dns_seen: HashMap<(usize, String, String), Instant>,
     pub(super) evidence_wait: Duration,
@@ -123,6 +128,7 @@ impl Daemon {
             events: Vec::new(),
             evicted_seen: 0,
             waiting: VecDeque::new(),
+            held: held::HeldTraffic::default(),
             dns_seen: HashMap::new(),
             evidence_wait: s.evidence_wait,
             page: s.page,
@@ -229,10 +235,12 @@ impl Daemon {
     }
 
     /// The later IP fragments still held for their first are orphans now
-    /// (capture ends, or the analyzer is replaced): counted and judged.
+    /// (capture ends): counted and judged; the traffic held for flows
+    /// whose class is still open is counted under their class now.
     pub(super) fn end_of_input(&mut self) {
         let mut account = account!(self);
         self.an.end_of_input(&mut account);
+        self.release(true);
     }
 
     /// DNS answers that broke a `[[dns]]` rule: one `dns-violation` event
@@ -304,7 +312,7 @@ impl Daemon {
             let Some(iface) = slot.flow.ifaces.last().map(|s| s.iface) else {
                 continue;
             };
-            judge!(self).flow(slot, iface, 0);
+            judge!(self).flow(slot, iface, None);
         }
     }
 
@@ -353,13 +361,14 @@ impl Daemon {
     /// evidence wait is over, alert reminders and endings, metrics.
     pub(super) fn tick_core(&mut self, now: Instant) {
         self.judge_waiting(now);
+        self.release_gone();
         self.engine.tick(now, &mut self.events);
         self.flush_events();
         self.fold_counts();
         self.metrics.active_leaks = self.engine.active().into_iter().collect();
         let fs = self.an.flow_stats();
         self.metrics.flows_tracked = fs.active;
-        // The table's own count restarts with each policy reload.
+        // The table counts evictions since it was made (watch start).
         self.metrics.flows_evicted += fs.evicted.saturating_sub(self.evicted_seen);
         self.evicted_seen = fs.evicted;
         self.metrics.sinks = self
@@ -372,54 +381,6 @@ impl Daemon {
             *page = self.metrics.render();
         }
     }
-
-    /// SIGHUP: reload the policy (keep the old one if the new is invalid)
-    /// and reopen the alert file.
-    pub(super) fn reload(&mut self) {
-        self.sinks.reopen();
-        match config::load(&self.policy_path) {
-            Ok(p) => {
-                // Flows are tracked afresh under the new policy; metrics and
-                // open leaks carry on.
-                self.end_of_input();
-                self.fold_counts();
-                self.class_names = class_names(&p);
-                self.policy = p.clone();
-                self.an = Analyzer::with_policy(self.acfg, p);
-                self.evicted_seen = 0;
-                self.waiting.clear();
-                self.register_nics();
-                *self.metrics.reloads.entry("ok").or_insert(0) += 1;
-                let mut said = format!("{} loaded", self.policy_path.display());
-                let missing = uncaptured(&self.policy, &self.names);
-                if !missing.is_empty() {
-                    said += &format!(
-                        "; its [interfaces] name NICs watch does not capture ({}): restart watch to capture them",
-                        missing.join(", ")
-                    );
-                    log::warn!("{said}");
-                }
-                self.events
-                    .push(Event::plain("policy-reloaded", None, said));
-            }
-            Err(e) => {
-                *self.metrics.reloads.entry("rejected").or_insert(0) += 1;
-                log::error!("policy reload rejected, keeping the previous one: {e:#}");
-                self.events
-                    .push(Event::plain("policy-rejected", None, format!("{e:#}")));
-            }
-        }
-        self.flush_events();
-    }
-}
-
-/// The NICs a policy's `[interfaces]` names that are not among `captured`:
-/// watch picks its NICs when it starts, so a reload cannot add one.
-fn uncaptured(p: &Policy, captured: &[String]) -> Vec<String> {
-    crate::verify::named_nics(p)
-        .into_iter()
-        .filter(|k| !captured.contains(k))
-        .collect()
 }
 
 /// The analyzer settings of the daemon: no per-bin history (metrics keep
@@ -456,8 +417,11 @@ mod mark {
     pub const QUEUED: u32 = 1;
     /// Judged at least once.
     pub const JUDGED: u32 = 2;
-    /// Counted in the violations metric.
+    /// Violated: counted in the violations metric, its traffic so far
+    /// added to its leak.
     pub const COUNTED: u32 = 4;
+    /// Used a fallback network: its traffic so far added to the alert.
+    pub const FELL_BACK: u32 = 8;
 }
 
 /// What the daemon does with the flow of a frame, observed or counted late
@@ -466,6 +430,7 @@ mod mark {
 struct Account<'a> {
     ids: &'a [(CaptureId, IfaceRef)],
     waiting: &'a mut VecDeque<(Instant, FlowKey)>,
+    held: &'a mut held::HeldTraffic,
     evidence_wait: Duration,
     max_flows: usize,
     judge: Judge<'a>,
@@ -483,18 +448,10 @@ impl Account<'_> {
         let Some(class) = slot.ext.class else {
             return false;
         };
-        let verdict = &slot.ext.verdict;
         let pending = &mut *self.judge.pending;
         // Counted by id (no allocation per packet); names are resolved once
         // a tick in `fold_counts`.
-        for &net in &slot.ext.nets {
-            let e = pending
-                .traffic
-                .entry((class, net, iface, verdict.status))
-                .or_insert((0, 0));
-            e.0 += 1;
-            e.1 += wire;
-        }
+        held::count(self.held, pending, slot, class, (iface, wire));
         *pending.second.entry(class).or_insert(0) += wire;
         // A flow whose payload may still change its class waits for that
         // evidence (bounded by --evidence-wait) before it is judged.
@@ -509,7 +466,7 @@ impl Account<'_> {
             }
             return false;
         }
-        self.judge.flow(slot, iface, wire);
+        self.judge.flow(slot, iface, Some(wire));
         true
     }
 }
@@ -534,20 +491,27 @@ struct Judge<'a> {
 
 impl Judge<'_> {
     /// Raises or continues the flow's leak or fallback alert from its
-    /// verdict. `wire` is this packet's bytes (0 from the waiting queue);
-    /// the first judgement counts everything the flow carried so far.
-    fn flow(&mut self, slot: &mut Slot<FlowState>, iface: IfaceRef, wire: u64) {
+    /// verdict. `packet` is this packet's bytes (`None` when judged without
+    /// a packet: its evidence wait is over, or a reload). The first time a
+    /// flow violates (or uses a fallback) it adds everything it carried so
+    /// far, whatever it was judged before.
+    fn flow(&mut self, slot: &mut Slot<FlowState>, iface: IfaceRef, packet: Option<u64>) {
         let Some(class) = slot.ext.class else { return };
-        let first = slot.ext.mark & mark::JUDGED == 0;
         slot.ext.mark |= mark::JUDGED;
-        let amount = if first {
+        let v = &slot.ext.verdict;
+        let seen = if v.violates() {
+            mark::COUNTED
+        } else if v.fallback() {
+            mark::FELL_BACK
+        } else {
+            return;
+        };
+        let amount = if slot.ext.mark & seen == 0 {
             (slot.flow.total_bytes(), slot.flow.total_packets())
         } else {
-            (wire, 1)
+            packet.map_or((0, 0), |wire| (wire, 1))
         };
-        let v = &slot.ext.verdict;
         if v.violates() && slot.ext.mark & mark::COUNTED == 0 {
-            slot.ext.mark |= mark::COUNTED;
             let nets = match leaked_onto(v.detail.as_deref()) {
                 Some(net) => vec![net],
                 None => slot.ext.nets.to_vec(),
@@ -556,30 +520,33 @@ impl Judge<'_> {
                 *self.pending.violations.entry((class, net)).or_insert(0) += 1;
             }
         }
-        if !v.violates() && !v.fallback() {
-            return;
-        }
-        let (client, _) = slot.flow.src();
-        let (server, server_port) = slot.flow.dst();
-        let key = LeakKey {
-            class: Arc::clone(&self.class_names[usize::from(class.0)]),
-            client,
-            server,
-            server_port,
-        };
+        slot.ext.mark |= seen;
+        let key = leak_key(self.class_names, slot, class);
         let now = Instant::now();
         let names = self.names;
         let name_of = |r: IfaceRef| names.get(r.0 as usize).map_or("?", String::as_str);
         let (policy, slot_ref): (&Policy, &Slot<FlowState>) = (self.policy, slot);
         // Only built for a new leak key.
         let evidence = || evidence(policy, slot_ref, class, name_of(iface));
-        if v.violates() {
+        if slot_ref.ext.verdict.violates() {
             self.engine
                 .violation(key, amount, now, evidence, self.events);
         } else {
             self.engine
                 .fallback(key, amount, now, evidence, self.events);
         }
+    }
+}
+
+/// The alert key of a flow of `class`.
+fn leak_key(class_names: &[Arc<str>], slot: &Slot<FlowState>, class: ClassId) -> LeakKey {
+    let (client, _) = slot.flow.src();
+    let (server, server_port) = slot.flow.dst();
+    LeakKey {
+        class: Arc::clone(&class_names[usize::from(class.0)]),
+        client,
+        server,
+        server_port,
     }
 }
 

@@ -675,3 +675,47 @@ fn a_stalled_sink_drops_its_own_events_and_the_others_get_every_one() {
     rt.block_on(d.sinks_mut().close(Duration::from_millis(300)));
     assert!(t.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_reload_keeps_flows_and_only_a_changed_verdict_is_told() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let mut r = rig();
+    r.feed.push(owned(leak_and_backup(50_000).0));
+    // The same policy twice (logrotate's daily SIGHUP): nothing but the
+    // reloads is told or counted.
+    r.reload(POLICY);
+    r.reload(POLICY);
+    r.d.fold_counts();
+    let violations = r.d.metrics.violations.clone();
+    assert_eq!(violations.values().sum::<u64>(), 1, "{violations:?}");
+    // DPM allowed on primary as a fallback: the leak ends at the reload.
+    let allowed = POLICY.replace(
+        "[classes.dpm]\nnetworks = [\"backup\"]",
+        "[classes.dpm]\nnetworks = [\"backup\", \"primary\"]",
+    );
+    r.reload(&allowed);
+    rt.block_on(r.d.sinks_mut().close(Duration::from_secs(4)));
+    let got = lines(&r.rx);
+    let kinds: Vec<&str> = got.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "leak",
+            "policy-reloaded",
+            "policy-reloaded",
+            "policy-reloaded",
+            "fallback",
+            "leak-ended"
+        ]
+    );
+    assert_eq!(
+        got[5]["reason"],
+        format!(
+            "policy reloaded from {}: no longer a violation",
+            r.path.display()
+        )
+    );
+    r.d.fold_counts();
+    assert_eq!(r.d.metrics.violations.values().sum::<u64>(), 1);
+}
