@@ -179,9 +179,12 @@ impl Framer {
     /// `n` bytes of the stream are missing right after what was fed (a
     /// payload cut by the snaplen). Harmless inside a record's body past
     /// its kept prefix; a prefix still being gathered is handed over as it
-    /// is (shorter than usual: parsers read it with bounds checks). A hole
-    /// in a header, or one that runs into the next record, loses the
-    /// framing: `Err(lost)`. Before the stream is synchronised nothing is lost.
+    /// is (shorter than `min(len, keep)`: parsers read it with bounds
+    /// checks and can tell it was cut) and closed, so the bytes after the
+    /// hole are skipped as the rest of the record, not joined to the prefix
+    /// as if they followed it. A hole in a header, or one that runs into
+    /// the next record, loses the framing: `Err(lost)`. Before the stream
+    /// is synchronised nothing is lost.
     pub fn skip(
         &mut self,
         n: usize,
@@ -199,6 +202,9 @@ impl Framer {
         }
         if !self.delivered {
             self.delivered = true;
+            // Nothing more is kept of this record: what follows the hole
+            // is not what followed the prefix.
+            self.want = self.buf.len();
             on_record(&self.buf, len)?;
         }
         self.seen += n;
@@ -298,6 +304,40 @@ mod tests {
             f.skip(2, |_, _| Ok(()), GiveUp("lost")),
             Err(GiveUp("lost"))
         );
+    }
+
+    #[test]
+    fn a_hole_in_a_kept_prefix_then_a_whole_record() {
+        // Whole records are kept (as DCE/RPC keeps fragments): a 9-byte
+        // record cut after 2 bytes, its last 2 bytes in the next segment
+        // with a whole 3-byte record after them.
+        let mut f = Framer::new(Start::Beginning, 64);
+        let mut got = Vec::new();
+        let mut take = |p: &[u8], l: usize| {
+            got.push((p.to_vec(), l));
+            Ok(())
+        };
+        f.feed(&[9, 1], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        f.skip(5, &mut take, GiveUp("lost")).unwrap();
+        f.feed(&[7, 7, 3, 4, 5], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        // The bytes after the hole end the cut record; the next one is
+        // read from its own header, whole.
+        assert_eq!(got, vec![(vec![9, 1], 9), (vec![3, 4, 5], 3)]);
+        // The same when the hole ends the cut record exactly.
+        let mut f = Framer::new(Start::Beginning, 64);
+        let mut got = Vec::new();
+        let mut take = |p: &[u8], l: usize| {
+            got.push((p.to_vec(), l));
+            Ok(())
+        };
+        f.feed(&[9, 1, 2], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        f.skip(6, &mut take, GiveUp("lost")).unwrap();
+        f.feed(&[2, 8], true, toy, &mut take, GiveUp("bad"))
+            .unwrap();
+        assert_eq!(got, vec![(vec![9, 1, 2], 9), (vec![2, 8], 2)]);
     }
 
     #[test]
