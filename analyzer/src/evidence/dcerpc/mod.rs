@@ -130,45 +130,71 @@ fn frag_len(b: &[u8]) -> Result<Header, &'static str> {
     }
 }
 
-/// One whole fragment, its header read.
+/// One fragment, its header read: whole, or cut by the snaplen (the
+/// framer hands over what was captured of it).
 #[derive(Clone, Copy, Debug)]
 struct Pdu<'a> {
     ptype: u8,
     flags: u8,
     le: bool,
     call_id: u32,
-    /// After the common header, up to the auth padding (or the end).
+    /// After the common header, up to the auth padding (or the end), as
+    /// far as it was captured.
     body: &'a [u8],
-    /// `auth_level` of the sec_trailer when there is an auth verifier.
-    auth_level: Option<u8>,
+    /// What the sec_trailer says of the stub's protection.
+    auth: Auth,
+    /// The capture kept less than `frag_length` bytes.
+    cut: bool,
+}
+
+/// The `auth_level` of a fragment's sec_trailer (MS-RPCE §2.2.2.11).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Auth {
+    /// No auth verifier.
+    None,
+    /// Its level.
+    Level(u8),
+    /// There is a verifier, but the snaplen cut the fragment before its
+    /// sec_trailer: the stub may be encrypted.
+    Unseen,
 }
 
 impl<'a> Pdu<'a> {
-    /// Reads a fragment whose header [`frag_len`] accepted.
+    /// Reads a fragment whose header [`frag_len`] accepted, from its first
+    /// bytes: all `frag_length` of them, or fewer when the snaplen cut it
+    /// (the header, then whatever fields were captured). A fragment cut
+    /// inside its 16-byte header has no call id to read: `SNAPLEN_CUT`.
     fn parse(rec: &'a [u8]) -> Result<Self, &'static str> {
         let le = rec.get(4).is_some_and(|d| d >> 4 == 1);
         let (Some(&ptype), Some(&flags)) = (rec.get(2), rec.get(3)) else {
-            return Err(BAD_HEADER);
+            return Err(super::SNAPLEN_CUT);
         };
         let mut r = Ndr::at(rec, 8, le);
         let (Some(frag_len), Some(auth_len), Some(call_id)) = (r.u16(), r.u16(), r.u32()) else {
-            return Err(BAD_HEADER);
+            return Err(super::SNAPLEN_CUT);
         };
-        let rec = rec.get(..usize::from(frag_len)).ok_or(BAD_HEADER)?;
-        let (end, auth_level) = if auth_len == 0 {
-            (rec.len(), None)
+        let frag_len = usize::from(frag_len);
+        let cut = rec.len() < frag_len;
+        let rec = rec.get(..frag_len).unwrap_or(rec);
+        let (end, auth) = if auth_len == 0 {
+            (rec.len(), Auth::None)
         } else {
             // MS-RPCE §2.2.2.11: auth_pad_length pad bytes, the 8-byte
             // sec_trailer (auth_type, auth_level, auth_pad_length,
             // auth_reserved u8, auth_context_id u32), then auth_length
             // bytes of credentials end the PDU.
-            let trailer = rec
-                .len()
+            let trailer = frag_len
                 .checked_sub(usize::from(auth_len) + 8)
                 .filter(|&t| t >= 16)
                 .ok_or("not DCE/RPC: auth_length exceeds the fragment")?;
-            let [_, level, pad] = Ndr::at(rec, trailer, le).array().ok_or(BAD_HEADER)?;
-            (trailer.saturating_sub(pad.into()).max(16), Some(level))
+            match Ndr::at(rec, trailer, le).array() {
+                Some([_, level, pad]) => {
+                    let end = trailer.saturating_sub(pad.into()).max(16);
+                    (end.min(rec.len()), Auth::Level(level))
+                }
+                None if cut => (rec.len(), Auth::Unseen),
+                None => return Err(BAD_HEADER),
+            }
         };
         Ok(Pdu {
             ptype,
@@ -176,8 +202,18 @@ impl<'a> Pdu<'a> {
             le,
             call_id,
             body: rec.get(16..end).unwrap_or_default(),
-            auth_level,
+            auth,
+            cut,
         })
+    }
+
+    /// Whether its stub may be read: not encrypted (auth level 6, packet
+    /// privacy), nor possibly so (a cut fragment's unseen sec_trailer).
+    fn clear(&self) -> bool {
+        !matches!(
+            self.auth,
+            Auth::Level(AUTH_LEVEL_PKT_PRIVACY) | Auth::Unseen
+        )
     }
 }
 
@@ -315,7 +351,7 @@ impl Conn {
                 }
             }
             ptype::REQUEST => self.request(&pdu),
-            ptype::RESPONSE => self.response(&pdu, out),
+            ptype::RESPONSE => return self.response(&pdu, out),
             ptype::FAULT => {
                 self.take_call(pdu.call_id);
             }
@@ -415,8 +451,11 @@ impl Conn {
 
     /// response (C706 §12.6.4.10): alloc_hint u32, p_cont_id u16,
     /// cancel_count u8, reserved u8, then the stub, gathered from the
-    /// FIRST_FRAG fragment to the LAST_FRAG one.
-    fn response(&mut self, pdu: &Pdu, out: &mut Vec<Fact>) {
+    /// FIRST_FRAG fragment to the LAST_FRAG one. A fragment of a reply
+    /// being read that the snaplen cut ends it: what was captured is read
+    /// (the towers or string bindings that made it in), and the dissector
+    /// gives up, since the rest of the reply is lost.
+    fn response(&mut self, pdu: &Pdu, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
         if pdu.flags & PFC_FIRST_FRAG != 0 {
             self.stub = self.take_call(pdu.call_id).map(|call| Stub {
                 call,
@@ -425,20 +464,25 @@ impl Conn {
             });
         }
         let Some(stub) = self.stub.as_mut().filter(|s| s.call.call_id == pdu.call_id) else {
-            return;
+            return Ok(());
         };
         let part = pdu.body.get(8..).unwrap_or_default();
-        if pdu.auth_level == Some(AUTH_LEVEL_PKT_PRIVACY)
-            || stub.bytes.len() + part.len() > MAX_STUB
-        {
+        if !pdu.clear() || stub.bytes.len() + part.len() > MAX_STUB {
             self.stub = None;
-            return;
+            return match pdu.auth {
+                Auth::Unseen => Err(GiveUp(super::SNAPLEN_CUT)),
+                _ => Ok(()),
+            };
         }
         stub.bytes.extend_from_slice(part);
-        if pdu.flags & PFC_LAST_FRAG != 0 {
+        if pdu.cut || pdu.flags & PFC_LAST_FRAG != 0 {
             if let Some(s) = self.stub.take() {
                 s.read(out);
             }
+        }
+        match pdu.cut {
+            true => Err(GiveUp(super::SNAPLEN_CUT)),
+            false => Ok(()),
         }
     }
 
