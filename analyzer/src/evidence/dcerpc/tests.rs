@@ -2,6 +2,7 @@ use std::net::Ipv4Addr;
 
 use super::epm::tower;
 use super::*;
+use crate::evidence::SNAPLEN_CUT;
 
 /// An interface of the tests, and a second one.
 const IF_A: Uuid = Uuid::from_u128(0x367abb81_9844_35f1_ad32_98f038001003);
@@ -760,6 +761,94 @@ fn one_byte_segments_give_the_same_facts() {
     assert_eq!(out, expect);
 }
 
+/// Feeds each (direction, segment) as a capture with a snaplen of
+/// `keep` payload bytes would: the first `keep` bytes, then a hole.
+fn run_cut(d: &mut DceRpc, segs: &[(Dir, Vec<u8>)], keep: usize) -> Result<Vec<Fact>, GiveUp> {
+    let mut out = Vec::new();
+    for (dir, seg) in segs {
+        let kept = seg.len().min(keep);
+        d.feed(*dir, &seg[..kept], true, &mut out)?;
+        d.gap(*dir, seg.len() - kept, &mut out)?;
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_cut_ept_map_reply_gives_the_towers_captured_then_gives_up() {
+    let towers = two_towers();
+    let stub = ept_map_stub(true, false, &towers);
+    let mut segs = call_setup(true, EPM, NDR, 3);
+    // Bind and request cut too: their headers and fields are in.
+    let ept = whole(ptype::RESPONSE, true, 2, &response_body(true, &stub));
+    let second = stub
+        .windows(towers[1].len())
+        .position(|w| w == towers[1].as_slice())
+        .unwrap();
+    // The snaplen keeps the first tower whole and half of the second.
+    let keep = 24 + second + towers[1].len() / 2;
+    let mut expect = vec![Fact::RpcBind {
+        interface: EPM,
+        version: 3,
+    }];
+    let bind_len = segs[0].1.len();
+    assert!(keep >= bind_len && keep < ept.len());
+    segs.push((TO_CLIENT, ept));
+    let mut d = beginning();
+    let mut out = Vec::new();
+    for (dir, seg) in &segs {
+        let kept = seg.len().min(keep);
+        d.feed(*dir, &seg[..kept], true, &mut out).unwrap();
+        let hole = d.gap(*dir, seg.len() - kept, &mut out);
+        if dir == &TO_CLIENT && seg.len() > keep {
+            assert_eq!(hole, Err(GiveUp(SNAPLEN_CUT)));
+        } else {
+            hole.unwrap();
+        }
+    }
+    expect.push(two_endpoints()[0].clone());
+    assert_eq!(out, expect);
+}
+
+#[test]
+fn a_cut_request_is_read_and_the_whole_reply_after_it_too() {
+    // The request's stub is cut (its header and opnum are in); the reply
+    // comes whole: a hole ending a fragment leaves the framing intact.
+    let stub = ept_map_stub(true, false, &two_towers());
+    let mut segs = call_setup(true, EPM, NDR, 3);
+    segs[2].1 = whole(ptype::REQUEST, true, 2, &{
+        let mut b = request_body(true, 0, 3);
+        b.extend([0x55; 300]);
+        b
+    });
+    let reply = whole(ptype::RESPONSE, true, 2, &response_body(true, &stub));
+    let keep = reply.len();
+    segs.push((TO_CLIENT, reply));
+    let out = run_cut(&mut beginning(), &segs, keep).unwrap();
+    let mut expect = vec![Fact::RpcBind {
+        interface: EPM,
+        version: 3,
+    }];
+    expect.extend(two_endpoints());
+    assert_eq!(out, expect);
+}
+
+#[test]
+fn a_cut_reply_whose_sec_trailer_was_not_captured_is_not_read() {
+    // Its stub may be encrypted (packet privacy): nothing is read, and
+    // the snaplen is the reason the reply was lost.
+    let stub = ept_map_stub(true, false, &two_towers());
+    let mut segs = call_setup(true, EPM, NDR, 3);
+    let flags = PFC_FIRST_FRAG | PFC_LAST_FRAG;
+    let body = response_body(true, &stub);
+    let reply = pdu(ptype::RESPONSE, flags, true, 2, &body, Some((5, 0)));
+    let keep = reply.len() - 20;
+    segs.push((TO_CLIENT, reply));
+    assert_eq!(
+        run_cut(&mut beginning(), &segs, keep),
+        Err(GiveUp(SNAPLEN_CUT))
+    );
+}
+
 #[test]
 fn tables_stay_bounded() {
     let le = true;
@@ -1148,6 +1237,29 @@ mod fuzz {
                 }
             }
         }
+        /// A valid conversation whose segments a snaplen cuts (one
+        /// segment, or every one, after `keep` bytes) never panics and is
+        /// never called "not DCE/RPC": the only give-up is the snaplen's.
+        #[test]
+        fn snaplen_cuts_are_never_bad_headers(
+            which in 0usize..9,
+            keep in 0usize..400,
+            every in any::<bool>(),
+        ) {
+            let segs = conversation();
+            let mut d = beginning();
+            let mut out = Vec::new();
+            for (i, (dir, seg)) in segs.iter().enumerate() {
+                let kept = if every || i == which { seg.len().min(keep) } else { seg.len() };
+                let fed = d.feed(*dir, &seg[..kept], true, &mut out)
+                    .and_then(|()| d.gap(*dir, seg.len() - kept, &mut out));
+                if let Err(e) = fed {
+                    prop_assert_eq!(e, GiveUp(SNAPLEN_CUT));
+                    break;
+                }
+            }
+        }
+
         /// Any bytes after a plausible header, cut anywhere, never panic.
         #[test]
         fn feeding_never_panics(
