@@ -381,6 +381,8 @@ struct Level {
     wire_len: u32,
     iface: Option<IfaceRef>,
     tunnel: TunnelId,
+    /// The frame's captured length (every level's: the snaplen cut the frame).
+    caplen: u32,
 }
 
 /// Decode → flow table → evidence → classes → verdicts → series, with
@@ -426,7 +428,7 @@ pub struct Analyzer {
     knowledge: Knowledge,
     window_ns: i64,
     /// Dissectors that gave up, by (protocol, reason).
-    gave_up: BTreeMap<(&'static str, &'static str), u64>,
+    gave_up: BTreeMap<(&'static str, crate::evidence::Counted), u64>,
     /// Reused buffer for the facts of one packet.
     facts: Vec<crate::evidence::Fact>,
     /// DNS answers of the current packet, for the DNS rules.
@@ -661,6 +663,7 @@ impl Analyzer {
             wire_len: frame.wire_len,
             iface,
             tunnel: TunnelId::NONE,
+            caplen: u32::try_from(frame.data.len()).unwrap_or(u32::MAX),
         };
         match self.dedup.check(capture, frame.ts, iface, &meta) {
             Copy::First { possible_copy } => {
@@ -1066,6 +1069,7 @@ impl Analyzer {
                 facts: &mut self.facts,
                 window_ns: self.window_ns,
                 answers: &mut self.answers,
+                caplen: at.caplen,
             };
             stage.packet(slot, dir, meta, at.ts);
         }
@@ -1491,7 +1495,7 @@ impl Analyzer {
     }
 
     /// Dissectors that gave up, by (protocol, reason).
-    pub fn gave_up(&self) -> &BTreeMap<(&'static str, &'static str), u64> {
+    pub fn gave_up(&self) -> &BTreeMap<(&'static str, crate::evidence::Counted), u64> {
         &self.gave_up
     }
 

@@ -403,8 +403,43 @@ pub trait Dissector: fmt::Debug + Send {
     }
 }
 
-/// The give-up reason of bytes lost where a dissector needed them.
+/// The give-up reason of bytes lost where a dissector needed them; counted
+/// as [`Counted::Snaplen`], with the cut frame's captured length.
 pub const SNAPLEN_CUT: &str = "payload cut by the snaplen where the dissector needed it";
+
+/// Why flows are counted in the report's give-ups: a dissector's reason,
+/// or bytes the capture's snaplen cut where a dissector needed them, with
+/// the captured length of the frame it cut (what the snaplen was).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Counted {
+    /// The dissector's own reason.
+    Said(&'static str),
+    /// [`SNAPLEN_CUT`], in a frame of this many captured bytes.
+    Snaplen(u32),
+}
+
+impl Counted {
+    /// How a give-up is counted when the frame that caused it kept
+    /// `caplen` bytes.
+    pub fn of(g: GiveUp, caplen: u32) -> Counted {
+        match g.0 {
+            SNAPLEN_CUT => Counted::Snaplen(caplen),
+            why => Counted::Said(why),
+        }
+    }
+}
+
+impl fmt::Display for Counted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Counted::Said(why) => f.write_str(why),
+            Counted::Snaplen(n) => write!(
+                f,
+                "payload cut by the capture's snaplen ({n} bytes) where the dissector needed it"
+            ),
+        }
+    }
+}
 
 /// Where a direction's stream begins for a dissector.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -415,4 +450,21 @@ pub enum Start {
     /// dissector looks for a record header at each segment start and skips
     /// segments until one fits.
     Midway,
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::*;
+
+    #[test]
+    fn a_snaplen_give_up_says_the_snaplen() {
+        let cut = Counted::of(GiveUp(SNAPLEN_CUT), 256);
+        assert_eq!(cut, Counted::Snaplen(256));
+        assert_eq!(
+            cut.to_string(),
+            "payload cut by the capture's snaplen (256 bytes) where the dissector needed it"
+        );
+        let other = Counted::of(GiveUp("a segment is missing or out of order"), 256);
+        assert_eq!(other.to_string(), "a segment is missing or out of order");
+    }
 }

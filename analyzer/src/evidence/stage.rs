@@ -40,11 +40,13 @@ pub(crate) struct EvidenceStage<'a> {
     pub classifier: &'a Classifier<'a>,
     pub knowledge: &'a mut Knowledge,
     pub stats: &'a mut Stats,
-    pub gave_up: &'a mut BTreeMap<(&'static str, &'static str), u64>,
+    pub gave_up: &'a mut BTreeMap<(&'static str, super::Counted), u64>,
     pub facts: &'a mut Vec<Fact>,
     pub window_ns: i64,
     /// DNS answers found, for the policy stage's DNS rules.
     pub answers: &'a mut Vec<(super::DnsAnswer, Timestamp)>,
+    /// The captured length of the packet's frame (a snaplen give-up says it).
+    pub caplen: u32,
 }
 
 impl EvidenceStage<'_> {
@@ -79,7 +81,8 @@ impl EvidenceStage<'_> {
         self.facts.clear();
         let gave_up = ev.packet(edir, m, self.facts);
         if let Some(e) = gave_up {
-            *self.gave_up.entry((ev.proto.as_str(), e.0)).or_insert(0) += 1;
+            let why = super::Counted::of(e, self.caplen);
+            *self.gave_up.entry((ev.proto.as_str(), why)).or_insert(0) += 1;
         }
         if !self.facts.is_empty() {
             let mut probe = std::mem::take(&mut st.probe);
