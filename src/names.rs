@@ -109,6 +109,7 @@ pub fn reports_with(
                 unseen.iter_mut().for_each(|(_, d)| {
                     d.unanswered.clear();
                     d.cut_short.clear();
+                    d.snaplen_cut.clear();
                 });
                 unseen
             });

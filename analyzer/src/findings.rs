@@ -37,6 +37,11 @@ pub struct DnsRuleFinding {
     /// same order; the answer's addresses were never checked.
     #[cfg_attr(feature = "serde", serde(default))]
     pub cut_short: Vec<Unanswered>,
+    /// Warnings: a name it covers was answered but the capture's snaplen
+    /// cut the answer, and no full answer to that client followed, in the
+    /// same order; the answer's addresses were never checked.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub snaplen_cut: Vec<Unanswered>,
     /// Its name patterns that were never queried nor answered, in order.
     pub unseen: Vec<String>,
 }
@@ -94,6 +99,7 @@ impl Findings {
         for (index, rule) in &self.dns_rules {
             out.extend(rule.unanswered.iter().map(|u| u.warning.clone()));
             out.extend(rule.cut_short.iter().map(|u| u.warning.clone()));
+            out.extend(rule.snaplen_cut.iter().map(|u| u.warning.clone()));
             out.extend(
                 rule.unseen
                     .iter()
@@ -137,6 +143,8 @@ impl Findings {
             mine.unanswered.sort_by(|a, b| a.order.cmp(&b.order));
             mine.cut_short.extend(theirs.cut_short);
             mine.cut_short.sort_by(|a, b| a.order.cmp(&b.order));
+            mine.snaplen_cut.extend(theirs.snaplen_cut);
+            mine.snaplen_cut.sort_by(|a, b| a.order.cmp(&b.order));
             mine.unseen.retain(|p| theirs.unseen.contains(p));
         }
         for (mine, theirs) in self.nics.keys.iter_mut().zip(other.nics.keys) {

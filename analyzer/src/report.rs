@@ -453,6 +453,7 @@ impl Analyzer {
                 cut_short: covered(rule, &cut, |name, client, at| {
                     format!("{name} was answered truncated (TC=1) to {client} at {at}")
                 }, "and no full answer followed (its retry over TCP was not captured): its addresses were not checked"),
+                snaplen_cut: snapped(rule, &names.snaplen_cut()),
                 unseen: Vec::new(),
             };
             for p in &rule.names {
@@ -666,6 +667,24 @@ fn covered(
                 "DNS rule {}: {} (id 0x{id:04x}) {end}",
                 rule.index,
                 what(name, client, at)
+            ),
+        })
+        .collect()
+}
+
+/// The answers a DNS rule covers that the capture's snaplen cut, as
+/// warnings: they were answered, but what they said was not captured.
+fn snapped(
+    rule: &crate::policy::DnsRule,
+    list: &[(crate::evidence::names::Unanswered<'_>, u32)],
+) -> Vec<Unanswered> {
+    list.iter()
+        .filter(|((name, ..), _)| rule.covers(name))
+        .map(|&((name, id, client, at), snaplen)| Unanswered {
+            order: (at.0, id, name.to_string(), client),
+            warning: format!(
+                "DNS rule {}: {name} was answered to {client} at {at} (id 0x{id:04x}) but the capture's snaplen ({snaplen} bytes) cut the answer and no full answer followed: its addresses were not checked",
+                rule.index
             ),
         })
         .collect()

@@ -62,7 +62,7 @@ fn fields(f: &Fact) -> Value {
         Fact::DcomBinding { tower, binding } => {
             json!({"tower": format!("0x{tower:04x}"), "binding": binding})
         }
-        Fact::DnsQuery { name, qtype, id } => {
+        Fact::DnsQuery { name, qtype, id } | Fact::DnsCut { name, qtype, id } => {
             json!({"query": name, "qtype": type_name(*qtype), "id": id})
         }
         Fact::Dns(a) => json!({

@@ -3,9 +3,9 @@
 //! when fragmented) is one message; over TCP messages carry a 2-byte length
 //! prefix (RFC 1035 §4.2.2) and may span segments, so [`DnsTcp`] frames them.
 
-use hickory_proto::op::Message;
+use hickory_proto::op::{Header as DnsHeader, Message, Query};
 use hickory_proto::rr::{RData, Record};
-use hickory_proto::serialize::binary::BinDecodable;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::framer::{Framer, Header};
 use super::{Dir, Dissector, DnsAnswer, DnsRecord, Fact, GiveUp, RecordData, Start};
@@ -155,6 +155,26 @@ pub fn fact(msg: &[u8]) -> Option<Fact> {
         name: name(&q.name),
         qtype: u16::from(q.query_type),
         id: m.metadata.id,
+    })
+}
+
+/// What the first bytes of a response the snaplen cut still say: its
+/// transaction id and question, when both were captured; none for a query
+/// (QR = 0) or a cut before the question's end.
+pub fn cut_response(msg: &[u8]) -> Option<Fact> {
+    if msg.get(2)? & 0x80 == 0 {
+        return None;
+    }
+    let mut d = BinDecoder::new(msg);
+    let header = DnsHeader::read(&mut d).ok()?;
+    if header.counts.queries == 0 {
+        return None;
+    }
+    let q = Query::read(&mut d).ok()?;
+    Some(Fact::DnsCut {
+        name: name(&q.name),
+        qtype: u16::from(q.query_type),
+        id: header.metadata.id,
     })
 }
 

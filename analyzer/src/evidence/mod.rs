@@ -346,6 +346,18 @@ pub enum Fact {
     },
     /// A DNS response.
     Dns(DnsAnswer),
+    /// A DNS response the capture's snaplen cut: its header and question
+    /// were captured, its records not (not kept as flow evidence; DNS
+    /// rules warn that the name's answer was cut, not that it was never
+    /// answered).
+    DnsCut {
+        /// Query name (lower case, no trailing dot).
+        name: String,
+        /// Query type.
+        qtype: u16,
+        /// Transaction id.
+        id: u16,
+    },
     /// A DNS query: the name and type asked (not kept as flow evidence;
     /// DNS rules warn about names queried but never answered).
     DnsQuery {
@@ -373,6 +385,7 @@ impl Fact {
             Fact::DcomBinding { .. } => "dcom-binding",
             Fact::Dns(_) => "dns-answer",
             Fact::DnsQuery { .. } => "dns-query",
+            Fact::DnsCut { .. } => "dns-cut",
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct Reply {
     /// The question's type (1 = A, 28 = AAAA…): only a full answer to the
     /// same question stands for a truncated one.
     pub qtype: u16,
+    /// The capture's snaplen cut the answer (the cut frame's captured
+    /// length): its records are unknown. It waits for a full answer to the
+    /// same question, as a truncated one does.
+    pub snaplen: Option<u32>,
 }
 
 /// Most changes a [`Journal`] keeps before it gives up (and its analyzer's
@@ -90,10 +94,10 @@ pub struct Names {
     answered: FxHashSet<Box<str>>,
     /// Queries not answered yet: (name, id, client) → when asked.
     pending: FxHashMap<(Box<str>, u16, IpAddr), Timestamp>,
-    /// Truncated answers no full answer to the same client followed yet
-    /// (its retry over TCP): (name, question type, client) → (when,
-    /// transaction id).
-    cut: FxHashMap<(Box<str>, u16, IpAddr), (Timestamp, u16)>,
+    /// Truncated answers (or answers the snaplen cut) no full answer to
+    /// the same client followed yet (its retry over TCP): (name, question
+    /// type, client) → (when, transaction id, the snaplen if it cut it).
+    cut: FxHashMap<(Box<str>, u16, IpAddr), (Timestamp, u16, Option<u32>)>,
     /// What changed the names, when kept.
     journal: Option<Box<Journal>>,
 }
@@ -121,9 +125,9 @@ impl Names {
         }
         self.answered.insert(key.clone());
         let cut = (key.clone(), reply.qtype, client);
-        if reply.truncated {
+        if reply.truncated || reply.snaplen.is_some() {
             bounded(&mut self.cut, &cut);
-            self.cut.insert(cut, (ts, id));
+            self.cut.insert(cut, (ts, id, reply.snaplen));
         } else {
             self.cut.remove(&cut);
         }
@@ -240,12 +244,24 @@ impl Names {
     /// retry over TCP was not seen), in the order of [`Names::unanswered`]:
     /// name, transaction id, client, when.
     pub fn cut_short(&self) -> Vec<Unanswered<'_>> {
-        let mut v: Vec<Unanswered<'_>> = self
+        self.cut_by(false).into_iter().map(|(u, _)| u).collect()
+    }
+
+    /// Answers the capture's snaplen cut that no full answer to their
+    /// client followed, in the same order, each with the snaplen.
+    pub fn snaplen_cut(&self) -> Vec<(Unanswered<'_>, u32)> {
+        self.cut_by(true)
+    }
+
+    /// The cut answers waiting: truncated ones, or those the snaplen cut.
+    fn cut_by(&self, snaplen: bool) -> Vec<(Unanswered<'_>, u32)> {
+        let mut v: Vec<(Unanswered<'_>, u32)> = self
             .cut
             .iter()
-            .map(|((n, _, c), (t, id))| (&**n, *id, *c, *t))
+            .filter(|(_, (_, _, n))| n.is_some() == snaplen)
+            .map(|((n, _, c), (t, id, len))| ((&**n, *id, *c, *t), len.unwrap_or(0)))
             .collect();
-        v.sort_by_key(|u| (u.3, u.1, u.0, u.2));
+        v.sort_by_key(|(u, _)| (u.3, u.1, u.0, u.2));
         v
     }
 
@@ -314,6 +330,7 @@ mod tests {
             addrs,
             truncated: false,
             qtype,
+            snaplen: None,
         }
     }
 
@@ -438,6 +455,28 @@ mod tests {
             Some(&(Timestamp(20), v6, vec![]))
         );
         assert_eq!(n.by_name["ps.x.y.com"].len(), 2);
+    }
+
+    #[test]
+    fn an_answer_the_snaplen_cut_answers_its_query_and_waits_for_a_full_one() {
+        let mut n = Names::default();
+        let c: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "192.168.1.24".parse().unwrap();
+        let snapped = Reply {
+            snaplen: Some(256),
+            ..full(Families::NONE, vec![])
+        };
+        n.query(("dpm.x.y.com", 7, c), Timestamp(1));
+        n.answer(("dpm.x.y.com", 7, c), Timestamp(2), snapped.clone());
+        assert_eq!(n.unanswered(), vec![]);
+        assert_eq!(n.cut_short(), vec![]);
+        assert_eq!(
+            n.snaplen_cut(),
+            vec![(("dpm.x.y.com", 7, c, Timestamp(2)), 256)]
+        );
+        assert_eq!(n.before("dpm.x.y.com", Timestamp(3), V4), None);
+        n.answer(("dpm.x.y.com", 9, c), Timestamp(3), full(V4, vec![b]));
+        assert_eq!(n.snaplen_cut(), vec![]);
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct FlowEvidence {
     pub dropped: u32,
     /// The SMB server's ServerGuid, once its NEGOTIATE response was read.
     pub smb_server: Option<Uuid>,
+    /// A DNS response over UDP was cut by the snaplen (counted once per
+    /// flow; later datagrams are still read).
+    cut_counted: bool,
 }
 
 impl FlowEvidence {
@@ -104,6 +107,7 @@ impl FlowEvidence {
             facts: Vec::new(),
             dropped: 0,
             smb_server: None,
+            cut_counted: false,
         }
     }
 
@@ -114,7 +118,10 @@ impl FlowEvidence {
 
     /// Feeds one packet going `dir`; facts found are appended to `out`.
     #[inline]
-    /// Returns the reason when the dissector gives up on this packet.
+    /// Returns the reason to count when the dissector gives up on this
+    /// packet (it stops: [`FlowEvidence::reading`] is false), or, over UDP,
+    /// when the flow's first DNS response cut by the snaplen is lost (it
+    /// goes on: each datagram is a message of its own).
     pub fn packet(&mut self, dir: Dir, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
         if self.gave_up.is_some() {
             return None;
@@ -122,8 +129,7 @@ impl FlowEvidence {
         let result = if self.tcp {
             self.tcp_packet(dir, m, out)
         } else {
-            self.udp_packet(m, out);
-            Ok(())
+            return self.udp_packet(m, out);
         };
         let Err(e) = result else { return None };
         self.gave_up = Some(e);
@@ -160,11 +166,21 @@ impl FlowEvidence {
         }
     }
 
-    /// A UDP datagram (reassembled when fragmented) is one DNS message.
-    fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) {
+    /// A UDP datagram (reassembled when fragmented) is one DNS message. A
+    /// response the snaplen cut (whole, or in its first fragment) gives
+    /// what its first bytes say ([`dns::cut_response`]) and is counted,
+    /// once per flow.
+    fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
         if m.payload_cut() {
             // A cut fragment spoils its datagram; the next id starts afresh.
-            return;
+            let first = matches!(m.fragment, Fragment::None | Fragment::First { .. });
+            let response = m.payload.get(2).is_some_and(|b| b & 0x80 != 0);
+            if !(first && response) {
+                return None;
+            }
+            out.extend(dns::cut_response(m.payload));
+            let counted = std::mem::replace(&mut self.cut_counted, true);
+            return (!counted).then_some(GiveUp(super::SNAPLEN_CUT));
         }
         let whole;
         let msg = match m.fragment {
@@ -179,14 +195,13 @@ impl FlowEvidence {
                 );
                 match whole.as_deref() {
                     Some(msg) => msg,
-                    None => return,
+                    None => return None,
                 }
             }
             Fragment::None => m.payload,
         };
-        if let Some(f) = dns::fact(msg) {
-            out.push(f);
-        }
+        out.extend(dns::fact(msg));
+        None
     }
 
     /// Keeps a fact (or counts it past the cap).

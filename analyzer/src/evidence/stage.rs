@@ -80,6 +80,7 @@ impl EvidenceStage<'_> {
         };
         self.facts.clear();
         let gave_up = ev.packet(edir, m, self.facts);
+        let stopped = !ev.reading();
         if let Some(e) = gave_up {
             let why = super::Counted::of(e, self.caplen);
             *self.gave_up.entry((ev.proto.as_str(), why)).or_insert(0) += 1;
@@ -91,7 +92,7 @@ impl EvidenceStage<'_> {
             }
             st.probe = probe;
         }
-        if gave_up.is_some() {
+        if stopped {
             st.close();
             if let Probe::Active(ev) = std::mem::take(&mut st.probe) {
                 st.probe = Probe::Done(ev);
@@ -201,6 +202,18 @@ impl EvidenceStage<'_> {
             Fact::RpcBind { interface, .. } => {
                 return (true, push_clue(&mut st.clues_mut().interfaces, *interface));
             }
+            Fact::DnsCut { name, qtype, id } => {
+                // Answered, but what it said was not captured.
+                let reply = Reply {
+                    families: super::dns::Families::NONE,
+                    addrs: Vec::new(),
+                    truncated: false,
+                    qtype: *qtype,
+                    snaplen: Some(self.caplen),
+                };
+                self.knowledge.names.answer((name, *id, client), ts, reply);
+                return (false, false);
+            }
             Fact::DnsQuery { name, id, .. } => {
                 // Kept only as a queried name, not as flow evidence.
                 self.knowledge.names.query((name, *id, client), ts);
@@ -213,6 +226,7 @@ impl EvidenceStage<'_> {
                         addrs: a.resolve().0.into_iter().map(|(ip, _)| ip).collect(),
                         truncated: a.truncated,
                         qtype: *qtype,
+                        snaplen: None,
                     };
                     self.knowledge.names.answer((q, a.id, client), ts, reply);
                 }
