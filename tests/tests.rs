@@ -19,6 +19,7 @@ mod policy;
 mod procedures;
 mod report;
 mod scenarios;
+mod snaplen;
 mod terminal;
 mod threads;
 mod tunnels;

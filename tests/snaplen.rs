@@ -1,0 +1,253 @@
+//! Captures cut by a small snaplen (`editcap -s 256`, lanecheck's own live
+//! default): a DCE/RPC fragment or DNS answer the snaplen cut is read for
+//! what was captured, never called malformed, and a give-up it causes says
+//! the snaplen. Expected numbers come from tshark on the full and the cut
+//! files, never from lanecheck.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{root, run_json, shared_corpus, skip, tshark_output};
+
+const SNAPLEN: u32 = 256;
+
+/// The reason a give-up caused by a 256-byte snaplen is counted under.
+fn snaplen_reason() -> String {
+    format!("payload cut by the capture's snaplen ({SNAPLEN} bytes) where the dissector needed it")
+}
+
+/// `src` cut at `SNAPLEN` bytes per frame, in `dir`; `None` (skipped)
+/// without editcap.
+fn cut_copy(test: &str, src: &Path, dir: &Path) -> Option<PathBuf> {
+    let dst = dir.join(src.file_name().unwrap());
+    let Ok(out) = Command::new("editcap")
+        .args(["-s", &SNAPLEN.to_string()])
+        .arg(src)
+        .arg(&dst)
+        .output()
+    else {
+        skip(
+            test,
+            "editcap not found (`make test` installs it with tshark)",
+        );
+        return None;
+    };
+    assert!(out.status.success(), "editcap: {out:?}");
+    Some(dst)
+}
+
+/// tshark's fields of the frames `filter` selects, one row per frame.
+fn fields(test: &str, file: &Path, filter: &str, names: &[&str]) -> Option<Vec<Vec<String>>> {
+    let mut args = vec!["-n", "-r", file.to_str().unwrap(), "-Y", filter];
+    args.extend(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    for n in names {
+        args.extend(["-e", n]);
+    }
+    let text = tshark_output(test, &args)?;
+    Some(
+        text.lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect(),
+    )
+}
+
+/// The `evidence_gave_up` entries of an audit: (protocol, reason) → flows.
+fn gave_up(doc: &Value) -> BTreeMap<(String, String), u64> {
+    doc["evidence_gave_up"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let s = |k: &str| g[k].as_str().unwrap().to_string();
+            ((s("protocol"), s("reason")), g["flows"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn audit(policy: &Path, capture: &Path) -> Value {
+    let out = crate::util::run(&[
+        "audit",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+        capture.to_str().unwrap(),
+    ]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The TCP streams of `full` holding a reply lanecheck reads (an
+/// `ept_map` reply, a DCOM activation or OXID resolution reply: the
+/// interface by the context its bind or alter_context named) one of whose
+/// segments is longer than `SNAPLEN`: the replies a 256-byte snaplen cuts.
+fn streams_with_cut_replies(test: &str, full: &Path) -> Option<BTreeSet<String>> {
+    const READ: [(&str, &[&str]); 3] = [
+        ("e1af8308-5d1f-11c9-91a4-08002b14a0fa", &["3"]),
+        ("000001a0-0000-0000-c000-000000000046", &["3", "4"]),
+        ("99fcfec4-5260-101b-bbcb-00aa0021347a", &["0", "4"]),
+    ];
+    let binds = fields(
+        test,
+        full,
+        "dcerpc.pkt_type == 11 || dcerpc.pkt_type == 14",
+        &["tcp.stream", "dcerpc.cn_ctx_id", "dcerpc.cn_bind_to_uuid"],
+    )?;
+    let mut interface = BTreeMap::new();
+    for r in &binds {
+        for (ctx, uuid) in r[1].split(',').zip(r[2].split(',')) {
+            interface.insert((r[0].clone(), ctx.to_string()), uuid.to_string());
+        }
+    }
+    let lens: BTreeMap<String, u32> = fields(test, full, "frame", &["frame.number", "frame.len"])?
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect();
+    let replies = fields(
+        test,
+        full,
+        "dcerpc.pkt_type == 2",
+        &[
+            "tcp.stream",
+            "dcerpc.cn_ctx_id",
+            "dcerpc.opnum",
+            "frame.number",
+            "tcp.segment",
+        ],
+    )?;
+    let mut cut = BTreeSet::new();
+    for r in replies {
+        let Some(uuid) = interface.get(&(r[0].clone(), r[1].clone())) else {
+            continue;
+        };
+        let read = READ
+            .iter()
+            .any(|(u, ops)| u == uuid && ops.contains(&r[2].as_str()));
+        let frames = r[4]
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .chain([r[3].as_str()]);
+        if read && frames.map(|f| lens[f]).max().unwrap() > SNAPLEN {
+            cut.insert(r[0].clone());
+        }
+    }
+    Some(cut)
+}
+
+/// Each capture cut at 256 bytes gives up on exactly the flows whose
+/// read reply tshark shows longer than that, with the snaplen as the
+/// reason; none is called "not DCE/RPC" (it was "bad PDU header").
+#[test]
+fn dcerpc_cut_by_the_snaplen_gives_up_with_the_snaplen_reason() {
+    let test = "dcerpc_cut_by_the_snaplen_gives_up_with_the_snaplen_reason";
+    let mut files = vec![root().join("fixtures/dpm_dcom_learned.pcapng")];
+    if let Some(corpus) = shared_corpus() {
+        files.push(
+            corpus.join("files/zeek+zeek/testing/btest/Traces/dce-rpc/kerberos135_auth.pcapng"),
+        );
+    }
+    let policy = root().join("policies/dpm.toml");
+    let dir = tempfile::tempdir().unwrap();
+    for full in files {
+        let Some(expect) = streams_with_cut_replies(test, &full) else {
+            return;
+        };
+        let Some(cut) = cut_copy(test, &full, dir.path()) else {
+            return;
+        };
+        assert!(
+            !expect.is_empty(),
+            "{}: no reply longer than the snaplen",
+            full.display()
+        );
+        let got = gave_up(&audit(&policy, &cut));
+        let want = BTreeMap::from([(
+            ("dce-rpc".to_string(), snaplen_reason()),
+            expect.len() as u64,
+        )]);
+        assert_eq!(got, want, "{}", full.display());
+        // The whole capture gives up nowhere.
+        assert_eq!(gave_up(&audit(&policy, &full)), BTreeMap::new());
+    }
+}
+
+/// `many-protocols.pcap` cut at 256 bytes: every response tshark reads
+/// whole is a dns-answer, each UDP flow with a response the snaplen cut is
+/// counted once with the snaplen reason, and a `[[dns]]` rule says the
+/// answers it covers were cut instead of calling their names unanswered.
+#[test]
+fn dns_answers_cut_by_the_snaplen_are_counted_and_not_unanswered() {
+    let test = "dns_answers_cut_by_the_snaplen_are_counted_and_not_unanswered";
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let full = corpus
+        .join("files/seladb+PcapPlusPlus/Tests/ExamplesTest/pcap_examples/many-protocols.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cut) = cut_copy(test, &full, dir.path()) else {
+        return;
+    };
+    let response = "dns.flags.response == 1";
+    let cols = [
+        "ip.dst",
+        "udp.dstport",
+        "dns.qry.name",
+        "dns.qry.type",
+        "frame.number",
+    ];
+    let Some(all) = fields(test, &full, response, &cols) else {
+        return;
+    };
+    let cut_filter = format!("{response} && frame.len > frame.cap_len");
+    let lost = fields(test, &cut, &cut_filter, &cols).unwrap();
+    assert!(!lost.is_empty());
+    // Answers read: those the snaplen left whole.
+    let flows = run_json(&["flows", cut.to_str().unwrap()], 0);
+    let answers = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap())
+        .filter(|e| e["kind"] == "dns-answer")
+        .count();
+    assert_eq!(answers, all.len() - lost.len());
+    // Give-ups: one per client flow with a cut response.
+    let lost_flows: BTreeSet<(&str, &str)> = lost.iter().map(|r| (&*r[0], &*r[1])).collect();
+    let policy = dir.path().join("dns.toml");
+    let rule = "[networks]\nlan = [\"10.0.0.0/8\"]\n\n[[dns]]\nnames = [\"*.google.com\", \"sa.bbc.com\"]\nmust_include = [\"lan\"]\n";
+    std::fs::write(&policy, rule).unwrap();
+    let doc = audit(&policy, &cut);
+    let want = BTreeMap::from([(
+        ("dns".to_string(), snaplen_reason()),
+        lost_flows.len() as u64,
+    )]);
+    assert_eq!(gave_up(&doc), want);
+    // The rule's names whose last response to a client was cut.
+    let covered = |n: &str| n.ends_with(".google.com") || n == "sa.bbc.com";
+    let key = |r: &Vec<String>| (r[0].clone(), r[2].clone(), r[3].clone());
+    let last: BTreeMap<_, _> = all.iter().map(|r| (key(r), r[4].clone())).collect();
+    let expect: BTreeSet<(String, String, String)> = lost
+        .iter()
+        .filter(|r| covered(&r[2]) && last[&key(r)] == r[4])
+        .map(key)
+        .collect();
+    let warnings: Vec<&str> = crate::util::warnings(&doc);
+    let snapped: Vec<&str> = warnings
+        .iter()
+        .filter(|w| w.contains("the capture's snaplen (256 bytes) cut the answer"))
+        .copied()
+        .collect();
+    assert_eq!(snapped.len(), expect.len(), "{snapped:#?}");
+    for (_, name, _) in &expect {
+        assert!(snapped
+            .iter()
+            .any(|w| w.contains(&format!(": {name} was answered"))));
+        let unanswered = format!(": {name} was queried");
+        assert!(
+            !warnings.iter().any(|w| w.contains(&unanswered)),
+            "{warnings:#?}"
+        );
+    }
+}
