@@ -83,7 +83,9 @@ pub struct LiveArgs {
     /// they come up.
     #[arg(long = "iface", short = 'i', value_name = "NAME")]
     pub ifaces: Vec<String>,
-    /// Bytes kept per packet: headers plus the first payload bytes.
+    /// Bytes kept per packet: headers plus the first payload bytes. Use
+    /// 1518 or more when DCOM/RPC dynamic-port evidence matters (the ports
+    /// are in replies that 256 bytes cut; docs/capture.md).
     #[arg(long, value_name = "BYTES", default_value_t = 256)]
     pub snaplen: u32,
     /// Kernel capture buffer per NIC, in bytes (suffixes k, M, G: powers of 1024).

@@ -3,9 +3,11 @@
 //! The stage sits between the flow table and classification. For a flow
 //! with a dissector (SMB on 139/445, DCE/RPC on 135 or wherever its header
 //! signature opens a TCP stream, DNS on 53), each direction's payload is
-//! fed **in order**; a gap (a missing or out-of-order segment, a
-//! snaplen-cut payload) makes the dissector give up on that flow, counted,
-//! never guessing. Dissectors are pure and keep bounded state per flow.
+//! fed **in order**; a gap (a missing or out-of-order segment) makes the
+//! dissector give up on that flow, counted, never guessing. A record the
+//! snaplen cut is read for what was captured; where the cut took bytes a
+//! dissector needed, it gives up with [`SNAPLEN_CUT`], counted with the
+//! snaplen ([`Counted`]). Dissectors are pure and keep bounded state per flow.
 //!
 //! What they find are [`Fact`]s: an SMB dialect, a tree-connect path, an
 //! RPC interface bound, an endpoint announced by the endpoint mapper or a
