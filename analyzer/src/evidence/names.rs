@@ -97,10 +97,14 @@ pub struct Names {
     /// Truncated answers (or answers the snaplen cut) no full answer to
     /// the same client followed yet (its retry over TCP): (name, question
     /// type, client) → (when, transaction id, the snaplen if it cut it).
-    cut: FxHashMap<(Box<str>, u16, IpAddr), (Timestamp, u16, Option<u32>)>,
+    cut: FxHashMap<(Box<str>, u16, IpAddr), Waiting>,
     /// What changed the names, when kept.
     journal: Option<Box<Journal>>,
 }
+
+/// A cut answer waiting for a full one: when, its transaction id, and the
+/// snaplen when the capture cut it (none: truncated, TC=1).
+type Waiting = (Timestamp, u16, Option<u32>);
 
 /// A query no answer matched: name, transaction id, client, when.
 pub type Unanswered<'a> = (&'a str, u16, IpAddr, Timestamp);

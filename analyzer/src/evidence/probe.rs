@@ -193,10 +193,7 @@ impl FlowEvidence {
                     m.frag_more,
                     m.payload,
                 );
-                match whole.as_deref() {
-                    Some(msg) => msg,
-                    None => return None,
-                }
+                whole.as_deref()?
             }
             Fragment::None => m.payload,
         };

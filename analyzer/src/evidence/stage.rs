@@ -202,6 +202,19 @@ impl EvidenceStage<'_> {
             Fact::RpcBind { interface, .. } => {
                 return (true, push_clue(&mut st.clues_mut().interfaces, *interface));
             }
+            Fact::DnsCut { .. } | Fact::DnsQuery { .. } | Fact::Dns(_) => {
+                return (self.dns(fact, client, ts), false);
+            }
+            _ => {}
+        }
+        (true, false)
+    }
+
+    /// What a DNS fact says of names (queried, answered, answered but cut by
+    /// the snaplen); whether it is kept as flow evidence (answers only).
+    fn dns(&mut self, fact: &Fact, client: IpAddr, ts: Timestamp) -> bool {
+        let names = &mut self.knowledge.names;
+        match fact {
             Fact::DnsCut { name, qtype, id } => {
                 // Answered, but what it said was not captured.
                 let reply = Reply {
@@ -211,13 +224,13 @@ impl EvidenceStage<'_> {
                     qtype: *qtype,
                     snaplen: Some(self.caplen),
                 };
-                self.knowledge.names.answer((name, *id, client), ts, reply);
-                return (false, false);
+                names.answer((name, *id, client), ts, reply);
+                false
             }
             Fact::DnsQuery { name, id, .. } => {
                 // Kept only as a queried name, not as flow evidence.
-                self.knowledge.names.query((name, *id, client), ts);
-                return (false, false);
+                names.query((name, *id, client), ts);
+                false
             }
             Fact::Dns(a) => {
                 if let Some((q, qtype)) = &a.query {
@@ -228,13 +241,13 @@ impl EvidenceStage<'_> {
                         qtype: *qtype,
                         snaplen: None,
                     };
-                    self.knowledge.names.answer((q, a.id, client), ts, reply);
+                    names.answer((q, a.id, client), ts, reply);
                 }
                 self.answers.push((a.clone(), ts));
+                true
             }
-            _ => {}
+            _ => false,
         }
-        (true, false)
     }
 
     /// A message of a session on a channel with no tree connect: the share
