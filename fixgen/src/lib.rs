@@ -615,6 +615,31 @@ const TUNNEL_SCENARIOS: &[(Scenario, Builder)] = &[
     ),
 ];
 
+/// One adapter name meaning different networks on two cluster nodes, captured on node1
+/// (`audit --node`); written on demand, not among the committed fixtures.
+const NODE_SCENARIOS: &[(Scenario, Builder)] = &[
+    (
+        Scenario {
+            name: "cluster_node1_csv_on_lm_nic",
+            description: "pcapng on node1, Ethernet (hostaccess) / Ethernet 2 (node1's lm; node2's csv) / Ethernet 3 (node1's csv): CSV redirected SMB node2 -> node1 between CSV addresses on Ethernet 2, live migration node1 -> node2 on Ethernet 2, a client of node1 on Ethernet",
+        },
+        scenarios::cluster_node1_csv_on_lm_nic,
+    ),
+    (
+        Scenario {
+            name: "cluster_pair_csv_on_lm_nic",
+            description: "the CSV redirected SMB of cluster_node1_csv_on_lm_nic alone: node1 and node2 are endpoints of every packet",
+        },
+        scenarios::cluster_pair_csv_on_lm_nic,
+    ),
+];
+
+/// The node scenarios (written by [`write`] like the others).
+pub fn node_scenarios() -> &'static [Scenario] {
+    const LIST: [Scenario; NODE_SCENARIOS.len()] = [NODE_SCENARIOS[0].0, NODE_SCENARIOS[1].0];
+    &LIST
+}
+
 /// The tunnel scenarios (written by [`write`] like the others).
 pub fn tunnel_scenarios() -> &'static [Scenario] {
     const LIST: [Scenario; TUNNEL_SCENARIOS.len()] = {
@@ -655,6 +680,7 @@ pub(crate) fn build(name: &str) -> std::io::Result<capture::Capture> {
     let (_, build) = SCENARIOS
         .iter()
         .chain(TUNNEL_SCENARIOS)
+        .chain(NODE_SCENARIOS)
         .find(|(s, _)| s.name == name)
         .ok_or_else(|| {
             std::io::Error::new(

@@ -231,6 +231,7 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
         ["list"] => Ok(fixgen::scenarios()
             .iter()
             .chain(fixgen::tunnel_scenarios())
+            .chain(fixgen::node_scenarios())
             .map(|s| format!("{}\t{}", s.name, s.description))
             .collect()),
         _ => Err(USAGE.to_string()),

@@ -3,6 +3,7 @@
 //! The scenarios whose payloads carry evidence (DCOM/EPM port announcements, SMB tree
 //! connects) are in the submodules.
 
+mod cluster_nodes;
 mod cluster_smb;
 mod dpm_dcom;
 mod dpm_dns;
@@ -11,6 +12,7 @@ mod fragments;
 mod lookup;
 mod tunnels;
 
+pub(crate) use cluster_nodes::{cluster_node1_csv_on_lm_nic, cluster_pair_csv_on_lm_nic};
 pub(crate) use cluster_smb::{
     cluster_fe80, cluster_port_reuse, cluster_smb_sessions, cluster_smb_shares,
 };
