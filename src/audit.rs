@@ -28,7 +28,8 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let cfg = config(args)?;
     let threshold =
         pipeline::parse_size(&args.progress_threshold).context("--progress-threshold")?;
-    let specs = pipeline::specs(&args.input);
+    let mut specs = pipeline::specs(&args.input);
+    crate::node::assign(&mut specs, &args.nodes, &policy)?;
     let (pcap, save, journals) = outputs(args, &specs)?;
     let progress = Progress::for_input("reading", total_size(&specs), threshold);
     let plan = Plan {

@@ -240,7 +240,8 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, n)| (n.name.as_str(), NetId(i as u16)))
             .collect();
-        let interfaces = self.interfaces(&raw.interfaces, &net_ids);
+        let host_names: Vec<&str> = raw.hosts.keys().map(|h| h.get_ref().as_str()).collect();
+        let interfaces = self.interfaces(&raw.interfaces, &net_ids, &host_names);
         let hosts = self.hosts(&raw.hosts);
         let roles = raw
             .roles
@@ -396,18 +397,22 @@ impl Validator<'_> {
         &mut self,
         raw: &BTreeMap<Spanned<String>, Spanned<String>>,
         nets: &BTreeMap<&str, NetId>,
+        hosts: &[&str],
     ) -> BTreeMap<String, NetId> {
         let mut out = BTreeMap::new();
-        let mut seen: Vec<(NicKey, &str)> = Vec::new();
+        let mut seen: Vec<((Option<String>, NicKey), &str)> = Vec::new();
         // In file order, so a key naming an interface again is the later one.
         let mut in_order: Vec<_> = raw.iter().collect();
         in_order.sort_by_key(|(k, _)| k.span().start);
         for (iface, net) in in_order {
-            let Some(name) = self.interface_name(iface) else {
+            let Some((host, name)) = self.host_key(iface, hosts) else {
+                continue;
+            };
+            let Some(name) = self.interface_name(iface, &name) else {
                 continue;
             };
             let key = match NicKey::parse(&name) {
-                Ok(k) => k,
+                Ok(k) => (host.clone(), k),
                 Err(why) => {
                     self.problem(iface.span(), why);
                     continue;
@@ -417,7 +422,7 @@ impl Validator<'_> {
             // without `\Device\NPF_`) names one interface twice.
             if let Some((_, first)) = seen
                 .iter()
-                .find(|(k, _)| *k == key && !matches!(k, NicKey::Name(_)))
+                .find(|(k, _)| *k == key && !matches!(k.1, NicKey::Name(_)))
             {
                 self.problem(
                     iface.span(),
@@ -430,19 +435,62 @@ impl Validator<'_> {
             }
             seen.push((key, iface.get_ref()));
             if let Some(id) = self.network_named(net, nets) {
-                out.insert(name, id);
+                // As written (an ERSPAN session normalised).
+                let written = match analyzer::policy::split_host(iface.get_ref()) {
+                    Some((h, _)) if host.is_some() => format!("{h}/{name}"),
+                    _ => name,
+                };
+                out.insert(written, id);
             }
         }
         out
     }
 
-    /// An `[interfaces]` key as flows name interfaces: `erspan:N` names an
-    /// ERSPAN session (10 bits: 0-1023) and is written without leading
-    /// zeros; any other key is a capture interface name as given.
-    fn interface_name(&mut self, key: &Spanned<String>) -> Option<String> {
+    /// An `[interfaces]` key split into its host and the rest: `HOST/KEY`
+    /// names interface KEY on the `[hosts]` entry HOST (any case; the host
+    /// returned as `[hosts]` spells it), any other key every capture's.
+    fn host_key(
+        &mut self,
+        key: &Spanned<String>,
+        hosts: &[&str],
+    ) -> Option<(Option<String>, String)> {
         let k = key.get_ref();
+        let Some((host, rest)) = analyzer::policy::split_host(k) else {
+            return Some((None, k.clone()));
+        };
+        let found = hosts
+            .iter()
+            .find(|h| **h == host)
+            .or_else(|| hosts.iter().find(|h| h.eq_ignore_ascii_case(host)));
+        match found {
+            Some(h) if !rest.is_empty() => Some((Some(h.to_string()), rest.to_string())),
+            Some(_) => {
+                self.problem(
+                    key.span(),
+                    format!("{k:?} names no interface after its host (HOST/KEY)"),
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    key.span(),
+                    format!(
+                        "unknown host {host:?} in {k:?}: a key HOST/KEY names interface KEY on the [hosts] entry HOST (hosts: {})",
+                        known(hosts.iter())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An `[interfaces]` key (`k`, without its host) as flows name
+    /// interfaces: `erspan:N` names an ERSPAN session (10 bits: 0-1023)
+    /// and is written without leading zeros; any other key is a capture
+    /// interface name as given.
+    fn interface_name(&mut self, key: &Spanned<String>, k: &str) -> Option<String> {
         let Some(session) = k.strip_prefix("erspan:") else {
-            return Some(k.clone());
+            return Some(k.to_string());
         };
         match session.parse::<u16>() {
             Ok(n) if n <= 1023 => Some(format!("erspan:{n}")),

@@ -97,6 +97,13 @@ pub struct LiveArgs {
     /// Put the NICs in promiscuous mode (to see a SPAN/TAP port's traffic).
     #[arg(long)]
     pub promisc: bool,
+    /// The [hosts] entry this host is: the policy's HOST/KEY [interfaces]
+    /// keys of HOST apply to its NICs. Default: the [hosts] entry named
+    /// like the local host name (case ignored, short name or FQDN). It
+    /// changes which network a NIC is judged as, never which NICs are
+    /// captured.
+    #[arg(long, value_name = "HOST")]
+    pub node: Option<String>,
 }
 
 /// Classes a run must see (`audit`, `verify`).
@@ -362,6 +369,15 @@ pub struct AuditArgs {
     /// --max-flows.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShardMode::Auto)]
     pub shard: ShardMode,
+    /// The [hosts] entry CAPTURE was taken on (repeatable; CAPTURE as
+    /// given): the policy's HOST/KEY [interfaces] keys of HOST apply to
+    /// its interfaces, and no other host's. Default, when the policy has
+    /// such keys: the host whose addresses are an endpoint of more than
+    /// half of the capture's first 65,536 IP packets and of more than any
+    /// other host; when none is, the keys are not applied to it and the
+    /// report says so.
+    #[arg(long = "node", value_name = "CAPTURE=HOST")]
+    pub nodes: Vec<String>,
 }
 
 /// `lanecheck merge`.

@@ -34,7 +34,7 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
         };
         let mapped = policy
             .as_ref()
-            .and_then(|p| p.interface_network(&i.name).map(|n| (p, n)));
+            .and_then(|p| p.interface_network(&i.name, node(p)).map(|n| (p, n)));
         let network = mapped.map_or("-".to_string(), |(p, n)| p.network_name(n).to_string());
         let addrs: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
         writeln!(
@@ -71,4 +71,10 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
     }
     out.flush()?;
     Ok(Outcome::Pass)
+}
+
+/// The `[hosts]` entry the local host name names (its `HOST/KEY` keys
+/// apply here, as in `verify` without `--node`).
+fn node(p: &analyzer::policy::Policy) -> Option<&str> {
+    crate::node::hostname_host(&crate::node::hostname(), p)
 }

@@ -17,6 +17,7 @@ mod ifaces;
 mod logging;
 mod manual;
 mod names;
+mod node;
 mod output;
 mod parallel;
 mod paths;

@@ -17,6 +17,7 @@ use capture::{CaptureFile, FileSource, Frame, FramedSource, Interface, Opening, 
 
 pub use crate::duration::parse_duration;
 use crate::flags::CaptureArgs;
+use crate::node::NodeChoice;
 use crate::progress::Progress;
 
 /// One capture argument: a path (or `-`) and the name of its interface.
@@ -28,6 +29,8 @@ pub struct CaptureSpec {
     pub iface: Option<String>,
     /// Read on a thread of its own, ahead of the analysis (`--threads` > 1).
     pub read_ahead: bool,
+    /// The `[hosts]` entry it was taken on (`audit --node`, inferred).
+    pub node: NodeChoice,
 }
 
 impl CaptureSpec {
@@ -40,6 +43,7 @@ impl CaptureSpec {
                     path: path.to_string(),
                     iface: Some(name.to_string()),
                     read_ahead: false,
+                    node: NodeChoice::default(),
                 };
             }
         }
@@ -47,6 +51,7 @@ impl CaptureSpec {
             path: arg.to_string(),
             iface: None,
             read_ahead: false,
+            node: NodeChoice::default(),
         }
     }
 
@@ -83,6 +88,8 @@ pub struct CaptureOutcome {
     /// The file's interfaces as it describes them, each with the interned
     /// interface its frames are counted under (`None`: unnamed).
     pub interfaces: Vec<(Interface, Option<IfaceRef>)>,
+    /// The `[hosts]` entry it was judged as taken on.
+    pub node: NodeChoice,
 }
 
 /// The throughput bin length of `--bin`, in nanoseconds (at least 1 ms).
@@ -476,6 +483,7 @@ fn read_open<T: Tap, S: Share>(
         warnings: Vec::new(),
         drops: 0,
         interfaces: Vec::new(),
+        node: spec.node.clone(),
     };
     let opened = match open.0 {
         Err(e) => Err(e),
@@ -504,6 +512,7 @@ fn read_source<F: CaptureFile, T: Tap, S: Share>(
 ) {
     let label = outcome.source.clone();
     let id = an.add_capture(&label);
+    an.set_node(id, outcome.node.name.as_deref());
     outcome.id = Some(id);
     let mut reading = Reading {
         an,
@@ -691,6 +700,7 @@ mod tests {
                 path: "no/such/eth1.pcap".into(),
                 iface: Some("eth1".into()),
                 read_ahead: false,
+                node: NodeChoice::default(),
             }
         );
         assert_eq!(CaptureSpec::parse("-").iface, None);

@@ -901,6 +901,7 @@ mod tests {
                 key: "ifindex:12".into(),
                 matched: true,
                 several: vec![several("c.pcapng"), several("d.pcapng")],
+                host: None,
             }],
             conflicts: vec![conflict("c.pcapng"), conflict("xc.pcapng")],
         };

@@ -21,6 +21,7 @@ use capture::{LiveConfig, LiveNic, LiveSource, PcapNgOut, Poll};
 
 use crate::expect::Expect;
 use crate::flags::{LiveArgs, VerifyArgs};
+use crate::node::NodeChoice;
 use crate::output::{self, CommandReport, Document, LiveInfo, NicReport};
 use crate::pipeline::{parse_duration, parse_size, CaptureOutcome};
 use crate::violations_pcap::{FlowNumbers, Journal, LivePcap, Wanted, Written};
@@ -81,18 +82,15 @@ fn host_nics(with_down: bool) -> Result<Vec<String>> {
 }
 
 /// The policy's NICs by name: a GUID, index or MAC key names an interface
-/// of a capture file, not a NIC to open here.
+/// of a capture file, not a NIC to open here; and a `HOST/KEY` key only
+/// says what a NIC is on HOST (it changes how a NIC captured anyway is
+/// judged, never which NICs are captured).
 pub fn named_nics(policy: &Policy) -> Vec<String> {
-    policy
-        .interfaces
-        .keys()
-        .filter(|k| {
-            matches!(
-                analyzer::policy::NicKey::parse(k),
-                Ok(analyzer::policy::NicKey::Name(_))
-            )
-        })
-        .cloned()
+    (0..policy.nic_key_count())
+        .filter(|&k| policy.nic_key_host(k).is_none())
+        .filter_map(|k| policy.nic_key(k))
+        .filter(|(_, key, _)| matches!(key, analyzer::policy::NicKey::Name(_)))
+        .map(|(text, _, _)| text.to_string())
         .collect()
 }
 
@@ -154,18 +152,19 @@ fn save<W: std::io::Write>(
 }
 
 /// An analyzer for live capture on `nics`: one capture and one interface
-/// per NIC, in order.
-fn live_analyzer(
+/// per NIC, in order, on host `node` (its `HOST/KEY` keys apply).
+pub fn live_analyzer(
     cfg: analyzer::AnalyzerConfig,
     policy: Policy,
-    nics: &[String],
+    (nics, node): (&[String], Option<&str>),
 ) -> (Analyzer, Vec<(CaptureId, IfaceRef)>) {
     let mut an = Analyzer::with_policy(cfg, policy);
     let ids = nics
         .iter()
         .map(|n| {
             let c = an.add_capture(n);
-            let r = an.intern_iface(n);
+            an.set_node(c, node);
+            let r = an.intern_iface(c, n);
             an.capture_has_iface(c, r);
             (c, r)
         })
@@ -278,6 +277,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let plan = Plan::new(args)?;
     crate::pipeline::at_least_one_flow(args.max_flows)?;
     let nics = select_nics(&args.live, &policy)?;
+    let node = crate::node::local(args.live.node.as_deref(), &policy)?;
     let cfg = live_config(&args.live)?;
     let opened: Vec<LiveNic> = nics
         .iter()
@@ -296,9 +296,14 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             .context("installing signal handlers")?;
     }
     let spool = pcap.as_ref().map(|p| p.spool.path());
-    let mut s = Session::start(acfg, policy, &nics, opened, args.write.as_deref().or(spool))?;
+    let on = (&nics[..], node.name.as_deref());
+    let mut s = Session::start(acfg, policy, on, opened, args.write.as_deref().or(spool))?;
     s.sink.journal = pcap.as_ref().map(LivePcap::journal);
-    log::info!("capturing on {}", nics.join(", "));
+    log::info!(
+        "capturing on {}{}",
+        nics.join(", "),
+        crate::node::judged_as(&node)
+    );
     // Capture is running on every NIC: now start the command.
     if !args.command.is_empty() {
         s.child = Some(spawn(&args.command)?);
@@ -315,6 +320,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             expect,
             ended_by,
             nics,
+            node,
         },
     )
 }
@@ -380,7 +386,7 @@ impl Session {
     fn start(
         acfg: analyzer::AnalyzerConfig,
         policy: Policy,
-        nics: &[String],
+        nics: (&[String], Option<&str>),
         opened: Vec<LiveNic>,
         save_to: Option<&std::path::Path>,
     ) -> Result<Self> {
@@ -573,6 +579,8 @@ struct Ended {
     expect: Expect,
     ended_by: String,
     nics: Vec<String>,
+    /// The `[hosts]` entry this host is (`--node`, the host name).
+    node: NodeChoice,
 }
 
 /// The warning of a capture filter: what it left out was never checked.
@@ -600,6 +608,7 @@ fn lower_bound(nics: &[NicReport], violations: usize) -> Option<String> {
 fn capture_outcomes(
     nics: &[NicReport],
     ids: impl Iterator<Item = CaptureId>,
+    node: &NodeChoice,
 ) -> Vec<CaptureOutcome> {
     nics.iter()
         .zip(ids)
@@ -611,6 +620,7 @@ fn capture_outcomes(
             warnings: Vec::new(),
             drops: n.kernel_drops + n.iface_drops + n.queue_drops,
             interfaces: Vec::new(),
+            node: node.clone(),
         })
         .collect()
 }
@@ -652,7 +662,7 @@ fn finish(args: &VerifyArgs, mut s: Session, pcap: Option<LivePcap>, e: &Ended) 
         reasons.push(format!("the command {}", c.describe()));
     }
     let verdict = crate::expect::verdict(&report, &reasons);
-    let outcomes = capture_outcomes(&nic_reports, ids.iter().map(|(c, _)| *c));
+    let outcomes = capture_outcomes(&nic_reports, ids.iter().map(|(c, _)| *c), &e.node);
     let mut caveats = e.expect.caveats(an.policy(), true);
     caveats.extend(e.config.filter.as_deref().map(filter_warning));
     caveats.extend(lower_bound(&nic_reports, report.violations.len()));

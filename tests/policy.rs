@@ -432,3 +432,52 @@ fn nested_prefixes_are_said() {
         check("[networks]\nprimary = [\"10.0.0.0/24\"]\nbackup = [\"10.0.1.0/24\"]\n");
     assert!(!out.contains("note:"), "{out}");
 }
+
+/// `HOST/KEY` names interface KEY on a `[hosts]` entry: an unknown HOST
+/// (or nothing after it) is an error at the key; two hosts may give one
+/// GUID or index each, one host not twice.
+#[test]
+fn host_interface_keys_name_a_known_host() {
+    let text = "\
+[networks]
+lm = [\"172.16.40.0/24\"]
+csv = [\"172.16.30.0/24\"]
+
+[interfaces]
+\"node1/Ethernet 2\" = \"lm\"
+\"NODE2/Ethernet 2\" = \"csv\"
+\"node3/Ethernet 2\" = \"csv\"
+\"node1/\" = \"csv\"
+\"node1/ifindex:12\" = \"lm\"
+\"node2/ifindex:12\" = \"csv\"
+\"Node1/ifindex:12\" = \"csv\"
+
+[hosts]
+node1 = [\"172.16.40.11\"]
+node2 = [\"172.16.40.12\"]
+";
+    let (code, _, err) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("p.toml:"))
+        .map(|l| l.trim_start_matches("lanecheck: "))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "p.toml:8:1: unknown host \"node3\" in \"node3/Ethernet 2\": a key HOST/KEY names interface KEY on the [hosts] entry HOST (hosts: node1, node2)",
+            "p.toml:9:1: \"node1/\" names no interface after its host (HOST/KEY)",
+            "p.toml:12:1: \"Node1/ifindex:12\" names the same interface as \"node1/ifindex:12\"",
+        ]
+    );
+    let good: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| ![7, 8, 11].contains(i))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let (code, out, err) = check(&good);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("NODE2/Ethernet 2"), "{out}");
+}

@@ -649,3 +649,118 @@ fn a_timeout_kills_the_command_and_every_process_it_started() {
         running_with(&marker)
     );
 }
+
+/// `dpm` and `ps` each call their backup-LAN NIC `eth1`, and the policy
+/// says (per host) that dpm's `eth1` is the primary network: a key of one
+/// host, `dpm/eth1`, beside `ps/eth1` (backup).
+const NODE_POLICY: &str = "\
+[networks]
+primary = [\"10.10.12.0/24\"]
+backup = [\"192.168.1.0/24\"]
+
+[interfaces]
+\"dpm/eth1\" = \"primary\"
+\"ps/eth1\" = \"backup\"
+
+[hosts]
+dpm = [\"10.10.12.89\", \"192.168.1.23\"]
+ps = [\"10.10.12.90\", \"192.168.1.24\"]
+
+[roles]
+dpm_servers = [\"dpm\"]
+
+[classes.dpm]
+networks = [\"backup\"]
+";
+
+/// `verify --policy NODE_POLICY ARGS -- send backup data to ps` in the dpm
+/// namespace, its UTS namespace named `hostname`.
+fn verify_as(lab: &Lab, hostname: &str, args: &[&str]) -> (Option<i32>, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("nodes.toml");
+    std::fs::write(&policy, NODE_POLICY).unwrap();
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let name = format!("hostname {hostname} && exec \"$0\" \"$@\"");
+    let mut c = lab.exec(&lab.dpm, &["unshare", "--uts", "sh", "-c", &name, bin]);
+    c.args([
+        "verify",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+        "--settle",
+        "300ms",
+    ]);
+    c.args(args)
+        .arg("--")
+        .args(Lab::send_argv("192.168.1.24", 5719, BULK / 3));
+    c.env_remove("RUST_LOG");
+    let out = c.output().expect("run verify");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let doc =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: stderr {stderr}"));
+    (out.status.code(), doc, stderr)
+}
+
+#[test]
+fn a_nic_is_judged_by_the_keys_of_the_host_it_is_on() {
+    if !root_or_skip("a_nic_is_judged_by_the_keys_of_the_host_it_is_on") {
+        return;
+    }
+    let lab = Lab::new();
+    // The host name says dpm (an FQDN, other case): dpm's eth1 is primary.
+    let (code, doc, stderr) = verify_as(&lab, "DPM.lab.example", &[]);
+    assert_eq!(code, Some(1), "{doc}\n{stderr}");
+    let v = doc["violations"].as_array().unwrap();
+    assert_eq!(v.len(), 1, "{doc}");
+    assert_eq!(
+        (&v[0]["class"], &v[0]["interface"], &v[0]["network"]),
+        (&"dpm".into(), &"eth1".into(), &"backup".into())
+    );
+    assert_eq!(
+        v[0]["bytes"],
+        nic(&doc, "eth1")["bytes"].as_u64().unwrap() - arp_bytes(&doc, "eth1")
+    );
+    for dev in ["eth0", "eth1"] {
+        let c = doc["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"] == dev)
+            .unwrap();
+        assert_eq!(
+            (&c["node"], &c["node_from"]),
+            (&"dpm".into(), &"hostname".into()),
+            "{c}"
+        );
+    }
+    // Every NIC is captured as before: the host keys name none to open.
+    let nics: Vec<&str> = doc["nics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["interface"].as_str().unwrap())
+        .collect();
+    assert_eq!(nics, ["eth0", "eth1"], "{doc}");
+    // --node wins over the host name: as ps, ps's key applies (backup).
+    let (code, doc, stderr) = verify_as(&lab, "DPM.lab.example", &["--node", "ps"]);
+    assert_eq!(code, Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["captures"][0]["node_from"], "--node");
+    // A host name the policy does not know: no host's keys apply (the NIC
+    // is judged by its addresses: backup), and the report says so.
+    let (code, doc, stderr) = verify_as(&lab, "elsewhere", &[]);
+    assert_eq!(code, Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["captures"][0]["node"], Value::Null);
+    let want = "this host: not judged as any [hosts] node (the local host name \"elsewhere\" is no [hosts] name), so the [interfaces] keys HOST/KEY were not applied to it (\"dpm/eth1\", \"ps/eth1\"): its NICs are judged by the other keys and by addresses only; pass --node HOST";
+    assert_eq!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| *w == want)
+            .count(),
+        1,
+        "{doc}"
+    );
+    assert!(stderr.contains(want), "{stderr}");
+}

@@ -141,6 +141,9 @@ pub struct CaptureCounters {
     pub mirror_bytes: u64,
     /// Interfaces the capture names or its frames carry, in order of appearance.
     pub interfaces: Vec<IfaceRef>,
+    /// The `[hosts]` entry it was taken on, when known: its `HOST/KEY`
+    /// `[interfaces]` keys apply to it (set before its interfaces are).
+    pub node: Option<String>,
 }
 
 impl CaptureCounters {
@@ -159,6 +162,7 @@ impl CaptureCounters {
             scale: _,
             non_ip_by_iface: _,
             interfaces: _,
+            node: _,
             packets,
             bytes,
             duplicates,
@@ -408,7 +412,7 @@ pub struct Analyzer {
     looked_up: Option<rustc_hash::FxHashSet<(IpAddr, u8, u16)>>,
     captures: Vec<CaptureCounters>,
     nics: crate::nics::Nics,
-    ifindex_cache: FxHashMap<u32, IfaceRef>,
+    ifindex_cache: FxHashMap<(u32, u32), IfaceRef>,
     /// `erspan:N` interface of each ERSPAN session seen.
     erspan_cache: FxHashMap<u32, IfaceRef>,
     /// Tunnels flows were carried in.
@@ -552,10 +556,32 @@ impl Analyzer {
         self.dedup.overflow(capture)
     }
 
-    /// Interns an interface known by its name only (a live NIC, a
-    /// `PATH=NAME`), with the network its `[interfaces]` key gives it.
-    pub fn intern_iface(&mut self, name: &str) -> IfaceRef {
-        self.nics.intern(&self.policy, name)
+    /// Says which `[hosts]` entry `capture` was taken on (a name the
+    /// policy's hosts have, see [`Policy::host_named`]): its `HOST/KEY`
+    /// `[interfaces]` keys then apply to its interfaces. Call it before
+    /// any of its interfaces is registered.
+    pub fn set_node(&mut self, capture: CaptureId, node: Option<&str>) {
+        let node = node
+            .and_then(|n| self.policy.host_named(n))
+            .map(str::to_string);
+        if let Some(c) = self.captures.get_mut(capture.0 as usize) {
+            c.node = node;
+        }
+    }
+
+    /// The `[hosts]` entry `capture` was taken on, if known.
+    pub fn node(&self, capture: CaptureId) -> Option<&str> {
+        self.captures
+            .get(capture.0 as usize)
+            .and_then(|c| c.node.as_deref())
+    }
+
+    /// Interns an interface of `capture` known by its name only (a live
+    /// NIC, a `PATH=NAME`), with the network its `[interfaces]` key gives
+    /// it on the capture's host.
+    pub fn intern_iface(&mut self, capture: CaptureId, name: &str) -> IfaceRef {
+        let node = self.node(capture).map(str::to_string);
+        self.nics.intern(&self.policy, name, node.as_deref())
     }
 
     /// Registers interface `i` of `capture` as its file describes it (name,
@@ -572,7 +598,10 @@ impl Analyzer {
             .get(capture.0 as usize)
             .map(|c| c.interfaces.clone())
             .unwrap_or_default();
-        let r = self.nics.register(&self.policy, capture, i, &siblings)?;
+        let node = self.node(capture).map(str::to_string);
+        let r = self
+            .nics
+            .register(&self.policy, (capture, node.as_deref()), i, &siblings)?;
         self.capture_has_iface(capture, r);
         Some(r)
     }
@@ -582,7 +611,8 @@ impl Analyzer {
         if let Some(c) = self.captures.get_mut(capture.0 as usize) {
             if !c.interfaces.contains(&iface) {
                 c.interfaces.push(iface);
-                self.nics.seen_in(&self.policy, capture, iface);
+                let node = c.node.as_deref();
+                self.nics.seen_in(&self.policy, (capture, node), iface);
             }
         }
     }
@@ -765,7 +795,19 @@ impl Analyzer {
                 .get(capture.0 as usize)
                 .is_some_and(|c| c.interfaces.contains(r))
         };
-        self.ifindex_cache.get(&ix).is_some_and(listed)
+        self.ifindex_cache
+            .get(&(ix, self.node_scope(capture)))
+            .is_some_and(listed)
+    }
+
+    /// Which captures share an interface index's network: all of them,
+    /// unless `HOST/KEY` keys may give it another network on the host
+    /// `capture` was taken on (then that capture's own).
+    fn node_scope(&self, capture: CaptureId) -> u32 {
+        match self.node(capture) {
+            Some(_) if self.policy.has_host_keys() => capture.0,
+            _ => u32::MAX,
+        }
     }
 
     /// What a flow marked `again` counted from a later capture of its
@@ -1223,7 +1265,10 @@ impl Analyzer {
         let r = match self.erspan_cache.get(&session) {
             Some(r) => *r,
             None => {
-                let r = self.intern_iface(&format!("erspan:{session}"));
+                // A mirror session names a switch port, not a host's NIC.
+                let r = self
+                    .nics
+                    .intern(&self.policy, &format!("erspan:{session}"), None);
                 self.erspan_cache.insert(session, r);
                 r
             }
@@ -1250,11 +1295,12 @@ impl Analyzer {
     }
 
     fn ifindex_iface(&mut self, ix: u32, capture: CaptureId) -> IfaceRef {
-        let r = match self.ifindex_cache.get(&ix) {
+        let scope = (ix, self.node_scope(capture));
+        let r = match self.ifindex_cache.get(&scope) {
             Some(r) => *r,
             None => {
-                let r = self.intern_iface(&format!("ifindex:{ix}"));
-                self.ifindex_cache.insert(ix, r);
+                let r = self.intern_iface(capture, &format!("ifindex:{ix}"));
+                self.ifindex_cache.insert(scope, r);
                 r
             }
         };

@@ -37,10 +37,16 @@ pub(crate) struct Nics {
 
 impl Nics {
     /// The interface named `name` (a live NIC, SLL2's `ifindex:N`, a
-    /// `PATH=NAME`), interned with its network.
-    pub fn intern(&mut self, policy: &Policy, name: &str) -> IfaceRef {
-        let net = policy.interface_network(name);
-        self.intern_with(name, net)
+    /// `PATH=NAME`) of host `node`, interned with its network.
+    pub fn intern(&mut self, policy: &Policy, name: &str, node: Option<&str>) -> IfaceRef {
+        let net = policy.interface_network(name, node);
+        match (node, self.index.get(name)) {
+            // The same name on another host, on another network.
+            (Some(h), Some(r)) if self.nets[r.0 as usize] != net => {
+                self.intern_with(&format!("{h}/{name}"), net)
+            }
+            _ => self.intern_with(name, net),
+        }
     }
 
     fn intern_with(&mut self, name: &str, net: Option<NetId>) -> IfaceRef {
@@ -54,12 +60,13 @@ impl Nics {
         r
     }
 
-    /// Registers interface `i` of `capture` (`siblings`: the interfaces of
-    /// the capture registered so far); `None` when it has no name at all.
+    /// Registers interface `i` of `capture`, taken on host `node`
+    /// (`siblings`: the interfaces of the capture registered so far);
+    /// `None` when it has no name at all.
     pub fn register(
         &mut self,
         policy: &Policy,
-        capture: CaptureId,
+        (capture, node): (CaptureId, Option<&str>),
         i: &Interface,
         siblings: &[IfaceRef],
     ) -> Option<IfaceRef> {
@@ -68,14 +75,17 @@ impl Nics {
             description: i.description.as_deref(),
             mac: i.mac,
         };
-        let keys = policy.nic_keys_matching(&nic);
+        let keys = policy.nic_keys_matching(&nic, node);
         let net = keys.first().and_then(|&k| policy.nic_key(k)).map(|k| k.2);
         let mut name = readable(i)?;
         let clash = |r: &IfaceRef| siblings.contains(r) || self.nets[r.0 as usize] != net;
         if self.index.get(&name).is_some_and(clash) {
-            name = match i.name.as_deref().filter(|n| *n != name) {
-                Some(n) => format!("{name} ({n})"),
-                None => format!("{name} #{}", siblings.len()),
+            // One adapter name on two hosts, each on its own network: the
+            // host tells them apart, as its `HOST/KEY` key does.
+            name = match (node, i.name.as_deref().filter(|n| *n != name)) {
+                (Some(h), _) if !siblings.contains(&self.index[&name]) => format!("{h}/{name}"),
+                (_, Some(n)) => format!("{name} ({n})"),
+                (_, None) => format!("{name} #{}", siblings.len()),
             };
         }
         let r = self.intern_with(&name, net);
@@ -88,8 +98,13 @@ impl Nics {
     }
 
     /// Records that a name-only interface (SLL2's index) appeared in
-    /// `capture`, once.
-    pub fn seen_in(&mut self, policy: &Policy, capture: CaptureId, r: IfaceRef) {
+    /// `capture`, taken on host `node`, once.
+    pub fn seen_in(
+        &mut self,
+        policy: &Policy,
+        (capture, node): (CaptureId, Option<&str>),
+        r: IfaceRef,
+    ) {
         if self
             .hits
             .iter()
@@ -97,7 +112,7 @@ impl Nics {
         {
             return;
         }
-        let keys = policy.nic_keys_matching(&Nic::named(self.name(r)));
+        let keys = policy.nic_keys_matching(&Nic::named(self.name(r)), node);
         self.hits.push(Hit {
             capture,
             iface: r,
@@ -165,6 +180,7 @@ impl Nics {
                 key: key.to_string(),
                 matched: !with.is_empty(),
                 several: out,
+                host: policy.nic_key_host(k).map(str::to_string),
             });
         }
         NicFindings {
@@ -177,9 +193,13 @@ impl Nics {
     fn conflicts(&self, policy: &Policy, source: &impl Fn(CaptureId) -> String) -> Vec<String> {
         let mut out = Vec::new();
         for h in &self.hits {
+            // A `HOST/KEY` key overrides the keys without a host on purpose.
+            let scoped = |k: &usize| policy.nic_key_host(*k).is_some();
+            let best = h.keys.first().is_some_and(scoped);
             let keys: Vec<(&str, NetId)> = h
                 .keys
                 .iter()
+                .filter(|k| scoped(k) == best)
                 .filter_map(|&k| policy.nic_key(k))
                 .map(|(s, _, n)| (s, n))
                 .collect();
@@ -215,6 +235,9 @@ pub struct NicKeyFinding {
     pub matched: bool,
     /// Warnings: a capture with several interfaces it matched.
     pub several: Vec<String>,
+    /// The host of a `HOST/KEY` key (absent from older summaries).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub host: Option<String>,
 }
 
 /// The `[interfaces]` keys' findings, in key order, and the interfaces
@@ -231,11 +254,16 @@ impl NicFindings {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for k in &self.keys {
-            if !k.matched {
-                out.push(format!(
+            match (&k.host, k.matched) {
+                (_, true) => {}
+                (None, false) => out.push(format!(
                     "[interfaces] {:?} matches no interface of any capture read: no frame was judged by it",
                     k.key
-                ));
+                )),
+                (Some(h), false) => out.push(format!(
+                    "[interfaces] {:?} matches no interface of any capture judged as taken on {h}: no frame was judged by it",
+                    k.key
+                )),
             }
             out.extend(k.several.iter().cloned());
         }
@@ -310,9 +338,11 @@ mod tests {
         let mut n = Nics::default();
         let cap = CaptureId(0);
         let a = n
-            .register(&p, cap, &npcap(G1, "vEthernet (Backup)"), &[])
+            .register(&p, (cap, None), &npcap(G1, "vEthernet (Backup)"), &[])
             .unwrap();
-        let b = n.register(&p, cap, &npcap(G2, "Ethernet 2"), &[a]).unwrap();
+        let b = n
+            .register(&p, (cap, None), &npcap(G2, "Ethernet 2"), &[a])
+            .unwrap();
         assert_eq!(
             (n.name(a), n.net(a)),
             ("vEthernet (Backup)", Some(NetId(0)))
@@ -327,8 +357,12 @@ mod tests {
         let mut n = Nics::default();
         let cap = CaptureId(0);
         let named = |s: &str| Interface::named(Some(s.into()), LinkType::ETHERNET, 0);
-        let a = n.register(&p, cap, &named("eth:12:0"), &[]).unwrap();
-        let b = n.register(&p, cap, &named("eth:12:20"), &[a]).unwrap();
+        let a = n
+            .register(&p, (cap, None), &named("eth:12:0"), &[])
+            .unwrap();
+        let b = n
+            .register(&p, (cap, None), &named("eth:12:20"), &[a])
+            .unwrap();
         // The exact name outranks the index.
         assert_eq!((n.net(a), n.net(b)), (Some(NetId(0)), Some(NetId(1))));
         let w = n.findings(&p, |_| "x.pcapng".into()).warnings();
@@ -353,7 +387,7 @@ mod tests {
         let a = n
             .register(
                 &p,
-                CaptureId(0),
+                (CaptureId(0), None),
                 &sys("WFP Native MAC Layer LightWeight Filter"),
                 &[],
             )
@@ -361,14 +395,57 @@ mod tests {
         let b = n
             .register(
                 &p,
-                CaptureId(0),
+                (CaptureId(0), None),
                 &sys("WFP 802.3 MAC Layer LightWeight Filter"),
                 &[a],
             )
             .unwrap();
         assert_eq!((n.name(a), n.name(b)), ("wfplwfs.sys", "wfplwfs.sys #1"));
         // Another capture's interface of the same name and network is the same NIC name.
-        let c = n.register(&p, CaptureId(1), &sys("x"), &[]).unwrap();
+        let c = n
+            .register(&p, (CaptureId(1), None), &sys("x"), &[])
+            .unwrap();
         assert_eq!(c, a);
+    }
+
+    #[test]
+    fn host_keys_apply_to_their_hosts_captures_only() {
+        let mut p = policy(&[
+            ("node1/Ethernet 2", 0),
+            ("NODE2/Ethernet 2", 1),
+            ("Ethernet 2", 1),
+        ]);
+        for (h, a) in [("node1", "10.0.0.1"), ("node2", "10.0.0.2")] {
+            p.hosts.insert(h.into(), vec![a.parse().unwrap()]);
+        }
+        // Host names are read when the keys are.
+        let p = Policy::new(
+            p.networks.clone(),
+            p.interfaces.clone(),
+            p.hosts.clone(),
+            Default::default(),
+            vec![],
+            vec![],
+        );
+        let mut n = Nics::default();
+        let nic = Interface::named(Some("Ethernet 2".into()), LinkType::ETHERNET, 0);
+        // node1's own key outranks the key without a host.
+        let a = n
+            .register(&p, (CaptureId(0), Some("node1")), &nic, &[])
+            .unwrap();
+        let b = n
+            .register(&p, (CaptureId(1), Some("node2")), &nic, &[])
+            .unwrap();
+        let c = n.register(&p, (CaptureId(2), None), &nic, &[]).unwrap();
+        assert_eq!((n.name(a), n.net(a)), ("Ethernet 2", Some(NetId(0))));
+        assert_eq!((n.name(b), n.net(b)), ("node2/Ethernet 2", Some(NetId(1))));
+        assert_eq!(
+            n.net(c),
+            Some(NetId(1)),
+            "no host: only the key without one"
+        );
+        // An override is no conflict, and every key matched.
+        assert!(n.findings(&p, |_| "c".into()).warnings().is_empty());
+        assert_eq!(p.host_keys(), ["NODE2/Ethernet 2", "node1/Ethernet 2"]);
     }
 }

@@ -12,7 +12,8 @@ use super::source::InputError;
 /// `[hosts]`, `roles.cluster_nodes` and `[interfaces]` from the cluster's
 /// network interfaces. An adapter name is an interface key when every node
 /// that has it puts it on the same network (consistent names are the usual
-/// practice); otherwise each is keyed `NODE/ADAPTER`.
+/// practice); otherwise each is keyed `NODE/ADAPTER`, which applies to the
+/// captures taken on NODE only (`audit --node`, or inferred).
 pub fn cluster(
     path: &str,
     ifaces: &[NodeIface],
@@ -57,16 +58,17 @@ pub fn cluster(
     if !nodes.is_empty() {
         plan.roles.push((
             "cluster_nodes",
-            nodes,
+            nodes.clone(),
             format!("the nodes of {path}: CSV redirected SMB is SMB between two cluster nodes."),
         ));
     }
-    adapters(path, ifaces, plan);
+    adapters(path, ifaces, &nodes, plan);
     Ok(())
 }
 
-/// `[interfaces]`: each adapter name and its network.
-fn adapters(path: &str, ifaces: &[NodeIface], plan: &mut Plan) {
+/// `[interfaces]`: each adapter name and its network. A `NODE/ADAPTER`
+/// key needs NODE in `[hosts]`: a node without any address has no key.
+fn adapters(path: &str, ifaces: &[NodeIface], hosts: &[String], plan: &mut Plan) {
     let mut by_adapter: BTreeMap<&str, Vec<&NodeIface>> = BTreeMap::new();
     for i in ifaces {
         by_adapter.entry(i.adapter.as_str()).or_default().push(i);
@@ -81,8 +83,8 @@ fn adapters(path: &str, ifaces: &[NodeIface], plan: &mut Plan) {
                 format!("{path}: {} on {}", q(adapter), nodes.join(", ")),
             ));
         } else {
-            for i in list {
-                plan.interfaces.push((format!("{}/{}", i.node, adapter), i.network.clone(), format!("{path}: {} on {} (the adapter name means different networks on different nodes, so it is keyed NODE/ADAPTER)", q(adapter), i.node)));
+            for i in list.into_iter().filter(|i| hosts.contains(&i.node)) {
+                plan.interfaces.push((format!("{}/{}", i.node, adapter), i.network.clone(), format!("{path}: {} on {} (the adapter name means different networks on different nodes, so it is keyed NODE/ADAPTER: it applies to captures taken on {})", q(adapter), i.node, i.node)));
             }
         }
     }

@@ -24,7 +24,12 @@ pub struct IfaceInfo {
 }
 
 impl IfaceInfo {
-    fn new(an: &Analyzer, i: &capture::Interface, r: Option<analyzer::IfaceRef>) -> Self {
+    fn new(
+        an: &Analyzer,
+        i: &capture::Interface,
+        r: Option<analyzer::IfaceRef>,
+        node: Option<&str>,
+    ) -> Self {
         let policy = an.policy();
         let nic = analyzer::policy::Nic {
             name: i.name.as_deref(),
@@ -32,7 +37,7 @@ impl IfaceInfo {
             mac: i.mac,
         };
         let key = policy
-            .nic_keys_matching(&nic)
+            .nic_keys_matching(&nic, node)
             .first()
             .and_then(|k| policy.nic_key(*k));
         IfaceInfo {
@@ -115,6 +120,20 @@ pub struct CaptureRow {
     /// ERSPAN mirror transport: packets and bytes (in no flow).
     pub mirror_packets: u64,
     pub mirror_bytes: u64,
+    /// The `[hosts]` entry it was judged as taken on, whose `HOST/KEY`
+    /// `[interfaces]` keys applied (absent from older summaries).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// How that was decided: `--node`, `inferred` or `hostname`.
+    #[serde(default)]
+    pub node_from: Option<String>,
+    /// Why, in words.
+    #[serde(default)]
+    pub node_reason: Option<String>,
+    /// The policy has `HOST/KEY` keys and no host was decided: they were
+    /// not applied (a report warning).
+    #[serde(default)]
+    pub node_warning: Option<String>,
 }
 
 impl CaptureRow {
@@ -128,10 +147,14 @@ impl CaptureRow {
             error: o.error.clone(),
             warnings: o.warnings.clone(),
             drops: o.drops,
+            node: o.node.name.clone(),
+            node_from: o.node.name.as_ref().map(|_| o.node.how.to_string()),
+            node_reason: (!o.node.why.is_empty()).then(|| o.node.why.clone()),
+            node_warning: o.node.warning.clone(),
             interface_info: o
                 .interfaces
                 .iter()
-                .map(|(i, r)| IfaceInfo::new(an, i, *r))
+                .map(|(i, r)| IfaceInfo::new(an, i, *r, o.node.name.as_deref()))
                 .collect(),
             ..CaptureRow::default()
         };
@@ -215,6 +238,12 @@ impl CaptureRow {
             .map(|a| format!(" ({a:?})"))
             .unwrap_or_default();
         let mut out = vec![format!("written by: {}{app}", self.producer_words)];
+        if let (Some(n), Some(from)) = (&self.node, &self.node_from) {
+            match &self.node_reason {
+                Some(why) => out.push(format!("judged as node {n} ({from}: {why})")),
+                None => out.push(format!("judged as node {n} ({from})")),
+            }
+        }
         if self.dedup != "none" || self.duplicates > 0 {
             let factor = self.packets as f64 / self.unique_packets.max(1) as f64;
             out.push(format!(

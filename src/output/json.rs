@@ -57,6 +57,9 @@ struct JsonCapture<'a> {
     drops: u64,
     error: Option<&'a str>,
     warnings: &'a [String],
+    node: Option<&'a str>,
+    node_from: Option<&'a str>,
+    node_reason: Option<&'a str>,
 }
 
 /// A capture entry of any report.
@@ -108,6 +111,9 @@ fn capture(c: &CaptureRow) -> JsonCapture<'_> {
         drops: c.drops,
         error: c.error.as_deref(),
         warnings: &c.warnings,
+        node: c.node.as_deref(),
+        node_from: c.node_from.as_deref(),
+        node_reason: c.node_reason.as_deref(),
     }
 }
 

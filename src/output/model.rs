@@ -375,6 +375,12 @@ impl Document {
         policy: &Policy,
     ) -> Self {
         let mut warnings = report.warnings;
+        // Once: every NIC of a live run shares the host's warning.
+        for w in captures.iter().filter_map(|c| c.node_warning.as_ref()) {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
         warnings.extend(captures.iter().flat_map(CaptureRow::copy_warnings));
         warnings.extend(reading_warnings(&captures, flow_table.evicted));
         let dns_violations = report

@@ -96,6 +96,8 @@ pub struct Daemon {
     pub(super) evidence_wait: Duration,
     /// The metrics page the endpoint serves.
     pub(super) page: Page,
+    /// `--node`: the `[hosts]` entry this host is (else its host name).
+    pub(super) node: Option<String>,
 }
 
 /// The settings a daemon is built from.
@@ -108,6 +110,8 @@ pub struct Setup {
     pub sinks: SinkSet,
     pub evidence_wait: Duration,
     pub page: Page,
+    /// `--node HOST`, as given.
+    pub node: Option<String>,
 }
 
 impl Daemon {
@@ -132,6 +136,7 @@ impl Daemon {
             dns_seen: HashMap::new(),
             evidence_wait: s.evidence_wait,
             page: s.page,
+            node: s.node,
         };
         d.register_nics();
         d
@@ -209,13 +214,26 @@ impl Daemon {
         (all, self.metrics.alerts.get("leak").copied().unwrap_or(0))
     }
 
+    /// One capture per NIC, judged as this host's (its `HOST/KEY` keys):
+    /// decided again with each policy, whose `[hosts]` may have changed.
     pub(super) fn register_nics(&mut self) {
+        let node = match crate::node::local(self.node.as_deref(), &self.policy) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("{e:#}: no HOST/KEY [interfaces] key applies");
+                crate::node::NodeChoice::default()
+            }
+        };
+        if node.name.is_some() {
+            log::info!("NICs{}", crate::node::judged_as(&node));
+        }
         self.ids = self
             .names
             .iter()
             .map(|n| {
                 let c = self.an.add_capture(n);
-                let r = self.an.intern_iface(n);
+                self.an.set_node(c, node.name.as_deref());
+                let r = self.an.intern_iface(c, n);
                 (c, r)
             })
             .collect();

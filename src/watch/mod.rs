@@ -100,6 +100,9 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let policy = config::load(&args.policy)?;
     crate::pipeline::at_least_one_flow(args.max_flows)?;
     let chosen = verify::choose_nics(&args.live, &policy, true)?;
+    if let Some(h) = &args.live.node {
+        crate::node::host_of(&policy, h, "--node")?;
+    }
     let names: Vec<String> = chosen.iter().map(|n| n.name.clone()).collect();
     let named: Vec<bool> = chosen.iter().map(|n| n.named).collect();
     let timing = timing(args)?;
@@ -144,6 +147,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
         sinks,
         evidence_wait,
         page,
+        node: args.live.node.clone(),
     });
     let mut feed = LiveFeed::start(opened.nics, &named, verify::live_config(&args.live)?);
     log::info!("watching {}", names.join(", "));

@@ -66,6 +66,7 @@ fn setup(policy_path: &str, sinks: SinkSet) -> Setup {
         sinks,
         evidence_wait: Duration::from_secs(5),
         page: Arc::new(Mutex::new(String::new())),
+        node: None,
     }
 }
 
@@ -718,4 +719,41 @@ fn a_reload_keeps_flows_and_only_a_changed_verdict_is_told() {
     );
     r.d.fold_counts();
     assert_eq!(r.d.metrics.violations.values().sum::<u64>(), 1);
+}
+
+/// `HOST/KEY` keys: watch judges its NICs as the host it runs on
+/// (`--node`, else the host name), with only that host's keys.
+#[test]
+fn nics_are_judged_by_the_keys_of_the_host_watch_runs_on() {
+    let text = r#"
+[networks]
+primary = ["10.10.12.0/24"]
+backup = ["192.168.1.0/24"]
+[interfaces]
+"dpm/eth1" = "primary"
+"ps/eth1" = "backup"
+[hosts]
+dpm = ["10.10.12.89", "192.168.1.23"]
+ps = ["10.10.12.90", "192.168.1.24"]
+"#;
+    let net = |node: Option<&str>| {
+        let mut s = setup("n.toml", SinkSet::default());
+        s.policy = crate::config::parse(text, "n.toml").unwrap();
+        s.node = node.map(str::to_string);
+        let d = Daemon::new(s);
+        let nets: Vec<Option<String>> = d
+            .ids
+            .iter()
+            .map(|(_, r)| {
+                d.an.iface_network(*r)
+                    .map(|n| d.policy.network_name(n).to_string())
+            })
+            .collect();
+        (d.an.node(d.ids[0].0).map(str::to_string), nets)
+    };
+    let (node, nets) = net(Some("DPM"));
+    assert_eq!(node.as_deref(), Some("dpm"));
+    assert_eq!(nets, [None, Some("primary".to_string())]);
+    let (_, nets) = net(Some("ps"));
+    assert_eq!(nets, [None, Some("backup".to_string())]);
 }

@@ -8,6 +8,7 @@ mod audit;
 mod inputs;
 mod ipv6;
 mod lints;
+mod nodes;
 mod nowhere;
 mod seed000;
 mod seed001;

@@ -137,7 +137,7 @@ pub struct Policy {
     /// DNS answer rules, in file order.
     pub dns: Vec<DnsRule>,
     /// The `[interfaces]` keys read, in key order (parallel to `interfaces`).
-    nic_keys: Vec<(String, NicKey, NetId)>,
+    nic_keys: Vec<ReadKey>,
     subnets: Subnets,
 }
 
@@ -202,8 +202,16 @@ impl Policy {
         let nic_keys = interfaces
             .iter()
             .map(|(k, n)| {
-                let key = NicKey::parse(k).unwrap_or_else(|_| NicKey::Name(k.clone()));
-                (k.clone(), key, *n)
+                let (host, rest) = split_host(k)
+                    .and_then(|(h, rest)| Some((host_named(&hosts, h)?.to_string(), rest)))
+                    .map_or((None, k.as_str()), |(h, rest)| (Some(h), rest));
+                let key = NicKey::parse(rest).unwrap_or_else(|_| NicKey::Name(rest.to_string()));
+                ReadKey {
+                    text: k.clone(),
+                    host,
+                    key,
+                    net: *n,
+                }
             })
             .collect();
         Policy {
@@ -248,34 +256,69 @@ impl Policy {
         self.subnets.lookup(addr)
     }
 
-    /// The network an interface known by its name only is attached to.
-    pub fn interface_network(&self, iface: &str) -> Option<NetId> {
-        self.nic_network(&Nic::named(iface))
+    /// The network an interface known by its name only, on host `node`
+    /// (a `[hosts]` name, when known), is attached to.
+    pub fn interface_network(&self, iface: &str, node: Option<&str>) -> Option<NetId> {
+        self.nic_network(&Nic::named(iface), node)
     }
 
-    /// The network a capture interface is attached to: the best
-    /// `[interfaces]` key matching it (see [`NicKey::rank`]).
-    pub fn nic_network(&self, nic: &Nic<'_>) -> Option<NetId> {
-        self.nic_keys_matching(nic)
+    /// The network a capture interface of host `node` is attached to: the
+    /// best `[interfaces]` key matching it (see
+    /// [`Policy::nic_keys_matching`]).
+    pub fn nic_network(&self, nic: &Nic<'_>, node: Option<&str>) -> Option<NetId> {
+        self.nic_keys_matching(nic, node)
             .first()
-            .map(|&k| self.nic_keys[k].2)
+            .map(|&k| self.nic_keys[k].net)
     }
 
-    /// The `[interfaces]` keys (indexes) naming `nic`, best first.
-    pub fn nic_keys_matching(&self, nic: &Nic<'_>) -> Vec<usize> {
-        let mut hits: Vec<(u8, usize)> = self
+    /// The `[interfaces]` keys (indexes) naming `nic` of a capture taken
+    /// on host `node`, best first: a `HOST/KEY` key applies only when HOST
+    /// is `node`, and outranks every key without a host (it says what the
+    /// NIC is on that host); then by [`NicKey::rank`], then key order.
+    pub fn nic_keys_matching(&self, nic: &Nic<'_>, node: Option<&str>) -> Vec<usize> {
+        let mut hits: Vec<(bool, u8, usize)> = self
             .nic_keys
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, k, _))| k.rank(nic).map(|r| (r, i)))
+            .filter(|(_, k)| k.host.is_none() || k.host.as_deref() == node)
+            .filter_map(|(i, k)| k.key.rank(nic).map(|r| (k.host.is_none(), r, i)))
             .collect();
         hits.sort_unstable();
-        hits.into_iter().map(|(_, i)| i).collect()
+        hits.into_iter().map(|(_, _, i)| i).collect()
     }
 
-    /// An `[interfaces]` key by index: as written, parsed, and its network.
+    /// An `[interfaces]` key by index: as written, parsed (without its
+    /// host), and its network.
     pub fn nic_key(&self, i: usize) -> Option<(&str, &NicKey, NetId)> {
-        self.nic_keys.get(i).map(|(s, k, n)| (s.as_str(), k, *n))
+        self.nic_keys
+            .get(i)
+            .map(|k| (k.text.as_str(), &k.key, k.net))
+    }
+
+    /// The host of a `HOST/KEY` key (its `[hosts]` name), by index.
+    pub fn nic_key_host(&self, i: usize) -> Option<&str> {
+        self.nic_keys.get(i).and_then(|k| k.host.as_deref())
+    }
+
+    /// Whether some `[interfaces]` key is `HOST/KEY`: only then does it
+    /// matter which host a capture was taken on.
+    pub fn has_host_keys(&self) -> bool {
+        self.nic_keys.iter().any(|k| k.host.is_some())
+    }
+
+    /// The `HOST/KEY` keys, as written.
+    pub fn host_keys(&self) -> Vec<&str> {
+        self.nic_keys
+            .iter()
+            .filter(|k| k.host.is_some())
+            .map(|k| k.text.as_str())
+            .collect()
+    }
+
+    /// The `[hosts]` name `name` means (ASCII case ignored, as Windows
+    /// compares host names).
+    pub fn host_named(&self, name: &str) -> Option<&str> {
+        host_named(&self.hosts, name)
     }
 
     /// How many `[interfaces]` keys there are.
@@ -307,6 +350,32 @@ impl Policy {
             None => Use::NotAllowed,
         }
     }
+}
+
+/// One `[interfaces]` key as read: `HOST/KEY` is KEY on host HOST only.
+#[derive(Clone, Debug)]
+struct ReadKey {
+    /// As written.
+    text: String,
+    /// The `[hosts]` name of a `HOST/KEY` key.
+    host: Option<String>,
+    /// The key (without its host).
+    key: NicKey,
+    net: NetId,
+}
+
+/// `HOST/KEY` split at its first `/`: (HOST, KEY). No other key form has
+/// a `/` (names, GUIDs, `\Device\NPF_…`, `ifindex:N`, MACs, `erspan:N`).
+pub fn split_host(key: &str) -> Option<(&str, &str)> {
+    key.split_once('/')
+}
+
+/// The `[hosts]` name `name` means: exactly, else ignoring ASCII case.
+pub fn host_named<'h, V>(hosts: &'h BTreeMap<String, V>, name: &str) -> Option<&'h str> {
+    hosts
+        .get_key_value(name)
+        .or_else(|| hosts.iter().find(|(h, _)| h.eq_ignore_ascii_case(name)))
+        .map(|(h, _)| h.as_str())
 }
 
 /// How a class uses one network.
