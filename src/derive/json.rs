@@ -29,6 +29,10 @@ fn parse<T: DeserializeOwned>(src: &Source) -> Result<Vec<T>, InputError> {
 
 /// A serde_json error as `FILE:LINE:COLUMN: message`.
 fn located(src: &Source, e: &serde_json::Error) -> InputError {
+    let first = src.text.trim_start();
+    if !first.starts_with(['{', '[']) {
+        return not_json(src, first);
+    }
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let message = full.strip_suffix(&suffix).unwrap_or(&full);
@@ -38,6 +42,28 @@ fn located(src: &Source, e: &serde_json::Error) -> InputError {
         message.to_string()
     };
     InputError::at(&src.path, e.line(), e.column(), message)
+}
+
+/// A file that is no JSON at all (a CSV from `Export-Csv`, a console table,
+/// other text saved as `.json`), located at its first character (`first`:
+/// the text from there).
+fn not_json(src: &Source, first: &str) -> InputError {
+    let lead = &src.text[..src.text.len() - first.len()];
+    let line = lead.matches('\n').count() + 1;
+    let column = lead.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let head: String = first
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(40)
+        .collect();
+    InputError::at(
+        &src.path,
+        line,
+        column,
+        format!("not JSON: the file starts with {head:?}, where a ConvertTo-Json export starts with {{ or [ (a CSV from Export-Csv, or a table, saved as .json?); export it with ConvertTo-Json as docs/derive.md shows"),
+    )
 }
 
 /// `Get-ClusterNetwork | Select-Object Id,Name,Address,AddressMask,Role,Metric,AutoMetric,State | ConvertTo-Json`.

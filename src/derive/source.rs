@@ -69,8 +69,28 @@ pub fn read(path: &Path) -> Result<Source, InputError> {
     let label = path.display().to_string();
     let bytes =
         std::fs::read(path).map_err(|e| InputError::file(&label, format!("cannot read: {e}")))?;
-    let text = decode(&bytes).map_err(|m| InputError::file(&label, m))?;
+    let text = decode(&bytes).map_err(|m| {
+        let (line, column) = place(&bytes, &m);
+        InputError::at(&label, line, column, m)
+    })?;
     Ok(Source { path: label, text })
+}
+
+/// Line and column (1-based) of a decoding error: the first byte that is
+/// not UTF-8 (its message names it, `byte N`), else the start.
+fn place(bytes: &[u8], message: &str) -> (usize, usize) {
+    let at = message
+        .split_once("(byte ")
+        .and_then(|(_, rest)| rest.split(')').next()?.parse::<usize>().ok());
+    let Some(at) = at else {
+        return (1, 1);
+    };
+    // `byte N` counts after a UTF-8 BOM.
+    let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let before = String::from_utf8_lossy(&body[..at.min(body.len())]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// UTF-8 (with or without a BOM) or UTF-16 with a BOM, to a string.
@@ -93,6 +113,11 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
         [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest),
         [0xFF, 0xFE, ..] => utf16(false),
         [0xFE, 0xFF, ..] => utf16(true),
+        // UTF-16 without its BOM (a file cut or re-saved by hand): every
+        // other byte of ASCII text is 0, which no text export has.
+        [_, 0, ..] | [0, ..] => Err(
+            "UTF-16 text without a byte-order mark (NUL bytes between its characters); save it with Out-File -Encoding utf8, or keep the BOM Windows PowerShell writes".into(),
+        ),
         _ => utf8(bytes),
     }
 }
@@ -124,5 +149,11 @@ mod tests {
             .collect();
         assert_eq!(decode(&be).unwrap(), "x");
         assert!(decode(b"a\xFFb").unwrap_err().contains("byte 1"));
+        let no_bom: Vec<u8> = "[1]".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert!(decode(&no_bom)
+            .unwrap_err()
+            .contains("without a byte-order mark"));
+        let m = decode(b"[\r\n a\xFF]").unwrap_err();
+        assert_eq!(super::place(b"[\r\n a\xFF]", &m), (2, 3));
     }
 }

@@ -244,3 +244,55 @@ fn derive_from_a_folder_of_exports_as_windows_writes_them() {
         r.err
     );
 }
+
+/// What else Windows users save as `.json`: a CSV (`Export-Csv`) or
+/// UTF-16 whose BOM was lost are errors at file:line:column saying what
+/// the file is; a UTF-16 export with its BOM is read; IPv6 node addresses
+/// are hosts' addresses.
+#[test]
+fn csv_and_bomless_utf16_exports_are_named_and_ipv6_nodes_read() {
+    let nets = json(&cluster_rows());
+    let csv = "\"Node\",\"Network\",\"Adapter\",\"Address\"\r\n\"node1\",\"CSV Cluster\",\"csv\",\"172.16.30.11\"\r\n";
+    let bomless: Vec<u8> = cluster_interfaces()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let v6 = r#"[{"Node": "node1", "Network": "CSV Cluster", "Adapter": "csv", "Address": "fd00:30::11"},
+                 {"Node": "node1", "Network": "LM Cluster", "Adapter": "lm", "Address": "172.16.40.11"}]"#;
+    let dir = dir_with(&[
+        ("n.json", nets.as_bytes()),
+        ("csv.json", csv.as_bytes()),
+        ("bomless.json", &bomless),
+        ("bom.json", &utf16_bom(&cluster_interfaces())),
+        ("v6.json", v6.as_bytes()),
+    ]);
+    let derive = |ifaces: &str| {
+        run_in(
+            dir.path(),
+            &[
+                "policy",
+                "derive",
+                "--cluster-networks",
+                "n.json",
+                "--cluster-interfaces",
+                ifaces,
+            ],
+        )
+    };
+    let r = derive("csv.json");
+    assert_eq!((r.code, r.err.as_str()), (2, "lanecheck: csv.json:1:1: not JSON: the file starts with \"\\\"Node\\\",\\\"Network\\\",\\\"Adapter\\\",\\\"Address\\\"\", where a ConvertTo-Json export starts with { or [ (a CSV from Export-Csv, or a table, saved as .json?); export it with ConvertTo-Json as docs/derive.md shows\n"));
+    let r = derive("bomless.json");
+    assert_eq!((r.code, r.err.as_str()), (2, "lanecheck: bomless.json:1:1: UTF-16 text without a byte-order mark (NUL bytes between its characters); save it with Out-File -Encoding utf8, or keep the BOM Windows PowerShell writes\n"));
+    let r = derive("bom.json");
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = derive("v6.json");
+    assert_eq!(r.code, 0, "{}", r.err);
+    let p: toml::Table = toml::from_str(&r.out).unwrap();
+    assert_eq!(
+        p["hosts"]["node1"].as_array().unwrap(),
+        &vec![
+            toml::Value::from("fd00:30::11"),
+            toml::Value::from("172.16.40.11")
+        ]
+    );
+}
