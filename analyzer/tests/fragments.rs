@@ -282,7 +282,7 @@ fn a_copy_of_a_held_fragment_on_another_nic_is_held_with_it() {
         ..AnalyzerConfig::default()
     });
     let cap = an.add_capture("built");
-    let nics = [an.intern_iface("eth0"), an.intern_iface("eth1")];
+    let nics = [an.intern_iface(cap, "eth0"), an.intern_iface(cap, "eth1")];
     for n in nics {
         an.capture_has_iface(cap, n);
     }

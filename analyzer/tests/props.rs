@@ -54,7 +54,7 @@ proptest! {
         let mut an = Analyzer::new(AnalyzerConfig { dedup: mode, ..AnalyzerConfig::default() });
         let cap = an.add_capture("prop");
         an.set_source(cap, producer, None, 2);
-        let nics = [Some(an.intern_iface("a")), Some(an.intern_iface("b"))];
+        let nics = [Some(an.intern_iface(cap, "a")), Some(an.intern_iface(cap, "b"))];
         let mut read = 0u64;
         for (data, extra, t, copies, other) in &frames {
             // A frame, then up to 3 copies of it microseconds later, on the

@@ -160,7 +160,7 @@ fn run(policy: Policy, frames: &[(i64, usize, Vec<u8>)]) -> Report {
     let cap = an.add_capture("prop");
     // dumpcap on two NICs: a copy on the other NIC adds that NIC only.
     an.set_source(cap, capture::Producer::Npcap, None, 2);
-    let nics = [an.intern_iface("csv"), an.intern_iface("lm")];
+    let nics = [an.intern_iface(cap, "csv"), an.intern_iface(cap, "lm")];
     for (t, nic, data) in frames {
         let f = Frame {
             ts: Timestamp(*t),
