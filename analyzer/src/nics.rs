@@ -121,18 +121,19 @@ impl Nics {
     }
 
     /// Resolves every interface's network again under `policy` (a reload),
-    /// by its name, as [`Nics::intern`] does; what the keys matched is
-    /// matched again by name only.
-    pub fn relink(&mut self, policy: &Policy) {
+    /// by its name, as [`Nics::intern`] does, as interfaces of host `node`
+    /// (a reload serves the daemon, whose NICs are all one host's); what
+    /// the keys matched is matched again by name only.
+    pub fn relink(&mut self, policy: &Policy, node: Option<&str>) {
         for (name, net) in self.names.iter().zip(self.nets.iter_mut()) {
-            *net = policy.interface_network(name);
+            *net = policy.interface_network(name, node);
         }
         for h in &mut self.hits {
             let name = self
                 .names
                 .get(h.iface.0 as usize)
                 .map_or("", String::as_str);
-            h.keys = policy.nic_keys_matching(&Nic::named(name));
+            h.keys = policy.nic_keys_matching(&Nic::named(name), node);
         }
     }
 

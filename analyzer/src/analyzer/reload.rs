@@ -23,7 +23,8 @@ impl Analyzer {
     pub fn replace_policy(&mut self, policy: Policy) {
         debug_assert!(!self.stats.enabled(), "series are not re-keyed");
         self.host_of = host_addresses(&policy);
-        self.nics.relink(&policy);
+        let node = self.captures.first().and_then(|c| c.node.clone());
+        self.nics.relink(&policy, node.as_deref());
         self.policy = policy;
         self.twice.clear();
         let classifier = Classifier::new(&self.policy);

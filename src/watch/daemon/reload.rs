@@ -29,6 +29,14 @@ impl Daemon {
                 self.release_gone();
                 self.fold_counts();
                 let before = self.standing();
+                // The host watch runs on, decided again: the new [hosts]
+                // may name it otherwise.
+                let node = crate::node::local(self.node.as_deref(), &p)
+                    .ok()
+                    .and_then(|n| n.name);
+                for &(c, _) in &self.ids {
+                    self.an.set_node(c, node.as_deref());
+                }
                 self.an.replace_policy(p.clone());
                 self.relabel_held();
                 self.class_names = class_names(&p);
