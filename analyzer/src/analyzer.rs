@@ -1917,7 +1917,6 @@ mod syn_tests {
         assert_eq!(unchecked, 2 * u64::from(extra));
         // One remembered SYN again in the second capture is found twice.
         open(0, 1, &mut syns, &mut unchecked);
-        drop(open);
         assert_eq!(twice.values().sum::<u64>(), 1);
         let f = crate::findings::Findings {
             syns_unchecked: unchecked,
