@@ -27,6 +27,10 @@ fn session(id: u64) -> String {
     format!("0x{id:016x}")
 }
 
+fn tree(id: u32) -> String {
+    format!("0x{id:08x}")
+}
+
 fn fields(f: &Fact) -> Value {
     match f {
         Fact::SmbDialect(d) => match d {
@@ -38,6 +42,19 @@ fn fields(f: &Fact) -> Value {
         Fact::SmbTreeConnect { path, session_id } => {
             json!({"path": path, "session_id": session(*session_id)})
         }
+        Fact::SmbTreeConnectCut { path, session_id } => {
+            json!({"path": path, "session_id": session(*session_id), "cut": true})
+        }
+        Fact::SmbTree {
+            session_id,
+            tree_id,
+            path,
+        } => json!({"path": path, "session_id": session(*session_id), "tree_id": tree(*tree_id)}),
+        Fact::SmbTreeUse {
+            session_id,
+            tree_id,
+            path,
+        } => json!({"path": path, "session_id": session(*session_id), "tree_id": tree(*tree_id)}),
         Fact::SmbServer { guid } => json!({"server_guid": guid.to_string()}),
         Fact::SmbSession { session_id }
         | Fact::SmbEncrypted { session_id }

@@ -299,6 +299,37 @@ pub enum Fact {
         /// SMB2 SessionId (SMB1: the UID).
         session_id: u64,
     },
+    /// A TREE_CONNECT request whose path the snaplen cut: the part that
+    /// was captured (the share, which decides, is lost).
+    SmbTreeConnectCut {
+        /// The path as far as it was captured (may be empty).
+        path: String,
+        /// SMB2 SessionId.
+        session_id: u64,
+    },
+    /// A successful TREE_CONNECT response: the TreeId the server gave the
+    /// request's path (not kept as flow evidence; remembered for later
+    /// connections of the session).
+    SmbTree {
+        /// SMB2 SessionId.
+        session_id: u64,
+        /// The TreeId granted.
+        tree_id: u32,
+        /// The request's path.
+        path: String,
+    },
+    /// The first request of a (session, tree) on the connection that works
+    /// inside the tree (READ, WRITE, IOCTL, CREATE…): what the connection's
+    /// data uses, which decides its class.
+    SmbTreeUse {
+        /// SMB2 SessionId.
+        session_id: u64,
+        /// The TreeId.
+        tree_id: u32,
+        /// The tree's path, when a tree connect of this connection, or of
+        /// an earlier one of the session, named it.
+        path: Option<String>,
+    },
     /// The ServerGuid of a NEGOTIATE response (MS-SMB2 §2.2.4): whose
     /// session ids the connection's are (not kept as flow evidence).
     SmbServer {
@@ -378,6 +409,9 @@ impl Fact {
         match self {
             Fact::SmbDialect(_) => "smb-dialect",
             Fact::SmbTreeConnect { .. } => "smb-tree-connect",
+            Fact::SmbTreeConnectCut { .. } => "smb-tree-connect-cut",
+            Fact::SmbTree { .. } => "smb-tree",
+            Fact::SmbTreeUse { .. } => "smb-tree-use",
             Fact::SmbServer { .. } => "smb-server",
             Fact::SmbSession { .. } => "smb-session",
             Fact::SmbEncrypted { .. } => "smb-encrypted",

@@ -34,12 +34,24 @@ const COMPRESSION: &[u8; 4] = b"\xfcSMB";
 
 /// SMB2 header flags (MS-SMB2 §2.2.1.2).
 const FLAG_RESPONSE: u32 = 0x1;
+const FLAG_ASYNC: u32 = 0x2;
 const FLAG_RELATED: u32 = 0x4;
 const FLAG_SIGNED: u32 = 0x8;
 /// SMB2 commands (MS-SMB2 §2.2.1.2).
 const NEGOTIATE: u16 = 0;
 const SESSION_SETUP: u16 = 1;
 const TREE_CONNECT: u16 = 3;
+/// The commands that work inside a tree (CREATE to SET_INFO, MS-SMB2
+/// §2.2.1.2), but not CANCEL (12) and ECHO (13), which name no tree's use:
+/// a connection's class follows the trees these are sent to.
+const TREE_DATA: std::ops::RangeInclusive<u16> = 5..=17;
+/// Trees remembered per flow (TreeId → path), and tree connects awaiting
+/// their response (MessageId → path).
+const MAX_TREES: usize = 16;
+const MAX_PENDING_TREES: usize = 8;
+/// The give-up of a TREE_CONNECT request whose path the snaplen cut: the
+/// share, which decides the class, is lost (counted in `evidence_gave_up`).
+pub const TREE_PATH_CUT: &str = "tree connect path cut by the snaplen";
 const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
 /// SMB2 TREE_CONNECT request flag (MS-SMB2 §2.2.9).
 const TREE_CONNECT_EXTENSION_PRESENT: u16 = 0x4;
@@ -113,10 +125,7 @@ impl Dissector for Smb {
             data,
             segment_start,
             |b| session_header(b, resync),
-            |record, _| {
-                state.record(record, out);
-                Ok(())
-            },
+            |record, len| state.record(record, len, out),
             BAD_FRAMING,
         )
     }
@@ -125,10 +134,7 @@ impl Dissector for Smb {
         let Smb { framers, state, .. } = self;
         framers[dir.index()].skip(
             missing,
-            |record, _| {
-                state.record(record, out);
-                Ok(())
-            },
+            |record, len| state.record(record, len, out),
             GiveUp(super::SNAPLEN_CUT),
         )
     }
@@ -185,26 +191,32 @@ fn smb2_bulk(rest: &[u8], body: usize) -> Option<bool> {
 /// What a flow has told so far.
 #[derive(Debug, Default)]
 struct State {
-    /// Session facts already reported: (fact kind, session id), FIFO.
-    seen: Vec<(u8, u64)>,
+    /// Facts already reported: (fact kind, session id, tree id), FIFO.
+    seen: Vec<(u8, u64, u32)>,
     /// Where the next entry of `seen` goes once it is full.
     seen_next: usize,
     /// The dialect names of the last SMB1 NEGOTIATE request (`None` for
     /// one too long to keep, so that indices still line up).
     smb1_dialects: Vec<Option<String>>,
+    /// TREE_CONNECT requests awaiting their response: (MessageId, path).
+    asked: Vec<(u64, Box<str>)>,
+    /// Trees the server granted on this connection: (session, tree, path),
+    /// oldest forgotten first.
+    trees: Vec<(u64, u32, Box<str>)>,
 }
 
 /// Kinds of once-per-session facts, for [`State::first`].
 const SEEN_SESSION: u8 = 0;
 const SEEN_ENCRYPTED: u8 = 1;
 const SEEN_SIGNED: u8 = 2;
+const SEEN_TREE_USE: u8 = 3;
 
 impl State {
-    /// True the first time (`kind`, `session_id`) is seen on this flow. The
-    /// table is capped; past [`MAX_SEEN`] sessions the oldest is forgotten
-    /// (and could be reported again) rather than memory growing.
-    fn first(&mut self, kind: u8, session_id: u64) -> bool {
-        let key = (kind, session_id);
+    /// True the first time (`kind`, `session_id`, `tree_id`) is seen on this
+    /// flow. The table is capped; past [`MAX_SEEN`] entries the oldest is
+    /// forgotten (and could be reported again) rather than memory growing.
+    fn first(&mut self, kind: u8, session_id: u64, tree_id: u32) -> bool {
+        let key = (kind, session_id, tree_id);
         if self.seen.contains(&key) {
             return false;
         }
@@ -217,19 +229,29 @@ impl State {
         true
     }
 
-    /// One session message's kept prefix (NetBIOS header included).
-    fn record(&mut self, record: &[u8], out: &mut Vec<Fact>) {
+    /// One session message's kept prefix (NetBIOS header included) of a
+    /// message `len` bytes long. A prefix shorter than what was to be kept
+    /// was cut by the snaplen: it is read for what it holds, and a
+    /// TREE_CONNECT whose path it lost gives up ([`TREE_PATH_CUT`]).
+    fn record(&mut self, record: &[u8], len: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
         // Only session messages (type 0) carry SMB.
         let Some((0, rest)) = record.split_first() else {
-            return;
+            return Ok(());
         };
+        let cut = record.len() < len.min(KEEP);
         let msg = rest.get(3..).unwrap_or_default();
         match msg.get(..4) {
-            Some(id) if id == SMB2 => self.smb2_chain(msg, out),
-            Some(id) if id == TRANSFORM => self.transform(msg, out),
-            Some(id) if id == SMB1 => self.smb1(msg, out),
+            Some(id) if id == SMB2 => self.smb2_chain(msg, cut, out),
+            Some(id) if id == TRANSFORM => {
+                self.transform(msg, out);
+                Ok(())
+            }
+            Some(id) if id == SMB1 => {
+                self.smb1(msg, out);
+                Ok(())
+            }
             // A compression transform hides its message: nothing to learn.
-            _ => {}
+            _ => Ok(()),
         }
     }
 
@@ -237,7 +259,7 @@ impl State {
     /// the encrypted message after it is opaque.
     fn transform(&mut self, msg: &[u8], out: &mut Vec<Fact>) {
         if let Some(session_id) = u64_at(msg, 44).filter(|&s| s != 0) {
-            if self.first(SEEN_ENCRYPTED, session_id) {
+            if self.first(SEEN_ENCRYPTED, session_id, 0) {
                 out.push(Fact::SmbEncrypted { session_id });
             }
         }
@@ -245,37 +267,51 @@ impl State {
 
     /// SMB2 messages chained by NextCommand (MS-SMB2 §3.2.4.1.4): each
     /// offset is from the start of the previous header. A related message
-    /// may carry SessionId 0xFFFF… for "the previous one's".
-    fn smb2_chain(&mut self, msg: &[u8], out: &mut Vec<Fact>) {
-        let (mut at, mut previous) = (0usize, 0u64);
+    /// may carry SessionId 0xFFFF… and TreeId 0xFFFFFFFF for "the previous
+    /// one's".
+    fn smb2_chain(&mut self, msg: &[u8], cut: bool, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        let (mut at, mut previous) = (0usize, (0u64, 0u32));
         for _ in 0..MAX_CHAIN {
-            let Some(m) = msg.get(at..) else { return };
-            let Some(h) = Smb2Header::parse(m) else {
-                return;
+            let Some(m) = msg.get(at..) else {
+                return Ok(());
             };
-            let session_id = if h.flags & FLAG_RELATED != 0 && h.session_id == u64::MAX {
-                previous
-            } else {
-                h.session_id
+            let Some(mut h) = Smb2Header::parse(m) else {
+                return Ok(());
             };
+            if h.flags & FLAG_RELATED != 0 {
+                if h.session_id == u64::MAX {
+                    h.session_id = previous.0;
+                }
+                if h.tree_id == u32::MAX {
+                    h.tree_id = previous.1;
+                }
+            }
             let next = usize::try_from(h.next).unwrap_or(usize::MAX);
             let m = if next == 0 {
                 m
             } else {
                 m.get(..next).unwrap_or(m)
             };
-            self.smb2(&h, m, session_id, out);
+            self.smb2(&h, m, cut, out)?;
             if next < 64 {
-                return;
+                return Ok(());
             }
-            previous = session_id;
+            previous = (h.session_id, h.tree_id);
             at = at.saturating_add(next);
         }
+        Ok(())
     }
 
     /// One SMB2 message (`m` starts at its header).
-    fn smb2(&mut self, h: &Smb2Header, m: &[u8], session_id: u64, out: &mut Vec<Fact>) {
+    fn smb2(
+        &mut self,
+        h: &Smb2Header,
+        m: &[u8],
+        cut: bool,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp> {
         let response = h.flags & FLAG_RESPONSE != 0;
+        let session_id = h.session_id;
         match (h.command, response) {
             // NEGOTIATE response (MS-SMB2 §2.2.4): StructureSize 65,
             // DialectRevision at body offset 4. An error response has 9.
@@ -293,21 +329,91 @@ impl State {
             // the server's from the first (MORE_PROCESSING) answer on.
             (SESSION_SETUP, true) => {
                 let ok = matches!(h.status, 0 | STATUS_MORE_PROCESSING_REQUIRED);
-                if ok && session_id != 0 && self.first(SEEN_SESSION, session_id) {
+                if ok && session_id != 0 && self.first(SEEN_SESSION, session_id, 0) {
                     out.push(Fact::SmbSession { session_id });
                 }
             }
-            (TREE_CONNECT, false) => {
-                if let Some(path) = smb2_tree_path(m) {
-                    out.push(Fact::SmbTreeConnect { path, session_id });
-                }
-            }
+            (TREE_CONNECT, false) => self.tree_connect(h, m, cut, out)?,
+            (TREE_CONNECT, true) => self.tree_granted(h, out),
+            (c, false) if TREE_DATA.contains(&c) => self.tree_use(h, out),
             _ => {}
         }
         let sessionless = session_id == 0 || session_id == u64::MAX;
-        if h.flags & FLAG_SIGNED != 0 && !sessionless && self.first(SEEN_SIGNED, session_id) {
+        if h.flags & FLAG_SIGNED != 0 && !sessionless && self.first(SEEN_SIGNED, session_id, 0) {
             out.push(Fact::SmbSigned { session_id });
         }
+        Ok(())
+    }
+
+    /// A TREE_CONNECT request: its path, remembered until the response
+    /// names the tree. A path the snaplen cut is reported as far as it was
+    /// captured, and ends the reading of the flow: the share is lost.
+    fn tree_connect(
+        &mut self,
+        h: &Smb2Header,
+        m: &[u8],
+        cut: bool,
+        out: &mut Vec<Fact>,
+    ) -> Result<(), GiveUp> {
+        let session_id = h.session_id;
+        match smb2_tree_path(m) {
+            TreePath::Whole(path) => {
+                if self.asked.len() >= MAX_PENDING_TREES {
+                    self.asked.remove(0);
+                }
+                self.asked.push((h.message_id, path.as_str().into()));
+                out.push(Fact::SmbTreeConnect { path, session_id });
+            }
+            TreePath::Part(path) if cut => {
+                out.push(Fact::SmbTreeConnectCut { path, session_id });
+                return Err(GiveUp(TREE_PATH_CUT));
+            }
+            TreePath::Part(_) | TreePath::Malformed => {}
+        }
+        Ok(())
+    }
+
+    /// A successful TREE_CONNECT response (sync header): the tree its
+    /// request's path now has.
+    fn tree_granted(&mut self, h: &Smb2Header, out: &mut Vec<Fact>) {
+        let Some(i) = self.asked.iter().position(|(mid, _)| *mid == h.message_id) else {
+            return;
+        };
+        let (_, path) = self.asked.remove(i);
+        if h.status != 0 || h.flags & FLAG_ASYNC != 0 || h.tree_id == 0 {
+            return;
+        }
+        if self.trees.len() >= MAX_TREES {
+            self.trees.remove(0);
+        }
+        self.trees.push((h.session_id, h.tree_id, path.clone()));
+        out.push(Fact::SmbTree {
+            session_id: h.session_id,
+            tree_id: h.tree_id,
+            path: path.into(),
+        });
+    }
+
+    /// A request working inside a tree (READ, WRITE, IOCTL…): the first of
+    /// each (session, tree) on this flow is reported, with the tree's path
+    /// when this connection's tree connect named it.
+    fn tree_use(&mut self, h: &Smb2Header, out: &mut Vec<Fact>) {
+        let (session_id, tree_id) = (h.session_id, h.tree_id);
+        let unnamed = tree_id == 0 || tree_id == u32::MAX || session_id == 0;
+        if h.flags & FLAG_ASYNC != 0 || unnamed || !self.first(SEEN_TREE_USE, session_id, tree_id) {
+            return;
+        }
+        let path = self
+            .trees
+            .iter()
+            .rev()
+            .find(|(s, t, _)| *s == session_id && *t == tree_id)
+            .map(|(_, _, p)| p.to_string());
+        out.push(Fact::SmbTreeUse {
+            session_id,
+            tree_id,
+            path,
+        });
     }
 
     /// One SMB1 message with its AndX chain (`m` starts at its header).
@@ -348,6 +454,9 @@ struct Smb2Header {
     status: u32,
     flags: u32,
     next: u32,
+    message_id: u64,
+    /// TreeId (sync header; an async one has none: 0).
+    tree_id: u32,
     session_id: u64,
 }
 
@@ -361,6 +470,11 @@ impl Smb2Header {
             command: u16_at(m, 12)?,
             flags: u32_at(m, 16)?,
             next: u32_at(m, 20)?,
+            message_id: u64_at(m, 24)?,
+            tree_id: match u32_at(m, 16)? & FLAG_ASYNC {
+                0 => u32_at(m, 36)?,
+                _ => 0,
+            },
             session_id: u64_at(m, 40)?,
         })
     }
@@ -374,13 +488,16 @@ impl Smb2Header {
 /// test suite and RubySMB write Buffer + 16 there, and Wireshark reads the
 /// path at PathOffset whatever the flags. An offset inside the extension
 /// header is malformed and not reported.
-fn smb2_tree_path(m: &[u8]) -> Option<String> {
-    if u16_at(m, 64)? != 9 {
-        return None;
-    }
-    let flags = u16_at(m, 66)?;
-    let offset = usize::from(u16_at(m, 68)?);
-    let len = usize::from(u16_at(m, 70)?);
+///
+/// A message cut short (the snaplen) gives the part of the path it holds
+/// (`Part`, possibly empty); so does a malformed one, which the caller
+/// tells apart by whether the message was cut.
+fn smb2_tree_path(m: &[u8]) -> TreePath {
+    let fields = (u16_at(m, 64), u16_at(m, 66), u16_at(m, 68), u16_at(m, 70));
+    let (Some(9), Some(flags), Some(offset), Some(len)) = fields else {
+        return TreePath::Part(String::new());
+    };
+    let (offset, len) = (usize::from(offset), usize::from(len));
     let buffer = 64 + 8;
     let first = if flags & TREE_CONNECT_EXTENSION_PRESENT != 0 {
         buffer + 16
@@ -388,10 +505,22 @@ fn smb2_tree_path(m: &[u8]) -> Option<String> {
         buffer
     };
     if offset < first || len == 0 {
-        return None;
+        return TreePath::Malformed;
     }
-    let path = utf16(m.get(offset..offset + len)?);
-    Some(path.trim_end_matches('\0').to_owned())
+    match m.get(offset..offset + len) {
+        Some(b) => TreePath::Whole(utf16(b).trim_end_matches('\0').to_owned()),
+        None => TreePath::Part(utf16(m.get(offset..).unwrap_or_default())),
+    }
+}
+
+/// What a TREE_CONNECT request says of its path.
+enum TreePath {
+    /// All of it.
+    Whole(String),
+    /// The message ends inside it (or before it): what there is.
+    Part(String),
+    /// Offset or length impossible.
+    Malformed,
 }
 
 /// The dialect names of an SMB1 NEGOTIATE request (MS-CIFS §2.2.4.52.1):
