@@ -1875,8 +1875,21 @@ fn judge(slot: &mut Slot<FlowState>, policy: &Policy, nics: &crate::nics::Nics) 
         .iter()
         .map(|s| (nics.name(s.iface), nics.net(s.iface)))
         .collect();
-    slot.ext.verdict =
-        crate::policy::FlowVerdict::new(policy.check(class, &slot.ext.nets, &ifaces, &vlans));
+    let mut check = policy.check(class, &slot.ext.nets, &ifaces, &vlans);
+    // A flow judged as a second class as well (`classify::Also`): the
+    // worse of the two checks, so neither class's traffic hides a violation.
+    let also = slot
+        .ext
+        .reason
+        .as_ref()
+        .and_then(crate::classify::Reason::also);
+    if let Some(other) = also.filter(|_| !check.violates()) {
+        let second = policy.check(other, &slot.ext.nets, &ifaces, &vlans);
+        if second.violates() {
+            check = second;
+        }
+    }
+    slot.ext.verdict = crate::policy::FlowVerdict::new(check);
     slot.ext.verdict_for = Some(key);
 }
 

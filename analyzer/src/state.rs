@@ -77,7 +77,13 @@ impl Hooks {
 /// RPC interfaces, each bounded.
 #[derive(Debug, Default)]
 pub(crate) struct FlowClues {
+    /// Tree-connect paths, in order.
     pub(crate) shares: SmallVec<[Box<str>; 1]>,
+    /// Paths of the trees the connection's data commands used, in order
+    /// of first use: once any is known, these decide, not `shares`.
+    pub(crate) used: SmallVec<[Box<str>; 1]>,
+    /// Why no share is known (joined mid-stream, a cut tree connect).
+    pub(crate) note: Option<crate::classify::SmbNote>,
     pub(crate) interfaces: SmallVec<[Uuid; 1]>,
 }
 
@@ -151,9 +157,24 @@ impl FlowState {
         self.probe.get()
     }
 
-    /// Share paths found so far.
+    /// Share paths found so far (tree connects).
     pub(crate) fn shares(&self) -> &[Box<str>] {
         self.clues.as_ref().map_or(&[], |c| &c.shares)
+    }
+
+    /// The share paths that decide the class: those the connection's data
+    /// used, once any is known, else its tree connects'.
+    pub(crate) fn deciding_shares(&self) -> &[Box<str>] {
+        match &self.clues {
+            Some(c) if !c.used.is_empty() => &c.used,
+            Some(c) => &c.shares,
+            None => &[],
+        }
+    }
+
+    /// Why no share is known, if that is known.
+    pub(crate) fn smb_note(&self) -> Option<&crate::classify::SmbNote> {
+        self.clues.as_ref().and_then(|c| c.note.as_ref())
     }
 
     /// RPC interfaces bound so far.

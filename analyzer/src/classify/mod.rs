@@ -40,10 +40,48 @@ pub struct FlowTuple {
 pub struct Clues<'a> {
     /// The responder's endpoint, learned from an RPC reply.
     pub learned: Option<&'a Endpoint>,
-    /// SMB tree-connect paths (`\\server\share`), in order.
+    /// SMB share paths (`\\server\share`) that decide, in order: those of
+    /// the trees the connection's data commands used once any is known,
+    /// else its tree connects' (provisional until data uses a tree).
     pub shares: &'a [Box<str>],
+    /// Why an SMB connection's share is not known, when that is known.
+    pub note: Option<&'a SmbNote>,
     /// DCE/RPC interfaces bound, in order.
     pub interfaces: &'a [Uuid],
+}
+
+/// Why an SMB connection between cluster nodes has no deciding share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmbNote {
+    /// Its start was not captured (no SYN: the capture began after it, or
+    /// it resumed after its flow expired idle); `tree` is the first
+    /// (session, tree) its data used whose tree connect was not seen.
+    Midstream {
+        /// SessionId and TreeId.
+        tree: Option<(u64, u32)>,
+    },
+    /// A tree connect whose path the snaplen cut: the part captured.
+    Cut {
+        /// The path as far as it was captured.
+        path: Box<str>,
+    },
+}
+
+/// A second class a flow is judged as, besides its own, once its own was
+/// fixed: evidence that came later (a deciding tree connect after
+/// `--evidence-window`, or data on a tree of another decision) would
+/// classify it so. Its bytes stay in its own class (those already counted
+/// could no longer be moved); its verdict is the worse of the two checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Also {
+    /// Why the flow has its own class.
+    pub own: Reason,
+    /// The class the later evidence gives, and why.
+    pub other: Classification,
+    /// When that evidence came.
+    pub at: Timestamp,
+    /// It came after `--evidence-window` (else after data decided).
+    pub late: bool,
 }
 
 /// How an RPC endpoint was learned, for reasons.
@@ -74,6 +112,18 @@ pub enum Reason {
         /// The path that decided.
         path: Box<str>,
     },
+    /// A built-in row that tree connects refine, with no deciding share
+    /// and a reason why (not "no tree connect seen").
+    SmbUndecided {
+        /// Row index.
+        row: u8,
+        /// The port that matched.
+        port: u16,
+        /// Why no share decides.
+        note: Box<SmbNote>,
+    },
+    /// The flow's class, and another it is judged as too ([`Also`]).
+    Also(Box<Also>),
     /// A built-in row matched on an endpoint learned from an RPC reply.
     Learned {
         /// Row index.
@@ -104,6 +154,16 @@ pub enum Reason {
     Icmp(Box<(FlowTuple, Reason)>),
     /// Nothing matched.
     Default,
+}
+
+impl Reason {
+    /// The other class a flow is judged as, besides its own.
+    pub fn also(&self) -> Option<ClassId> {
+        match self {
+            Reason::Also(a) => Some(a.other.class),
+            _ => None,
+        }
+    }
 }
 
 /// A class and why.
@@ -166,8 +226,13 @@ fn admin_share(path: &str) -> bool {
     drive || s.eq_ignore_ascii_case("ClusterStorage$") || s.eq_ignore_ascii_case("ADMIN$")
 }
 
+/// Whether a built-in row is one tree connects refine.
+fn row_refined(row: u8) -> bool {
+    ROWS.get(usize::from(row)).is_some_and(|r| r.smb_refined)
+}
+
 /// A share that decides nothing: IPC$ carries named pipes for every purpose.
-fn decides(path: &str) -> bool {
+pub fn decides(path: &str) -> bool {
     !share_of(path).eq_ignore_ascii_case("IPC$")
 }
 
@@ -317,6 +382,14 @@ impl<'p> Classifier<'p> {
             ),
         };
         self.roles_hold(row.roles, t)?;
+        let reason = match (reason, clues.note) {
+            (Reason::Row { row, port }, Some(note)) if row_refined(row) => Reason::SmbUndecided {
+                row,
+                port,
+                note: Box::new(note.clone()),
+            },
+            (r, _) => r,
+        };
         if row.smb_refined {
             if let Some(path) = clues.shares.iter().find(|p| decides(p)) {
                 return Some(Classification {
@@ -344,13 +417,27 @@ impl<'p> Classifier<'p> {
         match &c.reason {
             Reason::Row { row, port } => {
                 let s = row_text(*row, *port);
-                let refined = ROWS.get(usize::from(*row)).is_some_and(|r| r.smb_refined);
-                if refined {
+                if row_refined(*row) {
                     format!("{s} by roles; no tree connect seen")
                 } else {
                     s
                 }
             }
+            Reason::SmbUndecided { row, port, note } => {
+                let s = row_text(*row, *port);
+                match &**note {
+                    SmbNote::Midstream { tree: None } => format!(
+                        "{s} by roles; captured mid-stream (its start, and any tree connect, came before the capture or before its flow expired idle)"
+                    ),
+                    SmbNote::Midstream { tree: Some((session, tree)) } => format!(
+                        "{s} by roles; captured mid-stream: its data uses tree 0x{tree:08x} of session 0x{session:016x}, whose tree connect was not seen"
+                    ),
+                    SmbNote::Cut { path } => format!(
+                        "{s} by roles; its tree connect was cut by the snaplen (captured: \"{path}\"), the share is unknown"
+                    ),
+                }
+            }
+            Reason::Also(a) => self.also_text(c.class, a, t),
             Reason::Share { row, path } if c.class == class::CLIENT => format!(
                 "tree connect {path} between cluster nodes: {} is an admin share for management copies, not redirected I/O (was {})",
                 share_of(path),
@@ -375,6 +462,35 @@ impl<'p> Classifier<'p> {
             Reason::Icmp(about) => self.icmp_text(c.class, about),
             Reason::Default => "no other rule matched".into(),
         }
+    }
+
+    /// The reason of a flow of class `own` judged as a second class as well.
+    fn also_text(&self, own: ClassId, a: &Also, t: &FlowTuple) -> String {
+        let own = match &a.own {
+            // Not "no tree connect seen": one was, after the class was fixed.
+            Reason::Row { row, port } if row_refined(*row) => format!(
+                "{} by roles; no tree connect seen before its class was fixed",
+                self.row_text(*row, *port, t)
+            ),
+            r => self.describe(
+                &Classification {
+                    class: own,
+                    reason: r.clone(),
+                },
+                t,
+            ),
+        };
+        let when = if a.late {
+            "after --evidence-window fixed the class"
+        } else {
+            "after the connection's data had decided the class"
+        };
+        format!(
+            "{own}; judged as {} as well: {}, seen at {} {when}",
+            self.policy.class_name(a.other.class),
+            self.describe(&a.other, t),
+            a.at
+        )
     }
 
     /// A built-in row's reason for `port` of the flow `t`.

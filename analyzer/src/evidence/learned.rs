@@ -80,6 +80,10 @@ pub struct Knowledge {
     /// Endpoints not remembered because the table was full.
     pub endpoints_dropped: u64,
     sessions: FxHashMap<SessionKey, Vec<Box<str>>>,
+    /// The path of each (session, TreeId) a tree connect response granted:
+    /// a later connection of the session (resumed after an idle expiry,
+    /// joined mid-stream, another channel) names only the TreeId.
+    trees: FxHashMap<(SessionKey, u32), Box<str>>,
     /// Sessions whose paths another channel looked up (at most
     /// `SESSION_CAP`), and whether any were forgotten (either table full).
     smb_lookups: rustc_hash::FxHashSet<SessionKey>,
@@ -174,6 +178,25 @@ impl Knowledge {
         if paths.len() < PATHS_PER_SESSION && !paths.iter().any(|p| p.eq_ignore_ascii_case(path)) {
             paths.push(path.into());
         }
+    }
+
+    /// Records the path of a tree a session was granted. Bounded as the
+    /// sessions are: past [`SESSION_CAP`] trees all are forgotten.
+    pub fn smb_tree(&mut self, session: SessionKey, tree: u32, path: &str) {
+        if session.1 == 0 {
+            return;
+        }
+        let key = (session, tree);
+        if self.trees.len() >= SESSION_CAP && !self.trees.contains_key(&key) {
+            self.trees.clear();
+            self.smb_forgot = true;
+        }
+        self.trees.insert(key, path.into());
+    }
+
+    /// The path of a session's tree, if its tree connect was seen.
+    pub fn smb_tree_path(&self, session: SessionKey, tree: u32) -> Option<&str> {
+        self.trees.get(&(session, tree)).map(|p| &**p)
     }
 
     /// The paths a session connected to, as seen in clear.

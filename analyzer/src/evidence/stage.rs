@@ -14,7 +14,7 @@ use super::names::Reply;
 use super::probe::{Evidence, FlowEvidence, Proto};
 use super::{Dir, Fact, Uuid, Via};
 use crate::analyzer::tuple;
-use crate::classify::{Classifier, Clues, FlowTuple, Refinable};
+use crate::classify::{decides, Also, Classifier, Clues, FlowTuple, Reason, Refinable, SmbNote};
 use crate::decode::{proto, tcp_flags, PacketMeta};
 use crate::flow::{Direction, Flow, Slot};
 use crate::state::{FlowState, Probe};
@@ -64,6 +64,10 @@ impl EvidenceStage<'_> {
         }
         if let Probe::Fresh = st.probe {
             st.probe = self.choose(flow, st, m);
+            if st.open && st.smb_note().is_some() {
+                // An SMB connection joined mid-stream says so from the start.
+                self.reclassify(flow, st);
+            }
         }
         // A packet without payload (an ACK) tells a dissector nothing.
         let bare = m.payload_wire_len == 0 && m.tcp_flags & tcp_flags::SYN == 0;
@@ -118,6 +122,9 @@ impl EvidenceStage<'_> {
         if !refines.is_some_and(|k| self.classifier.may_refine(&tuple(flow), k)) {
             st.close();
         }
+        if p == Proto::Smb && !flow.syn_seen {
+            st.clues_mut().note = Some(SmbNote::Midstream { tree: None });
+        }
         Probe::Active(Box::new(FlowEvidence::new(
             p,
             flow.key.proto,
@@ -143,6 +150,9 @@ impl EvidenceStage<'_> {
         }
         if clues_changed && st.open {
             self.reclassify(flow, st);
+        } else if clues_changed {
+            let late = ts.0.saturating_sub(flow.first_seen.0) > self.window_ns;
+            self.after_close(flow, st, ts, late);
         }
     }
 
@@ -191,6 +201,34 @@ impl EvidenceStage<'_> {
                     true,
                     push_clue(&mut st.clues_mut().shares, path.as_str().into()),
                 );
+            }
+            Fact::SmbTree {
+                session_id,
+                tree_id,
+                path,
+            } => {
+                for key in session_keys(ev.smb_server, server, *session_id) {
+                    self.knowledge.smb_tree(key, *tree_id, path);
+                }
+                return (false, false);
+            }
+            Fact::SmbTreeUse {
+                session_id,
+                tree_id,
+                path,
+            } => {
+                let tree = (*session_id, *tree_id);
+                return (
+                    false,
+                    self.tree_use(tree, path.as_deref(), server, st, ev, ts),
+                );
+            }
+            Fact::SmbTreeConnectCut { path, .. } => {
+                let cut = SmbNote::Cut {
+                    path: path.as_str().into(),
+                };
+                st.clues_mut().note = Some(cut);
+                return (true, true);
             }
             // Another channel of a session (SMB Multichannel): encrypted,
             // or signed and bound to it, it carries no tree connect of its own.
@@ -287,16 +325,101 @@ impl EvidenceStage<'_> {
         changed
     }
 
-    /// Classifies again with the evidence so far; a new class takes the
-    /// flow's counted bytes with it. Deciding evidence closes the class.
-    fn reclassify(&mut self, flow: &Flow, st: &mut FlowState) {
-        let t = tuple(flow);
+    /// The first request of a (session, tree) on this connection that
+    /// works inside the tree: its path (named by this connection's tree
+    /// connect, else by one of an earlier connection of the session,
+    /// looked up) becomes a deciding share. A tree nobody named leaves a
+    /// mid-stream connection's reason saying which tree it uses.
+    fn tree_use(
+        &mut self,
+        (session_id, tree_id): (u64, u32),
+        path: Option<&str>,
+        server: IpAddr,
+        st: &mut FlowState,
+        ev: &mut FlowEvidence,
+        ts: Timestamp,
+    ) -> bool {
+        let mut via = None;
+        let mut found = path.map(str::to_owned);
+        for key in session_keys(ev.smb_server, server, session_id) {
+            if found.is_some() {
+                break;
+            }
+            self.knowledge.note_smb_lookup(key);
+            found = self
+                .knowledge
+                .smb_tree_path(key, tree_id)
+                .map(str::to_owned);
+            via = found.as_ref().map(|_| {
+                format!("tree connect seen on an earlier connection of session 0x{session_id:016x}")
+                    .into()
+            });
+        }
+        let fact = Fact::SmbTreeUse {
+            session_id,
+            tree_id,
+            path: found.clone(),
+        };
+        ev.keep(Evidence {
+            time: ts,
+            fact,
+            via,
+        });
+        let clues = st.clues_mut();
+        match found {
+            Some(p) => push_clue(&mut clues.used, p.into()),
+            None => match &mut clues.note {
+                Some(SmbNote::Midstream { tree: t @ None }) => {
+                    *t = Some((session_id, tree_id));
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// Evidence that changed the clues of a flow whose class is fixed: if
+    /// it would classify the flow otherwise, the flow is judged as that
+    /// class as well ([`Also`]); if it confirms the class, its reason
+    /// becomes the evidence's (no "no tree connect seen" beside one).
+    fn after_close(&mut self, flow: &Flow, st: &mut FlowState, ts: Timestamp, late: bool) {
+        let Some(own) = st.class else { return };
+        let c = self.classify(flow, st);
+        let own_reason = match st.reason.take() {
+            Some(Reason::Also(a)) => a.own,
+            Some(r) => r,
+            None => Reason::Default,
+        };
+        st.reason = Some(if c.class == own {
+            c.reason
+        } else {
+            Reason::Also(Box::new(Also {
+                own: own_reason,
+                other: c,
+                at: ts,
+                late,
+            }))
+        });
+        st.verdict_for = None;
+    }
+
+    /// The flow's class from its evidence so far.
+    fn classify(&self, flow: &Flow, st: &FlowState) -> crate::classify::Classification {
         let clues = Clues {
             learned: st.learned.as_deref(),
-            shares: st.shares(),
+            shares: st.deciding_shares(),
             interfaces: st.interfaces(),
+            note: st.smb_note(),
         };
-        let c = self.classifier.classify(&t, &clues);
+        self.classifier.classify(&tuple(flow), &clues)
+    }
+
+    /// Classifies again with the evidence so far; a new class takes the
+    /// flow's counted bytes with it. Deciding evidence (data on a tree of a
+    /// deciding share, an RPC bind) closes the class; a tree connect alone
+    /// does not, since the connection may never use that tree.
+    fn reclassify(&mut self, flow: &Flow, st: &mut FlowState) {
+        let c = self.classify(flow, st);
         let old = st.class.unwrap_or(crate::class::CLIENT);
         if c.class != old && self.stats.enabled() {
             if let Some(p) = &st.pending {
@@ -305,11 +428,9 @@ impl EvidenceStage<'_> {
             crate::analyzer::rehook(st, c.class, self.stats);
         }
         st.set(c);
-        let decided = st
-            .shares()
-            .iter()
-            .any(|p| !crate::classify::share_of(p).eq_ignore_ascii_case("IPC$"))
-            || !st.interfaces().is_empty();
+        st.verdict_for = None;
+        let used = st.clues.as_ref().map_or(&[][..], |c| &c.used[..]);
+        let decided = used.iter().any(|p| decides(p)) || !st.interfaces().is_empty();
         if decided {
             st.close();
         }
