@@ -119,7 +119,7 @@ fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     let expect = [
         (49911, "tree connect \\\\CLUSTER\\ClusterStorage$ between cluster nodes: ClusterStorage$ is an admin share for management copies, not redirected I/O (was tcp/445 between cluster nodes (CSV redirected I/O))"),
         (49912, "tcp/445 between cluster nodes (CSV redirected I/O), tree connect \\\\NODE1\\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$"),
-        (49920, "tcp/445 between cluster nodes (CSV redirected I/O) by roles; no tree connect seen"),
+        (49920, "tcp/445 between cluster nodes (CSV redirected I/O) by roles; captured mid-stream: its data uses tree 0x0000000d of session 0x000030000000000d, whose tree connect was not seen"),
         (50011, "rule 1: tcp port 445 smb_share VMMigration* (smb-live-migration), tree connect \\\\NODE3\\VMMigration$"),
     ];
     for (port, why) in expect {

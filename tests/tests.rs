@@ -20,6 +20,7 @@ mod procedures;
 mod report;
 mod scenarios;
 mod snaplen;
+mod smb_trees;
 mod terminal;
 mod threads;
 mod tunnels;

@@ -376,7 +376,15 @@ fn corpus_session_encryption_and_smb1_dialect() {
     let got: Vec<_> = smb_facts(&smb3)
         .0
         .into_iter()
-        .filter(|f| !matches!(f.fact, Fact::SmbTreeConnect { .. } | Fact::SmbDialect(_)))
+        .filter(|f| {
+            !matches!(
+                f.fact,
+                Fact::SmbTreeConnect { .. }
+                    | Fact::SmbDialect(_)
+                    | Fact::SmbTree { .. }
+                    | Fact::SmbTreeUse { .. }
+            )
+        })
         .map(|f| (f.frame, f.fact))
         .collect();
     let guid = Uuid::from_u128(0xbf32f44b_928f_4805_90c0_3ddf2546646e);
@@ -395,6 +403,94 @@ fn corpus_session_encryption_and_smb1_dialect() {
         .collect();
     let nt_lm = Fact::SmbDialect(Dialect::Smb1("NT LM 0.12".into()));
     assert_eq!(dialects, vec![(7, nt_lm)]);
+}
+
+/// `msg` with its header's MessageId and TreeId set.
+fn with_ids(mut msg: Vec<u8>, message_id: u64, tree_id: u32) -> Vec<u8> {
+    msg[24..32].copy_from_slice(&message_id.to_le_bytes());
+    msg[36..40].copy_from_slice(&tree_id.to_le_bytes());
+    msg
+}
+
+#[test]
+fn the_tree_a_response_grants_names_the_data_that_uses_it() {
+    let mut d = fresh();
+    let s = 0x0000_3000_0000_0019;
+    let c = with_ids(tree_connect(s, r"\\NODE1\C$", false), 7, 0);
+    let granted = with_ids(smb2(TREE_CONNECT, FLAG_RESPONSE, s, 0, &[0; 16]), 7, 5);
+    let write = with_ids(smb2(9, 0, s, 0, &[0; 48]), 8, 5);
+    let other = with_ids(smb2(8, 0, s, 0, &[0; 48]), 9, 6);
+    let echo = with_ids(smb2(13, 0, s, 0, &[0; 4]), 10, 6);
+    let segs: Vec<(Dir, Vec<u8>)> = vec![
+        (Dir::ToServer, nbss(&c)),
+        (Dir::ToClient, nbss(&granted)),
+        (Dir::ToServer, nbss(&write)),
+        (Dir::ToServer, nbss(&write)),
+        (Dir::ToServer, nbss(&other)),
+        (Dir::ToServer, nbss(&echo)),
+    ];
+    let segs: Vec<(Dir, &[u8], bool)> = segs.iter().map(|(d, b)| (*d, &b[..], true)).collect();
+    let path = r"\\NODE1\C$".to_string();
+    assert_eq!(
+        run(&mut d, &segs).unwrap(),
+        vec![
+            tc(&path, s),
+            Fact::SmbTree {
+                session_id: s,
+                tree_id: 5,
+                path: path.clone()
+            },
+            // Once per (session, tree); a tree this connection did not
+            // connect has no path here; ECHO names no use.
+            Fact::SmbTreeUse {
+                session_id: s,
+                tree_id: 5,
+                path: Some(path)
+            },
+            Fact::SmbTreeUse {
+                session_id: s,
+                tree_id: 6,
+                path: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_tree_connect_cut_by_the_snaplen_gives_up_with_what_was_captured() {
+    let path = r"\\hv-cluster-prod-01.corp1.contoso.local\ClusterStorage$";
+    let msg = nbss(&tree_connect(9, path, false));
+    // The path starts 4 + 72 bytes in; cut it 40 bytes (20 characters) in.
+    let kept = 4 + 72 + 40;
+    let mut d = fresh();
+    let mut out = Vec::new();
+    d.feed(Dir::ToServer, &msg[..kept], true, &mut out).unwrap();
+    assert!(out.is_empty());
+    let e = d.gap(Dir::ToServer, msg.len() - kept, &mut out);
+    assert_eq!(e, Err(GiveUp(TREE_PATH_CUT)));
+    let captured: String = path.chars().take(20).collect();
+    assert_eq!(
+        out,
+        vec![Fact::SmbTreeConnectCut {
+            path: captured,
+            session_id: 9
+        }]
+    );
+    // A WRITE cut past its header loses nothing that matters.
+    let mut d = fresh();
+    let write = nbss(&with_ids(smb2(9, 0, 9, 0, &[0; 4000]), 1, 3));
+    let mut out = Vec::new();
+    d.feed(Dir::ToServer, &write[..256], true, &mut out)
+        .unwrap();
+    assert_eq!(d.gap(Dir::ToServer, write.len() - 256, &mut out), Ok(()));
+    assert_eq!(
+        out,
+        vec![Fact::SmbTreeUse {
+            session_id: 9,
+            tree_id: 3,
+            path: None
+        }]
+    );
 }
 
 /// Feeds `data` cut at `cuts` (each cut starting a segment).
