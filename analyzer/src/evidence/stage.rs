@@ -166,6 +166,9 @@ impl EvidenceStage<'_> {
         ev: &mut FlowEvidence,
         ts: Timestamp,
     ) -> (bool, bool) {
+        if let Some(r) = self.learn_smb(fact, server, st, ev, ts) {
+            return r;
+        }
         match fact {
             Fact::RpcEndpoint {
                 interface,
@@ -188,54 +191,6 @@ impl EvidenceStage<'_> {
                 if let Some(e) = dcom_endpoint(*tower, binding, server, ts) {
                     self.knowledge.learn(e);
                 }
-            }
-            Fact::SmbServer { guid } => {
-                ev.smb_server = Some(*guid);
-                return (false, false);
-            }
-            Fact::SmbTreeConnect { path, session_id } => {
-                for key in session_keys(ev.smb_server, server, *session_id) {
-                    self.knowledge.smb_path(key, path);
-                }
-                return (
-                    true,
-                    push_clue(&mut st.clues_mut().shares, path.as_str().into()),
-                );
-            }
-            Fact::SmbTree {
-                session_id,
-                tree_id,
-                path,
-            } => {
-                for key in session_keys(ev.smb_server, server, *session_id) {
-                    self.knowledge.smb_tree(key, *tree_id, path);
-                }
-                return (false, false);
-            }
-            Fact::SmbTreeUse {
-                session_id,
-                tree_id,
-                path,
-            } => {
-                let tree = (*session_id, *tree_id);
-                return (
-                    false,
-                    self.tree_use(tree, path.as_deref(), server, st, ev, ts),
-                );
-            }
-            Fact::SmbTreeConnectCut { path, .. } => {
-                let cut = SmbNote::Cut {
-                    path: path.as_str().into(),
-                };
-                st.clues_mut().note = Some(cut);
-                return (true, true);
-            }
-            // Another channel of a session (SMB Multichannel): encrypted,
-            // or signed and bound to it, it carries no tree connect of its own.
-            Fact::SmbEncrypted { session_id }
-            | Fact::SmbSession { session_id }
-            | Fact::SmbSigned { session_id } => {
-                return (true, self.session_paths(*session_id, server, st, ev, ts));
             }
             Fact::RpcBind { interface, .. } => {
                 return (true, push_clue(&mut st.clues_mut().interfaces, *interface));
@@ -286,6 +241,69 @@ impl EvidenceStage<'_> {
             }
             _ => false,
         }
+    }
+
+    /// What an SMB fact teaches (`None` for other facts): sessions and
+    /// trees for other connections, shares for this one.
+    fn learn_smb(
+        &mut self,
+        fact: &Fact,
+        server: IpAddr,
+        st: &mut FlowState,
+        ev: &mut FlowEvidence,
+        ts: Timestamp,
+    ) -> Option<(bool, bool)> {
+        Some(match fact {
+            Fact::SmbServer { guid } => {
+                ev.smb_server = Some(*guid);
+                (false, false)
+            }
+            Fact::SmbTreeConnect { path, session_id } => {
+                for key in session_keys(ev.smb_server, server, *session_id) {
+                    self.knowledge.smb_path(key, path);
+                }
+                (
+                    true,
+                    push_clue(&mut st.clues_mut().shares, path.as_str().into()),
+                )
+            }
+            Fact::SmbTree {
+                session_id,
+                tree_id,
+                path,
+            } => {
+                for key in session_keys(ev.smb_server, server, *session_id) {
+                    self.knowledge.smb_tree(key, *tree_id, path);
+                }
+                (false, false)
+            }
+            Fact::SmbTreeUse {
+                session_id,
+                tree_id,
+                path,
+            } => {
+                let tree = (*session_id, *tree_id);
+                (
+                    false,
+                    self.tree_use(tree, path.as_deref(), server, st, ev, ts),
+                )
+            }
+            Fact::SmbTreeConnectCut { path, .. } => {
+                let cut = SmbNote::Cut {
+                    path: path.as_str().into(),
+                };
+                st.clues_mut().note = Some(cut);
+                (true, true)
+            }
+            // Another channel of a session (SMB Multichannel): encrypted,
+            // or signed and bound to it, it carries no tree connect of its own.
+            Fact::SmbEncrypted { session_id }
+            | Fact::SmbSession { session_id }
+            | Fact::SmbSigned { session_id } => {
+                (true, self.session_paths(*session_id, server, st, ev, ts))
+            }
+            _ => return None,
+        })
     }
 
     /// A message of a session on a channel with no tree connect: the share
