@@ -16,7 +16,7 @@ const SNAPLEN: u32 = 256;
 
 /// The reason a give-up caused by a 256-byte snaplen is counted under.
 fn snaplen_reason() -> String {
-    format!("payload cut by the capture's snaplen ({SNAPLEN} bytes) where the dissector needed it")
+    "payload cut by the capture's snaplen where the dissector needed it".to_string()
 }
 
 /// `src` cut at `SNAPLEN` bytes per frame, in `dir`; `None` (skipped)

@@ -457,22 +457,23 @@ pub trait Dissector: fmt::Debug + Send {
 pub const SNAPLEN_CUT: &str = "payload cut by the snaplen where the dissector needed it";
 
 /// Why flows are counted in the report's give-ups: a dissector's reason,
-/// or bytes the capture's snaplen cut where a dissector needed them, with
-/// the captured length of the frame it cut (what the snaplen was).
+/// or bytes the capture's snaplen cut where a dissector needed them. (The
+/// frame a give-up is found at is not always the one the snaplen cut: a
+/// gap shows at a later frame, or at the end of a capture, so no length is
+/// named: a number there differed between one run and parallel parts.)
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Counted {
     /// The dissector's own reason.
     Said(&'static str),
-    /// [`SNAPLEN_CUT`], in a frame of this many captured bytes.
-    Snaplen(u32),
+    /// [`SNAPLEN_CUT`].
+    Snaplen,
 }
 
 impl Counted {
-    /// How a give-up is counted when the frame that caused it kept
-    /// `caplen` bytes.
-    pub fn of(g: GiveUp, caplen: u32) -> Counted {
+    /// How a give-up is counted.
+    pub fn of(g: GiveUp) -> Counted {
         match g.0 {
-            SNAPLEN_CUT => Counted::Snaplen(caplen),
+            SNAPLEN_CUT => Counted::Snaplen,
             why => Counted::Said(why),
         }
     }
@@ -482,10 +483,9 @@ impl fmt::Display for Counted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Counted::Said(why) => f.write_str(why),
-            Counted::Snaplen(n) => write!(
-                f,
-                "payload cut by the capture's snaplen ({n} bytes) where the dissector needed it"
-            ),
+            Counted::Snaplen => {
+                f.write_str("payload cut by the capture's snaplen where the dissector needed it")
+            }
         }
     }
 }
@@ -507,13 +507,13 @@ mod counted_tests {
 
     #[test]
     fn a_snaplen_give_up_says_the_snaplen() {
-        let cut = Counted::of(GiveUp(SNAPLEN_CUT), 256);
-        assert_eq!(cut, Counted::Snaplen(256));
+        let cut = Counted::of(GiveUp(SNAPLEN_CUT));
+        assert_eq!(cut, Counted::Snaplen);
         assert_eq!(
             cut.to_string(),
-            "payload cut by the capture's snaplen (256 bytes) where the dissector needed it"
+            "payload cut by the capture's snaplen where the dissector needed it"
         );
-        let other = Counted::of(GiveUp("a segment is missing or out of order"), 256);
+        let other = Counted::of(GiveUp("a segment is missing or out of order"));
         assert_eq!(other.to_string(), "a segment is missing or out of order");
     }
 }

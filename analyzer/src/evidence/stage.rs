@@ -86,7 +86,7 @@ impl EvidenceStage<'_> {
         let gave_up = ev.packet(edir, m, self.facts);
         let stopped = !ev.reading();
         if let Some(e) = gave_up {
-            let why = super::Counted::of(e, self.caplen);
+            let why = super::Counted::of(e);
             *self.gave_up.entry((ev.proto.as_str(), why)).or_insert(0) += 1;
         }
         if !self.facts.is_empty() {
