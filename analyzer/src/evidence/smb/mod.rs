@@ -408,12 +408,25 @@ impl State {
             .iter()
             .rev()
             .find(|(s, t, _)| *s == session_id && *t == tree_id)
-            .map(|(_, _, p)| p.to_string());
+            .map(|(_, _, p)| p.to_string())
+            .or_else(|| self.only_unanswered());
         out.push(Fact::SmbTreeUse {
             session_id,
             tree_id,
             path,
         });
+    }
+
+    /// The path of this connection's one tree connect, when no response
+    /// granted any tree here and it is the only one asked: a capture of
+    /// the client's direction only (a SPAN of one direction, asymmetric
+    /// routing) never shows the TreeId, and the data that follows can only
+    /// be in that tree.
+    fn only_unanswered(&self) -> Option<String> {
+        match (self.trees.is_empty(), self.asked.as_slice()) {
+            (true, [(_, path)]) => Some(path.to_string()),
+            _ => None,
+        }
     }
 
     /// One SMB1 message with its AndX chain (`m` starts at its header).

@@ -543,3 +543,32 @@ proptest! {
         feed_cut(&mut fresh(), &data, &cuts);
     }
 }
+
+/// The client's direction only: no response grants a TreeId, and the data
+/// after the one tree connect asked is in that tree; with two asked, which
+/// one is unknown.
+#[test]
+fn data_after_an_unanswered_tree_connect_is_in_that_tree() {
+    let s = 0x4000_0000_0001;
+    let use_of = |paths: &[&str]| -> Option<String> {
+        let mut msgs: Vec<Vec<u8>> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| nbss(&with_ids(tree_connect(s, p, false), i as u64 + 1, 0)))
+            .collect();
+        msgs.push(nbss(&with_ids(smb2(9, 0, s, 0, &[0; 48]), 9, 1)));
+        let segs: Vec<(Dir, &[u8], bool)> =
+            msgs.iter().map(|b| (Dir::ToServer, &b[..], true)).collect();
+        let mut d = fresh();
+        run(&mut d, &segs)
+            .unwrap()
+            .into_iter()
+            .find_map(|f| match f {
+                Fact::SmbTreeUse { path, .. } => Some(path),
+                _ => None,
+            })?
+    };
+    let vm = r"\\node2\VMShare";
+    assert_eq!(use_of(&[vm]).as_deref(), Some(vm));
+    assert_eq!(use_of(&[vm, r"\\node2\C$"]), None);
+}
