@@ -72,8 +72,9 @@ fn reclassify(
     }
     let clues = Clues {
         learned: st.learned.as_deref(),
-        shares: st.shares(),
+        shares: st.deciding_shares(),
         interfaces: st.interfaces(),
+        note: st.smb_note(),
     };
     let c = match &st.reason {
         Some(Reason::Icmp(about)) => classifier.classify_icmp_error(&about.0, &clues),
