@@ -6,8 +6,9 @@
 //! decided class and status, so no byte of a leak is ever shown as
 //! `preferred`. Prometheus counters only go up (a decrease reads as a
 //! restart), so bytes are not moved between series once counted: they are
-//! counted late, once, where they belong. A flow that leaves the table
-//! still open is counted under its last class (what audit reports for it).
+//! counted late, once, where they belong. A flow that leaves the table, or
+//! ends (RST, or FIN each way), still open is counted under its last class
+//! (what audit reports for it).
 
 use analyzer::class::ClassId;
 use analyzer::flow::{FlowKey, Slot};
@@ -43,6 +44,11 @@ impl Labels {
             status: slot.ext.verdict.status,
         }
     }
+}
+
+/// A TCP connection that ended: an RST, or a FIN each way.
+fn ended(flow: &analyzer::flow::Flow) -> bool {
+    flow.ends & 4 != 0 || flow.ends & 3 == 3
 }
 
 /// Open flows' held traffic, by flow.
@@ -99,7 +105,9 @@ impl Daemon {
 
     /// Counts the held traffic of every flow, under its class now (the end
     /// of capture decides every class), or only (`all` false) of flows
-    /// that left the table.
+    /// that left the table or ended (an RST, or a FIN each way: no more
+    /// evidence can come, and the flow may stay in the table for its idle
+    /// timeout).
     pub(in crate::watch) fn release(&mut self, all: bool) {
         if self.held.is_empty() {
             return;
@@ -107,12 +115,10 @@ impl Daemon {
         if all {
             self.relabel_held();
         }
-        let an = &self.an;
-        let gone: Vec<FlowKey> = self
-            .held
-            .keys()
-            .filter(|k| all || !an.holds_flow(k))
-            .copied()
+        let keys: Vec<FlowKey> = self.held.keys().copied().collect();
+        let gone: Vec<FlowKey> = keys
+            .into_iter()
+            .filter(|k| all || self.an.slot_mut(k).is_none_or(|s| ended(&s.flow)))
             .collect();
         for k in gone {
             if let Some(h) = self.held.remove(&k) {
