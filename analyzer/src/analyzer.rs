@@ -268,6 +268,18 @@ fn opened(
     false
 }
 
+/// Marks a flow whose opening SYN came again in a later capture, with the
+/// bytes it had counted before that SYN (the table counted the SYN
+/// already: it is captured twice too).
+fn mark_again(again: &mut FxHashMap<FlowKey, u64>, slot: &mut Slot<FlowState>, wire_len: u32) {
+    if slot.ext.again {
+        return;
+    }
+    slot.ext.again = true;
+    let before = slot.flow.total_bytes().saturating_sub(u64::from(wire_len));
+    again.insert(slot.flow.key, before);
+}
+
 /// A digest of a tunnel that does not depend on the run or the direction
 /// of its first packet (outer endpoints unordered: another capture may see
 /// the other way first).
@@ -1088,14 +1100,8 @@ impl Analyzer {
         {
             let opening = (&key, dir, meta.tcp_seq, at.capture, slot.ext.class);
             let syns = (&mut self.syns, &mut self.syns_unchecked);
-            if opened(syns, &mut self.twice, opening) && !slot.ext.again {
-                slot.ext.again = true;
-                // The table counted this SYN already: it is captured twice too.
-                let before = slot
-                    .flow
-                    .total_bytes()
-                    .saturating_sub(u64::from(at.wire_len));
-                self.again.insert(key, before);
+            if opened(syns, &mut self.twice, opening) {
+                mark_again(&mut self.again, slot, at.wire_len);
             }
         }
         slot.ext.super_frames += u32::from(marks.super_frame);
