@@ -148,10 +148,12 @@ impl Content {
     pub const HEAD: u64 = 1 << 20;
 
     /// A capture file's beginning, read again as the summary is made (none
-    /// for standard input, or a file that cannot be read now).
+    /// for standard input, a file that cannot be read now, or one without a
+    /// packet: two hosts' empty captures may be the same bytes, headers
+    /// only, and hold nothing that could count twice).
     fn of(row: &CaptureRow) -> Option<Content> {
         use std::io::Read;
-        if row.source == "-" || row.error.is_some() {
+        if row.source == "-" || row.error.is_some() || row.packets == 0 {
             return None;
         }
         let mut head = Vec::new();

@@ -684,3 +684,21 @@ fn a_summary_of_another_version_is_said() {
         .iter()
         .any(|w| w.contains("was written by lanecheck")));
 }
+
+/// Two hosts' empty captures may be the same bytes (headers only): they
+/// hold nothing that could count twice, so they merge.
+#[test]
+fn empty_captures_alike_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = root().join("fixtures/empty.pcapng");
+    let (a, b) = (d.join("host1.pcapng"), d.join("host2.pcapng"));
+    std::fs::copy(&empty, &a).unwrap();
+    std::fs::copy(&empty, &b).unwrap();
+    let p = policy("dpm.toml");
+    let one = save(d, "one", &p, &a, &[]);
+    let two = save(d, "two", &p, &b, &[]);
+    let (_, err, code) = run(&["merge", one.to_str().unwrap(), two.to_str().unwrap()]);
+    assert_ne!(code, Some(2), "{err}");
+    assert!(!err.contains("begin with the same"), "{err}");
+}
