@@ -372,3 +372,82 @@ fn endpoint_mapper_and_dcom_endpoints_match_tshark() {
         "every endpoint and binding of the ground truth was compared"
     );
 }
+
+/// An endpoint the endpoint mapper hands out for a plain MS-RPC interface
+/// (PsExec's service control manager) is dpm-control with a DPM server at
+/// one end, but its reason names the interface tshark names, never DCOM.
+#[test]
+fn a_plain_rpc_endpoint_is_named_not_called_dcom() {
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let epm = corpus_rows(&corpus, "epm_map_responses_all.tsv");
+    let (file, rows) = epm
+        .iter()
+        .find(|(f, _)| f.to_string_lossy().contains("psexec"))
+        .expect("the PsExec capture's ept_map reply is in the ground truth");
+    let r = &rows[0];
+    // tshark's own name for the tower's interface floor.
+    let filter = format!("frame.number == {}", r["frame"]);
+    let Some(text) = crate::util::tshark_output(
+        "plain RPC endpoint",
+        &[
+            "-n",
+            "-r",
+            file.to_str().unwrap(),
+            "-Y",
+            &filter,
+            "-O",
+            "epm",
+        ],
+    ) else {
+        return;
+    };
+    let uuid = r["epm.uuid(interface,transfer-syntax)"]
+        .split(',')
+        .next()
+        .unwrap();
+    let named = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("UUID: ")?
+                .strip_suffix(&format!(" ({uuid})"))
+        })
+        .expect("tshark names the interface");
+    assert_eq!(named, "SVCCTL");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    let dpm = &r["ip.dst"];
+    std::fs::write(
+        &policy,
+        format!("[networks]\nall = [\"0.0.0.0/0\"]\n[hosts]\ndpm = [\"{dpm}\"]\n[roles]\ndpm_servers = [\"dpm\"]\n"),
+    )
+    .unwrap();
+    let doc = run_json(
+        &[
+            "audit",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--flows",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let port: u64 = r["dynamic_tcp_port"].parse().unwrap();
+    let flows: Vec<&Value> = doc["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["dst"] == r["epm.proto.ip"].as_str() && f["dport"] == port)
+        .collect();
+    assert_eq!(flows.len(), 1);
+    let want = format!(
+        "tcp/{port} with DPM server {dpm} (MS-RPC service control manager ({}), not DCOM): port learned from an endpoint-mapper (ept_map) reply for interface {uuid} by {} at ",
+        named.to_lowercase(),
+        r["ip.src"]
+    );
+    assert_eq!(flows[0]["class"], "dpm-control");
+    let reason = flows[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&want), "{reason}");
+}

@@ -96,7 +96,7 @@ pub const ROWS: &[Row] = &[
         class: class::DPM_CONTROL,
         sign: Sign::Ports {
             protos: Protos::Tcp,
-            ports: &[(135, "DCOM control")],
+            ports: &[(135, "RPC endpoint mapper, DCOM activation")],
             server_only: true,
         },
         roles: RoleCond::EitherDpm,
@@ -107,7 +107,7 @@ pub const ROWS: &[Row] = &[
         class: class::DPM_CONTROL,
         sign: Sign::LearnedEndpoint,
         roles: RoleCond::EitherDpm,
-        reason: "{proto}/{port} with DPM server {dpm} (DCOM control)",
+        reason: "{proto}/{port} with DPM server {dpm} ({what})",
         smb_refined: false,
     },
     Row {
@@ -166,7 +166,7 @@ pub const ROWS: &[Row] = &[
         class: class::DPM_CONTROL,
         sign: Sign::RpcBind,
         roles: RoleCond::EitherDpm,
-        reason: "DCE/RPC with DPM server {dpm} (DCOM control)",
+        reason: "DCE/RPC with DPM server {dpm} ({what})",
         smb_refined: false,
     },
     // Before housekeeping: VXLAN to a multicast group (flood-and-learn

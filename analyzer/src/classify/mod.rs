@@ -16,7 +16,7 @@ use glob::{MatchOptions, Pattern};
 use crate::class::{self, ClassId};
 use crate::decode::proto;
 use crate::evidence::learned::Endpoint;
-use crate::evidence::{Uuid, Via};
+use crate::evidence::{plain_rpc_interface, Uuid, Via};
 use crate::policy::{Policy, Rule, Side};
 use builtin::{housekeeping, Protos, RoleCond, Row, Sign, ROWS};
 
@@ -93,6 +93,8 @@ pub struct LearnedVia {
     pub by: IpAddr,
     /// When.
     pub at: Timestamp,
+    /// The interface the endpoint-mapper reply named (none from DCOM).
+    pub interface: Option<Uuid>,
 }
 
 /// Why a flow has its class: small, rendered by [`Classifier::describe`].
@@ -370,6 +372,7 @@ impl<'p> Classifier<'p> {
                         via: e.via,
                         by: e.announced_by,
                         at: e.learned_at,
+                        interface: e.interface,
                     }),
                 }
             }
@@ -445,18 +448,22 @@ impl<'p> Classifier<'p> {
             ),
             Reason::Share { row, path } => format!("{}, tree connect {path}", row_text(*row, t.dport)),
             Reason::Learned { row, port, how } => format!(
-                "{}: port learned from {} reply by {} at {}",
-                row_text(*row, *port),
+                "{}: port learned from {} reply{} by {} at {}",
+                self.rpc_row_text(*row, *port, how.interface.as_ref(), t),
                 match how.via {
                     Via::Epm => "an endpoint-mapper (ept_map)",
                     Via::Dcom => "a DCOM activation/OXID",
                 },
+                how.interface
+                    .map(|u| format!(" for interface {u}"))
+                    .unwrap_or_default(),
                 how.by,
                 how.at
             ),
-            Reason::Rpc { row, interface } => {
-                format!("{}, bind to interface {interface}", row_text(*row, 0))
-            }
+            Reason::Rpc { row, interface } => format!(
+                "{}, bind to interface {interface}",
+                self.rpc_row_text(*row, 0, Some(interface), t)
+            ),
             Reason::Rule { index, evidence } => self.rule_text(*index, evidence.as_deref(), c.class),
             Reason::Housekeeping(why) => format!("{why} (housekeeping)"),
             Reason::Icmp(about) => self.icmp_text(c.class, about),
@@ -493,12 +500,29 @@ impl<'p> Classifier<'p> {
         )
     }
 
+    /// An RPC row's reason: what the interface is, when it is known to be
+    /// plain MS-RPC (the service control manager, LSA…), else DCOM control
+    /// (DCOM's own interfaces, a DCOM activation's endpoint, and unknown
+    /// interfaces, which DCOM objects' are: DPMRA's is not public).
+    fn rpc_row_text(&self, row: u8, port: u16, interface: Option<&Uuid>, t: &FlowTuple) -> String {
+        let what = match interface.and_then(plain_rpc_interface) {
+            Some(name) => format!("MS-RPC {name}, not DCOM"),
+            None => "DCOM control".into(),
+        };
+        self.row_text_what(row, port, Some(&what), t)
+    }
+
     /// A built-in row's reason for `port` of the flow `t`.
     fn row_text(&self, row: u8, port: u16, t: &FlowTuple) -> String {
+        self.row_text_what(row, port, None, t)
+    }
+
+    /// A built-in row's reason, with `what` instead of the port's name.
+    fn row_text_what(&self, row: u8, port: u16, what: Option<&str>, t: &FlowTuple) -> String {
         let Some(r) = ROWS.get(usize::from(row)) else {
             return "?".into();
         };
-        let what = match r.sign {
+        let what = what.unwrap_or(match r.sign {
             Sign::Ports { ports, .. } => ports
                 .iter()
                 .find(|(p, _)| *p == port)
@@ -508,7 +532,7 @@ impl<'p> Classifier<'p> {
                 .find(|(p, _)| u16::from(*p) == port)
                 .map_or("", |(_, w)| w),
             _ => "",
-        };
+        });
         let dpm = self
             .roles_hold(RoleCond::EitherDpm, t)
             .map(|a| a.to_string())

@@ -56,7 +56,7 @@ fn builtin_rows_in_order() {
         (
             tuple(6, "10.10.12.89", 49701, "10.10.12.90", 135),
             "dpm-control",
-            "tcp/135 with DPM server 10.10.12.89 (DCOM control)",
+            "tcp/135 with DPM server 10.10.12.89 (RPC endpoint mapper, DCOM activation)",
         ),
         (
             tuple(6, "10.10.12.70", 49701, "10.10.12.90", 135),
@@ -240,6 +240,71 @@ fn learned_endpoints_and_rpc_binds_make_dpm_control() {
     assert_eq!(said(&p, &t, &clues).0, "dpm-control");
     assert!(Classifier::new(&p).may_refine(&t, Refinable::Rpc));
     assert!(!Classifier::new(&p).may_refine(&tuple(6, "1.1.1.1", 1, "2.2.2.2", 2), Refinable::Rpc));
+}
+
+#[test]
+fn plain_rpc_interfaces_are_named_not_called_dcom() {
+    let p = policy(vec![]);
+    let svcctl = Uuid::from_u128(0x367abb81_9844_35f1_ad32_98f038001003);
+    let t = tuple(6, "10.10.12.89", 49284, "192.168.1.24", 49163);
+    let e = Endpoint {
+        server: "192.168.1.24".parse().unwrap(),
+        proto: 6,
+        port: Some(49163),
+        via: Via::Epm,
+        interface: Some(svcctl),
+        binding: None,
+        announced_by: "192.168.1.24".parse().unwrap(),
+        learned_at: Timestamp(1_700_000_000_000_000_000),
+    };
+    let clues = Clues {
+        learned: Some(&e),
+        ..Clues::default()
+    };
+    assert_eq!(
+        said(&p, &t, &clues),
+        (
+            "dpm-control".into(),
+            "tcp/49163 with DPM server 10.10.12.89 (MS-RPC service control manager (svcctl), not DCOM): port learned from an endpoint-mapper (ept_map) reply for interface 367abb81-9844-35f1-ad32-98f038001003 by 192.168.1.24 at 2023-11-14T22:13:20Z".into()
+        )
+    );
+    // An interface the endpoint mapper names but nobody knows: a DCOM
+    // object's could be one, so no claim is made either way.
+    let other = Uuid::from_u128(0x1234);
+    let e = Endpoint {
+        interface: Some(other),
+        ..e
+    };
+    let clues = Clues {
+        learned: Some(&e),
+        ..Clues::default()
+    };
+    assert!(said(&p, &t, &clues).1.starts_with("tcp/49163 with DPM server 10.10.12.89 (DCOM control): port learned from an endpoint-mapper (ept_map) reply for interface 00000000-0000-0000-0000-000000001234 by "));
+    // Binds: DCOM's own interface is DCOM control, LSA is not.
+    let t = tuple(6, "10.10.12.89", 49760, "192.168.1.24", 49750);
+    for (u, what) in [
+        (0x99fcfec4_5260_101b_bbcb_00aa0021347a, "DCOM control"),
+        (
+            0x12345778_1234_abcd_ef00_0123456789ab,
+            "MS-RPC LSA (lsarpc), not DCOM",
+        ),
+    ] {
+        let ifs = [Uuid::from_u128(u)];
+        let clues = Clues {
+            interfaces: &ifs,
+            ..Clues::default()
+        };
+        assert_eq!(
+            said(&p, &t, &clues),
+            (
+                "dpm-control".into(),
+                format!(
+                    "DCE/RPC with DPM server 10.10.12.89 ({what}), bind to interface {}",
+                    ifs[0]
+                )
+            )
+        );
+    }
 }
 
 #[test]

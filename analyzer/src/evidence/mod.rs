@@ -154,6 +154,31 @@ pub struct DnsAnswer {
     pub truncated: bool,
 }
 
+/// DCOM's own interfaces: activation, OXID resolution and remote
+/// IUnknown (MS-DCOM §1.9). Any call to a DCOM object starts with one of
+/// them; the object's own interface UUIDs are its server's and not public
+/// (DPMRA's among them, protocol-facts.md).
+const DCOM_INTERFACES: &[u128] = &[
+    0x000001a0_0000_0000_c000_000000000046,
+    0x4d9f4ab8_7d1c_11cf_861e_0020af6e7c57,
+    0x99fcfec4_5260_101b_bbcb_00aa0021347a,
+    0x00000131_0000_0000_c000_000000000046,
+    0x00000143_0000_0000_c000_000000000046,
+    0xf309ad18_d86a_11d0_a075_00c04fb68820,
+    0x9556dc99_828c_11cf_a37e_00aa003240c7,
+];
+
+/// A well-known MS-RPC interface that is not DCOM (the endpoint mapper,
+/// the service control manager, LSA, SAM…): its name. An endpoint or bind
+/// of one of these is plain RPC, whoever the peer is; `None` for DCOM's
+/// interfaces and for unknown ones (a DCOM object's, possibly).
+pub fn plain_rpc_interface(u: &Uuid) -> Option<&'static str> {
+    if DCOM_INTERFACES.contains(&u.as_u128()) {
+        return None;
+    }
+    interface_name(u)
+}
+
 /// The name of a well-known DCE/RPC interface (for reports).
 pub fn interface_name(u: &Uuid) -> Option<&'static str> {
     const KNOWN: &[(u128, &str)] = &[
@@ -193,6 +218,55 @@ pub fn interface_name(u: &Uuid) -> Option<&'static str> {
         (
             0x6bffd098_a112_3610_9833_46c3f87e345a,
             "workstation service (wkssvc)",
+        ),
+        (
+            0x338cd001_2244_31f1_aaaa_900038001003,
+            "remote registry (winreg)",
+        ),
+        (
+            0x1ff70682_0a51_30e8_076d_740be8cee98b,
+            "task scheduler (atsvc)",
+        ),
+        (
+            0x86d35949_83c9_4044_b424_db363231fd0c,
+            "task scheduler (ITaskSchedulerService)",
+        ),
+        (
+            0x82273fdc_e32a_18c3_3f78_827929dc23ea,
+            "event log (eventlog)",
+        ),
+        (
+            0x12345678_1234_abcd_ef00_0123456789ab,
+            "print spooler (spoolss)",
+        ),
+        (
+            0x76f03f96_cdfd_44fc_a22c_64950a001209,
+            "print spooler (IRemoteWinspool)",
+        ),
+        (
+            0x50abc2a4_574d_40b3_9d66_ee4fd5fba076,
+            "DNS server (dnsserver)",
+        ),
+        (0x4fc742e0_4a10_11cf_8273_00aa004ae673, "DFS (netdfs)"),
+        (
+            0x3919286a_b10c_11d0_9ba8_00c04fd92ef5,
+            "directory setup (dssetup)",
+        ),
+        (
+            0x3dde7c30_165d_11d1_ab8f_00805f14db40,
+            "backup key (BackupKey)",
+        ),
+        (
+            0xafa8bd80_7d8a_11c9_bef4_08002b102989,
+            "RPC management (mgmt)",
+        ),
+        (
+            0xf309ad18_d86a_11d0_a075_00c04fb68820,
+            "WMI over DCOM (IWbemLevel1Login)",
+        ),
+        (
+            0x9556dc99_828c_11cf_a37e_00aa003240c7,
+            "WMI over DCOM (IWbemServices)",
         ),
         (
             0xa4f1db00_ca47_1067_b31f_00dd010662da,
