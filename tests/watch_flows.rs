@@ -107,14 +107,33 @@ fn lab_dir() -> (Lab, tempfile::TempDir, PathBuf, PathBuf) {
 /// of the connection, and it ends `--quiet` after its last packet.
 #[test]
 fn a_leaks_events_add_up_to_its_packets_and_it_ends_after_quiet() {
-    if !root_or_skip("a_leaks_events_add_up_to_its_packets_and_it_ends_after_quiet") {
+    leak_ends_quiet_after_its_last_packet(
+        "a_leaks_events_add_up_to_its_packets_and_it_ends_after_quiet",
+        10_000,
+    );
+}
+
+/// The same connection without payload: nothing decides its class, so it
+/// is judged from the wait queue, `--evidence-wait` (5 s) after its first
+/// packet; its leak still ends `--quiet` after its last packet, not after
+/// the judgement (stop 25: 15 s after).
+#[test]
+fn a_leak_judged_after_its_wait_ends_quiet_after_its_last_packet() {
+    leak_ends_quiet_after_its_last_packet(
+        "a_leak_judged_after_its_wait_ends_quiet_after_its_last_packet",
+        0,
+    );
+}
+
+fn leak_ends_quiet_after_its_last_packet(test: &str, bytes: u64) {
+    if !root_or_skip(test) {
         return;
     }
     let (lab, dir, policy, alerts) = lab_dir();
     let mut watch = Killed(start_watch(&lab, &policy, &alerts, &["--quiet", "10s"]));
     let pcap = dir.path().join("sent.pcapng");
     let dumpcap = capture(&lab, &lab.dpm, "eth0", "tcp port 5719", &pcap);
-    send(&lab, "10.10.12.90", 10_000);
+    send(&lab, "10.10.12.90", bytes);
     let evs = wait_for(&alerts, Duration::from_secs(20), |e| {
         e.iter().any(|x| x["type"] == "leak-ended")
     });

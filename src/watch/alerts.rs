@@ -202,20 +202,23 @@ impl Engine {
     }
 
     /// A violating packet (or, when a flow is first judged after waiting
-    /// for its evidence, everything it carried so far): `(bytes, packets)`.
-    /// `evidence` is only built for a new key.
+    /// for its evidence, everything it carried so far): `(bytes, packets)`,
+    /// the last of them at `seen` (the quiet time runs from there, not from
+    /// `now`, when the flow was judged). `evidence` is only built for a new
+    /// key.
     pub fn violation(
         &mut self,
         key: LeakKey,
         (wire_len, packets): (u64, u64),
-        now: Instant,
+        (now, seen): (Instant, Instant),
         evidence: impl FnOnce() -> Evidence,
         out: &mut Vec<Event>,
     ) {
+        let seen = seen.min(now);
         if let Some(l) = self.leaks.get_mut(&key) {
             // Only a packet restarts the quiet time.
             if packets > 0 {
-                l.last_packet = now;
+                l.last_packet = l.last_packet.max(seen);
             }
             l.bytes_since += wire_len;
             l.packets_since += packets;
@@ -238,7 +241,7 @@ impl Engine {
             key,
             Leak {
                 evidence: ev,
-                last_packet: now,
+                last_packet: seen,
                 last_event: now,
                 bytes_since: 0,
                 packets_since: 0,
@@ -377,7 +380,7 @@ mod tests {
             e.violation(
                 key(5719),
                 (1500, 1),
-                t0 + Duration::from_millis(i),
+                (t0 + Duration::from_millis(i), t0 + Duration::from_millis(i)),
                 Evidence::default,
                 &mut out,
             );
@@ -402,7 +405,7 @@ mod tests {
         let mut e = Engine::new(timing, t0);
         let mut out = Vec::new();
         for p in 0..100u16 {
-            e.violation(key(p), (100, 1), t0, Evidence::default, &mut out);
+            e.violation(key(p), (100, 1), (t0, t0), Evidence::default, &mut out);
         }
         assert_eq!(out.len(), 5);
         e.tick(t0, &mut out);

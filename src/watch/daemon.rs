@@ -330,7 +330,14 @@ impl Daemon {
             let Some(iface) = slot.flow.ifaces.last().map(|s| s.iface) else {
                 continue;
             };
-            judge!(self).flow(slot, iface, None);
+            // Its last packet came this long before the wait's end (the
+            // wait ran from its first packet), in the capture's own clock.
+            let span = slot.flow.last_seen.0.saturating_sub(slot.flow.first_seen.0);
+            let before_due = self
+                .evidence_wait
+                .saturating_sub(Duration::from_nanos(span.max(0) as u64));
+            let seen = due.checked_sub(before_due).unwrap_or(due);
+            judge!(self).flow(slot, iface, None, seen);
         }
     }
 
@@ -484,7 +491,7 @@ impl Account<'_> {
             }
             return false;
         }
-        self.judge.flow(slot, iface, Some(wire));
+        self.judge.flow(slot, iface, Some(wire), Instant::now());
         true
     }
 }
@@ -510,21 +517,28 @@ struct Judge<'a> {
 impl Judge<'_> {
     /// Raises or continues the flow's leak or fallback alert from its
     /// verdict. `packet` is this packet's bytes (`None` when judged without
-    /// a packet: its evidence wait is over, or a reload). The first time a
-    /// flow violates (or uses a fallback) it adds everything it carried so
-    /// far, whatever it was judged before.
-    fn flow(&mut self, slot: &mut Slot<FlowState>, iface: IfaceRef, packet: Option<u64>) {
+    /// a packet: its evidence wait is over, or a reload); `seen` is when its
+    /// last packet came. The first time a flow violates (or uses a
+    /// fallback) it adds everything it carried so far, whatever it was
+    /// judged before.
+    fn flow(
+        &mut self,
+        slot: &mut Slot<FlowState>,
+        iface: IfaceRef,
+        packet: Option<u64>,
+        seen: Instant,
+    ) {
         let Some(class) = slot.ext.class else { return };
         slot.ext.mark |= mark::JUDGED;
         let v = &slot.ext.verdict;
-        let seen = if v.violates() {
+        let judged = if v.violates() {
             mark::COUNTED
         } else if v.fallback() {
             mark::FELL_BACK
         } else {
             return;
         };
-        let amount = if slot.ext.mark & seen == 0 {
+        let amount = if slot.ext.mark & judged == 0 {
             (slot.flow.total_bytes(), slot.flow.total_packets())
         } else {
             packet.map_or((0, 0), |wire| (wire, 1))
@@ -538,7 +552,7 @@ impl Judge<'_> {
                 *self.pending.violations.entry((class, net)).or_insert(0) += 1;
             }
         }
-        slot.ext.mark |= seen;
+        slot.ext.mark |= judged;
         let key = leak_key(self.class_names, slot, class);
         let now = Instant::now();
         let names = self.names;
@@ -548,7 +562,7 @@ impl Judge<'_> {
         let evidence = || evidence(policy, slot_ref, class, name_of(iface));
         if slot_ref.ext.verdict.violates() {
             self.engine
-                .violation(key, amount, now, evidence, self.events);
+                .violation(key, amount, (now, seen), evidence, self.events);
         } else {
             self.engine
                 .fallback(key, amount, now, evidence, self.events);

@@ -105,7 +105,7 @@ impl Daemon {
                 violating.insert(k);
             }
             if changed {
-                judge!(self).flow(slot, iface, None);
+                judge!(self).flow(slot, iface, None, std::time::Instant::now());
             }
         }
         let reason = format!(
