@@ -213,7 +213,22 @@ impl Drop for Lab {
             let _ = c.wait();
         }
         for ns in [&self.dpm, &self.ps] {
+            kill_all_in(ns);
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
+    }
+}
+
+/// Kills every process still running in namespace `ns`: a test that
+/// panicked leaves its `watch`, capture and senders behind otherwise (its
+/// `Child` handles do not kill on drop), and they would outlive the suite.
+fn kill_all_in(ns: &str) {
+    let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
+        return;
+    };
+    let pids = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill").arg("-KILL").args(&pids).output();
     }
 }
