@@ -211,6 +211,11 @@ pub struct IfacesArgs {
     /// when its addresses are outside that network.
     #[arg(long, short, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The [hosts] entry this host is: the policy's HOST/KEY [interfaces]
+    /// keys of HOST apply (as in verify and watch). Default: the [hosts]
+    /// entry named like the local host name.
+    #[arg(long, value_name = "HOST", requires = "policy")]
+    pub node: Option<String>,
 }
 
 /// Where `audit` and `verify` get their policy: a file, or the Windows

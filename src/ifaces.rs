@@ -4,15 +4,30 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use analyzer::policy::{Nic, NicKey, Policy};
+
 use crate::flags::IfacesArgs;
+use crate::node::NodeChoice;
 use crate::{config, output, Outcome};
 
 /// Lists interfaces; warns when an interface's addresses lie outside the
 /// network the policy maps it to.
 pub fn run(args: &IfacesArgs) -> Result<Outcome> {
     let policy = args.policy.as_deref().map(config::load).transpose()?;
+    let node = match &policy {
+        Some(p) => crate::node::local(args.node.as_deref(), p)?,
+        None => NodeChoice::default(),
+    };
+    let node = node.name.as_deref().map(|n| (n, node.how));
     let ifaces = capture::system_ifaces()?;
     let mut out = output::open(None)?;
+    if let Some((n, how)) = node {
+        writeln!(
+            out,
+            "as node {n} ({how}): its HOST/KEY [interfaces] keys apply"
+        )?;
+    }
+    let node = node.map(|(n, _)| n);
     let width = ifaces
         .iter()
         .map(|i| i.name.len())
@@ -34,7 +49,7 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
         };
         let mapped = policy
             .as_ref()
-            .and_then(|p| p.interface_network(&i.name, node(p)).map(|n| (p, n)));
+            .and_then(|p| p.interface_network(&i.name, node).map(|n| (p, n)));
         let network = mapped.map_or("-".to_string(), |(p, n)| p.network_name(n).to_string());
         let addrs: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
         writeln!(
@@ -58,13 +73,7 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
         }
     }
     if let Some(p) = &policy {
-        for name in p.interfaces.keys() {
-            if !ifaces.iter().any(|i| &i.name == name) {
-                warnings.push(format!(
-                    "{name}: named in the policy but not present on this host"
-                ));
-            }
-        }
+        warnings.extend(unmatched_keys(p, &ifaces, node));
     }
     for w in &warnings {
         writeln!(out, "warning: {w}")?;
@@ -73,8 +82,24 @@ pub fn run(args: &IfacesArgs) -> Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-/// The `[hosts]` entry the local host name names (its `HOST/KEY` keys
-/// apply here, as in `verify` without `--node`).
-fn node(p: &analyzer::policy::Policy) -> Option<&str> {
-    crate::node::hostname_host(&crate::node::hostname(), p)
+/// The `[interfaces]` name keys that apply on this host (no host, or
+/// host `node`) and name none of its interfaces. GUID, MAC and index keys
+/// are what Windows captures write, not live names, and are not checked.
+fn unmatched_keys(p: &Policy, ifaces: &[capture::SystemIface], node: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, (text, key, _)) in (0..).map_while(|k| p.nic_key(k).map(|key| (k, key))) {
+        let host = p.nic_key_host(k);
+        if host.is_some() && host != node || !matches!(key, NicKey::Name(_)) {
+            continue;
+        }
+        let matched = ifaces
+            .iter()
+            .any(|i| p.nic_keys_matching(&Nic::named(&i.name), node).contains(&k));
+        if !matched {
+            out.push(format!(
+                "{text}: named in the policy but not present on this host"
+            ));
+        }
+    }
+    out
 }

@@ -480,15 +480,14 @@ fn ifaces_lists_nics_with_their_policy_networks() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    let row = |name: &str| -> Vec<String> {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
-        line.split_whitespace().map(str::to_string).collect()
-    };
-    assert_eq!(row("eth0"), ["eth0", "up", "primary", "10.10.12.89"]);
-    assert_eq!(row("eth1"), ["eth1", "up", "backup", "192.168.1.23"]);
+    assert_eq!(
+        row_of(&text, "eth0"),
+        ["eth0", "up", "primary", "10.10.12.89"]
+    );
+    assert_eq!(
+        row_of(&text, "eth1"),
+        ["eth1", "up", "backup", "192.168.1.23"]
+    );
     assert!(!text.contains("warning"), "{text}");
     // A policy that maps the NICs the wrong way round is flagged.
     let dir = tempfile::tempdir().unwrap();
@@ -519,6 +518,51 @@ fn ifaces_lists_nics_with_their_policy_networks() {
             "warning: eth9: named in the policy but not present on this host",
         ]
     );
+    // Host keys: those of --node apply (and outrank plain keys), another
+    // host's are neither applied nor missing here.
+    let keyed = dir.path().join("keyed.toml");
+    std::fs::write(
+        &keyed,
+        p.replace(
+            "eth1 = \"backup\"",
+            "eth1 = \"backup\"\n\"dpm/eth1\" = \"primary\"\n\"dpm/eth7\" = \"backup\"\n\"ps/eth0\" = \"backup\"\n\"ps/eth8\" = \"backup\"",
+        ),
+    )
+    .unwrap();
+    let keyed = keyed.to_str().unwrap();
+    let out = lab
+        .exec(
+            &lab.dpm,
+            &[bin, "ifaces", "--policy", keyed, "--node", "dpm"],
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("as node dpm (--node): "), "{text}");
+    assert_eq!(
+        row_of(&text, "eth0"),
+        ["eth0", "up", "primary", "10.10.12.89"]
+    );
+    assert_eq!(
+        row_of(&text, "eth1"),
+        ["eth1", "up", "primary", "192.168.1.23"]
+    );
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: eth1: address 192.168.1.23 is outside its policy network primary",
+            "warning: dpm/eth7: named in the policy but not present on this host",
+        ]
+    );
+}
+
+fn row_of(text: &str, name: &str) -> Vec<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    line.split_whitespace().map(str::to_string).collect()
 }
 
 #[test]
