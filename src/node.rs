@@ -16,6 +16,10 @@ use crate::pipeline::CaptureSpec;
 /// IP packets read from the start of a capture to infer its host.
 pub const SAMPLE: u64 = 65_536;
 
+/// Frames read at most for that sample: a capture of mostly non-IP frames
+/// (802.11 management, ARP storms) is not read to its end twice.
+pub const SAMPLE_FRAMES: u64 = 16 * SAMPLE;
+
 /// The host a capture was judged as taken on, how that was decided, and
 /// the warning when it could not be.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,6 +86,11 @@ impl Tally {
 /// Counts the hosts of `spec`'s first [`SAMPLE`] IP packets (a regular
 /// file only: standard input or a pipe cannot be read twice).
 fn tally(spec: &CaptureSpec, policy: &Policy) -> Result<Tally, String> {
+    tally_within(spec, policy, SAMPLE_FRAMES)
+}
+
+/// [`tally`], reading at most `max_frames` frames.
+fn tally_within(spec: &CaptureSpec, policy: &Policy, max_frames: u64) -> Result<Tally, String> {
     if !spec.is_regular() {
         return Err("it is not a regular file, which can be read twice".into());
     }
@@ -89,7 +98,9 @@ fn tally(spec: &CaptureSpec, policy: &Policy) -> Result<Tally, String> {
     let mut src =
         FileSource::new(&spec.path, file, spec.iface.clone()).map_err(|e| e.to_string())?;
     let mut t = Tally::default();
-    while t.packets < SAMPLE {
+    let mut frames = 0;
+    while t.packets < SAMPLE && frames < max_frames {
+        frames += 1;
         match src.next_frame() {
             Ok(Some(f)) => {
                 if let Some((a, b)) = analyzer::decode::addresses(&f) {
@@ -314,6 +325,51 @@ mod tests {
             .winner()
             .unwrap_err()
             .contains("no IP packet"));
+    }
+
+    /// A classic pcap of `arp` ARP frames, then `ip` UDP packets from
+    /// 10.0.0.1 to 10.0.0.9.
+    fn arp_then_ip(path: &std::path::Path, arp: usize, ip: usize) {
+        let mut b = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        b.extend([0; 8]);
+        b.extend(65_535u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        let frame = |b: &mut Vec<u8>, ethertype: [u8; 2], payload: &[u8]| {
+            let len = (14 + payload.len()) as u32;
+            b.extend([0; 8]);
+            b.extend(len.to_le_bytes());
+            b.extend(len.to_le_bytes());
+            b.extend([0xff; 6]);
+            b.extend([2, 0, 0, 0, 0, 1]);
+            b.extend(ethertype);
+            b.extend(payload);
+        };
+        for _ in 0..arp {
+            frame(&mut b, [0x08, 0x06], &[0; 28]);
+        }
+        let mut ipv4 = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 9,
+        ];
+        ipv4.extend([0, 53, 0, 53, 0, 8, 0, 0]);
+        for _ in 0..ip {
+            frame(&mut b, [0x08, 0x00], &ipv4);
+        }
+        std::fs::write(path, b).unwrap();
+    }
+
+    #[test]
+    fn the_sample_reads_a_bounded_number_of_frames() {
+        let p = policy(&[("NODE1", "10.0.0.1")]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arp.pcap");
+        arp_then_ip(&path, 20, 5);
+        let spec = CaptureSpec::parse(path.to_str().unwrap());
+        let t = tally_within(&spec, &p, 20).unwrap();
+        assert_eq!((t.packets, t.hosts.get("NODE1").copied()), (0, None));
+        let t = tally_within(&spec, &p, 24).unwrap();
+        assert_eq!((t.packets, t.hosts.get("NODE1").copied()), (4, Some(4)));
+        let t = tally(&spec, &p).unwrap();
+        assert_eq!(t.winner().unwrap().0, "NODE1");
     }
 
     #[test]
