@@ -15,6 +15,7 @@ use analyzer::policy::{
 };
 use ipnet::IpNet;
 use serde::Deserialize;
+use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 type SList = Spanned<Vec<Spanned<String>>>;
@@ -164,8 +165,14 @@ pub fn parse(text: &str, path: &str) -> Result<Policy, PolicyError> {
     let raw: RawPolicy = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            v.problem(span, e.message().trim_end().to_string());
+            let first = (e.span().unwrap_or(0..0), e.message().trim_end().to_string());
+            let mut all = type_problems(text);
+            if !all.contains(&first) {
+                all.push(first);
+            }
+            for (span, message) in all {
+                v.problem(span, message);
+            }
             return Err(v.into_error(path));
         }
     };
@@ -174,6 +181,58 @@ pub fn parse(text: &str, path: &str) -> Result<Policy, PolicyError> {
         Ok(policy)
     } else {
         Err(v.into_error(path))
+    }
+}
+
+/// Every type error of a document that parses, one per part: serde stops
+/// at the first, so each entry of a table section (`[hosts]`, `[classes]`…),
+/// each element of an array (`[[rules]]`, `[[dns]]`) and each other
+/// top-level entry is read alone. Every section is optional, so a part
+/// alone is a whole policy; its values keep their spans in the text.
+/// Hand-written: toml and serde have no "collect every error" mode.
+fn type_problems(text: &str) -> Vec<(Range<usize>, String)> {
+    let Ok(root) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let span = root.span();
+    let mut out = Vec::new();
+    for (key, value) in root.get_ref().iter() {
+        for part in parts(value) {
+            let mut alone = DeTable::new();
+            alone.insert(key.clone(), part);
+            let de = toml::de::Deserializer::from(Spanned::new(span.clone(), alone));
+            if let Err(e) = RawPolicy::deserialize(de) {
+                let problem = (e.span().unwrap_or(0..0), e.message().trim_end().to_string());
+                if !out.contains(&problem) {
+                    out.push(problem);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A section's parts: its entries (a table) or elements (an array), each
+/// as a section of its own; any other value is one part.
+fn parts<'i>(value: &Spanned<DeValue<'i>>) -> Vec<Spanned<DeValue<'i>>> {
+    match value.get_ref() {
+        DeValue::Table(t) => t
+            .iter()
+            .map(|(k, v)| {
+                let mut one = DeTable::new();
+                one.insert(k.clone(), v.clone());
+                Spanned::new(value.span(), DeValue::Table(one))
+            })
+            .collect(),
+        DeValue::Array(a) => a
+            .iter()
+            .map(|v| {
+                let mut one = DeArray::new();
+                one.push(v.clone());
+                Spanned::new(value.span(), DeValue::Array(one))
+            })
+            .collect(),
+        _ => vec![value.clone()],
     }
 }
 

@@ -481,3 +481,43 @@ node2 = [\"172.16.40.12\"]
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("NODE2/Ethernet 2"), "{out}");
 }
+
+/// Type errors are not only the first one serde meets: each entry of a
+/// section, each rule and each other top-level entry is told.
+#[test]
+fn every_type_error_is_located() {
+    let (code, _, err) = check(concat!(
+        "[networks]\n",
+        "primary = [\"10.0.0.0/24\"]\n",
+        "backup = \"10.0.1.0/24\"\n",
+        "[hosts]\n",
+        "dpm = 5\n",
+        "ps = [\"10.0.0.2\"]\n",
+        "[classes.dpm]\n",
+        "networks = \"backup\"\n",
+        "[classes.client]\n",
+        "netwerks = [\"primary\"]\n",
+        "[[rules]]\n",
+        "class = \"dpm\"\n",
+        "ports = \"x\"\n",
+        "[[rules]]\n",
+        "class = 7\n",
+    ));
+    assert_eq!(code, 2);
+    let located: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split_once("p.toml:").map(|(_, rest)| rest))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "3:10: invalid type: string \"10.0.1.0/24\", expected a sequence",
+            "5:7: invalid type: integer `5`, expected a sequence",
+            "8:12: invalid type: string \"backup\", expected a sequence",
+            "10:1: unknown field `netwerks`, expected `networks` or `on_fallback`",
+            "13:9: invalid type: string \"x\", expected a sequence",
+            "15:9: invalid type: integer `7`, expected a string",
+        ],
+        "{err}"
+    );
+}
