@@ -105,10 +105,7 @@ fn dpm_control_on_a_learned_dcom_port_on_the_backup_network_violates() {
 #[test]
 fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     let (d, t) = generate("cluster_smb_shares");
-    let p = cluster_with_clients_on_csv(
-        d.path(),
-        "\n[[rules]]\nclass = \"smb-live-migration\"\nproto = \"tcp\"\nports = [445]\nsmb_share = \"VMMigration*\"\nnetworks = [\"lm\"]\n",
-    );
+    let p = cluster_with_clients_on_csv(d.path(), LIVE_MIGRATION_RULE);
     let doc = audit(&p, &t.file, 0);
     assert_eq!(doc["verdict"], "pass");
     assert_classes_match(&doc, &t);
@@ -127,9 +124,12 @@ fn smb_between_nodes_is_told_apart_by_its_tree_connects() {
     }
 }
 
+/// The rule that pins `cluster_smb_shares`' SMB live migration (c).
+pub(crate) const LIVE_MIGRATION_RULE: &str = "\n[[rules]]\nclass = \"smb-live-migration\"\nproto = \"tcp\"\nports = [445]\nsmb_share = \"VMMigration*\"\nnetworks = [\"lm\"]\n";
+
 /// cluster.toml with client traffic allowed on csv too (management copies
 /// between nodes go there), and `extra` appended.
-fn cluster_with_clients_on_csv(dir: &std::path::Path, extra: &str) -> String {
+pub(crate) fn cluster_with_clients_on_csv(dir: &std::path::Path, extra: &str) -> String {
     policy_with(
         dir,
         "cluster.toml",

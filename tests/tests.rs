@@ -17,6 +17,7 @@ mod merge;
 mod packaging;
 mod policy;
 mod procedures;
+mod reorder;
 mod report;
 mod scenarios;
 mod smb_trees;

@@ -191,6 +191,15 @@ impl FlowState {
 impl FlowExt for FlowState {
     fn removed(&mut self) {
         self.close();
+        // A hole still open never fills: the dissector gives up on it (the
+        // flow counts under that reason since the hole opened).
+        if let Probe::Active(ev) = &mut self.probe {
+            if ev.end() {
+                if let Probe::Active(ev) = std::mem::take(&mut self.probe) {
+                    self.probe = Probe::Done(ev);
+                }
+            }
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 //! The stage sits between the flow table and classification. For a flow
 //! with a dissector (SMB on 139/445, DCE/RPC on 135 or wherever its header
 //! signature opens a TCP stream, DNS on 53), each direction's payload is
-//! fed **in order**; a gap (a missing or out-of-order segment) makes the
+//! fed **in order**. A segment that comes before the one it follows is
+//! held in a small per-flow reorder buffer ([`stream`]: at most 8 segments
+//! and 64 KiB per direction) and read once the hole fills; a hole the
+//! buffer cannot bridge, or one still open when the flow ends, makes the
 //! dissector give up on that flow, counted, never guessing. A record the
 //! snaplen cut is read for what was captured; where the cut took bytes a
 //! dissector needed, it gives up with [`SNAPLEN_CUT`], counted with the

@@ -11,6 +11,11 @@ use super::stream::{Accept, TcpStream};
 use super::{Dir, Dissector, Fact, GiveUp, Uuid};
 use crate::decode::{proto, Fragment, PacketMeta};
 
+/// Why a dissector gives up on a hole in a stream: a segment never came
+/// while the flow lasted, or came too far out of order for the reorder
+/// buffer ([`super::stream::HELD_SEGMENTS`], [`super::stream::HELD_BYTES`]).
+pub const OUT_OF_ORDER: &str = "a segment is missing or out of order";
+
 /// Most facts kept per flow (further ones are counted, not kept).
 pub const FACTS_PER_FLOW: usize = 64;
 
@@ -116,25 +121,52 @@ impl FlowEvidence {
         self.gave_up.is_none()
     }
 
+    /// The reason this flow counts under in the report's give-ups now, if
+    /// any: its dissector's, once it gave up; [`OUT_OF_ORDER`] while a
+    /// hole is open (segments are held beyond it: the count goes if the
+    /// hole fills, and stays if the flow ends first); over UDP, a DNS
+    /// response the snaplen cut (once per flow: it goes on reading).
+    pub fn counted(&self) -> Option<GiveUp> {
+        self.gave_up
+            .or_else(|| self.stream.holding().then_some(GiveUp(OUT_OF_ORDER)))
+            .or_else(|| self.cut_counted.then_some(GiveUp(super::SNAPLEN_CUT)))
+    }
+
     /// Feeds one packet going `dir`; facts found are appended to `out`.
+    /// The caller counts the flow by [`FlowEvidence::counted`], before and
+    /// after: a dissector that gives up stops ([`FlowEvidence::reading`]
+    /// is false); a segment held beyond a hole counts the flow until the
+    /// hole fills.
     #[inline]
-    /// Returns the reason to count when the dissector gives up on this
-    /// packet (it stops: [`FlowEvidence::reading`] is false), or, over UDP,
-    /// when the flow's first DNS response cut by the snaplen is lost (it
-    /// goes on: each datagram is a message of its own).
-    pub fn packet(&mut self, dir: Dir, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
+    pub fn packet(&mut self, dir: Dir, m: &PacketMeta<'_>, out: &mut Vec<Fact>) {
         if self.gave_up.is_some() {
-            return None;
+            return;
         }
-        let result = if self.tcp {
-            self.tcp_packet(dir, m, out)
-        } else {
+        if !self.tcp {
             return self.udp_packet(m, out);
-        };
-        let Err(e) = result else { return None };
-        self.gave_up = Some(e);
+        }
+        if let Err(e) = self.tcp_packet(dir, m, out) {
+            self.stop(e);
+        }
+    }
+
+    /// The dissector stops for good, for `why`; held segments are freed.
+    fn stop(&mut self, why: GiveUp) {
+        self.gave_up = Some(why);
         self.dissector = None;
-        Some(e)
+        self.stream.release();
+    }
+
+    /// The flow ended (expired, evicted, or its port reused): a hole still
+    /// open will never fill, so the dissector gives up on it
+    /// ([`OUT_OF_ORDER`], counted since the hole opened) and the held
+    /// segments are freed. Returns whether it gave up.
+    pub fn end(&mut self) -> bool {
+        let open = self.gave_up.is_none() && self.stream.holding();
+        if open {
+            self.stop(GiveUp(OUT_OF_ORDER));
+        }
+        open
     }
 
     fn tcp_packet(
@@ -149,38 +181,31 @@ impl FlowEvidence {
         if m.fragment != Fragment::None {
             return Err(GiveUp("an IP-fragmented TCP segment"));
         }
-        match self
-            .stream
-            .accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len)
-        {
-            Accept::Nothing => Ok(()),
-            Accept::Gap => Err(GiveUp("a segment is missing or out of order")),
-            Accept::Bytes {
-                data,
-                segment_start,
-                missing,
-            } => {
-                d.feed(dir, data, segment_start, out)?;
-                d.gap(dir, missing as usize, out)
-            }
+        let s = &mut self.stream;
+        let accepted = s.accept(dir, m.tcp_seq, m.tcp_flags, m.payload, m.payload_wire_len);
+        deliver(d.as_mut(), dir, accepted, out)?;
+        // The segments held beyond a hole it filled, in order.
+        while let Some(held) = s.reached(dir) {
+            let accepted = s.accept(dir, held.seq, 0, &held.data, held.wire_len);
+            deliver(d.as_mut(), dir, accepted, out)?;
         }
+        Ok(())
     }
 
     /// A UDP datagram (reassembled when fragmented) is one DNS message. A
     /// response the snaplen cut (whole, or in its first fragment) gives
     /// what its first bytes say ([`dns::cut_response`]) and is counted,
     /// once per flow.
-    fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) -> Option<GiveUp> {
+    fn udp_packet(&mut self, m: &PacketMeta<'_>, out: &mut Vec<Fact>) {
         if m.payload_cut() {
             // A cut fragment spoils its datagram; the next id starts afresh.
             let first = matches!(m.fragment, Fragment::None | Fragment::First { .. });
             let response = m.payload.get(2).is_some_and(|b| b & 0x80 != 0);
-            if !(first && response) {
-                return None;
+            if first && response {
+                out.extend(dns::cut_response(m.payload));
+                self.cut_counted = true;
             }
-            out.extend(dns::cut_response(m.payload));
-            let counted = std::mem::replace(&mut self.cut_counted, true);
-            return (!counted).then_some(GiveUp(super::SNAPLEN_CUT));
+            return;
         }
         let whole;
         let msg = match m.fragment {
@@ -193,12 +218,14 @@ impl FlowEvidence {
                     m.frag_more,
                     m.payload,
                 );
-                whole.as_deref()?
+                let Some(whole) = whole.as_deref() else {
+                    return;
+                };
+                whole
             }
             Fragment::None => m.payload,
         };
         out.extend(dns::fact(msg));
-        None
     }
 
     /// Keeps a fact (or counts it past the cap).
@@ -207,6 +234,27 @@ impl FlowEvidence {
             self.facts.push(e);
         } else {
             self.dropped += 1;
+        }
+    }
+}
+
+/// Hands one accepted segment to the dissector.
+fn deliver(
+    d: &mut dyn Dissector,
+    dir: Dir,
+    accepted: Accept<'_>,
+    out: &mut Vec<Fact>,
+) -> Result<(), GiveUp> {
+    match accepted {
+        Accept::Nothing | Accept::Held => Ok(()),
+        Accept::Gap => Err(GiveUp(OUT_OF_ORDER)),
+        Accept::Bytes {
+            data,
+            segment_start,
+            missing,
+        } => {
+            d.feed(dir, data, segment_start, out)?;
+            d.gap(dir, missing as usize, out)
         }
     }
 }

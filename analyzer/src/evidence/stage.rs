@@ -83,12 +83,10 @@ impl EvidenceStage<'_> {
             Dir::ToClient
         };
         self.facts.clear();
-        let gave_up = ev.packet(edir, m, self.facts);
+        let counted = ev.counted();
+        ev.packet(edir, m, self.facts);
         let stopped = !ev.reading();
-        if let Some(e) = gave_up {
-            let why = super::Counted::of(e);
-            *self.gave_up.entry((ev.proto.as_str(), why)).or_insert(0) += 1;
-        }
+        recount(self.gave_up, ev.proto.as_str(), counted, ev.counted());
         if !self.facts.is_empty() {
             let mut probe = std::mem::take(&mut st.probe);
             if let Probe::Active(ev) = &mut probe {
@@ -452,6 +450,32 @@ impl EvidenceStage<'_> {
         if decided {
             st.close();
         }
+    }
+}
+
+/// A flow's give-up moves from `was` to `now` (a hole that opened, a
+/// hole that filled, a dissector that stopped): each flow is counted once,
+/// under the reason it counts for now.
+fn recount(
+    gave_up: &mut BTreeMap<(&'static str, super::Counted), u64>,
+    proto: &'static str,
+    was: Option<super::GiveUp>,
+    now: Option<super::GiveUp>,
+) {
+    if was == now {
+        return;
+    }
+    if let Some(e) = was {
+        let key = (proto, super::Counted::of(e));
+        if let Some(n) = gave_up.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                gave_up.remove(&key);
+            }
+        }
+    }
+    if let Some(e) = now {
+        *gave_up.entry((proto, super::Counted::of(e))).or_insert(0) += 1;
     }
 }
 

@@ -125,8 +125,11 @@ pub(crate) fn dissect_file(
         } else {
             ((m.dst, m.dport), (m.src, m.sport))
         };
-        let (data, start, missing) = match acc {
-            Accept::Nothing => continue,
+        // The segment's new bytes, then those of segments held beyond a
+        // hole it filled, as the analyzer hands them on (`FlowEvidence`).
+        let mut chunks: Vec<(Vec<u8>, bool, u32)> = Vec::new();
+        match acc {
+            Accept::Nothing | Accept::Held => {}
             Accept::Gap => {
                 if conv.dissector.take().is_some() {
                     gave_up.push((frame, GiveUp("gap in the stream")));
@@ -138,14 +141,27 @@ pub(crate) fn dissect_file(
                 data,
                 segment_start,
                 missing,
-            } => (data, segment_start, missing),
+            } => chunks.push((data.to_vec(), segment_start, missing)),
+        }
+        while let Some(s) = conv.stream.reached(dir) {
+            if let Accept::Bytes {
+                data,
+                segment_start,
+                missing,
+            } = conv.stream.accept(dir, s.seq, 0, &s.data, s.wire_len)
+            {
+                chunks.push((data.to_vec(), segment_start, missing));
+            }
+        }
+        let Some((first, _, _)) = chunks.first() else {
+            continue;
         };
         if conv.dissector.is_none() {
             let starts = [
                 conv.stream.start(Dir::ToServer),
                 conv.stream.start(Dir::ToClient),
             ];
-            match make(client, server, data, starts) {
+            match make(client, server, first, starts) {
                 Some(d) => conv.dissector = Some(d),
                 None => {
                     conv.done = true;
@@ -155,8 +171,10 @@ pub(crate) fn dissect_file(
         }
         let mut out = Vec::new();
         let res = conv.dissector.as_mut().map(|d| {
-            d.feed(dir, data, start, &mut out)
-                .and_then(|()| d.gap(dir, missing as usize, &mut out))
+            chunks.iter().try_for_each(|(data, start, missing)| {
+                d.feed(dir, data, *start, &mut out)?;
+                d.gap(dir, *missing as usize, &mut out)
+            })
         });
         found.extend(out.into_iter().map(|fact| Found {
             frame,
