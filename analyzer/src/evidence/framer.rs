@@ -280,21 +280,27 @@ mod tests {
         assert_eq!(got, vec![(vec![2, 5], 2)]);
     }
 
-    #[test]
-    fn holes_inside_a_record_body_are_skipped() {
-        let mut f = Framer::new(Start::Beginning, 3);
+    /// The records a framer keeping `keep` bytes hands over when fed
+    /// `before`, then told of a hole of `missing` bytes, then fed `after`
+    /// (a segment start).
+    fn holed(keep: usize, before: &[u8], missing: usize, after: &[u8]) -> Vec<(Vec<u8>, usize)> {
+        let mut f = Framer::new(Start::Beginning, keep);
         let mut got = Vec::new();
         let mut take = |p: &[u8], l: usize| {
             got.push((p.to_vec(), l));
             Ok(())
         };
+        f.feed(before, true, toy, &mut take, GiveUp("bad")).unwrap();
+        f.skip(missing, &mut take, GiveUp("lost")).unwrap();
+        f.feed(after, true, toy, &mut take, GiveUp("bad")).unwrap();
+        got
+    }
+
+    #[test]
+    fn holes_inside_a_record_body_are_skipped() {
         // A 9-byte record: 2 bytes fed, 5 missing (prefix handed over
         // short), 2 fed; then a 2-byte record.
-        f.feed(&[9, 1], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
-        f.skip(5, &mut take, GiveUp("lost")).unwrap();
-        f.feed(&[7, 7, 2, 4], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
+        let got = holed(3, &[9, 1], 5, &[7, 7, 2, 4]);
         assert_eq!(got, vec![(vec![9, 1], 9), (vec![2, 4], 2)]);
         // A hole that runs into the next header loses the framing.
         let mut f = Framer::new(Start::Beginning, 3);
@@ -311,32 +317,12 @@ mod tests {
         // Whole records are kept (as DCE/RPC keeps fragments): a 9-byte
         // record cut after 2 bytes, its last 2 bytes in the next segment
         // with a whole 3-byte record after them.
-        let mut f = Framer::new(Start::Beginning, 64);
-        let mut got = Vec::new();
-        let mut take = |p: &[u8], l: usize| {
-            got.push((p.to_vec(), l));
-            Ok(())
-        };
-        f.feed(&[9, 1], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
-        f.skip(5, &mut take, GiveUp("lost")).unwrap();
-        f.feed(&[7, 7, 3, 4, 5], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
+        let got = holed(64, &[9, 1], 5, &[7, 7, 3, 4, 5]);
         // The bytes after the hole end the cut record; the next one is
         // read from its own header, whole.
         assert_eq!(got, vec![(vec![9, 1], 9), (vec![3, 4, 5], 3)]);
         // The same when the hole ends the cut record exactly.
-        let mut f = Framer::new(Start::Beginning, 64);
-        let mut got = Vec::new();
-        let mut take = |p: &[u8], l: usize| {
-            got.push((p.to_vec(), l));
-            Ok(())
-        };
-        f.feed(&[9, 1, 2], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
-        f.skip(6, &mut take, GiveUp("lost")).unwrap();
-        f.feed(&[2, 8], true, toy, &mut take, GiveUp("bad"))
-            .unwrap();
+        let got = holed(64, &[9, 1, 2], 6, &[2, 8]);
         assert_eq!(got, vec![(vec![9, 1, 2], 9), (vec![2, 8], 2)]);
     }
 
