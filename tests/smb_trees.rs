@@ -58,7 +58,7 @@ fn paused(mut bytes: Vec<u8>, from_ns: i64, by_s: i64) -> Vec<u8> {
 
 /// Every packet cut to `snaplen` captured bytes (original length kept),
 /// as `editcap -s` does; other blocks as they are.
-fn snapped(bytes: &[u8], snaplen: usize) -> Vec<u8> {
+pub(crate) fn snapped(bytes: &[u8], snaplen: usize) -> Vec<u8> {
     let (mut at, mut out) = (0, Vec::new());
     while at + 8 <= bytes.len() {
         let len = le32(bytes, at + 4) as usize;

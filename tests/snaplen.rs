@@ -251,3 +251,42 @@ fn dns_answers_cut_by_the_snaplen_are_counted_and_not_unanswered() {
         );
     }
 }
+
+/// fixgen's `dpm_dns_ok` cut at 104 bytes (as `editcap -s 104`): its DNS
+/// answer over TCP is cut after its question, its UDP answers stay whole.
+/// The TCP flow is counted once with the snaplen reason, as a flow with a
+/// cut UDP answer is, and the `[[dns]]` rule of `dpm-dns.toml` says the
+/// name's answer was cut, not that it was never answered.
+#[test]
+fn a_dns_answer_over_tcp_cut_by_the_snaplen_is_counted_like_one_over_udp() {
+    let test = "a_dns_answer_over_tcp_cut_by_the_snaplen_is_counted_like_one_over_udp";
+    let (d, t) = crate::audit::generate("dpm_dns_ok");
+    let tcp: Vec<&fixgen::DnsTruth> = t.dns.iter().filter(|a| a.transport == "tcp").collect();
+    assert_eq!(tcp.len(), 1);
+    let cut = d.path().join("cut.pcapng");
+    let bytes = crate::smb_trees::snapped(&std::fs::read(&t.file).unwrap(), 104);
+    std::fs::write(&cut, bytes).unwrap();
+    // The responses the snaplen cut, by tshark: the TCP one only.
+    let filter = "dns.flags.response == 1 && frame.len > frame.cap_len";
+    let Some(lost) = fields(test, &cut, filter, &["tcp.srcport", "dns.qry.name"]) else {
+        return;
+    };
+    assert_eq!(lost, vec![vec!["53".to_string(), tcp[0].name.clone()]]);
+    let policy = root().join("policies/dpm-dns.toml");
+    let doc = audit(&policy, &cut);
+    let dns = gave_up(&doc).remove(&("dns".to_string(), snaplen_reason()));
+    assert_eq!(dns, Some(1));
+    let warnings = crate::util::warnings(&doc);
+    let answered = format!(": {} was answered to {}", tcp[0].name, tcp[0].client);
+    let snapped = "the capture's snaplen (104 bytes) cut the answer";
+    let named = |w: &&str| w.contains(&format!(": {} was", tcp[0].name));
+    let about: Vec<&str> = warnings.iter().copied().filter(named).collect();
+    assert!(
+        about
+            .iter()
+            .any(|w| w.contains(&answered) && w.contains(snapped)),
+        "{about:#?}"
+    );
+    let unanswered = format!(": {} was queried", tcp[0].name);
+    assert!(!about.iter().any(|w| w.contains(&unanswered)), "{about:#?}");
+}

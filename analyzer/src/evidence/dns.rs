@@ -201,6 +201,9 @@ const KEEP: usize = 65_537;
 #[derive(Debug)]
 pub struct DnsTcp {
     framers: [Framer; 2],
+    /// A response the snaplen cut was met: the flow is counted once, as
+    /// over UDP, and reading goes on (each message stands alone).
+    cut: bool,
 }
 
 impl DnsTcp {
@@ -208,6 +211,7 @@ impl DnsTcp {
     pub fn new(start: [Start; 2]) -> Self {
         DnsTcp {
             framers: [Framer::new(start[0], KEEP), Framer::new(start[1], KEEP)],
+            cut: false,
         }
     }
 }
@@ -245,9 +249,23 @@ impl Dissector for DnsTcp {
         )
     }
 
-    fn gap(&mut self, dir: Dir, missing: usize, _: &mut Vec<Fact>) -> Result<(), GiveUp> {
-        // A cut message is not parsed (hickory-proto wants it whole).
-        self.framers[dir.index()].skip(missing, |_, _| Ok(()), GiveUp(super::SNAPLEN_CUT))
+    fn gap(&mut self, dir: Dir, missing: usize, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
+        // A cut message is not parsed (hickory-proto wants it whole); a
+        // cut response gives what its first bytes say, as over UDP.
+        let cut = &mut self.cut;
+        let on_cut = |rec: &[u8], _| {
+            let msg = rec.get(2..).unwrap_or_default();
+            if msg.get(2).is_some_and(|b| b & 0x80 != 0) {
+                out.extend(cut_response(msg));
+                *cut = true;
+            }
+            Ok(())
+        };
+        self.framers[dir.index()].skip(missing, on_cut, GiveUp(super::SNAPLEN_CUT))
+    }
+
+    fn cut(&self) -> bool {
+        self.cut
     }
 }
 
@@ -320,5 +338,38 @@ mod tests {
             })
         );
         assert!(matches!(&out[0], Fact::Dns(a) if a.records.len() == 2));
+    }
+
+    #[test]
+    fn a_tcp_response_cut_by_the_snaplen_is_counted_and_reading_goes_on() {
+        let msg = response();
+        let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&msg);
+        let mut d = DnsTcp::new([Start::Beginning; 2]);
+        let mut out = Vec::new();
+        // Length prefix, header and question (12 + 17 bytes) captured.
+        let kept = 2 + 12 + 17;
+        d.feed(Dir::ToClient, &framed[..kept], true, &mut out)
+            .unwrap();
+        assert!(!d.cut());
+        d.gap(Dir::ToClient, framed.len() - kept, &mut out).unwrap();
+        let cut = Fact::DnsCut {
+            name: "www.x.y.com".into(),
+            qtype: 1,
+            id: 0x1234,
+        };
+        assert_eq!(out, vec![cut]);
+        assert!(d.cut());
+        // The next message is read whole.
+        d.feed(Dir::ToClient, &framed, true, &mut out).unwrap();
+        assert!(matches!(&out[1], Fact::Dns(a) if a.records.len() == 2));
+        // A query the snaplen cut is not an answer lost.
+        let mut q = framed.clone();
+        q[4] = 0x01;
+        let mut d = DnsTcp::new([Start::Beginning; 2]);
+        let mut out = Vec::new();
+        d.feed(Dir::ToServer, &q[..kept], true, &mut out).unwrap();
+        d.gap(Dir::ToServer, q.len() - kept, &mut out).unwrap();
+        assert_eq!((out.len(), d.cut()), (0, false));
     }
 }

@@ -527,6 +527,13 @@ pub trait Dissector: fmt::Debug + Send {
         let _ = (dir, missing, out);
         Err(GiveUp(SNAPLEN_CUT))
     }
+
+    /// The snaplen cut a message where it mattered, but the dissector
+    /// reads on, each message standing alone (a DNS response over TCP):
+    /// its flow counts once with [`SNAPLEN_CUT`], as a cut UDP answer's.
+    fn cut(&self) -> bool {
+        false
+    }
 }
 
 /// The give-up reason of bytes lost where a dissector needed them; counted

@@ -124,12 +124,13 @@ impl FlowEvidence {
     /// The reason this flow counts under in the report's give-ups now, if
     /// any: its dissector's, once it gave up; [`OUT_OF_ORDER`] while a
     /// hole is open (segments are held beyond it: the count goes if the
-    /// hole fills, and stays if the flow ends first); over UDP, a DNS
-    /// response the snaplen cut (once per flow: it goes on reading).
+    /// hole fills, and stays if the flow ends first); a DNS response the
+    /// snaplen cut, over UDP or TCP (once per flow: it goes on reading).
     pub fn counted(&self) -> Option<GiveUp> {
+        let cut = || self.cut_counted || self.dissector.as_ref().is_some_and(|d| d.cut());
         self.gave_up
             .or_else(|| self.stream.holding().then_some(GiveUp(OUT_OF_ORDER)))
-            .or_else(|| self.cut_counted.then_some(GiveUp(super::SNAPLEN_CUT)))
+            .or_else(|| cut().then_some(GiveUp(super::SNAPLEN_CUT)))
     }
 
     /// Feeds one packet going `dir`; facts found are appended to `out`.
