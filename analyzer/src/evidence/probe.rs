@@ -259,3 +259,82 @@ fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, Decoded};
+    use capture::{Frame, LinkType};
+
+    /// An IPv4 TCP segment of a DNS-over-TCP flow (client 10.0.0.1:40000,
+    /// server 10.0.0.2:53).
+    fn segment(to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let b = match to_server {
+            true => etherparse::PacketBuilder::ipv4(c, s, 64).tcp(40000, 53, seq, 64240),
+            false => etherparse::PacketBuilder::ipv4(s, c, 64).tcp(53, 40000, seq, 64240),
+        };
+        let mut v = Vec::new();
+        b.ack(1).write(&mut v, payload).unwrap();
+        v
+    }
+
+    /// Feeds one segment; the facts it gave.
+    fn feed(ev: &mut FlowEvidence, dir: Dir, seq: u32, payload: &[u8]) -> Vec<Fact> {
+        let bytes = segment(dir == Dir::ToServer, seq, payload);
+        let Decoded::Packet(m) = decode(&Frame::test(LinkType::RAW, &bytes)) else {
+            panic!("a TCP segment decodes");
+        };
+        let mut out = Vec::new();
+        ev.packet(dir, &m, &mut out);
+        out
+    }
+
+    /// `ps.x.y.com` A? with id 1, framed with its 2-byte length.
+    fn query() -> Vec<u8> {
+        let q = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x02ps\x01x\x01y\x03com\x00\x00\x01\x00\x01";
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend(q);
+        framed
+    }
+
+    #[test]
+    fn a_hole_counts_while_open_and_not_once_filled() {
+        let q = query();
+        let (a, b) = q.split_at(10);
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false);
+        let gap = Some(GiveUp(OUT_OF_ORDER));
+        // The stream starts at the first payload: 1000.
+        assert_eq!(feed(&mut ev, Dir::ToServer, 1000, &a[..4]), vec![]);
+        assert_eq!(ev.counted(), None);
+        assert_eq!(feed(&mut ev, Dir::ToServer, 1010, b), vec![]);
+        assert_eq!(ev.counted(), gap);
+        let found = feed(&mut ev, Dir::ToServer, 1004, &a[4..]);
+        assert!(matches!(&found[..], [Fact::DnsQuery { id: 1, .. }]));
+        assert_eq!(ev.counted(), None);
+        assert!(ev.reading());
+    }
+
+    #[test]
+    fn a_hole_open_when_the_flow_ends_or_another_give_up_comes() {
+        let q = query();
+        // The flow ends with the hole open: given up, counted as it was.
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false);
+        feed(&mut ev, Dir::ToServer, 1000, &q[..4]);
+        feed(&mut ev, Dir::ToServer, 1010, &q[10..]);
+        assert!(ev.end());
+        assert_eq!(ev.counted(), Some(GiveUp(OUT_OF_ORDER)));
+        assert!(!ev.reading());
+        assert!(!ev.end(), "once");
+        // The dissector gives up for another reason meanwhile (a stream
+        // read from its start, where a short length is no DNS): counted
+        // under that reason instead.
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, true);
+        feed(&mut ev, Dir::ToServer, 1000, &q[..4]);
+        feed(&mut ev, Dir::ToServer, 1010, &q[10..]);
+        feed(&mut ev, Dir::ToClient, 7, &[0, 3, 1, 2, 3]);
+        let short = GiveUp("not DNS: message shorter than a DNS header");
+        assert_eq!(ev.counted(), Some(short));
+        assert!(!ev.end());
+    }
+}
