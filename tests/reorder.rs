@@ -38,16 +38,22 @@ fn tcp_segment(ng: &[u8], block: usize) -> Option<(u16, &[u8])> {
     Some((sport, &tcp[off..]))
 }
 
+/// The packet blocks of the client data segments from port `port`, with
+/// their payloads, in capture order.
+fn client_data(ng: &[u8], port: u16) -> Vec<(usize, &[u8])> {
+    packet_blocks(ng)
+        .into_iter()
+        .filter_map(|b| tcp_segment(ng, b).map(|(sport, p)| (b, sport, p)))
+        .filter(|(_, sport, p)| *sport == port && !p.is_empty())
+        .map(|(b, _, p)| (b, p))
+        .collect()
+}
+
 /// The packet blocks of the management copy's client data segments, in
 /// capture order, from the first that carries an SMB2 WRITE request (its
 /// NetBIOS header, then `\xfeSMB`, command 0x0009 at offset 12).
 fn write_segments(ng: &[u8]) -> Vec<usize> {
-    let data: Vec<(usize, &[u8])> = packet_blocks(ng)
-        .into_iter()
-        .filter_map(|b| tcp_segment(ng, b).map(|(port, p)| (b, port, p)))
-        .filter(|(_, port, p)| *port == CLIENT_PORT && !p.is_empty())
-        .map(|(b, _, p)| (b, p))
-        .collect();
+    let data = client_data(ng, CLIENT_PORT);
     let write = |p: &[u8]| p.len() > 18 && p[4..8] == *b"\xfeSMB" && p[16..18] == [9, 0];
     let first = data.iter().position(|(_, p)| write(p)).unwrap();
     data[first..].iter().map(|(b, _)| *b).collect()
@@ -101,8 +107,12 @@ fn policy(dir: &Path) -> String {
 }
 
 fn audit(policy: &str, file: &Path) -> Value {
+    audit_code(policy, file, 0)
+}
+
+fn audit_code(policy: &str, file: &Path, code: i32) -> Value {
     let f = file.to_str().unwrap();
-    run_json(&["audit", "--policy", policy, "--flows", f], 0)
+    run_json(&["audit", "--policy", policy, "--flows", f], code)
 }
 
 /// The `evidence_gave_up` entries: (protocol, reason) → flows.
@@ -224,4 +234,39 @@ fn a_segment_that_never_comes_is_still_a_give_up() {
     assert!(segs.len() > 2 && last != before_last);
     let doc = audit(&p, &file);
     assert_eq!(gave_up(&doc), want);
+}
+
+#[test]
+fn a_dcom_activation_whose_request_comes_before_its_bind_still_teaches_its_port() {
+    // fixgen's `dpm_dcom_learned` (a): the client's bind to the DCOM
+    // activator, then RemoteCreateInstance, whose reply names ps[49750];
+    // the request captured first. The stream starts after the SYN, so the
+    // request waits for the bind instead of starting the stream.
+    let (d, t) = generate("dpm_dcom_learned");
+    let ng = std::fs::read(&t.file).unwrap();
+    let segs = client_data(&ng, 49701);
+    assert_eq!(segs.len(), 2, "bind and request");
+    let file = d.path().join("swapped.pcapng");
+    std::fs::write(&file, swapped(&ng, segs[0].0, segs[1].0)).unwrap();
+    let p = crate::audit::policy("dpm.toml");
+    let plain = audit_code(&p, &t.file, 1);
+    let doc = audit_code(&p, &file, 1);
+    assert_classes_match(&plain, &t);
+    assert_classes_match(&doc, &t);
+    assert_eq!(flows_without_times(&doc), flows_without_times(&plain));
+    assert_eq!(doc["learned_endpoints"], plain["learned_endpoints"]);
+    assert_eq!(gave_up(&doc), gave_up(&plain));
+    let kinds = |doc: &Value| -> Vec<String> {
+        let flows = doc["flows"].as_array().unwrap();
+        let f = flows.iter().find(|f| f["sport"] == 49701).unwrap();
+        let ev = f["evidence"].as_array().unwrap();
+        ev.iter()
+            .map(|e| e["kind"].as_str().unwrap().into())
+            .collect()
+    };
+    // The bind, and the reply's string bindings (fixgen's `activation`:
+    // three resolver addresses and three `host[49750]` bindings).
+    let mut want = vec!["rpc-bind".to_string()];
+    want.extend(std::iter::repeat_n("dcom-binding".to_string(), 3 + 3));
+    assert_eq!(kinds(&doc), want);
 }

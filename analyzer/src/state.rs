@@ -8,6 +8,7 @@ use crate::class::ClassId;
 use crate::classify::{Classification, Reason};
 use crate::evidence::learned::Endpoint;
 use crate::evidence::probe::FlowEvidence;
+use crate::evidence::stream::Syns;
 use crate::evidence::Uuid;
 use crate::flow::FlowExt;
 use crate::policy::{FlowVerdict, NetId};
@@ -15,17 +16,23 @@ use crate::stats::{FlowSeries, Pending};
 use crate::IfaceRef;
 
 /// A flow's evidence stage.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub enum Probe {
-    /// No payload yet: the dissector is chosen at the first payload.
-    #[default]
-    Fresh,
+    /// No payload yet: the dissector is chosen at the first payload; the
+    /// SYNs seen so far say where its streams start.
+    Fresh(Syns),
     /// No dissector reads this flow.
     Never,
     /// A dissector reads it.
     Active(Box<FlowEvidence>),
     /// Its dissector gave up; what it found stays.
     Done(Box<FlowEvidence>),
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe::Fresh(Syns::default())
+    }
 }
 
 impl Probe {
@@ -40,7 +47,7 @@ impl Probe {
     /// The evidence stage still has work on this flow's packets.
     #[inline]
     pub fn reading(&self) -> bool {
-        matches!(self, Probe::Fresh | Probe::Active(_))
+        matches!(self, Probe::Fresh(_) | Probe::Active(_))
     }
 }
 

@@ -7,7 +7,7 @@ use super::dcerpc::DceRpc;
 use super::dns::{self, DnsTcp};
 use super::reasm::Reassembly;
 use super::smb::Smb;
-use super::stream::{Accept, TcpStream};
+use super::stream::{Accept, Syns, TcpStream};
 use super::{Dir, Dissector, Fact, GiveUp, Uuid};
 use crate::decode::{proto, Fragment, PacketMeta};
 
@@ -91,9 +91,10 @@ pub struct FlowEvidence {
 impl FlowEvidence {
     /// The state of a flow read as `proto`, created at its first payload;
     /// `handshake_seen` when the flow's SYN was seen (its streams start at
-    /// their first byte).
-    pub fn new(proto: Proto, ip_proto: u8, handshake_seen: bool) -> Self {
-        let stream = TcpStream::new(handshake_seen);
+    /// their first byte), `syns` the SYNs seen before it (a direction's
+    /// stream starts after its SYN, else at its first payload).
+    pub fn new(proto: Proto, ip_proto: u8, handshake_seen: bool, syns: Syns) -> Self {
+        let stream = TcpStream::new(handshake_seen, syns);
         let starts = [stream.start(Dir::ToServer), stream.start(Dir::ToClient)];
         let tcp = ip_proto == proto::TCP;
         let dissector: Option<Box<dyn Dissector>> = match (proto, tcp) {
@@ -302,7 +303,7 @@ mod tests {
     fn a_hole_counts_while_open_and_not_once_filled() {
         let q = query();
         let (a, b) = q.split_at(10);
-        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false);
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false, Syns::default());
         let gap = Some(GiveUp(OUT_OF_ORDER));
         // The stream starts at the first payload: 1000.
         assert_eq!(feed(&mut ev, Dir::ToServer, 1000, &a[..4]), vec![]);
@@ -319,7 +320,7 @@ mod tests {
     fn a_hole_open_when_the_flow_ends_or_another_give_up_comes() {
         let q = query();
         // The flow ends with the hole open: given up, counted as it was.
-        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false);
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, false, Syns::default());
         feed(&mut ev, Dir::ToServer, 1000, &q[..4]);
         feed(&mut ev, Dir::ToServer, 1010, &q[10..]);
         assert!(ev.end());
@@ -329,7 +330,7 @@ mod tests {
         // The dissector gives up for another reason meanwhile (a stream
         // read from its start, where a short length is no DNS): counted
         // under that reason instead.
-        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, true);
+        let mut ev = FlowEvidence::new(Proto::Dns, proto::TCP, true, Syns::default());
         feed(&mut ev, Dir::ToServer, 1000, &q[..4]);
         feed(&mut ev, Dir::ToServer, 1010, &q[10..]);
         feed(&mut ev, Dir::ToClient, 7, &[0, 3, 1, 2, 3]);

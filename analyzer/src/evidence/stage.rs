@@ -12,6 +12,7 @@ use capture::Timestamp;
 use super::learned::{Endpoint, Knowledge, SessionKey, SmbServer};
 use super::names::Reply;
 use super::probe::{Evidence, FlowEvidence, Proto};
+use super::stream::Syns;
 use super::{Dir, Fact, Uuid, Via};
 use crate::analyzer::tuple;
 use crate::classify::{decides, Also, Classifier, Clues, FlowTuple, Reason, Refinable, SmbNote};
@@ -62,8 +63,17 @@ impl EvidenceStage<'_> {
         if st.open && ts.0.saturating_sub(flow.first_seen.0) > self.window_ns {
             st.close();
         }
-        if let Probe::Fresh = st.probe {
-            st.probe = self.choose(flow, st, m);
+        let edir = if dir == flow.forward() {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        if let Probe::Fresh(syns) = &mut st.probe {
+            if m.tcp_flags & tcp_flags::SYN != 0 {
+                syns.note(edir, m.tcp_seq);
+            }
+            let syns = *syns;
+            st.probe = self.choose(flow, st, m, syns);
             if st.open && st.smb_note().is_some() {
                 // An SMB connection joined mid-stream says so from the start.
                 self.reclassify(flow, st);
@@ -77,11 +87,6 @@ impl EvidenceStage<'_> {
         if bare {
             return;
         }
-        let edir = if dir == flow.forward() {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
         self.facts.clear();
         let counted = ev.counted();
         ev.packet(edir, m, self.facts);
@@ -102,10 +107,11 @@ impl EvidenceStage<'_> {
         }
     }
 
-    /// At the first payload: the flow's dissector, if any.
-    fn choose(&self, flow: &Flow, st: &mut FlowState, m: &PacketMeta<'_>) -> Probe {
+    /// At the first payload: the flow's dissector, if any, its streams
+    /// starting after the SYNs seen.
+    fn choose(&self, flow: &Flow, st: &mut FlowState, m: &PacketMeta<'_>, syns: Syns) -> Probe {
         if m.payload.is_empty() {
-            return Probe::Fresh;
+            return Probe::Fresh(syns);
         }
         let ports = [flow.key.lo_port, flow.key.hi_port];
         let Some(p) = Proto::choose(flow.key.proto, ports, m.payload) else {
@@ -127,6 +133,7 @@ impl EvidenceStage<'_> {
             p,
             flow.key.proto,
             flow.syn_seen,
+            syns,
         )))
     }
 

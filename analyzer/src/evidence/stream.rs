@@ -14,8 +14,9 @@
 //! dissectors ([`Accept::Gap`]); so does a hole still open when the flow
 //! ends, since nothing fills it (the caller counts it). The buffer is
 //! allocated at the first held segment and freed when the hole fills:
-//! a stream in order costs nothing. Sequence numbers compare modulo 2^32
-//! (RFC 793 §3.3).
+//! a stream in order costs nothing. A direction starts at the byte after
+//! its SYN when the SYN was seen ([`Syns`]), else at its first payload.
+//! Sequence numbers compare modulo 2^32 (RFC 793 §3.3).
 
 use super::{Dir, Start};
 use crate::decode::tcp_flags;
@@ -81,6 +82,32 @@ pub struct TcpStream {
     held: Option<Box<[Held; 2]>>,
 }
 
+/// The sequence numbers of the SYNs a flow's directions sent before its
+/// first payload, by [`Dir`]: a direction whose SYN was seen starts its
+/// stream at the byte after it, so a segment captured before that
+/// direction's first one is held, not taken for a retransmission. Kept in
+/// the flow's evidence stage until its first payload (the flow table keeps
+/// only the initiator's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Syns {
+    seq: [u32; 2],
+    seen: [bool; 2],
+}
+
+impl Syns {
+    /// `dir` sent a SYN with sequence number `seq` (a later one wins, as a
+    /// retried SYN's does).
+    pub fn note(&mut self, dir: Dir, seq: u32) {
+        self.seq[dir.index()] = seq;
+        self.seen[dir.index()] = true;
+    }
+
+    /// The first byte of `dir`'s stream, if its SYN was seen.
+    fn first_byte(&self, dir: usize) -> Option<u32> {
+        self.seen[dir].then(|| self.seq[dir].wrapping_add(1))
+    }
+}
+
 /// `a < b` in sequence space.
 fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -88,10 +115,12 @@ fn before(a: u32, b: u32) -> bool {
 
 impl TcpStream {
     /// A stream tracker created at a flow's first payload: when the flow's
-    /// handshake was seen, both directions start at their first byte.
-    pub fn new(handshake_seen: bool) -> Self {
+    /// handshake was seen, both directions start at their first byte; a
+    /// direction whose SYN is in `syns` expects the byte after it, any
+    /// other its first payload.
+    pub fn new(handshake_seen: bool, syns: Syns) -> Self {
         TcpStream {
-            next: [None; 2],
+            next: [syns.first_byte(0), syns.first_byte(1)],
             syn: [handshake_seen; 2],
             held: None,
         }
@@ -127,8 +156,8 @@ impl TcpStream {
         if len == 0 {
             return Accept::Nothing;
         }
-        // Created at the first payload, after the handshake: a direction's
-        // first payload starts its stream (`next` unset) either way.
+        // Created at the first payload: a direction whose SYN was not seen
+        // (see `Syns`) starts its stream there.
         let next = *self.next[d].get_or_insert(seq);
         let overlap = next.wrapping_sub(seq);
         if seq != next && !before(seq, next) {
@@ -321,6 +350,20 @@ mod tests {
         assert_eq!(s.accept(D, 14, 0, b"op", 2), b(b"op", true, 0));
         assert_eq!(next_held(&mut s), Some((b"qr".to_vec(), true, 8)));
         assert_eq!(s.accept(D, 26, 0, b"z", 1), b(b"z", true, 0));
+    }
+
+    #[test]
+    fn a_stream_after_a_syn_holds_a_segment_before_its_first_payload() {
+        let mut syns = Syns::default();
+        syns.note(D, 99);
+        let mut s = TcpStream::new(true, syns);
+        // The second segment is the first captured: held, not a start.
+        assert_eq!(s.accept(D, 104, 0, b"efgh", 4), Accept::Held);
+        assert_eq!(s.accept(D, 100, 0, b"abcd", 4), b(b"abcd", true, 0));
+        assert_eq!(next_held(&mut s), Some((b"efgh".to_vec(), true, 0)));
+        // The other direction's SYN was not seen: its first payload starts it.
+        let to_client = Dir::ToClient;
+        assert_eq!(s.accept(to_client, 7, 0, b"r", 1), b(b"r", true, 0));
     }
 
     #[test]
