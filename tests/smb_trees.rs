@@ -262,3 +262,70 @@ fn a_tree_connect_cut_by_the_snaplen_is_a_give_up_and_says_so() {
         );
     }
 }
+
+#[test]
+fn an_async_tree_connect_names_the_tree_its_data_uses() {
+    // A CSV-share tree connect answered at once (tree 5, never used), then
+    // one to ClusterStorage$ answered by an interim response (STATUS_PENDING)
+    // and a final one in the async header form (MS-SMB2 §3.3.4.2–3), which
+    // has an AsyncId where the sync form has the TreeId: the WRITEs use
+    // tree 9, which no response named, so they are the ClusterStorage$
+    // tree's: a management copy (client) on the CSV network, a violation.
+    // The AsyncId's high half (8) is where a sync header's TreeId would be.
+    use fixgen::messages::{
+        smb2_session, smb2_tree_connect_in, smb2_tree_granted, smb2_tree_granted_async,
+        smb2_tree_pending, smb2_write_in,
+    };
+    let s = 0x0000_3000_0000_0041;
+    let async_id = 0x0000_0008_0000_002a;
+    let csv = r"\\NODE1\7c1d2f3e-5d4b-4a1a-9d2c-0f1e2d3c4b5a-1073741824$";
+    let mut talk = smb2_session(s);
+    talk.extend([
+        (true, smb2_tree_connect_in(2, s, csv)),
+        (false, smb2_tree_granted(2, s, 5)),
+        (true, smb2_tree_connect_in(3, s, r"\\NODE1\ClusterStorage$")),
+        (false, smb2_tree_pending(3, s, async_id)),
+        (false, smb2_tree_granted_async(3, s, async_id)),
+    ]);
+    for mid in 4..8 {
+        let [write, done] = smb2_write_in(mid, s, 9, 8192);
+        talk.extend([(true, write), (false, done)]);
+    }
+    let frames =
+        fixgen::frames::tcp_talk(([172, 16, 30, 12], [172, 16, 30, 11]), (49950, 445), &talk);
+    let mut w = fixgen::NgWriter::new(false);
+    w.section(&[]);
+    w.interface(1, &[(2, b"csv")]);
+    for (i, f) in frames.iter().enumerate() {
+        w.epb(
+            0,
+            1_700_000_000_000_000 + 1000 * i as u64,
+            f,
+            f.len() as u32,
+            &[],
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("async_tree.pcapng");
+    std::fs::write(&file, &w.out).unwrap();
+    let doc = audit_flows(&policy("cluster.toml"), &file, 1);
+    let flows = flows_on(&doc, 49950);
+    assert_eq!(flows.len(), 1);
+    let f = flows[0];
+    let bytes: usize = frames.iter().map(Vec::len).sum();
+    assert_eq!(f["bytes"].as_u64(), Some(bytes as u64));
+    assert_eq!(f["class"], "client", "{f}");
+    assert_eq!(f["status"], "violation");
+    let uses: Vec<_> = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "smb-tree-use")
+        .collect();
+    assert_eq!(uses.len(), 1, "{f}");
+    assert_eq!(uses[0]["tree_id"], "0x00000009");
+    assert_eq!(uses[0]["session_id"], "0x0000300000000041");
+    assert_eq!(uses[0]["path"], r"\\NODE1\ClusterStorage$");
+    let why = f["reason"].as_str().unwrap();
+    assert!(why.contains(r"\\NODE1\ClusterStorage$"), "{why}");
+}

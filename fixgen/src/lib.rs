@@ -47,6 +47,59 @@ pub mod messages {
         crate::smb::tree_connect_request(2, 0x4000_0000_0001, path, false)
     }
 
+    /// An SMB 3.1.1 client's NEGOTIATE and SESSION_SETUP as (from the client, message):
+    /// MessageIds 0 and 1, the server assigning `session` (NetBIOS-framed).
+    pub fn smb2_session(session: u64) -> Vec<(bool, Vec<u8>)> {
+        let who = crate::smb::Account {
+            domain: "X",
+            user: "Administrator",
+            workstation: "NODE2",
+        };
+        vec![
+            (true, crate::smb::negotiate_request(0, [0x21; 16])),
+            (
+                false,
+                crate::smb::negotiate_response(0, crate::smb::DIALECT_311, [0x12; 16]),
+            ),
+            (true, crate::smb::session_setup_request(1, who)),
+            (false, crate::smb::session_setup_response(1, session)),
+        ]
+    }
+
+    /// SMB2 TREE_CONNECT request `message_id` for `path` in `session`, NetBIOS-framed.
+    pub fn smb2_tree_connect_in(message_id: u64, session: u64, path: &str) -> Vec<u8> {
+        crate::smb::tree_connect_request(message_id, session, path, false)
+    }
+
+    /// The sync TREE_CONNECT response to `message_id` granting disk tree `tree`.
+    pub fn smb2_tree_granted(message_id: u64, session: u64, tree: u32) -> Vec<u8> {
+        let ids = crate::smb::Ids { session, tree };
+        crate::smb::tree_connect_response(message_id, ids, crate::smb::ShareType::Disk)
+    }
+
+    /// The interim response (STATUS_PENDING, async header with `async_id`) to
+    /// TREE_CONNECT `message_id`.
+    pub fn smb2_tree_pending(message_id: u64, session: u64, async_id: u64) -> Vec<u8> {
+        crate::smb::interim_response(3, message_id, session, async_id)
+    }
+
+    /// The final TREE_CONNECT response to `message_id` after [`smb2_tree_pending`]:
+    /// SUCCESS in the async header, which has no TreeId.
+    pub fn smb2_tree_granted_async(message_id: u64, session: u64, async_id: u64) -> Vec<u8> {
+        let disk = crate::smb::ShareType::Disk;
+        crate::smb::tree_connect_response_async(message_id, session, async_id, disk)
+    }
+
+    /// SMB2 WRITE request `message_id` of `len` bytes in `tree` of `session`, and its
+    /// response.
+    pub fn smb2_write_in(message_id: u64, session: u64, tree: u32, len: usize) -> [Vec<u8>; 2] {
+        let ids = crate::smb::Ids { session, tree };
+        [
+            crate::smb::write(ids, message_id, 0, len),
+            crate::smb::write_response(ids, message_id, len),
+        ]
+    }
+
     /// SMB2 WRITE request carrying `len` bytes, NetBIOS-framed.
     pub fn smb2_write(len: usize) -> Vec<u8> {
         crate::smb::smb2_write(3, 0, len)

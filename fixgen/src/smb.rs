@@ -266,6 +266,61 @@ pub(crate) fn tree_connect_response(message_id: u64, ids: Ids, share: ShareType)
     nbss(v)
 }
 
+/// SMB2 header flags (MS-SMB2 §2.2.1.2): SERVER_TO_REDIR, ASYNC_COMMAND.
+const FLAGS_RESPONSE: u32 = 0x1;
+const FLAGS_ASYNC: u32 = 0x2;
+/// STATUS_PENDING (MS-ERREF 2.3.1), the status of an interim response.
+const STATUS_PENDING: u32 = 0x0000_0103;
+
+/// The 64-byte async header of a response (MS-SMB2 §2.2.1.1): SERVER_TO_REDIR and
+/// ASYNC_COMMAND set, and the 8-byte AsyncId at offset 32, where the sync header
+/// (§2.2.1.2) has ProcessId and TreeId: an async response names no tree.
+fn async_header(command: u16, message_id: u64, status: u32, async_id: u64, ids: Ids) -> Vec<u8> {
+    let mut h = header(command, message_id, true, ids);
+    h[8..12].copy_from_slice(&status.to_le_bytes());
+    // §3.3.4.2 grants credits in the interim response; §3.3.4.3 sets the final one's to 0.
+    let credits = u16::from(status == STATUS_PENDING);
+    h[14..16].copy_from_slice(&credits.to_le_bytes());
+    h[16..20].copy_from_slice(&(FLAGS_RESPONSE | FLAGS_ASYNC).to_le_bytes());
+    h[32..40].copy_from_slice(&async_id.to_le_bytes());
+    h
+}
+
+/// The interim response to a request the server processes asynchronously (MS-SMB2
+/// §3.3.4.2): status STATUS_PENDING, the async header with `async_id`, and an SMB2 ERROR
+/// Response (§2.2.2: StructureSize 9, no error contexts, ByteCount 0, so one ErrorData byte).
+pub(crate) fn interim_response(
+    command: u16,
+    message_id: u64,
+    session: u64,
+    async_id: u64,
+) -> Vec<u8> {
+    let ids = Ids { session, tree: 0 };
+    let mut v = async_header(command, message_id, STATUS_PENDING, async_id, ids);
+    v.extend_from_slice(&9u16.to_le_bytes()); // StructureSize
+    v.push(0); // ErrorContextCount
+    v.push(0); // Reserved
+    v.extend_from_slice(&0u32.to_le_bytes()); // ByteCount
+    v.push(0); // ErrorData
+    nbss(v)
+}
+
+/// The final TREE_CONNECT response to a request that went async (MS-SMB2 §3.3.4.3): status
+/// SUCCESS in the async header with `async_id`, so no TreeId is on the wire; the body as
+/// [`tree_connect_response`]'s.
+pub(crate) fn tree_connect_response_async(
+    message_id: u64,
+    session: u64,
+    async_id: u64,
+    share: ShareType,
+) -> Vec<u8> {
+    let ids = Ids { session, tree: 0 };
+    let sync = tree_connect_response(message_id, ids, share);
+    let mut v = async_header(TREE_CONNECT, message_id, 0, async_id, ids);
+    v.extend_from_slice(sync.get(4 + 64..).unwrap_or_default());
+    nbss(v)
+}
+
 /// WRITE request carrying `data_len` bytes at `offset` in tree `ids` (MS-SMB2 §2.2.21).
 pub(crate) fn write(ids: Ids, message_id: u64, offset: u64, data_len: usize) -> Vec<u8> {
     let mut v = header(WRITE, message_id, false, ids);

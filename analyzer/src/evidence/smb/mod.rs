@@ -53,6 +53,9 @@ const MAX_PENDING_TREES: usize = 8;
 /// share, which decides the class, is lost (counted in `evidence_gave_up`).
 pub const TREE_PATH_CUT: &str = "tree connect path cut by the snaplen";
 const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
+/// The status of an interim response (MS-SMB2 §3.3.4.2): the request was
+/// received and its final response, with the same MessageId, comes later.
+const STATUS_PENDING: u32 = 0x0000_0103;
 /// SMB2 TREE_CONNECT request flag (MS-SMB2 §2.2.9).
 const TREE_CONNECT_EXTENSION_PRESENT: u16 = 0x4;
 
@@ -203,6 +206,10 @@ struct State {
     /// Trees the server granted on this connection: (session, tree, path),
     /// oldest forgotten first.
     trees: Vec<(u64, u32, Box<str>)>,
+    /// Paths granted by a final response in the async header form, which
+    /// has no TreeId (MS-SMB2 §2.2.1.1): (session, path), until data of
+    /// the session uses a tree no response named.
+    unnamed: Vec<(u64, Box<str>)>,
 }
 
 /// Kinds of once-per-session facts, for [`State::first`].
@@ -373,23 +380,45 @@ impl State {
         Ok(())
     }
 
-    /// A successful TREE_CONNECT response (sync header): the tree its
-    /// request's path now has.
+    /// A TREE_CONNECT response: a successful one grants its request's
+    /// path (matched by MessageId) the TreeId of its header. An interim
+    /// response (STATUS_PENDING, async header: MS-SMB2 §3.3.4.2) grants
+    /// nothing and leaves the request waiting for its final response. A
+    /// final response in the async form (§3.3.4.3: the request went
+    /// async) has an AsyncId where the sync header has ProcessId and
+    /// TreeId (§2.2.1.1): its tree is named by the first data of the
+    /// session on a tree no response named ([`State::tree_path`]).
     fn tree_granted(&mut self, h: &Smb2Header, out: &mut Vec<Fact>) {
+        if h.status == STATUS_PENDING {
+            return;
+        }
         let Some(i) = self.asked.iter().position(|(mid, _)| *mid == h.message_id) else {
             return;
         };
         let (_, path) = self.asked.remove(i);
-        if h.status != 0 || h.flags & FLAG_ASYNC != 0 || h.tree_id == 0 {
+        if h.status != 0 {
             return;
         }
+        if h.flags & FLAG_ASYNC != 0 {
+            if self.unnamed.len() >= MAX_PENDING_TREES {
+                self.unnamed.remove(0);
+            }
+            self.unnamed.push((h.session_id, path));
+        } else if h.tree_id != 0 {
+            self.grant(h.session_id, h.tree_id, path, out);
+        }
+    }
+
+    /// Tree `tree_id` of `session_id` is `path` on this connection, and
+    /// for later connections of the session ([`Fact::SmbTree`]).
+    fn grant(&mut self, session_id: u64, tree_id: u32, path: Box<str>, out: &mut Vec<Fact>) {
         if self.trees.len() >= MAX_TREES {
             self.trees.remove(0);
         }
-        self.trees.push((h.session_id, h.tree_id, path.clone()));
+        self.trees.push((session_id, tree_id, path.clone()));
         out.push(Fact::SmbTree {
-            session_id: h.session_id,
-            tree_id: h.tree_id,
+            session_id,
+            tree_id,
             path: path.into(),
         });
     }
@@ -404,17 +433,37 @@ impl State {
             return;
         }
         let path = self
-            .trees
-            .iter()
-            .rev()
-            .find(|(s, t, _)| *s == session_id && *t == tree_id)
-            .map(|(_, _, p)| p.to_string())
+            .tree_path(session_id, tree_id, out)
             .or_else(|| self.only_unanswered());
         out.push(Fact::SmbTreeUse {
             session_id,
             tree_id,
             path,
         });
+    }
+
+    /// The path of a tree of this connection: granted by a response, or
+    /// else the one path of the session an async final response granted
+    /// without naming its tree. A client uses only TreeIds a response
+    /// gave it, so a tree of the session that no response here named,
+    /// used while exactly one such grant waits, is that grant's (with two
+    /// waiting, which is which is unknown). The tree is then granted as
+    /// if its response had named it.
+    fn tree_path(&mut self, session_id: u64, tree_id: u32, out: &mut Vec<Fact>) -> Option<String> {
+        let mut granted = self.trees.iter().rev();
+        if let Some((_, _, p)) = granted.find(|(s, t, _)| (*s, *t) == (session_id, tree_id)) {
+            return Some(p.to_string());
+        }
+        let of_session = self.unnamed.iter().enumerate();
+        let mut waiting = of_session
+            .filter(|(_, (s, _))| *s == session_id)
+            .map(|(i, _)| i);
+        let (Some(i), None) = (waiting.next(), waiting.next()) else {
+            return None;
+        };
+        let (_, path) = self.unnamed.remove(i);
+        self.grant(session_id, tree_id, path.clone(), out);
+        Some(path.into())
     }
 
     /// The path of this connection's one tree connect, when no response

@@ -572,3 +572,86 @@ fn data_after_an_unanswered_tree_connect_is_in_that_tree() {
     assert_eq!(use_of(&[vm]).as_deref(), Some(vm));
     assert_eq!(use_of(&[vm, r"\\node2\C$"]), None);
 }
+
+/// `msg` in the async header form (MS-SMB2 §2.2.1.1): flag ASYNC_COMMAND,
+/// and the 8-byte AsyncId at offset 32, where the sync form has ProcessId
+/// and TreeId.
+fn async_form(mut msg: Vec<u8>, message_id: u64, async_id: u64) -> Vec<u8> {
+    let flags = u32_at(&msg, 16).unwrap_or(0) | FLAG_ASYNC;
+    msg[16..20].copy_from_slice(&flags.to_le_bytes());
+    msg[24..32].copy_from_slice(&message_id.to_le_bytes());
+    msg[32..40].copy_from_slice(&async_id.to_le_bytes());
+    msg
+}
+
+/// A TREE_CONNECT answered first by an interim response (STATUS_PENDING,
+/// MS-SMB2 §3.3.4.2), then by a final response in the async form
+/// (§3.3.4.3), which names no TreeId: the interim grants nothing, the
+/// final one grants the request's path (by MessageId), and the first tree
+/// of the session no response named is that path's. The AsyncId's high
+/// half (8) is where a sync header has the TreeId: read as one, it would
+/// grant tree 8. With two such grants waiting, which tree is which is
+/// unknown.
+#[test]
+fn an_async_final_tree_connect_response_names_the_next_unnamed_tree() {
+    let s = 0x0000_3000_0000_0019;
+    let (csv, admin) = (r"\\NODE1\ClusterStorage$", r"\\NODE1\C$");
+    let async_id = 0x0000_0008_0000_002a;
+    let interim = smb2(
+        TREE_CONNECT,
+        FLAG_RESPONSE,
+        s,
+        STATUS_PENDING,
+        &[9, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    let done = smb2(
+        TREE_CONNECT,
+        FLAG_RESPONSE,
+        s,
+        0,
+        &[16, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    let msgs = [
+        (Dir::ToServer, with_ids(tree_connect(s, csv, false), 7, 0)),
+        (Dir::ToServer, with_ids(tree_connect(s, admin, false), 8, 0)),
+        (Dir::ToClient, async_form(interim, 7, async_id)),
+        (Dir::ToClient, with_ids(done.clone(), 8, 5)),
+        (Dir::ToClient, async_form(done.clone(), 7, async_id)),
+        (Dir::ToServer, with_ids(smb2(9, 0, s, 0, &[0; 48]), 9, 9)),
+        (Dir::ToServer, with_ids(smb2(9, 0, s, 0, &[0; 48]), 10, 5)),
+    ];
+    let framed: Vec<(Dir, Vec<u8>)> = msgs.into_iter().map(|(d, m)| (d, nbss(&m))).collect();
+    let segs: Vec<(Dir, &[u8], bool)> = framed.iter().map(|(d, b)| (*d, &b[..], true)).collect();
+    let tree = |tree_id, p: &str| Fact::SmbTree {
+        session_id: s,
+        tree_id,
+        path: p.into(),
+    };
+    let used = |tree_id, p: Option<&str>| Fact::SmbTreeUse {
+        session_id: s,
+        tree_id,
+        path: p.map(str::to_owned),
+    };
+    assert_eq!(
+        run(&mut fresh(), &segs).unwrap(),
+        vec![
+            tc(csv, s),
+            tc(admin, s),
+            tree(5, admin),
+            tree(9, csv),
+            used(9, Some(csv)),
+            used(5, Some(admin)),
+        ]
+    );
+    // Both tree connects answered in the async form: neither names tree 9.
+    let both = [
+        framed[0].clone(),
+        framed[1].clone(),
+        (Dir::ToClient, nbss(&async_form(done.clone(), 8, 3))),
+        framed[4].clone(),
+        framed[5].clone(),
+    ];
+    let segs: Vec<(Dir, &[u8], bool)> = both.iter().map(|(d, b)| (*d, &b[..], true)).collect();
+    let got = run(&mut fresh(), &segs).unwrap();
+    assert_eq!(got, vec![tc(csv, s), tc(admin, s), used(9, None)]);
+}
