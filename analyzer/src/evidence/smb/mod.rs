@@ -253,10 +253,7 @@ impl State {
                 self.transform(msg, out);
                 Ok(())
             }
-            Some(id) if id == SMB1 => {
-                self.smb1(msg, out);
-                Ok(())
-            }
+            Some(id) if id == SMB1 => self.smb1(msg, cut, out),
             // A compression transform hides its message: nothing to learn.
             _ => Ok(()),
         }
@@ -478,12 +475,13 @@ impl State {
         }
     }
 
-    /// One SMB1 message with its AndX chain (`m` starts at its header).
-    fn smb1(&mut self, m: &[u8], out: &mut Vec<Fact>) {
+    /// One SMB1 message with its AndX chain (`m` starts at its header). A
+    /// TREE_CONNECT_ANDX whose path the snaplen cut gives up, as SMB2's.
+    fn smb1(&mut self, m: &[u8], cut: bool, out: &mut Vec<Fact>) -> Result<(), GiveUp> {
         let (Some(&command), Some(&flags), Some(flags2), Some(uid)) =
             (m.get(4), m.get(9), u16_at(m, 10), u16_at(m, 28))
         else {
-            return;
+            return Ok(());
         };
         let reply = flags & SMB1_REPLY != 0;
         match (command, reply) {
@@ -498,15 +496,21 @@ impl State {
             }
             (_, false) => {
                 let unicode = flags2 & SMB1_UNICODE != 0;
-                if let Some(path) = smb1_tree_path(m, command, unicode) {
-                    out.push(Fact::SmbTreeConnect {
-                        path,
-                        session_id: u64::from(uid),
-                    });
+                let session_id = u64::from(uid);
+                match smb1_tree_path(m, command, unicode) {
+                    Some(TreePath::Whole(path)) => {
+                        out.push(Fact::SmbTreeConnect { path, session_id });
+                    }
+                    Some(TreePath::Part(path)) if cut => {
+                        out.push(Fact::SmbTreeConnectCut { path, session_id });
+                        return Err(GiveUp(TREE_PATH_CUT));
+                    }
+                    _ => {}
                 }
             }
             _ => {}
         }
+        Ok(())
     }
 }
 
@@ -608,12 +612,13 @@ fn smb1_dialects(m: &[u8]) -> Vec<Option<String>> {
 
 /// The path of a TREE_CONNECT_ANDX request, found by following the AndX
 /// chain from the first command block (MS-CIFS §2.2.4.55.1: a chained
-/// TREE_CONNECT_ANDX after SESSION_SETUP_ANDX is allowed).
-fn smb1_tree_path(m: &[u8], command: u8, unicode: bool) -> Option<String> {
+/// TREE_CONNECT_ANDX after SESSION_SETUP_ANDX is allowed); `None` when the
+/// chain names none (or is cut before it says which command comes next).
+fn smb1_tree_path(m: &[u8], command: u8, unicode: bool) -> Option<TreePath> {
     let (mut command, mut at) = (command, SMB1_HEADER_LEN);
     for _ in 0..MAX_CHAIN {
         if command == SMB1_TREE_CONNECT_ANDX {
-            return smb1_tree_connect(m, at, unicode);
+            return Some(smb1_tree_connect(m, at, unicode));
         }
         // AndX block (MS-CIFS §2.2.3.4): WordCount, AndXCommand,
         // AndXReserved, AndXOffset (from the header start).
@@ -633,24 +638,34 @@ fn smb1_tree_path(m: &[u8], command: u8, unicode: bool) -> Option<String> {
 /// A TREE_CONNECT_ANDX request block at `at` (MS-CIFS §2.2.4.55.1):
 /// WordCount 4 (AndX 4 bytes, Flags, PasswordLength), ByteCount, Password,
 /// then Path: UTF-16LE aligned to 2 bytes from the header start when
-/// Unicode, else OEM; null-terminated either way.
-fn smb1_tree_connect(m: &[u8], at: usize, unicode: bool) -> Option<String> {
-    if *m.get(at)? != 4 {
-        return None;
+/// Unicode, else OEM; null-terminated either way. A message that ends
+/// before the terminator gives the part it holds (`Part`, possibly empty),
+/// as [`smb2_tree_path`]: cut, or malformed when it was not cut.
+fn smb1_tree_connect(m: &[u8], at: usize, unicode: bool) -> TreePath {
+    match m.get(at) {
+        Some(4) => {}
+        Some(_) => return TreePath::Malformed,
+        None => return TreePath::Part(String::new()),
     }
-    let password = usize::from(u16_at(m, at + 7)?);
+    let (Some(password), Some(bytes)) = (u16_at(m, at + 7), smb1_bytes(m, at)) else {
+        return TreePath::Part(String::new());
+    };
     let bytes_at = at + 1 + 8 + 2;
-    let bytes = smb1_bytes(m, at)?;
-    let mut path_at = bytes_at + password;
+    let mut path_at = bytes_at + usize::from(password);
     if unicode {
         path_at += path_at % 2;
-        let s = bytes.get(path_at - bytes_at..)?;
-        let end = s.chunks_exact(2).position(|c| c == [0, 0])?;
-        Some(utf16(s.get(..end * 2)?))
+    }
+    let s = bytes.get(path_at - bytes_at..).unwrap_or_default();
+    if unicode {
+        match s.chunks_exact(2).position(|c| c == [0, 0]) {
+            Some(end) => TreePath::Whole(utf16(s.get(..end * 2).unwrap_or_default())),
+            None => TreePath::Part(utf16(s)),
+        }
     } else {
-        let s = bytes.get(path_at - bytes_at..)?;
-        let end = s.iter().position(|&b| b == 0)?;
-        Some(ascii(s.get(..end)?))
+        match s.iter().position(|&b| b == 0) {
+            Some(end) => TreePath::Whole(ascii(s.get(..end).unwrap_or_default())),
+            None => TreePath::Part(ascii(s)),
+        }
     }
 }
 

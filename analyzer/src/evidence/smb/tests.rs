@@ -655,3 +655,53 @@ fn an_async_final_tree_connect_response_names_the_next_unnamed_tree() {
     let got = run(&mut fresh(), &segs).unwrap();
     assert_eq!(got, vec![tc(csv, s), tc(admin, s), used(9, None)]);
 }
+
+/// An SMB1 TREE_CONNECT_ANDX the snaplen cut inside its path (Unicode or
+/// OEM), or before its block in an AndX chain, gives up as SMB2's does,
+/// with the part of the path captured; one cut past its path does not.
+#[test]
+fn an_smb1_tree_connect_cut_by_the_snaplen_gives_up_with_what_was_captured() {
+    let path = r"\\hv-cluster-prod-01.corp1.contoso.local\ADMIN$";
+    // (message, bytes of it kept after the NetBIOS header, captured path).
+    // Header 32, WordCount 1, words 8, ByteCount 2, password 1: the path
+    // starts 44 bytes in, even, so Unicode needs no pad byte.
+    let uni = smb1(0x75, false, true, 7, &tree_connect_andx(path, true, false));
+    let oem = smb1(
+        0x75,
+        false,
+        false,
+        7,
+        &tree_connect_andx(path, false, false),
+    );
+    let mut chained = vec![2, SMB1_TREE_CONNECT_ANDX, 0, 39, 0, 0, 0];
+    chained.extend(tree_connect_andx(path, true, true));
+    let chained = smb1(0x73, false, true, 7, &chained);
+    let captured = |n: usize| path.chars().take(n).collect::<String>();
+    let cases = [
+        (&uni, 44 + 20, captured(10)),
+        (&oem, 44 + 13, captured(13)),
+        (&chained, 38, String::new()),
+    ];
+    for (msg, kept, part) in cases {
+        let framed = nbss(msg);
+        let mut d = fresh();
+        let mut out = Vec::new();
+        d.feed(Dir::ToServer, &framed[..4 + kept], true, &mut out)
+            .unwrap();
+        let e = d.gap(Dir::ToServer, framed.len() - 4 - kept, &mut out);
+        assert_eq!(e, Err(GiveUp(TREE_PATH_CUT)), "{part}");
+        let cut = Fact::SmbTreeConnectCut {
+            path: part,
+            session_id: 7,
+        };
+        assert_eq!(out, vec![cut]);
+    }
+    // Cut in the service string after the path: the path is whole.
+    let framed = nbss(&oem);
+    let (mut d, mut out) = (fresh(), Vec::new());
+    let kept = framed.len() - 3;
+    d.feed(Dir::ToServer, &framed[..kept], true, &mut out)
+        .unwrap();
+    assert_eq!(d.gap(Dir::ToServer, 3, &mut out), Ok(()));
+    assert_eq!(out, vec![tc(path, 7)]);
+}
