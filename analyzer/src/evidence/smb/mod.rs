@@ -279,7 +279,7 @@ impl State {
             let Some(m) = msg.get(at..) else {
                 return Ok(());
             };
-            let Some(mut h) = Smb2Header::parse(m) else {
+            let Some(mut h) = Smb2Header::parse(m, cut) else {
                 return Ok(());
             };
             if h.flags & FLAG_RELATED != 0 {
@@ -527,8 +527,11 @@ struct Smb2Header {
 }
 
 impl Smb2Header {
-    fn parse(m: &[u8]) -> Option<Self> {
-        if m.get(..4)? != SMB2 || u16_at(m, 4)? != 64 || m.len() < 64 {
+    /// The header at the start of `m`. A message the snaplen `cut` may
+    /// lose the Signature (48..64), which nothing here reads: its command
+    /// still tells a TREE_CONNECT whose path was lost.
+    fn parse(m: &[u8], cut: bool) -> Option<Self> {
+        if m.get(..4)? != SMB2 || u16_at(m, 4)? != 64 || (m.len() < 64 && !cut) {
             return None;
         }
         Some(Smb2Header {

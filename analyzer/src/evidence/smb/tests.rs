@@ -705,3 +705,22 @@ fn an_smb1_tree_connect_cut_by_the_snaplen_gives_up_with_what_was_captured() {
     assert_eq!(d.gap(Dir::ToServer, 3, &mut out), Ok(()));
     assert_eq!(out, vec![tc(path, 7)]);
 }
+
+/// An SMB2 TREE_CONNECT cut inside its header's Signature (a 120-byte
+/// snaplen on Ethernet, IPv4 and TCP with options) lost its whole path:
+/// it gives up with nothing captured of it, as one cut in the path does.
+#[test]
+fn an_smb2_tree_connect_cut_inside_its_header_gives_up() {
+    let msg = nbss(&tree_connect(9, r"\\srv\IPC$", false));
+    let kept = 4 + 62;
+    let mut d = fresh();
+    let mut out = Vec::new();
+    d.feed(Dir::ToServer, &msg[..kept], true, &mut out).unwrap();
+    let e = d.gap(Dir::ToServer, msg.len() - kept, &mut out);
+    assert_eq!(e, Err(GiveUp(TREE_PATH_CUT)));
+    let cut = Fact::SmbTreeConnectCut {
+        path: String::new(),
+        session_id: 9,
+    };
+    assert_eq!(out, vec![cut]);
+}
