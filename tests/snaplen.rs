@@ -1,7 +1,7 @@
 //! Captures cut by a small snaplen (`editcap -s 256`, lanecheck's own live
-//! default): a DCE/RPC fragment or DNS answer the snaplen cut is read for
-//! what was captured, never called malformed, and a give-up it causes says
-//! the snaplen. Expected numbers come from tshark on the full and the cut
+//! default; 120 for SMB tree connects): a DCE/RPC fragment, DNS answer or
+//! SMB tree connect the snaplen cut is read for what was captured, never
+//! called malformed, and a give-up it causes says the snaplen. Expected numbers come from tshark on the full and the cut
 //! files, never from lanecheck.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +22,14 @@ fn snaplen_reason() -> String {
 /// `src` cut at `SNAPLEN` bytes per frame, in `dir`; `None` (skipped)
 /// without editcap.
 fn cut_copy(test: &str, src: &Path, dir: &Path) -> Option<PathBuf> {
+    cut_copy_at(test, src, dir, SNAPLEN)
+}
+
+/// `src` cut at `snaplen` bytes per frame, in `dir`.
+fn cut_copy_at(test: &str, src: &Path, dir: &Path, snaplen: u32) -> Option<PathBuf> {
     let dst = dir.join(src.file_name().unwrap());
     let Ok(out) = Command::new("editcap")
-        .args(["-s", &SNAPLEN.to_string()])
+        .args(["-s", &snaplen.to_string()])
         .arg(src)
         .arg(&dst)
         .output()
@@ -289,4 +294,190 @@ fn a_dns_answer_over_tcp_cut_by_the_snaplen_is_counted_like_one_over_udp() {
     );
     let unanswered = format!(": {} was queried", tcp[0].name);
     assert!(!about.iter().any(|w| w.contains(&unanswered)), "{about:#?}");
+
+/// A tree connect request as tshark shows it: its TCP stream, the
+/// client's port, the path's bytes as sent (SMB1: with its terminator),
+/// where they start in the frame, and whether they are UTF-16LE.
+struct TreeConnect {
+    stream: String,
+    port: String,
+    bytes: Vec<u8>,
+    at: usize,
+    unicode: bool,
+}
+
+/// Every value of `key` anywhere in `v` (tshark's JSON nests its trees).
+fn all<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == key {
+                    out.push(x);
+                } else {
+                    all(x, key, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| all(x, key, out)),
+        _ => {}
+    }
+}
+
+/// The SMB1 and SMB2 tree connect requests of `file`, in frame order, with
+/// the paths' positions (`tshark -T json -x`: `_raw` is [hex, offset,
+/// length, …]).
+fn tree_connects(test: &str, file: &Path) -> Option<Vec<TreeConnect>> {
+    let filter = "(smb.cmd == 0x75 && smb.flags.response == 0) \
+                  || (smb2.cmd == 3 && smb2.flags.response == 0)";
+    let args = [
+        "-n",
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        filter,
+        "-T",
+        "json",
+        "-x",
+    ];
+    let doc: Value = serde_json::from_str(&tshark_output(test, &args)?).unwrap();
+    let mut out = Vec::new();
+    for p in doc.as_array().unwrap() {
+        let layers = &p["_source"]["layers"];
+        let tcp = |k: &str| layers["tcp"][k].as_str().unwrap().to_string();
+        let mut flags2 = Vec::new();
+        all(layers, "smb.flags2.string", &mut flags2);
+        for (key, unicode) in [
+            ("smb.path_raw", flags2.first().is_some_and(|f| *f == "1")),
+            ("smb2.tree_raw", true),
+        ] {
+            let mut raws = Vec::new();
+            all(layers, key, &mut raws);
+            for r in raws {
+                let hex = r[0].as_str().unwrap();
+                let bytes = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                out.push(TreeConnect {
+                    stream: tcp("tcp.stream"),
+                    port: tcp("tcp.srcport"),
+                    bytes,
+                    at: r[1].as_u64().unwrap() as usize,
+                    unicode,
+                });
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A path's bytes as text: UTF-16LE (an odd last byte dropped) or OEM
+/// (ASCII kept, anything else U+FFFD), as a dissector shows them.
+fn text(b: &[u8], unicode: bool) -> String {
+    if unicode {
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        b.iter()
+            .map(|&c| {
+                if c.is_ascii() {
+                    char::from(c)
+                } else {
+                    '\u{fffd}'
+                }
+            })
+            .collect()
+    }
+}
+
+/// Every SMB capture of the corpus cut at 120 bytes, where each one's
+/// first tree connect is cut (tshark places the corpus's paths 102 to 130
+/// bytes into their frames): per flow, the tree connects before the first
+/// one whose path tshark shows past the snaplen are listed whole, that one
+/// as `smb-tree-connect-cut` with the bytes of its path the snaplen kept
+/// (none when it cut the SMB2 header's Signature), and nothing after (the
+/// dissector gave up); one give-up per such flow, SMB1 and SMB2 alike
+/// (SMB1's were dropped in silence).
+#[test]
+fn smb_tree_connects_cut_by_the_snaplen_give_up_with_what_tshark_shows_captured() {
+    const CUT: usize = 120;
+    let test = "smb_tree_connects_cut_by_the_snaplen_give_up_with_what_tshark_shows_captured";
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("smb.toml");
+    let rule = "[networks]\nlan = [\"0.0.0.0/0\", \"::/0\"]\n\n[[rules]]\nclass = \"smb-share\"\nproto = \"tcp\"\nports = [445, 139]\nsmb_share = \"*\"\nnetworks = [\"lan\"]\n";
+    std::fs::write(&policy, rule).unwrap();
+    let mut files: Vec<String> = crate::util::read_tsv(&corpus.join("MANIFEST.tsv"))
+        .into_iter()
+        .filter(|r| r["protocols_io_phs"].contains("smb") || r["protocols_io_phs"].contains("nbss"))
+        .map(|r| r["local_path"].clone())
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut cut_flows = 0;
+    for file in files {
+        let full = corpus.join(&file);
+        let Some(connects) = tree_connects(test, &full) else {
+            return;
+        };
+        let (mut want, mut gave_up_on) = (BTreeMap::<String, Vec<_>>::new(), BTreeSet::new());
+        for c in &connects {
+            if gave_up_on.contains(&c.stream) {
+                continue;
+            }
+            let entry = want.entry(c.port.clone()).or_default();
+            if c.at + c.bytes.len() <= CUT {
+                let end = c.bytes.len() - if c.unicode { 2 } else { 1 };
+                let path = if c.bytes.ends_with(&[0]) {
+                    &c.bytes[..end]
+                } else {
+                    &c.bytes[..]
+                };
+                entry.push((false, text(path, c.unicode)));
+            } else {
+                entry.push((true, text(&c.bytes[..CUT.saturating_sub(c.at)], c.unicode)));
+                gave_up_on.insert(c.stream.clone());
+            }
+        }
+        let Some(cut) = cut_copy_at(test, &full, dir.path(), CUT as u32) else {
+            return;
+        };
+        let doc = run_json(
+            &[
+                "audit",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--flows",
+                cut.to_str().unwrap(),
+            ],
+            0,
+        );
+        let mut got = BTreeMap::<String, Vec<_>>::new();
+        for f in doc["flows"].as_array().unwrap() {
+            for e in f["evidence"].as_array().unwrap() {
+                let kind = e["kind"].as_str().unwrap();
+                let own = kind == "smb-tree-connect" && e.get("via").is_none();
+                if own || kind == "smb-tree-connect-cut" {
+                    let path = e["path"].as_str().unwrap().to_string();
+                    got.entry(f["sport"].to_string())
+                        .or_default()
+                        .push((kind.ends_with("cut"), path));
+                }
+            }
+        }
+        assert_eq!(got, want, "{file}");
+        let reason = (
+            "smb".to_string(),
+            "tree connect path cut by the snaplen".to_string(),
+        );
+        let n = gave_up(&doc).get(&reason).copied().unwrap_or(0);
+        assert_eq!(n, gave_up_on.len() as u64, "{file}");
+        cut_flows += gave_up_on.len();
+    }
+    // SMB1: 4 flows in 4 captures; SMB2: 8 flows in 7.
+    assert_eq!(cut_flows, 12);
 }
