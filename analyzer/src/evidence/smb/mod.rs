@@ -45,6 +45,8 @@ const TREE_CONNECT: u16 = 3;
 /// §2.2.1.2), but not CANCEL (12) and ECHO (13), which name no tree's use:
 /// a connection's class follows the trees these are sent to.
 const TREE_DATA: std::ops::RangeInclusive<u16> = 5..=17;
+const CANCEL: u16 = 12;
+const ECHO: u16 = 13;
 /// Trees remembered per flow (TreeId → path), and tree connects awaiting
 /// their response (MessageId → path).
 const MAX_TREES: usize = 16;
@@ -339,6 +341,7 @@ impl State {
             }
             (TREE_CONNECT, false) => self.tree_connect(h, m, cut, out)?,
             (TREE_CONNECT, true) => self.tree_granted(h, out),
+            (CANCEL | ECHO, false) => {}
             (c, false) if TREE_DATA.contains(&c) => self.tree_use(h, out),
             _ => {}
         }

@@ -420,7 +420,8 @@ fn the_tree_a_response_grants_names_the_data_that_uses_it() {
     let granted = with_ids(smb2(TREE_CONNECT, FLAG_RESPONSE, s, 0, &[0; 16]), 7, 5);
     let write = with_ids(smb2(9, 0, s, 0, &[0; 48]), 8, 5);
     let other = with_ids(smb2(8, 0, s, 0, &[0; 48]), 9, 6);
-    let echo = with_ids(smb2(13, 0, s, 0, &[0; 4]), 10, 6);
+    let echo = with_ids(smb2(13, 0, s, 0, &[0; 4]), 10, 7);
+    let cancel = with_ids(smb2(12, 0, s, 0, &[0; 4]), 11, 8);
     let segs: Vec<(Dir, Vec<u8>)> = vec![
         (Dir::ToServer, nbss(&c)),
         (Dir::ToClient, nbss(&granted)),
@@ -428,6 +429,7 @@ fn the_tree_a_response_grants_names_the_data_that_uses_it() {
         (Dir::ToServer, nbss(&write)),
         (Dir::ToServer, nbss(&other)),
         (Dir::ToServer, nbss(&echo)),
+        (Dir::ToServer, nbss(&cancel)),
     ];
     let segs: Vec<(Dir, &[u8], bool)> = segs.iter().map(|(d, b)| (*d, &b[..], true)).collect();
     let path = r"\\NODE1\C$".to_string();
@@ -441,7 +443,8 @@ fn the_tree_a_response_grants_names_the_data_that_uses_it() {
                 path: path.clone()
             },
             // Once per (session, tree); a tree this connection did not
-            // connect has no path here; ECHO names no use.
+            // connect has no path here; ECHO and CANCEL (on trees
+            // of their own) name no use.
             Fact::SmbTreeUse {
                 session_id: s,
                 tree_id: 5,
