@@ -7,6 +7,7 @@ mod util;
 mod audit;
 mod browser;
 mod conformance;
+mod conformance_smb;
 mod derive;
 mod evidence;
 mod flows;

@@ -727,3 +727,94 @@ fn an_smb2_tree_connect_cut_inside_its_header_gives_up() {
     };
     assert_eq!(out, vec![cut]);
 }
+
+/// `tshark -n -r FILE -Y FILTER -T fields -e …` rows; `None` (skipped, a
+/// failure under CI) without tshark.
+fn tshark(file: &std::path::Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>> {
+    let mut c = std::process::Command::new("tshark");
+    c.arg("-n")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let Ok(out) = c.output() else {
+        crate::evidence::testkit::skip("smb grants against tshark", "tshark not found");
+        return None;
+    };
+    assert!(out.status.success(), "tshark: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(
+        text.lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect(),
+    )
+}
+
+/// Every TreeId granted in the SMB2 captures of the corpus, found by
+/// tshark: each successful TREE_CONNECT response (`smb2.nt_status` 0)
+/// grants its `smb2.tid` in its `smb2.sesid` to the path of the request of
+/// its TCP stream with the same `smb2.msg_id`. The dissector finds the
+/// same grants at the same frames, and no other (unused ones included:
+/// smb3.pcap's trees carry only encrypted data).
+#[test]
+fn every_grant_tshark_finds_in_the_corpus_at_its_frame() {
+    let Some(manifest) = corpus_file("../MANIFEST.tsv") else {
+        crate::evidence::testkit::skip("smb grants against tshark", "the shared corpus is absent");
+        return;
+    };
+    let mut files: Vec<String> = tsv(&manifest)
+        .into_iter()
+        .filter(|c| c.get(12).is_some_and(|p| p.contains("smb2")))
+        .map(|c| c[0].clone())
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut grants = 0;
+    for file in files {
+        let path = corpus_file(file.strip_prefix("files/").unwrap_or(&file)).unwrap();
+        let cols = [
+            "frame.number",
+            "tcp.stream",
+            "smb2.flags.response",
+            "smb2.nt_status",
+            "smb2.msg_id",
+            "smb2.sesid",
+            "smb2.tid",
+            "smb2.tree",
+        ];
+        let Some(rows) = tshark(&path, "smb2.cmd == 3", &cols) else {
+            return;
+        };
+        let (mut asked, mut want) = (std::collections::HashMap::new(), Vec::new());
+        for r in rows {
+            // One message per frame, so the fields line up.
+            assert!(r.iter().all(|v| !v.contains(',')), "{file}: {r:?}");
+            let id = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap();
+            if r[2] == "0" {
+                asked.insert((r[1].clone(), r[4].clone()), r[7].clone());
+            } else if let Some(p) = asked.remove(&(r[1].clone(), r[4].clone())) {
+                if r[3] == "0x00000000" {
+                    let (session_id, tree_id) = (id(&r[5]), id(&r[6]) as u32);
+                    let fact = Fact::SmbTree {
+                        session_id,
+                        tree_id,
+                        path: p,
+                    };
+                    want.push((r[0].parse::<u64>().unwrap(), fact));
+                }
+            }
+        }
+        let got: Vec<_> = smb_facts(&path)
+            .0
+            .into_iter()
+            .filter(|f| matches!(f.fact, Fact::SmbTree { .. }))
+            .map(|f| (f.frame, f.fact))
+            .collect();
+        assert_eq!(got, want, "{file}");
+        grants += want.len();
+    }
+    // 8 captures: 1 + 3 + 2 + 1 + 2 + 2 + 0 + 1.
+    assert_eq!(grants, 12);
+}
