@@ -294,6 +294,7 @@ fn a_dns_answer_over_tcp_cut_by_the_snaplen_is_counted_like_one_over_udp() {
     );
     let unanswered = format!(": {} was queried", tcp[0].name);
     assert!(!about.iter().any(|w| w.contains(&unanswered)), "{about:#?}");
+}
 
 /// A tree connect request as tshark shows it: its TCP stream, the
 /// client's port, the path's bytes as sent (SMB1: with its terminator),
