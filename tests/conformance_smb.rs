@@ -13,28 +13,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{read_tsv, run_json, shared_corpus, tshark_output};
+use crate::util::{all_values as all, read_tsv, run_json, shared_corpus, tshark_output};
 
 /// A connection's facts, by client port: tree connects (session, path),
 /// first tree uses (session, tree, path or none).
 type Facts = BTreeMap<u64, (Vec<(String, String)>, Vec<(String, String, Option<String>)>)>;
-
-/// Every value of `key` anywhere in `v` (tshark nests its fields in trees).
-fn all<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                if k == key {
-                    out.push(x);
-                } else {
-                    all(x, key, out);
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| all(x, key, out)),
-        _ => {}
-    }
-}
 
 /// The first string value of `key` in `v`.
 fn field(v: &Value, key: &str) -> Option<String> {

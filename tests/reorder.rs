@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::audit::{assert_classes_match, generate};
 use crate::scenarios::{cluster_with_clients_on_csv, LIVE_MIGRATION_RULE};
-use crate::util::{lanecheck, le32, packet_blocks, run_json};
+use crate::util::{gave_up, lanecheck, le32, packet_blocks, run_json};
 
 /// The management copy's client port (fixgen's `management_copy`).
 const CLIENT_PORT: u16 = 49911;
@@ -113,19 +113,6 @@ fn audit(policy: &str, file: &Path) -> Value {
 fn audit_code(policy: &str, file: &Path, code: i32) -> Value {
     let f = file.to_str().unwrap();
     run_json(&["audit", "--policy", policy, "--flows", f], code)
-}
-
-/// The `evidence_gave_up` entries: (protocol, reason) → flows.
-fn gave_up(doc: &Value) -> BTreeMap<(String, String), u64> {
-    doc["evidence_gave_up"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            let s = |k: &str| g[k].as_str().unwrap().to_string();
-            ((s("protocol"), s("reason")), g["flows"].as_u64().unwrap())
-        })
-        .collect()
 }
 
 /// Every flow with its class, bytes, packets and evidence, the evidence

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{root, run_json, shared_corpus, skip, tshark_output};
+use crate::util::{all_values as all, gave_up, root, run_json, shared_corpus, skip, tshark_output};
 
 const SNAPLEN: u32 = 256;
 
@@ -57,19 +57,6 @@ fn fields(test: &str, file: &Path, filter: &str, names: &[&str]) -> Option<Vec<V
             .map(|l| l.split('\t').map(str::to_string).collect())
             .collect(),
     )
-}
-
-/// The `evidence_gave_up` entries of an audit: (protocol, reason) → flows.
-fn gave_up(doc: &Value) -> BTreeMap<(String, String), u64> {
-    doc["evidence_gave_up"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            let s = |k: &str| g[k].as_str().unwrap().to_string();
-            ((s("protocol"), s("reason")), g["flows"].as_u64().unwrap())
-        })
-        .collect()
 }
 
 fn audit(policy: &Path, capture: &Path) -> Value {
@@ -305,23 +292,6 @@ struct TreeConnect {
     bytes: Vec<u8>,
     at: usize,
     unicode: bool,
-}
-
-/// Every value of `key` anywhere in `v` (tshark's JSON nests its trees).
-fn all<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                if k == key {
-                    out.push(x);
-                } else {
-                    all(x, key, out);
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| all(x, key, out)),
-        _ => {}
-    }
 }
 
 /// The SMB1 and SMB2 tree connect requests of `file`, in frame order, with

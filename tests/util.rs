@@ -266,3 +266,34 @@ pub fn packet_blocks(bytes: &[u8]) -> Vec<usize> {
     }
     out
 }
+
+/// The `evidence_gave_up` entries of a report: (protocol, reason) → flows.
+pub fn gave_up(doc: &serde_json::Value) -> std::collections::BTreeMap<(String, String), u64> {
+    doc["evidence_gave_up"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let s = |k: &str| g[k].as_str().unwrap().to_string();
+            ((s("protocol"), s("reason")), g["flows"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// Every value of `key` anywhere in `v` (tshark's JSON nests its fields
+/// in trees).
+pub fn all_values<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<&'a serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if k == key {
+                    out.push(x);
+                } else {
+                    all_values(x, key, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| all_values(x, key, out)),
+        _ => {}
+    }
+}
