@@ -208,10 +208,26 @@ impl Seen {
 
     /// Whether `payload` agrees with this packet's after the key's 8 bytes,
     /// as far as both were captured.
+    #[inline]
     fn same_payload(&self, payload: &[u8]) -> bool {
         let more = payload.get(8..).unwrap_or_default();
         let n = more.len().min(usize::from(self.n_more));
-        more[..n] == self.more[..n]
+        // Nothing to compare (an ACK), or both whole: the cases of nearly
+        // every copy, done inline (a compare of a length known only here
+        // is a memcmp call: 9 % of a pktmon audit's time).
+        match n {
+            0 => true,
+            MORE => more.first_chunk::<MORE>() == Some(&self.more),
+            _ => self.same_prefix(more, n),
+        }
+    }
+
+    /// [`Seen::same_payload`] for a copy cut short, apart so that the
+    /// common cases are not merged into its memcmp call.
+    #[cold]
+    #[inline(never)]
+    fn same_prefix(&self, more: &[u8], n: usize) -> bool {
+        more.get(..n) == self.more.get(..n)
     }
 
     /// Credits `iface` if new; true when it was. Beyond [`PLACES`]
