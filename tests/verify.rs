@@ -518,8 +518,19 @@ fn ifaces_lists_nics_with_their_policy_networks() {
             "warning: eth9: named in the policy but not present on this host",
         ]
     );
-    // Host keys: those of --node apply (and outrank plain keys), another
-    // host's are neither applied nor missing here.
+}
+
+/// `HOST/KEY` keys: those of `--node` apply (and outrank plain keys),
+/// another host's are neither applied nor reported missing.
+#[test]
+fn ifaces_applies_the_keys_of_its_node() {
+    if !root_or_skip("ifaces_applies_the_keys_of_its_node") {
+        return;
+    }
+    let lab = Lab::new();
+    let bin = env!("CARGO_BIN_EXE_lanecheck");
+    let dir = tempfile::tempdir().unwrap();
+    let p = std::fs::read_to_string(policy()).unwrap();
     let keyed = dir.path().join("keyed.toml");
     std::fs::write(
         &keyed,

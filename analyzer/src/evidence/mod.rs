@@ -182,106 +182,112 @@ pub fn plain_rpc_interface(u: &Uuid) -> Option<&'static str> {
     interface_name(u)
 }
 
+/// Well-known DCE/RPC interfaces and their names (for reports): zeek's
+/// `consts.zeek` and the MS-* specifications.
+const KNOWN_INTERFACES: &[(u128, &str)] = &[
+    (
+        0xe1af8308_5d1f_11c9_91a4_08002b14a0fa,
+        "endpoint mapper (epmapper)",
+    ),
+    (
+        0x000001a0_0000_0000_c000_000000000046,
+        "DCOM activator (IRemoteSCMActivator)",
+    ),
+    (
+        0x4d9f4ab8_7d1c_11cf_861e_0020af6e7c57,
+        "DCOM activator (IActivation)",
+    ),
+    (
+        0x99fcfec4_5260_101b_bbcb_00aa0021347a,
+        "DCOM OXID resolver (IObjectExporter)",
+    ),
+    (0x00000131_0000_0000_c000_000000000046, "DCOM IRemUnknown"),
+    (0x00000143_0000_0000_c000_000000000046, "DCOM IRemUnknown2"),
+    (
+        0x367abb81_9844_35f1_ad32_98f038001003,
+        "service control manager (svcctl)",
+    ),
+    (0x12345778_1234_abcd_ef00_0123456789ab, "LSA (lsarpc)"),
+    (0x12345778_1234_abcd_ef00_0123456789ac, "SAM (samr)"),
+    (0x12345678_1234_abcd_ef00_01234567cffb, "Netlogon"),
+    (
+        0xe3514235_4b06_11d1_ab04_00c04fc2dcd2,
+        "directory replication (drsuapi)",
+    ),
+    (
+        0x4b324fc8_1670_01d3_1278_5a47bf6ee188,
+        "server service (srvsvc)",
+    ),
+    (
+        0x6bffd098_a112_3610_9833_46c3f87e345a,
+        "workstation service (wkssvc)",
+    ),
+    (
+        0x338cd001_2244_31f1_aaaa_900038001003,
+        "remote registry (winreg)",
+    ),
+    (
+        0x1ff70682_0a51_30e8_076d_740be8cee98b,
+        "task scheduler (atsvc)",
+    ),
+    (
+        0x86d35949_83c9_4044_b424_db363231fd0c,
+        "task scheduler (ITaskSchedulerService)",
+    ),
+    (
+        0x82273fdc_e32a_18c3_3f78_827929dc23ea,
+        "event log (eventlog)",
+    ),
+    (
+        0x12345678_1234_abcd_ef00_0123456789ab,
+        "print spooler (spoolss)",
+    ),
+    (
+        0x76f03f96_cdfd_44fc_a22c_64950a001209,
+        "print spooler (IRemoteWinspool)",
+    ),
+    (
+        0x50abc2a4_574d_40b3_9d66_ee4fd5fba076,
+        "DNS server (dnsserver)",
+    ),
+    (0x4fc742e0_4a10_11cf_8273_00aa004ae673, "DFS (netdfs)"),
+    (
+        0x3919286a_b10c_11d0_9ba8_00c04fd92ef5,
+        "directory setup (dssetup)",
+    ),
+    (
+        0x3dde7c30_165d_11d1_ab8f_00805f14db40,
+        "backup key (BackupKey)",
+    ),
+    (
+        0xafa8bd80_7d8a_11c9_bef4_08002b102989,
+        "RPC management (mgmt)",
+    ),
+    (
+        0xf309ad18_d86a_11d0_a075_00c04fb68820,
+        "WMI over DCOM (IWbemLevel1Login)",
+    ),
+    (
+        0x9556dc99_828c_11cf_a37e_00aa003240c7,
+        "WMI over DCOM (IWbemServices)",
+    ),
+    (
+        0xa4f1db00_ca47_1067_b31f_00dd010662da,
+        "Exchange MAPI (emsmdb)",
+    ),
+    (
+        0xf5cc5a18_4264_101a_8c59_08002b2f8426,
+        "Exchange directory (nspi)",
+    ),
+];
+
 /// The name of a well-known DCE/RPC interface (for reports).
 pub fn interface_name(u: &Uuid) -> Option<&'static str> {
-    const KNOWN: &[(u128, &str)] = &[
-        (
-            0xe1af8308_5d1f_11c9_91a4_08002b14a0fa,
-            "endpoint mapper (epmapper)",
-        ),
-        (
-            0x000001a0_0000_0000_c000_000000000046,
-            "DCOM activator (IRemoteSCMActivator)",
-        ),
-        (
-            0x4d9f4ab8_7d1c_11cf_861e_0020af6e7c57,
-            "DCOM activator (IActivation)",
-        ),
-        (
-            0x99fcfec4_5260_101b_bbcb_00aa0021347a,
-            "DCOM OXID resolver (IObjectExporter)",
-        ),
-        (0x00000131_0000_0000_c000_000000000046, "DCOM IRemUnknown"),
-        (0x00000143_0000_0000_c000_000000000046, "DCOM IRemUnknown2"),
-        (
-            0x367abb81_9844_35f1_ad32_98f038001003,
-            "service control manager (svcctl)",
-        ),
-        (0x12345778_1234_abcd_ef00_0123456789ab, "LSA (lsarpc)"),
-        (0x12345778_1234_abcd_ef00_0123456789ac, "SAM (samr)"),
-        (0x12345678_1234_abcd_ef00_01234567cffb, "Netlogon"),
-        (
-            0xe3514235_4b06_11d1_ab04_00c04fc2dcd2,
-            "directory replication (drsuapi)",
-        ),
-        (
-            0x4b324fc8_1670_01d3_1278_5a47bf6ee188,
-            "server service (srvsvc)",
-        ),
-        (
-            0x6bffd098_a112_3610_9833_46c3f87e345a,
-            "workstation service (wkssvc)",
-        ),
-        (
-            0x338cd001_2244_31f1_aaaa_900038001003,
-            "remote registry (winreg)",
-        ),
-        (
-            0x1ff70682_0a51_30e8_076d_740be8cee98b,
-            "task scheduler (atsvc)",
-        ),
-        (
-            0x86d35949_83c9_4044_b424_db363231fd0c,
-            "task scheduler (ITaskSchedulerService)",
-        ),
-        (
-            0x82273fdc_e32a_18c3_3f78_827929dc23ea,
-            "event log (eventlog)",
-        ),
-        (
-            0x12345678_1234_abcd_ef00_0123456789ab,
-            "print spooler (spoolss)",
-        ),
-        (
-            0x76f03f96_cdfd_44fc_a22c_64950a001209,
-            "print spooler (IRemoteWinspool)",
-        ),
-        (
-            0x50abc2a4_574d_40b3_9d66_ee4fd5fba076,
-            "DNS server (dnsserver)",
-        ),
-        (0x4fc742e0_4a10_11cf_8273_00aa004ae673, "DFS (netdfs)"),
-        (
-            0x3919286a_b10c_11d0_9ba8_00c04fd92ef5,
-            "directory setup (dssetup)",
-        ),
-        (
-            0x3dde7c30_165d_11d1_ab8f_00805f14db40,
-            "backup key (BackupKey)",
-        ),
-        (
-            0xafa8bd80_7d8a_11c9_bef4_08002b102989,
-            "RPC management (mgmt)",
-        ),
-        (
-            0xf309ad18_d86a_11d0_a075_00c04fb68820,
-            "WMI over DCOM (IWbemLevel1Login)",
-        ),
-        (
-            0x9556dc99_828c_11cf_a37e_00aa003240c7,
-            "WMI over DCOM (IWbemServices)",
-        ),
-        (
-            0xa4f1db00_ca47_1067_b31f_00dd010662da,
-            "Exchange MAPI (emsmdb)",
-        ),
-        (
-            0xf5cc5a18_4264_101a_8c59_08002b2f8426,
-            "Exchange directory (nspi)",
-        ),
-    ];
     let v = u.as_u128();
-    KNOWN.iter().find(|(k, _)| *k == v).map(|(_, n)| *n)
+    KNOWN_INTERFACES
+        .iter()
+        .find(|(k, _)| *k == v)
+        .map(|(_, n)| *n)
 }
 
 /// What an answer resolves its query name to: the addresses with their

@@ -81,6 +81,33 @@ struct Conv {
 /// Runs `make(client, server, first payload, starts)` for each TCP flow's
 /// first payload; the dissector it returns (if any) is fed the flow.
 /// Returns the facts and the give-ups (frame, reason).
+/// A segment's new bytes, then those of segments held beyond a hole it
+/// filled, as the analyzer hands them on (`FlowEvidence`): (bytes, segment
+/// start, bytes missing after them); `None` at a gap.
+fn chunks(stream: &mut TcpStream, dir: Dir, acc: Accept<'_>) -> Option<Vec<(Vec<u8>, bool, u32)>> {
+    let mut chunks = Vec::new();
+    match acc {
+        Accept::Nothing | Accept::Held => {}
+        Accept::Gap => return None,
+        Accept::Bytes {
+            data,
+            segment_start,
+            missing,
+        } => chunks.push((data.to_vec(), segment_start, missing)),
+    }
+    while let Some(s) = stream.reached(dir) {
+        if let Accept::Bytes {
+            data,
+            segment_start,
+            missing,
+        } = stream.accept(dir, s.seq, 0, &s.data, s.wire_len)
+        {
+            chunks.push((data.to_vec(), segment_start, missing));
+        }
+    }
+    Some(chunks)
+}
+
 pub(crate) fn dissect_file(
     path: &std::path::Path,
     make: impl Fn((IpAddr, u16), (IpAddr, u16), &[u8], [Start; 2]) -> Option<Box<dyn Dissector>>,
@@ -125,34 +152,13 @@ pub(crate) fn dissect_file(
         } else {
             ((m.dst, m.dport), (m.src, m.sport))
         };
-        // The segment's new bytes, then those of segments held beyond a
-        // hole it filled, as the analyzer hands them on (`FlowEvidence`).
-        let mut chunks: Vec<(Vec<u8>, bool, u32)> = Vec::new();
-        match acc {
-            Accept::Nothing | Accept::Held => {}
-            Accept::Gap => {
-                if conv.dissector.take().is_some() {
-                    gave_up.push((frame, GiveUp("gap in the stream")));
-                }
-                conv.done = true;
-                continue;
+        let Some(chunks) = chunks(&mut conv.stream, dir, acc) else {
+            if conv.dissector.take().is_some() {
+                gave_up.push((frame, GiveUp("gap in the stream")));
             }
-            Accept::Bytes {
-                data,
-                segment_start,
-                missing,
-            } => chunks.push((data.to_vec(), segment_start, missing)),
-        }
-        while let Some(s) = conv.stream.reached(dir) {
-            if let Accept::Bytes {
-                data,
-                segment_start,
-                missing,
-            } = conv.stream.accept(dir, s.seq, 0, &s.data, s.wire_len)
-            {
-                chunks.push((data.to_vec(), segment_start, missing));
-            }
-        }
+            conv.done = true;
+            continue;
+        };
         let Some((first, _, _)) = chunks.first() else {
             continue;
         };
