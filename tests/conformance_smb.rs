@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{all_values as all, read_tsv, run_json, shared_corpus, tshark_output};
+use crate::util::{all_values as all, run_json, shared_corpus, tshark_output};
 
 /// A connection's facts, by client port: tree connects (session, path),
 /// first tree uses (session, tree, path or none).
@@ -162,17 +162,8 @@ fn smb_tree_connects_and_tree_uses_match_tshark() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // Every SMB connection dissected: a rule keyed on any share.
-    let policy = dir.path().join("smb.toml");
-    let rule = "[networks]\nlan = [\"0.0.0.0/0\", \"::/0\"]\n\n[[rules]]\nclass = \"smb-share\"\nproto = \"tcp\"\nports = [445, 139]\nsmb_share = \"*\"\nnetworks = [\"lan\"]\n";
-    std::fs::write(&policy, rule).unwrap();
-    let mut files: Vec<String> = read_tsv(&corpus.join("MANIFEST.tsv"))
-        .into_iter()
-        .filter(|r| r["protocols_io_phs"].contains("smb2"))
-        .map(|r| r["local_path"].clone())
-        .collect();
-    files.sort();
-    files.dedup();
+    let policy = crate::util::every_smb_share_policy(dir.path());
+    let files = crate::util::corpus_with(&corpus, &["smb2"]);
     let (mut connects, mut uses) = (0, 0);
     for file in &files {
         let full = corpus.join(file);

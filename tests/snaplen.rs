@@ -379,16 +379,8 @@ fn smb_tree_connects_cut_by_the_snaplen_give_up_with_what_tshark_shows_captured(
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("smb.toml");
-    let rule = "[networks]\nlan = [\"0.0.0.0/0\", \"::/0\"]\n\n[[rules]]\nclass = \"smb-share\"\nproto = \"tcp\"\nports = [445, 139]\nsmb_share = \"*\"\nnetworks = [\"lan\"]\n";
-    std::fs::write(&policy, rule).unwrap();
-    let mut files: Vec<String> = crate::util::read_tsv(&corpus.join("MANIFEST.tsv"))
-        .into_iter()
-        .filter(|r| r["protocols_io_phs"].contains("smb") || r["protocols_io_phs"].contains("nbss"))
-        .map(|r| r["local_path"].clone())
-        .collect();
-    files.sort();
-    files.dedup();
+    let policy = crate::util::every_smb_share_policy(dir.path());
+    let files = crate::util::corpus_with(&corpus, &["smb", "nbss"]);
     let mut cut_flows = 0;
     for file in files {
         let full = corpus.join(&file);

@@ -297,3 +297,25 @@ pub fn all_values<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<&'a ser
         _ => {}
     }
 }
+
+/// A policy in `dir` under which every SMB connection is dissected: a rule
+/// keyed on any share.
+pub fn every_smb_share_policy(dir: &Path) -> PathBuf {
+    let policy = dir.join("smb.toml");
+    let rule = "[networks]\nlan = [\"0.0.0.0/0\", \"::/0\"]\n\n[[rules]]\nclass = \"smb-share\"\nproto = \"tcp\"\nports = [445, 139]\nsmb_share = \"*\"\nnetworks = [\"lan\"]\n";
+    std::fs::write(&policy, rule).unwrap();
+    policy
+}
+
+/// The corpus captures whose protocol hierarchy names one of `protos`,
+/// by path, sorted, once each.
+pub fn corpus_with(corpus: &Path, protos: &[&str]) -> Vec<String> {
+    let mut files: Vec<String> = read_tsv(&corpus.join("MANIFEST.tsv"))
+        .into_iter()
+        .filter(|r| protos.iter().any(|p| r["protocols_io_phs"].contains(p)))
+        .map(|r| r["local_path"].clone())
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
