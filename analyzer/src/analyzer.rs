@@ -1710,19 +1710,7 @@ fn classify_new(
         Some(about) => classifier.classify_icmp_error(about, &clues),
         None => classifier.classify(&t, &clues),
     };
-    let on_link = new.on_link;
-    let policy = classifier.policy();
-    for a in [t.src, t.dst] {
-        if let Some(n) = policy.network_of(a) {
-            if !st.nets.contains(&Some(n)) {
-                st.nets.push(Some(n));
-            }
-        }
-    }
-    if st.nets.is_empty() {
-        let link_local = is_link_local(t.src) && is_link_local(t.dst);
-        st.nets.push(on_link.filter(|_| link_local));
-    }
+    add_nets(st, classifier.policy(), &t, new.on_link);
     hook(st, c.class, stats);
     st.set(c);
     st.open = crate::evidence::stage::may_open(classifier, &t);
@@ -1814,6 +1802,23 @@ fn count_tags(
 
 /// The series of the flow's class on `iface`.
 #[inline]
+/// The networks of a flow's addresses, once each; a flow between two
+/// link-local addresses, in none, is on the network of its link
+/// (`on_link`), any other flow in none is unknown.
+fn add_nets(st: &mut FlowState, policy: &Policy, t: &FlowTuple, on_link: Option<NetId>) {
+    for a in [t.src, t.dst] {
+        if let Some(n) = policy.network_of(a) {
+            if !st.nets.contains(&Some(n)) {
+                st.nets.push(Some(n));
+            }
+        }
+    }
+    if st.nets.is_empty() {
+        let link_local = is_link_local(t.src) && is_link_local(t.dst);
+        st.nets.push(on_link.filter(|_| link_local));
+    }
+}
+
 fn iface_hook(st: &mut FlowState, stats: &mut Stats, iface: Option<IfaceRef>) -> u32 {
     if let Some((_, id)) = st.iface_hooks.iter().find(|(i, _)| *i == iface) {
         return *id;

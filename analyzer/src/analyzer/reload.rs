@@ -4,11 +4,11 @@
 //! endpoint, share paths and RPC interfaces), as if it had been tracked
 //! under that policy from its first packet.
 
-use super::{hook, host_addresses, judge, tuple, Analyzer};
+use super::{add_nets, hook, host_addresses, judge, tuple, Analyzer};
 use crate::classify::{Classifier, Clues, Reason};
 use crate::evidence::stage::may_open;
 use crate::flow::Slot;
-use crate::policy::{is_link_local, Policy};
+use crate::policy::Policy;
 use crate::state::FlowState;
 
 impl Analyzer {
@@ -53,20 +53,9 @@ fn reclassify(
     on_link: Option<crate::policy::NetId>,
 ) {
     let t = tuple(&slot.flow);
-    let policy = classifier.policy();
     let st = &mut slot.ext;
     st.nets.clear();
-    for a in [t.src, t.dst] {
-        if let Some(n) = policy.network_of(a) {
-            if !st.nets.contains(&Some(n)) {
-                st.nets.push(Some(n));
-            }
-        }
-    }
-    if st.nets.is_empty() {
-        let link_local = is_link_local(t.src) && is_link_local(t.dst);
-        st.nets.push(on_link.filter(|_| link_local));
-    }
+    add_nets(st, classifier.policy(), &t, on_link);
     if st.class.is_none() {
         return;
     }

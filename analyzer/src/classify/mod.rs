@@ -192,6 +192,30 @@ pub struct Classifier<'p> {
     policy: &'p Policy,
 }
 
+/// The port of `t` a ports row matches (the responder's first), if its
+/// protocol is one of the row's.
+fn port_hit(
+    protos: Protos,
+    ports: &[(u16, &str)],
+    server_only: bool,
+    t: &FlowTuple,
+) -> Option<u16> {
+    let proto_ok = match protos {
+        Protos::Tcp => t.proto == proto::TCP,
+        Protos::TcpUdp => t.proto == proto::TCP || t.proto == proto::UDP,
+        Protos::Udp => t.proto == proto::UDP,
+    };
+    let hit = |p: u16| ports.iter().any(|(q, _)| *q == p);
+    let port = if hit(t.dport) {
+        t.dport
+    } else if hit(t.sport) && !server_only {
+        t.sport
+    } else {
+        return None;
+    };
+    proto_ok.then_some(port)
+}
+
 /// `addr:port`, `[v6]:port`.
 fn endpoint(a: IpAddr, port: u16) -> String {
     std::net::SocketAddr::new(a, port).to_string()
@@ -339,23 +363,10 @@ impl<'p> Classifier<'p> {
                 protos,
                 ports,
                 server_only,
-            } => {
-                let proto_ok = match protos {
-                    Protos::Tcp => t.proto == proto::TCP,
-                    Protos::TcpUdp => t.proto == proto::TCP || t.proto == proto::UDP,
-                    Protos::Udp => t.proto == proto::UDP,
-                };
-                let hit = |p: u16| ports.iter().any(|(q, _)| *q == p);
-                let port = if hit(t.dport) {
-                    t.dport
-                } else if hit(t.sport) && !server_only {
-                    t.sport
-                } else {
-                    return None;
-                };
-                proto_ok.then_some(())?;
-                Reason::Row { row: row_ix, port }
-            }
+            } => Reason::Row {
+                row: row_ix,
+                port: port_hit(protos, ports, server_only, t)?,
+            },
             Sign::IpProtos(list) => {
                 list.iter().find(|(p, _)| *p == t.proto)?;
                 Reason::Row {

@@ -108,6 +108,26 @@ fn chunks(stream: &mut TcpStream, dir: Dir, acc: Accept<'_>) -> Option<Vec<(Vec<
     Some(chunks)
 }
 
+/// The conversation of a TCP packet, and whether it goes to the server
+/// (the sender of the SYN without ACK, else of the first packet seen).
+fn conv_of<'c>(
+    convs: &'c mut HashMap<FlowKey, Conv>,
+    m: &crate::decode::PacketMeta<'_>,
+) -> (&'c mut Conv, bool) {
+    let (key, kdir) = FlowKey::new(m.proto, m.src, m.sport, m.dst, m.dport);
+    let conv = convs.entry(key).or_insert_with(|| Conv {
+        initiator_lo: kdir == Direction::LoToHi,
+        stream: TcpStream::default(),
+        dissector: None,
+        done: false,
+    });
+    if m.tcp_flags & tcp_flags::SYN != 0 && m.tcp_flags & tcp_flags::ACK == 0 {
+        conv.initiator_lo = kdir == Direction::LoToHi;
+    }
+    let to_server = (kdir == Direction::LoToHi) == conv.initiator_lo;
+    (conv, to_server)
+}
+
 pub(crate) fn dissect_file(
     path: &std::path::Path,
     make: impl Fn((IpAddr, u16), (IpAddr, u16), &[u8], [Start; 2]) -> Option<Box<dyn Dissector>>,
@@ -125,17 +145,7 @@ pub(crate) fn dissect_file(
         if m.proto != proto::TCP {
             continue;
         }
-        let (key, kdir) = FlowKey::new(m.proto, m.src, m.sport, m.dst, m.dport);
-        let conv = convs.entry(key).or_insert_with(|| Conv {
-            initiator_lo: kdir == Direction::LoToHi,
-            stream: TcpStream::default(),
-            dissector: None,
-            done: false,
-        });
-        if m.tcp_flags & tcp_flags::SYN != 0 && m.tcp_flags & tcp_flags::ACK == 0 {
-            conv.initiator_lo = kdir == Direction::LoToHi;
-        }
-        let to_server = (kdir == Direction::LoToHi) == conv.initiator_lo;
+        let (conv, to_server) = conv_of(&mut convs, &m);
         let dir = if to_server {
             Dir::ToServer
         } else {
